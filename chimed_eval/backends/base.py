@@ -1,0 +1,40 @@
+"""The backend protocol: one method per request kind, batches in, responses out (same order)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Sequence
+
+from ..types import ModelInfo, Request, Response
+
+
+class Backend(ABC):
+    """A model behind one method per request kind. It never knows which task a request serves."""
+
+    name: str = "backend"
+
+    @abstractmethod
+    def model_info(self) -> ModelInfo: ...
+
+    @abstractmethod
+    def loglikelihood(self, requests: Sequence[Request]) -> list[Response]: ...
+
+    @abstractmethod
+    def next_token(self, requests: Sequence[Request]) -> list[Response]: ...
+
+    @abstractmethod
+    def generate(self, requests: Sequence[Request]) -> list[Response]: ...
+
+    def request_length(self, request: Request) -> int:
+        """A length to sort by (longest first); backends with a tokenizer return tokens."""
+        return len(request.context) + max((len(c) for c in request.continuations), default=0)
+
+    def run(self, kind: str, requests: Sequence[Request]) -> list[Response]:
+        fn = {"loglikelihood": self.loglikelihood, "next_token": self.next_token, "generate": self.generate}[kind]
+        out = fn(requests)
+        if len(out) != len(requests) or any(r.key != q.key for r, q in zip(out, requests)):
+            raise RuntimeError(f"backend {self.name} returned responses out of order for {kind}")
+        return out
+
+    def close(self) -> None:
+        """Release the model (engines with worker processes override this)."""

@@ -1,0 +1,212 @@
+"""The ``chimed-eval`` command line: run | score | tasks | models | data.
+
+Nothing here imports torch: heavy libraries load only inside the backend that is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .errors import ChimedEvalError, ConfigError
+from .registry import UnknownNameError
+
+
+def parse_kv(text: str | None, what: str) -> dict[str, str]:
+    """``k=v,k2=v2`` -> dict (values may contain ';' or '|' lists)."""
+    out: dict[str, str] = {}
+    if not text:
+        return out
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise ConfigError(f"{what}: expected key=value, got {part!r}")
+        k, v = part.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def default_data_dir() -> str:
+    env = os.environ.get("CHIMED_EVAL_DATA")
+    if env:
+        return env
+    for cand in (Path("data"), Path("../shared/data")):
+        if cand.is_dir():
+            return str(cand)
+    return "data"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="chimed-eval", description="Evaluate Chinese medical language models.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="evaluate a model on tasks")
+    r.add_argument("--model", required=True, help="preset (chimed-eval models), local dir, .gguf file or hub id")
+    r.add_argument("--tasks", required=True, help="comma-separated task names (chimed-eval tasks)")
+    r.add_argument("--output", required=True, type=Path, help="output directory (resumable)")
+    r.add_argument("--backend", default="hf", help="hf (default) or fake")
+    r.add_argument("--model-args", default="", help="k=v,... passed to the backend (revision=, trust_remote_code=, ...)")
+    r.add_argument("--data-dir", default=None, help="data in the layout of shared/data (default: $CHIMED_EVAL_DATA, ./data or ../shared/data)")
+    r.add_argument("--limit", type=int, default=None, help="first N items of each task, in the task's documented order")
+    r.add_argument("--shots", type=int, default=None, help="few-shot examples (default: the task's own, 0 for exams)")
+    r.add_argument("--variant", default=None, help="prompt variant: paper | lm-eval | generate")
+    r.add_argument("--batch-size", type=int, default=8)
+    r.add_argument("--seed", type=int, default=1234)
+    r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    r.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 | auto")
+    r.add_argument("--task-args", default="", help="k=v,... for the generic mcq task (path=, question=, choices=A;B;C;D, answer=, ...)")
+    r.add_argument("--task-config", type=Path, default=None, help="JSON/TOML file defining your own mcq tasks")
+    r.add_argument("--no-progress", action="store_true")
+
+    s = sub.add_parser("score", help="recompute every metric from OUT/samples without the model")
+    s.add_argument("output", type=Path)
+    s.add_argument("--task-config", type=Path, default=None)
+
+    sub.add_parser("tasks", help="list tasks")
+    sub.add_parser("models", help="list model presets")
+
+    d = sub.add_parser("data", help="download the public releases into --data-dir; say where to put the others")
+    d.add_argument("--data-dir", type=Path, default=Path("data"))
+    d.add_argument("--datasets", default=None, help="comma-separated (default: all with a public URL)")
+    d.add_argument("--mirror", default=None, help="base URL of a mirror (also $CHIMED_EVAL_DATA_MIRROR)")
+    d.add_argument("--check", action="store_true", help="only report what is present, missing or corrupt")
+    d.add_argument("--force", action="store_true", help="download again even if present")
+    return p
+
+
+def _tasks(names: Sequence[str], task_args: dict[str, str], task_config: Path | None):
+    from tasks import TASKS, get_task
+
+    custom = {}
+    if task_config is not None:
+        from tasks.custom import load_task_config, make_mcq_task
+
+        for spec in load_task_config(task_config):
+            custom[spec.name] = make_mcq_task(spec)
+    out = []
+    for n in names:
+        if n in custom:
+            out.append(custom[n])
+        elif n == "mcq":
+            from tasks.custom import make_mcq_task, spec_from_args
+
+            if not task_args:
+                raise ConfigError("task 'mcq' needs --task-args path=FILE,... or a --task-config file")
+            out.append(make_mcq_task(spec_from_args(task_args)))
+        else:
+            if n not in TASKS and custom:
+                raise UnknownNameError(TASKS.unknown_message(n) + f" (config tasks: {sorted(custom)})")
+            out.append(get_task(n))
+    return out
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from .backends import BACKENDS
+    from .runner import RunSettings, evaluate
+
+    names = [t.strip() for t in a.tasks.split(",") if t.strip()]
+    if not names:
+        raise ConfigError("--tasks is empty")
+    if a.limit is not None and a.limit < 1:
+        raise ConfigError("--limit must be >= 1")
+    model_args = parse_kv(a.model_args, "--model-args")
+    tasks = _tasks(names, parse_kv(a.task_args, "--task-args"), a.task_config)
+    backend_cls = BACKENDS.get(a.backend)
+    settings = RunSettings(model=a.model, backend=a.backend, variant=a.variant, shots=a.shots, seed=a.seed,
+                           limit=a.limit, batch_size=a.batch_size, device=a.device, dtype=a.dtype,
+                           model_args=model_args, data_dir=a.data_dir or default_data_dir())
+
+    def factory():
+        if a.backend == "fake":
+            return backend_cls(model=a.model, seed=a.seed)
+        from .models import resolve_model
+
+        return backend_cls(resolve_model(a.model, model_args), device=a.device, dtype=a.dtype,
+                           batch_size=a.batch_size, seed=a.seed,
+                           model_args={k: v for k, v in model_args.items() if k not in ("revision", "chat_format")})
+
+    run = evaluate(tasks, factory, settings, a.output, progress=not a.no_progress)
+    print_summary(run)
+    print(f"\nresults: {a.output / 'results.json'}\nsamples: {a.output / 'samples'}/")
+    return 0
+
+
+def print_summary(run) -> None:
+    print(f"model: {run.model.name} ({run.model.dtype or '-'})")
+    print(f"{'task':28} {'variant':9} {'shots':>5} {'n':>6}  {'metric':24} {'value':>7}  95% CI")
+    for t in run.tasks:
+        for m in t.metrics:
+            ci = f"[{m.ci_low:.2f}, {m.ci_high:.2f}]" if m.ci_low is not None else ""
+            print(f"{t.task:28} {t.variant or '':9} {t.shots:>5} {t.n:>6}  {m.name + ' (' + (m.averaging or '') + ')':24} {m.value:7.2f}  {ci}")
+
+
+def cmd_score(a: argparse.Namespace) -> int:
+    from .runner import rescore
+
+    custom = {}
+    if a.task_config is not None:
+        from tasks.custom import load_task_config, make_mcq_task
+
+        custom = {s.name: make_mcq_task(s) for s in load_task_config(a.task_config)}
+
+    def get(name: str):
+        from tasks import TASKS, get_task
+
+        if name in custom:
+            return custom[name]
+        if name in TASKS:
+            return get_task(name)
+        from .task import MCQTask  # a user's mcq task: rescoring needs no data
+
+        return MCQTask(name, loader=lambda _d: None)  # type: ignore[arg-type, return-value]
+
+    run = rescore(a.output, get)
+    print_summary(run)
+    return 0
+
+
+def cmd_tasks(a: argparse.Namespace) -> int:
+    from tasks import TASKS
+
+    for n in TASKS:
+        print(f"{n:24} {TASKS.help(n)}")
+    print(f"{'mcq':24} your own multiple-choice file: --tasks mcq --task-args path=FILE,... or --task-config FILE")
+    return 0
+
+
+def cmd_models(a: argparse.Namespace) -> int:
+    from .models import MODELS
+
+    for n in MODELS:
+        m = MODELS.get(n)
+        print(f"{n:14} {m.description}\n{'':14} needs: {m.source}; licence: {m.licence}")
+    print("\nAlso: any local transformers directory, a .gguf file, or a hub id (--model-args revision=...).")
+    return 0
+
+
+def cmd_data(a: argparse.Namespace) -> int:
+    from .data import run_data_command
+
+    names = [x.strip() for x in a.datasets.split(",")] if a.datasets else None
+    return run_data_command(a.data_dir, names, a.mirror, a.check, a.force)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    handler = {"run": cmd_run, "score": cmd_score, "tasks": cmd_tasks, "models": cmd_models, "data": cmd_data}[args.command]
+    try:
+        return handler(args)
+    except (ChimedEvalError, UnknownNameError) as exc:
+        print(f"chimed-eval: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pure metric functions: no data loading, no model, no I/O."""

@@ -1,0 +1,36 @@
+"""Multiple-choice accuracy: over items and over subjects, both named, with intervals."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Sequence
+
+from ..types import Metric, SampleScore
+from .stats import bootstrap_macro_ci, bootstrap_mean_ci
+
+
+def accuracy_metrics(scores: Sequence[SampleScore], seed: int, protocol: str | None = None) -> tuple[list[Metric], dict[str, dict[str, float | int]]]:
+    """Return (metrics, per-subject breakdown).
+
+    ``acc`` averages over items (pooled); ``acc_macro`` is the unweighted mean of per-subject
+    accuracies. The published tables mix the two, so both are always reported under their names.
+    Accuracies are percentages.
+    """
+    values = [s.score for s in scores]
+    n = len(values)
+    by_subject: dict[str, list[float]] = defaultdict(list)
+    for s in scores:
+        by_subject[s.subject or "all"].append(s.score)
+    subjects = {k: {"n": len(v), "acc": 100.0 * sum(v) / len(v)} for k, v in sorted(by_subject.items())}
+    if n == 0:
+        return [], subjects
+    acc = 100.0 * sum(values) / n
+    lo, hi = bootstrap_mean_ci(values, seed)
+    metrics = [Metric("acc", acc, 100 * lo, 100 * hi, n, "items", protocol, None)]
+    macro = sum(v["acc"] for v in subjects.values()) / len(subjects)
+    mlo, mhi = bootstrap_macro_ci(list(by_subject.values()), seed)
+    metrics.append(Metric("acc_macro", macro, 100 * mlo, 100 * mhi, n, "subjects", protocol, None))
+    failures = sum(1 for s in scores if s.extraction_failed)
+    if any(s.generation is not None for s in scores):
+        metrics.append(Metric("extraction_failure_rate", 100.0 * failures / n, None, None, n, "items", protocol, None))
+    return metrics, subjects

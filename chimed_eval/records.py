@@ -1,0 +1,118 @@
+"""Per-sample JSONL records and results.json, written so that a killed run loses nothing.
+
+* Records are appended one batch at a time with a single ``write`` followed by ``fsync``; a
+  SIGKILL can at worst leave a torn last line, which the reader drops (that item is recomputed).
+* When a task finishes, its records are rewritten in item order through a temporary file and
+  ``os.replace`` (atomic on POSIX), as is every JSON file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from .types import Metric, RunResult, SampleScore, TaskResult
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, ensure_ascii=False, indent=2)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def score_to_record(s: SampleScore) -> dict[str, Any]:
+    d = dataclasses.asdict(s)
+    if d["logprobs"] is not None:
+        d["logprobs"] = list(d["logprobs"])
+    d["extra"] = dict(d["extra"])
+    return d
+
+
+def record_to_score(d: Mapping[str, Any]) -> SampleScore:
+    fields = {f.name for f in dataclasses.fields(SampleScore)}
+    kw = {k: v for k, v in d.items() if k in fields}
+    if kw.get("logprobs") is not None:
+        kw["logprobs"] = tuple(kw["logprobs"])
+    return SampleScore(**kw)
+
+
+class SampleStore:
+    """``OUT/samples/<task>.jsonl``: append batches while running, finalize in item order."""
+
+    def __init__(self, out_dir: Path, task: str) -> None:
+        self.path = out_dir / "samples" / f"{task}.jsonl"
+
+    def load(self) -> dict[str, dict[str, Any]]:
+        """Records already written, by item id. A torn or invalid trailing line is ignored."""
+        done: dict[str, dict[str, Any]] = {}
+        if not self.path.exists():
+            return done
+        with open(self.path, "rb") as f:
+            data = f.read()
+        for raw in data.split(b"\n"):
+            if not raw.strip():
+                continue
+            try:
+                rec = json.loads(raw.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                continue  # torn write of an interrupted batch: recomputed
+            if isinstance(rec, dict) and "id" in rec:
+                done[str(rec["id"])] = rec
+        return done
+
+    def append(self, records: Iterable[dict[str, Any]]) -> None:
+        lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        if not lines:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # If a previous run was killed mid-line, start on a fresh line.
+        needs_newline = self.path.exists() and self.path.stat().st_size > 0 and not _ends_with_newline(self.path)
+        with open(self.path, "ab") as f:
+            f.write((("\n" if needs_newline else "") + lines).encode("utf-8"))
+            f.flush()
+            os.fsync(f.fileno())
+
+    def finalize(self, ordered: list[dict[str, Any]]) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            for r in ordered:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
+
+
+def metric_to_dict(m: Metric) -> dict[str, Any]:
+    return dataclasses.asdict(m)
+
+
+def task_result_to_dict(t: TaskResult) -> dict[str, Any]:
+    d = dataclasses.asdict(t)
+    d["metrics"] = [metric_to_dict(m) for m in t.metrics]
+    d["data_files"] = dict(t.data_files)
+    d["subjects"] = {k: dict(v) for k, v in t.subjects.items()}
+    return d
+
+
+def run_result_to_dict(r: RunResult) -> dict[str, Any]:
+    return {
+        "schema_version": r.schema_version,
+        "created": r.created,
+        "model": dataclasses.asdict(r.model),
+        "settings": dict(r.settings),
+        "tasks": {t.task: task_result_to_dict(t) for t in r.tasks},
+    }

@@ -1,0 +1,245 @@
+"""evaluate(tasks, backend) -> RunResult: batching, progress, resume.
+
+Resume is true by construction: the request order and the batch boundaries are computed from the
+full item list (never from what is left), a batch with any missing item is recomputed whole and
+only its missing items are written, and sampling seeds derive from (run seed, item id). So a run
+killed at any moment and started again with the same command writes exactly what an
+uninterrupted run writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import platform
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import SCHEMA_VERSION, __version__
+from .errors import ConfigError
+from .records import SampleStore, record_to_score, run_result_to_dict, score_to_record, write_json_atomic
+from .task import Task, TaskData
+from .types import ModelInfo, Request, RunResult, Sample, SampleScore, TaskResult, sha256_text
+
+
+@dataclass
+class RunSettings:
+    model: str
+    backend: str = "hf"
+    variant: str | None = None
+    shots: int | None = None
+    seed: int = 1234
+    limit: int | None = None
+    batch_size: int = 8
+    device: str | None = None
+    dtype: str | None = None
+    model_args: dict[str, str] = field(default_factory=dict)
+    data_dir: str = "data"
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The settings that change results: a resumed run must match them exactly.
+        (batch size changes batch composition, so it is part of it too.)"""
+        d = dataclasses.asdict(self)
+        d.pop("data_dir")
+        d.pop("device")
+        return d
+
+
+@dataclass
+class PreparedTask:
+    task: Task
+    data: TaskData
+    samples: list[Sample]
+    requests: list[Request]
+    variant: str
+    shots: int
+
+
+def item_seed(seed: int, item_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}\x00{item_id}".encode()).digest()[:4], "big")
+
+
+def prepare(task: Task, data_dir: Path, settings: RunSettings) -> PreparedTask:
+    variant = task.check_variant(settings.variant)
+    shots = task.default_shots if settings.shots is None else settings.shots
+    if shots < 0:
+        raise ConfigError("--shots must be >= 0")
+    data = task.load(data_dir)
+    samples = data.samples[: settings.limit] if settings.limit is not None else list(data.samples)
+    ids = [s.id for s in samples]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise ConfigError(f"task {task.name!r}: duplicate item id {dup!r}")
+    requests = task.build_requests(data, samples, variant, shots, settings.seed)
+    seeded = []
+    for r in requests:
+        g = r.generation
+        if g is not None and not g.greedy and g.seed is None:
+            r = dataclasses.replace(r, generation=dataclasses.replace(g, seed=item_seed(settings.seed, r.key)))
+        seeded.append(r)
+    return PreparedTask(task, data, samples, seeded, variant, shots)
+
+
+def _package_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"chimed-eval": __version__, "python": platform.python_version()}
+    for pkg in ("torch", "transformers", "vllm", "numpy", "tokenizers"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def evaluate(tasks: Sequence[Task], backend_factory, settings: RunSettings, out_dir: Path,
+             progress: bool = True) -> RunResult:
+    """Run ``tasks`` on the backend built by ``backend_factory()`` and write OUT.
+
+    The backend is built only after the data has loaded and validated, so a data error costs no
+    model loading.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = Path(settings.data_dir)
+    prepared = [prepare(t, data_dir, settings) for t in tasks]
+    _check_resume(out_dir, settings, prepared)
+
+    stores = {p.task.name: SampleStore(out_dir, p.task.name) for p in prepared}
+    done = {name: store.load() for name, store in stores.items()}
+    by_key: dict[tuple[str, str], tuple[PreparedTask, Sample, Request]] = {}
+    for p in prepared:
+        for s, r in zip(p.samples, p.requests):
+            rec = done[p.task.name].get(s.id)
+            if rec is not None and rec.get("prompt_hash") != r.prompt_hash:
+                raise ConfigError(
+                    f"{stores[p.task.name].path}: item {s.id!r} was recorded with a different prompt; "
+                    "use a new --output directory (or delete that file) to start over"
+                )
+            by_key[(p.task.name, s.id)] = (p, s, r)
+
+    pending_total = sum(1 for (t, i) in by_key if i not in done[t])
+    backend = backend_factory()
+    try:
+        model = backend.model_info()
+        if pending_total:
+            _run_batches(backend, prepared, by_key, done, stores, settings.batch_size, progress, pending_total)
+    finally:
+        backend.close()
+
+    results = []
+    for p in prepared:
+        ordered = [done[p.task.name][s.id] for s in p.samples]
+        stores[p.task.name].finalize(ordered)
+        results.append(task_result(p.task, p, [record_to_score(r) for r in ordered], settings.seed))
+    run = RunResult(schema_version=SCHEMA_VERSION, model=model, settings=_settings_record(settings, prepared),
+                    tasks=tuple(results), created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    write_json_atomic(out_dir / "results.json", run_result_to_dict(run))
+    return run
+
+
+def _run_batches(backend, prepared, by_key, done, stores, batch_size, progress, pending_total) -> None:
+    from tqdm import tqdm
+
+    bar = tqdm(total=pending_total, unit="item", desc="evaluating", disable=not progress, file=sys.stderr,
+               dynamic_ncols=True)
+    try:
+        for kind in ("loglikelihood", "next_token", "generate"):
+            items = [(k, v) for k, v in by_key.items() if v[2].kind == kind]
+            if not items:
+                continue
+            # Longest first (memory errors surface at once), ties in a fixed order: the batch
+            # boundaries depend only on the full item list.
+            order = sorted(range(len(items)), key=lambda i: (-backend.request_length(items[i][1][2]), i))
+            for start in range(0, len(order), batch_size):
+                batch = [items[i] for i in order[start:start + batch_size]]
+                missing = [(k, v) for k, v in batch if k[1] not in done[k[0]]]
+                if not missing:
+                    continue
+                responses = backend.run(kind, [v[2] for _, v in batch])
+                new: dict[str, list[dict[str, Any]]] = {}
+                for (key, (p, s, r)), resp in zip(batch, responses):
+                    if key[1] in done[key[0]]:
+                        continue
+                    rec = score_to_record(p.task.score(s, r, resp, p.variant))
+                    new.setdefault(key[0], []).append(rec)
+                    done[key[0]][key[1]] = rec
+                for task_name, recs in new.items():
+                    stores[task_name].append(recs)
+                bar.update(len(missing))
+    finally:
+        bar.close()
+
+
+def task_result(task: Task, p: PreparedTask | None, scores: list[SampleScore], seed: int, *,
+                variant: str | None = None, shots: int | None = None, data_files: dict[str, str] | None = None) -> TaskResult:
+    variant = variant if p is None else p.variant
+    metrics, subjects = task.aggregate(scores, variant or "", seed)
+    failures = sum(1 for s in scores if s.extraction_failed) if any(s.generation is not None for s in scores) else None
+    return TaskResult(
+        task=task.name, n=len(scores),
+        items_sha256=sha256_text("\n".join(s.id for s in scores)),
+        prompts_sha256=sha256_text("\n".join(s.prompt_hash for s in scores)),
+        data_files=dict(p.data.files) if p is not None else dict(data_files or {}),
+        metrics=tuple(metrics), subjects=subjects, variant=variant,
+        shots=p.shots if p is not None else int(shots or 0), extraction_failures=failures,
+    )
+
+
+def _settings_record(settings: RunSettings, prepared: Sequence[PreparedTask]) -> dict[str, Any]:
+    d = settings.fingerprint()
+    d["data_dir"] = settings.data_dir
+    d["device"] = settings.device
+    d["scoring"] = {p.task.name: p.task.scoring_mode(p.variant) for p in prepared}
+    d["variants"] = {p.task.name: p.variant for p in prepared}
+    d["shots_by_task"] = {p.task.name: p.shots for p in prepared}
+    d["versions"] = _package_versions()
+    return d
+
+
+def _check_resume(out_dir: Path, settings: RunSettings, prepared: Sequence[PreparedTask]) -> None:
+    """OUT/run.json pins the settings; a second run into the same OUT must use the same ones."""
+    path = out_dir / "run.json"
+    current = {"settings": settings.fingerprint(),
+               "tasks": {p.task.name: {"variant": p.variant, "shots": p.shots, "n": len(p.samples),
+                                       "data_files": dict(p.data.files)} for p in prepared}}
+    if path.exists():
+        old = json.loads(path.read_text(encoding="utf-8"))
+        if old.get("settings") != current["settings"]:
+            diff = {k: (old.get("settings", {}).get(k), v) for k, v in current["settings"].items()
+                    if old.get("settings", {}).get(k) != v}
+            raise ConfigError(f"{out_dir} holds a run with other settings {diff} (old, new); "
+                              "use a new --output directory to start a different run")
+        merged = {**old.get("tasks", {}), **current["tasks"]}
+        current["tasks"] = merged
+    write_json_atomic(path, current)
+
+
+def rescore(out_dir: Path, get_task) -> RunResult:
+    """Recompute every metric from OUT/samples without the model; rewrites results.json."""
+    res_path = out_dir / "results.json"
+    run_path = out_dir / "run.json"
+    if not run_path.exists():
+        raise ConfigError(f"{out_dir} has no run.json: not a chimed-eval output directory")
+    run = json.loads(run_path.read_text(encoding="utf-8"))
+    old = json.loads(res_path.read_text(encoding="utf-8")) if res_path.exists() else {}
+    seed = int(run["settings"].get("seed", 1234))
+    results = []
+    for name, meta in run["tasks"].items():
+        store = SampleStore(out_dir, name)
+        if not store.path.exists():
+            continue
+        task = get_task(name)
+        recs = list(store.load().values())
+        scores = [task.rescore(r, meta["variant"]) for r in recs]
+        results.append(task_result(task, None, scores, seed, variant=meta["variant"], shots=meta["shots"],
+                                   data_files=meta.get("data_files")))
+    model = ModelInfo(**old["model"]) if "model" in old else ModelInfo("unknown", "unknown", None, None, None)
+    settings = old.get("settings") or run["settings"]
+    rr = RunResult(schema_version=SCHEMA_VERSION, model=model, settings=settings, tasks=tuple(results),
+                   created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    write_json_atomic(res_path, run_result_to_dict(rr))
+    return rr

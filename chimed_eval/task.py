@@ -1,0 +1,157 @@
+"""The task interface, and the multiple-choice task that every exam benchmark instantiates.
+
+A task loads its items (``Sample``), turns each into one ``Request`` for a prompt variant, scores
+a ``Response`` into a ``SampleScore`` and aggregates scores into metrics. It never sees a backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+from .errors import ConfigError
+from .extract import extract_choice
+from .prompts import LETTERS, MCQ_VARIANTS, MCQPrompt, Shot, render_generate, render_lmeval, render_paper
+from .types import GenerationConfig, Metric, Request, Response, Sample, SampleScore
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """What a task's loader returns.
+
+    ``samples`` are in the task's documented item order (``--limit N`` takes the first N);
+    ``fewshot`` maps a subject (or ``None``) to its pool of shot items in file order;
+    ``files`` maps each data file read (relative to the data dir) to its sha256.
+    """
+
+    samples: list[Sample]
+    fewshot: Mapping[str | None, list[Sample]] = field(default_factory=dict)
+    files: Mapping[str, str] = field(default_factory=dict)
+    subject_names: Mapping[str, str] = field(default_factory=dict)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Task(ABC):
+    name: str
+    description: str = ""
+    variants: tuple[str, ...] = ()
+    default_variant: str = ""
+    default_shots: int = 0
+
+    @abstractmethod
+    def load(self, data_dir: Path) -> TaskData: ...
+
+    @abstractmethod
+    def build_requests(self, data: TaskData, samples: Sequence[Sample], variant: str, shots: int, seed: int) -> list[Request]: ...
+
+    @abstractmethod
+    def score(self, sample: Sample, request: Request, response: Response, variant: str) -> SampleScore: ...
+
+    @abstractmethod
+    def aggregate(self, scores: Sequence[SampleScore], variant: str, seed: int) -> tuple[list[Metric], dict[str, dict[str, float | int]]]: ...
+
+    def scoring_mode(self, variant: str) -> str:
+        return MCQ_VARIANTS[variant][1]
+
+    def check_variant(self, variant: str | None) -> str:
+        v = variant or self.default_variant
+        if v not in self.variants:
+            raise ConfigError(f"task {self.name!r} has no prompt variant {v!r}; choose from {list(self.variants)}")
+        return v
+
+
+Loader = Callable[[Path], TaskData]
+
+
+class MCQTask(Task):
+    """A multiple-choice exam task; the loader decides which files and items."""
+
+    variants = ("paper", "lm-eval", "generate")
+    default_variant = "paper"
+
+    def __init__(self, name: str, loader: Loader, description: str = "", lmeval_style: str = "cmmlu",
+                 default_subject_name: str = "医学") -> None:
+        self.name = name
+        self._loader = loader
+        self.description = description
+        self.lmeval_style = lmeval_style
+        self.default_subject_name = default_subject_name
+
+    def load(self, data_dir: Path) -> TaskData:
+        return self._loader(data_dir)
+
+    def render(self, data: TaskData, sample: Sample, variant: str, shots: int) -> MCQPrompt:
+        subject_name = data.subject_names.get(sample.subject or "", self.default_subject_name)
+        pool = data.fewshot.get(sample.subject, data.fewshot.get(None, []))
+        if shots > len(pool):
+            raise ConfigError(
+                f"task {self.name!r}: {shots} shots requested but subject {sample.subject!r} has only "
+                f"{len(pool)} few-shot items"
+            )
+        shot_items = [Shot(s.input, s.choices, int(s.target)) for s in pool[:shots]]  # type: ignore[arg-type]
+        if variant == "paper":
+            return render_paper(subject_name, shot_items, sample.input, sample.choices)
+        if variant == "lm-eval":
+            return render_lmeval(self.lmeval_style, subject_name, shot_items, sample.input, sample.choices)
+        return render_generate(subject_name, shot_items, sample.input, sample.choices)
+
+    def build_requests(self, data: TaskData, samples: Sequence[Sample], variant: str, shots: int, seed: int) -> list[Request]:
+        kind = MCQ_VARIANTS[variant][1]
+        out = []
+        for s in samples:
+            p = self.render(data, s, variant, shots)
+            gen = GenerationConfig(max_new_tokens=16, stop=("\n\n",)) if kind == "generate" else None
+            out.append(Request(
+                kind=kind, key=s.id, context=p.context, continuations=p.continuations, prefix=p.prefix,
+                add_special_tokens=True if variant == "paper" else None, generation=gen, oracle=s.target,
+            ))
+        return out
+
+    def score(self, sample: Sample, request: Request, response: Response, variant: str) -> SampleScore:
+        n = len(sample.choices)
+        if request.kind != "generate" and len(response.logprobs or ()) != n:
+            raise ValueError(f"item {sample.id}: backend returned {len(response.logprobs or ())} "
+                             f"log-probabilities for {n} options")
+        base = SampleScore(
+            id=sample.id, subject=sample.subject, prompt=request.context, prompt_hash=request.prompt_hash,
+            gold=LETTERS[int(sample.target)], prediction=None, score=0.0,  # type: ignore[arg-type]
+            logprobs=None if request.kind == "generate" else tuple(float(x) for x in response.logprobs or ()),
+            generation=(response.text or "") if request.kind == "generate" else None,
+            extra={"n_choices": n},
+        )
+        return judge_choice(base)
+
+    def rescore(self, record: Mapping[str, object], variant: str) -> SampleScore:
+        """Recompute the prediction and score of a saved record (no model needed)."""
+        from .records import record_to_score
+
+        return judge_choice(record_to_score(record))
+
+    def aggregate(self, scores: Sequence[SampleScore], variant: str, seed: int) -> tuple[list[Metric], dict[str, dict[str, float | int]]]:
+        from .metrics.choice import accuracy_metrics
+
+        return accuracy_metrics(scores, seed=seed, protocol=variant)
+
+
+def judge_choice(s: SampleScore) -> SampleScore:
+    """Prediction and score from the stored evidence: the highest log-probability (ties go to
+    the earlier letter) or, for generations, the extracted letter (None counts as wrong)."""
+    n = int(s.extra.get("n_choices") or (len(s.logprobs) if s.logprobs else 4))
+    if s.generation is not None:
+        letter = extract_choice(s.generation, LETTERS[:n])
+        return replace(s, prediction=letter, extracted=letter, extraction_failed=letter is None,
+                       score=float(letter == s.gold))
+    lps = s.logprobs or ()
+    best = max(range(len(lps)), key=lambda i: (lps[i], -i))
+    pred = LETTERS[best]
+    return replace(s, prediction=pred, extracted=pred, extraction_failed=False, score=float(pred == s.gold))

@@ -1,0 +1,170 @@
+"""The typed records that flow one way through chimed-eval.
+
+tasks -> Sample -> Request -> backend -> Response -> SampleScore -> TaskResult -> RunResult
+
+All records are frozen dataclasses so that nothing downstream can mutate what upstream produced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping
+
+RequestKind = Literal["loglikelihood", "next_token", "generate"]
+REQUEST_KINDS: tuple[RequestKind, ...] = ("loglikelihood", "next_token", "generate")
+
+
+def sha256_text(text: str) -> str:
+    """Hex sha256 of a UTF-8 string (used for prompt and item-list hashes)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One benchmark item with a stable id.
+
+    ``target`` is the index of the gold choice for multiple choice; ``choices`` are the option
+    texts in letter order (A, B, ...).
+    """
+
+    id: str
+    input: str
+    choices: tuple[str, ...] = ()
+    target: int | str | None = None
+    subject: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """How to generate; ``seed`` is per item (derived from the run seed and the item id)."""
+
+    max_new_tokens: int = 32
+    stop: tuple[str, ...] = ()
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0.0
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a backend must compute for one item. Backends never see tasks.
+
+    kinds:
+      * ``loglikelihood``: sum log p(continuation | context) for every continuation
+        (lm-evaluation-harness semantics: context encoded without special tokens unless
+        ``add_special_tokens`` is set).
+      * ``next_token``: log p(token) at the position after ``context`` for each candidate, the
+        candidate's token being the last token of ``tokenizer.encode(candidate)`` (the ChiMed-GPT
+        authors' letter scoring).
+      * ``generate``: free text after ``context``.
+
+    ``prefix`` is the part of ``context`` shared with other requests (the few-shot block), a
+    hint that lets a backend compute it once and reuse its KV cache. ``oracle`` carries the gold
+    index only for the scripted fake backend; real backends ignore it.
+    """
+
+    kind: RequestKind
+    key: str
+    context: str
+    continuations: tuple[str, ...] = ()
+    prefix: str = ""
+    add_special_tokens: bool | None = None
+    generation: GenerationConfig | None = None
+    oracle: int | str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in REQUEST_KINDS:
+            raise ValueError(f"unknown request kind {self.kind!r}; expected one of {REQUEST_KINDS}")
+        if self.prefix and not self.context.startswith(self.prefix):
+            raise ValueError(f"request {self.key}: prefix is not a prefix of the context")
+        if self.kind != "generate" and not self.continuations:
+            raise ValueError(f"request {self.key}: {self.kind} needs continuations")
+
+    @property
+    def prompt_hash(self) -> str:
+        return sha256_text(self.context)
+
+
+@dataclass(frozen=True)
+class Response:
+    """A backend's answer to one Request (same ``key``).
+
+    ``logprobs[i]`` is the summed log-probability of continuation i; ``greedy[i]`` whether it is
+    the greedy continuation; ``n_tokens[i]`` its token count. ``text`` is a generation.
+    """
+
+    key: str
+    logprobs: tuple[float, ...] | None = None
+    greedy: tuple[bool, ...] | None = None
+    n_tokens: tuple[int, ...] | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class SampleScore:
+    """The per-item record written to ``samples/<task>.jsonl``."""
+
+    id: str
+    subject: str | None
+    prompt: str
+    prompt_hash: str
+    gold: Any
+    prediction: Any
+    score: float
+    logprobs: tuple[float, ...] | None = None
+    generation: str | None = None
+    extracted: Any = None
+    extraction_failed: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One reported figure. Unused fields stay None."""
+
+    name: str
+    value: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int | None = None
+    averaging: str | None = None
+    protocol: str | None = None
+    tokenization: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    task: str
+    n: int
+    items_sha256: str
+    prompts_sha256: str
+    data_files: Mapping[str, str]
+    metrics: tuple[Metric, ...]
+    subjects: Mapping[str, Mapping[str, float | int]] = field(default_factory=dict)
+    variant: str | None = None
+    shots: int = 0
+    extraction_failures: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    path: str
+    revision: str | None
+    weights_sha256: str | None
+    dtype: str | None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    schema_version: str
+    model: ModelInfo
+    settings: Mapping[str, Any]
+    tasks: tuple[TaskResult, ...]
+    created: str
