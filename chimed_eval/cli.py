@@ -124,7 +124,7 @@ def cmd_run(a: argparse.Namespace) -> int:
 
     def factory():
         if a.backend == "fake":
-            return backend_cls(model=a.model, seed=a.seed)
+            return backend_cls(model=a.model, seed=a.seed, delay=float(model_args.get("delay", 0)))
         from .models import resolve_model
 
         return backend_cls(resolve_model(a.model, model_args), device=a.device, dtype=a.dtype,

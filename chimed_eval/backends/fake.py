@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 from typing import Sequence
 
 from ..types import ModelInfo, Request, Response
@@ -20,13 +21,14 @@ LETTERS = "ABCDEFGHIJ"
 class FakeBackend(Backend):
     name = "fake"
 
-    def __init__(self, model: str = "oracle", seed: int = 0, **_: object) -> None:
+    def __init__(self, model: str = "oracle", seed: int = 0, delay: float = 0.0, **_: object) -> None:
         mode, _, arg = model.partition(":")
         if mode not in ("oracle", "fixed", "random"):
             raise ValueError(f"fake backend model must be 'oracle', 'fixed:X' or 'random', not {model!r}")
         if mode == "fixed" and not arg:
             raise ValueError("fake backend 'fixed' needs an answer, e.g. --model fixed:A")
         self.mode, self.arg, self.seed = mode, arg, seed
+        self.delay = float(delay)  # seconds per batch: lets tests kill a run mid-way
         self.calls: list[tuple[str, int]] = []  # (kind, batch size), for tests
 
     def model_info(self) -> ModelInfo:
@@ -56,6 +58,8 @@ class FakeBackend(Backend):
         return self._rng(r.key).randrange(n)
 
     def _scored(self, requests: Sequence[Request]) -> list[Response]:
+        if self.delay:
+            time.sleep(self.delay)
         out = []
         for r in requests:
             best = self._choice(r)

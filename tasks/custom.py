@@ -1,0 +1,401 @@
+"""The generic ``mcq`` task: evaluate on your own multiple-choice exam files, no Python needed.
+
+Point it at a CSV/TSV/JSONL/JSON/XLSX file (or a directory, or a glob; several files are read in
+sorted order and concatenated) and say which columns hold what, or let it find them::
+
+    chimed-eval run --tasks mcq --task-args "path=exam.xlsx;answer_index_base=1"
+
+or describe one or more tasks in a TOML/JSON config (see :func:`load_task_config`)::
+
+    [[tasks]]
+    name = "hospital-exam"
+    path = "exam/*.csv"          # relative to this config file
+    question = "题干"
+    choices = ["A", "B", "C", "D", "E"]
+    answer = "答案"
+    fewshot = "dev.csv"
+
+Defaults: ``question`` is the first of question/Question/题目/问题/题干 present; the options are
+the single-letter columns A..J present in the header (or one options/选项 field); ``answer`` is
+the first of answer/Answer/答案/anwer.  Rows may have 2 to 10 options; empty trailing option cells
+are dropped, so a file with columns A..E can mix 4- and 5-option items.  The answer rules are
+those of :func:`chimed_eval.tabular.parse_answer`; numeric answers need ``answer_index_base``
+unless the file itself proves the base (a 0 anywhere: 0-based; an answer equal to its item's
+option count: 1-based).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import glob as globmod
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from chimed_eval.errors import ConfigError, DataError, MissingDataError
+from chimed_eval.tabular import (
+    EXTENSIONS, LETTERS, Row, cell_text, infer_format, infer_index_base, is_empty, parse_answer, read_rows,
+    require, split_options,
+)
+from chimed_eval.task import MCQTask, TaskData, file_sha256
+from chimed_eval.types import Sample
+
+QUESTION_COLUMNS = ("question", "Question", "题目", "问题", "题干")
+ANSWER_COLUMNS = ("answer", "Answer", "答案", "anwer")
+OPTIONS_FIELDS = ("options", "Options", "option", "choices", "选项")
+
+
+@dataclass
+class McqSpec:
+    """Where a user's exam items are and which columns hold what (None: detect)."""
+
+    path: str | Path
+    format: str | None = None
+    encoding: str | None = None
+    id: str | None = None
+    question: str | None = None
+    choices: list[str] | None = None
+    options: str | None = None
+    answer: str | None = None
+    answer_index_base: int | None = None
+    subject: str | None = None
+    subject_name: str = "医学"
+    fewshot: str | Path | None = None
+    name: str = "mcq"
+    sheet: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.choices is not None and self.options is not None:
+            raise ConfigError(f"task {self.name!r}: give either choices= (one column per option) or options= "
+                              "(one field holding all options), not both")
+        if self.answer_index_base not in (None, 0, 1):
+            raise ConfigError(f"task {self.name!r}: answer_index_base must be 0 or 1, not {self.answer_index_base!r}")
+        if not self.name or re.search(r"[\s/\\]", self.name):
+            raise ConfigError(f"task name {self.name!r} must be non-empty, without spaces or slashes")
+        if self.choices is not None:
+            if not 2 <= len(self.choices) <= len(LETTERS):
+                raise ConfigError(f"task {self.name!r}: choices= must name 2 to {len(LETTERS)} columns, "
+                                  f"got {len(self.choices)}")
+            if len(set(self.choices)) != len(self.choices):
+                raise ConfigError(f"task {self.name!r}: choices= names a column twice: {self.choices}")
+
+
+SPEC_KEYS = tuple(f.name for f in dataclasses.fields(McqSpec))
+_PATH_KEYS = ("path", "fewshot")
+
+
+def _unknown_key(key: str, where: str) -> ConfigError:
+    close = difflib.get_close_matches(key, SPEC_KEYS, n=1, cutoff=0.6)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return ConfigError(f"{where}unknown key {key!r}.{hint} Known: {', '.join(SPEC_KEYS)}")
+
+
+def _split_list(s: str) -> list[str]:
+    return [p.strip() for p in re.split(r"[;|]", s) if p.strip()]
+
+
+def _coerce(values: Mapping[str, Any], where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for raw_key, v in values.items():
+        key = str(raw_key).strip().replace("-", "_")
+        key = {"fmt": "format", "file": "path"}.get(key, key)
+        if key not in SPEC_KEYS:
+            raise _unknown_key(str(raw_key), where)
+        if key in out:
+            raise ConfigError(f"{where}key {key!r} is given twice")
+        if key == "choices":
+            if isinstance(v, str):
+                v = _split_list(v)
+            elif isinstance(v, (list, tuple)) and all(isinstance(c, (str, int)) for c in v):
+                v = [str(c).strip() for c in v]
+            else:
+                raise ConfigError(f"{where}key 'choices': expected a list of column names, got {v!r}")
+        elif key == "answer_index_base":
+            if isinstance(v, str) and v.strip() in ("0", "1"):
+                v = int(v.strip())
+            if isinstance(v, bool) or v not in (0, 1):
+                raise ConfigError(f"{where}key 'answer_index_base': expected 0 or 1, got {v!r}")
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and key in ("id", "question", "answer", "subject", "sheet"):
+            v = str(v)
+        elif not isinstance(v, str):
+            raise ConfigError(f"{where}key {key!r}: expected a string, got {v!r}")
+        if isinstance(v, str):
+            v = v.strip()
+            if not v:
+                raise ConfigError(f"{where}key {key!r} is empty")
+        out[key] = v
+    if "path" not in out:
+        raise ConfigError(f"{where}the mcq task needs path=<file, directory or glob of your items>")
+    return out
+
+
+def spec_from_args(args: Mapping[str, str]) -> McqSpec:
+    """A spec from ``--task-args`` style ``key=value`` pairs (lists separated by ``;`` or ``|``)."""
+    return McqSpec(**_coerce(args, "--task-args: "))
+
+
+def _load_config_file(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: task config not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read the task config: {e}") from None
+    if path.suffix.lower() == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path}:{e.lineno}: invalid JSON: {e.msg} (column {e.colno})") from None
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ImportError:
+            raise ConfigError(f"{path}: reading TOML on Python 3.10 needs tomli (pip install tomli), or use JSON") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML: {e}") from None
+
+
+def load_task_config(path: Path) -> list[McqSpec]:
+    """Task specs from a JSON or TOML file: one task, or ``{"tasks": [...]}``.
+
+    With ``tasks``, the other top-level keys are defaults for every task.  Relative ``path`` and
+    ``fewshot`` are resolved against the config file's folder.  Errors name the file and key.
+    """
+    path = Path(path)
+    doc = _load_config_file(path)
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: expected a table/object of task settings, or one with a 'tasks' list")
+    if "tasks" in doc:
+        entries = doc["tasks"]
+        defaults = {k: v for k, v in doc.items() if k != "tasks"}
+        if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+            raise ConfigError(f"{path}: key 'tasks' must be a non-empty list of tables/objects")
+        labelled = [(f"{path}: tasks[{i}]: ", {**defaults, **e}) for i, e in enumerate(entries)]
+    else:
+        labelled = [(f"{path}: ", doc)]
+    specs = []
+    for where, entry in labelled:
+        values = _coerce(entry, where)
+        for k in _PATH_KEYS:
+            if k in values and not os.path.isabs(os.path.expanduser(values[k])):
+                values[k] = str(path.parent / values[k])
+            elif k in values:
+                values[k] = os.path.expanduser(values[k])
+        try:
+            specs.append(McqSpec(**values))
+        except ConfigError as e:
+            raise ConfigError(f"{where}{e}") from None
+    names = [s.name for s in specs]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ConfigError(f"{path}: several tasks are named {dup[0]!r}; give each task its own name=")
+    return specs
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+def _is_data_file(p: Path) -> bool:
+    return p.is_file() and p.suffix.lower() in EXTENSIONS and not p.name.startswith((".", "~$"))
+
+
+def resolve_files(path: str | Path, exclude: Sequence[Path] = ()) -> list[Path]:
+    """The data files named by a file, a directory (its item files) or a glob, sorted."""
+    s = os.path.expanduser(str(path))
+    skip = {p.resolve() for p in exclude}
+    if globmod.has_magic(s) and not Path(s).exists():
+        files = [Path(m) for m in sorted(globmod.glob(s, recursive=True))]
+        files = [f for f in files if _is_data_file(f) and f.resolve() not in skip]
+        if not files:
+            raise MissingDataError(f"no data files match {s!r} (looked for {', '.join(sorted(EXTENSIONS))})")
+        return files
+    p = Path(s)
+    if p.is_dir():
+        files = sorted((f for f in p.iterdir() if _is_data_file(f) and f.resolve() not in skip), key=str)
+        if not files:
+            raise MissingDataError(f"{p} has no data files ({', '.join(sorted(EXTENSIONS))})")
+        return files
+    if not p.exists():
+        raise MissingDataError(f"{p}: no such file or directory")
+    return [p]
+
+
+def _pick(have: Sequence[str], candidates: Sequence[str]) -> str | None:
+    for c in candidates:
+        if c in have:
+            return c
+    low = {h.lower(): h for h in have}
+    for c in candidates:
+        if c.lower() in low:
+            return low[c.lower()]
+    return None
+
+
+def _columns(rows: list[Row]) -> list[str]:
+    seen: dict[str, None] = {}
+    for r in rows:
+        for k in r.fields:
+            seen.setdefault(k, None)
+    return list(seen)
+
+
+@dataclass
+class _Layout:
+    question: str
+    answer: str
+    choices: list[str] | None
+    options: str | None
+    subject: str | None
+
+
+def _layout(spec: McqSpec, path: Path, rows: list[Row], *, fewshot: bool = False) -> _Layout:
+    """Which columns hold what in this file (explicit names checked, the rest detected)."""
+    have = _columns(rows)
+    tabular = infer_format(path, spec.format) in ("csv", "tsv", "xlsx")
+    line = max(1, rows[0].line - 1) if tabular else rows[0].line  # the header, or the first item
+    have_s = ", ".join(map(repr, have))
+
+    def find(key: str, given: str | None, candidates: Sequence[str], what: str) -> str:
+        if given is not None:
+            if given not in have:
+                close = difflib.get_close_matches(given, have, n=1, cutoff=0.5)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise DataError(path, line, given, f"missing column/field {given!r} named by {key}= (have: {have_s}).{hint}")
+            return given
+        found = _pick(have, candidates)
+        if found is None:
+            raise DataError(path, line, None, f"no {what} column: looked for {', '.join(candidates)} (have: {have_s}); "
+                                              f"name it with {key}=<column>")
+        return found
+
+    question = find("question", spec.question, QUESTION_COLUMNS, "question")
+    answer = find("answer", spec.answer, ANSWER_COLUMNS, "answer")
+    subject = None
+    if spec.subject is not None and (not fewshot or spec.subject in have):
+        subject = find("subject", spec.subject, (), "subject")  # a few-shot file may pool all subjects
+    if spec.options is not None:
+        return _Layout(question, answer, None, find("options", spec.options, (), "options"), subject)
+    if spec.choices is not None:
+        for c in spec.choices:
+            find("choices", c, (), "option")
+        return _Layout(question, answer, list(spec.choices), None, subject)
+    letters = [c for c in LETTERS if c in have] or [c for c in LETTERS.lower() if c in have]
+    if letters:
+        expected = (LETTERS if letters[0].isupper() else LETTERS.lower())[: len(letters)]
+        missing = [c for c in expected if c not in letters]
+        if missing:
+            raise DataError(path, line, None, f"option columns {', '.join(letters)} skip column {missing[0]!r}; "
+                                              "name the option columns with choices=A;B;...")
+        if len(letters) < 2:
+            raise DataError(path, line, None, f"only one option column ({letters[0]}); need at least 2")
+        return _Layout(question, answer, letters, None, subject)
+    opt = _pick(have, OPTIONS_FIELDS)
+    if opt is None:
+        raise DataError(path, line, None, f"no option columns: looked for single-letter columns A, B, C, ... or one "
+                                          f"field named {', '.join(OPTIONS_FIELDS)} (have: {have_s}); "
+                                          "set choices=<col>;<col>;... or options=<field>")
+    return _Layout(question, answer, None, opt, subject)
+
+
+def _row_choices(path: Path, row: Row, lay: _Layout) -> tuple[str, ...]:
+    if lay.options is not None:
+        value = require(row, path, lay.options)
+        texts = split_options(value, path=path, line=row.line, field=lay.options)
+        cols = [lay.options] * len(texts)
+    else:
+        # a JSON item may leave out trailing option keys, as a CSV row leaves trailing cells empty
+        texts = [cell_text(row.fields.get(c)) for c in lay.choices or ()]
+        cols = list(lay.choices or ())
+    while texts and not texts[-1]:
+        texts.pop()
+    for i, t in enumerate(texts):
+        if not t:
+            raise DataError(path, row.line, cols[i], f"option {LETTERS[i]} is empty but later options are not")
+    if len(texts) < 2:
+        raise DataError(path, row.line, lay.options or (cols[0] if cols else None),
+                        f"the item has {len(texts)} option{'s' if len(texts) != 1 else ''}; need at least 2")
+    if len(texts) > len(LETTERS):
+        raise DataError(path, row.line, lay.options, f"the item has {len(texts)} options; at most {len(LETTERS)} are supported")
+    return tuple(texts)
+
+
+def _rel_names(files: Sequence[Path]) -> dict[Path, str]:
+    """Portable names for the files read: relative to their common folder."""
+    absf = [f.resolve() for f in files]
+    if len(absf) == 1:
+        return {files[0]: absf[0].name}
+    root = Path(os.path.commonpath([str(a.parent) for a in absf]))
+    return {f: a.relative_to(root).as_posix() for f, a in zip(files, absf)}
+
+
+def _read_items(spec: McqSpec, files: Sequence[Path], names: Mapping[Path, str], id_prefix: str) -> list[Sample]:
+    samples: list[Sample] = []
+    first_seen: dict[str, tuple[Path, int]] = {}
+    for path in files:
+        rows = read_rows(path, spec.format, spec.encoding, sheet=spec.sheet)
+        lay = _layout(spec, path, rows, fewshot=bool(id_prefix))
+        parsed = []
+        for row in rows:
+            choices = _row_choices(path, row, lay)
+            if lay.answer not in row.fields or is_empty(row.fields[lay.answer]):
+                require(row, path, lay.answer)
+            parsed.append((row, choices))
+        base = spec.answer_index_base
+        if base is None:
+            base = infer_index_base((r.fields[lay.answer], len(c)) for r, c in parsed)
+        for row, choices in parsed:
+            target = parse_answer(row.fields[lay.answer], choices, path=path, line=row.line, field=lay.answer,
+                                  index_base=base)
+            question = cell_text(require(row, path, lay.question))
+            if spec.id is not None:
+                sid = cell_text(require(row, path, spec.id))
+            else:
+                sid = f"{path.stem}-{row.line}"
+            sid = id_prefix + sid
+            if sid in first_seen:
+                p0, l0 = first_seen[sid]
+                where = f"line {l0}" if p0 == path else f"{p0}:{l0}"
+                raise DataError(path, row.line, spec.id, f"duplicate item id {sid!r} (first at {where}); "
+                                                        "ids must be unique: set id=<column> to a unique column")
+            first_seen[sid] = (path, row.line)
+            subject = cell_text(require(row, path, lay.subject)) if lay.subject else None
+            samples.append(Sample(id=sid, input=question, choices=choices, target=target, subject=subject,
+                                  metadata={"file": names[path], "line": row.line}))
+    return samples
+
+
+def load_mcq(spec: McqSpec) -> TaskData:
+    """Read the spec's items (and few-shot pool) into TaskData; paths are absolute or cwd-relative."""
+    shot_files = resolve_files(spec.fewshot) if spec.fewshot is not None else []
+    files = resolve_files(spec.path, exclude=shot_files)
+    names = _rel_names([*files, *shot_files])
+    samples = _read_items(spec, files, names, "")
+    fewshot: dict[str | None, list[Sample]] = {}
+    if shot_files:
+        for s in _read_items(spec, shot_files, names, "dev-"):
+            fewshot.setdefault(s.subject, []).append(s)
+    subject_names: dict[str, str] = {"": spec.subject_name}
+    for s in samples:
+        if s.subject is not None:
+            subject_names.setdefault(s.subject, s.subject)
+    return TaskData(samples=samples, fewshot=fewshot,
+                    files={names[f]: file_sha256(f) for f in [*files, *shot_files]},
+                    subject_names=subject_names)
+
+
+def make_mcq_task(spec: McqSpec) -> MCQTask:
+    """An MCQTask over the spec's files; the loader ignores the data dir (spec paths stand alone)."""
+    return MCQTask(
+        spec.name,
+        lambda data_dir: load_mcq(spec),
+        description=f"your multiple-choice items from {spec.path}",
+        default_subject_name=spec.subject_name,
+    )

@@ -1,0 +1,72 @@
+"""Shared fixtures: the real data folder (skipped when absent) and a tiny random transformers model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("CHIMED_EVAL_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not (SHARED_DATA / "cmmlu").is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA} (set CHIMED_EVAL_SHARED_DATA to its folder)")
+    return SHARED_DATA
+
+
+CORPUS = [
+    "以下是关于解剖学的单项选择题，请直接给出正确答案的选项。",
+    "问题：女性生殖腺是？ A. 卵巢 B. 前庭大腺 C. 前庭球 D. 乳腺 答案：A",
+    "<human>:以下是关于临床医学的选择题，请选择正确的答案 <bot>: [human]: [bot]:",
+    "The quick brown fox jumps over the lazy dog. Answer: B. 答案： C",
+    "高血压 糖尿病 心肌梗死 肝硬化 肺炎 阿司匹林 肝素 溶栓 介入 治疗 诊断 检查 检验 手术 药物",
+]
+
+
+def build_tiny_model(path: Path, vocab_size: int = 600) -> Path:
+    """A 2-layer Qwen2 (head_dim 32) with a byte-level BPE tokenizer trained on a few lines."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>", "<s>", "<pad>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(CORPUS * 20, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="<|endoftext|>", pad_token="<pad>")
+    fast.save_pretrained(path)
+    torch.manual_seed(0)
+    cfg = Qwen2Config(vocab_size=len(fast), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=1, head_dim=32, max_position_embeddings=2048,
+                      tie_word_embeddings=False, bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id,
+                      pad_token_id=fast.pad_token_id)
+    model = Qwen2ForCausalLM(cfg)
+    with torch.no_grad():  # larger random weights so that log-probabilities differ visibly
+        for p in model.parameters():
+            p.normal_(0, 0.2)
+    model.save_pretrained(path, safe_serialization=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-qwen2"))
+
+
+def write_exam_csv(path: Path, n: int, subject_letter_cycle: str = "ABCD") -> Path:
+    """A synthetic exam file in CMMLU's layout (header with an unnamed index column)."""
+    lines = [",Question,A,B,C,D,Answer"]
+    for i in range(n):
+        ans = subject_letter_cycle[i % len(subject_letter_cycle)]
+        lines.append(f"{i},第{i}题：下列哪项正确,选项甲{i},选项乙{i},选项丙{i},选项丁{i},{ans}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
