@@ -601,21 +601,22 @@ def run_data_command(
     """
     manifest = MANIFEST if manifest is None else manifest
     data_dir = Path(data_dir)
-    err = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
-    norm = None if names is None or any(_normalise(n) == "all" for n in names) else [_normalise(n) for n in names]
+
+    def err(msg: str) -> None:
+        print(msg, file=sys.stderr)
+
+    # no names (or "all"): every downloadable set, and the manual sets' placement notes
+    norm = None if not names or any(_normalise(n) == "all" for n in names) else [_normalise(n) for n in names]
     manual_named = [n for n in norm or [] if n in MANUAL_SETS]
     try:
         specs = _select(None if norm is None else [n for n in norm if n not in MANUAL_SETS], manifest)
     except ConfigError as exc:
         err(f"error: {exc}")
         return 2
-    if norm is not None and not specs and not manual_named:
-        err("error: no data set named")
-        return 2
     spec_names = [s.name for s in specs]
 
     if check_only:
-        rows = status(data_dir, manifest=manifest, names=spec_names + manual_named) if norm is not None else status(data_dir, manifest=manifest)
+        rows = status(data_dir, manifest=manifest, names=None if norm is None else spec_names + manual_named)
         print(f"data dir: {data_dir}")
         _print_status(rows, print)
         bad = [s.name for s in rows if not s.ok and not s.manual]
@@ -638,7 +639,8 @@ def run_data_command(
     manual_rows = status(data_dir, manifest={}, names=manual_named if norm is not None else list(MANUAL_SETS))
     for row in manual_rows:
         if row.ok:
-            print(f"{row.name}: {len(row.present)} file(s) placed by hand under {data_dir / MANUAL_SETS[row.name].folder}")
+            where = data_dir / MANUAL_SETS[row.name].folder
+            print(f"{row.name}: {len(row.present)} file(s) placed by hand under {where}")
     missing_manual = [row.name for row in manual_rows if not row.ok]
     if missing_manual:
         print("\nSets with no public copy (place them by hand):\n")

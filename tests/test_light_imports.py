@@ -1,0 +1,24 @@
+"""`chimed-eval --help` and `chimed-eval tasks` must not import torch (nor transformers)."""
+
+import subprocess
+import sys
+
+import pytest
+
+PROBE = """
+import sys
+from chimed_eval.cli import main
+try:
+    main({argv!r})
+except SystemExit:
+    pass
+heavy = sorted(m for m in ("torch", "transformers", "vllm", "numpy") if m in sys.modules)
+print("HEAVY:" + ",".join(heavy))
+"""
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["tasks"], ["models"], ["run", "--help"]])
+def test_cli_does_not_import_heavy_libraries(argv):
+    out = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv)], capture_output=True, text=True, check=True)
+    heavy = out.stdout.strip().splitlines()[-1]
+    assert heavy == "HEAVY:", f"chimed-eval {' '.join(argv)} imported {heavy}"
