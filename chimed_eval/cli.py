@@ -1,4 +1,4 @@
-"""The ``chimed-eval`` command line: run | score | tasks | models | data.
+"""The ``chimed-eval`` command line: run | score | leaderboard | tasks | models | data.
 
 Nothing here imports torch: heavy libraries load only inside the backend that is used.
 """
@@ -67,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("score", help="recompute every metric from OUT/samples without the model")
     s.add_argument("output", type=Path)
     s.add_argument("--task-config", type=Path, default=None)
+
+    lb = sub.add_parser("leaderboard", help="render a board from results.json files (published rows first)")
+    lb.add_argument("results", nargs="+", type=Path, help="results.json files or output directories")
+    lb.add_argument("--board", default="table-b-mcq")
 
     sub.add_parser("tasks", help="list tasks")
     sub.add_parser("models", help="list model presets")
@@ -171,6 +175,15 @@ def cmd_score(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_leaderboard(a: argparse.Namespace) -> int:
+    from leaderboards.boards import BOARDS, load_results, render
+
+    if a.board not in BOARDS:
+        raise ConfigError(f"unknown board {a.board!r}; known: {sorted(BOARDS)}")
+    print(render(a.board, load_results(a.results)), end="")
+    return 0
+
+
 def cmd_tasks(a: argparse.Namespace) -> int:
     from tasks import TASKS
 
@@ -200,7 +213,7 @@ def cmd_data(a: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    handler = {"run": cmd_run, "score": cmd_score, "tasks": cmd_tasks, "models": cmd_models, "data": cmd_data}[args.command]
+    handler = {"run": cmd_run, "score": cmd_score, "leaderboard": cmd_leaderboard, "tasks": cmd_tasks, "models": cmd_models, "data": cmd_data}[args.command]
     try:
         return handler(args)
     except (ChimedEvalError, UnknownNameError) as exc:

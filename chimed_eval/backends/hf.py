@@ -174,15 +174,13 @@ class HFBackend(Backend):
             return out
         width = max(len(r.tokens) for r in rows)
         ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
         for i, r in enumerate(rows):
             ids[i, : len(r.tokens)] = torch.tensor(r.tokens, dtype=torch.long)
-            mask[i, : len(r.tokens)] = 1
         b_idx = [i for i, r in enumerate(rows) for _ in r.reads]
         p_idx = [p for r in rows for p, _ in r.reads]
         t_idx = [t for r in rows for _, t in r.reads]
         with torch.inference_mode():
-            logits = self._logits_at(ids.to(self.device), mask.to(self.device), torch.tensor(b_idx), torch.tensor(p_idx))
+            logits = self._logits_at(ids.to(self.device), torch.tensor(b_idx), torch.tensor(p_idx))
             logp = torch.log_softmax(logits.float(), dim=-1)
             tok = torch.tensor(t_idx, device=logp.device)
             picked = logp.gather(1, tok[:, None])[:, 0].tolist()
@@ -193,15 +191,18 @@ class HFBackend(Backend):
             k += len(r.reads)
         return out
 
-    def _logits_at(self, ids, mask, b_idx, p_idx):
+    def _logits_at(self, ids, b_idx, p_idx):
         """Logits at (row, position) pairs. The decoder's hidden states are gathered first and
         only those go through the output layer; models whose head needs more (soft-capping,
         scaling) are detected at load time and use the full forward instead."""
+        # Rows are right-padded and attention is causal, so no real position ever attends to a
+        # pad: the mask can be dropped, which lets SDPA take its fast causal path (positions are
+        # 0..L-1 either way). The result at every position we read is unchanged.
         if self._partial_ok:
-            hidden = self._decoder(input_ids=ids, attention_mask=mask).last_hidden_state
+            hidden = self._decoder(input_ids=ids).last_hidden_state
             h = hidden[b_idx.to(hidden.device), p_idx.to(hidden.device)]
             return self._head(h)
-        logits = self.model(input_ids=ids, attention_mask=mask).logits
+        logits = self.model(input_ids=ids).logits
         return logits[b_idx.to(logits.device), p_idx.to(logits.device)]
 
     def _check_partial_head(self) -> bool:

@@ -1,0 +1,149 @@
+"""The transformers backend on a tiny random Qwen2 built in the test: the real code path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chimed_eval.models import ResolvedModel
+from chimed_eval.runner import RunSettings, evaluate
+from chimed_eval.types import GenerationConfig, Request
+from conftest import write_exam_csv
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def backend(tiny_model):
+    from chimed_eval.backends.hf import HFBackend
+
+    return HFBackend(ResolvedModel(name="tiny", path=str(tiny_model)), device="cpu", dtype="float32", batch_size=4)
+
+
+def reference_logprob(backend, context_ids: list[int], cont_ids: list[int]) -> float:
+    import torch
+
+    ids = torch.tensor([context_ids + cont_ids])
+    with torch.no_grad():
+        logp = torch.log_softmax(backend.model(input_ids=ids).logits[0].float(), -1)
+    return sum(float(logp[len(context_ids) - 1 + j, t]) for j, t in enumerate(cont_ids))
+
+
+def test_partial_output_layer_is_used_and_exact(backend):
+    assert backend._partial_ok
+
+
+def test_loglikelihood_matches_a_full_forward(backend):
+    ctx = "问题：女性生殖腺是？\nA. 卵巢\nB. 前庭大腺\n答案："
+    conts = (" A", " B", " 卵巢 and more", "前庭大腺")
+    [resp] = backend.loglikelihood([Request("loglikelihood", "k", ctx, conts)])
+    for cont, lp, n in zip(conts, resp.logprobs, resp.n_tokens):
+        c, k = backend.encode_pair(ctx, cont, None)
+        assert n == len(k)
+        assert lp == pytest.approx(reference_logprob(backend, c, k), abs=1e-4)
+
+
+def test_trailing_space_moves_to_the_continuation(backend):
+    c1, k1 = backend.encode_pair("答案： ", "A", None)
+    c2, k2 = backend.encode_pair("答案：", " A", None)
+    assert (c1, k1) == (c2, k2)
+
+
+def test_next_token_matches_a_full_forward(backend):
+    import torch
+
+    ctx = "<human>:以下是关于解剖学的选择题\n答案：\n<bot>:"
+    [resp] = backend.next_token([Request("next_token", "k", ctx, ("A", "B", "C", "D"), add_special_tokens=True)])
+    ids = backend.tokenizer.encode(ctx)
+    with torch.no_grad():
+        logp = torch.log_softmax(backend.model(input_ids=torch.tensor([ids])).logits[0, -1].float(), -1)
+    for letter, lp in zip("ABCD", resp.logprobs):
+        assert lp == pytest.approx(float(logp[backend.tokenizer.encode(letter)[-1]]), abs=1e-4)
+
+
+def test_full_logits_fallback_agrees(backend):
+    reqs = [Request("loglikelihood", str(i), f"第{i}题 答案：", (" A", " B", " 卵巢")) for i in range(5)]
+    fast = backend.loglikelihood(reqs)
+    backend._partial_ok = False
+    try:
+        slow = backend.loglikelihood(reqs)
+    finally:
+        backend._partial_ok = True
+    for a, b in zip(fast, slow):
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+
+
+def test_batch_size_does_not_move_loglikelihoods(backend):
+    reqs = [Request("loglikelihood", str(i), "以下是" * (i + 1) + "答案：", (" A", " B", " C 前庭")) for i in range(9)]
+    one = [backend.loglikelihood([r])[0] for r in reqs]
+    many = backend.loglikelihood(reqs)
+    worst = max(abs(x - y) for a, b in zip(one, many) for x, y in zip(a.logprobs, b.logprobs))
+    assert worst < 1e-4
+
+
+def test_generation_greedy_stops_and_is_batch_independent(backend):
+    g = GenerationConfig(max_new_tokens=12, stop=("\n",))
+    reqs = [Request("generate", str(i), f"问题{i}：答案：", generation=g) for i in range(3)]
+    batch = backend.generate(reqs)
+    single = [backend.generate([r])[0] for r in reqs]
+    assert [r.text for r in batch] == [r.text for r in single]
+    assert all("\n" not in (r.text or "") for r in batch)
+
+
+def test_sampling_is_seeded_per_item(backend):
+    g = GenerationConfig(max_new_tokens=8, temperature=1.0, top_p=0.85, seed=42)
+    r = Request("generate", "a", "问题：", generation=g)
+    other = Request("generate", "b", "别的问题：", generation=GenerationConfig(max_new_tokens=8, temperature=1.0, seed=7))
+    alone = backend.generate([r])[0].text
+    together = backend.generate([other, r])[1].text
+    assert alone == together
+
+
+class _Crash(Exception):
+    pass
+
+
+def test_resume_after_a_crash_is_identical(tiny_model, tmp_path):
+    from chimed_eval.backends.hf import HFBackend
+    from tasks.custom import McqSpec, make_mcq_task
+
+    exam = write_exam_csv(tmp_path / "exam.csv", 23)
+    task = make_mcq_task(McqSpec(path=str(exam), name="exam"))
+    model = ResolvedModel(name="tiny", path=str(tiny_model))
+    settings = RunSettings(model="tiny", backend="hf", variant="lm-eval", batch_size=4, data_dir=str(tmp_path))
+
+    class Crashing(HFBackend):
+        calls = 0
+
+        def loglikelihood(self, requests):
+            Crashing.calls += 1
+            if Crashing.calls == 3:
+                raise _Crash()
+            return super().loglikelihood(requests)
+
+    ref = tmp_path / "ref"
+    evaluate([task], lambda: HFBackend(model, batch_size=4), settings, ref, progress=False)
+    out = tmp_path / "out"
+    with pytest.raises(_Crash):
+        evaluate([task], lambda: Crashing(model, batch_size=4), settings, out, progress=False)
+    assert len((out / "samples" / "exam.jsonl").read_text().splitlines()) == 8  # two batches kept
+    evaluate([task], lambda: HFBackend(model, batch_size=4), settings, out, progress=False)
+    assert (out / "samples" / "exam.jsonl").read_text() == (ref / "samples" / "exam.jsonl").read_text()
+    a, b = (json.loads((d / "results.json").read_text()) for d in (ref, out))
+    assert a["tasks"] == b["tasks"]
+
+
+def test_cli_on_a_local_model_directory(tiny_model, tmp_path):
+    from chimed_eval.cli import main
+
+    exam = write_exam_csv(tmp_path / "exam.csv", 6)
+    out = tmp_path / "o"
+    assert main(["run", "--model", str(tiny_model), "--tasks", "mcq", "--task-args", f"path={exam}",
+                 "--variant", "paper", "--output", str(out), "--no-progress", "--device", "cpu"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["model"]["revision"] == "local" and len(res["model"]["weights_sha256"]) == 64
+    assert res["settings"]["scoring"]["mcq"] == "next_token"
+    rec = json.loads((out / "samples" / "mcq.jsonl").read_text().splitlines()[0])
+    assert len(rec["logprobs"]) == 4 and all(lp < 0 for lp in rec["logprobs"])
