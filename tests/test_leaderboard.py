@@ -15,6 +15,6 @@ def test_board_shows_published_and_measured_rows(tmp_path, capsys):
     assert main(["leaderboard", str(out)]) == 0
     text = capsys.readouterr().out
     assert "| ChiMed-GPT | published | 68.29 | 52.92 | 44.50 |" in text
-    measured = [line for line in text.splitlines() if "measured" in line]
+    measured = [line for line in text.splitlines() if line.startswith("|") and "measured" in line]
     assert len(measured) == 1 and measured[0].startswith("| fake-oracle | measured (") and "100.00" not in measured[0]
     assert len(TABLE_B) == 9
