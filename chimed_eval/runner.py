@@ -151,9 +151,9 @@ def _run_batches(backend, prepared, by_key, done, stores, batch_size, progress, 
             items = [(k, v) for k, v in by_key.items() if v[2].kind == kind]
             if not items:
                 continue
-            # Longest first (memory errors surface at once), ties in a fixed order: the batch
-            # boundaries depend only on the full item list.
-            order = sorted(range(len(items)), key=lambda i: (-backend.request_length(items[i][1][2]), i))
+            # The backend's order (shared prefix, then longest first), ties in item order: the
+            # batch boundaries depend only on the full item list.
+            order = sorted(range(len(items)), key=lambda i: (*backend.sort_key(items[i][1][2]), i))
             for start in range(0, len(order), batch_size):
                 batch = [items[i] for i in order[start:start + batch_size]]
                 missing = [(k, v) for k, v in batch if k[1] not in done[k[0]]]

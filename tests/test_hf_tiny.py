@@ -147,3 +147,42 @@ def test_cli_on_a_local_model_directory(tiny_model, tmp_path):
     assert res["settings"]["scoring"]["mcq"] == "next_token"
     rec = json.loads((out / "samples" / "mcq.jsonl").read_text().splitlines()[0])
     assert len(rec["logprobs"]) == 4 and all(lp < 0 for lp in rec["logprobs"])
+
+
+def test_few_shot_prefix_cache_matches_full_forward(tiny_model):
+    from chimed_eval.backends.hf import HFBackend
+
+    model = ResolvedModel(name="tiny", path=str(tiny_model))
+    cached = HFBackend(model, batch_size=4)
+    plain = HFBackend(model, batch_size=4, model_args={"prefix_cache": "false"})
+    assert cached.prefix_cache and not plain.prefix_cache
+    prefix = "以下是关于解剖学的单项选择题，请直接给出正确答案的选项。\n\n" + "女性生殖腺是\nA. 卵巢\nB. 乳腺\n答案： A\n\n" * 5
+    reqs = [Request("loglikelihood", str(i), prefix + f"第{i}题" * (i + 1) + "\n答案：", (" A", " B", " 卵巢"), prefix=prefix)
+            for i in range(6)]
+    nt = [Request("next_token", f"n{i}", prefix + f"问题{i}？\n<bot>:", ("A", "B"), prefix=prefix, add_special_tokens=True)
+          for i in range(3)]
+    assert all(cached._rows_loglikelihood(r)[0][0].prefix_len > 16 for r in reqs)
+    for a, b in zip(cached.loglikelihood(reqs), plain.loglikelihood(reqs)):
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+    for a, b in zip(cached.next_token(nt), plain.next_token(nt)):
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+
+
+def test_prefix_that_does_not_tokenize_as_a_prefix_is_not_used(backend):
+    # "答案：" + " A" style boundary: a prefix ending mid-word must fall back to the full context.
+    r = Request("loglikelihood", "k", "以下是关于解剖学的单项选择题请直接给出正确答案的选项" * 2 + "abc",
+                (" A",), prefix="以下是关于解剖学的单项选择题请直接给出正确答案的选项" * 2 + "ab")
+    rows, _ = backend._rows_loglikelihood(r)
+    toks = backend.encode(r.context)
+    pre = backend.encode(r.prefix)
+    usable = toks[: len(pre)] == pre and len(pre) >= backend.min_prefix_tokens
+    assert rows[0].prefix_len == (len(pre) if usable else 0)
+    # and a prefix whose tokens are not a token prefix of the context is never used
+    fake = Request("loglikelihood", "k2", r.context, (" A",), prefix=r.context[:1])
+    backend.min_prefix_tokens, old = 0, backend.min_prefix_tokens
+    try:
+        n = backend._rows_loglikelihood(fake)[0][0].prefix_len
+    finally:
+        backend.min_prefix_tokens = old
+    first = backend.encode(fake.prefix)
+    assert n == (len(first) if toks[: len(first)] == first else 0)

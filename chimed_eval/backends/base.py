@@ -29,6 +29,11 @@ class Backend(ABC):
         """A length to sort by (longest first); backends with a tokenizer return tokens."""
         return len(request.context) + max((len(c) for c in request.continuations), default=0)
 
+    def sort_key(self, request: Request) -> tuple:
+        """Batching order: requests sharing a few-shot prefix together (so its KV cache is
+        reused), longest first within them (memory errors surface at once)."""
+        return (request.prefix, -self.request_length(request))
+
     def run(self, kind: str, requests: Sequence[Request]) -> list[Response]:
         fn = {"loglikelihood": self.loglikelihood, "next_token": self.next_token, "generate": self.generate}[kind]
         out = fn(requests)

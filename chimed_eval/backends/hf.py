@@ -28,6 +28,7 @@ class _Row:
 
     tokens: tuple[int, ...]
     reads: list[tuple[int, int]]
+    prefix_len: int = 0  # leading tokens that are the request's shared prefix (KV-cacheable)
 
 
 def _as_bool(v: Any) -> bool:
@@ -54,6 +55,8 @@ class HFBackend(Backend):
         torch_dtype = "auto" if dt == "auto" else getattr(torch, dt)
         trust = _as_bool(args.pop("trust_remote_code", model.trust_remote_code))
         attn = args.pop("attn_implementation", None) or _default_attention()
+        use_prefix_cache = _as_bool(args.pop("prefix_cache", True))  # few-shot prefix KV reuse
+        min_prefix = int(args.pop("min_prefix_tokens", 16))
         common = dict(revision=model.revision, trust_remote_code=trust)
         self.tokenizer = AutoTokenizer.from_pretrained(model.tokenizer_path or model.path, **common)
         self.model = AutoModelForCausalLM.from_pretrained(
@@ -71,6 +74,9 @@ class HFBackend(Backend):
         self._head = self.model.get_output_embeddings()
         self._enc_cache: dict[tuple[str, bool | None], list[int]] = {}
         self._partial_ok = self._check_partial_head()
+        self._prefix_kv: dict[tuple[int, ...], Any] = {}
+        self.min_prefix_tokens = min_prefix
+        self.prefix_cache = use_prefix_cache and self._check_prefix_cache()
 
     # ------------------------------------------------------------------ info
     def model_info(self) -> ModelInfo:
@@ -106,7 +112,7 @@ class HFBackend(Backend):
         if request.kind == "loglikelihood":
             return max(sum(map(len, self.encode_pair(request.context, c, request.add_special_tokens)))
                        for c in request.continuations)
-        return len(self.encode(request.context, True if request.add_special_tokens is None and request.kind == "next_token" else request.add_special_tokens))
+        return len(self.encode(request.context, self._special(request)))
 
     def _rows_loglikelihood(self, r: Request) -> tuple[list[_Row], list[list[tuple[int, int, int]]]]:
         """Rows for a request and, per continuation, (row index, read index...) to sum."""
@@ -121,7 +127,7 @@ class HFBackend(Backend):
             inp = tuple(full[:-1])
             if inp not in index:
                 index[inp] = len(rows)
-                rows.append(_Row(inp, []))
+                rows.append(_Row(inp, [], self._prefix_len(r, inp, len(ctx) - 1)))
             row = rows[index[inp]]
             start = len(inp) - len(cenc)
             spots = []
@@ -131,10 +137,17 @@ class HFBackend(Backend):
             per_cont.append(spots)
         return rows, per_cont
 
+    @staticmethod
+    def _special(r: Request) -> bool | None:
+        """add_special_tokens for a request's context: next_token scoring encodes like
+        ``tokenizer.encode(prompt)`` (special tokens on); other kinds follow the request."""
+        if r.kind == "next_token" and r.add_special_tokens is None:
+            return True
+        return r.add_special_tokens
+
     def _rows_next_token(self, r: Request) -> tuple[list[_Row], list[list[tuple[int, int, int]]]]:
-        special = True if r.add_special_tokens is None else r.add_special_tokens
-        ids = tuple(self.encode(r.context, special)[-self.max_length:])
-        row = _Row(ids, [])
+        ids = tuple(self.encode(r.context, self._special(r))[-self.max_length:])
+        row = _Row(ids, [], self._prefix_len(r, ids, len(ids) - 1))
         per_cont = []
         for cand in r.continuations:
             tok = self.encode(cand, True)[-1]  # the last token of tokenizer.encode(letter)
@@ -166,44 +179,115 @@ class HFBackend(Backend):
             out.append(Response(key=r.key, logprobs=tuple(lps), greedy=tuple(greedy), n_tokens=tuple(ntok)))
         return out
 
+    def _prefix_len(self, r: Request, tokens: Sequence[int], first_read: int) -> int:
+        """How many leading tokens of ``tokens`` are the request's prefix, or 0 when the prefix
+        cache cannot be used: disabled, too short to pay off, or the prefix does not tokenize to a
+        token prefix of the full context (BPE merges across the boundary). The full context is
+        always what is scored; the prefix is only an exact shortcut to its first tokens."""
+        if not (self.prefix_cache and r.prefix):
+            return 0
+        pre = self.encode(r.prefix, self._special(r))
+        n = len(pre)
+        if n < self.min_prefix_tokens or n > first_read or tuple(tokens[:n]) != tuple(pre):
+            return 0
+        return n
+
     def _forward_reads(self, rows: list[_Row]) -> list[list[tuple[float, bool]]]:
-        """Run rows in one right-padded forward and read log-probs only at requested positions."""
+        """Log-probs (and greediness) at the requested (position, token) pairs of every row.
+
+        Rows that share a cached prefix run as one batch on top of that prefix's KV cache; the
+        others run as one right-padded batch.
+        """
+        out: list[list[tuple[float, bool]] | None] = [None] * len(rows)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, r in enumerate(rows):
+            groups.setdefault(tuple(r.tokens[: r.prefix_len]), []).append(i)
+        for prefix, members in groups.items():
+            for i, res in zip(members, self._forward_group([rows[i] for i in members], prefix)):
+                out[i] = res
+        return out  # type: ignore[return-value]
+
+    def _forward_group(self, rows: list[_Row], prefix: tuple[int, ...]) -> list[list[tuple[float, bool]]]:
         torch = self.torch
-        out: list[list[tuple[float, bool]]] = []
-        if not rows:
-            return out
-        width = max(len(r.tokens) for r in rows)
+        p = len(prefix)
+        width = max(len(r.tokens) - p for r in rows)
         ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
         for i, r in enumerate(rows):
-            ids[i, : len(r.tokens)] = torch.tensor(r.tokens, dtype=torch.long)
+            ids[i, : len(r.tokens) - p] = torch.tensor(r.tokens[p:], dtype=torch.long)
         b_idx = [i for i, r in enumerate(rows) for _ in r.reads]
-        p_idx = [p for r in rows for p, _ in r.reads]
+        p_idx = [pos - p for r in rows for pos, _ in r.reads]
         t_idx = [t for r in rows for _, t in r.reads]
         with torch.inference_mode():
-            logits = self._logits_at(ids.to(self.device), torch.tensor(b_idx), torch.tensor(p_idx))
+            cache = self._repeated_cache(prefix, len(rows)) if p else None
+            logits = self._logits_at(ids.to(self.device), torch.tensor(b_idx), torch.tensor(p_idx), cache)
             logp = torch.log_softmax(logits.float(), dim=-1)
             tok = torch.tensor(t_idx, device=logp.device)
             picked = logp.gather(1, tok[:, None])[:, 0].tolist()
             greedy = (logp.argmax(dim=-1) == tok).tolist()
-        k = 0
+        res, k = [], 0
         for r in rows:
-            out.append(list(zip(picked[k:k + len(r.reads)], greedy[k:k + len(r.reads)])))
+            res.append(list(zip(picked[k:k + len(r.reads)], greedy[k:k + len(r.reads)])))
             k += len(r.reads)
-        return out
+        return res
 
-    def _logits_at(self, ids, b_idx, p_idx):
+    def _repeated_cache(self, prefix: tuple[int, ...], n: int):
+        """The prefix's KV cache (computed once, kept for the last few prefixes), copied and
+        repeated to ``n`` rows: a forward pass appends to the cache it is given."""
+        import copy
+
+        cache = self._prefix_kv.get(prefix)
+        if cache is None:
+            ids = self.torch.tensor([prefix], device=self.device)
+            cache = self._decoder(input_ids=ids, use_cache=True).past_key_values
+            self._prefix_kv[prefix] = cache
+            while len(self._prefix_kv) > 4:
+                self._prefix_kv.pop(next(iter(self._prefix_kv)))
+        c = copy.deepcopy(cache)
+        if n > 1:
+            c.batch_repeat_interleave(n)
+        return c
+
+    def _logits_at(self, ids, b_idx, p_idx, cache=None):
         """Logits at (row, position) pairs. The decoder's hidden states are gathered first and
         only those go through the output layer; models whose head needs more (soft-capping,
         scaling) are detected at load time and use the full forward instead."""
         # Rows are right-padded and attention is causal, so no real position ever attends to a
-        # pad: the mask can be dropped, which lets SDPA take its fast causal path (positions are
-        # 0..L-1 either way). The result at every position we read is unchanged.
+        # pad: the mask can be dropped, which lets SDPA take its fast causal path (positions
+        # continue from the cached prefix, 0..L-1 without one). Every position read is unchanged.
+        kw = {} if cache is None else {"past_key_values": cache, "use_cache": True}
         if self._partial_ok:
-            hidden = self._decoder(input_ids=ids).last_hidden_state
+            hidden = self._decoder(input_ids=ids, **kw).last_hidden_state
             h = hidden[b_idx.to(hidden.device), p_idx.to(hidden.device)]
             return self._head(h)
-        logits = self.model(input_ids=ids).logits
+        logits = self.model(input_ids=ids, **kw).logits
         return logits[b_idx.to(logits.device), p_idx.to(logits.device)]
+
+    def _check_prefix_cache(self) -> bool:
+        """Verify once that scoring on top of a cached prefix reproduces a full forward (also
+        past a sliding attention window, where the architecture has one)."""
+        torch = self.torch
+        if self._decoder is None:
+            return False
+        window = int(getattr(self.model.config, "sliding_window", 0) or 0)
+        n = min(max(64, window + 64), self.max_length)
+        base = self.encode("以下是关于解剖学的单项选择题，请直接给出正确答案的选项。 check 123 ", False) or [0]
+        ids = (base * (n // len(base) + 1))[:n]
+        split = n // 2 if window == 0 else min(window + 16, n - 8)
+        rows = [_Row(tuple(ids), [(n - 1, ids[0]), (n - 3, ids[1])], 0),
+                _Row(tuple(ids[:-2]), [(n - 3, ids[1])], 0)]
+        try:
+            full = self._forward_group(rows, ())
+            cached = self._forward_group(rows, tuple(ids[:split]))
+            self._prefix_kv.clear()
+        except Exception as exc:  # noqa: BLE001 - any surprise: do not use the shortcut
+            log.info("prefix KV cache unavailable (%s)", exc)
+            self._prefix_kv.clear()
+            return False
+        tol = 1e-3 if self.dtype_name == "float32" else 5e-2
+        worst = max(abs(a[0] - b[0]) for x, y in zip(full, cached) for a, b in zip(x, y))
+        if worst > tol:
+            log.info("prefix KV cache differs from a full forward by %.2g; not used", worst)
+        return worst <= tol
 
     def _check_partial_head(self) -> bool:
         """Verify once that decoder + output layer reproduces the model's own logits."""
