@@ -60,7 +60,13 @@ class Task(ABC):
     @abstractmethod
     def aggregate(self, scores: Sequence[SampleScore], variant: str, seed: int) -> tuple[list[Metric], dict[str, dict[str, float | int]]]: ...
 
+    @abstractmethod
+    def rescore(self, record: Mapping[str, object], variant: str) -> SampleScore:
+        """Rebuild a SampleScore from a saved per-sample record, recomputing everything that can
+        be recomputed without the model (used by ``chimed-eval score``)."""
+
     def scoring_mode(self, variant: str) -> str:
+        """The request kind a variant uses (recorded in results.json)."""
         return MCQ_VARIANTS[variant][1]
 
     def check_variant(self, variant: str | None) -> str:
