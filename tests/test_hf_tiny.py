@@ -186,3 +186,17 @@ def test_prefix_that_does_not_tokenize_as_a_prefix_is_not_used(backend):
         backend.min_prefix_tokens = old
     first = backend.encode(fake.prefix)
     assert n == (len(first) if toks[: len(first)] == first else 0)
+
+
+def test_generation_on_a_cached_prefix_equals_plain_generation(tiny_model):
+    from chimed_eval.backends.hf import HFBackend
+
+    model = ResolvedModel(name="tiny", path=str(tiny_model))
+    cached = HFBackend(model, batch_size=4)
+    plain = HFBackend(model, batch_size=4, model_args={"prefix_cache": "0"})
+    prefix = "以下是一些病历，请找出其中的实体。\n\n" + "文本：高血压 糖尿病\n实体：高血压 疾病和诊断\n\n" * 4
+    g = GenerationConfig(max_new_tokens=10, stop=("\n\n",))
+    reqs = [Request("generate", str(i), prefix + f"文本：第{i}例 肝硬化\n实体：", prefix=prefix, generation=g)
+            for i in range(3)]
+    assert cached._gen_prefix_len(reqs[0]) > 0
+    assert [r.text for r in cached.generate(reqs)] == [r.text for r in plain.generate(reqs)]

@@ -311,22 +311,37 @@ class HFBackend(Backend):
 
     # ------------------------------------------------------------ generation
     def generate(self, requests: Sequence[Request]) -> list[Response]:
+        """Greedy requests without a usable shared prefix run as one left-padded batch. A request
+        whose few-shot prefix is cached, or that samples (its seed is per item, so the text must
+        not depend on the batch), runs on its own on top of the prefix's KV cache."""
         torch = self.torch
-        greedy = [r for r in requests if r.generation is None or r.generation.greedy]
-        sampled = [r for r in requests if r.generation is not None and not r.generation.greedy]
         texts: dict[str, str] = {}
-        if greedy:
-            texts.update(self._generate_batch(greedy, sample=False))
-        for r in sampled:  # per-item seeds make sampled items reproducible whatever the batch
-            torch.manual_seed(int(r.generation.seed or 0))  # type: ignore[union-attr]
-            texts.update(self._generate_batch([r], sample=True))
+        batch, single = [], []
+        for r in requests:
+            sampled = r.generation is not None and not r.generation.greedy
+            (single if sampled or self._gen_prefix_len(r) else batch).append(r)
+        if batch:
+            texts.update(self._generate_batch(batch))
+        for r in single:
+            if r.generation is not None and not r.generation.greedy:
+                torch.manual_seed(int(r.generation.seed or 0))
+            texts.update(self._generate_batch([r], prefix_len=self._gen_prefix_len(r)))
         return [Response(key=r.key, text=texts[r.key]) for r in requests]
 
-    def _generate_batch(self, requests: Sequence[Request], sample: bool) -> dict[str, str]:
+    def _gen_ids(self, r: Request) -> list[int]:
+        max_new = r.generation.max_new_tokens if r.generation else 256
+        return self.encode(r.context, r.add_special_tokens)[-(self.max_length - max_new):]
+
+    def _gen_prefix_len(self, r: Request) -> int:
+        ids = self._gen_ids(r)
+        return self._prefix_len(r, ids, len(ids) - 1)
+
+    def _generate_batch(self, requests: Sequence[Request], prefix_len: int = 0) -> dict[str, str]:
         torch = self.torch
         g = requests[0].generation
+        sample = g is not None and not g.greedy
         max_new = max((r.generation.max_new_tokens if r.generation else 256) for r in requests)
-        encs = [self.encode(r.context, r.add_special_tokens)[-(self.max_length - max_new):] for r in requests]
+        encs = [self._gen_ids(r) for r in requests]
         width = max(len(e) for e in encs)
         ids = torch.full((len(encs), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros_like(ids)
@@ -342,6 +357,8 @@ class HFBackend(Backend):
         if stops:
             kw.update(stop_strings=stops, tokenizer=self.tokenizer)
         with torch.inference_mode():
+            if prefix_len:  # one request: continue from the cached prefix
+                kw["past_key_values"] = self._repeated_cache(tuple(encs[0][:prefix_len]), 1)
             out = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **kw)
         res = {}
         for i, r in enumerate(requests):
