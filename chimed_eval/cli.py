@@ -84,15 +84,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _config_tasks(task_config: Path | None) -> dict:
+    """The user's own tasks defined in a --task-config file (mcq entries, and type = "ner")."""
+    if task_config is None:
+        return {}
+    from tasks.custom import load_task_config, make_mcq_task
+    from tasks.ner import load_ner_specs, make_ner_task
+
+    custom = {spec.name: make_mcq_task(spec) for spec in load_task_config(task_config)}
+    for nspec in load_ner_specs(task_config):
+        if nspec.name in custom:
+            raise ConfigError(f"{task_config}: several tasks are named {nspec.name!r}; give each task its own name=")
+        custom[nspec.name] = make_ner_task(nspec)
+    return custom
+
+
 def _tasks(names: Sequence[str], task_args: dict[str, str], task_config: Path | None):
     from tasks import TASKS, get_task
 
-    custom = {}
-    if task_config is not None:
-        from tasks.custom import load_task_config, make_mcq_task
-
-        for spec in load_task_config(task_config):
-            custom[spec.name] = make_mcq_task(spec)
+    custom = _config_tasks(task_config)
     out = []
     for n in names:
         if n in custom:
@@ -103,6 +113,12 @@ def _tasks(names: Sequence[str], task_args: dict[str, str], task_config: Path | 
             if not task_args:
                 raise ConfigError("task 'mcq' needs --task-args path=FILE,... or a --task-config file")
             out.append(make_mcq_task(spec_from_args(task_args)))
+        elif n == "ner":
+            from tasks.ner import make_ner_task_from_args
+
+            if not task_args:
+                raise ConfigError("task 'ner' needs --task-args path=FILE,format=jsonl|bio,types=A;B,... or a --task-config file")
+            out.append(make_ner_task_from_args(task_args))
         else:
             if n not in TASKS and custom:
                 raise UnknownNameError(TASKS.unknown_message(n) + f" (config tasks: {sorted(custom)})")
@@ -153,19 +169,19 @@ def print_summary(run) -> None:
 def cmd_score(a: argparse.Namespace) -> int:
     from .runner import rescore
 
-    custom = {}
-    if a.task_config is not None:
-        from tasks.custom import load_task_config, make_mcq_task
-
-        custom = {s.name: make_mcq_task(s) for s in load_task_config(a.task_config)}
+    custom = _config_tasks(a.task_config)
 
     def get(name: str):
         from tasks import TASKS, get_task
+        from tasks.ner import rescoring_task
 
         if name in custom:
             return custom[name]
         if name in TASKS:
             return get_task(name)
+        ner = rescoring_task(name, a.output)  # a user's ner task: its records carry their inventory
+        if ner is not None:
+            return ner
         from .task import MCQTask  # a user's mcq task: rescoring needs no data
 
         return MCQTask(name, loader=lambda _d: None)  # type: ignore[arg-type, return-value]
@@ -190,6 +206,7 @@ def cmd_tasks(a: argparse.Namespace) -> int:
     for n in TASKS:
         print(f"{n:24} {TASKS.help(n)}")
     print(f"{'mcq':24} your own multiple-choice file: --tasks mcq --task-args path=FILE,... or --task-config FILE")
+    print(f"{'ner':24} your own span-NER file (JSONL or BIO): --tasks ner --task-args path=FILE,types=A;B or --task-config FILE")
     return 0
 
 

@@ -14,3 +14,4 @@ def get_task(name: str) -> Task:
 
 
 from . import exams  # noqa: E402,F401  (registers the exam tasks)
+from . import ner  # noqa: E402,F401  (registers the NER tasks)

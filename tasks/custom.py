@@ -182,7 +182,7 @@ def load_task_config(path: Path) -> list[McqSpec]:
     else:
         labelled = [(f"{path}: ", doc)]
     specs = []
-    for where, entry in labelled:
+    for where, entry in _mcq_entries(labelled):
         values = _coerce(entry, where)
         for k in _PATH_KEYS:
             if k in values and not os.path.isabs(os.path.expanduser(values[k])):
@@ -198,6 +198,19 @@ def load_task_config(path: Path) -> list[McqSpec]:
     if dup:
         raise ConfigError(f"{path}: several tasks are named {dup[0]!r}; give each task its own name=")
     return specs
+
+
+def _mcq_entries(labelled: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """The entries of ``type = "mcq"`` (the default), without that key; ``type = "ner"`` entries
+    are read by :func:`tasks.ner.load_ner_specs`."""
+    out = []
+    for where, entry in labelled:
+        kind = str(entry.get("type", "mcq")).strip().lower()
+        if kind not in ("mcq", "ner"):
+            raise ConfigError(f"{where}key 'type': expected \"mcq\" or \"ner\", got {entry['type']!r}")
+        if kind == "mcq":
+            out.append((where, {k: v for k, v in entry.items() if k != "type"}))
+    return out
 
 
 # --- loading -------------------------------------------------------------------------------------

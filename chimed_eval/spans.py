@@ -1,0 +1,220 @@
+"""Span-annotated NER files: JSONL with character offsets, and CoNLL-style BIO.
+
+Every problem is a :class:`~chimed_eval.errors.DataError` naming the file, the 1-based line and
+the field, and saying what was expected.
+
+JSONL (UTF-8, a BOM is accepted), one record per line::
+
+    {"text": "患者服用阿司匹林", "entities": [{"start": 4, "end": 8, "type": "药物"}]}
+
+``start`` is inclusive and ``end`` exclusive, in characters of ``text``. Accepted key spellings:
+text / originalText / sentence; entities / spans / labels; start / start_pos / start_offset;
+end / end_pos / end_offset; type / label / label_type / category. An optional ``id`` is the
+record id (else ``<file stem>-<line>``, or ``<id_prefix><line>`` when the caller gives a prefix); an optional ``entity`` / ``mention`` string in an entity
+must equal ``text[start:end]`` (this catches inclusive ends and shifted offsets).
+
+BIO (``.bio``, ``.conll``, ``.txt``): one token per line, the token first and its tag last,
+separated by a tab or spaces (extra middle columns are ignored); a blank line ends a record;
+``-DOCSTART-`` lines are skipped. Tags: ``O``, ``B-T``, ``I-T`` (IOB2), also ``E-T``/``S-T``
+(BIOES) and ``M-T`` (BMES). An ``I-``/``E-``/``M-`` tag that does not continue an entity of the
+same type is an error (IOB1 files must be converted). Tokens are joined with ``token_sep``
+(default ``""``: Chinese characters or words) and the entity offsets are character offsets into
+that joined text. A line holding only a tag after leading whitespace is a space token.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import DataError
+from .tabular import _decode, read_rows
+
+Span = tuple[int, int, str]
+
+TEXT_KEYS = ("text", "originalText", "sentence")
+ENTITIES_KEYS = ("entities", "spans", "labels")
+START_KEYS = ("start", "start_pos", "start_offset")
+END_KEYS = ("end", "end_pos", "end_offset")
+TYPE_KEYS = ("type", "label", "label_type", "category")
+MENTION_KEYS = ("entity", "mention")
+BIO_EXTENSIONS = (".bio", ".conll", ".txt", ".tsv")
+
+
+@dataclass(frozen=True)
+class SpanRecord:
+    """One annotated text: ``spans`` are (start, end-exclusive, type) in file order."""
+
+    id: str
+    text: str
+    spans: tuple[Span, ...]
+    line: int
+
+
+def _auto_id(path: Path, line: int, id_prefix: str) -> str:
+    """``<id_prefix><line>`` when a prefix is given (``test-12``), else ``<file stem>-<line>``."""
+    return f"{id_prefix}{line}" if id_prefix else f"{path.stem}-{line}"
+
+
+def _first(obj: dict[str, Any], keys: Sequence[str]) -> str | None:
+    return next((k for k in keys if k in obj), None)
+
+
+def _check_type(path: Path, line: int, field: str, t: Any, types: Sequence[str] | None) -> str:
+    if not isinstance(t, str) or not t.strip():
+        raise DataError(path, line, field, f"entity type must be a non-empty string, got {t!r}")
+    t = t.strip()
+    if types is not None and t not in types:
+        raise DataError(path, line, field, f"entity type {t!r} is not in the type inventory ({', '.join(types)})")
+    return t
+
+
+def read_span_jsonl(path: Path, types: Sequence[str] | None = None, encoding: str | None = None,
+                    id_prefix: str = "") -> list[SpanRecord]:
+    """Read a JSONL span file (see the module docstring); ``types`` (if given) is enforced."""
+    path = Path(path)
+    out: list[SpanRecord] = []
+    seen: dict[str, int] = {}
+    for row in read_rows(path, fmt="jsonl", encoding=encoding):
+        f = row.fields
+        tk = _first(f, TEXT_KEYS)
+        if tk is None or not isinstance(f[tk], str):
+            raise DataError(path, row.line, "text", f"missing text: expected a string field {' / '.join(TEXT_KEYS)}")
+        text = f[tk]
+        ek = _first(f, ENTITIES_KEYS)
+        ents = f.get(ek, []) if ek else None
+        if not isinstance(ents, list):
+            raise DataError(path, row.line, ek or "entities",
+                            f"expected a list of entities under {' / '.join(ENTITIES_KEYS)}")
+        spans: list[Span] = []
+        for j, e in enumerate(ents):
+            where = f"{ek}[{j}]"
+            if not isinstance(e, dict):
+                raise DataError(path, row.line, where, "expected an object {start, end, type}")
+            sk, nk, yk = _first(e, START_KEYS), _first(e, END_KEYS), _first(e, TYPE_KEYS)
+            for k, keys in ((sk, START_KEYS), (nk, END_KEYS), (yk, TYPE_KEYS)):
+                if k is None:
+                    raise DataError(path, row.line, where, f"missing {' / '.join(keys)}")
+            s, n = e[sk], e[nk]
+            if isinstance(s, bool) or isinstance(n, bool) or not isinstance(s, int) or not isinstance(n, int):
+                raise DataError(path, row.line, where, f"start and end must be integers, got {s!r}, {n!r}")
+            if not 0 <= s < n <= len(text):
+                raise DataError(path, row.line, where,
+                                f"offsets [{s}, {n}) do not fit the text of {len(text)} characters "
+                                "(start inclusive, end exclusive, 0 <= start < end <= len(text))")
+            t = _check_type(path, row.line, f"{where}.{yk}", e[yk], types)
+            mk = _first(e, MENTION_KEYS)
+            if mk is not None and isinstance(e[mk], str) and e[mk] != text[s:n]:
+                raise DataError(path, row.line, f"{where}.{mk}",
+                                f"{e[mk]!r} is not text[{s}:{n}] = {text[s:n]!r} (end must be exclusive)")
+            spans.append((s, n, t))
+        rid = str(f["id"]).strip() if "id" in f and str(f["id"]).strip() else _auto_id(path, row.line, id_prefix)
+        if "id" in f and str(f["id"]).strip():
+            rid = id_prefix + rid
+        if rid in seen:
+            raise DataError(path, row.line, "id", f"duplicate record id {rid!r} (first at line {seen[rid]})")
+        seen[rid] = row.line
+        out.append(SpanRecord(rid, text, tuple(spans), row.line))
+    return out
+
+
+_TAG = re.compile(r"^(?:O|(?P<p>[BIESM])-(?P<t>.+))$")
+
+
+def read_bio(path: Path, types: Sequence[str] | None = None, encoding: str | None = None,
+             token_sep: str = "", id_prefix: str = "") -> list[SpanRecord]:
+    """Read a CoNLL-style BIO file into records (see the module docstring)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, None, None, "no such file" if not path.exists() else "not a file")
+    text = _decode(path, path.read_bytes(), encoding)
+    records: list[SpanRecord] = []
+    tokens: list[str] = []
+    spans: list[Span] = []
+    start_line = 0
+    pos = 0
+    open_: tuple[int, str, int] | None = None  # (start, type, line) of the entity being read
+
+    def close(end: int) -> None:
+        nonlocal open_
+        if open_ is not None:
+            spans.append((open_[0], end, open_[1]))
+            open_ = None
+
+    def flush() -> None:
+        nonlocal tokens, spans, pos
+        close(pos)
+        if tokens:
+            records.append(SpanRecord(_auto_id(path, start_line, id_prefix), token_sep.join(tokens), tuple(spans), start_line))
+        tokens, spans, pos = [], [], 0
+
+    for i, raw in enumerate(text.splitlines(), 1):
+        line = raw.rstrip("\r\n")
+        if not line.strip():
+            flush()
+            continue
+        if line.startswith("-DOCSTART-"):
+            continue
+        if "\t" in line:
+            cols = line.split("\t")
+            token, tag = cols[0], cols[-1].strip()
+            if not token:
+                raise DataError(path, i, None, f"empty token before the tag in {line!r}")
+        else:
+            parts = line.split(" ")
+            nonempty = [p for p in parts if p]
+            tag = nonempty[-1]
+            if len(nonempty) >= 2:
+                token = nonempty[0]
+            elif line[:1] in (" ", "\u3000"):
+                token = line[0]  # a space token: the line is " O"
+            else:
+                raise DataError(path, i, None, f"expected a token and its tag separated by a tab or space, got {line!r}")
+        m = _TAG.match(tag)
+        if not m:
+            raise DataError(path, i, "tag", f"tag {tag!r} is not O, B-<type>, I-<type> (or E-/S-/M-<type>)")
+        if not tokens:
+            start_line = i
+        if tokens and token_sep:
+            pos += len(token_sep)
+        begin, end = pos, pos + len(token)
+        prefix, typ = m.group("p"), m.group("t")
+        if typ is not None:
+            typ = _check_type(path, i, "tag", typ, types)
+        if prefix is None:
+            close(begin)
+        elif prefix in ("B", "S"):
+            close(begin)
+            open_ = (begin, typ, i)  # type: ignore[assignment]
+        else:  # I / E / M continue an entity of the same type
+            if open_ is None or open_[1] != typ:
+                what = "O" if open_ is None else f"an entity of type {open_[1]!r}"
+                raise DataError(path, i, "tag", f"{tag} follows {what}: an entity must start with B-{typ} "
+                                                 "(IOB2); convert IOB1 files first")
+        tokens.append(token)
+        pos = end
+        if prefix in ("E", "S"):
+            close(end)
+    flush()
+    if not records:
+        raise DataError(path, None, None, "the file is empty: it has no records")
+    return records
+
+
+def read_span_file(path: Path, fmt: str | None = None, types: Sequence[str] | None = None,
+                   encoding: str | None = None, token_sep: str = "", id_prefix: str = "") -> list[SpanRecord]:
+    """A JSONL or BIO file by ``fmt`` (jsonl | bio) or by extension (.jsonl/.json: JSONL)."""
+    path = Path(path)
+    f = (fmt or "").lower().strip() or ("jsonl" if path.suffix.lower() in (".jsonl", ".json", ".ndjson") else "bio")
+    if f in ("jsonl", "json", "ndjson"):
+        return read_span_jsonl(path, types, encoding, id_prefix)
+    if f in ("bio", "conll", "iob", "iob2", "bioes", "txt"):
+        return read_bio(path, types, encoding, token_sep, id_prefix)
+    raise DataError(path, None, None, f"unknown NER file format {fmt!r}: use jsonl or bio")
+
+
+def inventory_from(records: Sequence[SpanRecord]) -> tuple[str, ...]:
+    """Entity types in order of first appearance (for data given without a type list)."""
+    return tuple(dict.fromkeys(t for r in records for _, _, t in r.spans))
