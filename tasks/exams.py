@@ -60,11 +60,14 @@ def _exam_rows(path: Path, data_dir: Path, files: dict[str, str], *, id_field: s
                answer: str, subject: str, id_prefix: str) -> list[Sample]:
     out = []
     for row in read_rows(path):
-        choices = tuple(str(require(row, path, c)) for c in "ABCD")
+        # Texts exactly as released (lm-eval renders {{A}} unstripped; a few CMMLU options end in
+        # spaces or U+3000): require() only checks presence.
+        choices = tuple(str(row.fields[c]) for c in "ABCD" if require(row, path, c) is not None)
         target = parse_answer(require(row, path, answer), choices, path=path, line=row.line, field=answer)
         rid = str(row.fields.get(id_field, "")).strip() if id_field else ""
         sid = f"{id_prefix}{subject}-{rid if rid else row.line}"
-        out.append(Sample(id=sid, input=str(require(row, path, q)), choices=choices, target=target,
+        require(row, path, q)
+        out.append(Sample(id=sid, input=str(row.fields[q]), choices=choices, target=target,
                           subject=subject, metadata={"file": _rel(data_dir, path), "line": row.line}))
     files[_rel(data_dir, path)] = file_sha256(path)
     return out
@@ -77,10 +80,10 @@ def load_cmmlu(data_dir: Path, subjects: dict[str, str]) -> TaskData:
     files: dict[str, str] = {}
     for subj in subjects:
         test = _need(root / "test" / f"{subj}.csv", "cmmlu")
-        samples += _exam_rows(test, data_dir, files, id_field="", q="Question", answer="Answer", subject=subj, id_prefix="")
+        samples += _exam_rows(test, data_dir, files, id_field="_col1", q="Question", answer="Answer", subject=subj, id_prefix="")
         dev = root / "dev" / f"{subj}.csv"
         if dev.exists():
-            fewshot[subj] = _exam_rows(dev, data_dir, files, id_field="", q="Question", answer="Answer",
+            fewshot[subj] = _exam_rows(dev, data_dir, files, id_field="_col1", q="Question", answer="Answer",
                                        subject=subj, id_prefix="dev-")
     return TaskData(samples=samples, fewshot=fewshot, files=files, subject_names=subjects)
 
