@@ -55,12 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--data-dir", default=None, help="data in the layout of shared/data (default: $CHIMED_EVAL_DATA, ./data or ../shared/data)")
     r.add_argument("--limit", type=int, default=None, help="first N items of each task, in the task's documented order")
     r.add_argument("--shots", type=int, default=None, help="few-shot examples (default: the task's own, 0 for exams)")
-    r.add_argument("--variant", default=None, help="prompt variant: paper | lm-eval | generate")
+    r.add_argument("--variant", default=None,
+                   help="prompt variant: paper | lm-eval | generate (exams); paper | chat (open QA, dialogue); "
+                        "next-token | generate (scales)")
     r.add_argument("--batch-size", type=int, default=8)
     r.add_argument("--seed", type=int, default=1234)
     r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     r.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 | auto")
-    r.add_argument("--task-args", default="", help="k=v,... for the generic mcq task (path=, question=, choices=A;B;C;D, answer=, ...)")
+    r.add_argument("--max-new-tokens", type=int, default=None,
+                   help="generation budget of open-QA/dialogue tasks, overriding the decoding preset's 512 (recorded)")
+    r.add_argument("--decoding", default=None, choices=("greedy", "paper-sampling"),
+                   help="open-QA/dialogue decoding: greedy (default) or paper-sampling (top_p 0.85, temperature 1.0, "
+                        "seeded per item from --seed)")
+    r.add_argument("--task-args", default="", help="k=v,... for the generic mcq / ner / scale tasks (path=, question=, choices=A;B;C;D, answer=, ...)")
     r.add_argument("--task-config", type=Path, default=None, help="JSON/TOML file defining your own mcq tasks")
     r.add_argument("--no-progress", action="store_true")
 
@@ -119,6 +126,10 @@ def _tasks(names: Sequence[str], task_args: dict[str, str], task_config: Path | 
             if not task_args:
                 raise ConfigError("task 'ner' needs --task-args path=FILE,format=jsonl|bio,types=A;B,... or a --task-config file")
             out.append(make_ner_task_from_args(task_args))
+        elif n == "scale":
+            from tasks.scales import make_scale_task_from_args
+
+            out.append(make_scale_task_from_args(task_args))
         else:
             if n not in TASKS and custom:
                 raise UnknownNameError(TASKS.unknown_message(n) + f" (config tasks: {sorted(custom)})")
@@ -135,12 +146,17 @@ def cmd_run(a: argparse.Namespace) -> int:
         raise ConfigError("--tasks is empty")
     if a.limit is not None and a.limit < 1:
         raise ConfigError("--limit must be >= 1")
+    if a.max_new_tokens is not None and a.max_new_tokens < 1:
+        raise ConfigError("--max-new-tokens must be >= 1")
     model_args = parse_kv(a.model_args, "--model-args")
     tasks = _tasks(names, parse_kv(a.task_args, "--task-args"), a.task_config)
     backend_cls = BACKENDS.get(a.backend)
     settings = RunSettings(model=a.model, backend=a.backend, variant=a.variant, shots=a.shots, seed=a.seed,
                            limit=a.limit, batch_size=a.batch_size, device=a.device, dtype=a.dtype,
-                           model_args=model_args, data_dir=a.data_dir or default_data_dir())
+                           model_args=model_args, data_dir=a.data_dir or default_data_dir(),
+                           max_new_tokens=a.max_new_tokens, decoding=a.decoding)
+    if a.variant == "chat":
+        _set_chat_template(tasks, a.backend, a.model, model_args)
 
     def factory():
         if a.backend == "fake":
@@ -155,6 +171,37 @@ def cmd_run(a: argparse.Namespace) -> int:
     print_summary(run)
     print(f"\nresults: {a.output / 'results.json'}\nsamples: {a.output / 'samples'}/")
     return 0
+
+
+def _set_chat_template(tasks, backend: str, model: str, model_args: dict[str, str]) -> None:
+    """The ``chat`` variant of generation tasks renders turns with the model's own chat template
+    (a ChatML stand-in on the fake backend, which has no tokenizer)."""
+    targets = [t for t in tasks if hasattr(t, "chat_renderer")]
+    if not targets:
+        return
+    if backend == "fake":
+        from tasks.generation import chatml_renderer
+
+        render, label = chatml_renderer, "chatml (fake backend)"
+    else:
+        from transformers import AutoTokenizer
+
+        from .models import resolve_model
+
+        resolved = resolve_model(model, model_args)
+        tok = AutoTokenizer.from_pretrained(resolved.tokenizer_path or resolved.path, revision=resolved.revision,
+                                            trust_remote_code=str(model_args.get("trust_remote_code", "")).lower() in ("1", "true", "yes"))
+        if not getattr(tok, "chat_template", None):
+            raise ConfigError(f"model {model!r} has no chat template; use --variant paper")
+
+        def render(messages):
+            return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+        from .types import sha256_text
+
+        label = f"{resolved.name} tokenizer chat template sha256:{sha256_text(str(tok.chat_template))[:16]}"
+    for t in targets:
+        t.chat_renderer, t.chat_template_name = render, label
 
 
 def print_summary(run) -> None:
@@ -182,6 +229,11 @@ def cmd_score(a: argparse.Namespace) -> int:
         ner = rescoring_task(name, a.output)  # a user's ner task: its records carry their inventory
         if ner is not None:
             return ner
+        from tasks.scales import rescoring_task as scale_rescoring_task
+
+        scale = scale_rescoring_task(name, a.output)  # a scale task: its records carry letters and points
+        if scale is not None:
+            return scale
         from .task import MCQTask  # a user's mcq task: rescoring needs no data
 
         return MCQTask(name, loader=lambda _d: None)  # type: ignore[arg-type, return-value]
@@ -206,6 +258,7 @@ def cmd_tasks(a: argparse.Namespace) -> int:
     for n in TASKS:
         print(f"{n:24} {TASKS.help(n)}")
     print(f"{'mcq':24} your own multiple-choice file: --tasks mcq --task-args path=FILE,... or --task-config FILE")
+    print(f"{'scale':24} your own attitude scale (JSON/TOML, Likert items, reverse scoring): --tasks scale --task-args path=FILE")
     print(f"{'ner':24} your own span-NER file (JSONL or BIO): --tasks ner --task-args path=FILE,types=A;B or --task-config FILE")
     return 0
 

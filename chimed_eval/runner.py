@@ -39,14 +39,30 @@ class RunSettings:
     dtype: str | None = None
     model_args: dict[str, str] = field(default_factory=dict)
     data_dir: str = "data"
+    max_new_tokens: int | None = None  # overrides a generation task's own budget (--max-new-tokens)
+    decoding: str | None = None  # a generation task's decoding preset (--decoding); None: the task's default
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings that change results: a resumed run must match them exactly.
-        (batch size changes batch composition, so it is part of it too.)"""
+        (batch size changes batch composition, so it is part of it too.) The generation
+        overrides enter only when set, so output directories written before they existed
+        still resume."""
         d = dataclasses.asdict(self)
         d.pop("data_dir")
         d.pop("device")
+        for k in ("max_new_tokens", "decoding"):
+            if d[k] is None:
+                d.pop(k)
         return d
+
+
+@dataclass(frozen=True)
+class GenerationOverrides:
+    """Run-level generation settings handed to tasks that define ``configure_generation``
+    (open QA, dialogue); other tasks keep their own budgets and ignore them."""
+
+    max_new_tokens: int | None = None
+    decoding: str | None = None
 
 
 @dataclass
@@ -68,6 +84,9 @@ def prepare(task: Task, data_dir: Path, settings: RunSettings) -> PreparedTask:
     shots = task.default_shots if settings.shots is None else settings.shots
     if shots < 0:
         raise ConfigError("--shots must be >= 0")
+    configure = getattr(task, "configure_generation", None)
+    if callable(configure):
+        configure(GenerationOverrides(settings.max_new_tokens, settings.decoding))
     data = task.load(data_dir)
     samples = data.samples[: settings.limit] if settings.limit is not None else list(data.samples)
     ids = [s.id for s in samples]
@@ -193,6 +212,11 @@ def _settings_record(settings: RunSettings, prepared: Sequence[PreparedTask]) ->
     d = settings.fingerprint()
     d["data_dir"] = settings.data_dir
     d["device"] = settings.device
+    d["max_new_tokens"] = settings.max_new_tokens
+    d["decoding"] = settings.decoding
+    gen = {p.task.name: p.task.generation_record() for p in prepared if callable(getattr(p.task, "generation_record", None))}
+    if gen:
+        d["generation"] = gen
     d["scoring"] = {p.task.name: p.task.scoring_mode(p.variant) for p in prepared}
     d["variants"] = {p.task.name: p.variant for p in prepared}
     d["shots_by_task"] = {p.task.name: p.shots for p in prepared}

@@ -15,3 +15,5 @@ def get_task(name: str) -> Task:
 
 from . import exams  # noqa: E402,F401  (registers the exam tasks)
 from . import ner  # noqa: E402,F401  (registers the NER tasks)
+from . import generation  # noqa: E402,F401  (registers open QA and dialogue)
+from . import scales  # noqa: E402,F401  (the attitude-scale task type)

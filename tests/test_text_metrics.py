@@ -1,0 +1,220 @@
+"""BLEU/ROUGE in both protocols against the reference packages, on one table of cases (to 1e-9).
+
+paper: nltk ``corpus_bleu`` on the authors' space-padded strings, the ``rouge`` package's
+``get_scores(avg=True)``; standard: sacreBLEU ``zh``, rouge-score with a Chinese tokenizer.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+
+from chimed_eval.metrics import text as T
+
+# (hypothesis, reference)
+CASES = [
+    ("高血压患者可以适量食用党参，但要注意监测血压。", "高血压病人可以口服党参的。党参有降血压的作用。"),
+    ("The quick brown fox jumps over the lazy dog.", "The quick brown dog jumps on the log."),
+    ("", "建议尽快到医院就诊。"),  # empty hypothesis
+    ("建议多喝水，注意休息。", ""),  # empty reference
+    ("好好好好好好好好", "好的好的，好"),  # repeated characters
+    ("你好！请问：发烧（38.5℃）三天了，怎么办？？", "你好，发烧三天，体温38.5度，建议查血常规。"),  # punctuation
+    ("ＡＢＣ１２３，全角字符　测试", "ABC123，全角字符 测试"),  # full-width letters, digits and space
+    ("服用阿司匹林100mg/d, 1,000 mg... 可以吗", "阿司匹林 100 mg 每天. 可以. 注意出血"),  # '.' splits sentences
+    ("“发热”…—是症状", "发热是症状——“注意”"),  # general punctuation: the table's U+2001..U+2A6D quirk
+    ("   ", "空白"),  # whitespace-only hypothesis
+    ("肝功能异常 ALT 升高 2 倍", "ALT升高两倍，提示肝功能异常"),
+    ("a . . b", "a b"),  # empty sentences between dots
+    ("同一句话。", "同一句话。"),  # identical
+    ("完全不同", "毫无关系"),  # no overlap at all
+]
+HYPS = [h for h, _ in CASES]
+REFS = [r for _, r in CASES]
+TOL = 1e-9
+
+
+@pytest.fixture(scope="module")
+def nltk_bleu():
+    bleu = pytest.importorskip("nltk.translate.bleu_score")
+
+    def run(hyps, refs, weights):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return bleu.corpus_bleu([[T.chimed_char_pad(r)] for r in refs], [T.chimed_char_pad(h) for h in hyps],
+                                    weights=weights)
+    return run
+
+
+# --- tokenization ---------------------------------------------------------------------------------
+
+
+def test_padding_is_the_authors_and_sacrebleus_first_step():
+    zh = pytest.importorskip("sacrebleu.tokenizers.tokenizer_zh")
+    tok = zh.TokenizerZh()
+    for h, r in CASES:
+        for s in (h, r):
+            assert T.sacrebleu_zh_tokens(s) == tok(s.rstrip()).split()
+            assert " ".join(T.chimed_char_pad(s).split()) == " ".join(
+                "".join(f" {c} " if tok._is_chinese_char(c) else c for c in s.strip()).split())
+    assert T.chimed_char_pad(" ab中c ") == "ab 中 c"
+    assert T.is_chinese_char("…") and T.is_chinese_char("“")  # the two-character-string quirk
+    assert not T.is_chinese_char("\U00020000")  # ... which misses CJK Extension B
+
+
+# --- paper protocol -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("weights", [(1.0,), (0.5, 0.5), (0.333, 0.333, 0.334)])
+def test_paper_bleu_equals_nltk_on_the_corpus(nltk_bleu, weights):
+    assert math.isclose(T.paper_bleu(HYPS, REFS, weights), nltk_bleu(HYPS, REFS, weights), abs_tol=TOL)
+
+
+@pytest.mark.parametrize("i", range(len(CASES)))
+@pytest.mark.parametrize("weights", [(1.0,), (0.5, 0.5), (0.333, 0.333, 0.334)])
+def test_paper_bleu_equals_nltk_per_case(nltk_bleu, i, weights):
+    h, r = CASES[i]
+    assert math.isclose(T.paper_bleu([h], [r], weights), nltk_bleu([h], [r], weights), abs_tol=TOL)
+
+
+def test_script_weights_list_equals_nltk(nltk_bleu):
+    ours = [T.paper_bleu(HYPS[:2], REFS[:2], w) for w in T.SCRIPT_WEIGHTS]
+    theirs = nltk_bleu(HYPS[:2], REFS[:2], list(T.SCRIPT_WEIGHTS))
+    assert all(math.isclose(a, b, abs_tol=TOL) for a, b in zip(ours, theirs))
+    assert ours[0] == T.paper_bleu(HYPS[:2], REFS[:2], T.PAPER_BLEU_WEIGHTS["bleu2"])
+
+
+@pytest.mark.parametrize("i", range(len(CASES)))
+def test_paper_rouge_equals_rouge_package_per_case(i):
+    Rouge = pytest.importorskip("rouge").Rouge
+    h, r = (T.chimed_char_pad(x) for x in CASES[i])
+    ours = T.rouge_pkg_pair(h, r)
+    try:
+        theirs = Rouge().get_scores(h, r, avg=True)
+    except ValueError:  # the package raises on an empty hypothesis/reference
+        assert ours is None
+        assert T.paper_rouge_pair(*CASES[i]) == {k: 0.0 for k in T.ROUGE_PKG_KEYS}
+        return
+    assert ours is not None
+    for k in T.ROUGE_PKG_KEYS:
+        assert math.isclose(ours[k], theirs[k]["f"], abs_tol=TOL), k
+
+
+def test_paper_rouge_average_equals_rouge_package_with_empties_as_zero():
+    Rouge = pytest.importorskip("rouge").Rouge
+    ok = [i for i in range(len(CASES)) if T.rouge_pkg_pair(T.chimed_char_pad(HYPS[i]), T.chimed_char_pad(REFS[i]))]
+    assert len(ok) < len(CASES)
+    theirs = Rouge().get_scores([T.chimed_char_pad(HYPS[i]) for i in ok], [T.chimed_char_pad(REFS[i]) for i in ok],
+                                avg=True)
+    ours = T.paper_rouge(HYPS, REFS)
+    ours_ok = T.paper_rouge([HYPS[i] for i in ok], [REFS[i] for i in ok])
+    for k in T.ROUGE_PKG_KEYS:
+        assert math.isclose(ours_ok[k], theirs[k]["f"], abs_tol=TOL)
+        assert math.isclose(ours[k] * len(CASES), theirs[k]["f"] * len(ok), abs_tol=1e-8)
+
+
+def test_rouge_l_reconstruction_tie_breaking_matters_and_matches():
+    """Summary-level ROUGE-L with several sentences: the union depends on which LCS is rebuilt."""
+    Rouge = pytest.importorskip("rouge").Rouge
+    h, r = "a b c d. b a d c. x", "a b. c d a b. d c"
+    theirs = Rouge().get_scores(h, r, avg=True)["rouge-l"]["f"]
+    assert math.isclose(T.rouge_pkg_pair(h, r)["rouge-l"], theirs, abs_tol=TOL)
+
+
+# --- standard protocol ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("order", [1, 2, 4])
+def test_sacrebleu_zh_equals_sacrebleu(order):
+    sacrebleu = pytest.importorskip("sacrebleu")
+    bleu = sacrebleu.BLEU(tokenize="zh", max_ngram_order=order)
+    assert math.isclose(T.sacrebleu_zh(HYPS, REFS, order), bleu.corpus_score(HYPS, [REFS]).score, abs_tol=TOL)
+    for h, r in CASES:
+        expected = sacrebleu.BLEU(tokenize="zh", max_ngram_order=order).corpus_score([h], [[r]]).score
+        assert math.isclose(T.sacrebleu_zh([h], [r], order), expected, abs_tol=TOL), (h, r)
+
+
+class _Tok:
+    def __init__(self, fn):
+        self.fn = fn
+
+    def tokenize(self, text):
+        return self.fn(text)
+
+
+@pytest.mark.parametrize("tokenization", ["char", "jieba"])
+def test_rouge_score_with_chinese_tokenizer_equals_rouge_score(tokenization):
+    rs = pytest.importorskip("rouge_score.rouge_scorer")
+    if tokenization == "jieba":
+        pytest.importorskip("jieba")
+    scorer = rs.RougeScorer(list(T.ROUGE_SCORE_KEYS), tokenizer=_Tok(T.TOKENIZATIONS[tokenization]))
+    for h, r in CASES:
+        theirs = scorer.score(r, h)
+        ours = T.rouge_score_pair(h, r, tokenization)
+        for k in T.ROUGE_SCORE_KEYS:
+            assert math.isclose(ours[k], theirs[k].fmeasure, abs_tol=TOL), (tokenization, h, r, k)
+
+
+def test_never_the_default_rouge_score_tokenizer_that_deletes_chinese():
+    rs = pytest.importorskip("rouge_score.rouge_scorer")
+    h, r = CASES[0]
+    default = rs.RougeScorer(["rouge1"]).score(r, h)["rouge1"].fmeasure
+    assert default == 0.0  # the trap: Chinese characters are deleted
+    assert T.rouge_score_pair(h, r, "char")["rouge1"] > 0.3
+    assert T.char_tokens("高血压 ABC") == ["高", "血", "压", "A", "B", "C"]
+    with pytest.raises(ValueError, match="unknown tokenization"):
+        T.rouge_score_pair(h, r, "default")
+
+
+def test_identical_and_disjoint_texts():
+    assert T.rouge_score_pair("同一句话。", "同一句话。", "char") == {"rouge1": 1.0, "rouge2": 1.0, "rougeL": 1.0}
+    assert T.sacrebleu_zh(["同一句话，完全相同的回答。"], ["同一句话，完全相同的回答。"], 4) == pytest.approx(100.0)
+    # The paper protocol counts the padding spaces as characters: disjoint Chinese texts share
+    # them, so its BLEU-1 is 2/3 where sacreBLEU's is 0.
+    assert T.paper_bleu(["完全不同"], ["毫无关系"], (1.0,)) == pytest.approx(2 / 3)
+    assert T.sacrebleu_zh(["完全不同"], ["毫无关系"], 1) == 0.0
+
+
+def test_long_texts_do_not_overflow_the_stack():
+    h, r = "高血压" * 600, "血压高" * 600
+    assert 0 < T.paper_rouge_pair(h, r)["rouge-l"] <= 1
+
+
+def test_bleu_stats_round_trip_and_bootstrap_interval():
+    stats = [T.sacrebleu_stats(h, r) for h, r in CASES]
+    assert all(T.BleuStats.from_list(s.to_list()) == s for s in stats)
+    value = T.sacrebleu_from_stats(T.sum_stats(stats), 2)
+    lo, hi = T.bootstrap_corpus_ci(stats, lambda s: T.sacrebleu_from_stats(s, 2), seed=1, n_boot=200)
+    assert lo <= value <= hi
+
+
+def test_random_pairs_all_protocols_equal_the_packages(nltk_bleu):
+    """Seeded random strings over an alphabet that mixes CJK, ASCII, dots, spaces and punctuation."""
+    import random
+
+    Rouge = pytest.importorskip("rouge").Rouge
+    sacrebleu = pytest.importorskip("sacrebleu")
+    rs = pytest.importorskip("rouge_score.rouge_scorer")
+    rng = random.Random(7)
+    alphabet = list("高血压糖尿病的了是，。！？") + list("ab1 .,-") + ["“", "…", "Ａ", "\u3000"]
+    pairs = [("".join(rng.choices(alphabet, k=rng.randint(0, 40))), "".join(rng.choices(alphabet, k=rng.randint(1, 40))))
+             for _ in range(60)]
+    hyps, refs = [h for h, _ in pairs], [r for _, r in pairs]
+    for w in [(1.0,), (0.5, 0.5), (0.333, 0.333, 0.334)]:
+        assert math.isclose(T.paper_bleu(hyps, refs, w), nltk_bleu(hyps, refs, w), abs_tol=TOL)
+    for k in (1, 2, 4):
+        expected = sacrebleu.BLEU(tokenize="zh", max_ngram_order=k).corpus_score(hyps, [refs]).score
+        assert math.isclose(T.sacrebleu_zh(hyps, refs, k), expected, abs_tol=TOL)
+    scorer = rs.RougeScorer(list(T.ROUGE_SCORE_KEYS), tokenizer=_Tok(T.char_tokens))
+    for h, r in pairs:
+        ph, pr = T.chimed_char_pad(h), T.chimed_char_pad(r)
+        ours = T.rouge_pkg_pair(ph, pr)
+        try:
+            theirs = Rouge().get_scores(ph, pr, avg=True)
+        except ValueError:
+            assert ours is None
+        else:
+            assert all(math.isclose(ours[k], theirs[k]["f"], abs_tol=TOL) for k in T.ROUGE_PKG_KEYS), (h, r)
+        std = T.rouge_score_pair(h, r, "char")
+        assert all(math.isclose(std[k], scorer.score(r, h)[k].fmeasure, abs_tol=TOL) for k in T.ROUGE_SCORE_KEYS)
