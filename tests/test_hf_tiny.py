@@ -200,3 +200,9 @@ def test_generation_on_a_cached_prefix_equals_plain_generation(tiny_model):
             for i in range(3)]
     assert cached._gen_prefix_len(reqs[0]) > 0
     assert [r.text for r in cached.generate(reqs)] == [r.text for r in plain.generate(reqs)]
+
+
+def test_generation_reports_its_token_count(backend):
+    g = GenerationConfig(max_new_tokens=5)
+    [resp] = backend.generate([Request("generate", "t", "问题：", generation=g)])
+    assert resp.n_tokens is not None and 0 <= resp.n_tokens[0] <= 5

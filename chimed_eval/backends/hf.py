@@ -72,6 +72,9 @@ class HFBackend(Backend):
             self.pad_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
         self._decoder = getattr(self.model, getattr(self.model, "base_model_prefix", "model"), None)
         self._head = self.model.get_output_embeddings()
+        eos = self.model.generation_config.eos_token_id if self.model.generation_config is not None else None
+        eos = eos if isinstance(eos, list) else [eos]
+        self._end_ids = {t for t in [*eos, self.tokenizer.eos_token_id, self.pad_id] if t is not None}
         self._enc_cache: dict[tuple[str, bool | None], list[int]] = {}
         self._partial_ok = self._check_partial_head()
         self._prefix_kv: dict[tuple[int, ...], Any] = {}
@@ -315,7 +318,7 @@ class HFBackend(Backend):
         whose few-shot prefix is cached, or that samples (its seed is per item, so the text must
         not depend on the batch), runs on its own on top of the prefix's KV cache."""
         torch = self.torch
-        texts: dict[str, str] = {}
+        texts: dict[str, tuple[str, int]] = {}
         batch, single = [], []
         for r in requests:
             sampled = r.generation is not None and not r.generation.greedy
@@ -326,7 +329,7 @@ class HFBackend(Backend):
             if r.generation is not None and not r.generation.greedy:
                 torch.manual_seed(int(r.generation.seed or 0))
             texts.update(self._generate_batch([r], prefix_len=self._gen_prefix_len(r)))
-        return [Response(key=r.key, text=texts[r.key]) for r in requests]
+        return [Response(key=r.key, text=texts[r.key][0], n_tokens=(texts[r.key][1],)) for r in requests]
 
     def _gen_ids(self, r: Request) -> list[int]:
         max_new = r.generation.max_new_tokens if r.generation else 256
@@ -336,7 +339,8 @@ class HFBackend(Backend):
         ids = self._gen_ids(r)
         return self._prefix_len(r, ids, len(ids) - 1)
 
-    def _generate_batch(self, requests: Sequence[Request], prefix_len: int = 0) -> dict[str, str]:
+    def _generate_batch(self, requests: Sequence[Request], prefix_len: int = 0) -> dict[str, tuple[str, int]]:
+        """Texts (cut at the first stop string) and generated token counts, by request key."""
         torch = self.torch
         g = requests[0].generation
         sample = g is not None and not g.greedy
@@ -362,11 +366,14 @@ class HFBackend(Backend):
             out = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **kw)
         res = {}
         for i, r in enumerate(requests):
-            text = self.tokenizer.decode(out[i, width:], skip_special_tokens=True)
+            new_ids = out[i, width:].tolist()
+            # generated tokens up to the first pad/eos that generate() appended after stopping
+            n = next((k for k, t in enumerate(new_ids) if t in self._end_ids), len(new_ids))
+            text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
             for s in (r.generation.stop if r.generation else ()):
                 if s in text:
                     text = text[: text.index(s)]
-            res[r.key] = text
+            res[r.key] = (text, n)
         return res
 
     def close(self) -> None:
