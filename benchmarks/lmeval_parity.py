@@ -222,6 +222,7 @@ def run_chimed(model: str, shots: int, bs: int, data_dir: Path, out: Path, args,
         "run", "--model", model, "--tasks", TASK, "--variant", "lm-eval", "--shots", str(shots),
         "--batch-size", str(bs), "--device", args.device, "--dtype", "float32",
         "--output", str(out), "--data-dir", str(data_dir), "--no-progress",
+        "--no-cache",  # time the model, not the response cache
     ]
     wall = run_timed(cmd, env, out.parent / f"{out.name}.log")
     recs = [json.loads(x) for x in (out / "samples" / f"{TASK}.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]

@@ -168,24 +168,17 @@ def test_few_shot_prefix_cache_matches_full_forward(tiny_model):
         assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
 
 
-def test_prefix_that_does_not_tokenize_as_a_prefix_is_not_used(backend):
-    # "答案：" + " A" style boundary: a prefix ending mid-word must fall back to the full context.
-    r = Request("loglikelihood", "k", "以下是关于解剖学的单项选择题请直接给出正确答案的选项" * 2 + "abc",
-                (" A",), prefix="以下是关于解剖学的单项选择题请直接给出正确答案的选项" * 2 + "ab")
+def test_prefix_cache_uses_only_the_tokens_the_context_shares(backend):
+    # A prefix whose last tokens merge differently inside the full context: only the shared run of
+    # the context's own tokens comes from the cache.
+    ctx = "以下是关于解剖学的单项选择题请直接给出正确答案的选项" * 2 + "abc"
+    r = Request("loglikelihood", "k", ctx, (" A",), prefix=ctx[:-1])
     rows, _ = backend._rows_loglikelihood(r)
-    toks = backend.encode(r.context)
-    pre = backend.encode(r.prefix)
-    usable = toks[: len(pre)] == pre and len(pre) >= backend.min_prefix_tokens
-    assert rows[0].prefix_len == (len(pre) if usable else 0)
-    # and a prefix whose tokens are not a token prefix of the context is never used
-    fake = Request("loglikelihood", "k2", r.context, (" A",), prefix=r.context[:1])
-    backend.min_prefix_tokens, old = 0, backend.min_prefix_tokens
-    try:
-        n = backend._rows_loglikelihood(fake)[0][0].prefix_len
-    finally:
-        backend.min_prefix_tokens = old
-    first = backend.encode(fake.prefix)
-    assert n == (len(first) if toks[: len(first)] == first else 0)
+    toks, pre = backend.encode(r.context), backend.encode(r.prefix)
+    shared = next((i for i, (a, b) in enumerate(zip(toks, pre)) if a != b), min(len(toks), len(pre)))
+    expected = min(shared, len(rows[0].tokens) - 1)
+    assert rows[0].prefix_len == (expected if expected >= backend.min_prefix_tokens else 0)
+    assert tuple(rows[0].tokens[: rows[0].prefix_len]) == tuple(toks[: rows[0].prefix_len])
 
 
 def test_generation_on_a_cached_prefix_equals_plain_generation(tiny_model):

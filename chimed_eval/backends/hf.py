@@ -183,17 +183,20 @@ class HFBackend(Backend):
         return out
 
     def _prefix_len(self, r: Request, tokens: Sequence[int], first_read: int) -> int:
-        """How many leading tokens of ``tokens`` are the request's prefix, or 0 when the prefix
-        cache cannot be used: disabled, too short to pay off, or the prefix does not tokenize to a
-        token prefix of the full context (BPE merges across the boundary). The full context is
-        always what is scored; the prefix is only an exact shortcut to its first tokens."""
+        """How many leading tokens of ``tokens`` (the full context's own tokens) to take from the
+        prefix KV cache: the longest run they share with the encoding of ``r.prefix``. A BPE merge
+        across the prefix boundary (``"\n\n"`` + text) only shortens that run, so what is scored
+        is always the full context's tokenization. 0 when disabled or too short to pay off."""
         if not (self.prefix_cache and r.prefix):
             return 0
         pre = self.encode(r.prefix, self._special(r))
-        n = len(pre)
-        if n < self.min_prefix_tokens or n > first_read or tuple(tokens[:n]) != tuple(pre):
-            return 0
-        return n
+        n = 0
+        for a, b in zip(pre, tokens):
+            if a != b:
+                break
+            n += 1
+        n = min(n, first_read)  # the first position read must be computed, not cached
+        return n if n >= self.min_prefix_tokens else 0
 
     def _forward_reads(self, rows: list[_Row]) -> list[list[tuple[float, bool]]]:
         """Log-probs (and greediness) at the requested (position, token) pairs of every row.
