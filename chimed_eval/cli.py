@@ -1,4 +1,4 @@
-"""The ``chimed-eval`` command line: run | score | leaderboard | tasks | models | data.
+"""The ``chimed-eval`` command line: run | score | leaderboard | compare | check | report | tasks | models | data.
 
 Nothing here imports torch: heavy libraries load only inside the backend that is used.
 """
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--model", required=True, help="preset (chimed-eval models), local dir, .gguf file or hub id")
     r.add_argument("--tasks", required=True, help="comma-separated task names (chimed-eval tasks)")
     r.add_argument("--output", required=True, type=Path, help="output directory (resumable)")
-    r.add_argument("--backend", default="hf", help="hf (default) or fake")
+    r.add_argument("--backend", default="hf", help="hf (default), openai (OpenAI-compatible API) or fake")
     r.add_argument("--model-args", default="", help="k=v,... passed to the backend (revision=, trust_remote_code=, ...)")
     r.add_argument("--data-dir", default=None, help="data in the layout of shared/data (default: $CHIMED_EVAL_DATA, ./data or ../shared/data)")
     r.add_argument("--limit", type=int, default=None, help="first N items of each task, in the task's documented order")
@@ -70,14 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--task-args", default="", help="k=v,... for the generic mcq / ner / scale tasks (path=, question=, choices=A;B;C;D, answer=, ...)")
     r.add_argument("--task-config", type=Path, default=None, help="JSON/TOML file defining your own mcq tasks")
     r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--cache", type=Path, default=None,
+                   help="response cache directory (default: $CHIMED_EVAL_CACHE/responses; the fake backend only when given)")
+    r.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
 
     s = sub.add_parser("score", help="recompute every metric from OUT/samples without the model")
     s.add_argument("output", type=Path)
     s.add_argument("--task-config", type=Path, default=None)
 
-    lb = sub.add_parser("leaderboard", help="render a board from results.json files (published rows first)")
-    lb.add_argument("results", nargs="+", type=Path, help="results.json files or output directories")
-    lb.add_argument("--board", default="table-b-mcq")
+    from .cli_reports import add_commands
+
+    add_commands(sub)  # leaderboard | compare | check | report (chimed_eval/cli_reports.py)
 
     sub.add_parser("tasks", help="list tasks")
     sub.add_parser("models", help="list model presets")
@@ -158,14 +161,27 @@ def cmd_run(a: argparse.Namespace) -> int:
     if a.variant == "chat":
         _set_chat_template(tasks, a.backend, a.model, model_args)
 
-    def factory():
+    from .baselines import check_backend
+
+    check_backend(a.model, a.backend)
+
+    def build():
         if a.backend == "fake":
             return backend_cls(model=a.model, seed=a.seed, delay=float(model_args.get("delay", 0)))
+        if a.backend == "openai":  # a served model: a preset or the API's model name, no local files
+            return backend_cls(a.model, seed=a.seed, model_args=model_args)
         from .models import resolve_model
 
         return backend_cls(resolve_model(a.model, model_args), device=a.device, dtype=a.dtype,
                            batch_size=a.batch_size, seed=a.seed,
                            model_args={k: v for k, v in model_args.items() if k not in ("revision", "chat_format")})
+
+    def factory():
+        if a.no_cache or (a.backend == "fake" and a.cache is None):
+            return build()
+        from .cache import CachingBackend, cache_extra_identity, default_cache_dir
+
+        return CachingBackend(build(), a.cache or default_cache_dir(), cache_extra_identity(model_args, a.device))
 
     run = evaluate(tasks, factory, settings, a.output, progress=not a.no_progress)
     print_summary(run)
@@ -183,6 +199,10 @@ def _set_chat_template(tasks, backend: str, model: str, model_args: dict[str, st
         from tasks.generation import chatml_renderer
 
         render, label = chatml_renderer, "chatml (fake backend)"
+    elif backend == "openai":
+        from .backends.openai import messages_renderer
+
+        render, label = messages_renderer, "the server's chat template (openai chat endpoint, messages)"
     else:
         from transformers import AutoTokenizer
 
@@ -243,15 +263,6 @@ def cmd_score(a: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_leaderboard(a: argparse.Namespace) -> int:
-    from leaderboards.boards import BOARDS, load_results, render
-
-    if a.board not in BOARDS:
-        raise ConfigError(f"unknown board {a.board!r}; known: {sorted(BOARDS)}")
-    print(render(a.board, load_results(a.results)), end="")
-    return 0
-
-
 def cmd_tasks(a: argparse.Namespace) -> int:
     from tasks import TASKS
 
@@ -283,7 +294,9 @@ def cmd_data(a: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    handler = {"run": cmd_run, "score": cmd_score, "leaderboard": cmd_leaderboard, "tasks": cmd_tasks, "models": cmd_models, "data": cmd_data}[args.command]
+    from .cli_reports import HANDLERS
+
+    handler = {"run": cmd_run, "score": cmd_score, **HANDLERS, "tasks": cmd_tasks, "models": cmd_models, "data": cmd_data}[args.command]
     try:
         return handler(args)
     except (ChimedEvalError, UnknownNameError) as exc:

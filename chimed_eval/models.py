@@ -179,3 +179,6 @@ def _dir_fingerprint(p: Path) -> str | None:
     for f in files:
         h.update(f"{f.name}:{sha256_file(f)}\n".encode())
     return h.hexdigest()
+
+
+from . import baselines as _baselines  # noqa: E402,F401  (registers the paper-baseline presets)

@@ -11,6 +11,18 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("CHIMED_EVAL_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Keep the tests' response cache (and any model cache) out of the user's home."""
+    old = os.environ.get("CHIMED_EVAL_CACHE")
+    os.environ["CHIMED_EVAL_CACHE"] = str(tmp_path_factory.mktemp("chimed-cache"))
+    yield
+    if old is None:
+        os.environ.pop("CHIMED_EVAL_CACHE", None)
+    else:
+        os.environ["CHIMED_EVAL_CACHE"] = old
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not (SHARED_DATA / "cmmlu").is_dir():

@@ -7,3 +7,4 @@ from ..registry import Registry
 BACKENDS: Registry = Registry("backend")
 BACKENDS.add("fake", "chimed_eval.backends.fake:FakeBackend", "deterministic scripted answers (tests, dry runs)")
 BACKENDS.add("hf", "chimed_eval.backends.hf:HFBackend", "Hugging Face transformers, CPU or GPU")
+BACKENDS.add("openai", "chimed_eval.backends.openai:OpenAIBackend", "OpenAI-compatible HTTP API (OpenAI, vllm serve, ...)")

@@ -1,0 +1,276 @@
+"""An on-disk response cache: every model call, keyed by the model's identity and the exact request.
+
+``chimed-eval run`` wraps every real backend in :class:`CachingBackend` (``--cache DIR``, default
+``$CHIMED_EVAL_CACHE/responses``; ``--no-cache`` to disable; the fake backend only with an
+explicit ``--cache``). A second identical run, even into a new output directory, makes no model
+calls; a run that died half-way through a batch resumes without asking again for the responses
+that had arrived (the API backend hands each response to the cache as soon as it arrives).
+
+The key is ``sha256`` of canonical JSON holding
+
+* the backend's name and ``model_info()`` (name, path, revision, weights sha256, dtype); for a
+  local directory whose weights were too large to hash, a fingerprint of the weight files' names,
+  sizes and modification times;
+* the backend's ``cache_identity()`` where it has one (API: model name, base URL, endpoint, system
+  prompt, temperature override, top-logprobs, floor);
+* what the command line adds (the result-changing ``--model-args`` and ``--device``);
+* every field of the Request (kind, item key, context, continuations, prefix, special tokens,
+  the whole GenerationConfig including the per-item seed, the oracle).
+
+A hub id without ``revision=`` keys on the name alone: pin the revision, or clear the cache when
+the hub model changes.
+
+Storage: one SQLite file in WAL mode (``responses.sqlite3``): writers in other threads and
+processes wait for each other (busy timeout), every write is one transaction, so a crash
+mid-write leaves the previous state (SQLite discards a torn WAL tail), and each row carries the
+sha256 of its value so a damaged row is a miss, never a wrong answer. A file that is not a
+database any more is moved aside (``*.corrupt-<time>``) and a new one started.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .backends.base import Backend
+from .types import ModelInfo, Request, Response
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+DB_NAME = "responses.sqlite3"
+#: --model-args that change how a backend talks or waits, never what it answers.
+VOLATILE_MODEL_ARGS = frozenset({"delay", "concurrency", "timeout", "max_retries", "backoff", "max_backoff",
+                                 "api_key_env", "api_key_file"})
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def request_fields(r: Request) -> dict[str, Any]:
+    return dataclasses.asdict(r)
+
+
+def cache_key(identity: Mapping[str, Any], request: Request) -> str:
+    doc = {"v": CACHE_VERSION, "identity": identity, "request": request_fields(request)}
+    return hashlib.sha256(_canonical(doc).encode("utf-8")).hexdigest()
+
+
+def _encode(resp: Response) -> str:
+    d = dataclasses.asdict(resp)
+    for k in ("logprobs", "greedy", "n_tokens"):
+        if d[k] is not None:
+            d[k] = list(d[k])
+    return json.dumps(d, ensure_ascii=False)  # -inf / nan survive (Python's JSON extension)
+
+
+def _decode(text: str) -> Response:
+    d = json.loads(text)
+    for k in ("logprobs", "greedy", "n_tokens"):
+        if d.get(k) is not None:
+            d[k] = tuple(d[k])
+    return Response(**d)
+
+
+class ResponseCache:
+    """A key -> Response store in ``DIR/responses.sqlite3``; thread- and process-safe."""
+
+    def __init__(self, directory: Path | str, busy_timeout_s: float = 60.0) -> None:
+        self.dir = Path(directory).expanduser()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.dir / DB_NAME
+        self.busy_timeout_s = busy_timeout_s
+        self._lock = threading.Lock()
+        try:
+            self._conn = self._open()
+        except sqlite3.DatabaseError as e:  # not a database any more: keep it for inspection
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+            log.warning("response cache %s is unreadable (%s); moved to %s", self.path, e, aside.name)
+            os.replace(self.path, aside)
+            for suffix in ("-wal", "-shm"):
+                side = self.path.with_name(self.path.name + suffix)
+                if side.exists():
+                    os.replace(side, aside.with_name(aside.name + suffix))
+            self._conn = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(str(self.path), timeout=self.busy_timeout_s, isolation_level=None,
+                               check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, kind TEXT NOT NULL, "
+                         "value TEXT NOT NULL, sha256 TEXT NOT NULL, created REAL NOT NULL)")
+            conn.execute("SELECT count(*) FROM responses").fetchone()
+        except sqlite3.DatabaseError:
+            conn.close()
+            raise
+        return conn
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Response]:
+        out: dict[str, Response] = {}
+        bad: list[str] = []
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                chunk = list(keys[start:start + 500])
+                marks = ",".join("?" * len(chunk))
+                rows = self._conn.execute(f"SELECT key, value, sha256 FROM responses WHERE key IN ({marks})",
+                                          chunk).fetchall()
+                for key, value, digest in rows:
+                    try:
+                        if hashlib.sha256(value.encode("utf-8")).hexdigest() != digest:
+                            raise ValueError("checksum mismatch")
+                        out[key] = _decode(value)
+                    except (ValueError, TypeError):
+                        bad.append(key)
+            if bad:
+                log.warning("response cache: %d damaged entries dropped (recomputed)", len(bad))
+                self._write(lambda c: c.executemany("DELETE FROM responses WHERE key = ?", [(k,) for k in bad]))
+        return out
+
+    def put_many(self, items: Sequence[tuple[str, str, Response]]) -> None:
+        """Store (key, kind, response) triples in one transaction; existing keys are kept."""
+        if not items:
+            return
+        now = time.time()
+        rows = []
+        for key, kind, resp in items:
+            value = _encode(resp)
+            rows.append((key, kind, value, hashlib.sha256(value.encode("utf-8")).hexdigest(), now))
+        with self._lock:
+            self._write(lambda c: c.executemany(
+                "INSERT OR IGNORE INTO responses (key, kind, value, sha256, created) VALUES (?, ?, ?, ?, ?)", rows))
+
+    def _write(self, fn) -> None:
+        """One IMMEDIATE transaction (takes the write lock up front: no reader-upgrade deadlock),
+        retried while another process holds the lock past the busy timeout."""
+        deadline = time.monotonic() + self.busy_timeout_s
+        while True:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    fn(self._conn)
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                return
+            except sqlite3.OperationalError as e:
+                if ("locked" not in str(e) and "busy" not in str(e)) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT count(*) FROM responses").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def model_identity(info: ModelInfo) -> dict[str, Any]:
+    d = dataclasses.asdict(info)
+    if d.get("weights_sha256") is None and d.get("path"):
+        p = Path(d["path"])
+        if p.is_dir():  # local weights too large to hash: names, sizes and mtimes stand in
+            d["weights_stat"] = sorted(
+                (f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in p.iterdir()
+                if f.suffix in (".safetensors", ".bin", ".gguf", ".pt"))
+    return d
+
+
+class CachingBackend(Backend):
+    """Serves cached responses and forwards only the misses (as one batch) to ``inner``."""
+
+    def __init__(self, inner: Backend, cache: ResponseCache | Path | str,
+                 extra_identity: Mapping[str, Any] | None = None) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.cache = cache if isinstance(cache, ResponseCache) else ResponseCache(cache)
+        self.extra_identity = dict(extra_identity or {})
+        self._identity: dict[str, Any] | None = None
+        self.hits = 0
+        self.misses = 0
+        if hasattr(inner, "on_response"):  # store each response as soon as it arrives
+            inner.on_response = self._store_one
+
+    def identity(self) -> dict[str, Any]:
+        if self._identity is None:
+            ident: dict[str, Any] = {"backend": self.inner.name, "model": model_identity(self.inner.model_info())}
+            extra = getattr(self.inner, "cache_identity", None)
+            if callable(extra):
+                ident["backend_settings"] = extra()
+            if self.extra_identity:
+                ident["run"] = self.extra_identity
+            self._identity = ident
+        return self._identity
+
+    def key(self, request: Request) -> str:
+        return cache_key(self.identity(), request)
+
+    def _store_one(self, request: Request, response: Response) -> None:
+        self.cache.put_many([(self.key(request), request.kind, response)])
+
+    # -- the Backend interface: delegate
+    def model_info(self) -> ModelInfo:
+        return self.inner.model_info()
+
+    def request_length(self, request: Request) -> int:
+        return self.inner.request_length(request)
+
+    def sort_key(self, request: Request) -> tuple:
+        return self.inner.sort_key(request)
+
+    def loglikelihood(self, requests: Sequence[Request]) -> list[Response]:
+        return self._cached("loglikelihood", requests)
+
+    def next_token(self, requests: Sequence[Request]) -> list[Response]:
+        return self._cached("next_token", requests)
+
+    def generate(self, requests: Sequence[Request]) -> list[Response]:
+        return self._cached("generate", requests)
+
+    def _cached(self, kind: str, requests: Sequence[Request]) -> list[Response]:
+        keys = [self.key(r) for r in requests]
+        found = self.cache.get_many(keys)
+        miss_idx = [i for i, k in enumerate(keys) if k not in found]
+        self.hits += len(requests) - len(miss_idx)
+        self.misses += len(miss_idx)
+        fresh: dict[int, Response] = {}
+        if miss_idx:
+            answers = self.inner.run(kind, [requests[i] for i in miss_idx])
+            self.cache.put_many([(keys[i], kind, a) for i, a in zip(miss_idx, answers)])
+            fresh = dict(zip(miss_idx, answers))
+        return [fresh[i] if i in fresh else dataclasses.replace(found[keys[i]], key=r.key)
+                for i, r in enumerate(requests)]
+
+    def close(self) -> None:
+        try:
+            self.inner.close()
+        finally:
+            if self.hits or self.misses:
+                log.info("response cache %s: %d hits, %d misses", self.cache.path, self.hits, self.misses)
+            self.cache.close()
+
+
+def cache_extra_identity(model_args: Mapping[str, str], device: str | None) -> dict[str, Any]:
+    """What the command line adds to the identity: result-changing model args and the device."""
+    return {"model_args": {k: v for k, v in sorted(model_args.items()) if k not in VOLATILE_MODEL_ARGS},
+            "device": device}
+
+
+def default_cache_dir() -> Path:
+    from .models import cache_root
+
+    return cache_root() / "responses"

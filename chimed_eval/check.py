@@ -1,0 +1,338 @@
+"""Regression checks: compare a run against a baseline and say what moved.
+
+``chimed-eval check RESULTS --baseline BASELINE [--tolerance ...]`` exits with
+
+* **0**: every baseline metric is within tolerance, and item sets and prompts are unchanged;
+* **1**: a metric moved outside the baseline's 95% interval (or the given tolerance), or a
+  baseline metric is missing; item sets and prompts are unchanged;
+* **2**: usage or configuration error (a file missing or not a results/baseline file);
+* **3**: an item set changed (the hash of the ordered item ids, or a task is missing) or the
+  prompt of an item changed (per-item prompt hashes, or the hash of all of them). This takes
+  precedence over 1: metrics over other items or prompts are not comparable (they are still
+  listed).
+
+Tolerance: without ``--tolerance`` a metric must lie inside the baseline's ``[ci_low, ci_high]``
+(a metric without an interval, such as a count, must be equal within 1e-9). ``--tolerance 0.5``
+allows ``|current - baseline| <= 0.5`` points for every metric; ``acc=0.5,f1=1`` per metric name
+and ``mcq:acc=0`` per task and metric (the most specific wins). Moves in either direction count:
+a golden run is deterministic, so an unexplained improvement is as suspicious as a drop.
+
+RESULTS and BASELINE are each a run's output directory, its results.json, or a baseline file
+written by ``chimed-eval check RUN --save-baseline FILE`` (metrics and hashes only: item ids
+and prompt hashes, never prompt or item text). Per-item prompt hashes come from the baseline
+file or from ``OUT/samples/<task>.jsonl`` next to a results.json; without them only the hash of
+all prompts is compared.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .errors import ConfigError
+
+EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_CHANGED = 0, 1, 2, 3
+BASELINE_VERSION = 1
+EXACT = 1e-9
+SETTINGS_KEPT = ("backend", "variant", "shots", "seed", "limit", "batch_size", "dtype", "decoding", "max_new_tokens")
+METRIC_KEPT = ("name", "value", "ci_low", "ci_high", "n", "averaging", "protocol", "tokenization")
+
+
+@dataclass(frozen=True)
+class RunView:
+    """What a check needs of one side: per task n, hashes, metrics and (when known) the ordered
+    (item id, prompt hash) pairs."""
+
+    source: Path
+    model: Mapping[str, Any]
+    settings: Mapping[str, Any]
+    tasks: Mapping[str, Mapping[str, Any]]
+    items: Mapping[str, list[tuple[str, str]]]
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("tasks"), dict):
+        raise ConfigError(f"{path}: not a chimed-eval results.json or baseline (expected a 'tasks' object)")
+    return doc
+
+
+def _sample_items(samples: Path) -> list[tuple[str, str]] | None:
+    if not samples.exists():
+        return None
+    out = []
+    for raw in samples.read_text(encoding="utf-8").splitlines():
+        if raw.strip():
+            try:
+                rec = json.loads(raw)
+            except json.JSONDecodeError:
+                continue
+            out.append((str(rec["id"]), str(rec.get("prompt_hash", ""))))
+    return out
+
+
+def load_view(path: Path) -> RunView:
+    """A run directory, a results.json or a baseline file."""
+    path = Path(path)
+    f = path / "results.json" if path.is_dir() else path
+    if not f.exists():
+        raise ConfigError(f"{f}: not found (give a run's output directory, its results.json or a baseline file)")
+    doc = _read_json(f)
+    items: dict[str, list[tuple[str, str]]] = {}
+    for name, t in doc["tasks"].items():
+        if not isinstance(t, dict) or "items_sha256" not in t or "metrics" not in t:
+            raise ConfigError(f"{f}: task {name!r} lacks items_sha256 or metrics")
+        if "items" in t:
+            items[name] = [(str(i), str(h)) for i, h in t["items"]]
+        else:
+            got = _sample_items(f.parent / "samples" / f"{name}.jsonl")
+            if got is not None and len(got) == t.get("n"):
+                items[name] = got
+    return RunView(f, doc.get("model") or {}, doc.get("settings") or {}, doc["tasks"], items)
+
+
+def baseline_dict(view: RunView, tasks: Sequence[str] | None = None) -> dict[str, Any]:
+    """Metrics and hashes only: no prompt, item or generation text, no local paths."""
+    names = list(tasks) if tasks else list(view.tasks)
+    missing = [n for n in names if n not in view.tasks]
+    if missing:
+        raise ConfigError(f"{view.source}: no task(s) {missing}; has {sorted(view.tasks)}")
+    out_tasks = {}
+    for n in names:
+        t = view.tasks[n]
+        d: dict[str, Any] = {
+            "n": t["n"], "items_sha256": t["items_sha256"], "prompts_sha256": t["prompts_sha256"],
+            "variant": t.get("variant"), "shots": t.get("shots"),
+            "data_sha256": sorted(set((t.get("data_files") or {}).values())),
+            "metrics": [{k: m.get(k) for k in METRIC_KEPT} for m in t["metrics"]],
+        }
+        if n in view.items:
+            d["items"] = [list(p) for p in view.items[n]]
+        out_tasks[n] = d
+    return {
+        "chimed_eval_baseline": BASELINE_VERSION,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "model": {"name": view.model.get("name"), "weights_sha256": view.model.get("weights_sha256")},
+        "settings": {k: view.settings.get(k) for k in SETTINGS_KEPT if k in view.settings},
+        "tasks": out_tasks,
+    }
+
+
+def save_baseline(results: Path, out: Path, tasks: Sequence[str] | None = None) -> dict[str, Any]:
+    from .records import write_json_atomic
+
+    doc = baseline_dict(load_view(results), tasks)
+    write_json_atomic(Path(out), doc)
+    return doc
+
+
+# --- tolerance ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    default: float | None = None
+    by_metric: Mapping[str, float] = field(default_factory=dict)
+    by_task_metric: Mapping[tuple[str, str], float] = field(default_factory=dict)
+
+    def for_(self, task: str, metric: str) -> float | None:
+        if (task, metric) in self.by_task_metric:
+            return self.by_task_metric[(task, metric)]
+        if metric in self.by_metric:
+            return self.by_metric[metric]
+        return self.default
+
+
+def parse_tolerance(text: str | None) -> Tolerance:
+    """``0.5`` | ``acc=0.5,f1=1`` | ``mcq:acc=0`` | a mix (comma-separated)."""
+    if not text:
+        return Tolerance()
+    default, by_m, by_tm = None, {}, {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        key, sep, val = part.rpartition("=")
+        try:
+            x = float(val)
+        except ValueError:
+            raise ConfigError(f"--tolerance: {part!r} is not NUMBER, METRIC=NUMBER or TASK:METRIC=NUMBER") from None
+        if x < 0 or math.isnan(x):
+            raise ConfigError(f"--tolerance: {part!r} must be >= 0")
+        if not sep:
+            default = x
+        elif ":" in key:
+            t, m = key.split(":", 1)
+            by_tm[(t.strip(), m.strip())] = x
+        else:
+            by_m[key.strip()] = x
+    return Tolerance(default, by_m, by_tm)
+
+
+# --- the check ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    task: str
+    what: str
+    baseline: str
+    current: str
+    delta: str
+    allowed: str
+    status: str  # ok | REGRESSION | CHANGED | note
+    kind: str  # metric | items | prompts | setting | task
+
+    @property
+    def moved(self) -> bool:
+        return self.status in ("REGRESSION", "CHANGED")
+
+
+@dataclass
+class CheckReport:
+    results: Path
+    baseline: Path
+    findings: list[Finding]
+
+    @property
+    def exit_code(self) -> int:
+        if any(f.status == "CHANGED" for f in self.findings):
+            return EXIT_CHANGED
+        if any(f.status == "REGRESSION" for f in self.findings):
+            return EXIT_REGRESSION
+        return EXIT_OK
+
+    def table(self, show_all: bool = False) -> str:
+        rows = [f for f in self.findings if show_all or f.moved or f.status == "note"]
+        head = ("task", "check", "baseline", "current", "Δ", "allowed", "status")
+        body = [(f.task, f.what, f.baseline, f.current, f.delta, f.allowed, f.status) for f in rows]
+        widths = [max(len(str(x)) for x in col) for col in zip(head, *body)] if body else [len(h) for h in head]
+        fmt = "  ".join(f"{{:{w}}}" for w in widths)
+        lines = [fmt.format(*head), fmt.format(*("-" * w for w in widths))]
+        lines += [fmt.format(*r) for r in body]
+        n_metric = sum(1 for f in self.findings if f.kind == "metric")
+        moved = sum(1 for f in self.findings if f.moved)
+        verdict = {EXIT_OK: "ok", EXIT_REGRESSION: "REGRESSION: a metric moved outside tolerance",
+                   EXIT_CHANGED: "CHANGED: an item set or a prompt changed"}[self.exit_code]
+        lines.append("")
+        lines.append(f"{verdict} ({moved} moved; {n_metric} metric checks; exit {self.exit_code})")
+        return "\n".join(lines if body else lines[2:]) + "\n"
+
+
+def _fmt(x: Any) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.4f}" if abs(x) < 1e4 else f"{x:.4g}"
+    return str(x)
+
+
+def _short(h: str | None) -> str:
+    return (h or "-")[:12]
+
+
+def check(results: Path, baseline: Path, tolerance: Tolerance | None = None) -> CheckReport:
+    tol = tolerance or Tolerance()
+    cur, base = load_view(results), load_view(baseline)
+    rep = CheckReport(cur.source, base.source, [])
+    add = rep.findings.append
+    bw, cw = base.model.get("weights_sha256"), cur.model.get("weights_sha256")
+    if bw and cw and bw != cw:
+        add(Finding("(model)", "weights sha256", _short(bw), _short(cw), "", "", "note", "setting"))
+    for name, bt in base.tasks.items():
+        ct = cur.tasks.get(name)
+        if ct is None:
+            add(Finding(name, "task", "present", "missing", "", "", "CHANGED", "task"))
+            continue
+        items_changed = _check_items(rep, name, bt, ct, base.items.get(name), cur.items.get(name))
+        if not items_changed:
+            _check_prompts(rep, name, bt, ct, base.items.get(name), cur.items.get(name))
+        for key in ("variant", "shots"):
+            if bt.get(key) != ct.get(key):
+                add(Finding(name, key, _fmt(bt.get(key)), _fmt(ct.get(key)), "", "", "note", "setting"))
+        b_data, c_data = sorted(bt.get("data_sha256") or set((bt.get("data_files") or {}).values())), \
+            sorted(ct.get("data_sha256") or set((ct.get("data_files") or {}).values()))
+        if b_data and c_data and b_data != c_data:
+            add(Finding(name, "data file hashes", ",".join(map(_short, b_data)), ",".join(map(_short, c_data)), "", "",
+                        "note", "setting"))
+        _check_metrics(rep, name, bt, ct, tol)
+    for name in cur.tasks:
+        if name not in base.tasks:
+            add(Finding(name, "task", "absent", "present", "", "", "note", "task"))
+    return rep
+
+
+def _check_items(rep: CheckReport, task: str, bt, ct, bitems, citems) -> bool:
+    if bt["items_sha256"] == ct["items_sha256"]:
+        rep.findings.append(Finding(task, "item set", f"n={bt['n']} {_short(bt['items_sha256'])}",
+                                    f"n={ct['n']} {_short(ct['items_sha256'])}", "", "equal", "ok", "items"))
+        return False
+    detail = ""
+    if bitems is not None and citems is not None:
+        b_ids, c_ids = [i for i, _ in bitems], [i for i, _ in citems]
+        removed = [i for i in b_ids if i not in set(c_ids)]
+        added = [i for i in c_ids if i not in set(b_ids)]
+        if not removed and not added:
+            detail = " (same ids, other order)"
+        else:
+            detail = f" (-{len(removed)} +{len(added)}: {', '.join([*('-' + i for i in removed[:3]), *('+' + i for i in added[:3])])})"
+    rep.findings.append(Finding(task, "item set" + detail, f"n={bt['n']} {_short(bt['items_sha256'])}",
+                                f"n={ct['n']} {_short(ct['items_sha256'])}", f"{ct['n'] - bt['n']:+d}", "equal",
+                                "CHANGED", "items"))
+    return True
+
+
+def _check_prompts(rep: CheckReport, task: str, bt, ct, bitems, citems) -> None:
+    if bitems is not None and citems is not None:
+        cur = dict(citems)
+        changed = [i for i, h in bitems if cur.get(i) != h]
+        if changed:
+            shown = ", ".join(changed[:5]) + (", ..." if len(changed) > 5 else "")
+            rep.findings.append(Finding(task, f"prompt hash of {len(changed)}/{len(bitems)} items ({shown})",
+                                        _short(bitems[[i for i, _ in bitems].index(changed[0])][1]),
+                                        _short(cur.get(changed[0])), "", "equal", "CHANGED", "prompts"))
+            return
+    if bt["prompts_sha256"] != ct["prompts_sha256"]:
+        rep.findings.append(Finding(task, "prompt hash (all items)", _short(bt["prompts_sha256"]),
+                                    _short(ct["prompts_sha256"]), "", "equal", "CHANGED", "prompts"))
+    else:
+        rep.findings.append(Finding(task, "prompt hashes", _short(bt["prompts_sha256"]), _short(ct["prompts_sha256"]),
+                                    "", "equal", "ok", "prompts"))
+
+
+def _check_metrics(rep: CheckReport, task: str, bt, ct, tol: Tolerance) -> None:
+    cur = {m["name"]: m for m in ct["metrics"]}
+    for bm in bt["metrics"]:
+        name = bm["name"]
+        cm = cur.get(name)
+        if cm is None:
+            rep.findings.append(Finding(task, name, _fmt(bm["value"]), "missing", "", "", "REGRESSION", "metric"))
+            continue
+        b, c = bm["value"], cm["value"]
+        t = tol.for_(task, name)
+        if b is None or c is None or (isinstance(b, float) and math.isnan(b)) or (isinstance(c, float) and math.isnan(c)):
+            same = (b is None and c is None) or (b is not None and c is not None and math.isnan(b) and math.isnan(c))
+            rep.findings.append(Finding(task, name, _fmt(b), _fmt(c), "", "equal", "ok" if same else "REGRESSION", "metric"))
+            continue
+        d = float(c) - float(b)
+        if t is not None:
+            ok, allowed = abs(d) <= t + EXACT, f"±{t:g}"
+        elif bm.get("ci_low") is not None and bm.get("ci_high") is not None:
+            lo, hi = float(bm["ci_low"]), float(bm["ci_high"])
+            ok, allowed = lo - EXACT <= float(c) <= hi + EXACT, f"[{lo:.2f}, {hi:.2f}]"
+        else:
+            ok, allowed = abs(d) <= EXACT, "equal"
+        what = name + (f" ({bm['protocol']})" if bm.get("protocol") else "")
+        if cm.get("protocol") != bm.get("protocol"):
+            what += f" protocol {bm.get('protocol')}->{cm.get('protocol')}"
+            ok = False
+        rep.findings.append(Finding(task, what, _fmt(float(b)), _fmt(float(c)), f"{d:+.4f}", allowed,
+                                    "ok" if ok else "REGRESSION", "metric"))

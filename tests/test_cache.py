@@ -1,0 +1,215 @@
+"""The on-disk response cache: hits make no model calls, the key is exact, concurrent writers and
+torn writes are safe."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+
+from chimed_eval.backends.fake import FakeBackend
+from chimed_eval.cache import DB_NAME, CachingBackend, ResponseCache, cache_key
+from chimed_eval.cli import main
+from chimed_eval.runner import RunSettings, evaluate
+from chimed_eval.types import GenerationConfig, Request, Response
+from conftest import write_exam_csv
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Counting(FakeBackend):
+    """The fake backend, counting the requests it actually computes."""
+
+    def __init__(self, *a, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.computed = 0
+
+    def run(self, kind, requests):
+        self.computed += len(requests)
+        return super().run(kind, requests)
+
+
+def _task(exam: Path):
+    from tasks.custom import make_mcq_task, spec_from_args
+
+    return make_mcq_task(spec_from_args({"path": str(exam)}))
+
+
+def test_second_identical_run_makes_no_backend_calls(tmp_path):
+    exam = write_exam_csv(tmp_path / "exam.csv", 30)
+    settings = RunSettings(model="random", backend="fake", batch_size=4, data_dir=str(tmp_path))
+    backends = []
+
+    def factory():
+        inner = Counting(model="random")
+        backends.append(inner)
+        return CachingBackend(inner, tmp_path / "cache")
+
+    evaluate([_task(exam)], factory, settings, tmp_path / "a", progress=False)
+    evaluate([_task(exam)], factory, settings, tmp_path / "b", progress=False)
+    assert backends[0].computed == 30 and backends[1].computed == 0
+    a, b = ((tmp_path / d / "samples" / "mcq.jsonl").read_text() for d in "ab")
+    assert a == b
+
+
+def test_cli_wraps_the_backend_and_hits(tmp_path, monkeypatch):
+    calls = []
+    orig = FakeBackend._scored
+
+    def counted(self, requests):
+        calls.append(len(requests))
+        return orig(self, requests)
+
+    monkeypatch.setattr(FakeBackend, "_scored", counted)
+    exam = write_exam_csv(tmp_path / "exam.csv", 12)
+    argv = ["run", "--no-progress", "--backend", "fake", "--model", "random", "--tasks", "mcq", "--task-args",
+            f"path={exam}"]
+    assert main([*argv, "--output", str(tmp_path / "a"), "--cache", str(tmp_path / "c")]) == 0
+    assert sum(calls) == 12
+    assert main([*argv, "--output", str(tmp_path / "b"), "--cache", str(tmp_path / "c")]) == 0
+    assert sum(calls) == 12  # all hits
+    assert main([*argv, "--output", str(tmp_path / "d"), "--cache", str(tmp_path / "c"), "--no-cache"]) == 0
+    assert sum(calls) == 24
+    assert main([*argv, "--output", str(tmp_path / "e")]) == 0  # the fake backend: no cache unless asked
+    assert sum(calls) == 36
+    assert (tmp_path / "a" / "samples" / "mcq.jsonl").read_text() == (tmp_path / "b" / "samples" / "mcq.jsonl").read_text()
+
+
+def test_key_covers_identity_settings_and_the_exact_request():
+    ident = {"backend": "hf", "model": {"name": "m", "path": "p", "revision": None, "weights_sha256": "0" * 64, "dtype": "bf16"}}
+    g = GenerationConfig(max_new_tokens=8, temperature=1.0, top_p=0.85, seed=1)
+    r = Request("generate", "k1", "问题：头痛？", generation=g)
+    base = cache_key(ident, r)
+    assert base == cache_key(json.loads(json.dumps(ident)), Request("generate", "k1", "问题：头痛？", generation=g))
+    variants = [
+        cache_key({**ident, "model": {**ident["model"], "weights_sha256": "1" * 64}}, r),
+        cache_key({**ident, "model": {**ident["model"], "dtype": "fp32"}}, r),
+        cache_key({**ident, "run": {"device": "cuda"}}, r),
+        cache_key(ident, Request("generate", "k1", "问题：头痛？ ", generation=g)),
+        cache_key(ident, Request("generate", "k1", "问题：头痛？", generation=GenerationConfig(8, (), 1.0, 0.85, 2))),
+        cache_key(ident, Request("generate", "k1", "问题：头痛？", generation=GenerationConfig(8, (), 0.2, 0.85, 1))),
+        cache_key(ident, Request("generate", "k2", "问题：头痛？", generation=g)),
+    ]
+    assert len({base, *variants}) == len(variants) + 1
+
+
+def test_round_trip_keeps_every_field(tmp_path):
+    c = ResponseCache(tmp_path)
+    resps = [Response("a", logprobs=(-0.5, float("-inf")), greedy=(True, False), n_tokens=(1, 2)),
+             Response("b", text="答案：A", n_tokens=(3,))]
+    c.put_many([("ka", "next_token", resps[0]), ("kb", "generate", resps[1])])
+    got = c.get_many(["ka", "kb", "missing"])
+    assert got == {"ka": resps[0], "kb": resps[1]}
+    c.close()
+
+
+def test_concurrent_writers_threads(tmp_path):
+    shared = ResponseCache(tmp_path)
+    errors = []
+
+    def work(t: int) -> None:
+        try:
+            own = ResponseCache(tmp_path) if t % 2 else shared  # own connections and a shared one
+            for i in range(60):
+                k = f"k{(t * 37 + i) % 150}"  # overlapping keys
+                own.put_many([(k, "generate", Response(k, text=f"text-{k}"))])
+                assert own.get_many([k])[k].text == f"text-{k}"
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    got = shared.get_many([f"k{i}" for i in range(150)])
+    assert len(got) == 150 and all(v.text == f"text-{k}" for k, v in got.items())
+
+
+WRITER = """
+import sys, time
+from chimed_eval.cache import ResponseCache
+from chimed_eval.types import Response
+c = ResponseCache(sys.argv[1])
+start, n, pause = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+for i in range(start, start + n):
+    c.put_many([(f"k{j}", "generate", Response(f"k{j}", text="x" * 200 + str(j))) for j in range(i * 10, i * 10 + 10)])
+    print(i, flush=True)
+    time.sleep(pause)
+"""
+
+
+def _writer(cache: Path, start: int, n: int, pause: float) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-c", WRITER, str(cache), str(start), str(n), str(pause)],
+                            stdout=subprocess.PIPE, text=True, env=env)
+
+
+def test_concurrent_writer_processes(tmp_path):
+    procs = [_writer(tmp_path, p * 15 - 5 * p, 15, 0.0) for p in range(4)]  # overlapping ranges
+    for p in procs:
+        assert p.wait(timeout=60) == 0
+    keys = [f"k{j}" for j in range(0, 500)]
+    got = ResponseCache(tmp_path).get_many(keys)
+    assert len(got) == 450 and all(v.text == "x" * 200 + k[1:] for k, v in got.items())
+
+
+def _integrity(path: Path) -> str:
+    conn = sqlite3.connect(str(path))
+    try:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_a_writer_killed_mid_write_leaves_a_valid_cache(tmp_path):
+    proc = _writer(tmp_path, 0, 10_000, 0.0)
+    for _ in range(30):  # let it commit some batches, then kill it wherever it is
+        proc.stdout.readline()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    wal = tmp_path / (DB_NAME + "-wal")
+    assert wal.exists() and wal.stat().st_size > 0  # an unfinished, un-checkpointed log is left
+    # tear the log's tail as a crash in the middle of a write would
+    with open(wal, "r+b") as f:
+        f.truncate(wal.stat().st_size - 1234)
+    c = ResponseCache(tmp_path)
+    keys = [f"k{j}" for j in range(0, 100_000)]
+    got = c.get_many(keys)
+    assert len(got) >= 100  # earlier commits survive
+    n_batches = len(got) // 10
+    assert len(got) % 10 == 0 and set(got) == {f"k{j}" for j in range(n_batches * 10)}  # whole transactions only
+    assert all(v.text == "x" * 200 + k[1:] for k, v in got.items())
+    c.put_many([("after", "generate", Response("after", text="ok"))])
+    assert c.get_many(["after"])["after"].text == "ok"
+    c.close()
+    assert _integrity(tmp_path / DB_NAME) == "ok"
+
+
+def test_a_damaged_row_is_a_miss_and_a_garbage_file_is_replaced(tmp_path):
+    c = ResponseCache(tmp_path)
+    c.put_many([("k", "generate", Response("k", text="good")), ("j", "generate", Response("j", text="fine"))])
+    c.close()
+    conn = sqlite3.connect(str(tmp_path / DB_NAME))
+    conn.execute("UPDATE responses SET value = '{\"key\": \"k\", \"text\": \"tampered\"' WHERE key = 'k'")
+    conn.commit()
+    conn.close()
+    c = ResponseCache(tmp_path)
+    assert set(c.get_many(["k", "j"])) == {"j"}
+    c.close()
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / DB_NAME).write_bytes(b"this is not a database" * 100)
+    c = ResponseCache(other)
+    c.put_many([("k", "generate", Response("k", text="new"))])
+    assert c.get_many(["k"])["k"].text == "new"
+    assert any(p.name.startswith(DB_NAME + ".corrupt-") for p in other.iterdir())
+    c.close()
