@@ -68,15 +68,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 TASK = "cmmlu-medical-paper"
-SUBJECTS = {  # chimed-eval's documented order for cmmlu-medical-paper
-    "traditional_chinese_medicine": "中医中药",
-    "anatomy": "解剖学",
-    "virology": "病毒学",
-    "genetics": "遗传学",
-    "college_medical_statistics": "大学医学统计",
-    "nutrition": "营养学",
-    "clinical_knowledge": "临床知识",
-}
+sys.path.insert(0, str(REPO))
+from tasks.exams import CMMLU_PAPER as SUBJECTS  # noqa: E402  (chimed-eval's documented subject order)
+
 LETTERS = "ABCD"
 TASK_PREFIX = "parity_cmmlu_"
 

@@ -90,6 +90,22 @@ class SampleStore:
         os.replace(tmp, self.path)
 
 
+def first_record_extra(out_dir: Path, task: str) -> dict[str, Any] | None:
+    """The ``extra`` mapping of the first saved record of a task, or None (no file, not JSON,
+    no mapping): lets ``chimed-eval score`` recognise what kind of task wrote the records."""
+    path = Path(out_dir) / "samples" / f"{task}.jsonl"
+    if not path.exists():
+        return None
+    with open(path, encoding="utf-8") as f:
+        first = f.readline()
+    try:
+        rec = json.loads(first)
+    except ValueError:
+        return None
+    extra = rec.get("extra") if isinstance(rec, dict) else None
+    return extra if isinstance(extra, dict) else None
+
+
 def _ends_with_newline(path: Path) -> bool:
     with open(path, "rb") as f:
         f.seek(-1, os.SEEK_END)

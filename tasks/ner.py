@@ -486,17 +486,10 @@ def make_ner_task_from_args(args: Mapping[str, str]) -> NerTask:
 def rescoring_task(name: str, out_dir: Path) -> NerTask | None:
     """A NerTask able to re-score ``OUT/samples/<name>.jsonl`` when its records are NER records
     (they carry their own text, gold spans and inventory), else None."""
-    path = Path(out_dir) / "samples" / f"{name}.jsonl"
-    if not path.exists():
-        return None
-    with open(path, encoding="utf-8") as f:
-        first = f.readline()
-    try:
-        rec = json.loads(first)
-    except ValueError:
-        return None
-    extra = rec.get("extra") if isinstance(rec, dict) else None
-    if not isinstance(extra, dict) or "counts" not in extra or "types" not in extra:
+    from chimed_eval.records import first_record_extra
+
+    extra = first_record_extra(out_dir, name)
+    if extra is None or "counts" not in extra or "types" not in extra:
         return None
     return NerTask(name, lambda _d: TaskData(samples=[]), types=extra["types"], aliases=extra.get("aliases"))
 

@@ -276,16 +276,9 @@ def make_scale_task_from_args(args: Mapping[str, str]) -> ScaleTask:
 
 def rescoring_task(name: str, out_dir: Path) -> ScaleTask | None:
     """A ScaleTask able to re-score ``OUT/samples/<name>.jsonl`` when its records are scale records."""
-    path = Path(out_dir) / "samples" / f"{name}.jsonl"
-    if not path.exists():
-        return None
-    with open(path, encoding="utf-8") as f:
-        first = f.readline()
-    try:
-        rec = json.loads(first)
-    except ValueError:
-        return None
-    extra = rec.get("extra") if isinstance(rec, dict) else None
-    if not isinstance(extra, dict) or not {"scale", "letters", "points"} <= set(extra):
+    from chimed_eval.records import first_record_extra
+
+    extra = first_record_extra(out_dir, name)
+    if extra is None or not {"scale", "letters", "points"} <= set(extra):
         return None
     return ScaleTask(None, name=name)
