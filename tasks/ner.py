@@ -210,6 +210,7 @@ class NerTask(Task):
             gold=[[sample.input[s:e].strip(), t, s, e] for s, e, t in spans], prediction=None, score=0.0,
             generation=response.text or "",
             extra={"text": sample.input, "types": list(inv.types), "aliases": dict(inv.aliases),
+                   "n_tokens": response.n_tokens[0] if response.n_tokens else None,  # hit max_new_tokens?
                    **self._prompts.get(sample.id, {})},
         )
         return judge_ner(base, variant, inv)
