@@ -226,6 +226,10 @@ class CachingBackend(Backend):
     def model_info(self) -> ModelInfo:
         return self.inner.model_info()
 
+    @property
+    def run_batch_size(self) -> int | None:  # type: ignore[override]
+        return getattr(self.inner, "run_batch_size", None)
+
     def request_length(self, request: Request) -> int:
         return self.inner.request_length(request)
 

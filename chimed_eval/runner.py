@@ -145,7 +145,9 @@ def evaluate(tasks: Sequence[Task], backend_factory, settings: RunSettings, out_
     try:
         model = backend.model_info()
         if pending_total:
-            _run_batches(backend, prepared, by_key, done, stores, settings.batch_size, progress, pending_total)
+            # engines that schedule their own batches (vLLM) ask for larger hand-overs
+            size = max(settings.batch_size, int(getattr(backend, "run_batch_size", None) or 0))
+            _run_batches(backend, prepared, by_key, done, stores, size, progress, pending_total)
     finally:
         backend.close()
 

@@ -12,6 +12,8 @@ class Backend(ABC):
     """A model behind one method per request kind. It never knows which task a request serves."""
 
     name: str = "backend"
+    #: requests per call that the runner should hand over (None: the run's --batch-size)
+    run_batch_size: int | None = None
 
     @abstractmethod
     def model_info(self) -> ModelInfo: ...

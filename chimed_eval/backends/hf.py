@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from ..models import ResolvedModel
 from ..types import ModelInfo, Request, Response
-from .base import Backend
+from .tokens import TokenizedBackend, as_bool
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +31,7 @@ class _Row:
     prefix_len: int = 0  # leading tokens that are the request's shared prefix (KV-cacheable)
 
 
-def _as_bool(v: Any) -> bool:
-    return v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes", "on")
-
-
-class HFBackend(Backend):
+class HFBackend(TokenizedBackend):
     name = "hf"
 
     def __init__(self, model: ResolvedModel, device: str | None = None, dtype: str | None = None,
@@ -53,9 +49,9 @@ class HFBackend(Backend):
             raise ValueError(f"unknown dtype {dtype!r}; choose from {sorted(DTYPES)}")
         self.dtype_name = dt
         torch_dtype = "auto" if dt == "auto" else getattr(torch, dt)
-        trust = _as_bool(args.pop("trust_remote_code", model.trust_remote_code))
+        trust = as_bool(args.pop("trust_remote_code", model.trust_remote_code))
         attn = args.pop("attn_implementation", None) or _default_attention()
-        use_prefix_cache = _as_bool(args.pop("prefix_cache", True))  # few-shot prefix KV reuse
+        use_prefix_cache = as_bool(args.pop("prefix_cache", True))  # few-shot prefix KV reuse
         min_prefix = int(args.pop("min_prefix_tokens", 16))
         common = dict(revision=model.revision, trust_remote_code=trust)
         self.tokenizer = AutoTokenizer.from_pretrained(model.tokenizer_path or model.path, **common)
@@ -86,51 +82,16 @@ class HFBackend(Backend):
         return ModelInfo(name=self.resolved.name, path=self.resolved.path, revision=self.resolved.revision,
                          weights_sha256=self.resolved.weights_sha256, dtype=self.dtype_name)
 
-    # -------------------------------------------------------------- encoding
-    def encode(self, text: str, add_special_tokens: bool | None = None) -> list[int]:
-        key = (text, add_special_tokens)
-        if key not in self._enc_cache:
-            kw = {} if add_special_tokens is None else {"add_special_tokens": add_special_tokens}
-            self._enc_cache[key] = list(self.tokenizer.encode(text, **kw))
-        return self._enc_cache[key]
-
-    def _empty_context(self) -> list[int]:
-        tid = self.tokenizer.bos_token_id
-        return [tid if tid is not None else self.tokenizer.eos_token_id]
-
-    def encode_pair(self, context: str, continuation: str, add_special_tokens: bool | None) -> tuple[list[int], list[int]]:
-        """lm-evaluation-harness semantics: trailing spaces of the context move to the
-        continuation; the continuation's tokens are those of encode(context + continuation)
-        after the first len(encode(context)) tokens."""
-        if not context:
-            return self._empty_context(), self.encode(continuation, False)
-        n = len(context) - len(context.rstrip())
-        if n:
-            context, continuation = context[:-n], context[-n:] + continuation
-        whole = self.encode(context + continuation, add_special_tokens)
-        ctx = self.encode(context, add_special_tokens)
-        return ctx, whole[len(ctx):]
-
-    def request_length(self, request: Request) -> int:
-        if request.kind == "loglikelihood":
-            return max(sum(map(len, self.encode_pair(request.context, c, request.add_special_tokens)))
-                       for c in request.continuations)
-        return len(self.encode(request.context, self._special(request)))
-
     def _rows_loglikelihood(self, r: Request) -> tuple[list[_Row], list[list[tuple[int, int, int]]]]:
         """Rows for a request and, per continuation, (row index, read index...) to sum."""
         rows: list[_Row] = []
         index: dict[tuple[int, ...], int] = {}
         per_cont: list[list[tuple[int, int, int]]] = []
-        for cont in r.continuations:
-            ctx, cenc = self.encode_pair(r.context, cont, r.add_special_tokens)
-            if not cenc:
-                raise ValueError(f"request {r.key}: continuation {cont!r} encodes to no tokens")
-            full = (ctx + cenc)[-(self.max_length + 1):]
+        for full, cenc in self.continuation_tokens(r):
             inp = tuple(full[:-1])
             if inp not in index:
                 index[inp] = len(rows)
-                rows.append(_Row(inp, [], self._prefix_len(r, inp, len(ctx) - 1)))
+                rows.append(_Row(inp, [], self._prefix_len(r, inp, len(inp) - len(cenc))))
             row = rows[index[inp]]
             start = len(inp) - len(cenc)
             spots = []
@@ -140,20 +101,12 @@ class HFBackend(Backend):
             per_cont.append(spots)
         return rows, per_cont
 
-    @staticmethod
-    def _special(r: Request) -> bool | None:
-        """add_special_tokens for a request's context: next_token scoring encodes like
-        ``tokenizer.encode(prompt)`` (special tokens on); other kinds follow the request."""
-        if r.kind == "next_token" and r.add_special_tokens is None:
-            return True
-        return r.add_special_tokens
-
     def _rows_next_token(self, r: Request) -> tuple[list[_Row], list[list[tuple[int, int, int]]]]:
-        ids = tuple(self.encode(r.context, self._special(r))[-self.max_length:])
+        ctx, cands = self.next_token_ids(r)
+        ids = tuple(ctx)
         row = _Row(ids, [], self._prefix_len(r, ids, len(ids) - 1))
         per_cont = []
-        for cand in r.continuations:
-            tok = self.encode(cand, True)[-1]  # the last token of tokenizer.encode(letter)
+        for tok in cands:
             row.reads.append((len(ids) - 1, tok))
             per_cont.append([(0, len(row.reads) - 1, tok)])
         return [row], per_cont
@@ -189,13 +142,7 @@ class HFBackend(Backend):
         is always the full context's tokenization. 0 when disabled or too short to pay off."""
         if not (self.prefix_cache and r.prefix):
             return 0
-        pre = self.encode(r.prefix, self._special(r))
-        n = 0
-        for a, b in zip(pre, tokens):
-            if a != b:
-                break
-            n += 1
-        n = min(n, first_read)  # the first position read must be computed, not cached
+        n = min(self.prefix_overlap(r, tokens), first_read)  # the first position read must be computed, not cached
         return n if n >= self.min_prefix_tokens else 0
 
     def _forward_reads(self, rows: list[_Row]) -> list[list[tuple[float, bool]]]:
@@ -334,12 +281,8 @@ class HFBackend(Backend):
             texts.update(self._generate_batch([r], prefix_len=self._gen_prefix_len(r)))
         return [Response(key=r.key, text=texts[r.key][0], n_tokens=(texts[r.key][1],)) for r in requests]
 
-    def _gen_ids(self, r: Request) -> list[int]:
-        max_new = r.generation.max_new_tokens if r.generation else 256
-        return self.encode(r.context, r.add_special_tokens)[-(self.max_length - max_new):]
-
     def _gen_prefix_len(self, r: Request) -> int:
-        ids = self._gen_ids(r)
+        ids = self.generation_ids(r)
         return self._prefix_len(r, ids, len(ids) - 1)
 
     def _generate_batch(self, requests: Sequence[Request], prefix_len: int = 0) -> dict[str, tuple[str, int]]:
@@ -348,7 +291,7 @@ class HFBackend(Backend):
         g = requests[0].generation
         sample = g is not None and not g.greedy
         max_new = max((r.generation.max_new_tokens if r.generation else 256) for r in requests)
-        encs = [self._gen_ids(r) for r in requests]
+        encs = [self.generation_ids(r) for r in requests]
         width = max(len(e) for e in encs)
         ids = torch.full((len(encs), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros_like(ids)
@@ -373,10 +316,7 @@ class HFBackend(Backend):
             # generated tokens up to the first pad/eos that generate() appended after stopping
             n = next((k for k, t in enumerate(new_ids) if t in self._end_ids), len(new_ids))
             text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
-            for s in (r.generation.stop if r.generation else ()):
-                if s in text:
-                    text = text[: text.index(s)]
-            res[r.key] = (text, n)
+            res[r.key] = (self.cut_at_stop(r, text), n)
         return res
 
     def close(self) -> None:

