@@ -73,6 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--cache", type=Path, default=None,
                    help="response cache directory (default: $CHIMED_EVAL_CACHE/responses; the fake backend only when given)")
     r.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
+    r.add_argument("--shard", default=None,
+                   help="I/N: score only items I, I+N, I+2N, ... of every task (one process, GPU or node of N); "
+                        "'auto' takes I and N from RANK/WORLD_SIZE, SLURM_PROCID/SLURM_NTASKS or VLLM_DP_RANK/VLLM_DP_SIZE; "
+                        "'{shard}' in --output becomes I-of-N. Merge with: chimed-eval merge")
+    r.add_argument("--data-parallel", type=int, default=1, metavar="N",
+                   help="run N shards at once on this machine (one engine each; GPUs split into N groups of "
+                        "tensor_parallel_size) and merge them into --output")
+
+    m = sub.add_parser("merge", help="merge the output directories of --shard runs into one")
+    m.add_argument("shards", nargs="+", type=Path, help="the shard output directories")
+    m.add_argument("--output", "-o", required=True, type=Path)
+    m.add_argument("--task-config", type=Path, default=None)
 
     s = sub.add_parser("score", help="recompute every metric from OUT/samples without the model")
     s.add_argument("output", type=Path)
@@ -152,12 +164,24 @@ def cmd_run(a: argparse.Namespace) -> int:
     if a.max_new_tokens is not None and a.max_new_tokens < 1:
         raise ConfigError("--max-new-tokens must be >= 1")
     model_args = parse_kv(a.model_args, "--model-args")
+    if a.data_parallel > 1:
+        return _run_data_parallel(a, model_args)
+    if a.data_parallel < 1:
+        raise ConfigError("--data-parallel must be >= 1")
+    shard = None
+    if a.shard:
+        from .parallel import shard_dir, shard_from_env
+        from .runner import parse_shard
+
+        shard = shard_from_env() if a.shard == "auto" else a.shard
+        parse_shard(shard)
+        a.output = shard_dir(a.output, shard)
     tasks = _tasks(names, parse_kv(a.task_args, "--task-args"), a.task_config)
     backend_cls = BACKENDS.get(a.backend)
     settings = RunSettings(model=a.model, backend=a.backend, variant=a.variant, shots=a.shots, seed=a.seed,
                            limit=a.limit, batch_size=a.batch_size, device=a.device, dtype=a.dtype,
                            model_args=model_args, data_dir=a.data_dir or default_data_dir(),
-                           max_new_tokens=a.max_new_tokens, decoding=a.decoding)
+                           max_new_tokens=a.max_new_tokens, decoding=a.decoding, shard=shard)
     if a.variant == "chat":
         _set_chat_template(tasks, a.backend, a.model, model_args)
 
@@ -186,6 +210,20 @@ def cmd_run(a: argparse.Namespace) -> int:
     run = evaluate(tasks, factory, settings, a.output, progress=not a.no_progress)
     print_summary(run)
     print(f"\nresults: {a.output / 'results.json'}\nsamples: {a.output / 'samples'}/")
+    return 0
+
+
+def _run_data_parallel(a: argparse.Namespace, model_args: dict[str, str]) -> int:
+    from .merge import merge_shards
+    from .parallel import run_data_parallel
+
+    if a.shard:
+        raise ConfigError("--data-parallel and --shard do not combine: --data-parallel makes the shards itself")
+    per = int(model_args.get("tensor_parallel_size", 1)) * int(model_args.get("pipeline_parallel_size", 1))
+    dirs = run_data_parallel(a.argv, a.data_parallel, a.output, per if a.backend in ("hf", "vllm") else 0)
+    run = merge_shards(dirs, a.output, _task_getter(a.task_config, dirs[0]))
+    print_summary(run)
+    print(f"\nresults: {a.output / 'results.json'} (merged from {len(dirs)} shards in {a.output / 'shards'})")
     return 0
 
 
@@ -233,10 +271,9 @@ def print_summary(run) -> None:
             print(f"{t.task:28} {t.variant or '':9} {t.shots:>5} {t.n:>6}  {m.name + ' (' + (m.averaging or '') + ')':24} {m.value:7.2f}  {ci}")
 
 
-def cmd_score(a: argparse.Namespace) -> int:
-    from .runner import rescore
-
-    custom = _config_tasks(a.task_config)
+def _task_getter(task_config: Path | None, out_dir: Path):
+    """Task objects by name for recomputing metrics from saved records (score, merge)."""
+    custom = _config_tasks(task_config)
 
     def get(name: str):
         from tasks import TASKS, get_task
@@ -246,20 +283,36 @@ def cmd_score(a: argparse.Namespace) -> int:
             return custom[name]
         if name in TASKS:
             return get_task(name)
-        ner = rescoring_task(name, a.output)  # a user's ner task: its records carry their inventory
+        ner = rescoring_task(name, out_dir)  # a user's ner task: its records carry their inventory
         if ner is not None:
             return ner
         from tasks.scales import rescoring_task as scale_rescoring_task
 
-        scale = scale_rescoring_task(name, a.output)  # a scale task: its records carry letters and points
+        scale = scale_rescoring_task(name, out_dir)  # a scale task: its records carry letters and points
         if scale is not None:
             return scale
         from .task import MCQTask  # a user's mcq task: rescoring needs no data
 
         return MCQTask(name, loader=lambda _d: None)  # type: ignore[arg-type, return-value]
 
+    return get
+
+
+def cmd_score(a: argparse.Namespace) -> int:
+    from .runner import rescore
+
+    get = _task_getter(a.task_config, a.output)
     run = rescore(a.output, get)
     print_summary(run)
+    return 0
+
+
+def cmd_merge(a: argparse.Namespace) -> int:
+    from .merge import merge_shards
+
+    run = merge_shards(a.shards, a.output, _task_getter(a.task_config, a.shards[0]))
+    print_summary(run)
+    print(f"\nmerged {len(a.shards)} shards into {a.output / 'results.json'}")
     return 0
 
 
@@ -293,10 +346,11 @@ def cmd_data(a: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     from .cli_reports import HANDLERS
 
-    handler = {"run": cmd_run, "score": cmd_score, **HANDLERS, "tasks": cmd_tasks, "models": cmd_models, "data": cmd_data}[args.command]
+    handler = {"run": cmd_run, "score": cmd_score, "merge": cmd_merge, **HANDLERS, "tasks": cmd_tasks, "models": cmd_models, "data": cmd_data}[args.command]
     try:
         return handler(args)
     except (ChimedEvalError, UnknownNameError) as exc:

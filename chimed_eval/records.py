@@ -81,6 +81,7 @@ class SampleStore:
             os.fsync(f.fileno())
 
     def finalize(self, ordered: list[dict[str, Any]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         with open(tmp, "w", encoding="utf-8") as f:
             for r in ordered:

@@ -41,6 +41,7 @@ class RunSettings:
     data_dir: str = "data"
     max_new_tokens: int | None = None  # overrides a generation task's own budget (--max-new-tokens)
     decoding: str | None = None  # a generation task's decoding preset (--decoding); None: the task's default
+    shard: str | None = None  # "i/n": this process scores items i, i+n, i+2n, ... (merge with chimed-eval merge)
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings that change results: a resumed run must match them exactly.
@@ -50,7 +51,7 @@ class RunSettings:
         d = dataclasses.asdict(self)
         d.pop("data_dir")
         d.pop("device")
-        for k in ("max_new_tokens", "decoding"):
+        for k in ("max_new_tokens", "decoding", "shard"):
             if d[k] is None:
                 d.pop(k)
         return d
@@ -73,6 +74,18 @@ class PreparedTask:
     requests: list[Request]
     variant: str
     shots: int
+    n_total: int | None = None  # items of the whole task when this is a shard
+
+
+def parse_shard(spec: str) -> tuple[int, int]:
+    """``"i/n"`` -> (i, n) with 0 <= i < n."""
+    try:
+        i, n = (int(x) for x in spec.split("/"))
+    except ValueError:
+        raise ConfigError(f"--shard {spec!r}: expected INDEX/COUNT, e.g. 0/4") from None
+    if n < 1 or not 0 <= i < n:
+        raise ConfigError(f"--shard {spec!r}: need 0 <= INDEX < COUNT")
+    return i, n
 
 
 def item_seed(seed: int, item_id: str) -> int:
@@ -100,6 +113,12 @@ def prepare(task: Task, data_dir: Path, settings: RunSettings) -> PreparedTask:
         if g is not None and not g.greedy and g.seed is None:
             r = dataclasses.replace(r, generation=dataclasses.replace(g, seed=item_seed(settings.seed, r.key)))
         seeded.append(r)
+    if settings.shard:
+        # Prompts are built from the whole item list first (few-shot choices never depend on the
+        # shard), then every n-th item is kept: shards are balanced across subjects and lengths,
+        # and `chimed-eval merge` restores the task's order by interleaving them.
+        i, n = parse_shard(settings.shard)
+        return PreparedTask(task, data, samples[i::n], seeded[i::n], variant, shots, n_total=len(samples))
     return PreparedTask(task, data, samples, seeded, variant, shots)
 
 
@@ -231,7 +250,9 @@ def _check_resume(out_dir: Path, settings: RunSettings, prepared: Sequence[Prepa
     path = out_dir / "run.json"
     current = {"settings": settings.fingerprint(),
                "tasks": {p.task.name: {"variant": p.variant, "shots": p.shots, "n": len(p.samples),
-                                       "data_files": dict(p.data.files)} for p in prepared}}
+                                       "data_files": dict(p.data.files),
+                                       **({"n_total": p.n_total} if p.n_total is not None else {})}
+                         for p in prepared}}
     if path.exists():
         old = json.loads(path.read_text(encoding="utf-8"))
         if old.get("settings") != current["settings"]:

@@ -1,0 +1,114 @@
+"""Merge the output directories of sharded runs (``--shard i/n``) into one output directory.
+
+A shard keeps items i, i+n, i+2n, ... of every task (prompts are built from the whole item list
+first), so the task's order is restored by interleaving the shards. The merged directory is what
+one process would have written: the same ``samples/<task>.jsonl`` line for line, the same
+``run.json``, and a ``results.json`` with the same metrics, intervals and hashes (only its
+``created`` time differs; the shard directories are listed in ``merged_from.json``), because the metrics are recomputed from the records in the task's
+order with the run's seed, exactly as a single process computes them.
+
+Nothing is merged unless the shards belong together: one count n, every index 0..n-1 exactly
+once, the same settings apart from the shard, the same model (name, path, revision, weights
+hash, dtype), and, per task, the same variant, shots, data files and total item count, each
+shard holding exactly its items, all finished.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from . import SCHEMA_VERSION
+from .errors import ConfigError
+from .records import SampleStore, record_to_score, run_result_to_dict, write_json_atomic
+from .runner import parse_shard, task_result
+from .types import ModelInfo, RunResult
+
+
+def _load(path: Path, name: str) -> dict[str, Any]:
+    f = path / name
+    if not f.exists():
+        raise ConfigError(f"{f} not found: {path} is not a finished chimed-eval output directory")
+    try:
+        return json.loads(f.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ConfigError(f"{f}: not valid JSON ({exc})") from None
+
+
+def merge_shards(shard_dirs: Sequence[Path], out_dir: Path, get_task: Callable[[str], Any]) -> RunResult:
+    if not shard_dirs:
+        raise ConfigError("merge: no shard directories given")
+    shards = []
+    for d in shard_dirs:
+        run, res = _load(d, "run.json"), _load(d, "results.json")
+        spec = run.get("settings", {}).get("shard")
+        if not spec:
+            raise ConfigError(f"{d}: not a shard (its run has no --shard setting)")
+        i, n = parse_shard(spec)
+        shards.append((i, n, d, run, res))
+    counts = {n for _, n, *_ in shards}
+    if len(counts) != 1:
+        raise ConfigError(f"merge: the shards come from different splits ({sorted(counts)} shards)")
+    n = counts.pop()
+    have = sorted(i for i, *_ in shards)
+    if have != list(range(n)):
+        missing = sorted(set(range(n)) - set(have))
+        dup = sorted({i for i in have if have.count(i) > 1})
+        raise ConfigError(f"merge: need shards 0..{n - 1} once each; missing {missing}, repeated {dup}")
+    shards.sort(key=lambda s: s[0])
+
+    def strip(settings: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in settings.items() if k not in ("shard", "versions", "device", "data_dir")}
+
+    _, _, d0, run0, res0 = shards[0]
+    for i, _, d, run, res in shards[1:]:
+        if strip(run["settings"]) != strip(run0["settings"]):
+            diff = sorted(k for k in set(run["settings"]) | set(run0["settings"])
+                          if k != "shard" and run["settings"].get(k) != run0["settings"].get(k))
+            raise ConfigError(f"merge: {d} was run with other settings than {d0}: {diff}")
+        if res.get("model") != res0.get("model"):
+            raise ConfigError(f"merge: {d} ran another model than {d0}: {res.get('model')} vs {res0.get('model')}")
+        if set(run["tasks"]) != set(run0["tasks"]):
+            raise ConfigError(f"merge: {d} has tasks {sorted(run['tasks'])}, {d0} has {sorted(run0['tasks'])}")
+
+    merged_tasks: dict[str, dict[str, Any]] = {}
+    results = []
+    seed = int(run0["settings"].get("seed", 1234))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, meta0 in run0["tasks"].items():
+        total = meta0.get("n_total")
+        if total is None:
+            raise ConfigError(f"merge: {d0}/run.json gives no total item count for task {name!r}")
+        per_shard = []
+        for i, _, d, run, _res in shards:
+            meta = run["tasks"][name]
+            for k in ("variant", "shots", "data_files", "n_total"):
+                if meta.get(k) != meta0.get(k):
+                    raise ConfigError(f"merge: task {name!r}: {k} differs between {d0} and {d}")
+            recs = list(SampleStore(d, name).load().values())
+            expected = len(range(i, total, n))
+            if len(recs) != expected or meta.get("n") != expected:
+                raise ConfigError(f"merge: {d}/samples/{name}.jsonl holds {len(recs)} records, shard {i}/{n} of "
+                                  f"{total} items needs {expected}: finish that shard first (run its command again)")
+            per_shard.append(recs)
+        ordered = [per_shard[g % n][g // n] for g in range(total)]
+        ids = [r["id"] for r in ordered]
+        if len(set(ids)) != len(ids):
+            raise ConfigError(f"merge: task {name!r}: an item appears in two shards")
+        SampleStore(out_dir, name).finalize(ordered)
+        merged_tasks[name] = {"variant": meta0["variant"], "shots": meta0["shots"], "n": total,
+                              "data_files": meta0.get("data_files", {})}
+        task = get_task(name)
+        results.append(task_result(task, None, [record_to_score(r) for r in ordered], seed,
+                                   variant=meta0["variant"], shots=meta0["shots"], data_files=meta0.get("data_files")))
+    settings_fp = {k: v for k, v in run0["settings"].items() if k != "shard"}
+    write_json_atomic(out_dir / "run.json", {"settings": settings_fp, "tasks": merged_tasks})
+    settings = {k: v for k, v in res0["settings"].items() if k != "shard"}
+    model = ModelInfo(**res0["model"])
+    rr = RunResult(schema_version=SCHEMA_VERSION, model=model, settings=settings, tasks=tuple(results),
+                   created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    write_json_atomic(out_dir / "results.json", run_result_to_dict(rr))
+    write_json_atomic(out_dir / "merged_from.json", {"shards": [str(d) for _, _, d, _, _ in shards], "count": n})
+    return rr
