@@ -1,0 +1,167 @@
+"""The trainers on a tiny random Qwen2: the Bradley-Terry loss against a hand-computed value,
+every parameter changing after a few steps (pretrain, sft, reward), resuming from a checkpoint
+giving the same next loss, and the command line."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+CORPUS = ["高血压 糖尿病 心肌梗死 肝硬化 肺炎", "阿司匹林 肝素 溶栓 介入 治疗", "诊断 检查 检验 手术 药物",
+          "The quick brown fox jumps over the lazy dog.", "以下是关于解剖学的单项选择题，请直接给出正确答案的选项。"]
+
+
+def _jsonl(path: Path, rows: list[dict]) -> str:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture()
+def files(tmp_path):
+    text = _jsonl(tmp_path / "text.jsonl", [{"text": CORPUS[i % 5] + f" 第{i}篇 " + CORPUS[(i * 3) % 5]} for i in range(40)])
+    chat = _jsonl(tmp_path / "chat.jsonl", [
+        {"messages": [{"role": "user", "content": f"问题{i}：{CORPUS[i % 5][:8]}"}, {"role": "assistant", "content": f"答案{i % 3}"},
+                      {"role": "user", "content": "为什么"}, {"role": "assistant", "content": CORPUS[(i + 1) % 5][:10]}]}
+        for i in range(24)])
+    pairs = _jsonl(tmp_path / "pairs.jsonl", [{"prompt": f"问题{i}", "chosen": "答案 高血压 诊断", "rejected": f"The lazy dog {i}"}
+                                              for i in range(24)])
+    return SimpleNamespace(text=text, chat=chat, pairs=pairs, root=tmp_path)
+
+
+def _state(model_dir: Path, cls: str = "AutoModelForCausalLM") -> dict:
+    import transformers
+
+    m = getattr(transformers, cls).from_pretrained(model_dir, **({"num_labels": 1} if "Sequence" in cls else {}))
+    return {k: v.detach().clone() for k, v in m.named_parameters()}
+
+
+def _assert_all_changed(before: dict, after: dict) -> None:
+    import torch
+
+    common = set(before) & set(after)
+    assert len(common) >= 20
+    unchanged = [k for k in common if torch.equal(before[k], after[k])]
+    assert not unchanged, f"parameters that did not change: {unchanged}"
+
+
+TRAIN = {"max_steps": 3, "batch_size": 4, "logging_steps": 1, "learning_rate": 1e-3, "max_length": 64}
+
+
+def test_pretrain_changes_every_parameter_and_reports_heldout_loss(tiny_model, files):
+    from training.config import from_dict
+    from training.pretrain import PretrainConfig, run_pretrain
+
+    out = files.root / "pt"
+    rep = run_pretrain(from_dict(PretrainConfig, {"model": str(tiny_model), "output_dir": str(out), "block_size": 32,
+                                                  "sources": [{"path": files.text, "limit": 30}],
+                                                  "heldout": [{"path": _jsonl(files.root / "h.jsonl",
+                                                                              [{"text": "肺炎 治疗 检查"}] * 3)}],
+                                                  "train": TRAIN}))
+    _assert_all_changed(_state(tiny_model), _state(out))
+    assert rep["data"]["cross_document_attention"] is False and rep["train"]["steps"] == 3
+    assert set(rep) >= {"before", "after", "delta"} and (out / "metrics.json").is_file()
+    assert rep["after"]["ci_low"] <= rep["after"]["value"] <= rep["after"]["ci_high"]
+
+
+def test_sft_changes_every_parameter_with_answer_only_loss(tiny_model, files):
+    from training.config import from_dict
+    from training.sft import SFTStageConfig, run_sft
+
+    out = files.root / "sft"
+    held = _jsonl(files.root / "held.jsonl", [{"prompt": "留出问题", "completion": "答案 治疗"}] * 2)
+    rep = run_sft(from_dict(SFTStageConfig, {"model": str(tiny_model), "output_dir": str(out), "total_examples": 12,
+                                             "sources": [{"path": files.chat, "weight": 1}], "heldout": [{"path": held}],
+                                             "train": TRAIN}))
+    _assert_all_changed(_state(tiny_model), _state(out))
+    assert rep["data"]["turns"] == 24 and rep["data"]["conversations"] == 12
+    assert rep["delta"]["value"] < 0  # answer loss on the held-out answers went down
+
+
+def test_reward_changes_every_parameter_and_reports_accuracy(tiny_model, files):
+    from training.config import from_dict
+    from training.reward import RewardStageConfig, run_reward
+
+    out = files.root / "rm"
+    held = _jsonl(files.root / "hp.jsonl", [{"prompt": f"留出{i}", "chosen": "答案 肝硬化 检查", "rejected": f"quick fox {i}",
+                                             "kind": "easy"} for i in range(6)])
+    rep = run_reward(from_dict(RewardStageConfig, {"model": str(tiny_model), "output_dir": str(out),
+                                                   "sources": [{"path": files.pairs}], "heldout": [{"path": held}],
+                                                   "train": TRAIN}))
+    before = _state(tiny_model, "AutoModelForSequenceClassification")
+    after = _state(out, "AutoModelForSequenceClassification")
+    before.pop("score.weight")  # the head is new: compare it to its own initialisation below
+    _assert_all_changed(before, after)
+    assert set(rep["after_by_kind"]) == {"easy"} and rep["after_by_kind"]["easy"]["n"] == 6
+    assert json.loads((out / "reward_head.json").read_text())["max_length"] == 64
+
+
+def test_bradley_terry_loss_matches_a_hand_computed_value(tiny_model, tmp_path):
+    """TRL's RewardTrainer.compute_loss on rewards chosen (2.0, 0.5), rejected (1.0, 1.5):
+    mean(-log sigmoid(1), -log sigmoid(-1)) = mean(log(1 + e^-1), log(1 + e)) = 0.8132617."""
+    import torch
+    from trl import RewardConfig, RewardTrainer
+
+    from training.config import TrainSettings
+    from training.reward import encode_pairs, load_reward_model
+    from training.stage import make_dataset
+
+    model, tok = load_reward_model(str(tiny_model), TrainSettings())
+    data = make_dataset(encode_pairs(tok, [], 32) or [{"chosen_ids": [5, 6], "rejected_ids": [7]}])
+    trainer = RewardTrainer(model=model, args=RewardConfig(output_dir=str(tmp_path), report_to="none", use_cpu=True),
+                            train_dataset=data, processing_class=tok)
+
+    class Fixed(torch.nn.Module):  # returns fixed rewards: the first half chosen, the second rejected
+        def forward(self, **kw):
+            return SimpleNamespace(logits=torch.tensor([[2.0], [0.5], [1.0], [1.5]]))
+
+    inputs = {"input_ids": torch.ones(4, 3, dtype=torch.long), "attention_mask": torch.ones(4, 3, dtype=torch.long)}
+    loss = trainer.compute_loss(Fixed(), inputs)
+    hand = (math.log(1 + math.exp(-1.0)) + math.log(1 + math.exp(1.0))) / 2
+    assert abs(hand - 0.8132616875) < 1e-9
+    assert loss.item() == pytest.approx(hand, abs=1e-6)
+
+
+def test_resume_from_checkpoint_gives_the_same_next_loss(tiny_model, files):
+    from training.config import from_dict
+    from training.pretrain import PretrainConfig, run_pretrain
+
+    def cfg(out: Path, resume: bool):
+        return from_dict(PretrainConfig, {"model": str(tiny_model), "output_dir": str(out), "block_size": 32,
+                                          "sources": [{"path": files.text}],
+                                          "train": {**TRAIN, "max_steps": 4, "batch_size": 2, "save_steps": 2,
+                                                    "save_total_limit": None, "resume": resume}})
+
+    full_dir = files.root / "uninterrupted"
+    straight = run_pretrain(cfg(full_dir, False))["train"]["loss_curve"]
+    # a run that stopped after its step-2 checkpoint: the same directory with only checkpoint-2 left
+    cut = files.root / "interrupted"
+    shutil.copytree(full_dir / "checkpoint-2", cut / "checkpoint-2")
+    resumed = run_pretrain(cfg(cut, True))["train"]
+    assert resumed["resumed_from"].endswith("checkpoint-2")
+    # the history of steps 1-2 comes from the checkpoint; steps 3-4 are computed after resuming
+    assert [p["step"] for p in resumed["loss_curve"]] == [1, 2, 3, 4]
+    assert resumed["loss_curve"][2]["loss"] == pytest.approx(straight[2]["loss"], rel=1e-5, abs=1e-6)
+    assert resumed["loss_curve"][3]["loss"] == pytest.approx(straight[3]["loss"], rel=1e-5, abs=1e-6)
+    assert straight[2]["loss"] != straight[0]["loss"]
+
+
+def test_cli_reports_bad_data_with_file_and_line(tiny_model, tmp_path, capsys):
+    from training.cli import main
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "ok"}\n{"text": ""}\n', encoding="utf-8")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"pretrain:\n  model: {tiny_model}\n  output_dir: {tmp_path / 'o'}\n  sources: [{{path: {bad}}}]\n",
+                   encoding="utf-8")
+    assert main(["pretrain", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:2: field 'text':" in err
+    assert main(["pretrain", "--config", str(cfg), "--set", "pretrain.train.deepspeed=zero4"]) == 2
+    assert "zero4" in capsys.readouterr().err

@@ -1,0 +1,10 @@
+"""The ChiMed-GPT training regime at any scale: continued pre-training, SFT, a reward model,
+rejection sampling, and all four in sequence (``chimed-train``; see docs/training.md).
+
+Each stage is one config dataclass plus one ``run_<stage>(config)`` function in its own module
+(:mod:`training.pretrain`, :mod:`training.sft`, :mod:`training.reward`, :mod:`training.rejection`,
+:mod:`training.full`). The trainers are transformers' ``Trainer`` (pre-training) and TRL's
+``SFTTrainer`` / ``RewardTrainer``, with their DeepSpeed integration; this package adds the data
+handling (schemas, splits disjoint from the evaluation tasks, packing, answer-only masks,
+mixtures, reward pairs) and the measurements.
+"""
