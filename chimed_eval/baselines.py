@@ -42,7 +42,7 @@ CHAT_TEMPLATES: Mapping[str, str] = {
     "chimed": "[human]:{prompt}\n[bot]:",
     "ziya": "<human>:{prompt}\n<bot>:",
     "baichuan": "<reserved_102>{prompt}<reserved_103>",
-    "taiyi": "<|endoftext|>{prompt}<|endoftext|>",
+    "taiyi": "{prompt}<|endoftext|>",
     "vicuna": ("A chat between a curious user and an artificial intelligence assistant. The assistant gives "
                "helpful, detailed, and polite answers to the user's questions. USER: {prompt} ASSISTANT:"),
     "api": "{prompt}",
@@ -88,12 +88,13 @@ _ROWS = (
              notes=("assumed: the paper says only 'Ziya-v2'; Ziya2-13B-Chat is the chat release of the "
                     "Ziya2 base that ChiMed-GPT starts from",)),
     Baseline("baichuan", "Baichuan", "baichuan-inc/Baichuan-13B-Chat", "hf", "baichuan",
-             "per model card (model.chat: user token id 195, assistant token id 196)", "float16",
+             "checked: modeling_baichuan.py's chat (user token 195 <reserved_102>, assistant 196 <reserved_103>), as FastChat-derived templates write it", "float16",
              PAPER_OPEN_DECODING, "Baichuan-13B-Chat, fp16, trust_remote_code", trust_remote_code=True,
              notes=("assumed: the paper says only 'Baichuan'; Baichuan-13B-Chat is the base of MedicalGPT (B)",
                     "the role markers are token ids 195/196, shown as <reserved_102>/<reserved_103>")),
     Baseline("taiyi", "Taiyi", "DUTIR-BioNLP/Taiyi-LLM", "hf", "taiyi",
-             "per model card (input ids: eod + prompt + eod; bos = eos = eod)", "float16",
+             "checked: the authors' dialogue_one_trun.py (prompt tokens without special tokens, then eod; "
+             "bos = eos = pad = eod)", "float16",
              PAPER_OPEN_DECODING, "Taiyi-LLM (Qwen-7B, biomedical), fp16, trust_remote_code", trust_remote_code=True),
     Baseline("medicalgpt-z", "MedicalGPT (Z)", "shibing624/ziya-llama-13b-medical-merged", "hf", "ziya",
              "per model card (MedicalGPT template 'ziya')", "float16", PAPER_OPEN_DECODING,
