@@ -108,7 +108,7 @@ def test_full_plan_chains_the_stages():
     assert p["reward"].model == p["judge"].model == p["sft"].output_dir
     assert p["rejection"].policy == p["sft"].output_dir and p["rejection"].reward_model == p["reward"].output_dir
     assert p["rejection"].evaluate.judge == p["judge"].output_dir != p["rejection"].reward_model
-    assert p["reward"].train.batch_size == 4 and p["reward"].train.max_length == 128  # defaults, then the stage's own
+    assert p["reward"].train.batch_size == 2 and p["reward"].train.max_length == 96  # defaults, then the stage's own
 
 
 # --- the real data: splits disjoint from each other and from every evaluation test item ------------------
@@ -193,3 +193,25 @@ def test_hetmc_training_dialogues_are_not_test_dialogues(real_data):
     assert len(chats) > 300
     assert all(m[0][0] == "user" and m[-1][0] == "assistant" for m in (c.messages for c in chats))
     assert eval_overlap(record_texts(chats)) == {}
+
+
+def test_deepspeed_configs_and_attention_fallback():
+    import importlib.util
+
+    from training.config import TrainSettings, attention, training_kwargs
+    from training.deepspeed import zero_config
+
+    z2 = zero_config(2, "optimizer")
+    assert z2["zero_optimization"]["stage"] == 2 and z2["zero_optimization"]["offload_optimizer"]["device"] == "cpu"
+    z3 = zero_config(3, "all")
+    assert z3["zero_optimization"]["offload_param"]["device"] == "cpu"
+    assert "offload_optimizer" not in zero_config(3)["zero_optimization"]
+    with pytest.raises(ConfigError, match="needs ZeRO-3"):
+        zero_config(2, "all")
+    with pytest.raises(ConfigError, match="needs train.deepspeed"):
+        training_kwargs(TrainSettings(offload="optimizer"), "o")
+    kw = training_kwargs(TrainSettings(deepspeed="zero3", gradient_checkpointing=True, precision="bf16"), "o")
+    assert kw["deepspeed"]["zero_optimization"]["stage"] == 3 and kw["bf16"] and kw["gradient_checkpointing"]
+    if importlib.util.find_spec("flash_attn") is None:
+        assert attention("auto") == "sdpa"
+    assert attention("eager") == "eager"

@@ -165,3 +165,16 @@ def test_cli_reports_bad_data_with_file_and_line(tiny_model, tmp_path, capsys):
     assert f"{bad}:2: field 'text':" in err
     assert main(["pretrain", "--config", str(cfg), "--set", "pretrain.train.deepspeed=zero4"]) == 2
     assert "zero4" in capsys.readouterr().err
+
+
+def test_gradient_checkpointing_gives_the_same_losses(tiny_model, files):
+    from training.config import from_dict
+    from training.pretrain import PretrainConfig, run_pretrain
+
+    def curve(out: str, ckpt: bool):
+        return run_pretrain(from_dict(PretrainConfig, {
+            "model": str(tiny_model), "output_dir": str(files.root / out), "block_size": 32,
+            "sources": [{"path": files.text}], "train": {**TRAIN, "gradient_checkpointing": ckpt}}))["train"]["loss_curve"]
+
+    plain, checkpointed = curve("plain", False), curve("ckpt", True)
+    assert [p["loss"] for p in checkpointed] == pytest.approx([p["loss"] for p in plain], rel=1e-5)
