@@ -146,3 +146,30 @@ def test_a_run_through_vllm_predicts_what_transformers_predicts(engines, tmp_pat
         for x, y in zip(a, b):
             assert x["logprobs"] == pytest.approx(y["logprobs"], abs=1e-4)
     assert isinstance(h, HFBackend)
+
+
+def test_the_cli_builds_the_vllm_backend_from_its_options(engines, tiny_model, tmp_path, monkeypatch):
+    """`chimed-eval run --backend vllm` hands the resolved model, dtype, seed and engine options
+    to the backend (the module's engine stands in, so no second engine starts)."""
+    from chimed_eval.backends import BACKENDS
+    from chimed_eval.cli import main
+
+    v, _ = engines
+    seen = {}
+
+    def build(model, **kw):
+        seen.update(model=model, **kw)
+        return _Shared(v)
+
+    BACKENDS.get("vllm")  # resolve the lazy entry, then stand in for it
+    monkeypatch.setitem(BACKENDS._entries, "vllm", build)
+    exam = write_exam_csv(tmp_path / "exam.csv", 6)
+    out = tmp_path / "cli"
+    assert main(["run", "--backend", "vllm", "--model", str(tiny_model), "--tasks", "mcq", "--task-args",
+                 f"path={exam}", "--model-args", "max_model_len=1024,enforce_eager=true", "--dtype", "float32",
+                 "--seed", "5", "--output", str(out), "--no-progress", "--no-cache"]) == 0
+    assert seen["model"].path == str(tiny_model) and seen["dtype"] == "float32" and seen["seed"] == 5
+    assert seen["model_args"] == {"max_model_len": "1024", "enforce_eager": "true"}
+    res = json.loads((out / "results.json").read_text())
+    assert res["settings"]["backend"] == "vllm" and res["settings"]["scoring"]["mcq"] == "next_token"
+    assert res["tasks"]["mcq"]["n"] == 6
