@@ -199,3 +199,23 @@ def test_generation_reports_its_token_count(backend):
     g = GenerationConfig(max_new_tokens=5)
     [resp] = backend.generate([Request("generate", "t", "问题：", generation=g)])
     assert resp.n_tokens is not None and 0 <= resp.n_tokens[0] <= 5
+
+
+def test_stop_strings_stop_generation_as_transformers_does(backend):
+    """The backend builds the stop-string criterion once per stop set; the texts equal those of
+    transformers' own generate(stop_strings=...)."""
+    import torch
+
+    g = GenerationConfig(max_new_tokens=24, stop=("项", "\n"))
+    reqs = [Request("generate", f"s{i}", f"文本：第{i}例 肝硬化\n实体：", generation=g) for i in range(3)]
+    got = [r.text for r in backend.generate(reqs)]
+    for r, text in zip(reqs, got):
+        ids = torch.tensor([backend.encode(r.context, None)])
+        out = backend.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=24,
+                                     do_sample=False, stop_strings=list(g.stop), tokenizer=backend.tokenizer,
+                                     pad_token_id=backend.pad_id)
+        ref = backend.tokenizer.decode(out[0, ids.shape[1]:].tolist(), skip_special_tokens=True)
+        for s in g.stop:
+            ref = ref.split(s)[0]
+        assert text == ref
+    assert len(backend._stop_cache) >= 1
