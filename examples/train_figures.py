@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from training.measure import wilson
+
 
 def f(d: dict, digits: int = 3) -> str:
     return f"{d['value']:.{digits}f} [{d['ci_low']:.{digits}f}, {d['ci_high']:.{digits}f}] (n={d['n']})"
@@ -46,7 +48,9 @@ def main(root: Path) -> int:
         if rm and "after_by_kind" in rm:
             out += [f"## 3. {name} model: held-out pair accuracy (`{name}/metrics.json`)", ""]
             for kind, d in sorted(rm["after_by_kind"].items()):
-                out.append(f"- {kind}: {f(d)}, mean margin {d['mean_margin']:.3f} (chance 0.5)")
+                lo, hi = wilson(d["value"] * d["n"], d["n"])
+                out.append(f"- {kind}: {f(d)} bootstrap, [{lo:.3f}, {hi:.3f}] Wilson; mean margin "
+                           f"{d['mean_margin']:.3f} (chance 0.5)")
             out += [f"- trained on {rm['data']['pairs_by_kind']} pairs, {rm['train']['steps']} steps", ""]
     rj = load(root / "rejection" / "rejection_metrics.json")
     if rj and "evaluation" in rj:

@@ -108,7 +108,7 @@ def test_full_plan_chains_the_stages():
     assert p["reward"].model == p["judge"].model == p["sft"].output_dir
     assert p["rejection"].policy == p["sft"].output_dir and p["rejection"].reward_model == p["reward"].output_dir
     assert p["rejection"].evaluate.judge == p["judge"].output_dir != p["rejection"].reward_model
-    assert p["reward"].train.batch_size == 2 and p["reward"].train.max_length == 96  # defaults, then the stage's own
+    assert p["reward"].train.warmup_steps == 2 and p["reward"].train.max_length == 128  # defaults, then the stage's own
 
 
 # --- the real data: splits disjoint from each other and from every evaluation test item ------------------
@@ -215,3 +215,12 @@ def test_deepspeed_configs_and_attention_fallback():
     if importlib.util.find_spec("flash_attn") is None:
         assert attention("auto") == "sdpa"
     assert attention("eager") == "eager"
+
+
+def test_wilson_interval_against_known_values():
+    from training.measure import wilson
+
+    lo, hi = wilson(24, 24)  # 24/24: the bootstrap interval collapses to [1, 1]; Wilson does not
+    assert lo == pytest.approx(24 / (24 + 1.959964 ** 2), abs=1e-9) and hi == pytest.approx(1.0)
+    lo, hi = wilson(38, 48)  # p = 0.7917: centre 0.7701, half-width 0.1126
+    assert (lo, hi) == pytest.approx((0.6574, 0.8827), abs=1e-4)

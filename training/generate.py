@@ -25,8 +25,9 @@ class Decoding:
 
 
 def open_backend(name: str, model: str, seed: int = 0, batch_size: int = 8, device: str | None = None,
-                 dtype: str | None = None, cache: str | Path | None = None):
-    """The backend ``chimed-eval run --backend NAME --model MODEL`` would build (with its cache)."""
+                 dtype: str | None = None, cache: str | Path | None | bool = None):
+    """The backend ``chimed-eval run --backend NAME --model MODEL`` would build, behind the
+    evaluation response cache (``cache``: its folder, None for the default, False for none)."""
     from chimed_eval.backends import BACKENDS
     from chimed_eval.cache import CachingBackend, cache_extra_identity, default_cache_dir
     from chimed_eval.models import resolve_model

@@ -146,6 +146,16 @@ def reward_scores(model: Any, rows: Sequence[Sequence[int]], pad_id: int, batch_
     return out
 
 
+def wilson(k: float, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval of a proportion (not degenerate at 0/n or n/n, unlike the bootstrap)."""
+    if n == 0:
+        return (float("nan"), float("nan"))
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
 def pair_accuracy(chosen: Sequence[float], rejected: Sequence[float], seed: int) -> dict[str, Any]:
     wins = [1.0 if c > r else 0.0 for c, r in zip(chosen, rejected)]
-    return mean_figure(wins, seed, chance=0.5)
+    return mean_figure(wins, seed, chance=0.5, wilson=list(wilson(sum(wins), len(wins))))
