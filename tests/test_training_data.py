@@ -74,6 +74,10 @@ def test_mixture_follows_declared_proportions(tmp_path):
     assert sorted(whole) == sorted([f"a{i}" for i in range(5)] + [f"b{i}" for i in range(50)])
     with pytest.raises(ConfigError, match="weights"):
         mixture([Source(path=str(a), weight=0)], "text", 10, seed=0)
+    # unusable records (e.g. no answer within max_length) leave before the quotas: 3:1 still holds
+    kept, counts = mixture([Source(path=str(a), weight=3), Source(path=str(b), weight=1)], "text", 40, seed=0,
+                           usable=lambda r: r not in ("a0", "a1", "b7"))
+    assert counts == {str(a): 30, str(b): 10} and not {"a0", "a1", "b7"} & set(kept)
 
 
 def test_easy_pairs_never_pair_an_answer_with_itself():

@@ -331,17 +331,22 @@ def load_source(src: Source, schema: str, seed: int = 0) -> list[Any]:
     return recs
 
 
-def mixture(sources: Sequence[Source], schema: str, total: int | None, seed: int) -> tuple[list[Any], dict[str, int]]:
+def mixture(sources: Sequence[Source], schema: str, total: int | None, seed: int,
+            usable: Callable[[Any], bool] | None = None) -> tuple[list[Any], dict[str, int]]:
     """Records from several sources in their declared proportions (``weight``).
 
     With ``total`` set, source i contributes round(total * w_i / sum w) records: its records in a
     seeded shuffle, cycled when it has fewer (the count of each is returned). Without ``total``
-    every record of every source is used once (weights ignored). The result is shuffled."""
+    every record of every source is used once (weights ignored). The result is shuffled.
+    ``usable`` drops records before the quotas are drawn (e.g. SFT conversations with no answer
+    token within ``max_length``), so the proportions hold for what is trained on."""
     if not sources:
         raise ConfigError("no data sources")
     if any(s.weight <= 0 for s in sources):
         raise ConfigError("source weights must be > 0")
     loaded = [load_source(s, schema, seed) for s in sources]
+    if usable is not None:
+        loaded = [[r for r in recs if usable(r)] for recs in loaded]
     for s, recs in zip(sources, loaded):
         if not recs:
             raise ConfigError(f"source {s.label()} gave no records")

@@ -84,9 +84,13 @@ def sft_trainer(model: Any, tok: Any, rows: list[dict], st: Stage, max_length: i
 def run_sft(cfg: SFTStageConfig) -> dict[str, Any]:
     from .measure import bleu_delta
 
+    from .tokens import encode_chat
+
     st = Stage("sft", cfg, cfg.output_dir, cfg.train)
-    chats = st.records(cfg.sources, "chat", cfg.total_examples, cfg.allow_eval_overlap)
     model, tok = load_causal_lm(cfg.model, cfg.train)
+    # only conversations with an answer token within max_length enter the mixture
+    chats = st.records(cfg.sources, "chat", cfg.total_examples, cfg.allow_eval_overlap,
+                       usable=lambda c: encode_chat(tok, c.messages, cfg.format, cfg.train.max_length) is not None)
     rows, dropped = encode_all(tok, chats, cfg.format, cfg.train.max_length)
     if not rows:
         raise st.error("no conversation has an answer token within max_length")

@@ -47,8 +47,8 @@ class Stage:
         return ConfigError(f"{self.name}: {msg}")
 
     def records(self, sources: Sequence[Source], schema: str, total: int | None, allow: Sequence[str],
-                role: str = "train") -> list[Any]:
-        recs, counts = mixture(sources, schema, total, self.seed)
+                role: str = "train", usable: Any = None) -> list[Any]:
+        recs, counts = mixture(sources, schema, total, self.seed, usable)
         check_no_eval_overlap(recs, f"{self.name} {role} data", allow)
         self.report["data"][f"{role}_sources"] = counts
         self.report["data"].setdefault("eval_overlap_allowed", list(allow))
