@@ -178,3 +178,38 @@ def test_gradient_checkpointing_gives_the_same_losses(tiny_model, files):
 
     plain, checkpointed = curve("plain", False), curve("ckpt", True)
     assert [p["loss"] for p in checkpointed] == pytest.approx([p["loss"] for p in plain], rel=1e-5)
+
+
+def test_rejection_selects_the_best_scored_candidate_through_a_backend(tiny_model, tmp_path):
+    """Samples come from an evaluation backend chosen by name (here the scripted fake one), the
+    external answers compete, and the kept answer is the one the reward model scores highest."""
+    from training.config import TrainSettings, from_dict
+    from training.rejection import RejectionStageConfig, score_answers, select
+
+    from training.reward import load_reward_model
+
+    rm_dir = tmp_path / "rm"  # a reward model with a fixed (saved) head
+    rm, tok = load_reward_model(str(tiny_model), TrainSettings())
+    rm.save_pretrained(rm_dir)
+    tok.save_pretrained(rm_dir)
+    prompts = tmp_path / "p.jsonl"
+    _jsonl(prompts, [{"prompt": f"问题{i}", "reference": f"答案 治疗{i}", "external": [f"外部回答 高血压 {i}"]}
+                     for i in range(3)])
+    cfg = from_dict(RejectionStageConfig, {"policy": "random", "backend": "fake", "reward_model": str(rm_dir),
+                                           "output_dir": str(tmp_path / "o"), "n_samples": 3, "keep": 1,
+                                           "include_reference": True, "prompts": [{"path": str(prompts)}],
+                                           "train": {"max_length": 64}})
+    from training.data import load_source
+
+    items = load_source(cfg.prompts[0], "prompts")
+    chosen, stats = select(cfg, items)
+    assert stats["candidates"] == 3 * (3 + 1 + 1) and len(chosen) == 3
+    for c, p in zip(chosen, items):
+        kinds = [x["candidate"] for x in c["candidates"]]
+        assert sorted(kinds) == ["external0", "reference", "sample0", "sample1", "sample2"]
+        assert c["reward"] == max(x["reward"] for x in c["candidates"])
+        answer = c["messages"][1]["content"]
+        alone = score_answers(str(rm_dir), [(p.prompt, answer)], TrainSettings(max_length=64))[0]
+        assert c["reward"] == pytest.approx(alone, abs=1e-4)  # batched (right-padded) = alone
+        if c["candidate"].startswith("sample"):
+            assert answer.startswith("答案：")  # the fake backend's scripted text
