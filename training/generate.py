@@ -53,8 +53,8 @@ def sample_answers(backend, prompts: Sequence[tuple[str, str]], n: int, decoding
         for j in range(n):
             key = f"{pid}#{j}"
             # Sampled requests run one at a time in the hf backend, where transformers' stop-string
-            # criterion is rebuilt per call (measured: 17 s instead of 2.9 s for 64 tokens of
-            # SmolLM2-135M on 2 cores); they stop at EOS and are cut at the stop string here.
+            # criterion was rebuilt per call (measured: 17 s instead of 2.9 s for 64 tokens of
+            # SmolLM2-135M on 2 cores, before 70855bc); they stop at EOS and are cut here.
             g = GenerationConfig(max_new_tokens=decoding.max_new_tokens, stop=stop if decoding.temperature <= 0 else (),
                                  temperature=decoding.temperature,
                                  top_p=decoding.top_p, seed=item_seed(seed, key) if decoding.temperature > 0 else None)
