@@ -153,7 +153,7 @@ def _tasks(names: Sequence[str], task_args: dict[str, str], task_config: Path | 
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from .backends import BACKENDS
+    from .backends import BACKENDS, open_backend
     from .runner import RunSettings, evaluate
 
     names = [t.strip() for t in a.tasks.split(",") if t.strip()]
@@ -171,13 +171,11 @@ def cmd_run(a: argparse.Namespace) -> int:
     shard = None
     if a.shard:
         from .parallel import shard_dir, shard_from_env
-        from .runner import parse_shard
 
         shard = shard_from_env() if a.shard == "auto" else a.shard
-        parse_shard(shard)
-        a.output = shard_dir(a.output, shard)
+        a.output = shard_dir(a.output, shard)  # checks the I/N spec
     tasks = _tasks(names, parse_kv(a.task_args, "--task-args"), a.task_config)
-    backend_cls = BACKENDS.get(a.backend)
+    BACKENDS.get(a.backend)  # an unknown backend fails here, before any data or model loads
     settings = RunSettings(model=a.model, backend=a.backend, variant=a.variant, shots=a.shots, seed=a.seed,
                            limit=a.limit, batch_size=a.batch_size, device=a.device, dtype=a.dtype,
                            model_args=model_args, data_dir=a.data_dir or default_data_dir(),
@@ -189,23 +187,12 @@ def cmd_run(a: argparse.Namespace) -> int:
 
     check_backend(a.model, a.backend)
 
-    def build():
-        if a.backend == "fake":
-            return backend_cls(model=a.model, seed=a.seed, delay=float(model_args.get("delay", 0)))
-        if a.backend == "openai":  # a served model: a preset or the API's model name, no local files
-            return backend_cls(a.model, seed=a.seed, model_args=model_args)
-        from .models import resolve_model
-
-        return backend_cls(resolve_model(a.model, model_args), device=a.device, dtype=a.dtype,
-                           batch_size=a.batch_size, seed=a.seed,
-                           model_args={k: v for k, v in model_args.items() if k not in ("revision", "chat_format")})
+    # the fake backend is cached only in a directory given explicitly
+    cache = False if a.no_cache or (a.backend == "fake" and a.cache is None) else a.cache
 
     def factory():
-        if a.no_cache or (a.backend == "fake" and a.cache is None):
-            return build()
-        from .cache import CachingBackend, cache_extra_identity, default_cache_dir
-
-        return CachingBackend(build(), a.cache or default_cache_dir(), cache_extra_identity(model_args, a.device))
+        return open_backend(a.backend, a.model, seed=a.seed, batch_size=a.batch_size, device=a.device,
+                            dtype=a.dtype, model_args=model_args, cache=cache)
 
     run = evaluate(tasks, factory, settings, a.output, progress=not a.no_progress)
     print_summary(run)

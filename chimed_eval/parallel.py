@@ -35,7 +35,9 @@ def shard_from_env(env: dict[str, str] | None = None) -> str:
 
 def shard_dir(output: Path, spec: str) -> Path:
     """``{shard}`` in --output becomes ``I-of-N``."""
-    i, n = (int(x) for x in spec.split("/"))
+    from .runner import parse_shard
+
+    i, n = parse_shard(spec)
     return Path(str(output).replace("{shard}", f"{i}-of-{n}"))
 
 

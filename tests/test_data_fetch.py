@@ -11,7 +11,6 @@ import functools
 import hashlib
 import http.server
 import io
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from conftest import free_port
 
 from chimed_eval import data
 from chimed_eval.data import ChecksumError, DatasetSpec, Download, DownloadError
@@ -251,12 +252,6 @@ def test_a_good_file_survives_a_bad_forced_download(server: Server, tmp_path: Pa
     with pytest.raises(ChecksumError):
         data.fetch(["alpha"], out, base_url=server.url, log=quiet, manifest=fixture_manifest(), force=True)
     assert (out / "alpha/dev/anatomy.csv").read_bytes() == CSV
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_unreachable_server_names_the_url(tmp_path: Path) -> None:

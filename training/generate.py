@@ -24,24 +24,6 @@ class Decoding:
     batch_size: int = 8
 
 
-def open_backend(name: str, model: str, seed: int = 0, batch_size: int = 8, device: str | None = None,
-                 dtype: str | None = None, cache: str | Path | None | bool = None):
-    """The backend ``chimed-eval run --backend NAME --model MODEL`` would build, behind the
-    evaluation response cache (``cache``: its folder, None for the default, False for none)."""
-    from chimed_eval.backends import BACKENDS
-    from chimed_eval.cache import CachingBackend, cache_extra_identity, default_cache_dir
-    from chimed_eval.models import resolve_model
-
-    cls = BACKENDS.get(name)
-    if name == "fake":
-        inner = cls(model=model, seed=seed)
-    else:
-        inner = cls(resolve_model(model), device=device, dtype=dtype, batch_size=batch_size, seed=seed, model_args={})
-    if cache is False:
-        return inner
-    return CachingBackend(inner, cache or default_cache_dir(), cache_extra_identity({}, device))
-
-
 def sample_answers(backend, prompts: Sequence[tuple[str, str]], n: int, decoding: Decoding, seed: int,
                    stop: tuple[str, ...] = PAPER_STOP) -> dict[str, list[str]]:
     """``n`` answers per (id, context). Sample j of item i has the seed ``item_seed(seed,
@@ -72,6 +54,8 @@ def sample_answers(backend, prompts: Sequence[tuple[str, str]], n: int, decoding
 
 def generate_answers(model: str, prompts: Sequence[tuple[str, str]], n: int, decoding: Decoding, seed: int,
                      backend: str = "hf", cache: str | Path | None = None) -> dict[str, list[str]]:
+    from chimed_eval.backends import open_backend
+
     b = open_backend(backend, model, seed=seed, batch_size=decoding.batch_size, cache=cache)
     try:
         return sample_answers(b, prompts, n, decoding, seed)

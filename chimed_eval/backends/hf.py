@@ -72,6 +72,7 @@ class HFBackend(TokenizedBackend):
         eos = eos if isinstance(eos, list) else [eos]
         self._end_ids = {t for t in [*eos, self.tokenizer.eos_token_id, self.pad_id] if t is not None}
         self._enc_cache: dict[tuple[str, bool | None], list[int]] = {}
+        self._stop_cache: dict[tuple[str, ...], Any] = {}  # stop strings -> transformers criterion
         self._partial_ok = self._check_partial_head()
         self._prefix_kv: dict[tuple[int, ...], Any] = {}
         self.min_prefix_tokens = min_prefix
@@ -326,10 +327,9 @@ class HFBackend(TokenizedBackend):
         from transformers import StoppingCriteriaList
         from transformers.generation.stopping_criteria import StopStringCriteria
 
-        cache = self.__dict__.setdefault("_stop_cache", {})
-        if stops not in cache:
-            cache[stops] = StopStringCriteria(self.tokenizer, list(stops))
-        return StoppingCriteriaList([cache[stops]])
+        if stops not in self._stop_cache:
+            self._stop_cache[stops] = StopStringCriteria(self.tokenizer, list(stops))
+        return StoppingCriteriaList([self._stop_cache[stops]])
 
     def close(self) -> None:
         del self.model

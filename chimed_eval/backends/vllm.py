@@ -125,6 +125,7 @@ class VLLMBackend(TokenizedBackend):
                          weights_sha256=self.resolved.weights_sha256, dtype=self.dtype_name)
 
     def _run(self, token_lists: Sequence[Sequence[int]], params) -> list[Any]:
+        """One engine call: token-id prompts with one SamplingParams for all, or one each."""
         from vllm.inputs import TokensPrompt
 
         prompts = [TokensPrompt(prompt_token_ids=list(t)) for t in token_lists]
@@ -142,15 +143,16 @@ class VLLMBackend(TokenizedBackend):
             need[tuple(full)] = max(need.get(tuple(full), 0), len(cenc))
         seqs = list(need)
         index = {s: i for i, s in enumerate(seqs)}
-        params = SP(max_tokens=1, temperature=0.0, prompt_logprobs=0, detokenize=False,
-                    skip_reading_prefix_cache=False)
-        got = [self._read_tail(o, need[s]) for o, s in zip(self._run(seqs, params), seqs)]
+
+        def params(read_cache: bool):
+            return SP(max_tokens=1, temperature=0.0, prompt_logprobs=0, detokenize=False,
+                      skip_reading_prefix_cache=not read_cache)
+
+        got = [self._read_tail(o, need[s]) for o, s in zip(self._run(seqs, params(True)), seqs)]
         retry = [i for i, g in enumerate(got) if g is None]
         if retry:  # a cache hit covered a read position: score those without reading the cache
             self.stats["cache_retries"] += len(retry)
-            params = SP(max_tokens=1, temperature=0.0, prompt_logprobs=0, detokenize=False,
-                        skip_reading_prefix_cache=True)
-            for i, o in zip(retry, self._run([seqs[i] for i in retry], params)):
+            for i, o in zip(retry, self._run([seqs[i] for i in retry], params(False))):
                 got[i] = self._read_tail(o, need[seqs[i]])
                 if got[i] is None:
                     raise RuntimeError(f"vLLM returned no prompt log-probabilities for a request of {requests[0].key!r}'s batch")
@@ -189,15 +191,10 @@ class VLLMBackend(TokenizedBackend):
     def next_token(self, requests: Sequence[Request]) -> list[Response]:
         SP = self._vllm.SamplingParams
         plans = [self.next_token_ids(r) for r in requests]
-        outs = []
         # one call for the batch, with per-request parameters (each request's own candidate ids)
         params = [SP(max_tokens=1, temperature=0.0, logprob_token_ids=sorted(set(c)), detokenize=False)
                   for _, c in plans]
-        if plans:
-            from vllm.inputs import TokensPrompt
-
-            outs = self.llm.generate([TokensPrompt(prompt_token_ids=list(c)) for c, _ in plans], params,
-                                     use_tqdm=False)
+        outs = self._run([c for c, _ in plans], params)
         res = []
         for r, (ctx, cands), o in zip(requests, plans, outs):
             comp = o.outputs[0]
@@ -223,12 +220,7 @@ class VLLMBackend(TokenizedBackend):
             else:
                 params.append(SP(max_tokens=max_new, temperature=g.temperature, top_p=g.top_p,
                                  seed=int(g.seed or 0), stop=stop or None))
-        outs = []
-        if requests:
-            from vllm.inputs import TokensPrompt
-
-            outs = self.llm.generate([TokensPrompt(prompt_token_ids=self.generation_ids(r)) for r in requests],
-                                     params, use_tqdm=False)
+        outs = self._run([self.generation_ids(r) for r in requests], params)
         res = []
         for r, o in zip(requests, outs):
             comp = o.outputs[0]
