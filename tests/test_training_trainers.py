@@ -213,3 +213,22 @@ def test_rejection_selects_the_best_scored_candidate_through_a_backend(tiny_mode
         assert c["reward"] == pytest.approx(alone, abs=1e-4)  # batched (right-padded) = alone
         if c["candidate"].startswith("sample"):
             assert answer.startswith("答案：")  # the fake backend's scripted text
+
+
+def test_stage_config_mistakes_are_config_errors(tmp_path):
+    """Mistakes in a rejection or reward config end in ConfigError (the CLI prints it and exits 2),
+    not in a NameError or a traceback from deep inside a stage."""
+    from chimed_eval.errors import ConfigError
+    from training.config import from_dict
+    from training.rejection import RejectionStageConfig, run_rejection
+    from training.reward import HardNegatives, hard_pairs
+
+    prompts = _jsonl(tmp_path / "p.jsonl", [{"prompt": f"问题{i}"} for i in range(3)])
+    base = {"policy": "random", "backend": "fake", "reward_model": "rm", "output_dir": str(tmp_path / "o"),
+            "prompts": [{"path": prompts}]}
+    with pytest.raises(ConfigError, match="n_samples and keep"):
+        run_rejection(from_dict(RejectionStageConfig, {**base, "n_samples": 0}))
+    with pytest.raises(ConfigError, match="no prompts"):
+        run_rejection(from_dict(RejectionStageConfig, {**base, "prompts": []}))
+    with pytest.raises(ConfigError, match="no prompts with a reference"):
+        hard_pairs(from_dict(HardNegatives, {"source": {"path": prompts}}), "random")

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from chimed_eval.errors import ConfigError
+
 from .config import Source, TrainSettings, save_json
 from .data import PromptItem, check_no_eval_overlap, load_source, write_jsonl
 from .generate import Decoding, generate_answers

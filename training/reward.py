@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from chimed_eval.errors import ConfigError
+
 from .config import Source, TrainSettings, attention, model_dir, save_json
 from .data import Pair, load_source
 from .generate import Decoding, generate_answers
