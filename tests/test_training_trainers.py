@@ -232,3 +232,60 @@ def test_stage_config_mistakes_are_config_errors(tmp_path):
         run_rejection(from_dict(RejectionStageConfig, {**base, "prompts": []}))
     with pytest.raises(ConfigError, match="no prompts with a reference"):
         hard_pairs(from_dict(HardNegatives, {"source": {"path": prompts}}), "random")
+
+
+def test_rejection_evaluation_averages_several_samples_per_prompt(tiny_model, tmp_path):
+    """Before/after figures with k answers per prompt: the reward difference is the mean over
+    prompts of (mean after - mean before), the win rate compares answer j with answer j, BLEU is
+    the corpus BLEU of all k x n answers (nltk's corpus_bleu on the authors' padded characters)
+    with intervals over prompts, and the parts of BLEU add up to it."""
+    import numpy as np
+    from nltk.translate.bleu_score import corpus_bleu
+
+    from chimed_eval.metrics.text import chimed_char_pad
+    from training.config import TrainSettings, from_dict
+    from training.generate import Decoding, generate_answers
+    from training.rejection import RejectionStageConfig, context, evaluate_rejection, score_answers
+    from training.reward import load_reward_model
+
+    rm_dir = tmp_path / "rm"
+    rm, tok = load_reward_model(str(tiny_model), TrainSettings())
+    rm.save_pretrained(rm_dir)
+    tok.save_pretrained(rm_dir)
+    held = _jsonl(tmp_path / "held.jsonl", [{"prompt": f"高血压{i}能吃石斛吗", "reference": f"高血压患者可以食用石斛{i}，注意血压"}
+                                            for i in range(4)])
+    after = "fixed:可以食用石斛，注意"
+    cfg = from_dict(RejectionStageConfig, {
+        "policy": "random", "backend": "fake", "reward_model": str(rm_dir), "output_dir": str(tmp_path / "o"),
+        "train": {"max_length": 64},
+        "evaluate": {"prompts": [{"path": held}], "judge": str(rm_dir), "n_samples": 3, "seed": 7}})
+    ev = evaluate_rejection(cfg, "random", after, [])
+    assert ev["n"] == 4 and ev["n_samples"] == 3
+
+    from training.data import load_source
+
+    items = load_source(cfg.evaluate.prompts[0], "prompts")
+    gens = generate_answers("random", [(p.id, context(p)) for p in items], 3, cfg.evaluate.decoding, 7, backend="fake")
+    before = [gens[p.id] for p in items]
+    assert len({a for xs in before for a in xs}) > 1  # the random answers differ, so the averaging is tested
+    fixed = after.split(":", 1)[1]
+    s0 = np.asarray(score_answers(str(rm_dir), [(p.prompt, a) for p, xs in zip(items, before) for a in xs],
+                                  TrainSettings(max_length=64))).reshape(4, 3)
+    s1 = np.asarray(score_answers(str(rm_dir), [(p.prompt, fixed) for p in items], TrainSettings(max_length=64)))
+    j = ev["judge"]
+    assert j["delta"]["n"] == 4
+    assert j["delta"]["value"] == pytest.approx(float((s1 - s0.mean(1)).mean()), abs=1e-4)
+    assert j["win_rate"]["value"] == pytest.approx(float(((s1[:, None] > s0) + 0.5 * (s1[:, None] == s0)).mean()), abs=1e-9)
+
+    refs = [p.reference for p in items]
+    pad = lambda s: list(chimed_char_pad(s))  # noqa: E731
+    for key, hyps in (("before", before), ("after", [[fixed] * 3 for _ in items])):
+        flat_h = [pad(h) for xs in hyps for h in xs]
+        flat_r = [[pad(r)] for r, xs in zip(refs, hyps) for _ in xs]
+        b = ev["bleu"][key]
+        assert b["bleu1"]["value"] == pytest.approx(100 * corpus_bleu(flat_r, flat_h, weights=(1,)), abs=1e-9)
+        assert b["bleu1"]["n"] == 4
+        parts = b["parts"]
+        assert b["bleu1"]["value"] == pytest.approx(100 * parts["precision1"] * parts["brevity_penalty"], rel=1e-9)
+    assert ev["bleu"]["delta"]["bleu1"]["value"] == pytest.approx(
+        ev["bleu"]["after"]["bleu1"]["value"] - ev["bleu"]["before"]["bleu1"]["value"], abs=1e-9)

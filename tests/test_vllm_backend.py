@@ -173,3 +173,21 @@ def test_the_cli_builds_the_vllm_backend_from_its_options(engines, tiny_model, t
     res = json.loads((out / "results.json").read_text())
     assert res["settings"]["backend"] == "vllm" and res["settings"]["scoring"]["mcq"] == "next_token"
     assert res["tasks"]["mcq"]["n"] == 6
+
+
+def test_engine_starts_only_when_the_cache_lacks_an_answer(engines, tiny_model, tmp_path):
+    """A fully cached run starts no engine (a minute on CPU); the first missing answer starts it."""
+    from chimed_eval.backends.vllm import VLLMBackend
+    from chimed_eval.cache import CachingBackend
+
+    v, _ = engines
+    reqs = [Request("generate", f"g{i}", f"问题{i}：", generation=GenerationConfig(max_new_tokens=6)) for i in range(3)]
+    first = CachingBackend(_Shared(v), tmp_path / "cache").generate(reqs)
+    model = ResolvedModel(name="tiny", path=str(tiny_model), revision="local")
+    fresh = VLLMBackend(model, dtype="float32", seed=0, model_args={"max_model_len": "1024"})
+    try:
+        again = CachingBackend(fresh, tmp_path / "cache").generate(reqs)
+        assert [r.text for r in again] == [r.text for r in first]
+        assert fresh._llm is None
+    finally:
+        fresh.close()

@@ -42,7 +42,9 @@ def sample_answers(backend, prompts: Sequence[tuple[str, str]], n: int, decoding
                                  top_p=decoding.top_p, seed=item_seed(seed, key) if decoding.temperature > 0 else None)
             reqs.append(Request(kind="generate", key=key, context=ctx, generation=g))
     out: dict[str, list[str]] = {pid: [] for pid, _ in prompts}
-    bs = max(1, decoding.batch_size)
+    # A backend that batches internally (vllm: the whole list in one engine call) says how many
+    # requests to hand it at once, as it does to the evaluation runner.
+    bs = max(1, decoding.batch_size, int(getattr(backend, "run_batch_size", None) or 0))
     for i in range(0, len(reqs), bs):
         for r in backend.run("generate", reqs[i: i + bs]):
             text = r.text or ""

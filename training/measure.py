@@ -86,27 +86,47 @@ def loss_delta(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray
 # --- BLEU -----------------------------------------------------------------------------------------------
 
 
-def bleu_figures(hyps: Sequence[str], refs: Sequence[str], seed: int) -> dict[str, Any]:
-    """The paper's BLEU-1 and BLEU-2 (chimed_eval.metrics.text, corpus level, x100)."""
-    from chimed_eval.metrics.text import (PAPER_BLEU_WEIGHTS, bootstrap_corpus_ci, nltk_corpus_bleu,
-                                          paper_bleu_stats, sum_stats)
+Hyps = Sequence[str] | Sequence[Sequence[str]]
 
-    stats = [paper_bleu_stats(h, r) for h, r in zip(hyps, refs)]
-    out = {}
+
+def _item_stats(hyps: Hyps, refs: Sequence[str]) -> list[Any]:
+    """Per item, the BLEU statistics of its hypothesis, or the sum over its hypotheses when an
+    item has several (samples of one prompt): corpus BLEU adds them anyway, and intervals then
+    resample prompts, not samples of the same prompt."""
+    from chimed_eval.metrics.text import paper_bleu_stats, sum_stats
+
+    return [sum_stats([paper_bleu_stats(x, r) for x in ([h] if isinstance(h, str) else h)]) for h, r in zip(hyps, refs)]
+
+
+def _parts(total: Any) -> dict[str, float]:
+    """What a corpus BLEU is made of: n-gram precisions, the brevity penalty, the length ratio."""
+    ratio = total.hyp_len / max(1, total.ref_len)
+    bp = 1.0 if total.hyp_len > total.ref_len else (math.exp(1 - 1 / ratio) if total.hyp_len else 0.0)
+    return {"precision1": total.correct[0] / max(1, total.total[0]), "precision2": total.correct[1] / max(1, total.total[1]),
+            "brevity_penalty": bp, "length_ratio": ratio}
+
+
+def bleu_figures(hyps: Hyps, refs: Sequence[str], seed: int) -> dict[str, Any]:
+    """The paper's BLEU-1 and BLEU-2 (chimed_eval.metrics.text, corpus level, x100), and their parts."""
+    from chimed_eval.metrics.text import PAPER_BLEU_WEIGHTS, bootstrap_corpus_ci, nltk_corpus_bleu, sum_stats
+
+    stats = _item_stats(hyps, refs)
+    out: dict[str, Any] = {}
     for name, w in PAPER_BLEU_WEIGHTS.items():
         fn = lambda s, w=w: 100.0 * nltk_corpus_bleu(s, w)  # noqa: E731
         lo, hi = bootstrap_corpus_ci(stats, fn, seed)
         out[name] = figure(fn(sum_stats(stats)), lo, hi, len(stats))
+    out["parts"] = _parts(sum_stats(stats))
     return out
 
 
-def bleu_delta(hyps_a: Sequence[str], hyps_b: Sequence[str], refs: Sequence[str], seed: int) -> dict[str, Any]:
-    """Corpus BLEU of b minus a on the same items (paired bootstrap)."""
-    from chimed_eval.metrics.text import PAPER_BLEU_WEIGHTS, BleuStats, nltk_corpus_bleu, paper_bleu_stats
+def bleu_delta(hyps_a: Hyps, hyps_b: Hyps, refs: Sequence[str], seed: int) -> dict[str, Any]:
+    """Corpus BLEU of b minus a on the same items (paired bootstrap over items)."""
+    from chimed_eval.metrics.text import PAPER_BLEU_WEIGHTS, BleuStats, nltk_corpus_bleu
 
     out = {}
-    ma = np.asarray([paper_bleu_stats(h, r).to_list() for h, r in zip(hyps_a, refs)], dtype=np.int64)
-    mb = np.asarray([paper_bleu_stats(h, r).to_list() for h, r in zip(hyps_b, refs)], dtype=np.int64)
+    ma = np.asarray([s.to_list() for s in _item_stats(hyps_a, refs)], dtype=np.int64)
+    mb = np.asarray([s.to_list() for s in _item_stats(hyps_b, refs)], dtype=np.int64)
     for name, w in PAPER_BLEU_WEIGHTS.items():
         def stat(idx: np.ndarray, w=w) -> float:
             sa = BleuStats.from_list(ma[idx].sum(0).tolist())

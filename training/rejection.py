@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
 from chimed_eval.errors import ConfigError
 
 from .config import Source, TrainSettings, save_json
@@ -34,6 +36,7 @@ class RejectionEval:
     prompts: list[Source] = field(default_factory=list)  # held-out prompts with references
     judge: str | None = None  # a reward model trained on a split disjoint from the selector's
     decoding: Decoding = field(default_factory=Decoding)
+    n_samples: int = 1  # answers per prompt and model; figures average them per prompt
     seed: int = 4321
 
 
@@ -112,26 +115,33 @@ def evaluate_rejection(cfg: RejectionStageConfig, before: str, after: str, train
     if overlap:
         raise ConfigError(f"rejection.evaluate: {len(overlap)} held-out prompts are selection prompts, e.g. {overlap[0][:40]!r}")
     ctx = [(p.id, context(p)) for p in items]
-    a0 = generate_answers(before, ctx, 1, ev.decoding, ev.seed, backend=cfg.backend)
-    a1 = generate_answers(after, ctx, 1, ev.decoding, ev.seed, backend=cfg.backend)
-    h0, h1 = [a0[p.id][0] for p in items], [a1[p.id][0] for p in items]
-    out: dict[str, Any] = {"n": len(items), "decoding": ev.decoding.__dict__}
+    k = max(1, ev.n_samples)
+    a0 = generate_answers(before, ctx, k, ev.decoding, ev.seed, backend=cfg.backend)
+    a1 = generate_answers(after, ctx, k, ev.decoding, ev.seed, backend=cfg.backend)
+    h0, h1 = [a0[p.id] for p in items], [a1[p.id] for p in items]  # k answers each, sample j of both
+    out: dict[str, Any] = {"n": len(items), "n_samples": k, "decoding": ev.decoding.__dict__,
+                           "answer_chars": {"before": _mean_len(h0), "after": _mean_len(h1)}}
     for name, rm in (("judge", ev.judge), ("selector", cfg.reward_model)):
         if rm is None:
             continue
-        s = score_answers(rm, [(p.prompt, h) for p, h in zip(items, h0)] + [(p.prompt, h) for p, h in zip(items, h1)],
-                          cfg.train)
-        s0, s1 = s[: len(items)], s[len(items):]
-        out[name] = {"model": rm, "before": mean_figure(s0, ev.seed), "after": mean_figure(s1, ev.seed),
-                     "delta": mean_figure([b - a for a, b in zip(s0, s1)], ev.seed),
-                     "win_rate": mean_figure([1.0 if b > a else 0.5 if b == a else 0.0 for a, b in zip(s0, s1)], ev.seed)}
+        flat = [(p.prompt, x) for h in (h0, h1) for p, xs in zip(items, h) for x in xs]
+        s = np.asarray(score_answers(rm, flat, cfg.train)).reshape(2, len(items), k)
+        s0, s1 = s[0].mean(1), s[1].mean(1)  # per prompt: the mean over its k answers
+        wins = (np.sign(s[1] - s[0]) * 0.5 + 0.5).mean(1)  # answer j after against answer j before
+        out[name] = {"model": rm, "before": mean_figure(s0.tolist(), ev.seed), "after": mean_figure(s1.tolist(), ev.seed),
+                     "delta": mean_figure((s1 - s0).tolist(), ev.seed), "win_rate": mean_figure(wins.tolist(), ev.seed)}
     refs = [p.reference or "" for p in items]
     if all(refs):
         out["bleu"] = {"before": bleu_figures(h0, refs, ev.seed), "after": bleu_figures(h1, refs, ev.seed),
                        "delta": bleu_delta(h0, h1, refs, ev.seed)}
-    out["examples"] = [{"prompt": p.prompt, "reference": p.reference, "before": x, "after": y}
+    out["examples"] = [{"prompt": p.prompt, "reference": p.reference, "before": x[0], "after": y[0]}
                        for p, x, y in list(zip(items, h0, h1))[:5]]
     return out
+
+
+def _mean_len(answers: Sequence[Sequence[str]]) -> float:
+    lens = [len(a) for xs in answers for a in xs]
+    return sum(lens) / max(1, len(lens))
 
 
 def run_rejection(cfg: RejectionStageConfig) -> dict[str, Any]:

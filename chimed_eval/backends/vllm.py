@@ -110,14 +110,24 @@ class VLLMBackend(TokenizedBackend):
         kw = engine_kwargs(model, dtype, seed, args, on_gpu)
         self.engine_args = kw
         self.dtype_name = kw.get("dtype")
-        self.llm = vllm.LLM(**kw)
+        self._llm = None  # the engine starts on the first request (not at all when the cache has every answer)
         self.tokenizer = AutoTokenizer.from_pretrained(kw["tokenizer"], revision=kw.get("revision"),
                                                        trust_remote_code=kw.get("trust_remote_code", False))
-        self.max_length = int(self.llm.llm_engine.model_config.max_model_len)
         self._enc_cache = {}
         self._end_ids = _end_ids(self.tokenizer, kw["model"], kw.get("revision"))
         self.seed = seed
         self.stats = {"cache_retries": 0}
+
+    @property
+    def llm(self):
+        """The ``vllm.LLM`` engine, started on first use (about a minute on CPU)."""
+        if self._llm is None:
+            self._llm = self._vllm.LLM(**self.engine_args)
+        return self._llm
+
+    @property
+    def max_length(self) -> int:  # type: ignore[override]
+        return int(self.llm.llm_engine.model_config.max_model_len)
 
     # ------------------------------------------------------------------ info
     def model_info(self) -> ModelInfo:
@@ -233,10 +243,10 @@ class VLLMBackend(TokenizedBackend):
         return res
 
     def close(self) -> None:
-        llm = getattr(self, "llm", None)
+        llm = getattr(self, "_llm", None)
         if llm is None:
             return
-        self.llm = None
+        self._llm = None
         try:
             engine = getattr(llm, "llm_engine", None)
             core = getattr(engine, "engine_core", None)
