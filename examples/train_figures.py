@@ -58,7 +58,14 @@ def main(root: Path) -> int:
         sel = rj["selection"]
         out += ["## 4. rejection: sampled answers on held-out prompts, before vs after (`rejection/rejection_metrics.json`)", "",
                 f"- selection: {sel['prompts']} prompts, {sel['candidates']} candidates, kept {sel['selected']} "
-                f"({sel['selected_by_origin']})"]
+                f"({sel['selected_by_origin']}); mean selector reward of all samples {sel['mean_sample_reward']:.3f}, "
+                f"of the kept ones {sel['mean_selected_reward']:.3f}",
+                f"- evaluation: {ev['n']} held-out prompts x {ev.get('n_samples', 1)} sampled answers per model "
+                f"({ev['decoding']['max_new_tokens']} new tokens, temperature {ev['decoding']['temperature']}, "
+                f"top_p {ev['decoding']['top_p']}); intervals resample prompts"]
+        if "answer_chars" in ev:
+            out.append(f"- mean answer length (characters): before {ev['answer_chars']['before']:.1f}, "
+                       f"after {ev['answer_chars']['after']:.1f}")
         for name in ("judge", "selector"):
             if name in ev:
                 j = ev[name]
@@ -68,6 +75,11 @@ def main(root: Path) -> int:
             for k in ("bleu1", "bleu2"):
                 out.append(f"- paper {k.upper()} of the samples: before {f(ev['bleu']['before'][k], 2)}, "
                            f"after {f(ev['bleu']['after'][k], 2)}, difference {f(ev['bleu']['delta'][k], 2)}")
+            parts = [(k, ev["bleu"][k].get("parts")) for k in ("before", "after")]
+            if all(p for _, p in parts):
+                out.append("- BLEU's parts (before -> after): " + ", ".join(
+                    f"{name} {parts[0][1][name]:.3f} -> {parts[1][1][name]:.3f}"
+                    for name in ("precision1", "precision2", "brevity_penalty", "length_ratio")))
         out.append("")
     res = load(root / "eval-cmd-qa" / "results.json")
     if res:
