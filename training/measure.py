@@ -100,10 +100,11 @@ def _item_stats(hyps: Hyps, refs: Sequence[str]) -> list[Any]:
 
 def _parts(total: Any) -> dict[str, float]:
     """What a corpus BLEU is made of: n-gram precisions, the brevity penalty, the length ratio."""
-    ratio = total.hyp_len / max(1, total.ref_len)
-    bp = 1.0 if total.hyp_len > total.ref_len else (math.exp(1 - 1 / ratio) if total.hyp_len else 0.0)
+    from chimed_eval.metrics.text import nltk_brevity_penalty
+
     return {"precision1": total.correct[0] / max(1, total.total[0]), "precision2": total.correct[1] / max(1, total.total[1]),
-            "brevity_penalty": bp, "length_ratio": ratio}
+            "brevity_penalty": nltk_brevity_penalty(total.hyp_len, total.ref_len),
+            "length_ratio": total.hyp_len / max(1, total.ref_len)}
 
 
 def bleu_figures(hyps: Hyps, refs: Sequence[str], seed: int) -> dict[str, Any]:

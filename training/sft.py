@@ -83,15 +83,19 @@ def sft_trainer(model: Any, tok: Any, rows: list[dict], st: Stage, max_length: i
 
 def run_sft(cfg: SFTStageConfig) -> dict[str, Any]:
     from .measure import bleu_delta
-
     from .tokens import encode_chat
 
     st = Stage("sft", cfg, cfg.output_dir, cfg.train)
     model, tok = load_causal_lm(cfg.model, cfg.train)
-    # only conversations with an answer token within max_length enter the mixture
-    chats = st.records(cfg.sources, "chat", cfg.total_examples, cfg.allow_eval_overlap,
-                       usable=lambda c: encode_chat(tok, c.messages, cfg.format, cfg.train.max_length) is not None)
-    rows, dropped = encode_all(tok, chats, cfg.format, cfg.train.max_length)
+    encoded: dict[int, dict | None] = {}  # id(record) -> its encoding: each conversation is encoded once
+
+    def usable(c: Any) -> bool:  # only conversations with an answer token within max_length enter the mixture
+        encoded[id(c)] = encode_chat(tok, c.messages, cfg.format, cfg.train.max_length)
+        return encoded[id(c)] is not None
+
+    chats = st.records(cfg.sources, "chat", cfg.total_examples, cfg.allow_eval_overlap, usable=usable)
+    picked = [encoded[id(c)] for c in chats]  # the mixture hands back the very records usable() saw
+    rows, dropped = [r for r in picked if r is not None], sum(r is None for r in picked)
     if not rows:
         raise st.error("no conversation has an answer token within max_length")
     n_target = sum(sum(1 for x in r["labels"] if x != -100) for r in rows)

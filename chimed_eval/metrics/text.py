@@ -205,6 +205,15 @@ def nltk_bleu_stats(hyp: Sequence[str] | str, ref: Sequence[str] | str, max_n: i
     return BleuStats(len(hyp), len(ref), tuple(correct), tuple(total))
 
 
+def nltk_brevity_penalty(hyp_len: int, ref_len: int) -> float:
+    """nltk's corpus brevity penalty: 1 above the reference length, else exp(1 - r/c) (0 for c = 0)."""
+    if hyp_len > ref_len:
+        return 1.0
+    if hyp_len == 0:
+        return 0.0
+    return math.exp(1 - ref_len / hyp_len)
+
+
 def nltk_corpus_bleu(stats: BleuStats, weights: Sequence[float]) -> float:
     """``corpus_bleu`` from summed statistics, with nltk's arithmetic (no smoothing)."""
     k = len(weights)
@@ -212,13 +221,7 @@ def nltk_corpus_bleu(stats: BleuStats, weights: Sequence[float]) -> float:
         raise ValueError(f"statistics cover {len(stats.correct)} n-gram orders, weights need {k}")
     if not stats.correct or stats.correct[0] == 0:
         return 0.0
-    hyp_len, ref_len = stats.hyp_len, stats.ref_len
-    if hyp_len > ref_len:
-        bp = 1.0
-    elif hyp_len == 0:
-        bp = 0.0
-    else:
-        bp = math.exp(1 - ref_len / hyp_len)
+    bp = nltk_brevity_penalty(stats.hyp_len, stats.ref_len)
     p = [stats.correct[i] / stats.total[i] if stats.correct[i] else sys.float_info.min for i in range(k)]
     return bp * math.exp(math.fsum(w * math.log(pi) for w, pi in zip(weights, p) if pi > 0))
 
