@@ -84,7 +84,8 @@ def test_sft_changes_every_parameter_with_answer_only_loss(tiny_model, files):
     assert rep["delta"]["value"] < 0  # answer loss on the held-out answers went down
 
 
-def test_reward_changes_every_parameter_and_reports_accuracy(tiny_model, files):
+@pytest.mark.parametrize("match_lengths", [False, True])
+def test_reward_changes_every_parameter_and_reports_accuracy(tiny_model, files, match_lengths):
     from training.config import from_dict
     from training.reward import RewardStageConfig, run_reward
 
@@ -93,13 +94,15 @@ def test_reward_changes_every_parameter_and_reports_accuracy(tiny_model, files):
                                              "kind": "easy"} for i in range(6)])
     rep = run_reward(from_dict(RewardStageConfig, {"model": str(tiny_model), "output_dir": str(out),
                                                    "sources": [{"path": files.pairs}], "heldout": [{"path": held}],
-                                                   "train": TRAIN}))
+                                                   "match_lengths": match_lengths, "train": TRAIN}))
     before = _state(tiny_model, "AutoModelForSequenceClassification")
     after = _state(out, "AutoModelForSequenceClassification")
     before.pop("score.weight")  # the head is new: compare it to its own initialisation below
     _assert_all_changed(before, after)
-    assert set(rep["after_by_kind"]) == {"easy"} and rep["after_by_kind"]["easy"]["n"] == 6
-    assert json.loads((out / "reward_head.json").read_text())["max_length"] == 64
+    kinds = {"easy", "easy/matched"} if match_lengths else {"easy"}
+    assert set(rep["after_by_kind"]) == kinds and all(rep["after_by_kind"][k]["n"] == 6 for k in kinds)
+    head = json.loads((out / "reward_head.json").read_text())
+    assert head["max_length"] == 64 and head["match_lengths"] is match_lengths
 
 
 def test_bradley_terry_loss_matches_a_hand_computed_value(tiny_model, tmp_path):
@@ -289,3 +292,27 @@ def test_rejection_evaluation_averages_several_samples_per_prompt(tiny_model, tm
         assert b["bleu1"]["value"] == pytest.approx(100 * parts["precision1"] * parts["brevity_penalty"], rel=1e-9)
     assert ev["bleu"]["delta"]["bleu1"]["value"] == pytest.approx(
         ev["bleu"]["after"]["bleu1"]["value"] - ev["bleu"]["before"]["bleu1"]["value"], abs=1e-9)
+
+
+def test_match_lengths_cuts_both_answers_of_a_pair_to_the_shorter(tiny_model):
+    from transformers import AutoTokenizer
+
+    from training.data import Pair
+    from training.reward import encode_answer, encode_pairs
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    long, short = "高血压患者可以食用石斛，但要坚持服用降压药物，不要随意停药。", "可以"
+    pairs = [Pair("高血压能吃石斛吗？", long, short), Pair("高血压能吃石斛吗？", short, long)]
+    natural = encode_pairs(tok, pairs, 64)
+    assert natural[0]["chosen_ids"] == encode_answer(tok, pairs[0].prompt, long, 64)
+    assert len(natural[0]["chosen_ids"]) > len(natural[0]["rejected_ids"])
+    for row, pair in zip(encode_pairs(tok, pairs, 64, match_lengths=True), pairs):
+        c, r = row["chosen_ids"], row["rejected_ids"]
+        assert len(c) == len(r) and c[-1] == r[-1] == tok.eos_token_id
+        # the shorter answer is untouched; the longer keeps its own first tokens
+        shorter = min(pair.chosen, pair.rejected, key=len)
+        assert encode_answer(tok, pair.prompt, shorter, 64) in (c, r)
+        longer_row = r if shorter == pair.chosen else c
+        assert longer_row[:-1] == encode_answer(tok, pair.prompt, max(pair.chosen, pair.rejected, key=len), 64)[: len(c) - 1]
+    # the window still applies: nothing is longer than max_length
+    assert all(len(x) <= 16 for row in encode_pairs(tok, [Pair("问" * 40, long, long)], 16, True) for x in row.values())

@@ -12,6 +12,11 @@ Without human preference data, pairs are built from question/answer data (docs/t
 
 A pair renders as the evaluation prompt ``[human]:{prompt}\\n[bot]:`` followed by the answer and
 EOS; the prompt keeps at most its last ``max_length // 2`` tokens, the answer is cut to fit.
+
+``match_lengths`` cuts the longer answer of every pair to the shorter one's token count, so the
+model cannot win by answer length (a sampled answer cut at ``max_new_tokens`` against a longer
+reference otherwise teaches "longer is better"); held-out accuracy is then reported both at
+natural lengths (how the model scores answers in use) and length-matched (``<kind>/matched``).
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ class RewardStageConfig:
     heldout: list[Source] = field(default_factory=list)  # held-out pairs, accuracy per kind
     heldout_hard: HardNegatives = field(default_factory=HardNegatives)
     report_before: bool = True  # held-out accuracy of the untrained head too (costs one more pass)
+    match_lengths: bool = False  # cut both answers of a pair to the shorter one's token count
     allow_eval_overlap: list[str] = field(default_factory=list)
     train: TrainSettings = field(default_factory=TrainSettings)
 
@@ -71,15 +77,28 @@ def hard_pairs(h: HardNegatives, default_model: str) -> list[Pair]:
     return [Pair(p.prompt, p.reference, gens[p.id][0], "hard", p.origin) for p in items]
 
 
+def _prompt_ids(tok: Any, prompt: str, max_length: int) -> list[int]:
+    return tok.encode(paper_segments([("user", prompt)])[0][0], add_special_tokens=False)[-(max_length // 2):]
+
+
+def _answer_ids(tok: Any, answer: str, room: int) -> list[int]:
+    return tok.encode(answer.rstrip("\n") + "\n", add_special_tokens=False)[:room]
+
+
 def encode_answer(tok: Any, prompt: str, answer: str, max_length: int) -> list[int]:
-    p = tok.encode(paper_segments([("user", prompt)])[0][0], add_special_tokens=False)[-(max_length // 2):]
-    a = tok.encode(answer.rstrip("\n") + "\n", add_special_tokens=False)[: max_length - len(p) - 1]
-    return [*p, *a, tok.eos_token_id]
+    p = _prompt_ids(tok, prompt, max_length)
+    return [*p, *_answer_ids(tok, answer, max_length - len(p) - 1), tok.eos_token_id]
 
 
-def encode_pairs(tok: Any, pairs: Sequence[Pair], max_length: int) -> list[dict[str, list[int]]]:
-    return [{"chosen_ids": encode_answer(tok, q.prompt, q.chosen, max_length),
-             "rejected_ids": encode_answer(tok, q.prompt, q.rejected, max_length)} for q in pairs]
+def encode_pairs(tok: Any, pairs: Sequence[Pair], max_length: int, match_lengths: bool = False) -> list[dict[str, list[int]]]:
+    rows = []
+    for q in pairs:
+        p = _prompt_ids(tok, q.prompt, max_length)
+        c, r = (_answer_ids(tok, a, max_length - len(p) - 1) for a in (q.chosen, q.rejected))
+        if match_lengths:
+            c, r = c[: len(r)], r[: len(c)]
+        rows.append({"chosen_ids": [*p, *c, tok.eos_token_id], "rejected_ids": [*p, *r, tok.eos_token_id]})
+    return rows
 
 
 def reward_max_length(spec: str, default: int) -> int:
@@ -101,24 +120,29 @@ def load_reward_model(spec: str, train: TrainSettings) -> tuple[Any, Any]:
     return model, tok
 
 
-def score_pairs(model: Any, tok: Any, pairs: Sequence[Pair], max_length: int, batch_size: int) -> tuple[list[float], list[float]]:
+def score_pairs(model: Any, tok: Any, pairs: Sequence[Pair], max_length: int, batch_size: int,
+                match_lengths: bool = False) -> tuple[list[float], list[float]]:
     from .measure import reward_scores
 
-    rows = encode_pairs(tok, pairs, max_length)
+    rows = encode_pairs(tok, pairs, max_length, match_lengths)
     c = reward_scores(model, [r["chosen_ids"] for r in rows], tok.pad_token_id, batch_size)
     r = reward_scores(model, [r["rejected_ids"] for r in rows], tok.pad_token_id, batch_size)
     return c, r
 
 
-def accuracy_by_kind(model: Any, tok: Any, pairs: Sequence[Pair], train: TrainSettings, seed: int) -> dict[str, Any]:
+def accuracy_by_kind(model: Any, tok: Any, pairs: Sequence[Pair], train: TrainSettings, seed: int,
+                     matched_too: bool = False) -> dict[str, Any]:
+    """Held-out pair accuracy per kind at natural lengths, and with ``matched_too`` also with both
+    answers cut to the same token count (``<kind>/matched``)."""
     from .measure import pair_accuracy
 
     out = {}
     for kind in sorted({p.kind for p in pairs}):
         sub = [p for p in pairs if p.kind == kind]
-        c, r = score_pairs(model, tok, sub, train.max_length, train.batch_size)
-        out[kind] = pair_accuracy(c, r, seed)
-        out[kind]["mean_margin"] = sum(a - b for a, b in zip(c, r)) / len(sub)
+        for name, match in ((kind, False), (f"{kind}/matched", True))[: 2 if matched_too else 1]:
+            c, r = score_pairs(model, tok, sub, train.max_length, train.batch_size, match)
+            out[name] = pair_accuracy(c, r, seed)
+            out[name]["mean_margin"] = sum(a - b for a, b in zip(c, r)) / len(sub)
     return out
 
 
@@ -148,19 +172,20 @@ def run_reward(cfg: RewardStageConfig) -> dict[str, Any]:
                                             for p in hard[:3]])
     model, tok = load_reward_model(cfg.model, cfg.train)
     if held and cfg.report_before and is_main_process():
-        st.report["before_by_kind"] = accuracy_by_kind(model, tok, held, cfg.train, st.seed)
+        st.report["before_by_kind"] = accuracy_by_kind(model, tok, held, cfg.train, st.seed, cfg.match_lengths)
     args = RewardConfig(**st.training_kwargs(), max_length=None, center_rewards_coefficient=None)
-    trainer = RewardTrainer(model=model, args=args, train_dataset=make_dataset(encode_pairs(tok, pairs, cfg.train.max_length)),
+    trainer = RewardTrainer(model=model, args=args, train_dataset=make_dataset(encode_pairs(tok, pairs, cfg.train.max_length, cfg.match_lengths)),
                             processing_class=tok)
     st.train(trainer)
     out = Path(cfg.output_dir)
     save_final(trainer, tok, out)
     if is_main_process():
-        save_json({"max_length": cfg.train.max_length, "format": "paper"}, out / READOUT_FILE)
+        save_json({"max_length": cfg.train.max_length, "format": "paper", "match_lengths": cfg.match_lengths},
+                  out / READOUT_FILE)
     if held and is_main_process():
         m = trainer.model if not trainer.is_deepspeed_enabled and trainer.args.world_size == 1 else \
             load_reward_model(str(out), cfg.train)[0]
-        st.report["after_by_kind"] = accuracy_by_kind(m, tok, held, cfg.train, st.seed)
+        st.report["after_by_kind"] = accuracy_by_kind(m, tok, held, cfg.train, st.seed, cfg.match_lengths)
         for kind, f in st.report["after_by_kind"].items():
             before = st.report.get("before_by_kind", {}).get(kind)
             log(f"[reward] held-out pair accuracy ({kind}): {f['value']:.3f} [{f['ci_low']:.3f}, {f['ci_high']:.3f}] "
