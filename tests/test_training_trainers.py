@@ -247,7 +247,7 @@ def test_rejection_evaluation_averages_several_samples_per_prompt(tiny_model, tm
 
     from chimed_eval.metrics.text import chimed_char_pad
     from training.config import TrainSettings, from_dict
-    from training.generate import Decoding, generate_answers
+    from training.generate import generate_answers
     from training.rejection import RejectionStageConfig, context, evaluate_rejection, score_answers
     from training.reward import load_reward_model
 
