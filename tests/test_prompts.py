@@ -1,6 +1,5 @@
 """Rendered prompts, character for character, against the published templates."""
 
-from pathlib import Path
 
 from chimed_eval.prompts import Shot, render_generate, render_lmeval, render_paper
 from chimed_eval.task import MCQTask, TaskData

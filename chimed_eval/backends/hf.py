@@ -219,7 +219,6 @@ class HFBackend(TokenizedBackend):
     def _check_prefix_cache(self) -> bool:
         """Verify once that scoring on top of a cached prefix reproduces a full forward (also
         past a sliding attention window, where the architecture has one)."""
-        torch = self.torch
         if self._decoder is None:
             return False
         window = int(getattr(self.model.config, "sliding_window", 0) or 0)
