@@ -112,7 +112,34 @@ def test_full_plan_chains_the_stages():
     assert p["reward"].model == p["judge"].model == p["sft"].output_dir
     assert p["rejection"].policy == p["sft"].output_dir and p["rejection"].reward_model == p["reward"].output_dir
     assert p["rejection"].evaluate.judge == p["judge"].output_dir != p["rejection"].reward_model
-    assert p["reward"].train.warmup_steps == 2 and p["reward"].train.max_length == 128  # defaults, then the stage's own
+    # defaults, then the stage's own
+    assert p["pretrain"].train.max_length == 160 and p["reward"].train.max_length == 128
+    assert p["pretrain"].train.warmup_steps == 2 and p["reward"].train.warmup_steps == 5
+
+
+def test_stage_commands_on_a_full_file_run_the_judge_and_skip_finished_stages(tmp_path, monkeypatch):
+    from training import cli
+    from training.full import plan
+
+    data = yaml.safe_load((ROOT / "examples" / "train_regime.yaml").read_text(encoding="utf-8"))
+    for sec in ("pretrain", "sft", "reward", "judge", "rejection"):
+        data[sec]["output_dir"] = str(tmp_path / sec)
+    (tmp_path / "judge").mkdir()
+    (tmp_path / "judge" / "metrics.json").write_text('{"stage": "reward", "marker": 7}', encoding="utf-8")
+    ran = []
+    monkeypatch.setattr("training.reward.run_reward", lambda cfg: ran.append(cfg) or {"ran": cfg.output_dir})
+    # skip_done: the finished judge is not trained again; the reward stage runs with its own section
+    assert cli.run_stage("judge", data)["marker"] == 7 and not ran
+    assert cli.run_stage("reward", data) == {"ran": str(tmp_path / "reward")}
+    # without skip_done the judge trains, on the judge: section (its split, the SFT output as model)
+    out = cli.run_stage("judge", {k: v for k, v in data.items() if k != "skip_done"})
+    assert out == {"ran": str(tmp_path / "judge")}
+    judge = plan({k: v for k, v in data.items() if k != "skip_done"})["judge"]
+    assert ran[-1] == judge and ran[-1].model == str(tmp_path / "sft") and ran[-1].sources[0].split == "judge"
+    with pytest.raises(ConfigError, match="judge: needs a full file"):
+        cli.run_stage("judge", data["judge"])
+    with pytest.raises(ConfigError, match="no 'judge:' section"):
+        cli.run_stage("judge", {k: v for k, v in data.items() if k != "judge"})
 
 
 # --- the real data: splits disjoint from each other and from every evaluation test item ------------------

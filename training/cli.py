@@ -1,8 +1,10 @@
-"""``chimed-train pretrain|sft|reward|rejection|full --config FILE.yaml [--set key.path=value ...]``.
+"""``chimed-train pretrain|sft|reward|judge|rejection|full --config FILE.yaml [--set key.path=value ...]``.
 
 A stage's file is either that stage's settings or a file with a ``<stage>:`` section; a ``full``
 file serves every stage (``chimed-train sft --config regime.yaml`` runs its ``sft:`` section with
-the file's ``defaults`` and the previous stage's output as the model). Multi-process: ``torchrun --nproc_per_node=N -m training.cli sft ...`` or
+the file's ``defaults`` and the previous stage's output as the model; ``judge`` runs its
+``judge:`` section, the second reward model, so that it can train beside ``reward``). With a
+``full`` file, ``skip_done: true`` skips a stage that already finished, as in ``full``. Multi-process: ``torchrun --nproc_per_node=N -m training.cli sft ...`` or
 ``deepspeed --num_gpus N -m training.cli ...`` with ``train.deepspeed: zero2|zero3``.
 """
 
@@ -12,16 +14,17 @@ import argparse
 import sys
 from typing import Sequence
 
-from chimed_eval.errors import ChimedEvalError
+from chimed_eval.errors import ChimedEvalError, ConfigError
 
-STAGES = ("pretrain", "sft", "reward", "rejection", "full")
+STAGES = ("pretrain", "sft", "reward", "judge", "rejection", "full")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chimed-train", description="Train a medical LLM in the ChiMed-GPT regime.")
     sub = p.add_subparsers(dest="stage", required=True)
     helps = {"pretrain": "continued pre-training on packed raw text", "sft": "supervised fine-tuning (answer-only loss)",
-             "reward": "reward model (Bradley-Terry pairs)", "rejection": "rejection sampling, then SFT on the best",
+             "reward": "reward model (Bradley-Terry pairs)",
+             "judge": "the second reward model of a full file (judge: section)", "rejection": "rejection sampling, then SFT on the best",
              "full": "all four in sequence, then chimed-eval run"}
     for s in STAGES:
         sp = sub.add_parser(s, help=helps[s])
@@ -47,9 +50,18 @@ def run_stage(stage: str, data: dict) -> dict:
 
     kinds = {"pretrain": (PretrainConfig, run_pretrain), "sft": (SFTStageConfig, run_sft),
              "reward": (RewardStageConfig, run_reward), "rejection": (RejectionStageConfig, run_rejection)}
-    cls, fn = kinds[stage]
     if all(k in data for k in kinds):  # a `full` file: its defaults and chaining apply to the stage too
-        return fn(plan({k: v for k, v in data.items() if k != "skip_done"})[stage])
+        from .full import done_report
+
+        stages = plan({k: v for k, v in data.items() if k != "skip_done"})
+        if stage not in stages:
+            raise ConfigError(f"{stage}: the file has no '{stage}:' section")
+        done = done_report(stage, stages[stage]) if data.get("skip_done") else None
+        return done if done is not None else (run_reward if stage == "judge" else kinds[stage][1])(stages[stage])
+    if stage == "judge":
+        raise ConfigError("judge: needs a full file (with pretrain, sft, reward, judge and rejection sections); "
+                          "a judge alone is a reward stage: chimed-train reward --config JUDGE.yaml")
+    cls, fn = kinds[stage]
     section = data[stage] if stage in data and isinstance(data[stage], dict) else data
     return fn(from_dict(cls, section, stage))
 

@@ -95,6 +95,15 @@ def run_evaluation(model: str, ev: EvaluateConfig) -> dict[str, Any]:
     return {"command": cmd, "results": json.loads((Path(output) / "results.json").read_text(encoding="utf-8"))}
 
 
+def done_report(name: str, cfg: Any) -> dict[str, Any] | None:
+    """The report of a stage that already finished (its metrics file exists), else None."""
+    done = Path(cfg.output_dir) / ("rejection_metrics.json" if name == "rejection" else "metrics.json")
+    if not done.is_file():
+        return None
+    log(f"[full] {name}: done already ({done}), skipped")
+    return json.loads(done.read_text(encoding="utf-8"))
+
+
 def run_full(data: dict) -> dict[str, Any]:
     stages = plan(data)
     skip_done = bool(data.get("skip_done", False))
@@ -105,10 +114,9 @@ def run_full(data: dict) -> dict[str, Any]:
         if name not in stages:
             continue
         cfg = stages[name]
-        done = Path(cfg.output_dir) / ("rejection_metrics.json" if name == "rejection" else "metrics.json")
-        if skip_done and done.is_file():
-            log(f"[full] {name}: done already ({done}), skipped")
-            report[name] = json.loads(done.read_text(encoding="utf-8"))
+        done = done_report(name, cfg) if skip_done else None
+        if done is not None:
+            report[name] = done
             continue
         log(f"[full] === {name} ===")
         report[name] = fn(cfg)
