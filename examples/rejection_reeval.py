@@ -28,7 +28,7 @@ def main() -> None:
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     a = ap.parse_args()
     data = apply_overrides(load_yaml(a.config), a.overrides)
-    cfg = plan({k: v for k, v in data.items() if k != "skip_done"})["rejection"]
+    cfg = plan(data)["rejection"]
     prompts = [p for s in cfg.prompts for p in load_source(s, "prompts")]
     ev = evaluate_rejection(cfg, cfg.policy, cfg.output_dir, prompts)
     Path(a.output).write_text(json.dumps(ev, ensure_ascii=False, indent=1), encoding="utf-8")

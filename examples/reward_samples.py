@@ -21,7 +21,7 @@ def main() -> None:
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     a = ap.parse_args()
     data = apply_overrides(load_yaml(a.config), a.overrides)
-    stages = plan({k: v for k, v in data.items() if k != "skip_done"})
+    stages = plan(data)
     for name in ("reward", "judge"):
         cfg = stages.get(name)
         if cfg is None or (data.get("skip_done") and done_report(name, cfg) is not None):

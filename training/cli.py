@@ -53,11 +53,12 @@ def run_stage(stage: str, data: dict) -> dict:
     if all(k in data for k in kinds):  # a `full` file: its defaults and chaining apply to the stage too
         from .full import done_report
 
-        stages = plan({k: v for k, v in data.items() if k != "skip_done"})
+        stages = plan(data)
         if stage not in stages:
             raise ConfigError(f"{stage}: the file has no '{stage}:' section")
         done = done_report(stage, stages[stage]) if data.get("skip_done") else None
-        return done if done is not None else (run_reward if stage == "judge" else kinds[stage][1])(stages[stage])
+        runners = {"judge": run_reward, **{k: fn for k, (_, fn) in kinds.items()}}
+        return done if done is not None else runners[stage](stages[stage])
     if stage == "judge":
         raise ConfigError("judge: needs a full file (with pretrain, sft, reward, judge and rejection sections); "
                           "a judge alone is a reward stage: chimed-train reward --config JUDGE.yaml")
