@@ -21,11 +21,12 @@ def parse_kv(text: str | None, what: str) -> dict[str, str]:
     out: dict[str, str] = {}
     if not text:
         return out
-    for part in text.split(","):
+    for i, part in enumerate(text.split(","), 1):
         if not part.strip():
             continue
         if "=" not in part:
-            raise ConfigError(f"{what}: expected key=value, got {part!r}")
+            # the text is not echoed: it may be a secret pasted without its name
+            raise ConfigError(f"{what}: part {i} is not key=value ({len(part.strip())} characters, not shown)")
         k, v = part.split("=", 1)
         out[k.strip()] = v.strip()
     return out
@@ -121,10 +122,15 @@ def _config_tasks(task_config: Path | None) -> dict:
     return custom
 
 
-def _tasks(names: Sequence[str], task_args: dict[str, str], task_config: Path | None):
+def _tasks(names: Sequence[str], task_args: dict[str, str], task_config: Path | None,
+           from_config: set[str] | None = None):
+    """The task objects named on the command line; ``from_config`` collects the names that the
+    --task-config file defined."""
     from tasks import TASKS, get_task
 
     custom = _config_tasks(task_config)
+    if from_config is not None:
+        from_config.update(n for n in names if n in custom)
     out = []
     for n in names:
         if n in custom:
@@ -164,6 +170,9 @@ def cmd_run(a: argparse.Namespace) -> int:
     if a.max_new_tokens is not None and a.max_new_tokens < 1:
         raise ConfigError("--max-new-tokens must be >= 1")
     model_args = parse_kv(a.model_args, "--model-args")
+    from .secret_args import refuse_secret_args
+
+    refuse_secret_args(model_args)  # before anything is written or echoed
     if a.data_parallel > 1:
         return _run_data_parallel(a, model_args)
     if a.data_parallel < 1:
@@ -174,12 +183,15 @@ def cmd_run(a: argparse.Namespace) -> int:
 
         shard = shard_from_env() if a.shard == "auto" else a.shard
         a.output = shard_dir(a.output, shard)  # checks the I/N spec
-    tasks = _tasks(names, parse_kv(a.task_args, "--task-args"), a.task_config)
+    task_args = parse_kv(a.task_args, "--task-args")
+    from_config: set[str] = set()
+    tasks = _tasks(names, task_args, a.task_config, from_config)
     BACKENDS.get(a.backend)  # an unknown backend fails here, before any data or model loads
     settings = RunSettings(model=a.model, backend=a.backend, variant=a.variant, shots=a.shots, seed=a.seed,
                            limit=a.limit, batch_size=a.batch_size, device=a.device, dtype=a.dtype,
                            model_args=model_args, data_dir=a.data_dir or default_data_dir(),
-                           max_new_tokens=a.max_new_tokens, decoding=a.decoding, shard=shard)
+                           max_new_tokens=a.max_new_tokens, decoding=a.decoding, shard=shard,
+                           task_sources=_task_sources(tasks, names, task_args, a.task_config, from_config))
     if a.variant == "chat":
         _set_chat_template(tasks, a.backend, a.model, model_args)
 
@@ -194,10 +206,36 @@ def cmd_run(a: argparse.Namespace) -> int:
         return open_backend(a.backend, a.model, seed=a.seed, batch_size=a.batch_size, device=a.device,
                             dtype=a.dtype, model_args=model_args, cache=cache)
 
-    run = evaluate(tasks, factory, settings, a.output, progress=not a.no_progress)
+    try:
+        run = evaluate(tasks, factory, settings, a.output, progress=not a.no_progress)
+    except KeyboardInterrupt:
+        print(f"\nchimed-eval: interrupted; the items finished so far are saved in {a.output / 'samples'}/. "
+              "Run the same command again to resume.", file=sys.stderr)
+        return 130
     print_summary(run)
     print(f"\nresults: {a.output / 'results.json'}\nsamples: {a.output / 'samples'}/")
     return 0
+
+
+def _task_sources(tasks, names: Sequence[str], task_args: dict[str, str], task_config: Path | None,
+                  from_config: set[str]) -> dict:
+    """What defines each user-defined task beyond its data files, for the resume check: the
+    --task-args of the generic tasks, the content hash of the --task-config file."""
+    from .types import sha256_text
+
+    config_sha = None
+    if task_config is not None:
+        try:
+            config_sha = sha256_text(task_config.read_bytes().decode("utf-8", "replace"))
+        except OSError as exc:
+            raise ConfigError(f"--task-config {task_config}: cannot read ({exc.strerror or exc})") from None
+    out: dict[str, dict[str, str]] = {}
+    for name, t in zip(names, tasks):
+        if name in from_config:
+            out[t.name] = {"task_config_sha256": config_sha or ""}
+        elif name in ("mcq", "ner", "scale"):
+            out[t.name] = dict(sorted(task_args.items()))
+    return out
 
 
 def _run_data_parallel(a: argparse.Namespace, model_args: dict[str, str]) -> int:
@@ -206,9 +244,13 @@ def _run_data_parallel(a: argparse.Namespace, model_args: dict[str, str]) -> int
 
     if a.shard:
         raise ConfigError("--data-parallel and --shard do not combine: --data-parallel makes the shards itself")
+    from .outdir import OutLock, check_adoptable
+
     per = int(model_args.get("tensor_parallel_size", 1)) * int(model_args.get("pipeline_parallel_size", 1))
-    dirs = run_data_parallel(a.argv, a.data_parallel, a.output, per if a.backend in ("hf", "vllm") else 0)
-    run = merge_shards(dirs, a.output, _task_getter(a.task_config, dirs[0]))
+    with OutLock(a.output):
+        check_adoptable(a.output, allowed_extra=("shards",))
+        dirs = run_data_parallel(a.argv, a.data_parallel, a.output, per if a.backend in ("hf", "vllm") else 0)
+        run = merge_shards(dirs, a.output, _task_getter(a.task_config, dirs[0]), locked=True)
     print_summary(run)
     print(f"\nresults: {a.output / 'results.json'} (merged from {len(dirs)} shards in {a.output / 'shards'})")
     return 0
@@ -342,6 +384,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except (ChimedEvalError, UnknownNameError) as exc:
         print(f"chimed-eval: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the file system said no (read-only, full, not a directory...)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"chimed-eval: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
 
 

@@ -16,12 +16,12 @@ shard holding exactly its items, all finished.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from . import SCHEMA_VERSION
 from .errors import ConfigError
+from .outdir import OutLock, check_adoptable, read_json
 from .records import SampleStore, record_to_score, run_result_to_dict, write_json_atomic
 from .runner import parse_shard, task_result
 from .types import ModelInfo, RunResult
@@ -31,13 +31,24 @@ def _load(path: Path, name: str) -> dict[str, Any]:
     f = path / name
     if not f.exists():
         raise ConfigError(f"{f} not found: {path} is not a finished chimed-eval output directory")
-    try:
-        return json.loads(f.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise ConfigError(f"{f}: not valid JSON ({exc})") from None
+    obj = read_json(f)
+    if not isinstance(obj, dict) or not isinstance(obj.get("settings"), dict) or not isinstance(obj.get("tasks"), dict):
+        raise ConfigError(f"{f}: not a chimed-eval {name} (needs 'settings' and 'tasks' objects)")
+    return obj
 
 
-def merge_shards(shard_dirs: Sequence[Path], out_dir: Path, get_task: Callable[[str], Any]) -> RunResult:
+def merge_shards(shard_dirs: Sequence[Path], out_dir: Path, get_task: Callable[[str], Any],
+                 locked: bool = False) -> RunResult:
+    """Merge into ``out_dir`` under its lock (``locked``: the caller holds it already). OUT must be
+    empty, a shard parent (``shards/``) or an earlier merge."""
+    if locked:
+        return _merge(shard_dirs, out_dir, get_task)
+    with OutLock(out_dir):
+        check_adoptable(out_dir, allowed_extra=("shards",))
+        return _merge(shard_dirs, out_dir, get_task)
+
+
+def _merge(shard_dirs: Sequence[Path], out_dir: Path, get_task: Callable[[str], Any]) -> RunResult:
     if not shard_dirs:
         raise ConfigError("merge: no shard directories given")
     shards = []
@@ -84,7 +95,7 @@ def merge_shards(shard_dirs: Sequence[Path], out_dir: Path, get_task: Callable[[
         per_shard = []
         for i, _, d, run, _res in shards:
             meta = run["tasks"][name]
-            for k in ("variant", "shots", "data_files", "n_total"):
+            for k in ("variant", "shots", "data_files", "n_total", "items_sha256", "source"):
                 if meta.get(k) != meta0.get(k):
                     raise ConfigError(f"merge: task {name!r}: {k} differs between {d0} and {d}")
             recs = list(SampleStore(d, name).load().values())
@@ -98,13 +109,15 @@ def merge_shards(shard_dirs: Sequence[Path], out_dir: Path, get_task: Callable[[
         if len(set(ids)) != len(ids):
             raise ConfigError(f"merge: task {name!r}: an item appears in two shards")
         SampleStore(out_dir, name).finalize(ordered)
-        merged_tasks[name] = {"variant": meta0["variant"], "shots": meta0["shots"], "n": total,
-                              "data_files": meta0.get("data_files", {})}
+        # what one process writes: the shards' shared definition (items hash, source), all items
+        merged_tasks[name] = {**{k: v for k, v in meta0.items() if k != "n_total"}, "n": total}
         task = get_task(name)
         results.append(task_result(task, None, [record_to_score(r) for r in ordered], seed,
                                    variant=meta0["variant"], shots=meta0["shots"], data_files=meta0.get("data_files")))
     settings_fp = {k: v for k, v in run0["settings"].items() if k != "shard"}
-    write_json_atomic(out_dir / "run.json", {"settings": settings_fp, "tasks": merged_tasks})
+    write_json_atomic(out_dir / "run.json", {"format": run0.get("format"), "settings": settings_fp,
+                                             **({"model": run0["model"]} if "model" in run0 else {}),
+                                             "tasks": merged_tasks})
     settings = {k: v for k, v in res0["settings"].items() if k != "shard"}
     model = ModelInfo(**res0["model"])
     rr = RunResult(schema_version=SCHEMA_VERSION, model=model, settings=settings, tasks=tuple(results),

@@ -11,21 +11,46 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from .errors import ConfigError
 from .types import Metric, RunResult, SampleScore, TaskResult
 
 
+def _replace_atomic(path: Path, write) -> None:
+    """Write through a uniquely named temporary file in the same directory, fsync, then
+    ``os.replace``: readers see the old file or the new one, two processes never share a
+    temporary file, and a failure (full disk, read-only directory) leaves no temporary file
+    behind and raises ConfigError naming ``path``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise ConfigError(f"{path}: cannot write ({exc.strerror or exc}); nothing was replaced") from None
+        raise
+
+
 def write_json_atomic(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    def write(f) -> None:
         json.dump(obj, f, ensure_ascii=False, indent=2)
         f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+
+    _replace_atomic(path, write)
 
 
 def score_to_record(s: SampleScore) -> dict[str, Any]:
@@ -55,8 +80,11 @@ class SampleStore:
         done: dict[str, dict[str, Any]] = {}
         if not self.path.exists():
             return done
-        with open(self.path, "rb") as f:
-            data = f.read()
+        try:
+            with open(self.path, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            raise ConfigError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
         for raw in data.split(b"\n"):
             if not raw.strip():
                 continue
@@ -72,23 +100,25 @@ class SampleStore:
         lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
         if not lines:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # If a previous run was killed mid-line, start on a fresh line.
-        needs_newline = self.path.exists() and self.path.stat().st_size > 0 and not _ends_with_newline(self.path)
-        with open(self.path, "ab") as f:
-            f.write((("\n" if needs_newline else "") + lines).encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # If a previous run was killed mid-line, start on a fresh line.
+            needs_newline = self.path.exists() and self.path.stat().st_size > 0 and not _ends_with_newline(self.path)
+            with open(self.path, "ab") as f:
+                f.write((("\n" if needs_newline else "") + lines).encode("utf-8"))
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            # a torn last line (full disk) is dropped by load(): those items are recomputed
+            raise ConfigError(f"{self.path}: cannot append records ({exc.strerror or exc}); "
+                              "the records saved before are kept, run the same command again to resume") from None
 
     def finalize(self, ordered: list[dict[str, Any]]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
+        def write(f) -> None:
             for r in ordered:
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+
+        _replace_atomic(self.path, write)
 
 
 def first_record_extra(out_dir: Path, task: str) -> dict[str, Any] | None:

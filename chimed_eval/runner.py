@@ -21,7 +21,9 @@ from typing import Any, Sequence
 
 from . import SCHEMA_VERSION, __version__
 from .errors import ConfigError
+from .outdir import OutLock, check_adoptable, read_json
 from .records import SampleStore, record_to_score, run_result_to_dict, score_to_record, write_json_atomic
+from .secret_args import redact_args, refuse_secret_args
 from .task import Task, TaskData
 from .types import ModelInfo, Request, RunResult, Sample, SampleScore, TaskResult, sha256_text
 
@@ -42,18 +44,40 @@ class RunSettings:
     max_new_tokens: int | None = None  # overrides a generation task's own budget (--max-new-tokens)
     decoding: str | None = None  # a generation task's decoding preset (--decoding); None: the task's default
     shard: str | None = None  # "i/n": this process scores items i, i+n, i+2n, ... (merge with chimed-eval merge)
+    #: per task name, what defines a user's own task beyond its data files (--task-args, the
+    #: --task-config file's sha256); compared on resume
+    task_sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        refuse_secret_args(self.model_args)  # before anything is written
 
     def fingerprint(self) -> dict[str, Any]:
-        """The settings that change results: a resumed run must match them exactly.
-        (batch size changes batch composition, so it is part of it too.) The generation
-        overrides enter only when set, so output directories written before they existed
-        still resume."""
+        """The settings as recorded in results.json (secret-looking model args redacted).
+        The generation overrides enter only when set."""
         d = dataclasses.asdict(self)
         d.pop("data_dir")
         d.pop("device")
+        d.pop("task_sources")
+        d["model_args"] = redact_args(self.model_args)
         for k in ("max_new_tokens", "decoding", "shard"):
             if d[k] is None:
                 d.pop(k)
+        return d
+
+    def resume_key(self) -> dict[str, Any]:
+        """The run-wide settings a resumed run must match exactly (OUT/run.json ``settings``).
+
+        ``--variant`` and ``--shots`` are compared per task after each task resolves its default
+        (no ``--variant`` and ``--variant paper`` are the same run); transport-only model args
+        (timeouts, retries, concurrency, where the key is read from) are left out; the data
+        directory enters resolved. Batch size changes batch composition, so it is in."""
+        from .cache import VOLATILE_MODEL_ARGS
+
+        d = self.fingerprint()
+        d.pop("variant")
+        d.pop("shots")
+        d["model_args"] = {k: v for k, v in sorted(d["model_args"].items()) if k not in VOLATILE_MODEL_ARGS}
+        d["data_dir"] = str(Path(self.data_dir).resolve())
         return d
 
 
@@ -75,6 +99,7 @@ class PreparedTask:
     variant: str
     shots: int
     n_total: int | None = None  # items of the whole task when this is a shard
+    items_sha256: str = ""  # what defines the items of the whole task (all shards share it)
 
 
 def parse_shard(spec: str) -> tuple[int, int]:
@@ -118,8 +143,9 @@ def prepare(task: Task, data_dir: Path, settings: RunSettings) -> PreparedTask:
         # shard), then every n-th item is kept: shards are balanced across subjects and lengths,
         # and `chimed-eval merge` restores the task's order by interleaving them.
         i, n = parse_shard(settings.shard)
-        return PreparedTask(task, data, samples[i::n], seeded[i::n], variant, shots, n_total=len(samples))
-    return PreparedTask(task, data, samples, seeded, variant, shots)
+        return PreparedTask(task, data, samples[i::n], seeded[i::n], variant, shots, n_total=len(samples),
+                            items_sha256=_items_sha256(samples))
+    return PreparedTask(task, data, samples, seeded, variant, shots, items_sha256=_items_sha256(samples))
 
 
 def _package_versions() -> dict[str, str]:
@@ -139,13 +165,19 @@ def evaluate(tasks: Sequence[Task], backend_factory, settings: RunSettings, out_
     """Run ``tasks`` on the backend built by ``backend_factory()`` and write OUT.
 
     The backend is built only after the data has loaded and validated, so a data error costs no
-    model loading.
+    model loading. OUT is locked for the whole run; a resumed run must match OUT/run.json in every
+    setting, task definition, item and the model's weights, else it is refused before any record
+    is reused. Tasks of an earlier run into the same OUT stay in results.json.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
     data_dir = Path(settings.data_dir)
     prepared = [prepare(t, data_dir, settings) for t in tasks]
-    _check_resume(out_dir, settings, prepared)
+    with OutLock(out_dir):
+        state = _check_resume(out_dir, check_adoptable(out_dir), settings, prepared)
+        return _evaluate_locked(prepared, backend_factory, settings, out_dir, progress, state)
 
+
+def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: RunSettings, out_dir: Path,
+                     progress: bool, state: dict[str, Any]) -> RunResult:
     stores = {p.task.name: SampleStore(out_dir, p.task.name) for p in prepared}
     done = {name: store.load() for name, store in stores.items()}
     by_key: dict[tuple[str, str], tuple[PreparedTask, Sample, Request]] = {}
@@ -163,6 +195,7 @@ def evaluate(tasks: Sequence[Task], backend_factory, settings: RunSettings, out_
     backend = backend_factory()
     try:
         model = backend.model_info()
+        _check_model(out_dir, state, model)
         if pending_total:
             # engines that schedule their own batches (vLLM) ask for larger hand-overs
             size = max(settings.batch_size, int(getattr(backend, "run_batch_size", None) or 0))
@@ -177,7 +210,7 @@ def evaluate(tasks: Sequence[Task], backend_factory, settings: RunSettings, out_
         results.append(task_result(p.task, p, [record_to_score(r) for r in ordered], settings.seed))
     run = RunResult(schema_version=SCHEMA_VERSION, model=model, settings=_settings_record(settings, prepared),
                     tasks=tuple(results), created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-    write_json_atomic(out_dir / "results.json", run_result_to_dict(run))
+    write_json_atomic(out_dir / "results.json", _keep_earlier_tasks(out_dir, run_result_to_dict(run), state))
     return run
 
 
@@ -245,34 +278,122 @@ def _settings_record(settings: RunSettings, prepared: Sequence[PreparedTask]) ->
     return d
 
 
-def _check_resume(out_dir: Path, settings: RunSettings, prepared: Sequence[PreparedTask]) -> None:
-    """OUT/run.json pins the settings; a second run into the same OUT must use the same ones."""
+RUN_FORMAT = 2  # run.json layout: settings (resume_key), model identity, per-task definitions
+
+
+def _items_sha256(samples: Sequence[Sample]) -> str:
+    """Everything that defines the items (ids, inputs, options, gold answers, metadata): an edited
+    answer changes it even when the prompts do not."""
+    return sha256_text(json.dumps([dataclasses.asdict(s) for s in samples], ensure_ascii=False,
+                                  sort_keys=True, default=str))
+
+
+def _task_entry(p: PreparedTask, settings: RunSettings) -> dict[str, Any]:
+    entry: dict[str, Any] = {"variant": p.variant, "shots": p.shots, "n": len(p.samples),
+                             "data_files": dict(p.data.files), "items_sha256": p.items_sha256}
+    if p.n_total is not None:
+        entry["n_total"] = p.n_total
+    source = settings.task_sources.get(p.task.name)
+    if source:
+        entry["source"] = redact_args(source) if isinstance(source, dict) else source
+    return entry
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    out = []
+    for k in sorted(set(old) | set(new)):
+        if old.get(k) == new.get(k):
+            continue
+        o, n = old.get(k), new.get(k)
+        if isinstance(o, dict) and isinstance(n, dict):
+            out += [f"{k}.{d}" for d in _differences(o, n)]
+        else:
+            out.append(f"{k}: {_short(o)} -> {_short(n)}")
+    return out
+
+
+def _short(v: Any) -> str:
+    text = json.dumps(v, ensure_ascii=False, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _check_resume(out_dir: Path, old: dict[str, Any] | None, settings: RunSettings,
+                  prepared: Sequence[PreparedTask]) -> dict[str, Any]:
+    """OUT/run.json pins the settings, each task's definition and the model; a second run into
+    the same OUT must match them (new tasks may be added). Returns the run.json now written."""
     path = out_dir / "run.json"
-    current = {"settings": settings.fingerprint(),
-               "tasks": {p.task.name: {"variant": p.variant, "shots": p.shots, "n": len(p.samples),
-                                       "data_files": dict(p.data.files),
-                                       **({"n_total": p.n_total} if p.n_total is not None else {})}
-                         for p in prepared}}
-    if path.exists():
-        old = json.loads(path.read_text(encoding="utf-8"))
-        if old.get("settings") != current["settings"]:
-            diff = {k: (old.get("settings", {}).get(k), v) for k, v in current["settings"].items()
-                    if old.get("settings", {}).get(k) != v}
-            raise ConfigError(f"{out_dir} holds a run with other settings {diff} (old, new); "
-                              "use a new --output directory to start a different run")
-        merged = {**old.get("tasks", {}), **current["tasks"]}
-        current["tasks"] = merged
+    current: dict[str, Any] = {"format": RUN_FORMAT, "settings": settings.resume_key(),
+                               "tasks": {p.task.name: _task_entry(p, settings) for p in prepared}}
+    if old is not None:
+        if old.get("format") != RUN_FORMAT:
+            raise ConfigError(f"{path} was written by an older chimed-eval that did not record what defines "
+                              "the items and the model; its records cannot be checked: use a new --output "
+                              "directory (`chimed-eval score` still reads this one)")
+        diff = _differences(old["settings"], current["settings"])
+        for name, entry in current["tasks"].items():
+            if name in old["tasks"]:
+                diff += [f"task {name}: {d}" for d in _differences(old["tasks"][name], entry)]
+        if diff:
+            raise ConfigError(f"{out_dir} holds a run with other settings, data or task definitions (old -> new): "
+                              + "; ".join(diff) + ". Use a new --output directory to start a different run")
+        current["tasks"] = {**old["tasks"], **current["tasks"]}
+        if "model" in old:
+            current["model"] = old["model"]
     write_json_atomic(path, current)
+    return current
+
+
+def _model_identity(model: ModelInfo) -> dict[str, Any]:
+    ident = {"name": model.name, "revision": model.revision, "weights_sha256": model.weights_sha256,
+             "dtype": model.dtype}
+    if model.weights_sha256 is None:
+        ident["path"] = model.path  # nothing else tells two unhashed checkpoints apart
+    return ident
+
+
+def _check_model(out_dir: Path, state: dict[str, Any], model: ModelInfo) -> None:
+    """The model (weights hash, revision, dtype) must be the one OUT's records came from."""
+    ident = _model_identity(model)
+    old = state.get("model")
+    if old is not None and old != ident:
+        raise ConfigError(f"{out_dir} holds records of another model or weights (old -> new): "
+                          + "; ".join(_differences(old, ident)) + ". Use a new --output directory")
+    if old is None:
+        state["model"] = ident
+        write_json_atomic(out_dir / "run.json", state)
+
+
+def _keep_earlier_tasks(out_dir: Path, new: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    """results.json keeps the tasks of earlier runs into the same OUT (same settings and model,
+    checked by run.json): running --tasks B after --tasks A leaves A's results in place."""
+    path = out_dir / "results.json"
+    if not path.exists():
+        return new
+    old = read_json(path)
+    kept = {k: v for k, v in old.get("tasks", {}).items() if k not in new["tasks"] and k in state["tasks"]}
+    if not kept:
+        return new
+    settings = dict(new["settings"])
+    for key in ("scoring", "variants", "shots_by_task", "generation"):
+        earlier = {k: v for k, v in (old.get("settings", {}).get(key) or {}).items() if k in kept}
+        if earlier:
+            settings[key] = {**earlier, **(settings.get(key) or {})}
+    return {**new, "settings": settings, "tasks": {**kept, **new["tasks"]}}
 
 
 def rescore(out_dir: Path, get_task) -> RunResult:
     """Recompute every metric from OUT/samples without the model; rewrites results.json."""
-    res_path = out_dir / "results.json"
-    run_path = out_dir / "run.json"
-    if not run_path.exists():
+    if not (out_dir / "run.json").is_file():
         raise ConfigError(f"{out_dir} has no run.json: not a chimed-eval output directory")
-    run = json.loads(run_path.read_text(encoding="utf-8"))
-    old = json.loads(res_path.read_text(encoding="utf-8")) if res_path.exists() else {}
+    with OutLock(out_dir):
+        return _rescore_locked(out_dir, get_task)
+
+
+def _rescore_locked(out_dir: Path, get_task) -> RunResult:
+    res_path = out_dir / "results.json"
+    run = check_adoptable(out_dir)
+    assert run is not None
+    old = read_json(res_path) if res_path.exists() else {}
     seed = int(run["settings"].get("seed", 1234))
     results = []
     for name, meta in run["tasks"].items():
