@@ -12,10 +12,20 @@ The key is ``sha256`` of canonical JSON holding
   local directory whose weights were too large to hash, a fingerprint of the weight files' names,
   sizes and modification times;
 * the backend's ``cache_identity()`` where it has one (API: model name, base URL, endpoint, system
-  prompt, temperature override, top-logprobs, floor);
-* what the command line adds (the result-changing ``--model-args`` and ``--device``);
+  prompt, temperature override, top-logprobs, floor; fake: its mode and the run's ``--seed``,
+  from which it draws its answers);
+* what the command line adds (:func:`cache_extra_identity`): ``--dtype`` as asked, ``--device``,
+  and every ``--model-args`` entry except those in :data:`VOLATILE_MODEL_ARGS` (how a backend
+  talks, waits or batches, never what it answers) and :data:`SECRET_MODEL_ARGS` (credentials:
+  they change no answer and must never be written anywhere, not even hashed);
 * every field of the Request (kind, item key, context, continuations, prefix, special tokens,
-  the whole GenerationConfig including the per-item seed, the oracle).
+  the whole GenerationConfig: max new tokens, stop strings, temperature, top-p and the per-item
+  seed; the oracle).
+
+The run's ``--seed`` reaches the real backends' answers only through that per-item seed, which
+the runner sets on every sampled generation request: greedy generations and log-probabilities do
+not depend on it, so runs with other seeds share them. ``--batch-size`` is not in the key either
+(it groups requests; it does not change what a request asks).
 
 A hub id without ``revision=`` keys on the name alone: pin the revision, or clear the cache when
 the hub model changes.
@@ -23,8 +33,10 @@ the hub model changes.
 Storage: one SQLite file in WAL mode (``responses.sqlite3``): writers in other threads and
 processes wait for each other (busy timeout), every write is one transaction, so a crash
 mid-write leaves the previous state (SQLite discards a torn WAL tail), and each row carries the
-sha256 of its value so a damaged row is a miss, never a wrong answer. A file that is not a
-database any more is moved aside (``*.corrupt-<time>``) and a new one started.
+sha256 of its value so a damaged row is a miss, never a wrong answer. A damaged file (not a
+database any more, truncated, or with overwritten pages: ``PRAGMA quick_check`` on open, and any
+"malformed"/"not a database" error on a later read or write) is moved aside
+(``*.corrupt-<time>-<pid>``) with a warning and a new one started: the run goes on, recomputing.
 """
 
 from __future__ import annotations
@@ -38,18 +50,28 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from .backends.base import Backend
 from .types import ModelInfo, Request, Response
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
-CACHE_VERSION = 1
+#: 2: the fake backend's seed and ``--dtype`` joined the key (version-1 entries are never served).
+CACHE_VERSION = 2
 DB_NAME = "responses.sqlite3"
-#: --model-args that change how a backend talks or waits, never what it answers.
+#: --model-args that change how a backend talks, waits or batches, never what it answers: the fake
+#: backend's delay, the API backend's transport settings and where it finds its key, the vLLM
+#: backend's requests per engine call (vLLM schedules its own batches inside, like --batch-size).
 VOLATILE_MODEL_ARGS = frozenset({"delay", "concurrency", "timeout", "max_retries", "backoff", "max_backoff",
-                                 "api_key_env", "api_key_file"})
+                                 "api_key_env", "api_key_file", "batch"})
+#: --model-args that hold credentials (a hub token, an API key): they change no answer, and a
+#: secret must never reach the cache, even hashed, so they are left out of the key.
+SECRET_MODEL_ARGS = frozenset({"api_key", "token", "hf_token", "use_auth_token", "access_token", "auth_token",
+                               "password", "secret"})
+#: SQLite's primary result codes for a damaged file (SQLITE_CORRUPT, SQLITE_NOTADB).
+_CORRUPT_CODES = frozenset({11, 26})
 
 
 def _canonical(obj: Any) -> str:
@@ -81,8 +103,27 @@ def _decode(text: str) -> Response:
     return Response(**d)
 
 
+class CorruptCacheError(sqlite3.DatabaseError):
+    """``PRAGMA quick_check`` found damage that SQLite had not reported as an error yet."""
+
+
+def is_corruption(exc: sqlite3.Error) -> bool:
+    """Whether an SQLite error means a damaged file (as opposed to a busy lock, a full disk or a
+    missing directory, which moving the file aside would not cure)."""
+    if isinstance(exc, CorruptCacheError):
+        return True
+    code = getattr(exc, "sqlite_errorcode", None)  # Python >= 3.11
+    if isinstance(code, int):
+        return (code & 0xFF) in _CORRUPT_CODES
+    msg = str(exc).lower()
+    return "malformed" in msg or "not a database" in msg
+
+
 class ResponseCache:
-    """A key -> Response store in ``DIR/responses.sqlite3``; thread- and process-safe."""
+    """A key -> Response store in ``DIR/responses.sqlite3``; thread- and process-safe.
+
+    A damaged file never stops a run: it is moved aside (kept for inspection) and the cache starts
+    again empty, on open and on any later read or write that meets the damage."""
 
     def __init__(self, directory: Path | str, busy_timeout_s: float = 60.0) -> None:
         self.dir = Path(directory).expanduser()
@@ -90,25 +131,27 @@ class ResponseCache:
         self.path = self.dir / DB_NAME
         self.busy_timeout_s = busy_timeout_s
         self._lock = threading.Lock()
+        self._file_id: tuple[int, int] | None = None  # (st_dev, st_ino) of the file the connection opened
         try:
             self._conn = self._open()
-        except sqlite3.DatabaseError as e:  # not a database any more: keep it for inspection
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
-            log.warning("response cache %s is unreadable (%s); moved to %s", self.path, e, aside.name)
-            os.replace(self.path, aside)
-            for suffix in ("-wal", "-shm"):
-                side = self.path.with_name(self.path.name + suffix)
-                if side.exists():
-                    os.replace(side, aside.with_name(aside.name + suffix))
+        except sqlite3.DatabaseError as e:
+            if not is_corruption(e):
+                raise
+            self._move_aside(e)
             self._conn = self._open()
 
     def _open(self) -> sqlite3.Connection:
+        """Connect, check the whole file (``quick_check``: every page, not only the table's) and
+        create the table; raises ``sqlite3.DatabaseError`` for a damaged file."""
         conn = sqlite3.connect(str(self.path), timeout=self.busy_timeout_s, isolation_level=None,
                                check_same_thread=False)
         try:
+            st = self.path.stat()
+            self._file_id = (st.st_dev, st.st_ino)
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            self._check(conn)
             conn.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, kind TEXT NOT NULL, "
                          "value TEXT NOT NULL, sha256 TEXT NOT NULL, created REAL NOT NULL)")
             conn.execute("SELECT count(*) FROM responses").fetchone()
@@ -117,29 +160,95 @@ class ResponseCache:
             raise
         return conn
 
+    @staticmethod
+    def _check(conn: sqlite3.Connection) -> None:
+        """``PRAGMA quick_check``: reads every page (a plain query reads only those it needs, so
+        damage elsewhere would surface mid-run); O(size), about a second per GB."""
+        problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check").fetchall()]
+        if problems != ["ok"]:
+            lines = [line for p in problems for line in p.splitlines() if line.strip() and "***" not in line]
+            raise CorruptCacheError("quick_check: " + "; ".join(lines[:2]) + ("; ..." if len(lines) > 2 else ""))
+
+    def _aside_path(self) -> Path:
+        """``responses.sqlite3.corrupt-<unix time>-<pid>``, unique even for two in one second."""
+        base = f"{self.path.name}.corrupt-{int(time.time())}-{os.getpid()}"
+        aside, n = self.path.with_name(base), 1
+        while aside.exists():
+            aside, n = self.path.with_name(f"{base}.{n}"), n + 1
+        return aside
+
+    def _move_aside(self, err: sqlite3.Error) -> None:
+        """Move the damaged file and its WAL/SHM aside, unless another process already did (the
+        file at ``self.path`` is no longer the one this connection opened): never move away the
+        fresh cache that process started."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return
+        if self._file_id is not None and (st.st_dev, st.st_ino) != self._file_id:
+            log.warning("response cache %s was damaged (%s); another process (or connection) has already "
+                        "replaced it", self.path, err)
+            return
+        aside = self._aside_path()
+        os.replace(self.path, aside)
+        for suffix in ("-wal", "-shm"):
+            side = self.path.with_name(self.path.name + suffix)
+            try:
+                os.replace(side, aside.with_name(aside.name + suffix))
+            except FileNotFoundError:
+                pass
+        log.warning("response cache %s is damaged (%s); moved to %s, continuing with an empty cache",
+                    self.path, err, aside.name)
+
+    def _recover(self, err: sqlite3.Error) -> None:
+        """After a read or write met a damaged file: close it, move it aside, open a new one.
+        Called with ``self._lock`` held."""
+        try:
+            self._conn.close()
+        except sqlite3.Error:
+            pass
+        self._move_aside(err)
+        self._conn = self._open()
+
+    def _guarded(self, fn: Callable[[], _T]) -> _T:
+        """``fn()`` under the lock; if the file turns out damaged, recover and run it once more on
+        the new file (which another process may already have started filling)."""
+        with self._lock:
+            try:
+                return fn()
+            except sqlite3.DatabaseError as e:
+                if not is_corruption(e):
+                    raise
+                self._recover(e)
+                return fn()
+
     def get_many(self, keys: Sequence[str]) -> dict[str, Response]:
+        """The stored responses for those keys that have one (after damage: those in the new file)."""
+        return self._guarded(lambda: self._get_many(keys))
+
+    def _get_many(self, keys: Sequence[str]) -> dict[str, Response]:
         out: dict[str, Response] = {}
         bad: list[str] = []
-        with self._lock:
-            for start in range(0, len(keys), 500):
-                chunk = list(keys[start:start + 500])
-                marks = ",".join("?" * len(chunk))
-                rows = self._conn.execute(f"SELECT key, value, sha256 FROM responses WHERE key IN ({marks})",
-                                          chunk).fetchall()
-                for key, value, digest in rows:
-                    try:
-                        if hashlib.sha256(value.encode("utf-8")).hexdigest() != digest:
-                            raise ValueError("checksum mismatch")
-                        out[key] = _decode(value)
-                    except (ValueError, TypeError):
-                        bad.append(key)
-            if bad:
-                log.warning("response cache: %d damaged entries dropped (recomputed)", len(bad))
-                self._write(lambda c: c.executemany("DELETE FROM responses WHERE key = ?", [(k,) for k in bad]))
+        for start in range(0, len(keys), 500):
+            chunk = list(keys[start:start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(f"SELECT key, value, sha256 FROM responses WHERE key IN ({marks})",
+                                      chunk).fetchall()
+            for key, value, digest in rows:
+                try:
+                    if hashlib.sha256(value.encode("utf-8")).hexdigest() != digest:
+                        raise ValueError("checksum mismatch")
+                    out[key] = _decode(value)
+                except (ValueError, TypeError):
+                    bad.append(key)
+        if bad:
+            log.warning("response cache: %d damaged entries dropped (recomputed)", len(bad))
+            self._write(lambda c: c.executemany("DELETE FROM responses WHERE key = ?", [(k,) for k in bad]))
         return out
 
     def put_many(self, items: Sequence[tuple[str, str, Response]]) -> None:
-        """Store (key, kind, response) triples in one transaction; existing keys are kept."""
+        """Store (key, kind, response) triples in one transaction; existing keys are kept. On a
+        damaged file they go into the fresh one that replaces it."""
         if not items:
             return
         now = time.time()
@@ -147,9 +256,12 @@ class ResponseCache:
         for key, kind, resp in items:
             value = _encode(resp)
             rows.append((key, kind, value, hashlib.sha256(value.encode("utf-8")).hexdigest(), now))
-        with self._lock:
+
+        def insert() -> None:
             self._write(lambda c: c.executemany(
                 "INSERT OR IGNORE INTO responses (key, kind, value, sha256, created) VALUES (?, ?, ?, ?, ?)", rows))
+
+        self._guarded(insert)
 
     def _write(self, fn) -> None:
         """One IMMEDIATE transaction (takes the write lock up front: no reader-upgrade deadlock),
@@ -162,7 +274,10 @@ class ResponseCache:
                     fn(self._conn)
                     self._conn.execute("COMMIT")
                 except BaseException:
-                    self._conn.execute("ROLLBACK")
+                    try:
+                        self._conn.execute("ROLLBACK")
+                    except sqlite3.Error:  # SQLite may have rolled back already (e.g. on damage)
+                        pass
                     raise
                 return
             except sqlite3.OperationalError as e:
@@ -171,8 +286,7 @@ class ResponseCache:
                 time.sleep(0.01)
 
     def __len__(self) -> int:
-        with self._lock:
-            return int(self._conn.execute("SELECT count(*) FROM responses").fetchone()[0])
+        return self._guarded(lambda: int(self._conn.execute("SELECT count(*) FROM responses").fetchone()[0]))
 
     def close(self) -> None:
         with self._lock:
@@ -268,10 +382,14 @@ class CachingBackend(Backend):
             self.cache.close()
 
 
-def cache_extra_identity(model_args: Mapping[str, str], device: str | None) -> dict[str, Any]:
-    """What the command line adds to the identity: result-changing model args and the device."""
-    return {"model_args": {k: v for k, v in sorted(model_args.items()) if k not in VOLATILE_MODEL_ARGS},
-            "device": device}
+def cache_extra_identity(model_args: Mapping[str, str], device: str | None,
+                         dtype: str | None = None) -> dict[str, Any]:
+    """What the command line adds to the identity: the result-changing model args (all but the
+    volatile and the secret ones), the device and the dtype as asked (a backend's model info holds
+    the dtype it resolved; the request is kept too, so no backend can drop it)."""
+    skip = VOLATILE_MODEL_ARGS | SECRET_MODEL_ARGS
+    return {"model_args": {k: v for k, v in sorted(model_args.items()) if k not in skip},
+            "device": device, "dtype": dtype}
 
 
 def default_cache_dir() -> Path:

@@ -213,3 +213,113 @@ def test_a_damaged_row_is_a_miss_and_a_garbage_file_is_replaced(tmp_path):
     assert c.get_many(["k"])["k"].text == "new"
     assert any(p.name.startswith(DB_NAME + ".corrupt-") for p in other.iterdir())
     c.close()
+
+
+def _filled_and_damaged(directory: Path, n: int = 400) -> list[str]:
+    """A cache of ``n`` entries, closed, then 8 KB of 0xFF written over the middle of its file."""
+    c = ResponseCache(directory)
+    keys = [f"k{i:04d}" for i in range(n)]
+    c.put_many([(k, "generate", Response(k, text="答案：" * 40 + k)) for k in keys])
+    c.close()
+    path = directory / DB_NAME
+    size = path.stat().st_size
+    assert size > 64 * 1024
+    with open(path, "r+b") as f:
+        f.seek(size // 2)
+        f.write(b"\xff" * 8192)
+    return keys
+
+
+def _moved_aside(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if p.name.startswith(DB_NAME + ".corrupt-")
+                  and not p.name.endswith(("-wal", "-shm")))
+
+
+def test_a_cache_damaged_in_the_middle_is_moved_aside_on_open(tmp_path, caplog):
+    keys = _filled_and_damaged(tmp_path)
+    damaged = (tmp_path / DB_NAME).read_bytes()
+    with caplog.at_level("WARNING", logger="chimed_eval.cache"):
+        c = ResponseCache(tmp_path)
+    assert any("damaged" in r.getMessage() and "corrupt-" in r.getMessage() for r in caplog.records)
+    [aside] = _moved_aside(tmp_path)
+    assert aside.read_bytes() == damaged  # kept as it was, for inspection
+    assert c.get_many(keys) == {} and len(c) == 0  # a fresh cache: every answer is recomputed
+    c.put_many([("new", "generate", Response("new", text="ok"))])
+    c.close()
+    again = ResponseCache(tmp_path)  # and later runs go on with it
+    assert again.get_many(["new"])["new"].text == "ok"
+    again.close()
+    assert _integrity(tmp_path / DB_NAME) == "ok" and len(_moved_aside(tmp_path)) == 1
+
+
+def test_damage_a_read_meets_after_open_is_moved_aside_once_by_two_caches(tmp_path, caplog, monkeypatch):
+    """Damage the open-time check did not see (it happened later, or the check was skipped here)
+    surfaces on a read: that cache moves the file aside; a second cache on the same directory
+    meeting the damage through its old connection reopens the fresh file instead of moving it."""
+    monkeypatch.setattr(ResponseCache, "_check", staticmethod(lambda conn: None), raising=False)
+    keys = _filled_and_damaged(tmp_path)
+    first, second = ResponseCache(tmp_path), ResponseCache(tmp_path)
+    with caplog.at_level("WARNING", logger="chimed_eval.cache"):
+        assert first.get_many(keys) == {}
+        first.put_many([("new", "generate", Response("new", text="fresh"))])
+        assert len(_moved_aside(tmp_path)) == 1
+        assert second.get_many(keys + ["new"]) == {"new": Response("new", text="fresh")}
+        second.put_many([("newer", "generate", Response("newer", text="also"))])
+    assert len(_moved_aside(tmp_path)) == 1  # the fresh file was not moved away again
+    assert first.get_many(["newer"])["newer"].text == "also"
+    assert sum("damaged" in r.getMessage() for r in caplog.records) == 2
+    first.close()
+    second.close()
+
+
+class _FailingConnection:
+    """A connection whose first INSERT fails as SQLite does on a damaged page."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn, self.failed = conn, False
+
+    def execute(self, sql: str, *args):
+        return self.conn.execute(sql, *args)
+
+    def executemany(self, sql: str, rows):
+        if sql.startswith("INSERT") and not self.failed:
+            self.failed = True
+            raise sqlite3.DatabaseError("database disk image is malformed")
+        return self.conn.executemany(sql, rows)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def test_damage_a_write_meets_is_recovered_and_the_write_kept(tmp_path, caplog):
+    c = ResponseCache(tmp_path)
+    c.put_many([("old", "generate", Response("old", text="before"))])
+    c._conn = _FailingConnection(c._conn)
+    with caplog.at_level("WARNING", logger="chimed_eval.cache"):
+        c.put_many([("k", "generate", Response("k", text="kept"))])
+    assert any("damaged" in r.getMessage() for r in caplog.records)
+    assert len(_moved_aside(tmp_path)) == 1
+    assert c.get_many(["k", "old"]) == {"k": Response("k", text="kept")}
+    c.close()
+
+
+def test_a_busy_database_is_not_taken_for_a_damaged_one(tmp_path):
+    from chimed_eval.cache import is_corruption
+
+    assert not is_corruption(sqlite3.OperationalError("database is locked"))
+    assert is_corruption(sqlite3.DatabaseError("database disk image is malformed"))
+    ResponseCache(tmp_path).close()
+    holder = sqlite3.connect(str(tmp_path / DB_NAME), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process writing
+    try:
+        c = ResponseCache(tmp_path, busy_timeout_s=0.2)
+        try:
+            c.put_many([("k", "generate", Response("k", text="x"))])
+        except sqlite3.OperationalError as e:
+            assert "locked" in str(e)
+        else:
+            raise AssertionError("the write should have waited and failed on the lock")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert _moved_aside(tmp_path) == []

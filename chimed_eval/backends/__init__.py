@@ -16,7 +16,10 @@ def open_backend(name: str, model: str, *, seed: int = 0, batch_size: int = 8, d
     """The backend ``chimed-eval run --backend NAME --model MODEL`` uses, behind the response
     cache. ``cache``: its directory, None for the default one (``$CHIMED_EVAL_CACHE/responses``),
     False for no cache. Local-weights backends get the resolved model and the ``--model-args``
-    meant for them; the fake backend its mode; the API backend the name as given."""
+    meant for them; the fake backend its mode; the API backend the name as given. The cache key
+    holds ``device``, ``dtype`` and the result-changing ``model_args`` (chimed_eval/cache.py); the
+    seed enters it where answers depend on it (the fake backend's ``cache_identity``, the per-item
+    seed of sampled requests)."""
     args = dict(model_args or {})
     cls = BACKENDS.get(name)
     if name == "fake":
@@ -32,4 +35,4 @@ def open_backend(name: str, model: str, *, seed: int = 0, batch_size: int = 8, d
         return inner
     from ..cache import CachingBackend, cache_extra_identity, default_cache_dir
 
-    return CachingBackend(inner, cache or default_cache_dir(), cache_extra_identity(args, device))
+    return CachingBackend(inner, cache or default_cache_dir(), cache_extra_identity(args, device, dtype))

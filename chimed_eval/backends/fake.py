@@ -2,7 +2,8 @@
 
 Modes (``--model``): ``oracle`` answers the gold option (tests can assert a perfect score),
 ``fixed:X`` always answers option X (a letter or a continuation text), ``random`` answers a random
-option seeded from (seed, request key), so a run is reproducible and resumable.
+option seeded from (seed, request key), so a run is reproducible and resumable; the seed is part
+of its response-cache identity.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ class FakeBackend(Backend):
     def model_info(self) -> ModelInfo:
         return ModelInfo(name=f"fake-{self.mode}" + (f":{self.arg}" if self.arg else ""), path="fake", revision=None,
                          weights_sha256=None, dtype=None)
+
+    def cache_identity(self) -> dict[str, object]:
+        """What, besides the request, decides an answer (for the response cache): the mode and the
+        seed the ``random`` mode draws from (``--seed 2`` must not get ``--seed 1234``'s answers)."""
+        return {"mode": self.mode, "arg": self.arg, "seed": self.seed}
 
     def request_length(self, request: Request) -> int:
         return len(request.context)
