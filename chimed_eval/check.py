@@ -5,7 +5,9 @@
 * **0**: every baseline metric is within tolerance, and item sets and prompts are unchanged;
 * **1**: a metric moved outside the baseline's 95% interval (or the given tolerance), or a
   baseline metric is missing; item sets and prompts are unchanged;
-* **2**: usage or configuration error (a file missing or not a results/baseline file);
+* **2**: usage or configuration error: a file missing, unreadable or not a results/baseline file,
+  or a baseline that cannot be compared against (no tasks or metrics, a metric value that is not a
+  finite number, malformed ``items``); the message names the file and what is wrong;
 * **3**: an item set changed (the hash of the ordered item ids, or a task is missing) or the
   prompt of an item changed (per-item prompt hashes, or the hash of all of them). This takes
   precedence over 1: metrics over other items or prompts are not comparable (they are still
@@ -31,7 +33,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from .errors import ConfigError
 
@@ -55,42 +57,147 @@ class RunView:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; anything unreadable is a ConfigError naming the file (exit 2)."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: not found") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a chimed-eval results.json or baseline: not UTF-8 text "
+                          f"(byte 0x{data[e.start:e.start + 1].hex()} at offset {e.start})") from None
+    try:
+        doc = json.loads(text)
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid JSON: nested too deeply") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("tasks"), dict):
         raise ConfigError(f"{path}: not a chimed-eval results.json or baseline (expected a 'tasks' object)")
     return doc
 
 
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _validate(path: Path, doc: Mapping[str, Any], baseline: bool) -> None:
+    """Refuse (ConfigError, exit 2) a document ``check`` cannot compare, before any comparison.
+
+    Both sides need the shape the comparison reads (hashes, ``n``, a list of named metrics each
+    with a ``value``). A baseline must also hold something to check (tasks, metrics) and only
+    finite numbers as values: a NaN or missing value cannot be compared, and passing would hide
+    that the baseline is broken. On the current side a null or NaN value is a finding (a
+    regression), not a usage error.
+    """
+    what = "baseline" if baseline else "results file"
+
+    def bad(msg: str) -> ConfigError:
+        return ConfigError(f"{path}: not a usable {what}: {msg}")
+
+    for key in ("model", "settings"):
+        if doc.get(key) is not None and not isinstance(doc[key], dict):
+            raise bad(f"'{key}' must be an object, got {type(doc[key]).__name__}")
+    if baseline and not doc["tasks"]:
+        raise bad("'tasks' is empty: there is nothing to check against")
+    for name, t in doc["tasks"].items():
+        where = f"task {name!r}"
+        if not isinstance(t, dict):
+            raise bad(f"{where} must be an object, got {type(t).__name__}")
+        for key in ("items_sha256", "prompts_sha256"):
+            if not isinstance(t.get(key), str):
+                raise bad(f"{where} lacks {key} (a hash string)" if key not in t
+                          else f"{where}: {key} must be a hash string, got {t[key]!r}")
+        if not isinstance(t.get("n"), int) or isinstance(t["n"], bool) or t["n"] < 0:
+            raise bad(f"{where}: 'n' must be a count of items, got {t.get('n')!r}")
+        _validate_metrics(t.get("metrics"), where, baseline, bad)
+        if "items" in t:
+            _validate_items(t["items"], t["n"], where, bad)
+        data = t.get("data_sha256")
+        if data is not None and not (isinstance(data, list) and all(isinstance(h, str) for h in data)):
+            raise bad(f"{where}: 'data_sha256' must be a list of hash strings, got {data!r}")
+        files = t.get("data_files")
+        if files is not None and not (isinstance(files, dict) and all(isinstance(h, str) for h in files.values())):
+            raise bad(f"{where}: 'data_files' must map file names to hash strings")
+
+
+def _validate_metrics(metrics: Any, where: str, baseline: bool, bad: Callable[[str], ConfigError]) -> None:
+    if not isinstance(metrics, list):
+        raise bad(f"{where} lacks metrics" if metrics is None
+                  else f"{where}: 'metrics' must be a list of metric objects, got {type(metrics).__name__}")
+    if baseline and not metrics:
+        raise bad(f"{where}: 'metrics' is empty: there is nothing to check")
+    seen: set[str] = set()
+    for j, m in enumerate(metrics):
+        at = f"{where} metric {j + 1}"
+        if not isinstance(m, dict):
+            raise bad(f"{at} must be an object, got {type(m).__name__}")
+        if not isinstance(m.get("name"), str) or not m["name"]:
+            raise bad(f"{at} lacks a 'name'")
+        at = f"{where} metric {m['name']!r}"
+        if m["name"] in seen:
+            raise bad(f"{at} is listed twice")
+        seen.add(m["name"])
+        if "value" not in m:
+            raise bad(f"{at} has no 'value'")
+        v = m["value"]
+        if baseline and not (_is_number(v) and math.isfinite(v)):
+            raise bad(f"{at}: value {v!r} is not a finite number")
+        if not baseline and v is not None and not _is_number(v):
+            raise bad(f"{at}: value {v!r} is not a number")
+        for key in ("ci_low", "ci_high"):
+            c = m.get(key)
+            if c is not None and not (_is_number(c) and (math.isfinite(c) or not baseline)):
+                raise bad(f"{at}: {key} {c!r} is not a finite number")
+
+
+def _validate_items(items: Any, n: int, where: str, bad: Callable[[str], ConfigError]) -> None:
+    if not isinstance(items, list):
+        raise bad(f"{where}: 'items' must be a list of [item id, prompt hash] pairs, got {type(items).__name__}")
+    for k, pair in enumerate(items):
+        if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], (str, int))
+                and not isinstance(pair[0], bool) and isinstance(pair[1], str)):
+            raise bad(f"{where}: items[{k}] must be an [item id, prompt hash] pair, got {pair!r}")
+    if len(items) != n:
+        raise bad(f"{where}: 'items' lists {len(items)} items but 'n' is {n}")
+
+
 def _sample_items(samples: Path) -> list[tuple[str, str]] | None:
-    if not samples.exists():
+    """(id, prompt hash) of each record of ``OUT/samples/<task>.jsonl``; unreadable lines are skipped.
+
+    Records are cut at ``\\n`` only: a prompt may hold a raw U+2028 or U+0085, which
+    :meth:`str.splitlines` would cut, dropping the record (and with it the per-item comparison).
+    """
+    try:
+        data = samples.read_bytes()
+    except OSError:
         return None
     out = []
-    for raw in samples.read_text(encoding="utf-8").splitlines():
+    for raw in data.split(b"\n"):
         if raw.strip():
             try:
-                rec = json.loads(raw)
-            except json.JSONDecodeError:
+                rec = json.loads(raw.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError, RecursionError):
                 continue
-            out.append((str(rec["id"]), str(rec.get("prompt_hash", ""))))
+            if isinstance(rec, dict) and "id" in rec:
+                out.append((str(rec["id"]), str(rec.get("prompt_hash", ""))))
     return out
 
 
-def load_view(path: Path) -> RunView:
-    """A run directory, a results.json or a baseline file."""
+def load_view(path: Path, role: str = "results") -> RunView:
+    """A run directory, a results.json or a baseline file; ``role`` is ``results`` or ``baseline``
+    (a baseline is validated strictly, see :func:`_validate`)."""
     path = Path(path)
     f = path / "results.json" if path.is_dir() else path
     if not f.exists():
         raise ConfigError(f"{f}: not found (give a run's output directory, its results.json or a baseline file)")
     doc = _read_json(f)
+    _validate(f, doc, baseline=role == "baseline")
     items: dict[str, list[tuple[str, str]]] = {}
     for name, t in doc["tasks"].items():
-        if not isinstance(t, dict) or "items_sha256" not in t or "metrics" not in t:
-            raise ConfigError(f"{f}: task {name!r} lacks items_sha256 or metrics")
         if "items" in t:
             items[name] = [(str(i), str(h)) for i, h in t["items"]]
         else:
@@ -130,7 +237,9 @@ def baseline_dict(view: RunView, tasks: Sequence[str] | None = None) -> dict[str
 def save_baseline(results: Path, out: Path, tasks: Sequence[str] | None = None) -> dict[str, Any]:
     from .records import write_json_atomic
 
-    doc = baseline_dict(load_view(results), tasks)
+    view = load_view(results)
+    doc = baseline_dict(view, tasks)
+    _validate(view.source, doc, baseline=True)  # never write a baseline that check would refuse
     write_json_atomic(Path(out), doc)
     return doc
 
@@ -241,7 +350,7 @@ def _short(h: str | None) -> str:
 
 def check(results: Path, baseline: Path, tolerance: Tolerance | None = None) -> CheckReport:
     tol = tolerance or Tolerance()
-    cur, base = load_view(results), load_view(baseline)
+    cur, base = load_view(results, "results"), load_view(baseline, "baseline")
     rep = CheckReport(cur.source, base.source, [])
     add = rep.findings.append
     bw, cw = base.model.get("weights_sha256"), cur.model.get("weights_sha256")

@@ -1,7 +1,7 @@
 """Span-annotated NER files: JSONL with character offsets, and CoNLL-style BIO.
 
 Every problem is a :class:`~chimed_eval.errors.DataError` naming the file, the 1-based line and
-the field, and saying what was expected.
+the field, and saying what was expected. Lines end at newlines only, not at U+2028 and the like (see :func:`chimed_eval.tabular.split_lines`).
 
 JSONL (UTF-8, a BOM is accepted), one record per line::
 
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import DataError
-from .tabular import _decode, read_rows
+from .tabular import read_rows, read_text, refuse_nul, split_lines
 
 Span = tuple[int, int, str]
 
@@ -127,9 +127,7 @@ def read_bio(path: Path, types: Sequence[str] | None = None, encoding: str | Non
              token_sep: str = "", id_prefix: str = "") -> list[SpanRecord]:
     """Read a CoNLL-style BIO file into records (see the module docstring)."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, None, None, "no such file" if not path.exists() else "not a file")
-    text = _decode(path, path.read_bytes(), encoding)
+    text = read_text(path, encoding)
     records: list[SpanRecord] = []
     tokens: list[str] = []
     spans: list[Span] = []
@@ -150,8 +148,7 @@ def read_bio(path: Path, types: Sequence[str] | None = None, encoding: str | Non
             records.append(SpanRecord(_auto_id(path, start_line, id_prefix), token_sep.join(tokens), tuple(spans), start_line))
         tokens, spans, pos = [], [], 0
 
-    for i, raw in enumerate(text.splitlines(), 1):
-        line = raw.rstrip("\r\n")
+    for i, line in enumerate(split_lines(text), 1):  # not str.splitlines: U+2028 etc. would shift lines
         if not line.strip():
             flush()
             continue
@@ -172,6 +169,7 @@ def read_bio(path: Path, types: Sequence[str] | None = None, encoding: str | Non
                 token = line[0]  # a space token: the line is " O"
             else:
                 raise DataError(path, i, None, f"expected a token and its tag separated by a tab or space, got {line!r}")
+        refuse_nul(path, i, "token", token)
         m = _TAG.match(tag)
         if not m:
             raise DataError(path, i, "tag", f"tag {tag!r} is not O, B-<type>, I-<type> (or E-/S-/M-<type>)")

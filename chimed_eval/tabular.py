@@ -4,6 +4,8 @@ Every problem is a :class:`~chimed_eval.errors.DataError` that names the file, t
 (or spreadsheet row) and, where it applies, the field, and says what was expected.
 
 Line numbers
+    A line ends at ``\\n``, ``\\r\\n`` or ``\\r`` only: U+2028, U+0085, form feeds and the like are text
+    inside a line, as they are in JSON strings, not line breaks as :meth:`str.splitlines` has them.
     CSV/TSV: the physical line where the record starts (the header is line 1, so the first data
     row is line 2; a quoted field spanning several lines does not shift the rows before it).
     JSONL: the n-th physical line is line n (blank lines are skipped but still counted).
@@ -26,10 +28,12 @@ Answer parsing (:func:`parse_answer`), in order:
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
 import re
+import sys
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +88,12 @@ def infer_format(path: Path, fmt: str | None = None) -> str:
 
 
 def _decode(path: Path, data: bytes, encoding: str | None) -> str:
+    """``data`` as text in ``encoding`` (default UTF-8, BOM accepted; BOM-marked UTF-16 too).
+
+    Bytes that do not decode are a DataError at their line. A declared non-UTF-8 encoding on a
+    file that is valid UTF-8 with non-ASCII text is refused too: latin-1 or cp1252 decode *any*
+    bytes, so ``encoding=latin-1`` on a UTF-8 file would otherwise run on garbled prompts.
+    """
     enc = (encoding or "utf-8").lower().replace("_", "-")
     offset = 0
     if enc in ("utf-8", "utf8", "utf-8-sig"):
@@ -96,6 +106,7 @@ def _decode(path: Path, data: bytes, encoding: str | None) -> str:
         codec = encoding or "utf-8"
     body = data[offset:]
     try:
+        codec_name = codecs.lookup(codec).name
         text = body.decode(codec)
     except LookupError:
         raise ConfigError(f"{path}: unknown encoding {encoding!r}") from None
@@ -109,12 +120,119 @@ def _decode(path: Path, data: bytes, encoding: str | None) -> str:
         if codec == "utf-8":
             msg = (f"not valid UTF-8 (byte 0x{bad} at column {col}); the file is probably GBK/GB18030, "
                    "as saved by Excel on Chinese Windows: pass encoding=gb18030, or re-save it as UTF-8")
+        elif _is_utf8(data):
+            msg = (f"not valid {encoding} (byte 0x{bad} at column {col}), but the file is valid UTF-8: "
+                   "pass encoding=utf-8 (or leave encoding out)")
         else:
             msg = f"not valid {encoding} (byte 0x{bad} at column {col}); pass the file's real encoding= (e.g. utf-8)"
         raise DataError(path, line, None, msg) from None
+    if codec_name not in ("utf-8", "utf-8-sig") and encoding is not None:
+        _refuse_utf8_declared_otherwise(path, data, encoding, codec)
+    if codec == "utf-8" and text.count("\x00") * 4 >= len(text) > 0:
+        # ASCII in UTF-16/32 is valid UTF-8 with a NUL after (or before) every character
+        raise DataError(path, text.count("\n", 0, text.index("\x00")) + 1, None,
+                        f"{text.count(chr(0))} of its {len(text)} characters are NUL bytes: the file is probably "
+                        "UTF-16 without a byte order mark; pass encoding=utf-16-le (or utf-16-be), or re-save it as UTF-8")
     if text.startswith("\ufeff"):
         text = text[1:]
     return text
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
+
+
+def _refuse_utf8_declared_otherwise(path: Path, data: bytes, encoding: str, codec: str) -> None:
+    """A DataError when ``data`` is valid UTF-8 holding non-ASCII text but ``encoding`` is another one.
+
+    Text in a legacy encoding (latin-1, cp1252, GBK...) that also happens to be valid UTF-8 is
+    vanishingly rare past a few characters, while UTF-8 read as latin-1 garbles every prompt
+    without a single decoding error. Pure-ASCII files read the same in any of them and pass.
+    """
+    m = _NON_ASCII.search(data)
+    if m is None or not _is_utf8(data):
+        return
+    start = data.rfind(b"\n", 0, m.start()) + 1
+    end = data.find(b"\n", m.start())
+    raw = data[start:] if end < 0 else data[start:end]
+    good = raw.decode("utf-8", "replace").strip()[:20]
+    garbled = raw.decode(codec, "replace").strip()[:20]
+    line = data.count(b"\n", 0, m.start()) + 1
+    raise DataError(path, line, None,
+                    f"the file is UTF-8 but encoding={encoding} was given: {good!r} would be read as {garbled!r}; "
+                    "pass encoding=utf-8 (or leave encoding out)")
+
+
+def split_lines(text: str) -> list[str]:
+    r"""``text`` cut at ``\r\n``, ``\n`` or ``\r`` (universal newlines, as a text-mode file and
+    editors count them), so the line numbers in errors match an editor's.
+
+    Unlike :meth:`str.splitlines`, U+2028/U+2029, U+0085, ``\v``, ``\f`` and ``\x1c``-``\x1e`` stay
+    inside their line: JSON allows them raw inside strings, and a data file's records must not be
+    cut there. A final newline gives a last empty line, which readers skip as blank.
+    """
+    return _NEWLINE.split(text)
+
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
+def read_text(path: Path, encoding: str | None = None) -> str:
+    """A user's text data file, decoded as :func:`read_rows` does (DataError if missing or undecodable)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, None, None, "no such file" if not path.exists() else "not a file")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise DataError(path, None, None, f"cannot read: {e.strerror or e}") from None
+    return _decode(path, data, encoding)
+
+
+def refuse_nul(path: str | Path, line: int | None, field: str | None, value: Any) -> None:
+    """A DataError if ``value`` (a string, or lists/objects of them) holds a NUL character.
+
+    NUL is never text: it comes from a UTF-16 file read as UTF-8, a binary file or a broken
+    export, and it would reach the model inside a prompt (C-string tokenizers cut there).
+    """
+    if isinstance(value, str):
+        if "\x00" in value:
+            i = value.index("\x00")
+            raise DataError(path, line, field, f"holds a NUL byte at character {i + 1} ({value[max(0, i - 10):i]!r} "
+                                               "before it); is the file UTF-16, or binary?")
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            refuse_nul(path, line, field, k)
+            refuse_nul(path, line, field, v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            refuse_nul(path, line, field, v)
+
+
+def _refuse_nul_rows(path: Path, rows: Sequence[Row]) -> None:
+    for row in rows:
+        for k, v in row.fields.items():
+            refuse_nul(path, row.line, str(k), k)
+            refuse_nul(path, row.line, str(k), v)
+
+
+def _allow_large_csv_fields() -> None:
+    """Lift the csv module's 128 KiB field limit (a long case report is one field), to the
+    largest value the platform's C long holds (``sys.maxsize`` overflows it on Windows)."""
+    limit = sys.maxsize
+    while True:
+        try:
+            csv.field_size_limit(limit)
+            return
+        except OverflowError:
+            limit //= 2
 
 
 # --- readers -----------------------------------------------------------------------------------
@@ -132,15 +250,19 @@ def read_rows(path: Path, fmt: str | None = None, encoding: str | None = None, *
     if not path.is_file():
         raise DataError(path, None, None, "no such file" if not path.exists() else "not a file")
     if f == "xlsx":
-        return _read_xlsx(path, sheet)
-    text = _decode(path, path.read_bytes(), encoding)
-    if not text.strip():
-        raise DataError(path, None, None, "the file is empty: it has no items")
-    if f in ("csv", "tsv"):
-        return _read_csv(path, text, "\t" if f == "tsv" else ",")
-    if f == "jsonl":
-        return _read_jsonl(path, text)
-    return _read_json(path, text)
+        rows = _read_xlsx(path, sheet)
+    else:
+        text = read_text(path, encoding)
+        if not text.strip():
+            raise DataError(path, None, None, "the file is empty: it has no items")
+        if f in ("csv", "tsv"):
+            rows = _read_csv(path, text, "\t" if f == "tsv" else ",")
+        elif f == "jsonl":
+            rows = _read_jsonl(path, text)
+        else:
+            rows = _read_json(path, text)
+    _refuse_nul_rows(path, rows)
+    return rows
 
 
 def _check_header(path: Path, names: list[str], line: int) -> int:
@@ -163,6 +285,7 @@ def _check_header(path: Path, names: list[str], line: int) -> int:
 
 
 def _read_csv(path: Path, text: str, delimiter: str) -> list[Row]:
+    _allow_large_csv_fields()
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header: list[str] | None = None
     width = n = 0
@@ -204,7 +327,7 @@ def _read_csv(path: Path, text: str, delimiter: str) -> list[Row]:
 
 def _read_jsonl(path: Path, text: str) -> list[Row]:
     rows = []
-    for i, line in enumerate(text.splitlines(), 1):
+    for i, line in enumerate(split_lines(text), 1):
         if not line.strip():
             continue
         try:

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from chimed_eval.errors import ConfigError, DataError
+from chimed_eval.tabular import split_lines
 
 from .config import Source
 
@@ -258,7 +259,7 @@ def _hetmc_all(root: str, split: str) -> tuple[Chat, ...]:
     text = path.read_text(encoding=detect_encoding(path)).lstrip("\ufeff")
     out = []
     for block in text.split("\n\n"):
-        lines = [ln for ln in block.splitlines() if ln.strip()]
+        lines = [ln for ln in split_lines(block) if ln.strip()]  # never on U+2028/U+0085
         if not lines or not lines[0].startswith("id\t"):
             continue
         did = lines[0].split("\t")[1].strip()
