@@ -10,7 +10,10 @@ Which checkpoint a published row used is not always stated. Where the table says
 choice is ours (the closest public release to the paper's date and name). Chat formats marked
 *per model card* come from the model cards' example code, not from the authors' scripts: the
 authors' multiple-choice prompt (``<human>:...<bot>:``, no chat template) is the same for every
-model, and the paper does not say how the baselines' open-QA prompts were wrapped.
+model, and the paper does not say how the baselines' open-QA prompts were wrapped. The formats
+themselves (with their sources) are the table :data:`chimed_eval.prompts.CHAT_FORMATS`; the
+``chat`` variant of the open-QA / dialogue tasks renders a preset's format (:mod:`chimed_eval.chat`),
+the ``paper`` variant the authors' ``[human]:...[bot]:`` for every model.
 
 Usage: ``chimed-eval run --model ziya-v2 --tasks ...`` (hf backend), ``chimed-eval run --model gpt-4
 --backend openai --tasks ...`` (needs ``$OPENAI_API_KEY``). To reproduce the paper's API setting on
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .models import MODELS, ModelPreset, ResolvedModel
+from .prompts import CHAT_FORMATS, apply_chat
 
 #: The system prompt the authors gave GPT-3.5/GPT-4 (PAPER.md, "Baselines through an API").
 PAPER_API_SYSTEM_PROMPT = ("假设你是一个专业的医生，下面是一些病人的咨询，请给你非常有用的回答，解决病人的问题，"
@@ -37,17 +41,9 @@ PAPER_API_DECODING: Mapping[str, Any] = {"shots": 0, "temperature": 0.2, "max_ne
                                          "cli": "--backend openai --variant chat --max-new-tokens 256 "
                                                 "--model-args temperature=0.2"}
 
-#: Chat formats: ``{prompt}`` is the user's text. ``api`` means the server's own chat template.
-CHAT_TEMPLATES: Mapping[str, str] = {
-    "chimed": "[human]:{prompt}\n[bot]:",
-    "ziya": "<human>:{prompt}\n<bot>:",
-    "baichuan": "<reserved_102>{prompt}<reserved_103>",
-    "taiyi": "{prompt}<|endoftext|>",
-    "vicuna": ("A chat between a curious user and an artificial intelligence assistant. The assistant gives "
-               "helpful, detailed, and polite answers to the user's questions. USER: {prompt} ASSISTANT:"),
-    "api": "{prompt}",
-    "none": "{prompt}",
-}
+#: Chat formats live in :data:`chimed_eval.prompts.CHAT_FORMATS` (one table, used by the tasks);
+#: ``api`` means the server's own chat template (turns sent as messages).
+CHAT_TEMPLATES = CHAT_FORMATS  # the old name
 
 
 @dataclass(frozen=True)
@@ -56,7 +52,7 @@ class Baseline:
     published: str            # the row of leaderboards.paper.MODELS it reproduces
     source: str               # hub id, or the API model name
     backend: str              # "hf" or "openai"
-    chat_format: str          # a key of CHAT_TEMPLATES
+    chat_format: str          # a key of prompts.CHAT_FORMATS, or "api" (the server's template)
     template_source: str      # where the chat format comes from
     dtype: str | None
     decoding: Mapping[str, Any]
@@ -68,7 +64,8 @@ class Baseline:
 
     @property
     def prompt_template(self) -> str:
-        return CHAT_TEMPLATES[self.chat_format]
+        """One question in this preset's chat format, with ``{prompt}`` where the question goes."""
+        return "{prompt}" if self.chat_format == "api" else apply_chat(self.chat_format, "{prompt}")
 
     def resolved(self) -> ResolvedModel:
         return ResolvedModel(name=self.name, path=self.source, revision=None, chat_format=self.chat_format,
@@ -96,12 +93,14 @@ _ROWS = (
              "checked: the authors' dialogue_one_trun.py (prompt tokens without special tokens, then eod; "
              "bos = eos = pad = eod)", "float16",
              PAPER_OPEN_DECODING, "Taiyi-LLM (Qwen-7B, biomedical), fp16, trust_remote_code", trust_remote_code=True),
-    Baseline("medicalgpt-z", "MedicalGPT (Z)", "shibing624/ziya-llama-13b-medical-merged", "hf", "ziya",
-             "per model card (MedicalGPT template 'ziya')", "float16", PAPER_OPEN_DECODING,
+    Baseline("medicalgpt-z", "MedicalGPT (Z)", "shibing624/ziya-llama-13b-medical-merged", "hf", "medicalgpt-alpaca",
+             "checked: the model card's generate_prompt (Alpaca style, single-turn release)", "float16",
+             PAPER_OPEN_DECODING,
              "MedicalGPT on Ziya-LLaMA-13B (merged), fp16",
              notes=("assumed: MedicalGPT's Ziya-based release",)),
-    Baseline("medicalgpt-b", "MedicalGPT (B)", "shibing624/vicuna-baichuan-13b-chat", "hf", "vicuna",
-             "per model card (MedicalGPT template 'vicuna')", "float16", PAPER_OPEN_DECODING,
+    Baseline("medicalgpt-b", "MedicalGPT (B)", "shibing624/vicuna-baichuan-13b-chat", "hf", "medicalgpt-vicuna",
+             "checked: the model card's generate_prompt (MedicalGPT template 'vicuna')", "float16",
+             PAPER_OPEN_DECODING,
              "MedicalGPT on Baichuan-13B-Chat, fp16, trust_remote_code", trust_remote_code=True,
              notes=("assumed: MedicalGPT's Baichuan-based release",)),
     Baseline("gpt-3.5-turbo", "GPT-3.5-Turbo", "gpt-3.5-turbo", "openai", "api", "the API's own chat format",
@@ -121,11 +120,8 @@ PUBLISHED_ROWS: Mapping[str, str] = {b.name: b.published for b in _ROWS}
 
 
 def render_chat(fmt: str, prompt: str) -> str:
-    """``prompt`` in one of :data:`CHAT_TEMPLATES` (the text form of the role markers)."""
-    try:
-        return CHAT_TEMPLATES[fmt].format(prompt=prompt)
-    except KeyError:
-        raise ValueError(f"unknown chat format {fmt!r}; known: {sorted(CHAT_TEMPLATES)}") from None
+    """One question ``prompt`` in chat format ``fmt`` (:data:`chimed_eval.prompts.CHAT_FORMATS`)."""
+    return prompt if fmt in ("api", "none") else apply_chat(fmt, prompt)
 
 
 def check_backend(model: str, backend: str) -> None:
@@ -149,7 +145,7 @@ def _register() -> None:
         if b.name in MODELS:  # chimed-gpt lives in models.py
             continue
         MODELS.add(b.name, ModelPreset(b.name, f"{b.description} [paper row: {b.published}]", _source_hint(b),
-                                       b.resolved, b.licence))
+                                       b.resolved, b.licence, chat_format=b.chat_format))
 
 
 _register()

@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     r.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 | auto")
     r.add_argument("--max-new-tokens", type=int, default=None,
-                   help="generation budget of open-QA/dialogue tasks, overriding the decoding preset's 512 (recorded)")
+                   help="generation budget of open-QA/dialogue tasks, overriding the decoding preset's 512; "
+                        "caps each NER record's own budget (recorded)")
     r.add_argument("--decoding", default=None, choices=("greedy", "paper-sampling"),
                    help="open-QA/dialogue decoding: greedy (default) or paper-sampling (top_p 0.85, temperature 1.0, "
                         "seeded per item from --seed)")
@@ -257,38 +258,11 @@ def _run_data_parallel(a: argparse.Namespace, model_args: dict[str, str]) -> int
 
 
 def _set_chat_template(tasks, backend: str, model: str, model_args: dict[str, str]) -> None:
-    """The ``chat`` variant of generation tasks renders turns with the model's own chat template
-    (a ChatML stand-in on the fake backend, which has no tokenizer)."""
-    targets = [t for t in tasks if hasattr(t, "chat_renderer")]
-    if not targets:
-        return
-    if backend == "fake":
-        from tasks.generation import chatml_renderer
+    """The ``chat`` variant of generation tasks: the preset's documented chat format, the
+    tokenizer's chat template, or the server's (see :mod:`chimed_eval.chat`)."""
+    from .chat import configure_chat_tasks
 
-        render, label = chatml_renderer, "chatml (fake backend)"
-    elif backend == "openai":
-        from .backends.openai import messages_renderer
-
-        render, label = messages_renderer, "the server's chat template (openai chat endpoint, messages)"
-    else:
-        from transformers import AutoTokenizer
-
-        from .models import resolve_model
-
-        resolved = resolve_model(model, model_args)
-        tok = AutoTokenizer.from_pretrained(resolved.tokenizer_path or resolved.path, revision=resolved.revision,
-                                            trust_remote_code=str(model_args.get("trust_remote_code", "")).lower() in ("1", "true", "yes"))
-        if not getattr(tok, "chat_template", None):
-            raise ConfigError(f"model {model!r} has no chat template; use --variant paper")
-
-        def render(messages):
-            return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-
-        from .types import sha256_text
-
-        label = f"{resolved.name} tokenizer chat template sha256:{sha256_text(str(tok.chat_template))[:16]}"
-    for t in targets:
-        t.chat_renderer, t.chat_template_name = render, label
+    configure_chat_tasks(tasks, backend, model, model_args)
 
 
 def print_summary(run) -> None:
@@ -297,7 +271,8 @@ def print_summary(run) -> None:
     for t in run.tasks:
         for m in t.metrics:
             ci = f"[{m.ci_low:.2f}, {m.ci_high:.2f}]" if m.ci_low is not None else ""
-            print(f"{t.task:28} {t.variant or '':9} {t.shots:>5} {t.n:>6}  {m.name + ' (' + (m.averaging or '') + ')':24} {m.value:7.2f}  {ci}")
+            value = f"{m.value:7.0f}" if m.name.endswith("_count") else f"{m.value:7.2f}"
+            print(f"{t.task:28} {t.variant or '':9} {t.shots:>5} {t.n:>6}  {m.name + ' (' + (m.averaging or '') + ')':24} {value}  {ci}")
 
 
 def _task_getter(task_config: Path | None, out_dir: Path):
@@ -361,7 +336,8 @@ def cmd_models(a: argparse.Namespace) -> int:
 
     for n in MODELS:
         m = MODELS.get(n)
-        print(f"{n:14} {m.description}\n{'':14} needs: {m.source}; licence: {m.licence}")
+        chat = {"none": "the tokenizer's chat template", "api": "the server's"}.get(m.chat_format, m.chat_format)
+        print(f"{n:14} {m.description}\n{'':14} needs: {m.source}; licence: {m.licence}; --variant chat: {chat}")
     print("\nAlso: any local transformers directory, a .gguf file, or a hub id (--model-args revision=...).")
     return 0
 

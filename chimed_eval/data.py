@@ -3,7 +3,8 @@
 ``chimed-eval data`` calls :func:`run_data_command`. It downloads every data set that has a public
 release from its official home (GitHub raw files at a pinned commit, or the official zip), unpacks
 what needs unpacking, and writes the files under ``--data-dir`` in exactly the layout that the task
-loaders read (``cmmlu/test/anatomy.csv``, ``ceval/val/clinical_medicine_val.csv``, ...). Every
+loaders read (``cmmlu/test/anatomy.csv``, ``ceval/val/clinical_medicine_val.csv``, ...): each data
+set's folder is defined once, in :data:`DATA_LOCATIONS`, and the loaders import it from here. Every
 file is checked against the sha256 recorded in :data:`MANIFEST`; bytes are never re-encoded (CMD
 stays GB18030, CCKS-2019 keeps its BOM).
 
@@ -67,6 +68,39 @@ class ChecksumError(DataError):
             f"{note}. The upstream file may have changed, or the transfer was corrupted; retry, "
             "or place a verified copy by hand.",
         )
+
+
+# --------------------------------------------------------------------------------------------
+# Data locations: the one definition shared by `chimed-eval data` and the task loaders
+
+#: Each data set's folder under the data dir, by data set name. The manifest's destinations, the
+#: placement notes of the sets with no public copy, and the task loaders all take it from here.
+DATA_LOCATIONS: Mapping[str, str] = {
+    "cmmlu": "cmmlu",
+    "ceval": "ceval",
+    "medqa_mcmle": "medqa_mcmle",
+    "safetybench": "safetybench",
+    "ccks2019": "ccks2019",
+    "cmd": "cmd",
+    "hetmc": "dialogue/hetmc",
+    "covid_zh": "dialogue/covid_zh",
+    "chimed_qa": "chimed",
+    "chimst": "chimst",
+    "cmexam": "cmexam",
+}
+
+#: Files the loaders read by name (relative to the data dir).
+CMD_QA_FILE = f"{DATA_LOCATIONS['cmd']}/internal_medicine_5000-6000.csv"
+CHIMED_QA_TEST = f"{DATA_LOCATIONS['chimed_qa']}/test.jsonl"
+CHIMST_TEST = f"{DATA_LOCATIONS['chimst']}/test.jsonl"
+
+
+def data_location(name: str) -> str:
+    """The folder of data set ``name`` under the data dir (``dialogue/hetmc``, ``chimed``, ...)."""
+    try:
+        return DATA_LOCATIONS[name]
+    except KeyError:
+        raise _unknown("dataset", name, DATA_LOCATIONS) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -622,7 +656,8 @@ def run_data_command(
         bad = [s.name for s in rows if not s.ok and not s.manual]
         bad_manual = [s.name for s in rows if not s.ok and s.manual and s.name in manual_named]
         if bad:
-            err(f"not ready: {', '.join(bad)} (run `chimed-eval data {' '.join(bad)}` to fetch)")
+            err(f"not ready: {', '.join(bad)} (run `chimed-eval data --data-dir {data_dir} --datasets "
+                f"{','.join(bad)}` to fetch)")
         if bad_manual:
             err(f"not placed: {', '.join(bad_manual)}\n\n" + describe_manual(bad_manual, data_dir))
         return 1 if bad or bad_manual else 0
@@ -974,6 +1009,7 @@ _SHA256: dict[str, str] = {
     "dialogue/covid_zh/train_data.json": "b415bb0d35e96e13b4bb066d37be757ba0ea249c7efcf9bc61290269bda33408",
     "dialogue/covid_zh/validate_data.json": "076603bcffc35e14704a2f19201280d0e2c4ee24235286a8db4edb01d31b324a",
     "dialogue/covid_zh/test_data.json": "740bcdc3140190ef1e1d2e3842b5239f2f5f0a00bfcb6591274daf0e238cab3c",
+    "cmexam/val.xlsx": "635448289ada26e163a352b150861e501ab8198bc338dafc1c4b6034210b02cf",
 }
 
 # --------------------------------------------------------------------------------------------
@@ -991,6 +1027,8 @@ _CCKS = ("Svpur/Chinese-Medical-Entity-Recognition", "08fad7be")  # full id not 
 _CMD = ("Toyhom/Chinese-medical-dialogue-data", "26724a4357fcd142f0cab81188cacf1a2dd8a827")
 _HETMC = ("cuhksz-nlp/HET-MC", "bcec54ea")  # full id not known offline
 _COVID = ("UCSD-AI4H/COVID-Dialogue", "029e8ab2fc406366809815f000ed5bac71b16c1f")
+# CMExam's authors (williamliujl/CMExam) link the data from a drive; this mirror holds the same val.xlsx
+_CMEXAM = ("kyre-99/CMExam-Dataset", "303a45e5")  # full id not known offline
 
 
 def _gh(repo: tuple[str, str], path: str) -> str:
@@ -1001,7 +1039,13 @@ def _raw(repo: tuple[str, str], path: str, dest: str, *, optional: bool = False)
     return Download(_gh(repo, path), {dest: _SHA256[dest]}, optional=optional)
 
 
+def _loc(name: str) -> str:
+    return DATA_LOCATIONS[name]
+
+
 def _build_manifest() -> dict[str, DatasetSpec]:
+    """Destinations are built from :data:`DATA_LOCATIONS` (the hash tables above are keyed by the
+    resulting paths, so moving a location without its hashes fails at import, not at run time)."""
     specs = [
         DatasetSpec(
             "cmmlu",
@@ -1009,7 +1053,7 @@ def _build_manifest() -> dict[str, DatasetSpec]:
             "CC BY-NC-SA 4.0",
             f"github.com/{_CMMLU[0]} @ {_CMMLU[1][:8]}, data/{{dev,test}}/*.csv",
             tuple(
-                Download(_gh(_CMMLU, f"data/{rel}"), {f"cmmlu/{rel}": sha})
+                Download(_gh(_CMMLU, f"data/{rel}"), {f"{_loc('cmmlu')}/{rel}": sha})
                 for rel, sha in _CMMLU_SHA256.items()
             ),
         ),
@@ -1022,13 +1066,13 @@ def _build_manifest() -> dict[str, DatasetSpec]:
             (
                 Download(
                     _CEVAL_ZIP,
-                    {f"ceval/{rel}": sha for rel, sha in _CEVAL_ZIP_SHA256.items()},
+                    {f"{_loc('ceval')}/{rel}": sha for rel, sha in _CEVAL_ZIP_SHA256.items()},
                     kind="zip",
-                    members={f"ceval/{rel}": rel for rel in _CEVAL_ZIP_SHA256},
+                    members={f"{_loc('ceval')}/{rel}": rel for rel in _CEVAL_ZIP_SHA256},
                 ),
-                _raw(_CEVAL_REPO, "subject_mapping.json", "ceval/subject_mapping.json"),
+                _raw(_CEVAL_REPO, "subject_mapping.json", f"{_loc('ceval')}/subject_mapping.json"),
                 # The data licence text; its upstream file name could not be checked offline.
-                _raw(_CEVAL_REPO, "DATA_LICENSE", "ceval/LICENSE-DATA", optional=True),
+                _raw(_CEVAL_REPO, "DATA_LICENSE", f"{_loc('ceval')}/LICENSE-DATA", optional=True),
             ),
             "score on val (test has no answers); take shots from dev",
         ),
@@ -1038,10 +1082,10 @@ def _build_manifest() -> dict[str, DatasetSpec]:
             "MedQA: MIT; Apollo packaging: Apache-2.0",
             f"github.com/{_APOLLO[0]} @ {_APOLLO[1][:8]}, metadata/{{test,dev/exam}}/zh/medqa-mcmle.jsonl",
             (
-                _raw(_APOLLO, "metadata/test/zh/medqa-mcmle.jsonl", "medqa_mcmle/test.jsonl"),
-                _raw(_APOLLO, "metadata/dev/exam/zh/medqa-mcmle.jsonl", "medqa_mcmle/dev.jsonl"),
-                _raw(_APOLLO, "LICENSE", "medqa_mcmle/LICENSE-Apollo", optional=True),
-                _raw(_MEDQA, "LICENSE", "medqa_mcmle/LICENSE-MedQA", optional=True),
+                _raw(_APOLLO, "metadata/test/zh/medqa-mcmle.jsonl", f"{_loc('medqa_mcmle')}/test.jsonl"),
+                _raw(_APOLLO, "metadata/dev/exam/zh/medqa-mcmle.jsonl", f"{_loc('medqa_mcmle')}/dev.jsonl"),
+                _raw(_APOLLO, "LICENSE", f"{_loc('medqa_mcmle')}/LICENSE-Apollo", optional=True),
+                _raw(_MEDQA, "LICENSE", f"{_loc('medqa_mcmle')}/LICENSE-MedQA", optional=True),
             ),
         ),
         DatasetSpec(
@@ -1050,9 +1094,9 @@ def _build_manifest() -> dict[str, DatasetSpec]:
             "MIT",
             f"github.com/{_SAFETY[0]} @ {_SAFETY[1][:8]}, opensource_data/",
             (
-                _raw(_SAFETY, "opensource_data/test_zh_subset.json", "safetybench/test_zh_subset.json"),
-                _raw(_SAFETY, "opensource_data/test_answers_zh_subset.json", "safetybench/test_answers_zh_subset.json"),
-                _raw(_SAFETY, "LICENSE", "safetybench/LICENSE", optional=True),
+                _raw(_SAFETY, "opensource_data/test_zh_subset.json", f"{_loc('safetybench')}/test_zh_subset.json"),
+                _raw(_SAFETY, "opensource_data/test_answers_zh_subset.json", f"{_loc('safetybench')}/test_answers_zh_subset.json"),
+                _raw(_SAFETY, "LICENSE", f"{_loc('safetybench')}/LICENSE", optional=True),
             ),
         ),
         DatasetSpec(
@@ -1064,7 +1108,7 @@ def _build_manifest() -> dict[str, DatasetSpec]:
                 Download(
                     _gh(_CCKS, "CCKS_2019_Task1.zip"),
                     {
-                        f"ccks2019/{n}": _SHA256[f"ccks2019/{n}"]
+                        f"{_loc('ccks2019')}/{n}": _SHA256[f"{_loc('ccks2019')}/{n}"]
                         for n in (
                             "subtask1_training_part1.txt",
                             "subtask1_training_part2.txt",
@@ -1082,9 +1126,9 @@ def _build_manifest() -> dict[str, DatasetSpec]:
             "MIT",
             f"github.com/{_CMD[0]} @ {_CMD[1][:8]}",
             (
-                _raw(_CMD, "样例_内科5000-6000.csv", "cmd/internal_medicine_5000-6000.csv"),
-                _raw(_CMD, "Data_数据/IM_内科/内科.txt", "cmd/internal_medicine.txt"),
-                _raw(_CMD, "LICENSE", "cmd/LICENSE", optional=True),
+                _raw(_CMD, "样例_内科5000-6000.csv", CMD_QA_FILE),
+                _raw(_CMD, "Data_数据/IM_内科/内科.txt", f"{_loc('cmd')}/internal_medicine.txt"),
+                _raw(_CMD, "LICENSE", f"{_loc('cmd')}/LICENSE", optional=True),
             ),
             "GB18030 encoded, kept as is; files renamed to ASCII",
         ),
@@ -1094,9 +1138,9 @@ def _build_manifest() -> dict[str, DatasetSpec]:
             "MIT",
             f"github.com/{_HETMC[0]} @ {_HETMC[1]}, sample_data/{{train,test}}.dialog",
             (
-                _raw(_HETMC, "sample_data/train.dialog", "dialogue/hetmc/train.dialog"),
-                _raw(_HETMC, "sample_data/test.dialog", "dialogue/hetmc/test.dialog"),
-                _raw(_HETMC, "LICENSE", "dialogue/hetmc/LICENSE", optional=True),
+                _raw(_HETMC, "sample_data/train.dialog", f"{_loc('hetmc')}/train.dialog"),
+                _raw(_HETMC, "sample_data/test.dialog", f"{_loc('hetmc')}/test.dialog"),
+                _raw(_HETMC, "LICENSE", f"{_loc('hetmc')}/LICENSE", optional=True),
             ),
         ),
         DatasetSpec(
@@ -1105,9 +1149,18 @@ def _build_manifest() -> dict[str, DatasetSpec]:
             "no licence file; copyright haodf.com, research use with citation",
             f"github.com/{_COVID[0]} @ {_COVID[1][:8]}, CovidDialog/Chinese-COVID-dialogue-code/data/*.json",
             tuple(
-                _raw(_COVID, f"CovidDialog/Chinese-COVID-dialogue-code/data/{n}", f"dialogue/covid_zh/{n}")
+                _raw(_COVID, f"CovidDialog/Chinese-COVID-dialogue-code/data/{n}", f"{_loc('covid_zh')}/{n}")
                 for n in ("COVID-Dialogue-Dataset-Chinese.json", "train_data.json", "validate_data.json", "test_data.json")
             ),
+        ),
+        DatasetSpec(
+            "cmexam",
+            "CMExam, Chinese National Medical Licensing Examination, validation split: 6,811 questions "
+            "(211 with several answers)",
+            "Apache-2.0 (the authors ask for research use)",
+            f"github.com/{_CMEXAM[0]} @ {_CMEXAM[1]}, val.xlsx (mirror of williamliujl/CMExam)",
+            (_raw(_CMEXAM, "val.xlsx", f"{_loc('cmexam')}/val.xlsx"),),
+            "one sheet; options in one cell separated by the two characters backslash and n",
         ),
     ]
     return {s.name: s for s in specs}
@@ -1120,35 +1173,40 @@ MANIFEST: dict[str, DatasetSpec] = _build_manifest()
 MANUAL_SETS: dict[str, ManualSet] = {
     "chimed_qa": ManualSet(
         "chimed_qa",
-        "ChiMed QA (the paper's open medical QA set)",
-        "chimed_qa",
+        "ChiMed QA (the paper's open medical QA set; task chimed-qa)",
+        DATA_LOCATIONS["chimed_qa"],
         "No public copy: the ChiMed-GPT authors release it only under a signed data-use contract.",
         (
-            ("chimed_qa/test.jsonl", "the evaluation items"),
-            ("chimed_qa/dev.jsonl", "optional: the pool for few-shot examples"),
+            (CHIMED_QA_TEST, "the evaluation items (or test.json / test.csv / test.tsv / test.xlsx)"),
         ),
         (
-            'JSON lines, UTF-8: {"question": "...", "answer": "..."} per line '
-            '(an optional "id" field is kept as the item id; otherwise the line number is)',
+            'JSON lines, UTF-8: {"question": "...", "answer_1": "...", "answer_2": "..."} per line '
+            '(answer_2 optional, one item per reference answer; an optional "id" field is kept as the '
+            "item id, otherwise the line number is)",
+            'or the authors\' processed form {"prompt": ["question"], "output": ["answer"]} per line',
+            "or the same columns in test.json / test.csv / test.tsv / test.xlsx",
         ),
-        "cmd/ (CMD internal medicine, `chimed-eval data cmd`) is the public stand-in for open QA.",
+        f"{DATA_LOCATIONS['cmd']}/ (CMD internal medicine, task cmd-qa: "
+        "`chimed-eval data --datasets cmd`) is the public stand-in for open QA.",
     ),
     "chimst": ManualSet(
         "chimst",
-        "ChiMST (the paper's medical NER set)",
-        "chimst",
+        "ChiMST (the paper's medical NER set; tasks chimst-ner, chimst-ner-paper)",
+        DATA_LOCATIONS["chimst"],
         "No public copy: released only under a signed data-use contract.",
         (
-            ("chimst/test.jsonl", "the evaluation records (or test.bio, CoNLL)"),
-            ("chimst/train.jsonl", "optional: the pool for few-shot examples (or train.bio)"),
+            (CHIMST_TEST, "the evaluation records (or test.bio / test.conll / test.txt, CoNLL)"),
+            (f"{DATA_LOCATIONS['chimst']}/train.jsonl", "optional: the pool for few-shot examples (or train.bio)"),
         ),
         (
             'JSON lines, UTF-8: {"text": "...", "entities": [{"start": 0, "end": 3, "type": "症状"}]} '
             "with character offsets, start inclusive, end exclusive",
             "or CoNLL BIO (.bio/.conll/.txt): one character and its tag per line separated by "
             "whitespace (B-type / I-type / O), a blank line between records",
+            f"optional {DATA_LOCATIONS['chimst']}/types.txt: the type inventory, one type per line "
+            "(default: the gold types in order of first appearance)",
         ),
-        "ccks2019/ (`chimed-eval data ccks2019`) is the public clinical NER set.",
+        f"{DATA_LOCATIONS['ccks2019']}/ (`chimed-eval data --datasets ccks2019`) is the public clinical NER set.",
     ),
 }
 """The data sets with no public copy, by name: where to put them and in what format."""

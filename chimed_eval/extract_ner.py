@@ -113,6 +113,15 @@ class NerParse:
         'no entities' (counted as an extraction failure)."""
         return not self.pairs and self.n_dropped > 0
 
+    @property
+    def explanation_only(self) -> bool:
+        """No pair was read and nothing failed to parse, but some of the output was dropped as
+        ``explanation`` (prose such as ``以下是实体：`` with no list after it, cut by the budget).
+        Such an output is neither a failure nor a statement of 'no entities'; it is counted on
+        its own (``explanation_only_rate``)."""
+        return not self.pairs and not self.failed and any(
+            d.action == DROPPED and d.reason == "explanation" for d in self.decisions)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": self.format,

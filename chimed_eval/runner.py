@@ -83,8 +83,9 @@ class RunSettings:
 
 @dataclass(frozen=True)
 class GenerationOverrides:
-    """Run-level generation settings handed to tasks that define ``configure_generation``
-    (open QA, dialogue); other tasks keep their own budgets and ignore them."""
+    """Run-level generation settings handed to tasks that define ``configure_generation``:
+    open QA and dialogue take both; NER takes ``max_new_tokens`` as a cap on each record's own
+    budget and ignores ``decoding``; other tasks keep their own budgets."""
 
     max_new_tokens: int | None = None
     decoding: str | None = None

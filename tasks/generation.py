@@ -3,6 +3,7 @@
 Tasks (``--limit N`` takes the first N items of the documented order):
 
 * ``chimed-qa``: the ChiMed open-QA test set (not public). Put it at ``<data-dir>/chimed/test.jsonl``
+  (``chimed_eval.data.DATA_LOCATIONS`` defines every data folder; ``chimed-eval data`` prints them)
   (or ``test.json`` / ``.csv`` / ``.tsv`` / ``.xlsx``): one record per question with ``question``,
   ``answer_1`` and optionally ``answer_2`` (and ``id``); the authors' processed form
   ``{"prompt": [q], "output": [a]}`` is read too. Each question appears once per reference answer,
@@ -25,8 +26,12 @@ turn before it. A dialogue with no doctor turn after a patient turn has no item.
 
 Prompt variants (``--variant``): ``paper`` (default) renders ``[human]:{question}\\n[bot]:`` for QA
 and ``[human]:{p1}[bot]:{d1}...[human]:{pn}[bot]:`` for dialogue (turn texts end in ``\\n``), and
-generation stops at the next ``[human]:``; ``chat`` renders the same turns as user/assistant
-messages with the model's own chat template (set by ``chimed-eval run`` from the model's tokenizer).
+generation stops at the next ``[human]:`` or ``[bot]:`` (the model starting another turn);
+``chat`` renders the same turns as user/assistant messages in the model's own format
+(:mod:`chimed_eval.chat`: the preset's documented chat format from :data:`chimed_eval.prompts.CHAT_FORMATS`,
+stopping at that format's turn markers, or the tokenizer's chat template; a model with neither is
+refused). A backend that does not apply the stop strings itself is covered too: the generation is
+cut at the earliest stop string before scoring, the uncut text kept in ``extra.generation_uncut``.
 
 Decoding (recorded in results.json ``settings.generation`` and in every record): ``greedy`` (the
 default) or ``paper-sampling`` (top_p 0.85, temperature 1.0: the authors' settings), both with
@@ -35,7 +40,7 @@ from (``--seed``, item id) by the runner and the HF backend samples each such it
 after ``torch.manual_seed(seed)``, so a sampled run repeats exactly on the same backend and device.
 
 Records hold the raw generation, the reference (``gold``), the rendered context (``prompt``), and
-in ``extra``: ``empty`` (nothing but whitespace: scored as zero overlap, never dropped),
+in ``extra``: ``empty`` (nothing but whitespace, punctuation or invisible characters: scored as zero overlap, never dropped),
 ``truncated`` (the generation used its whole budget: ``n_tokens >= max_new_tokens`` when the
 backend reports a token count, else ``len(text) >= max_new_tokens`` characters, a heuristic that
 holds for tokenizers with at least one character per token, as usual for Chinese), the decoding,
@@ -53,8 +58,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from chimed_eval.chat import ChatSetup, chatml_renderer  # noqa: F401  (chatml_renderer: re-exported)
+from chimed_eval.data import CHIMED_QA_TEST, CMD_QA_FILE, data_location
 from chimed_eval.errors import ConfigError, DataError, MissingDataError
-from chimed_eval.prompts import apply_chat
+from chimed_eval.prompts import CHIMED, apply_chat, cut_at_stop
 from chimed_eval.tabular import cell_text, read_rows
 from chimed_eval.task import Task, TaskData, file_sha256
 from chimed_eval.types import GenerationConfig, Metric, Request, Response, Sample, SampleScore
@@ -67,10 +74,10 @@ DECODING = {
     "paper-sampling": {"temperature": 1.0, "top_p": 0.85, "max_new_tokens": 512},
 }
 DEFAULT_DECODING = "greedy"
-PAPER_STOP = ("[human]:",)
+PAPER_STOP = CHIMED.stop  # ("[human]:", "[bot]:"): the next turn of either speaker
 CMD_SPLIT_SALT = "cmd-qa-split@1"
 CMD_TEST_SIZE = 500
-CMD_FILE = "internal_medicine_5000-6000.csv"
+CMD_FILE = CMD_QA_FILE.rsplit("/", 1)[1]
 PATIENT, DOCTOR = "patient", "doctor"
 ChatRenderer = Callable[[list[dict[str, str]]], str]
 
@@ -111,11 +118,6 @@ def _need(path: Path, what: str) -> Path:
 # --- the task -------------------------------------------------------------------------------------
 
 
-def chatml_renderer(messages: list[dict[str, str]]) -> str:
-    """A generic ChatML rendering, used only where no model tokenizer exists (the fake backend)."""
-    return "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages) + "<|im_start|>assistant\n"
-
-
 class GenerationTask(Task):
     """Generate an answer (QA) or the doctor's next turn (dialogue); see the module docstring."""
 
@@ -130,6 +132,13 @@ class GenerationTask(Task):
         self.max_new_tokens_override: int | None = None
         self.chat_renderer: ChatRenderer | None = None
         self.chat_template_name: str | None = None
+        self.chat_stop: tuple[str, ...] = ()
+        self.chat_add_special_tokens: bool | None = False
+
+    def configure_chat(self, setup: ChatSetup) -> None:
+        """The ``chat`` variant's renderer, stop strings and BOS handling (:mod:`chimed_eval.chat`)."""
+        self.chat_renderer, self.chat_template_name = setup.render, setup.label
+        self.chat_stop, self.chat_add_special_tokens = tuple(setup.stop), setup.add_special_tokens
 
     # -- settings
     def configure_generation(self, overrides: Any) -> None:
@@ -145,7 +154,7 @@ class GenerationTask(Task):
     def generation_config(self, variant: str) -> GenerationConfig:
         d = DECODING[self.decoding]
         return GenerationConfig(max_new_tokens=self.max_new_tokens_override or int(d["max_new_tokens"]),
-                                stop=PAPER_STOP if variant == "paper" else (),
+                                stop=PAPER_STOP if variant == "paper" else self.chat_stop,
                                 temperature=float(d["temperature"]), top_p=float(d["top_p"]))
 
     def generation_record(self) -> dict[str, Any]:
@@ -185,7 +194,8 @@ class GenerationTask(Task):
             raise ConfigError(f"task {self.name!r}: {TEXT_EXTRA_HINT}")
         gen = self.generation_config(variant)
         return [Request(kind="generate", key=s.id, context=self.render(s, variant), generation=gen,
-                        add_special_tokens=False if variant == "chat" else None, oracle=str(s.target))
+                        add_special_tokens=self.chat_add_special_tokens if variant == "chat" else None,
+                        oracle=str(s.target))
                 for s in samples]
 
     # -- scoring
@@ -198,9 +208,12 @@ class GenerationTask(Task):
             "prompt_version": PROMPT_VERSION,
             **{k: v for k, v in sample.metadata.items() if k in ("file", "line", "title", "department", "disease")},
         }
+        raw = response.text or ""
+        text = cut_at_stop(raw, g.stop)  # a backend that ignored the stop strings
+        if text != raw:
+            extra["generation_uncut"] = raw
         base = SampleScore(id=sample.id, subject=sample.subject, prompt=request.context, prompt_hash=request.prompt_hash,
-                           gold=str(sample.target), prediction=None, score=0.0, generation=response.text or "",
-                           extra=extra)
+                           gold=str(sample.target), prediction=None, score=0.0, generation=text, extra=extra)
         return judge_generation(base)
 
     def rescore(self, record: Mapping[str, object], variant: str) -> SampleScore:
@@ -216,7 +229,7 @@ class GenerationTask(Task):
 
 def judge_generation(s: SampleScore) -> SampleScore:
     """Flags and per-item metric statistics from the record's own texts (see the module docstring)."""
-    from chimed_eval.metrics.text import generation_stats
+    from chimed_eval.metrics.text import generation_stats, is_empty_generation, used_whole_budget
 
     try:
         stats = generation_stats(s.generation or "", str(s.gold))
@@ -224,11 +237,8 @@ def judge_generation(s: SampleScore) -> SampleScore:
         raise ConfigError(str(e)) from None
     gen = s.generation or ""
     cap, n_tok = s.extra.get("max_new_tokens"), s.extra.get("n_tokens")
-    if n_tok is not None and cap:
-        truncated = int(n_tok) >= int(cap)
-    else:
-        truncated = bool(cap) and len(gen) >= int(cap)  # type: ignore[arg-type]
-    empty = not gen.strip()
+    truncated = used_whole_budget(gen, n_tok, cap)
+    empty = is_empty_generation(gen)  # whitespace, punctuation or invisible characters only
     extra = {**s.extra, "empty": empty, "truncated": truncated, "stats": stats}
     return replace(s, prediction=None, extracted=None, extraction_failed=empty,
                    score=float(stats["rouge_char"]["rougeL"]), extra=extra)
@@ -238,7 +248,7 @@ def judge_generation(s: SampleScore) -> SampleScore:
 
 
 def load_cmd_qa(data_dir: Path, test_size: int = CMD_TEST_SIZE) -> TaskData:
-    path = _need(data_dir / "cmd" / CMD_FILE, "Put the CMD release there (Toyhom/Chinese-medical-dialogue-data, "
+    path = _need(data_dir / CMD_QA_FILE, "Put the CMD release there (Toyhom/Chinese-medical-dialogue-data, "
                  "样例_内科5000-6000.csv saved under that name), or run: chimed-eval data --datasets cmd")
     rows = read_rows(path, "csv", detect_encoding(path))
     keyed: list[tuple[str, Sample]] = []
@@ -272,7 +282,7 @@ def _first_text(v: Any) -> str:
 
 
 def load_chimed_qa(data_dir: Path) -> TaskData:
-    root = data_dir / "chimed"
+    root = data_dir / data_location("chimed_qa")
     path = next((root / f"test{ext}" for ext in (".jsonl", ".json", ".csv", ".tsv", ".xlsx")
                  if (root / f"test{ext}").exists()), None)
     if path is None:
@@ -337,7 +347,7 @@ def _dialogue_sample(sid: str, utterances: list[tuple[str, str]], meta: dict[str
 def load_hetmc(data_dir: Path, split: str = "test") -> TaskData:
     """HET-MC ``.dialog``: blank-line-separated blocks; header ``id\\t<id>\\tapartment\\t<dept>\\tdisease\\t<d>``,
     then ``P``/``D`` TAB utterance TAB label lines, then ``SUM...`` summary lines."""
-    path = _need(data_dir / "dialogue" / "hetmc" / f"{split}.dialog",
+    path = _need(data_dir / data_location("hetmc") / f"{split}.dialog",
                  "Put the HET-MC sample release (cuhksz-nlp/HET-MC sample_data) there, or run: chimed-eval data --datasets hetmc")
     text = path.read_text(encoding=detect_encoding(path)).lstrip("\ufeff")
     rel = _rel(data_dir, path)
@@ -382,7 +392,7 @@ _COVID_ROLE = re.compile(r"^(病人|医生)[：:]")
 def load_covid_zh(data_dir: Path, split: str = "test") -> TaskData:
     """COVID-Dialogue (Chinese) ``<split>_data.json``: a list of dialogues, each a list of
     utterances prefixed ``病人：`` or ``医生：``."""
-    path = _need(data_dir / "dialogue" / "covid_zh" / f"{split}_data.json",
+    path = _need(data_dir / data_location("covid_zh") / f"{split}_data.json",
                  "Put the COVID-Dialogue Chinese files (UCSD-AI4H/COVID-Dialogue) there, or run: chimed-eval data --datasets covid_zh")
     try:
         doc = json.loads(path.read_text(encoding=detect_encoding(path)).lstrip("\ufeff"))
@@ -415,7 +425,7 @@ def _add(name: str, loader: Callable[[Path], TaskData], description: str) -> Non
 
 
 _add("chimed-qa", load_chimed_qa,
-     "ChiMed open QA (you provide data/chimed/test.jsonl: question, answer_1, answer_2); one item per answer; BLEU/ROUGE")
+     f"ChiMed open QA (you provide data/{CHIMED_QA_TEST}: question, answer_1, answer_2); one item per answer; BLEU/ROUGE")
 _add("cmd-qa", partial(load_cmd_qa, test_size=CMD_TEST_SIZE),
      "CMD internal-medicine QA (GB18030), fixed seeded 500-item test split; BLEU/ROUGE")
 _add("mc-dialogue", partial(load_hetmc, split="test"),

@@ -24,8 +24,15 @@ the test text is never cut, and ``shots_used`` / ``prompt_truncated`` / ``prompt
 each record say what happened (``over_budget`` when even the 0-shot prompt is longer).
 ``max_new_tokens`` is proportional to the record's length (paper: 1 token per text character,
 64..1024; json: 2 per character, 128..2048), since an answer lists about 0.43 characters of
-entities per text character (at most 0.88 in CCKS-2019). Decoding is greedy; generation stops at
-the next ``\n文本：`` (the shots' record separator) or three newlines.
+entities per text character (at most 0.88 in CCKS-2019). ``--max-new-tokens N`` caps it: a record
+gets ``min(its own budget, N)``; each record keeps ``max_new_tokens`` (used),
+``max_new_tokens_own`` and ``max_new_tokens_capped``, and results.json ``settings.generation``
+the cap, the rule and the range used. Decoding is greedy (``--decoding`` does not apply);
+generation stops at the next ``\n文本：`` (the shots' record separator) or three newlines. A
+generation that used its whole budget is flagged ``truncated`` (``truncated_generation_rate``); one
+from which no entity was read because it is only explanation (``以下是实体：``) is flagged
+``explanation_only`` (``explanation_only_rate``), since it is neither an answer of "no entity" nor
+an extraction failure.
 
 Prompt variants: ``paper`` (one ``实体 类型`` per line, as the authors scored it) and ``json`` (a
 JSON list of ``{"entity", "type"}``); both state the type inventory. Shots and the oracle answer
@@ -50,6 +57,7 @@ from typing import Any, Callable, Mapping, Sequence
 from chimed_eval.errors import ConfigError, DataError, MissingDataError
 from chimed_eval.extract_ner import TypeInventory, parse_ner, render_answer
 from chimed_eval.metrics.ner import RecordCounts, ner_metrics, record_counts
+from chimed_eval.metrics.text import is_empty_generation, rate_and_count, used_whole_budget
 from chimed_eval.spans import BIO_EXTENSIONS, SpanRecord, inventory_from, read_span_file
 from chimed_eval.task import Task, TaskData, file_sha256
 from chimed_eval.types import GenerationConfig, Metric, Request, Response, Sample, SampleScore
@@ -127,7 +135,33 @@ class NerTask(Task):
         self.shot_max_chars = shot_max_chars
         self.domain = domain
         self.new_tokens = dict(new_tokens or NEW_TOKENS)
+        self.max_new_tokens_cap: int | None = None  # --max-new-tokens
         self._prompts: dict[str, dict[str, Any]] = {}
+        self._variant: str | None = None  # of the last build_requests (for generation_record)
+
+    # -- settings
+    def configure_generation(self, overrides: Any) -> None:
+        """Take ``--max-new-tokens`` (a runner.GenerationOverrides) as a cap on every record's own
+        budget. ``--decoding`` does not apply: NER is scored greedy (recorded as such)."""
+        cap = getattr(overrides, "max_new_tokens", None)
+        if cap is not None and int(cap) < 1:
+            raise ConfigError("--max-new-tokens must be >= 1")
+        self.max_new_tokens_cap = None if cap is None else int(cap)
+
+    def generation_record(self) -> dict[str, Any]:
+        """What results.json records under ``settings.generation.<task>``: greedy decoding, the
+        per-record budget rule, the cap and the budgets actually used (after build_requests)."""
+        variant = self._variant or self.default_variant
+        per_char, lo, hi = self.new_tokens[variant]
+        used = [int(p["max_new_tokens"]) for p in self._prompts.values() if "max_new_tokens" in p]
+        return {"decoding": "greedy", "temperature": 0.0, "top_p": 1.0, "stop": list(STOP),
+                "max_new_tokens": max(used) if used else None,
+                "max_new_tokens_rule": {"per_text_char": per_char, "min": lo, "max": hi},
+                "max_new_tokens_cap": self.max_new_tokens_cap,
+                "max_new_tokens_overridden": self.max_new_tokens_cap is not None,
+                "max_new_tokens_range": [min(used), max(used)] if used else None,
+                "records_capped": sum(1 for p in self._prompts.values() if p.get("max_new_tokens_capped")),
+                "prompt_version": PROMPT_VERSION}
 
     def scoring_mode(self, variant: str) -> str:
         return "generate"
@@ -169,9 +203,15 @@ class NerTask(Task):
     def instruction(self, variant: str) -> str:
         return INSTRUCTION[variant].format(domain=self.domain, types="、".join(self.inventory().types))
 
-    def max_new_tokens(self, text: str, variant: str) -> int:
+    def own_max_new_tokens(self, text: str, variant: str) -> int:
+        """A record's own budget: proportional to its length, within the variant's floor and ceiling."""
         per_char, lo, hi = self.new_tokens[variant]
         return max(lo, min(hi, math.ceil(per_char * len(text))))
+
+    def max_new_tokens(self, text: str, variant: str) -> int:
+        """The budget used: the record's own, capped by ``--max-new-tokens`` when given."""
+        own = self.own_max_new_tokens(text, variant)
+        return own if self.max_new_tokens_cap is None else min(own, self.max_new_tokens_cap)
 
     def build_requests(self, data: TaskData, samples: Sequence[Sample], variant: str, shots: int, seed: int) -> list[Request]:
         pool = data.fewshot.get(None, [])
@@ -183,19 +223,23 @@ class NerTask(Task):
         blocks = [self.block(s, variant, True) for s in chosen]
         fixed, sizes = estimate_tokens(head), [estimate_tokens(b) for b in blocks]
         out = []
+        self._variant = variant
         for s in samples:
             test = self.block(s, variant, False)
             k = len(blocks)
             while k > 0 and fixed + sum(sizes[:k]) + estimate_tokens(test) > self.max_prompt_tokens:
                 k -= 1
             prefix = head + "".join(blocks[:k])
+            own = self.own_max_new_tokens(s.input, variant)
             gen = GenerationConfig(max_new_tokens=self.max_new_tokens(s.input, variant), stop=STOP, temperature=0.0)
             self._prompts[s.id] = {
                 "shots_requested": shots, "shots_used": k, "shot_ids": [x.id for x in chosen[:k]],
                 "prompt_truncated": k < shots, "prompt_chars": len(prefix) + len(test),
                 "prompt_tokens_est": estimate_tokens(prefix + test),
                 "over_budget": fixed + estimate_tokens(test) > self.max_prompt_tokens,
-                "max_new_tokens": gen.max_new_tokens, "prompt_version": PROMPT_VERSION,
+                "max_new_tokens": gen.max_new_tokens, "max_new_tokens_own": own,
+                "max_new_tokens_capped": gen.max_new_tokens < own,
+                "prompt_version": PROMPT_VERSION,
             }
             out.append(Request(kind="generate", key=s.id, context=prefix + test, prefix=prefix, generation=gen,
                                oracle=render_answer(mentions(s), variant)))
@@ -229,7 +273,14 @@ class NerTask(Task):
         types = self.types or (tuple(scores[0].extra.get("types", ())) if scores else ())
         recs = [RecordCounts.from_dict(s.extra["counts"], truncated=bool(s.extra.get("prompt_truncated")),
                                        failed=s.extraction_failed) for s in scores]
-        return ner_metrics(recs, types, seed, protocol=variant)
+        metrics, breakdown = ner_metrics(recs, types, seed, protocol=variant)
+        # beside the parse figures: generations that used their whole token budget, and outputs
+        # read as explanation only (no entity, no failure), each a rate of records with its count
+        metrics += rate_and_count("truncated_generation", [bool(s.extra.get("truncated")) for s in scores],
+                                  "records", variant)
+        metrics += rate_and_count("explanation_only", [bool(s.extra.get("explanation_only")) for s in scores],
+                                  "records", variant)
+        return metrics, breakdown
 
 
 def judge_ner(s: SampleScore, variant: str, inv: TypeInventory) -> SampleScore:
@@ -240,8 +291,12 @@ def judge_ner(s: SampleScore, variant: str, inv: TypeInventory) -> SampleScore:
     parse = parse_ner(s.generation or "", variant, inv, text)
     rc = record_counts(text, spans, list(parse.pairs), inv.types,
                        n_not_in_text=parse.n_not_in_text, n_unknown_type=parse.n_unknown_type)
+    gen = s.generation or ""
     extra = {**s.extra, "counts": rc.to_dict(), "n_duplicates": parse.n_duplicates, "n_dropped": parse.n_dropped,
-             "output_cut": "json_unterminated" in parse.notes}
+             "output_cut": "json_unterminated" in parse.notes,
+             # the whole token budget used (the answer may be cut), and no entity read from prose only
+             "truncated": used_whole_budget(gen, s.extra.get("n_tokens"), s.extra.get("max_new_tokens")),
+             "empty": is_empty_generation(gen), "explanation_only": parse.explanation_only}
     return replace(s, prediction=[list(p) for p in parse.unique], score=rc.set.f1, extracted=parse.to_dict(),
                    extraction_failed=parse.failed, extra=extra)
 
@@ -297,8 +352,11 @@ def _find(root: Path, stem: str) -> Path | None:
 
 
 def _read_types_file(path: Path) -> tuple[str, ...]:
+    """``types.txt``: one entity type per line, ``#`` comments; a DataError names the file and line."""
+    from chimed_eval.tabular import read_text, split_lines
+
     types = []
-    for i, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+    for i, line in enumerate(split_lines(read_text(path)), 1):  # UTF-8 (BOM accepted), undecodable bytes refused
         t = line.split("#", 1)[0].strip()
         if t:
             if t in types:

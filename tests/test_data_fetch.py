@@ -332,7 +332,7 @@ def test_run_data_command(server: Server, tmp_path: Path, capsys: pytest.Capture
     assert "missing" in capsys.readouterr().out
     assert data.run_data_command(out, None, server.url, False, False, manifest=m) == 0
     text = capsys.readouterr().out
-    assert "alpha: 3 downloaded" in text and "chimst/" in text and "chimed_qa/" in text
+    assert "alpha: 3 downloaded" in text and "/chimst/test.jsonl" in text and "/chimed/test.jsonl" in text
     assert data.run_data_command(out, None, None, True, False, manifest=m) == 0
     assert data.run_data_command(out, ["chimst"], None, True, False, manifest=m) == 1
     # a failing set is reported, the others are still fetched, the exit code says it failed
@@ -348,7 +348,7 @@ def test_run_data_command(server: Server, tmp_path: Path, capsys: pytest.Capture
 
 def test_describe_manual_says_where_and_what_format() -> None:
     text = data.describe_manual()
-    for needle in ("chimst/", "chimed_qa/", "JSON lines", "CoNLL BIO", '"entities"', '"start"', '"question"', "contract"):
+    for needle in ("chimst/", "chimed/test.jsonl", '"answer_1"', "JSON lines", "CoNLL BIO", '"entities"', '"start"', '"question"', "contract"):
         assert needle in text
     assert data.describe_manual(["chimst"], Path("/d")).count("/d/chimst/") >= 2
 
@@ -367,7 +367,7 @@ def test_import_is_light() -> None:
 
 def test_real_manifest_is_well_formed() -> None:
     names = set(data.MANIFEST)
-    assert names == {"cmmlu", "ceval", "medqa_mcmle", "safetybench", "ccks2019", "cmd", "hetmc", "covid_zh"}
+    assert names == {"cmmlu", "ceval", "medqa_mcmle", "safetybench", "ccks2019", "cmd", "hetmc", "covid_zh", "cmexam"}
     dests = [f for spec in data.MANIFEST.values() for f in spec.files()]
     assert len(dests) == len(set(dests))
     assert "cmmlu/test/anatomy.csv" in dests and "ceval/val/clinical_medicine_val.csv" in dests

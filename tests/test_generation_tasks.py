@@ -194,7 +194,7 @@ def test_oracle_scores_perfect_bleu_and_rouge_and_score_reproduces(data, tmp_pat
     for task in GEN_TASKS:
         ms = metrics(res, task)
         for name, m in ms.items():
-            if name.endswith("_generations"):
+            if name.startswith(("empty_generation_", "truncated_generation_")):
                 assert m["value"] == 0
                 continue
             assert m["value"] == pytest.approx(100.0), (task, name)
@@ -227,7 +227,7 @@ def test_figures_equal_the_reference_packages_called_directly(data, tmp_path):
             script = bleu.corpus_bleu([[r] for r in pr], ph, weights=[(0.5, 0.5), (0.333, 0.333, 0.334)])
             b1 = bleu.corpus_bleu([[r] for r in pr], ph, weights=(1.0,))
         assert math.isclose(ms["paper_bleu1_cum"]["value"], 100 * b1, abs_tol=1e-7)
-        assert math.isclose(ms["paper_script_bleu2_cum"]["value"], 100 * script[0], abs_tol=1e-7)
+        assert math.isclose(ms["paper_bleu2_cum"]["value"], 100 * script[0], abs_tol=1e-7)  # the script's first value
         assert math.isclose(ms["paper_script_bleu3_cum"]["value"], 100 * script[1], abs_tol=1e-7)
         rg = Rouge().get_scores(ph, pr, avg=True)
         for key, name in (("rouge-1", "paper_rouge1"), ("rouge-2", "paper_rouge2"), ("rouge-l", "paper_rougeL")):
@@ -244,9 +244,10 @@ def test_empty_generations_are_scored_zero_counted_and_kept(data, tmp_path):
     run_cli("--model", "fixed:   ", "--tasks", "mc-dialogue", "--output", str(out), "--data-dir", str(data))
     res = load(out)
     ms = metrics(res, "mc-dialogue")
-    assert ms["empty_generations"]["value"] == 2 and res["tasks"]["mc-dialogue"]["n"] == 2
+    assert ms["empty_generation_count"]["value"] == 2 and res["tasks"]["mc-dialogue"]["n"] == 2
+    assert ms["empty_generation_rate"]["value"] == 100.0
     assert res["tasks"]["mc-dialogue"]["extraction_failures"] == 2
-    assert all(m["value"] == 0 for n, m in ms.items() if not n.endswith("_generations"))
+    assert all(m["value"] == 0 for n, m in ms.items() if not n.startswith(("empty_generation_", "truncated_generation_")))
     assert all(r["extra"]["empty"] and r["generation"] == "   " for r in records(out, "mc-dialogue"))
 
 
@@ -255,7 +256,8 @@ def test_truncation_flag_and_max_new_tokens_override_are_recorded(data, tmp_path
     run_cli("--model", "fixed:这是一段很长的回答", "--tasks", "covid-dialogue-zh", "--max-new-tokens", "4",
             "--output", str(out), "--data-dir", str(data))
     res = load(out)
-    assert metrics(res, "covid-dialogue-zh")["truncated_generations"]["value"] == 2
+    assert metrics(res, "covid-dialogue-zh")["truncated_generation_count"]["value"] == 2
+    assert metrics(res, "covid-dialogue-zh")["truncated_generation_rate"]["value"] == 100.0
     assert res["settings"]["max_new_tokens"] == 4
     assert res["settings"]["generation"]["covid-dialogue-zh"]["max_new_tokens"] == 4
     assert all(r["extra"]["max_new_tokens"] == 4 and r["extra"]["truncated"] for r in records(out, "covid-dialogue-zh"))
@@ -285,7 +287,7 @@ def test_paper_sampling_is_recorded_seeded_and_repeats(data, tmp_path):
 def test_greedy_is_the_default_and_old_fingerprints_still_match():
     t = get_task("cmd-qa")
     g = t.generation_config("paper")
-    assert g.greedy and g.max_new_tokens == 512 and g.stop == ("[human]:",)
+    assert g.greedy and g.max_new_tokens == 512 and g.stop == ("[human]:", "[bot]:")
     fp = RunSettings(model="m").fingerprint()
     assert "max_new_tokens" not in fp and "decoding" not in fp
     assert RunSettings(model="m", decoding="paper-sampling").fingerprint()["decoding"] == "paper-sampling"

@@ -356,3 +356,76 @@ def test_duplicate_ids_rejected(tmp_path):
     p.write_text('{"id": 1, "text": "a", "entities": []}\n{"id": 1, "text": "b", "entities": []}\n', encoding="utf-8")
     with pytest.raises(DataError, match="d.jsonl:2.*duplicate record id"):
         read_span_jsonl(p)
+
+
+# --- generation budget, truncated and explanation-only outputs --------------------------------------
+
+
+def test_max_new_tokens_caps_every_record_budget_and_is_recorded(tmp_path):
+    test, _ = _bio_files(tmp_path)
+    out = tmp_path / "o"
+    # each record's own budget is the floor, 64 tokens; the 13-character answer fills a cap of 8
+    assert run("--backend", "fake", "--model", "fixed:胃癌 疾病\n阿司匹林 药物", "--tasks", "ner", "--task-args",
+               f"path={test},types=疾病;药物", "--shots", "0", "--max-new-tokens", "8", "--output", str(out)) == 0
+    res = results(out)
+    validate(res)
+    recs = records(out, "ner")
+    assert [(r["extra"]["max_new_tokens"], r["extra"]["max_new_tokens_own"], r["extra"]["max_new_tokens_capped"])
+            for r in recs] == [(8, 64, True), (8, 64, True)]
+    gen = res["settings"]["generation"]["ner"]
+    assert (gen["max_new_tokens_cap"], gen["max_new_tokens_range"], gen["records_capped"]) == (8, [8, 8], 2)
+    assert gen["max_new_tokens"] == 8 and gen["decoding"] == "greedy"
+    assert res["settings"]["max_new_tokens"] == 8
+    m = metrics(res, "ner")
+    assert (m["truncated_generation_rate"], m["truncated_generation_count"]) == (100.0, 2.0)
+    assert all(r["extra"]["truncated"] for r in recs)
+    # without the cap: the record's own budget, nothing truncated
+    out2 = tmp_path / "o2"
+    assert run("--backend", "fake", "--model", "fixed:胃癌 疾病\n阿司匹林 药物", "--tasks", "ner", "--task-args",
+               f"path={test},types=疾病;药物", "--shots", "0", "--output", str(out2)) == 0
+    assert [r["extra"]["max_new_tokens"] for r in records(out2, "ner")] == [64, 64]
+    res2 = results(out2)
+    assert res2["settings"]["generation"]["ner"]["max_new_tokens_cap"] is None
+    assert metrics(res2, "ner")["truncated_generation_rate"] == 0.0
+
+
+def test_cap_applies_to_the_requests_and_a_bad_cap_is_refused(tmp_path):
+    from chimed_eval.runner import GenerationOverrides
+
+    test, _ = _bio_files(tmp_path)
+    task = make_ner_task_from_args({"path": str(test)})
+    data = task.load(tmp_path)
+    task.configure_generation(GenerationOverrides(max_new_tokens=10))
+    assert [r.generation.max_new_tokens for r in task.build_requests(data, data.samples, "paper", 0, 1)] == [10, 10]
+    task.configure_generation(GenerationOverrides(max_new_tokens=1000))  # a cap above the budget changes nothing
+    assert [r.generation.max_new_tokens for r in task.build_requests(data, data.samples, "json", 0, 1)] == [128, 128]
+    with pytest.raises(ConfigError, match="--max-new-tokens"):
+        task.configure_generation(GenerationOverrides(max_new_tokens=0))
+
+
+def test_truncation_uses_the_backends_token_count(tmp_path):
+    from chimed_eval.types import Response
+
+    test, _ = _bio_files(tmp_path)
+    task = make_ner_task_from_args({"path": str(test), "types": "疾病;药物"})
+    data = task.load(tmp_path)
+    req = task.build_requests(data, data.samples, "paper", 0, 1)[0]
+    budget = req.generation.max_new_tokens
+    hit = task.score(data.samples[0], req, Response("k", text="胃癌 疾病", n_tokens=(budget,)), "paper")
+    short = task.score(data.samples[0], req, Response("k", text="胃癌 疾病" * 40, n_tokens=(budget - 1,)), "paper")
+    assert hit.extra["truncated"] is True and short.extra["truncated"] is False
+
+
+def test_explanation_only_outputs_are_counted_apart_from_failures(tmp_path):
+    test, _ = _bio_files(tmp_path)
+    out = tmp_path / "o"
+    assert run("--backend", "fake", "--model", "fixed:以下是文本中的医学实体：", "--tasks", "ner", "--task-args",
+               f"path={test},types=疾病;药物", "--shots", "0", "--output", str(out)) == 0
+    res = results(out)
+    m = metrics(res, "ner")
+    assert (m["explanation_only_rate"], m["explanation_only_count"]) == (100.0, 2.0)
+    assert m["extraction_failure_rate"] == 0.0 and m["recall"] == 0.0
+    assert all(r["extra"]["explanation_only"] and not r["extraction_failed"] for r in records(out, "ner"))
+    before = res["tasks"]["ner"]["metrics"]
+    assert main(["score", str(out)]) == 0  # re-scoring from the records gives the same figures
+    assert results(out)["tasks"]["ner"]["metrics"] == before

@@ -7,7 +7,9 @@ paper: nltk ``corpus_bleu`` on the authors' space-padded strings, the ``rouge`` 
 from __future__ import annotations
 
 import math
+import re
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -218,3 +220,50 @@ def test_random_pairs_all_protocols_equal_the_packages(nltk_bleu):
             assert all(math.isclose(ours[k], theirs[k]["f"], abs_tol=TOL) for k in T.ROUGE_PKG_KEYS), (h, r)
         std = T.rouge_score_pair(h, r, "char")
         assert all(math.isclose(std[k], scorer.score(r, h)[k].fmeasure, abs_tol=TOL) for k in T.ROUGE_SCORE_KEYS)
+
+
+# --- the README's description of the paper padding ---------------------------------------------------
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+PADDING_CASES = ["中文", "中 文", "ab中c", "38.5℃，好", "  患者，男，45岁。 血压 120/80mmHg，“头晕”…  ",
+                 "你好！请问：发烧（38.5℃）三天了，怎么办？？", "ＡＢＣ１２３，全角　测试", "a . . b", ""]
+
+
+def _readme_padding_paragraph() -> str:
+    text = README.read_text(encoding="utf-8")
+    start = text.index("**The paper padding, exactly**")
+    return text[start:text.index("\n\n", start)]
+
+
+def test_readme_paper_padding_procedure_taken_literally_is_the_codes_tokenization():
+    """The README says: strip; a space, the character and a space for every character of
+    sacreBLEU's Chinese table; every other character kept; runs of spaces not collapsed; nltk
+    counts the characters of the result. Done literally here, it must give the code's strings and
+    BLEU statistics (a reader separating every character by one space gets other figures)."""
+    zh = pytest.importorskip("sacrebleu.tokenizers.tokenizer_zh").TokenizerZh
+    para = " ".join(_readme_padding_paragraph().split())
+    for phrase in ("stripped of surrounding whitespace", "every character in sacreBLEU's Chinese table",
+                   "is replaced by a space, the character and a space", "every other character",
+                   "is kept as it is", "runs of spaces are not collapsed", "every space included"):
+        assert phrase in para, phrase
+
+    def readme_pad(s: str) -> str:
+        return "".join(" " + c + " " if zh._is_chinese_char(c) else c for c in s.strip())
+
+    for s in PADDING_CASES:
+        assert T.chimed_char_pad(s) == readme_pad(s), s
+    for h, r in zip(PADDING_CASES, PADDING_CASES[1:] + PADDING_CASES[:1]):
+        assert T.paper_bleu_stats(h, r) == T.nltk_bleu_stats(readme_pad(h), readme_pad(r), T.PAPER_MAX_N)
+    # its worked examples are the code's output
+    examples = re.findall(r'`([^`\n]+)`\s+becomes\s+`"([^"\n]*)"`', _readme_padding_paragraph())
+    assert len(examples) >= 4
+    for raw, padded in examples:
+        assert T.chimed_char_pad(raw) == padded, raw
+    # the other reading, every character separated by a single space, is not what the code does
+    naive = [" ".join(s.strip()) for s in PADDING_CASES[:4]]
+    assert all(n != T.chimed_char_pad(s) for n, s in zip(naive, PADDING_CASES))
+    hyps, refs = PADDING_CASES[:4], PADDING_CASES[4:8]
+    ours = T.paper_bleu(hyps, refs, (1.0,))
+    theirs = T.nltk_corpus_bleu(T.sum_stats([T.nltk_bleu_stats(" ".join(h.strip()), " ".join(r.strip()), 1)
+                                             for h, r in zip(hyps, refs)]), (1.0,))
+    assert not math.isclose(ours, theirs)

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from chimed_eval.prompts import CHIMED
 from chimed_eval.types import GenerationConfig, Request
 
-PAPER_STOP = ("[human]:",)
+#: the evaluation's stop strings for the paper format: the next ``[human]:`` or ``[bot]:`` turn
+PAPER_STOP = CHIMED.stop
 
 
 @dataclass

@@ -13,7 +13,7 @@ and padded (pad targets ignored) in evaluation.
 
 **Conversations** (SFT). ``paper`` format: each user turn renders ``[human]:{text}\\n[bot]:`` and
 each assistant turn ``{text}\\n``, the last one followed by EOS, exactly the prompt the evaluation
-tasks send (``[human]:{question}\\n[bot]:``, stop at ``[human]:``). ``chat`` format: the model's
+tasks send (``[human]:{question}\\n[bot]:``, stop at the next ``[human]:`` or ``[bot]:``). ``chat`` format: the model's
 own chat template, cut at the text each assistant turn adds. Segments are tokenized one by one and
 concatenated, so the label mask follows the segment boundaries exactly: only assistant tokens
 (and the final EOS) are targets; ``system`` and ``user`` text never is. Conversations longer

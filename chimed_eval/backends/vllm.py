@@ -33,6 +33,7 @@ from typing import Any, Sequence
 from ..errors import ConfigError
 from ..models import ResolvedModel
 from ..types import ModelInfo, Request, Response
+from .hf import decode_complete
 from .tokens import TokenizedBackend, as_bool
 
 log = logging.getLogger(__name__)
@@ -260,10 +261,11 @@ class VLLMBackend(TokenizedBackend):
         for r, o in zip(requests, outs):
             comp = o.outputs[0]
             ids = list(comp.token_ids)
-            # the same text and count the hf backend gives: the tokenizer's decode, cut at the
-            # first stop string; tokens counted up to the end-of-sequence token
+            # the same text and count the hf backend gives: the tokenizer's decode of the tokens
+            # up to the end-of-sequence token, complete characters only, cut at the first stop
+            # string
             n = next((k for k, t in enumerate(ids) if t in self._end_ids), len(ids))
-            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            text = decode_complete(self.tokenizer, ids[:n])
             res.append(Response(key=r.key, text=self.cut_at_stop(r, text), n_tokens=(n,)))
         return res
 

@@ -7,8 +7,11 @@ depending on them at run time; only word-level ROUGE needs ``jieba`` (``pip inst
 ``paper`` -- the ChiMed-GPT authors' computation (their released evaluation script):
 
 * Both texts go through :func:`chimed_char_pad` (the authors' ``chinese_char_tokenize``: strip,
-  then a space before and after every character in their CJK range table; the same step opens
-  sacreBLEU's ``zh`` tokenizer). The table is copied with its two quirks: the entries written
+  then a space before and after every character in their CJK range table -- sacreBLEU's
+  ``zh`` table, whose padding step opens that tokenizer; every other character, spaces
+  included, is kept as it is, and nothing is collapsed: two adjacent table characters are
+  separated by two spaces, ``中 文`` becomes ``" 中   文 "`` with three). The table is copied
+  with its two quirks: the entries written
   ``"\\u20000"`` and ``"\\u2f800"`` are two-character strings, so as compared by Python they
   cover U+2001..U+2A6D (general punctuation such as ``“”…—``, arrows, math symbols, box drawing)
   and U+2F81..U+2FA1, not the Extension B and compatibility supplement planes.
@@ -46,6 +49,7 @@ from __future__ import annotations
 import math
 import re
 import sys
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -469,11 +473,12 @@ PAPER_ROUGE_TOKENIZATION = "chimed-char-words"  # whitespace words of the space-
 SACREBLEU_TOKENIZATION = "sacrebleu-zh"
 SACREBLEU_ORDERS = (1, 2, 4)
 
-# name -> nltk weights; every BLEU here is cumulative (geometric mean of orders 1..k).
+# name -> nltk weights; every BLEU here is cumulative (geometric mean of orders 1..k). The
+# script's first weights, (0.5, 0.5), are B-2's: its first value is ``paper_bleu2_cum`` itself,
+# so it has no name of its own.
 PAPER_BLEU_METRICS = {
     "paper_bleu1_cum": PAPER_BLEU_WEIGHTS["bleu1"],  # B-1 as PAPER.md reads it
-    "paper_bleu2_cum": PAPER_BLEU_WEIGHTS["bleu2"],  # B-2 as PAPER.md reads it
-    "paper_script_bleu2_cum": SCRIPT_WEIGHTS[0],  # the authors' script, first value (= paper_bleu2_cum)
+    "paper_bleu2_cum": PAPER_BLEU_WEIGHTS["bleu2"],  # B-2 as PAPER.md reads it (= the script's first value)
     "paper_script_bleu3_cum": SCRIPT_WEIGHTS[1],  # the authors' script, second value
 }
 
@@ -493,7 +498,8 @@ def generation_stats(hyp: str, ref: str) -> dict:
 def text_metrics(scores: Sequence, seed: int) -> list:
     """The figures of a generation task from its SampleScores' ``extra["stats"]`` (percentages,
     95% bootstrap intervals over items), each naming its protocol and tokenization, plus the
-    counts of empty and truncated generations."""
+    rates (and counts) of empty generations (:func:`is_empty_generation`, or flagged ``empty`` by
+    the task) and of truncated ones (flagged ``truncated`` by the task)."""
     from ..types import Metric
     from .stats import bootstrap_mean_ci
 
@@ -527,6 +533,42 @@ def text_metrics(scores: Sequence, seed: int) -> list:
             lo, hi = bootstrap_mean_ci(vals, seed)
             out.append(Metric(f"{key}_{tok}", 100.0 * sum(vals) / n, 100 * lo, 100 * hi, n, "items", "standard", tok))
 
-    out.append(Metric("empty_generations", float(sum(1 for s in scores if s.extra.get("empty"))), None, None, n))
-    out.append(Metric("truncated_generations", float(sum(1 for s in scores if s.extra.get("truncated"))), None, None, n))
+    out += rate_and_count("empty_generation", [bool(s.extra.get("empty")) or is_empty_generation(s.generation)
+                                               for s in scores], "items")
+    out += rate_and_count("truncated_generation", [bool(s.extra.get("truncated")) for s in scores], "items")
     return out
+
+
+# --- empty and truncated generations -----------------------------------------------------------------
+
+
+def is_empty_generation(text: str | None) -> bool:
+    """True when a generation holds nothing to score: only whitespace, punctuation (Unicode
+    categories P*, Chinese punctuation such as ``，。！？、“”…—`` included) and invisible format
+    characters (Cf, e.g. a zero-width space). It is counted as empty, not as an answer (its
+    scores are still computed on the text as it is)."""
+    return all(c.isspace() or unicodedata.category(c)[0] == "P" or unicodedata.category(c) == "Cf"
+               for c in text or "")
+
+
+def used_whole_budget(generation: str | None, n_tokens: int | None, max_new_tokens: int | None) -> bool:
+    """Whether a generation stopped because it used its whole token budget: ``n_tokens >=
+    max_new_tokens`` when the backend counted the generated tokens, else the heuristic
+    ``len(generation) >= max_new_tokens`` characters (at least one character per token, as is
+    usual for Chinese). No budget known: False."""
+    if not max_new_tokens:
+        return False
+    if n_tokens is not None:
+        return int(n_tokens) >= int(max_new_tokens)
+    return len(generation or "") >= int(max_new_tokens)
+
+
+def rate_and_count(stem: str, flags: Sequence[bool], averaging: str, protocol: str | None = None) -> list:
+    """``<stem>_rate`` (percentage of the items flagged, 0-100, ``n`` = the items) and, beside it,
+    ``<stem>_count`` (the number flagged, ``n`` = the same items): a count is never reported
+    where a percentage is expected."""
+    from ..types import Metric
+
+    n, k = len(flags), sum(1 for f in flags if f)
+    return [Metric(f"{stem}_rate", 100.0 * k / n if n else 0.0, None, None, n, averaging, protocol, None),
+            Metric(f"{stem}_count", float(k), None, None, n, None, protocol, None)]
