@@ -65,7 +65,7 @@ DB_NAME = "responses.sqlite3"
 #: backend's delay, the API backend's transport settings and where it finds its key, the vLLM
 #: backend's requests per engine call (vLLM schedules its own batches inside, like --batch-size).
 VOLATILE_MODEL_ARGS = frozenset({"delay", "concurrency", "timeout", "max_retries", "backoff", "max_backoff",
-                                 "api_key_env", "api_key_file", "batch"})
+                                 "api_key_env", "api_key_file", "batch", "request_deadline", "allow_insecure_http"})
 #: --model-args that hold credentials (a hub token, an API key): they change no answer, and a
 #: secret must never reach the cache, even hashed, so they are left out of the key.
 SECRET_MODEL_ARGS = frozenset({"api_key", "token", "hf_token", "use_auth_token", "access_token", "auth_token",

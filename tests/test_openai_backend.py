@@ -326,7 +326,8 @@ def test_faults_every_item_scored_exactly_once(server, tmp_path, variant, endpoi
 
 def test_retry_after_is_honoured(server, tmp_path):
     exam = write_exam_csv(tmp_path / "exam.csv", 24)
-    assert run(tmp_path / "o", exam, server.url, variant="paper", cache=tmp_path / "c") == 0
+    # Retry-After (0.1 s) is honoured up to max_backoff, which caps every wait
+    assert run(tmp_path / "o", exam, server.url, variant="paper", cache=tmp_path / "c", max_backoff="0.5") == 0
     st = server.stats
     assert st.fault_at, "no 429 was injected"
     for rid, (_, t) in st.fault_at.items():
