@@ -29,19 +29,34 @@ all prompts is compared.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from .errors import ConfigError
+from .records import metric_to_dict
+from .runs import iter_samples, metric_from_dict, read_json_file, run_from_dict, samples_file
+from .types import Metric, TaskResult
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_CHANGED = 0, 1, 2, 3
 BASELINE_VERSION = 1
+BASELINE_KEY = "chimed_eval_baseline"  # what marks a baseline file (its version)
 EXACT = 1e-9
 SETTINGS_KEPT = ("backend", "variant", "shots", "seed", "limit", "batch_size", "dtype", "decoding", "max_new_tokens")
-METRIC_KEPT = ("name", "value", "ci_low", "ci_high", "n", "averaging", "protocol", "tokenization")
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """What a check compares of one task, from a results.json or a baseline file alike."""
+
+    n: int
+    items_sha256: str
+    prompts_sha256: str
+    metrics: tuple[Metric, ...]
+    variant: str | None = None
+    shots: int | None = None
+    data_sha256: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -50,31 +65,16 @@ class RunView:
     (item id, prompt hash) pairs."""
 
     source: Path
-    model: Mapping[str, Any]
+    model_name: str | None
+    weights_sha256: str | None
     settings: Mapping[str, Any]
-    tasks: Mapping[str, Mapping[str, Any]]
+    tasks: Mapping[str, TaskView]
     items: Mapping[str, list[tuple[str, str]]]
 
 
 def _read_json(path: Path) -> dict[str, Any]:
     """The JSON object in ``path``; anything unreadable is a ConfigError naming the file (exit 2)."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: not found") from None
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not a chimed-eval results.json or baseline: not UTF-8 text "
-                          f"(byte 0x{data[e.start:e.start + 1].hex()} at offset {e.start})") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
-    except RecursionError:
-        raise ConfigError(f"{path}: invalid JSON: nested too deeply") from None
+    doc = read_json_file(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("tasks"), dict):
         raise ConfigError(f"{path}: not a chimed-eval results.json or baseline (expected a 'tasks' object)")
     return doc
@@ -165,26 +165,29 @@ def _validate_items(items: Any, n: int, where: str, bad: Callable[[str], ConfigE
         raise bad(f"{where}: 'items' lists {len(items)} items but 'n' is {n}")
 
 
-def _sample_items(samples: Path) -> list[tuple[str, str]] | None:
-    """(id, prompt hash) of each record of ``OUT/samples/<task>.jsonl``; unreadable lines are skipped.
-
-    Records are cut at ``\\n`` only: a prompt may hold a raw U+2028 or U+0085, which
-    :meth:`str.splitlines` would cut, dropping the record (and with it the per-item comparison).
-    """
-    try:
-        data = samples.read_bytes()
-    except OSError:
+def _sample_items(out_dir: Path, task: str) -> list[tuple[str, str]] | None:
+    """(id, prompt hash) of each record of ``OUT/samples/<task>.jsonl`` (torn lines skipped); None
+    when there are none to read."""
+    if not samples_file(out_dir, task).is_file():
         return None
-    out = []
-    for raw in data.split(b"\n"):
-        if raw.strip():
-            try:
-                rec = json.loads(raw.decode("utf-8"))
-            except (ValueError, UnicodeDecodeError, RecursionError):
-                continue
-            if isinstance(rec, dict) and "id" in rec:
-                out.append((str(rec["id"]), str(rec.get("prompt_hash", ""))))
-    return out
+    try:
+        return [(str(s.id), str(s.prompt_hash)) for s in iter_samples(out_dir, task)]
+    except ConfigError:
+        return None
+
+
+def _baseline_task(t: Mapping[str, Any], source: Path, name: str) -> TaskView:
+    """A task of a baseline file (already validated by :func:`_validate`)."""
+    return TaskView(
+        n=t["n"], items_sha256=t["items_sha256"], prompts_sha256=t["prompts_sha256"],
+        metrics=tuple(metric_from_dict(m, source, f"task {name!r} metric ") for m in t["metrics"]),
+        variant=t.get("variant"), shots=t.get("shots"),
+        data_sha256=tuple(sorted(t.get("data_sha256") or set((t.get("data_files") or {}).values()))))
+
+
+def _result_task(t: TaskResult) -> TaskView:
+    return TaskView(n=t.n, items_sha256=t.items_sha256, prompts_sha256=t.prompts_sha256, metrics=t.metrics,
+                    variant=t.variant, shots=t.shots, data_sha256=tuple(sorted(set(t.data_files.values()))))
 
 
 def load_view(path: Path, role: str = "results") -> RunView:
@@ -201,10 +204,16 @@ def load_view(path: Path, role: str = "results") -> RunView:
         if "items" in t:
             items[name] = [(str(i), str(h)) for i, h in t["items"]]
         else:
-            got = _sample_items(f.parent / "samples" / f"{name}.jsonl")
-            if got is not None and len(got) == t.get("n"):
+            got = _sample_items(f.parent, name)
+            if got is not None and len(got) == t["n"]:
                 items[name] = got
-    return RunView(f, doc.get("model") or {}, doc.get("settings") or {}, doc["tasks"], items)
+    if BASELINE_KEY in doc:  # a baseline file: its own shape, validated above
+        model = doc.get("model") or {}
+        tasks = {name: _baseline_task(t, f, name) for name, t in doc["tasks"].items()}
+        return RunView(f, model.get("name"), model.get("weights_sha256"), doc.get("settings") or {}, tasks, items)
+    run = run_from_dict(doc, f)  # a results.json: the one reader of runs
+    return RunView(f, run.model.name, run.model.weights_sha256, run.settings,
+                   {t.task: _result_task(t) for t in run.tasks}, items)
 
 
 def baseline_dict(view: RunView, tasks: Sequence[str] | None = None) -> dict[str, Any]:
@@ -217,18 +226,17 @@ def baseline_dict(view: RunView, tasks: Sequence[str] | None = None) -> dict[str
     for n in names:
         t = view.tasks[n]
         d: dict[str, Any] = {
-            "n": t["n"], "items_sha256": t["items_sha256"], "prompts_sha256": t["prompts_sha256"],
-            "variant": t.get("variant"), "shots": t.get("shots"),
-            "data_sha256": sorted(set((t.get("data_files") or {}).values())),
-            "metrics": [{k: m.get(k) for k in METRIC_KEPT} for m in t["metrics"]],
+            "n": t.n, "items_sha256": t.items_sha256, "prompts_sha256": t.prompts_sha256,
+            "variant": t.variant, "shots": t.shots, "data_sha256": list(t.data_sha256),
+            "metrics": [metric_to_dict(m) for m in t.metrics],
         }
         if n in view.items:
             d["items"] = [list(p) for p in view.items[n]]
         out_tasks[n] = d
     return {
-        "chimed_eval_baseline": BASELINE_VERSION,
+        BASELINE_KEY: BASELINE_VERSION,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "model": {"name": view.model.get("name"), "weights_sha256": view.model.get("weights_sha256")},
+        "model": {"name": view.model_name, "weights_sha256": view.weights_sha256},
         "settings": {k: view.settings.get(k) for k in SETTINGS_KEPT if k in view.settings},
         "tasks": out_tasks,
     }
@@ -353,7 +361,7 @@ def check(results: Path, baseline: Path, tolerance: Tolerance | None = None) -> 
     cur, base = load_view(results, "results"), load_view(baseline, "baseline")
     rep = CheckReport(cur.source, base.source, [])
     add = rep.findings.append
-    bw, cw = base.model.get("weights_sha256"), cur.model.get("weights_sha256")
+    bw, cw = base.weights_sha256, cur.weights_sha256
     if bw and cw and bw != cw:
         add(Finding("(model)", "weights sha256", _short(bw), _short(cw), "", "", "note", "setting"))
     for name, bt in base.tasks.items():
@@ -365,10 +373,9 @@ def check(results: Path, baseline: Path, tolerance: Tolerance | None = None) -> 
         if not items_changed:
             _check_prompts(rep, name, bt, ct, base.items.get(name), cur.items.get(name))
         for key in ("variant", "shots"):
-            if bt.get(key) != ct.get(key):
-                add(Finding(name, key, _fmt(bt.get(key)), _fmt(ct.get(key)), "", "", "note", "setting"))
-        b_data, c_data = sorted(bt.get("data_sha256") or set((bt.get("data_files") or {}).values())), \
-            sorted(ct.get("data_sha256") or set((ct.get("data_files") or {}).values()))
+            if getattr(bt, key) != getattr(ct, key):
+                add(Finding(name, key, _fmt(getattr(bt, key)), _fmt(getattr(ct, key)), "", "", "note", "setting"))
+        b_data, c_data = bt.data_sha256, ct.data_sha256
         if b_data and c_data and b_data != c_data:
             add(Finding(name, "data file hashes", ",".join(map(_short, b_data)), ",".join(map(_short, c_data)), "", "",
                         "note", "setting"))
@@ -379,10 +386,10 @@ def check(results: Path, baseline: Path, tolerance: Tolerance | None = None) -> 
     return rep
 
 
-def _check_items(rep: CheckReport, task: str, bt, ct, bitems, citems) -> bool:
-    if bt["items_sha256"] == ct["items_sha256"]:
-        rep.findings.append(Finding(task, "item set", f"n={bt['n']} {_short(bt['items_sha256'])}",
-                                    f"n={ct['n']} {_short(ct['items_sha256'])}", "", "equal", "ok", "items"))
+def _check_items(rep: CheckReport, task: str, bt: TaskView, ct: TaskView, bitems, citems) -> bool:
+    if bt.items_sha256 == ct.items_sha256:
+        rep.findings.append(Finding(task, "item set", f"n={bt.n} {_short(bt.items_sha256)}",
+                                    f"n={ct.n} {_short(ct.items_sha256)}", "", "equal", "ok", "items"))
         return False
     detail = ""
     if bitems is not None and citems is not None:
@@ -393,13 +400,13 @@ def _check_items(rep: CheckReport, task: str, bt, ct, bitems, citems) -> bool:
             detail = " (same ids, other order)"
         else:
             detail = f" (-{len(removed)} +{len(added)}: {', '.join([*('-' + i for i in removed[:3]), *('+' + i for i in added[:3])])})"
-    rep.findings.append(Finding(task, "item set" + detail, f"n={bt['n']} {_short(bt['items_sha256'])}",
-                                f"n={ct['n']} {_short(ct['items_sha256'])}", f"{ct['n'] - bt['n']:+d}", "equal",
+    rep.findings.append(Finding(task, "item set" + detail, f"n={bt.n} {_short(bt.items_sha256)}",
+                                f"n={ct.n} {_short(ct.items_sha256)}", f"{ct.n - bt.n:+d}", "equal",
                                 "CHANGED", "items"))
     return True
 
 
-def _check_prompts(rep: CheckReport, task: str, bt, ct, bitems, citems) -> None:
+def _check_prompts(rep: CheckReport, task: str, bt: TaskView, ct: TaskView, bitems, citems) -> None:
     if bitems is not None and citems is not None:
         cur = dict(citems)
         changed = [i for i, h in bitems if cur.get(i) != h]
@@ -409,39 +416,39 @@ def _check_prompts(rep: CheckReport, task: str, bt, ct, bitems, citems) -> None:
                                         _short(bitems[[i for i, _ in bitems].index(changed[0])][1]),
                                         _short(cur.get(changed[0])), "", "equal", "CHANGED", "prompts"))
             return
-    if bt["prompts_sha256"] != ct["prompts_sha256"]:
-        rep.findings.append(Finding(task, "prompt hash (all items)", _short(bt["prompts_sha256"]),
-                                    _short(ct["prompts_sha256"]), "", "equal", "CHANGED", "prompts"))
+    if bt.prompts_sha256 != ct.prompts_sha256:
+        rep.findings.append(Finding(task, "prompt hash (all items)", _short(bt.prompts_sha256),
+                                    _short(ct.prompts_sha256), "", "equal", "CHANGED", "prompts"))
     else:
-        rep.findings.append(Finding(task, "prompt hashes", _short(bt["prompts_sha256"]), _short(ct["prompts_sha256"]),
+        rep.findings.append(Finding(task, "prompt hashes", _short(bt.prompts_sha256), _short(ct.prompts_sha256),
                                     "", "equal", "ok", "prompts"))
 
 
-def _check_metrics(rep: CheckReport, task: str, bt, ct, tol: Tolerance) -> None:
-    cur = {m["name"]: m for m in ct["metrics"]}
-    for bm in bt["metrics"]:
-        name = bm["name"]
+def _check_metrics(rep: CheckReport, task: str, bt: TaskView, ct: TaskView, tol: Tolerance) -> None:
+    cur = {m.name: m for m in ct.metrics}
+    for bm in bt.metrics:
+        name = bm.name
         cm = cur.get(name)
         if cm is None:
-            rep.findings.append(Finding(task, name, _fmt(bm["value"]), "missing", "", "", "REGRESSION", "metric"))
+            rep.findings.append(Finding(task, name, _fmt(bm.value), "missing", "", "", "REGRESSION", "metric"))
             continue
-        b, c = bm["value"], cm["value"]
+        b, c = bm.value, cm.value  # a value that could not be computed reads as NaN
         t = tol.for_(task, name)
-        if b is None or c is None or (isinstance(b, float) and math.isnan(b)) or (isinstance(c, float) and math.isnan(c)):
-            same = (b is None and c is None) or (b is not None and c is not None and math.isnan(b) and math.isnan(c))
+        if math.isnan(b) or math.isnan(c):
+            same = math.isnan(b) and math.isnan(c)
             rep.findings.append(Finding(task, name, _fmt(b), _fmt(c), "", "equal", "ok" if same else "REGRESSION", "metric"))
             continue
         d = float(c) - float(b)
         if t is not None:
             ok, allowed = abs(d) <= t + EXACT, f"±{t:g}"
-        elif bm.get("ci_low") is not None and bm.get("ci_high") is not None:
-            lo, hi = float(bm["ci_low"]), float(bm["ci_high"])
+        elif bm.ci_low is not None and bm.ci_high is not None:
+            lo, hi = float(bm.ci_low), float(bm.ci_high)
             ok, allowed = lo - EXACT <= float(c) <= hi + EXACT, f"[{lo:.2f}, {hi:.2f}]"
         else:
             ok, allowed = abs(d) <= EXACT, "equal"
-        what = name + (f" ({bm['protocol']})" if bm.get("protocol") else "")
-        if cm.get("protocol") != bm.get("protocol"):
-            what += f" protocol {bm.get('protocol')}->{cm.get('protocol')}"
+        what = name + (f" ({bm.protocol})" if bm.protocol else "")
+        if cm.protocol != bm.protocol:
+            what += f" protocol {bm.protocol}->{cm.protocol}"
             ok = False
         rep.findings.append(Finding(task, what, _fmt(float(b)), _fmt(float(c)), f"{d:+.4f}", allowed,
                                     "ok" if ok else "REGRESSION", "metric"))

@@ -71,7 +71,9 @@ def _csv(text: str | None) -> list[str]:
 
 
 def cmd_leaderboard(a: argparse.Namespace) -> int:
-    from leaderboards.boards import load_boards, load_results, render, write_boards
+    from leaderboards.render import render, write_boards
+    from leaderboards.spec import load_boards
+    from leaderboards.table import load_results
 
     boards = load_boards(a.boards)
     if a.list:

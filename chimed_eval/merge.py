@@ -16,25 +16,24 @@ shard holding exactly its items, all finished.
 from __future__ import annotations
 
 import datetime as _dt
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from . import SCHEMA_VERSION
 from .errors import ConfigError
-from .outdir import OutLock, check_adoptable, read_json
+from .outdir import OutLock, check_adoptable
 from .records import SampleStore, record_to_score, run_result_to_dict, write_json_atomic
 from .runner import parse_shard, task_result
-from .types import ModelInfo, RunResult
+from .runs import RunState, read_run, read_run_state
+from .types import RunResult
 
 
-def _load(path: Path, name: str) -> dict[str, Any]:
-    f = path / name
-    if not f.exists():
-        raise ConfigError(f"{f} not found: {path} is not a finished chimed-eval output directory")
-    obj = read_json(f)
-    if not isinstance(obj, dict) or not isinstance(obj.get("settings"), dict) or not isinstance(obj.get("tasks"), dict):
-        raise ConfigError(f"{f}: not a chimed-eval {name} (needs 'settings' and 'tasks' objects)")
-    return obj
+def _load(path: Path) -> tuple[RunState, RunResult]:
+    """A finished shard: its run.json and results.json."""
+    if not (path / "results.json").exists():
+        raise ConfigError(f"{path / 'results.json'} not found: {path} is not a finished chimed-eval output directory")
+    return read_run_state(path), read_run(path)
 
 
 def merge_shards(shard_dirs: Sequence[Path], out_dir: Path, get_task: Callable[[str], Any],
@@ -53,8 +52,8 @@ def _merge(shard_dirs: Sequence[Path], out_dir: Path, get_task: Callable[[str], 
         raise ConfigError("merge: no shard directories given")
     shards = []
     for d in shard_dirs:
-        run, res = _load(d, "run.json"), _load(d, "results.json")
-        spec = run.get("settings", {}).get("shard")
+        run, res = _load(d)
+        spec = run.settings.get("shard")
         if not spec:
             raise ConfigError(f"{d}: not a shard (its run has no --shard setting)")
         i, n = parse_shard(spec)
@@ -70,37 +69,36 @@ def _merge(shard_dirs: Sequence[Path], out_dir: Path, get_task: Callable[[str], 
         raise ConfigError(f"merge: need shards 0..{n - 1} once each; missing {missing}, repeated {dup}")
     shards.sort(key=lambda s: s[0])
 
-    def strip(settings: dict[str, Any]) -> dict[str, Any]:
+    def strip(settings: Mapping[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in settings.items() if k not in ("shard", "versions", "device", "data_dir")}
 
     _, _, d0, run0, res0 = shards[0]
     for i, _, d, run, res in shards[1:]:
-        if strip(run["settings"]) != strip(run0["settings"]):
-            diff = sorted(k for k in set(run["settings"]) | set(run0["settings"])
-                          if k != "shard" and run["settings"].get(k) != run0["settings"].get(k))
+        if strip(run.settings) != strip(run0.settings):
+            diff = sorted(k for k in set(run.settings) | set(run0.settings)
+                          if k != "shard" and run.settings.get(k) != run0.settings.get(k))
             raise ConfigError(f"merge: {d} was run with other settings than {d0}: {diff}")
-        if res.get("model") != res0.get("model"):
-            raise ConfigError(f"merge: {d} ran another model than {d0}: {res.get('model')} vs {res0.get('model')}")
-        if set(run["tasks"]) != set(run0["tasks"]):
-            raise ConfigError(f"merge: {d} has tasks {sorted(run['tasks'])}, {d0} has {sorted(run0['tasks'])}")
+        if res.model != res0.model:
+            raise ConfigError(f"merge: {d} ran another model than {d0}: {asdict(res.model)} vs {asdict(res0.model)}")
+        if set(run.tasks) != set(run0.tasks):
+            raise ConfigError(f"merge: {d} has tasks {sorted(run.tasks)}, {d0} has {sorted(run0.tasks)}")
 
     merged_tasks: dict[str, dict[str, Any]] = {}
     results = []
-    seed = int(run0["settings"].get("seed", 1234))
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, meta0 in run0["tasks"].items():
-        total = meta0.get("n_total")
+    for name, meta0 in run0.tasks.items():
+        total = meta0.n_total
         if total is None:
             raise ConfigError(f"merge: {d0}/run.json gives no total item count for task {name!r}")
         per_shard = []
         for i, _, d, run, _res in shards:
-            meta = run["tasks"][name]
+            meta = run.tasks[name]
             for k in ("variant", "shots", "data_files", "n_total", "items_sha256", "source"):
-                if meta.get(k) != meta0.get(k):
+                if getattr(meta, k) != getattr(meta0, k):
                     raise ConfigError(f"merge: task {name!r}: {k} differs between {d0} and {d}")
             recs = list(SampleStore(d, name).load().values())
             expected = len(range(i, total, n))
-            if len(recs) != expected or meta.get("n") != expected:
+            if len(recs) != expected or meta.n != expected:
                 raise ConfigError(f"merge: {d}/samples/{name}.jsonl holds {len(recs)} records, shard {i}/{n} of "
                                   f"{total} items needs {expected}: finish that shard first (run its command again)")
             per_shard.append(recs)
@@ -110,17 +108,16 @@ def _merge(shard_dirs: Sequence[Path], out_dir: Path, get_task: Callable[[str], 
             raise ConfigError(f"merge: task {name!r}: an item appears in two shards")
         SampleStore(out_dir, name).finalize(ordered)
         # what one process writes: the shards' shared definition (items hash, source), all items
-        merged_tasks[name] = {**{k: v for k, v in meta0.items() if k != "n_total"}, "n": total}
+        merged_tasks[name] = {**{k: v for k, v in meta0.to_dict().items() if k != "n_total"}, "n": total}
         task = get_task(name)
-        results.append(task_result(task, None, [record_to_score(r) for r in ordered], seed,
-                                   variant=meta0["variant"], shots=meta0["shots"], data_files=meta0.get("data_files")))
-    settings_fp = {k: v for k, v in run0["settings"].items() if k != "shard"}
-    write_json_atomic(out_dir / "run.json", {"format": run0.get("format"), "settings": settings_fp,
-                                             **({"model": run0["model"]} if "model" in run0 else {}),
+        results.append(task_result(task, None, [record_to_score(r) for r in ordered], run0.seed,
+                                   variant=meta0.variant, shots=meta0.shots, data_files=dict(meta0.data_files)))
+    settings_fp = {k: v for k, v in run0.settings.items() if k != "shard"}
+    write_json_atomic(out_dir / "run.json", {"format": run0.format, "settings": settings_fp,
+                                             **({"model": run0.model} if run0.model is not None else {}),
                                              "tasks": merged_tasks})
-    settings = {k: v for k, v in res0["settings"].items() if k != "shard"}
-    model = ModelInfo(**res0["model"])
-    rr = RunResult(schema_version=SCHEMA_VERSION, model=model, settings=settings, tasks=tuple(results),
+    settings = {k: v for k, v in res0.settings.items() if k != "shard"}
+    rr = RunResult(schema_version=SCHEMA_VERSION, model=res0.model, settings=settings, tasks=tuple(results),
                    created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
     write_json_atomic(out_dir / "results.json", run_result_to_dict(rr))
     write_json_atomic(out_dir / "merged_from.json", {"shards": [str(d) for _, _, d, _, _ in shards], "count": n})

@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from .errors import ConfigError
 from .types import Metric, RunResult, SampleScore, TaskResult
@@ -76,25 +76,8 @@ class SampleStore:
         self.path = out_dir / "samples" / f"{task}.jsonl"
 
     def load(self) -> dict[str, dict[str, Any]]:
-        """Records already written, by item id. A torn or invalid trailing line is ignored."""
-        done: dict[str, dict[str, Any]] = {}
-        if not self.path.exists():
-            return done
-        try:
-            with open(self.path, "rb") as f:
-                data = f.read()
-        except OSError as exc:
-            raise ConfigError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
-        for raw in data.split(b"\n"):
-            if not raw.strip():
-                continue
-            try:
-                rec = json.loads(raw.decode("utf-8"))
-            except (ValueError, UnicodeDecodeError):
-                continue  # torn write of an interrupted batch: recomputed
-            if isinstance(rec, dict) and "id" in rec:
-                done[str(rec["id"])] = rec
-        return done
+        """Records already written, by item id. A torn or invalid line is ignored."""
+        return {str(rec["id"]): rec for rec in read_records(self.path)}
 
     def append(self, records: Iterable[dict[str, Any]]) -> None:
         lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
@@ -121,19 +104,39 @@ class SampleStore:
         _replace_atomic(self.path, write)
 
 
-def first_record_extra(out_dir: Path, task: str) -> dict[str, Any] | None:
-    """The ``extra`` mapping of the first saved record of a task, or None (no file, not JSON,
-    no mapping): lets ``chimed-eval score`` recognise what kind of task wrote the records."""
-    path = Path(out_dir) / "samples" / f"{task}.jsonl"
-    if not path.exists():
-        return None
-    with open(path, encoding="utf-8") as f:
-        first = f.readline()
+def read_records(path: Path) -> Iterator[dict[str, Any]]:
+    """The records of a JSONL file in file order; nothing when it does not exist.
+
+    Lines are cut at ``\\n`` only (a binary file iterates on ``b"\\n"``): a prompt may hold a raw
+    U+2028 or U+0085, which :meth:`str.splitlines` would cut. A torn or invalid line (what a killed
+    write leaves; that item is recomputed) and a JSON value that is not a record with an ``id`` are
+    skipped. An unreadable file is a ConfigError naming it."""
     try:
-        rec = json.loads(first)
-    except ValueError:
-        return None
-    extra = rec.get("extra") if isinstance(rec, dict) else None
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    with f:
+        try:
+            for raw in f:
+                if not raw.strip():
+                    continue
+                try:
+                    rec = json.loads(raw.decode("utf-8"))
+                except (ValueError, UnicodeDecodeError, RecursionError):
+                    continue  # torn write of an interrupted batch: recomputed
+                if isinstance(rec, dict) and "id" in rec:
+                    yield rec
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def first_record_extra(out_dir: Path, task: str) -> dict[str, Any] | None:
+    """The ``extra`` mapping of the first saved record of a task, or None (no file, no record, no
+    mapping): lets ``chimed-eval score`` recognise what kind of task wrote the records."""
+    rec = next(read_records(Path(out_dir) / "samples" / f"{task}.jsonl"), None)
+    extra = rec.get("extra") if rec is not None else None
     return extra if isinstance(extra, dict) else None
 
 

@@ -18,6 +18,7 @@ score the records carry, and says so.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import math
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .errors import ConfigError
+from .runs import iter_samples, read_run
+from .types import Metric, RunResult, SampleScore
 
 N_BOOT = 10_000
 HEADLINE = ("acc", "f1", "paper_rougeL", "rougeL_char", "paper_bleu1_cum", "mean_score")
@@ -42,20 +45,14 @@ def run_dir(path: Path) -> Path:
     return d
 
 
-def load_results(d: Path) -> dict[str, Any]:
-    f = d / "results.json"
-    if not f.exists():
-        return {"model": {}, "settings": {}, "tasks": {}}
-    try:
-        return json.loads(f.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{f}:{e.lineno}: invalid JSON: {e.msg}") from None
+def load_results(d: Path) -> RunResult | None:
+    """The run's results, or None when it has per-sample records but no results.json yet."""
+    return read_run(d) if (d / "results.json").exists() else None
 
 
-def load_samples(d: Path, task: str) -> dict[str, dict[str, Any]]:
-    from .records import SampleStore
-
-    return SampleStore(d, task).load()
+def load_samples(d: Path, task: str) -> dict[str, SampleScore]:
+    """A task's records by item id (a later record of an id replaces an earlier one)."""
+    return {s.id: s for s in iter_samples(d, task)}
 
 
 def sample_tasks(d: Path) -> list[str]:
@@ -104,15 +101,16 @@ class TaskComparison:
     test: str
     p_value: float
     detail: str
-    changed: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    changed: list[tuple[SampleScore, SampleScore]] = field(default_factory=list)
 
 
-def compare_task(task: str, recs_a: Mapping[str, dict], recs_b: Mapping[str, dict], seed: int = 1234) -> TaskComparison:
+def compare_task(task: str, recs_a: Mapping[str, SampleScore], recs_b: Mapping[str, SampleScore],
+                 seed: int = 1234) -> TaskComparison:
     common = [i for i in recs_a if i in recs_b]
     only_a = [i for i in recs_a if i not in recs_b]
     only_b = [i for i in recs_b if i not in recs_a]
-    sa = [float(recs_a[i]["score"]) for i in common]
-    sb = [float(recs_b[i]["score"]) for i in common]
+    sa = [float(recs_a[i].score) for i in common]
+    sb = [float(recs_b[i].score) for i in common]
     mean_a = sum(sa) / len(sa) if sa else float("nan")
     mean_b = sum(sb) / len(sb) if sb else float("nan")
     if all(x in (0.0, 1.0) for x in (*sa, *sb)):
@@ -124,16 +122,20 @@ def compare_task(task: str, recs_a: Mapping[str, dict], recs_b: Mapping[str, dic
         mean, lo, hi, p = paired_bootstrap(sa, sb, seed)
         test = f"paired bootstrap ({N_BOOT} resamples, seed {seed})"
         detail = f"mean per-item score difference B-A {mean:+.4f}, 95% CI [{lo:+.4f}, {hi:+.4f}]"
-    changed = [(recs_a[i], recs_b[i]) for i in common if float(recs_a[i]["score"]) != float(recs_b[i]["score"])]
+    changed = [(recs_a[i], recs_b[i]) for i in common if float(recs_a[i].score) != float(recs_b[i].score)]
     return TaskComparison(task, len(common), only_a, only_b, mean_a, mean_b, test, p, detail, changed)
 
 
-def output_of(rec: Mapping[str, Any]) -> str:
+def output_of(rec: SampleScore) -> str:
     """What the model answered: the generation when there is one, else the prediction."""
-    if rec.get("generation") is not None:
-        return str(rec["generation"])
-    p = rec.get("prediction")
+    if rec.generation is not None:
+        return str(rec.generation)
+    p = rec.prediction
     return p if isinstance(p, str) else json.dumps(p, ensure_ascii=False)
+
+
+def _gold_text(rec: SampleScore) -> str:
+    return rec.gold if isinstance(rec.gold, str) else json.dumps(rec.gold, ensure_ascii=False)
 
 
 def _tail(text: str, n: int) -> str:
@@ -158,8 +160,8 @@ def compare(a: Path, b: Path, tasks: Sequence[str] | None = None, max_items: int
         shared = list(tasks)
     if not shared:
         raise ConfigError(f"{da} and {db} share no task with per-sample records (samples/<task>.jsonl)")
-    name_a = (ra.get("model") or {}).get("name", "A")
-    name_b = (rb.get("model") or {}).get("name", "B")
+    name_a = ra.model.name if ra is not None else "A"
+    name_b = rb.model.name if rb is not None else "B"
     lines = [f"# compare: A = {name_a} ({da}) vs B = {name_b} ({db})", ""]
     comps = []
     for t in shared:
@@ -176,13 +178,11 @@ def compare(a: Path, b: Path, tasks: Sequence[str] | None = None, max_items: int
         lines += ["| id | gold | A output | A score | B output | B score | prompt A | prompt B |",
                   "|---|---|---|---|---|---|---|---|"]
         for ra_, rb_ in c.changed[:max_items]:
-            pa = _tail(str(ra_.get("prompt", "")), prompt_chars)
-            pb = "(same prompt)" if ra_.get("prompt_hash") == rb_.get("prompt_hash") else _tail(str(rb_.get("prompt", "")), prompt_chars)
-            gold = ra_.get("gold")
-            gold = gold if isinstance(gold, str) else json.dumps(gold, ensure_ascii=False)
+            pa = _tail(str(ra_.prompt), prompt_chars)
+            pb = "(same prompt)" if ra_.prompt_hash == rb_.prompt_hash else _tail(str(rb_.prompt), prompt_chars)
             lines.append("| " + " | ".join(_md(x) for x in (
-                str(ra_["id"]), _tail(gold, 120), _tail(output_of(ra_), 200), f"{float(ra_['score']):.3g}",
-                _tail(output_of(rb_), 200), f"{float(rb_['score']):.3g}", pa, pb)) + " |")
+                str(ra_.id), _tail(_gold_text(ra_), 120), _tail(output_of(ra_), 200), f"{float(ra_.score):.3g}",
+                _tail(output_of(rb_), 200), f"{float(rb_.score):.3g}", pa, pb)) + " |")
         if len(c.changed) > max_items:
             lines.append(f"\n({len(c.changed) - max_items} more changed items not shown; --max-items)")
         lines.append("")
@@ -192,28 +192,28 @@ def compare(a: Path, b: Path, tasks: Sequence[str] | None = None, max_items: int
 # --- HTML report ----------------------------------------------------------------------------------
 
 
-def headline(metrics: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    by = {m["name"]: m for m in metrics}
+def headline(metrics: Sequence[Metric]) -> Metric | None:
+    by = {m.name: m for m in metrics}
     for name in HEADLINE:
         if name in by:
             return by[name]
-    return next((m for m in metrics if m.get("ci_low") is not None), metrics[0] if metrics else None)
+    return next((m for m in metrics if m.ci_low is not None), metrics[0] if metrics else None)
 
 
-def worst_items(recs: Sequence[Mapping[str, Any]], k: int) -> list[Mapping[str, Any]]:
+def worst_items(recs: Sequence[SampleScore], k: int) -> list[SampleScore]:
     """The k lowest-scoring items below the top score 1 (per-item scores are 0..1: right/wrong,
     record F1, ROUGE-L); among equal scores, those where the model was most confident
     in a wrong answer (largest gap between its chosen and the gold option's log-probability)."""
-    def confidence(r: Mapping[str, Any]) -> float:
-        lps, gold = r.get("logprobs"), r.get("gold")
+    def confidence(r: SampleScore) -> float:
+        lps, gold = r.logprobs, r.gold
         if lps and isinstance(gold, str) and len(gold) == 1 and "A" <= gold <= "J":
             gi = ord(gold) - ord("A")
             if gi < len(lps):
                 return max(lps) - lps[gi]
         return 0.0
 
-    bad = [r for r in recs if r.get("score") is not None and float(r["score"]) < 1.0]  # scores are 0..1
-    return sorted(bad, key=lambda r: (float(r["score"]), -confidence(r)))[:k]
+    bad = [r for r in recs if r.score is not None and float(r.score) < 1.0]  # scores are 0..1
+    return sorted(bad, key=lambda r: (float(r.score), -confidence(r)))[:k]
 
 
 _CSS = """
@@ -260,11 +260,11 @@ def _n(x: Any, digits: int = 2) -> str:
     return f"{x:.{digits}f}" if isinstance(x, float) else _e(x)
 
 
-def metric_value(m: Mapping[str, Any]) -> str:
+def metric_value(m: Metric) -> str:
     """A metric's value as shown: a count (``*_count``, e.g. ``empty_generation_count``) as a
     whole number, so that it never reads as a percentage; any other figure with 2 decimals."""
-    v = m.get("value")
-    if str(m.get("name", "")).endswith("_count") and isinstance(v, (int, float)) and float(v).is_integer():
+    v = m.value
+    if m.name.endswith("_count") and isinstance(v, (int, float)) and float(v).is_integer():
         return str(int(v))
     return _n(None if v is None else float(v))
 
@@ -274,13 +274,15 @@ def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
     figures with intervals, per-subject breakdown, and the worst items."""
     d = run_dir(path)
     res = load_results(d)
-    model, settings, tasks = res.get("model") or {}, res.get("settings") or {}, res.get("tasks") or {}
+    model = dataclasses.asdict(res.model) if res is not None else {}
+    settings = res.settings if res is not None else {}
+    tasks = {t.task: t for t in res.tasks} if res is not None else {}
     heads = []
     for name, t in tasks.items():
-        h = headline(t.get("metrics") or [])
-        if h is not None and h.get("value") is not None and not math.isnan(float(h["value"])):
-            heads.append({"task": name, "metric": h["name"], "value": float(h["value"]), "ci_low": h.get("ci_low"),
-                          "ci_high": h.get("ci_high"), "n": t.get("n")})
+        h = headline(t.metrics)
+        if h is not None and h.value is not None and not math.isnan(float(h.value)):
+            heads.append({"task": name, "metric": h.name, "value": float(h.value), "ci_low": h.ci_low,
+                          "ci_high": h.ci_high, "n": t.n})
     title = f"chimed-eval report: {model.get('name', d.name)}"
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{_e(title)}</title>",
            f"<style>{_CSS}</style></head><body>", f"<h1>{_e(title)}</h1>"]
@@ -288,7 +290,7 @@ def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
     for k, v in (("model", model.get("name")), ("path", model.get("path")), ("revision", model.get("revision")),
                  ("weights sha256", model.get("weights_sha256")), ("dtype", model.get("dtype")),
                  ("backend", settings.get("backend")), ("seed", settings.get("seed")), ("limit", settings.get("limit")),
-                 ("created", res.get("created")), ("directory", str(d))):
+                 ("created", res.created if res is not None else None), ("directory", str(d))):
         out.append(f"<tr><th>{_e(k)}</th><td>{_e(v if v is not None else '-')}</td></tr>")
     out.append("</table>")
 
@@ -297,8 +299,8 @@ def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
     for h in heads:
         t = tasks[h["task"]]
         ci = f"[{_n(h['ci_low'])}, {_n(h['ci_high'])}]" if h["ci_low"] is not None else ""
-        out.append(f"<tr><td>{_e(h['task'])}</td><td class='num'>{_e(t.get('n'))}</td><td>{_e(t.get('variant'))}</td>"
-                   f"<td class='num'>{_e(t.get('shots'))}</td><td>{_e(h['metric'])}</td>"
+        out.append(f"<tr><td>{_e(h['task'])}</td><td class='num'>{_e(t.n)}</td><td>{_e(t.variant)}</td>"
+                   f"<td class='num'>{_e(t.shots)}</td><td>{_e(h['metric'])}</td>"
                    f"<td class='num figure' data-task='{_e(h['task'])}'>{_n(h['value'])}</td><td>{ci}</td></tr>")
     out.append("</table>")
     out.append("<div id='chart' data-rendered='false'><noscript>(the chart needs JavaScript; the figures are in the "
@@ -306,20 +308,19 @@ def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
 
     for name, t in tasks.items():
         out.append(f"<h2 id='task-{_e(name)}'>{_e(name)}</h2>")
-        out.append(f"<p class='muted'>n = {_e(t.get('n'))}, variant {_e(t.get('variant'))}, {_e(t.get('shots'))}-shot, "
-                   f"items sha256 {_e(str(t.get('items_sha256', ''))[:16])}…, prompts sha256 "
-                   f"{_e(str(t.get('prompts_sha256', ''))[:16])}…"
-                   + (f", extraction failures {_e(t.get('extraction_failures'))}" if t.get("extraction_failures") is not None else "")
+        out.append(f"<p class='muted'>n = {_e(t.n)}, variant {_e(t.variant)}, {_e(t.shots)}-shot, "
+                   f"items sha256 {_e(t.items_sha256[:16])}…, prompts sha256 {_e(t.prompts_sha256[:16])}…"
+                   + (f", extraction failures {_e(t.extraction_failures)}" if t.extraction_failures is not None else "")
                    + "</p>")
         out.append("<table class='metrics'><tr><th>metric</th><th>value</th><th>95% interval</th><th>n</th>"
                    "<th>averaging</th><th>protocol</th><th>tokenization</th></tr>")
-        for m in t.get("metrics") or []:
-            ci = f"[{_n(m.get('ci_low'))}, {_n(m.get('ci_high'))}]" if m.get("ci_low") is not None else ""
-            out.append(f"<tr><td>{_e(m['name'])}</td><td class='num'>{metric_value(m)}</td><td>{ci}</td>"
-                       f"<td class='num'>{_e(m.get('n'))}</td><td>{_e(m.get('averaging'))}</td>"
-                       f"<td>{_e(m.get('protocol'))}</td><td>{_e(m.get('tokenization'))}</td></tr>")
+        for m in t.metrics:
+            ci = f"[{_n(m.ci_low)}, {_n(m.ci_high)}]" if m.ci_low is not None else ""
+            out.append(f"<tr><td>{_e(m.name)}</td><td class='num'>{metric_value(m)}</td><td>{ci}</td>"
+                       f"<td class='num'>{_e(m.n)}</td><td>{_e(m.averaging)}</td>"
+                       f"<td>{_e(m.protocol)}</td><td>{_e(m.tokenization)}</td></tr>")
         out.append("</table>")
-        subjects = t.get("subjects") or {}
+        subjects = t.subjects
         if subjects:
             keys = sorted({k for v in subjects.values() for k in v}, key=lambda k: (k != "n", k))
             out.append("<h3>Per subject</h3><table class='subjects'><tr><th>subject</th>"
@@ -338,12 +339,10 @@ def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
         out.append("<table class='worst'><tr><th>id</th><th>subject</th><th>score</th><th>gold</th><th>output</th>"
                    "<th>prompt (end)</th></tr>")
         for r in bad:
-            gold = r.get("gold")
-            gold = gold if isinstance(gold, str) else json.dumps(gold, ensure_ascii=False)
-            out.append(f"<tr><td>{_e(r.get('id'))}</td><td>{_e(r.get('subject'))}</td>"
-                       f"<td class='num'>{_n(float(r['score']), 3)}</td><td><pre>{_e(_tail(gold, 400))}</pre></td>"
+            out.append(f"<tr><td>{_e(r.id)}</td><td>{_e(r.subject)}</td>"
+                       f"<td class='num'>{_n(float(r.score), 3)}</td><td><pre>{_e(_tail(_gold_text(r), 400))}</pre></td>"
                        f"<td><pre>{_e(_tail(output_of(r), 400))}</pre></td>"
-                       f"<td><details><summary>prompt</summary><pre>{_e(_tail(str(r.get('prompt', '')), prompt_chars))}"
+                       f"<td><details><summary>prompt</summary><pre>{_e(_tail(str(r.prompt), prompt_chars))}"
                        f"</pre></details></td></tr>")
         out.append("</table>")
     data = json.dumps({"headline": heads}, ensure_ascii=False).replace("</", "<\\/")

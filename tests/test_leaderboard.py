@@ -16,7 +16,9 @@ import pytest
 from chimed_eval.cli import main
 from conftest import write_exam_csv
 from leaderboards import paper
-from leaderboards.boards import BoardRefused, build, load_boards, load_results, to_markdown
+from leaderboards.render import to_markdown
+from leaderboards.spec import load_boards
+from leaderboards.table import BoardRefused, build, load_results
 
 # --- the published figures, recomputed from integer counts ---------------------------------------------
 
