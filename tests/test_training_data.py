@@ -11,8 +11,8 @@ import yaml
 
 from chimed_eval.errors import ConfigError, DataError
 from training.config import Source, apply_overrides, from_dict
-from training.data import (CMD_SPLITS, Chat, Pair, QA, check_no_eval_overlap, easy_pairs, eval_overlap, mixture,
-                           read_jsonl, record_texts)
+from training.data import CMD_SPLITS, Chat, Pair, QA, easy_pairs, mixture, read_jsonl
+from training.overlap import check_no_eval_overlap, eval_overlap, record_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,8 +118,11 @@ def test_full_plan_chains_the_stages():
 
 
 def test_stage_commands_on_a_full_file_run_the_judge_and_skip_finished_stages(tmp_path, monkeypatch):
+    import dataclasses
+
     from training import cli
     from training.full import plan
+    from training.registry import STAGES, get_stage
 
     data = yaml.safe_load((ROOT / "examples" / "train_regime.yaml").read_text(encoding="utf-8"))
     for sec in ("pretrain", "sft", "reward", "judge", "rejection"):
@@ -127,7 +130,9 @@ def test_stage_commands_on_a_full_file_run_the_judge_and_skip_finished_stages(tm
     (tmp_path / "judge").mkdir()
     (tmp_path / "judge" / "metrics.json").write_text('{"stage": "reward", "marker": 7}', encoding="utf-8")
     ran = []
-    monkeypatch.setattr("training.reward.run_reward", lambda cfg: ran.append(cfg) or {"ran": cfg.output_dir})
+    fake_run = lambda cfg: ran.append(cfg) or {"ran": cfg.output_dir}  # noqa: E731
+    for name in ("reward", "judge"):  # the registry's entries run the reward stage
+        monkeypatch.setitem(STAGES._entries, name, dataclasses.replace(get_stage(name), run=fake_run))
     # skip_done: the finished judge is not trained again; the reward stage runs with its own section
     assert cli.run_stage("judge", data)["marker"] == 7 and not ran
     assert cli.run_stage("reward", data) == {"ran": str(tmp_path / "reward")}

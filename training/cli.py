@@ -1,4 +1,5 @@
-"""``chimed-train pretrain|sft|reward|judge|rejection|full --config FILE.yaml [--set key.path=value ...]``.
+"""``chimed-train <stage>|full --config FILE.yaml [--set key.path=value ...]``; the stages are the
+registered ones (:mod:`training.registry`: pretrain, sft, reward, judge, rejection).
 
 A stage's file is either that stage's settings or a file with a ``<stage>:`` section; a ``full``
 file serves every stage (``chimed-train sft --config regime.yaml`` runs its ``sft:`` section with
@@ -16,18 +17,17 @@ from typing import Sequence
 
 from chimed_eval.errors import ChimedEvalError, ConfigError
 
-STAGES = ("pretrain", "sft", "reward", "judge", "rejection", "full")
+FULL = "full"
+FULL_HELP = "every stage of a full file in sequence, then chimed-eval run"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .registry import stages
+
     p = argparse.ArgumentParser(prog="chimed-train", description="Train a medical LLM in the ChiMed-GPT regime.")
     sub = p.add_subparsers(dest="stage", required=True)
-    helps = {"pretrain": "continued pre-training on packed raw text", "sft": "supervised fine-tuning (answer-only loss)",
-             "reward": "reward model (Bradley-Terry pairs)",
-             "judge": "the second reward model of a full file (judge: section)", "rejection": "rejection sampling, then SFT on the best",
-             "full": "all four in sequence, then chimed-eval run"}
-    for s in STAGES:
-        sp = sub.add_parser(s, help=helps[s])
+    for name, help_ in [*((s.name, s.help) for s in stages()), (FULL, FULL_HELP)]:
+        sp = sub.add_parser(name, help=help_)
         sp.add_argument("--config", required=True, help="YAML file")
         sp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="override a setting (repeatable), e.g. --set train.max_steps=10")
@@ -36,35 +36,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_stage(stage: str, data: dict) -> dict:
+    """Run ``stage`` (a registered stage or ``full``) from a YAML mapping: the stage's own settings,
+    a file with a ``<stage>:`` section, or a full file (its defaults and chaining apply)."""
     from .config import from_dict
+    from .full import is_full_file, plan, run_full, run_planned
+    from .registry import get_stage
 
-    if stage == "full":
-        from .full import run_full
-
+    if stage == FULL:
         return run_full(data)
-    from .full import plan
-    from .pretrain import PretrainConfig, run_pretrain
-    from .rejection import RejectionStageConfig, run_rejection
-    from .reward import RewardStageConfig, run_reward
-    from .sft import SFTStageConfig, run_sft
-
-    kinds = {"pretrain": (PretrainConfig, run_pretrain), "sft": (SFTStageConfig, run_sft),
-             "reward": (RewardStageConfig, run_reward), "rejection": (RejectionStageConfig, run_rejection)}
-    if all(k in data for k in kinds):  # a `full` file: its defaults and chaining apply to the stage too
-        from .full import done_report
-
-        stages = plan(data)
-        if stage not in stages:
+    spec = get_stage(stage)
+    if is_full_file(data):
+        planned = plan(data)
+        if stage not in planned:
             raise ConfigError(f"{stage}: the file has no '{stage}:' section")
-        done = done_report(stage, stages[stage]) if data.get("skip_done") else None
-        runners = {"judge": run_reward, **{k: fn for k, (_, fn) in kinds.items()}}
-        return done if done is not None else runners[stage](stages[stage])
-    if stage == "judge":
-        raise ConfigError("judge: needs a full file (with pretrain, sft, reward, judge and rejection sections); "
-                          "a judge alone is a reward stage: chimed-train reward --config JUDGE.yaml")
-    cls, fn = kinds[stage]
+        return run_planned(spec, planned[stage], bool(data.get("skip_done")))
+    if spec.alone:
+        raise ConfigError(f"{stage}: {spec.alone}")
     section = data[stage] if stage in data and isinstance(data[stage], dict) else data
-    return fn(from_dict(cls, section, stage))
+    return spec.run(from_dict(spec.config, section, stage))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

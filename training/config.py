@@ -1,16 +1,20 @@
-"""Configuration: YAML files into dataclasses (unknown keys are errors), dotted overrides, and the
-translation of the shared training settings into transformers ``TrainingArguments`` keywords
-(precision, gradient checkpointing, attention implementation, DeepSpeed ZeRO)."""
+"""Configuration: YAML files into dataclasses (unknown keys are errors, with a did-you-mean),
+dotted overrides, and the translation of the shared training settings into transformers
+``TrainingArguments`` keywords (precision, gradient checkpointing, attention implementation,
+DeepSpeed ZeRO). ``train:`` also takes any other ``TrainingArguments`` field (TRL's configs
+subclass it), passed to the trainer as it is; transformers is imported only to check such a key."""
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from chimed_eval.errors import ConfigError
 
@@ -40,7 +44,12 @@ class TrainSettings:
     file; ``offload``: none | optimizer | all (optimizer and, for ZeRO-3, parameters to CPU);
     ``precision``: auto (bf16 where the GPU has it, else fp32) | bf16 | fp16 | fp32;
     ``attn_implementation``: auto (flash_attention_2 when installed on a GPU, else sdpa) or a
-    transformers name. ``max_steps`` > 0 wins over ``epochs``."""
+    transformers name. ``max_steps`` > 0 wins over ``epochs``. Any other ``TrainingArguments``
+    field (``neftune_noise_alpha``, ``optim``, ``warmup_ratio``, ...) given here lands in
+    ``trainer_args`` and is passed to the trainer as it is; the fields these settings translate
+    (``per_device_train_batch_size``, ``bf16``, ...) are refused, naming the setting to use."""
+
+    passthrough: ClassVar[str] = "trainer_args"  # from_dict: where other TrainingArguments fields go
 
     max_steps: int = 100
     epochs: float = 1.0
@@ -64,6 +73,45 @@ class TrainSettings:
     use_cpu: bool = False
     report_to: str = "none"
     max_grad_norm: float = 1.0
+    trainer_args: dict[str, Any] = field(default_factory=dict)
+
+
+# TrainingArguments fields that the settings above (or the stage) set: the name to use instead
+TRANSLATED = {"output_dir": "the stage's output_dir", "per_device_train_batch_size": "train.batch_size",
+              "per_device_eval_batch_size": "train.batch_size", "gradient_accumulation_steps": "train.grad_accum",
+              "num_train_epochs": "train.epochs", "bf16": "train.precision", "fp16": "train.precision",
+              "data_seed": "train.seed", "save_strategy": "train.save_steps", "resume_from_checkpoint": "train.resume"}
+
+
+@lru_cache(maxsize=1)
+def trainer_argument_types() -> dict[str, Any]:
+    """Every ``transformers.TrainingArguments`` field and its type (imports transformers)."""
+    from transformers import TrainingArguments
+
+    try:
+        hints = typing.get_type_hints(TrainingArguments)
+    except Exception:  # an annotation this Python cannot evaluate: values pass unchecked
+        hints = {}
+    return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(TrainingArguments) if f.init}
+
+
+def _passthrough(extra: dict[str, Any], where: str) -> dict[str, Any]:
+    """``extra`` as trainer arguments: each key a TrainingArguments field not translated above,
+    each value converted to its field's type."""
+    types_ = trainer_argument_types() if extra else {}
+    out = {}
+    for k, v in extra.items():
+        if k in TRANSLATED:
+            raise ConfigError(f"{where}.{k}: set {TRANSLATED[k]} instead")
+        if k not in types_:
+            raise ConfigError(f"{where}.{k}: not a transformers TrainingArguments field{_did_you_mean(k, types_)}")
+        out[k] = _convert(types_[k], v, f"{where}.{k}")
+    return out
+
+
+def _did_you_mean(key: str, names: Any) -> str:
+    close = difflib.get_close_matches(key, list(names), n=3, cutoff=0.6)
+    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
 
 
 # --- YAML -> dataclasses --------------------------------------------------------------------------
@@ -113,8 +161,21 @@ def from_dict(cls: type, data: Any, where: str = "config") -> Any:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
+    passthrough = getattr(cls, "passthrough", None)
+    if passthrough and (unknown or data.get(passthrough)):  # other TrainingArguments fields: into that dict
+        given = data.get(passthrough) or {}
+        if not isinstance(given, dict):
+            raise ConfigError(f"{where}.{passthrough}: expected a mapping, got {given!r}")
+        moved = [k for k in unknown if k in trainer_argument_types()]
+        unknown = [k for k in unknown if k not in moved]
+        if not unknown:
+            args = _passthrough({**given, **{k: data[k] for k in moved}}, where)
+            data = {**{k: v for k, v in data.items() if k not in moved}, passthrough: args}
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+        known = dict.fromkeys([*names, *(trainer_argument_types() if passthrough else ())])
+        also = " or any transformers TrainingArguments field" if passthrough else ""
+        raise ConfigError(f"{where}: unknown key(s) " + ", ".join(k + _did_you_mean(k, known) for k in unknown)
+                          + f"; known: {', '.join(sorted(names))}{also}")
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name in data:
@@ -225,6 +286,7 @@ def training_kwargs(t: TrainSettings, output_dir: str) -> dict[str, Any]:
         kw["deepspeed"] = deepspeed_config(t.deepspeed, t.offload)
     elif t.offload != "none":
         raise ConfigError("train.offload needs train.deepspeed (zero2 or zero3)")
+    kw.update(_passthrough(t.trainer_args, "train"))  # checked again: a config built in Python skips from_dict
     return kw
 
 

@@ -45,7 +45,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from chimed_eval.errors import ConfigError, DataError
+from chimed_eval.errors import ConfigError, DataError, MissingDataError
 from chimed_eval.tabular import split_lines
 
 from .config import Source
@@ -187,26 +187,19 @@ def cmd_test_texts(root: str) -> tuple[frozenset[str], frozenset[str]]:
 
 @lru_cache(maxsize=4)
 def cmd_splits(root: str) -> dict[str, tuple[QA, ...]]:
-    """Every usable CMD row outside the evaluation test set, by training split (see module doc)."""
-    from chimed_eval.tabular import cell_text, read_rows
-    from tasks.generation import CMD_FILE, detect_encoding
+    """Every usable CMD row outside the evaluation test set, by training split (see module doc).
+    The rows are the ``cmd-qa`` task's (its loader, every row: same question rule, same dedup)."""
+    import sys
 
-    path = Path(root) / "cmd" / CMD_FILE
-    if not path.is_file():
-        raise ConfigError(f"built-in CMD data not found at {path} (set CHIMED_EVAL_DATA to the data folder)")
+    from tasks.generation import load_cmd_qa
+
+    try:
+        every = load_cmd_qa(Path(root), test_size=sys.maxsize).samples
+    except MissingDataError as e:
+        raise ConfigError(f"built-in CMD data: {e} (set CHIMED_EVAL_DATA to the data folder)") from None
     test_q, test_a = cmd_test_texts(root)
-    seen: set[tuple[str, str]] = set()
-    rows: list[QA] = []
-    for row in read_rows(path, "csv", detect_encoding(path)):
-        title, ask, answer = (cell_text(row.fields.get(c, "")) for c in ("title", "ask", "answer"))
-        question = ask if ask and ask != "无" else title  # the cmd-qa task's rule
-        if not question or not answer or (question, answer) in seen:
-            continue
-        seen.add((question, answer))
-        if question in test_q or answer in test_a:
-            continue
-        key = hashlib.sha256(f"{TRAIN_SPLIT_SALT}\x00{question}".encode("utf-8")).hexdigest()
-        rows.append(QA(key, question, answer))
+    rows = [QA(hashlib.sha256(f"{TRAIN_SPLIT_SALT}\x00{s.input}".encode("utf-8")).hexdigest(), s.input, str(s.target))
+            for s in every if s.input not in test_q and str(s.target) not in test_a]
     bounds, acc = [], 0.0
     for name, frac in CMD_SPLITS.items():
         acc += frac
@@ -280,18 +273,14 @@ def _hetmc_all(root: str, split: str) -> tuple[Chat, ...]:
 
 
 def safetybench_chats() -> list[Chat]:
-    root = data_dir() / "safetybench"
-    qs = json.loads((root / "test_zh_subset.json").read_text(encoding="utf-8"))
-    answers = json.loads((root / "test_answers_zh_subset.json").read_text(encoding="utf-8"))
+    """The ``safetybench-zh`` test items (its loader) as one-turn chats: the question with its
+    options, answered with the correct option's text."""
+    from tasks.exams import load_safetybench
+
     out = []
-    for q in qs:
-        ans = answers.get(str(q["id"]))
-        ans = ans.get("answer") if isinstance(ans, dict) else ans
-        if ans is None:
-            continue
-        opts = "\n".join(f"{'ABCD'[i]}. {o}" for i, o in enumerate(q["options"]))
-        out.append(Chat((("user", f"{q['question']}\n{opts}"), ("assistant", q["options"][int(ans)])),
-                        f"safetybench-{q['id']}"))
+    for s in load_safetybench(data_dir()).samples:
+        opts = "\n".join(f"{'ABCD'[i]}. {o}" for i, o in enumerate(s.choices))
+        out.append(Chat((("user", f"{s.input}\n{opts}"), ("assistant", s.choices[int(s.target)])), f"safetybench-{s.id}"))
     return out
 
 
@@ -377,60 +366,3 @@ def _quotas(total: int, shares: Sequence[float]) -> list[int]:
     for i in sorted(range(len(raw)), key=lambda i: raw[i] - q[i], reverse=True)[: total - sum(q)]:
         q[i] += 1
     return q
-
-
-# --- evaluation test items never in training -------------------------------------------------------------
-
-
-MIN_IDENTIFYING_CHARS = 8
-
-
-def eval_overlap(texts: Iterable[str], allow: Sequence[str] = ()) -> dict[str, int]:
-    """How many of ``texts`` (any training record's strings) are an evaluation test item: a
-    ``cmd-qa`` test question or answer, a turn of an ``mc-dialogue`` test dialogue (context or
-    target, at least 8 characters: shorter turns such as "不客气" are generic), a
-    ``safetybench-zh`` question. Empty when there is none; tasks in ``allow`` are not checked."""
-    root = data_dir()
-    probes: dict[str, Callable[[str], bool]] = {}
-    if (root / "cmd").is_dir() and "cmd-qa" not in allow:
-        q, a = cmd_test_texts(str(root))
-        probes["cmd-qa"] = lambda t: t in q or t in a
-    if (root / "dialogue" / "hetmc" / "test.dialog").is_file() and "mc-dialogue" not in allow:
-        from tasks.generation import load_hetmc
-
-        dialogue: set[str] = set()
-        for s in load_hetmc(root, "test").samples:  # the target and every turn of its context
-            dialogue.update(x.rstrip("\n") for x in [str(s.target), *(t for _, t in s.metadata["turns"])])
-        # generic short turns ("不客气", "好的") recur in any consultation: they identify no item
-        turns = frozenset(x for x in dialogue if len(x) >= MIN_IDENTIFYING_CHARS)
-        probes["mc-dialogue"] = lambda t: t.rstrip("\n") in turns
-    if (root / "safetybench").is_dir() and "safetybench-zh" not in allow:
-        qs = json.loads((root / "safetybench" / "test_zh_subset.json").read_text(encoding="utf-8"))
-        sq = frozenset(q["question"] for q in qs)
-        probes["safetybench-zh"] = lambda t: t in sq or t.rsplit("\nA. ", 1)[0] in sq
-    hits: dict[str, int] = {}
-    for t in texts:
-        for name, probe in probes.items():
-            if probe(t):
-                hits[name] = hits.get(name, 0) + 1
-    return hits
-
-
-def record_texts(recs: Iterable[Any]) -> Iterable[str]:
-    for r in recs:
-        if isinstance(r, str):
-            yield r
-            yield from r.split("\n", 1)
-        elif isinstance(r, Chat):
-            yield from (c for _, c in r.messages)
-        elif isinstance(r, Pair):
-            yield from (r.prompt, r.chosen, r.rejected)
-        elif isinstance(r, PromptItem):
-            yield from (r.prompt, *([r.reference] if r.reference else []), *r.external)
-
-
-def check_no_eval_overlap(recs: Sequence[Any], where: str, allow: Sequence[str] = ()) -> None:
-    hits = eval_overlap(record_texts(recs), allow)
-    if hits:
-        raise ConfigError(f"{where}: training data contains evaluation test items ({hits}); remove them, or list "
-                          "the task under allow_eval_overlap to accept that its figures are no longer clean")

@@ -1,12 +1,14 @@
 """``full``: pretrain -> sft -> reward (+ an optional second, judging reward model) -> rejection,
 from one YAML file, each stage's output feeding the next, then ``chimed-eval run`` on the result.
 
-YAML sections: ``defaults`` (merged into every stage, e.g. ``train: {...}``), ``pretrain``,
-``sft``, ``reward``, ``judge`` (optional: a reward stage on a disjoint split, used only to judge
-the rejection stage), ``rejection``, ``evaluate`` (``tasks``, ``limit``, ``max_new_tokens``,
-``output``, ``extra_args``). A stage's ``model`` (``policy``, ``reward_model``) is filled in from
-the previous stage's ``output_dir`` when left out. ``skip_done: true`` skips a stage whose
-``output_dir`` already holds its ``metrics.json`` (resume a long regime after a crash).
+YAML sections: ``defaults`` (merged into every stage, e.g. ``train: {...}``), one per registered
+stage (:mod:`training.registry`; in their order: ``pretrain``, ``sft``, ``reward``, ``judge``
+(optional: a reward stage on a disjoint split, used only to judge the rejection stage),
+``rejection``), ``evaluate`` (``tasks``, ``limit``, ``max_new_tokens``, ``output``,
+``extra_args``). A stage's inputs (``model``, ``policy``, ``reward_model``, declared by its
+:class:`~training.registry.StageSpec`) are filled in from the earlier stage's ``output_dir`` when
+left out. ``skip_done: true`` skips a stage whose ``output_dir`` already holds its metrics file
+(resume a long regime after a crash).
 """
 
 from __future__ import annotations
@@ -22,13 +24,10 @@ from typing import Any
 from chimed_eval.errors import ConfigError
 
 from .config import from_dict
-from .pretrain import PretrainConfig, run_pretrain
-from .rejection import RejectionStageConfig, run_rejection
-from .reward import RewardStageConfig, run_reward
-from .sft import SFTStageConfig, run_sft
+from .registry import StageSpec, get_stage, stages
 from .stage import is_main_process, log
 
-SECTIONS = ("defaults", "pretrain", "sft", "reward", "judge", "rejection", "evaluate", "skip_done")
+OTHER_SECTIONS = ("defaults", "evaluate", "skip_done")
 
 
 @dataclass
@@ -48,34 +47,42 @@ def merge(base: dict, over: dict) -> dict:
     return out
 
 
+def is_full_file(data: dict) -> bool:
+    """Whether ``data`` is a regime file: it has a section for every required stage."""
+    return all(s.name in data for s in stages() if s.required)
+
+
+def _fill(section: dict, key: str, value: str) -> None:
+    """``section[a][b]...`` (dotted ``key``) = ``value`` unless set; nothing when a parent is absent."""
+    *parents, last = key.split(".")
+    for p in parents:
+        section = section.get(p)
+        if not isinstance(section, dict):
+            return
+    section.setdefault(last, value)
+
+
 def plan(data: dict) -> dict[str, Any]:
-    """The stage configs of a ``full`` file, with the chaining filled in."""
-    unknown = sorted(set(data) - set(SECTIONS))
+    """The stage configs of a ``full`` file in regime order (each with ``defaults`` merged in and
+    its inputs chained from earlier stages' output directories), and ``evaluate``."""
+    specs = stages()
+    known = (OTHER_SECTIONS[0], *(s.name for s in specs), *OTHER_SECTIONS[1:])
+    unknown = sorted(set(data) - set(known))
     if unknown:
-        raise ConfigError(f"full: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
-    for need in ("pretrain", "sft", "reward", "rejection"):
-        if need not in data:
-            raise ConfigError(f"full: no '{need}:' section")
-    d = {k: merge(data.get("defaults", {}), data[k]) if k in ("pretrain", "sft", "reward", "judge", "rejection") else data[k]
-         for k in data if k not in ("defaults", "skip_done")}
-    d["sft"].setdefault("model", d["pretrain"]["output_dir"])
-    d["reward"].setdefault("model", d["sft"]["output_dir"])
-    if "judge" in d:
-        d["judge"].setdefault("model", d["sft"]["output_dir"])
-    d["rejection"].setdefault("policy", d["sft"]["output_dir"])
-    d["rejection"].setdefault("reward_model", d["reward"]["output_dir"])
-    if "judge" in d and "evaluate" in d["rejection"]:
-        d["rejection"]["evaluate"].setdefault("judge", d["judge"]["output_dir"])
-    out: dict[str, Any] = {
-        "pretrain": from_dict(PretrainConfig, d["pretrain"], "full:pretrain"),
-        "sft": from_dict(SFTStageConfig, d["sft"], "full:sft"),
-        "reward": from_dict(RewardStageConfig, d["reward"], "full:reward"),
-        "rejection": from_dict(RejectionStageConfig, d["rejection"], "full:rejection"),
-    }
-    if "judge" in d:
-        out["judge"] = from_dict(RewardStageConfig, d["judge"], "full:judge")
-    if "evaluate" in d:
-        out["evaluate"] = from_dict(EvaluateConfig, d["evaluate"], "full:evaluate")
+        raise ConfigError(f"full: unknown section(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    for spec in specs:
+        if spec.required and spec.name not in data:
+            raise ConfigError(f"full: no '{spec.name}:' section")
+        if spec.name in data and not isinstance(data[spec.name], dict):
+            raise ConfigError(f"full:{spec.name}: expected a mapping, got {data[spec.name]!r}")
+    d = {s.name: merge(data.get("defaults", {}), copy.deepcopy(data[s.name])) for s in specs if s.name in data}
+    for spec in specs:
+        for key, source in spec.inputs if spec.name in d else ():
+            if source in d and "output_dir" in d[source]:
+                _fill(d[spec.name], key, d[source]["output_dir"])
+    out: dict[str, Any] = {name: from_dict(get_stage(name).config, sec, f"full:{name}") for name, sec in d.items()}
+    if "evaluate" in data:
+        out["evaluate"] = from_dict(EvaluateConfig, data["evaluate"], "full:evaluate")
     return out
 
 
@@ -97,29 +104,30 @@ def run_evaluation(model: str, ev: EvaluateConfig) -> dict[str, Any]:
 
 def done_report(name: str, cfg: Any) -> dict[str, Any] | None:
     """The report of a stage that already finished (its metrics file exists), else None."""
-    done = Path(cfg.output_dir) / ("rejection_metrics.json" if name == "rejection" else "metrics.json")
+    done = Path(cfg.output_dir) / get_stage(name).done_file
     if not done.is_file():
         return None
     log(f"[full] {name}: done already ({done}), skipped")
     return json.loads(done.read_text(encoding="utf-8"))
 
 
+def run_planned(spec: StageSpec, cfg: Any, skip_done: bool) -> dict[str, Any]:
+    """Run one planned stage, or with ``skip_done`` hand back its report when it already finished."""
+    done = done_report(spec.name, cfg) if skip_done else None
+    return done if done is not None else spec.run(cfg)
+
+
 def run_full(data: dict) -> dict[str, Any]:
-    stages = plan(data)
+    """Every stage of the file in regime order, then ``chimed-eval run`` on the last one's model."""
+    planned = plan(data)
     skip_done = bool(data.get("skip_done", False))
     report: dict[str, Any] = {}
-    runners = [("pretrain", run_pretrain), ("sft", run_sft), ("reward", run_reward), ("judge", run_reward),
-               ("rejection", run_rejection)]
-    for name, fn in runners:
-        if name not in stages:
-            continue
-        cfg = stages[name]
-        done = done_report(name, cfg) if skip_done else None
-        if done is not None:
-            report[name] = done
-            continue
-        log(f"[full] === {name} ===")
-        report[name] = fn(cfg)
-    if "evaluate" in stages and is_main_process():
-        report["evaluate"] = run_evaluation(stages["rejection"].output_dir, stages["evaluate"])
+    last = None
+    for spec in stages():
+        if spec.name in planned:
+            log(f"[full] === {spec.name} ===")
+            report[spec.name] = run_planned(spec, planned[spec.name], skip_done)
+            last = planned[spec.name]
+    if "evaluate" in planned and is_main_process() and last is not None:
+        report["evaluate"] = run_evaluation(last.output_dir, planned["evaluate"])
     return report

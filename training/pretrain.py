@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Source, TrainSettings
+from .registry import StageSpec, register
 from .stage import (Stage, final_report, held_out_loss, is_main_process, load_causal_lm, make_dataset, save_final,
                     trained_model)
 
@@ -65,3 +66,7 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
         st.report["after"] = held_out_loss(trained_model(trainer, Path(cfg.output_dir), cfg.train), held, cfg.train,
                                            st.seed)
     return final_report(st, "token loss")
+
+
+register(StageSpec("pretrain", "continued pre-training on packed raw text", PretrainConfig, run_pretrain, order=10,
+                   required=True))

@@ -23,11 +23,13 @@ import numpy as np
 from chimed_eval.errors import ConfigError
 
 from .config import Source, TrainSettings, save_json
-from .data import PromptItem, check_no_eval_overlap, load_source, write_jsonl
+from .data import PromptItem, load_source, write_jsonl
 from .generate import Decoding, generate_answers
+from .overlap import check_no_eval_overlap
+from .registry import StageSpec, register
 from .reward import encode_answer, load_reward_model, reward_max_length
 from .sft import SFTStageConfig, run_sft
-from .stage import is_main_process, log
+from .stage import is_main_process, log, log_overlap_check
 from .tokens import paper_segments
 
 
@@ -151,8 +153,9 @@ def run_rejection(cfg: RejectionStageConfig) -> dict[str, Any]:
     prompts = [p for s in cfg.prompts for p in load_source(s, "prompts")]
     if not prompts:
         raise ConfigError("rejection: no prompts")
-    check_no_eval_overlap(prompts, "rejection prompts", cfg.allow_eval_overlap)
-    report: dict[str, Any] = {"stage": "rejection"}
+    check = check_no_eval_overlap(prompts, "rejection prompts", cfg.allow_eval_overlap)
+    log_overlap_check("rejection", check)
+    report: dict[str, Any] = {"stage": "rejection", "eval_overlap": check.as_dict()}
     sel_file, done = out / "selected.jsonl", out / "selected.done"
     if is_main_process():
         done.unlink(missing_ok=True)
@@ -183,3 +186,8 @@ def run_rejection(cfg: RejectionStageConfig) -> dict[str, Any]:
     if is_main_process():
         save_json(report, out / "rejection_metrics.json")
     return report
+
+
+register(StageSpec("rejection", "rejection sampling, then SFT on the best", RejectionStageConfig, run_rejection,
+                   order=50, required=True, done_file="rejection_metrics.json",
+                   inputs=(("policy", "sft"), ("reward_model", "reward"), ("evaluate.judge", "judge"))))

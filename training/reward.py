@@ -31,6 +31,7 @@ from chimed_eval.errors import ConfigError
 from .config import Source, TrainSettings, attention, model_dir, save_json
 from .data import Pair, load_source
 from .generate import Decoding, generate_answers
+from .registry import StageSpec, register
 from .stage import Stage, is_main_process, log, make_dataset, save_final
 from .tokens import paper_segments
 
@@ -191,3 +192,11 @@ def run_reward(cfg: RewardStageConfig) -> dict[str, Any]:
             log(f"[reward] held-out pair accuracy ({kind}): {f['value']:.3f} [{f['ci_low']:.3f}, {f['ci_high']:.3f}] "
                 f"n={f['n']}" + (f" (before training: {before['value']:.3f})" if before else ""))
     return final_report(st, "pair accuracy")
+
+
+register(StageSpec("reward", "reward model (Bradley-Terry pairs)", RewardStageConfig, run_reward, order=30,
+                   required=True, inputs=(("model", "sft"),)))
+register(StageSpec("judge", "the second reward model of a full file (judge: section)", RewardStageConfig, run_reward,
+                   order=40, inputs=(("model", "sft"),),
+                   alone="needs a full file (with pretrain, sft, reward, judge and rejection sections); "
+                         "a judge alone is a reward stage: chimed-train reward --config JUDGE.yaml"))

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 from .config import Source, TrainSettings
 from .generate import Decoding, generate_answers
+from .registry import StageSpec, register
 from .stage import (Stage, final_report, held_out_loss, is_main_process, load_causal_lm, log, make_dataset,
                     save_final, trained_model)
 
@@ -128,3 +129,7 @@ def run_sft(cfg: SFTStageConfig) -> dict[str, Any]:
             f = st.report["bleu"][k]["bleu1"]
             log(f"[sft] held-out BLEU-1 {k}: {f['value']:.2f} [{f['ci_low']:.2f}, {f['ci_high']:.2f}] n={f['n']}")
     return final_report(st, "answer loss")
+
+
+register(StageSpec("sft", "supervised fine-tuning (answer-only loss)", SFTStageConfig, run_sft, order=20, required=True,
+                   inputs=(("model", "pretrain"),)))

@@ -13,7 +13,8 @@ from typing import Any, Sequence
 from chimed_eval.errors import ConfigError
 
 from .config import Source, TrainSettings, attention, model_dir, resume_checkpoint, save_json, training_kwargs
-from .data import check_no_eval_overlap, mixture, record_texts
+from .data import mixture
+from .overlap import check_no_eval_overlap, record_texts
 
 
 def is_main_process() -> bool:
@@ -49,9 +50,12 @@ class Stage:
     def records(self, sources: Sequence[Source], schema: str, total: int | None, allow: Sequence[str],
                 role: str = "train", usable: Any = None) -> list[Any]:
         recs, counts = mixture(sources, schema, total, self.seed, usable)
-        check_no_eval_overlap(recs, f"{self.name} {role} data", allow)
+        check = check_no_eval_overlap(recs, f"{self.name} {role} data", allow)
         self.report["data"][f"{role}_sources"] = counts
         self.report["data"].setdefault("eval_overlap_allowed", list(allow))
+        if "eval_overlap" not in self.report["data"]:
+            self.report["data"]["eval_overlap"] = check.as_dict()
+            log_overlap_check(self.name, check)
         log(f"[{self.name}] {role}: {len(recs)} records from {counts}")
         return recs
 
@@ -87,6 +91,12 @@ class Stage:
                                 "world_size": trainer.args.world_size}
         if is_main_process():
             save_json(curve, self.out / "loss_curve.json")
+
+
+def log_overlap_check(name: str, check: Any) -> None:
+    """Which evaluation tasks' test items the data was checked against, and which were skipped."""
+    log(f"[{name}] no evaluation test item in the data: checked {len(check.checked)} task(s)"
+        + (f"; skipped (data missing): {', '.join(check.skipped)}" if check.skipped else ""))
 
 
 def load_causal_lm(spec: str, train: TrainSettings) -> tuple[Any, Any]:

@@ -86,14 +86,19 @@ class PackedCollator:
 
 
 def paper_segments(messages: Sequence[tuple[str, str]]) -> list[tuple[str, bool]]:
-    """(text, is_target) pieces of the ``[human]:...\\n[bot]:...`` rendering."""
+    """(text, is_target) pieces of the paper format (:data:`chimed_eval.prompts.CHIMED`, the one
+    table the evaluation tasks render from): a user turn with the open assistant marker
+    (``[human]:...\\n[bot]:``), then the assistant's text and its turn end as the target."""
+    from chimed_eval.prompts import CHIMED
+
+    (user_pre, user_end), (_, bot_end) = CHIMED.user, CHIMED.assistant
     segs: list[tuple[str, bool]] = []
     for role, text in messages:
         text = text.rstrip("\n")
         if role == "assistant":
-            segs.append((text + "\n", True))
+            segs.append((text + bot_end, True))
         elif role == "user":
-            segs.append((f"[human]:{text}\n[bot]:", False))
+            segs.append((user_pre + text + user_end + CHIMED.generation_prompt, False))
         else:  # system: plain context before the first turn
             segs.append((text + "\n", False))
     return segs
