@@ -389,6 +389,7 @@ def prompts_only(shots: int, task_names: list[str], task_dir: Path, data_dir: Pa
     """Render every prompt with lm-eval's own task code and with chimed-eval's; compare them."""
     sys.path.insert(0, str(REPO))
     from tasks import get_task  # the repo's task registry (chimed-eval's `tasks` package)
+    from chimed_eval.task import TaskRunOptions
 
     helper = tmp / "render_lmeval.py"
     helper.write_text(_LMEVAL_RENDER, encoding="utf-8")
@@ -407,7 +408,7 @@ def prompts_only(shots: int, task_names: list[str], task_dir: Path, data_dir: Pa
                 "gold": int(r["target"])}
     task = get_task(TASK)
     data = task.load(data_dir)
-    reqs = task.build_requests(data, data.samples, "lm-eval", shots, 1234)
+    reqs = task.build_requests(data, data.samples, TaskRunOptions("lm-eval", shots, 1234))
     csvs = {s: csv_records(data_dir / "cmmlu" / "test" / f"{s}.csv") for s in SUBJECTS}
     pos: dict[str, int] = {}
     ours = {}

@@ -20,7 +20,7 @@ The key is ``sha256`` of canonical JSON holding
   they change no answer and must never be written anywhere, not even hashed);
 * every field of the Request (kind, item key, context, continuations, prefix, special tokens,
   the whole GenerationConfig: max new tokens, stop strings, temperature, top-p and the per-item
-  seed; the oracle).
+  seed; the chat messages).
 
 The run's ``--seed`` reaches the real backends' answers only through that per-item seed, which
 the runner sets on every sampled generation request: greedy generations and log-probabilities do
@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 #: 2: the fake backend's seed and ``--dtype`` joined the key (version-1 entries are never served).
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: requests carry chat messages, never the gold answer (no `oracle` field)
 DB_NAME = "responses.sqlite3"
 #: --model-args that change how a backend talks, waits or batches, never what it answers: the fake
 #: backend's delay, the API backend's transport settings and where it finds its key, the vLLM

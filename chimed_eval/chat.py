@@ -1,9 +1,12 @@
 """Which prompt format the ``chat`` variant of the generation tasks uses for a run.
 
-``chimed-eval run --variant chat`` calls :func:`configure_chat_tasks`. The format is decided by
-the model, never silently replaced by another one:
+The runner asks :func:`run_chat_setup` once per run (``chimed-eval run --variant chat`` asks it
+first, so that a model without a format is refused before any data loads) and hands the answer to
+the tasks in their ``TaskRunOptions.chat``. The format is decided by the model, never silently
+replaced by another one:
 
-* ``--backend openai``: the turns go to the server as messages; its own chat template applies.
+* ``--backend openai``: the turns go to the server as ``Request.messages``; its own chat template
+  applies. The request's context holds the messages' stored text (:func:`messages_context`).
 * a preset (or ``--model-args chat_format=NAME``) whose format is in
   :data:`chimed_eval.prompts.CHAT_FORMATS` (ziya, baichuan, chimed, ...): that format, as its model
   card documents it, with its turn markers as stop strings. This holds on every local backend,
@@ -19,8 +22,10 @@ What was used is recorded in results.json (``settings.generation.<task>.chat_tem
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from functools import lru_cache
+from typing import Callable, Mapping
 
 from .errors import ConfigError
 from .prompts import CHAT_FORMATS, TEMPLATE_FORMATS, ChatFormat, chat_format
@@ -29,6 +34,10 @@ Renderer = Callable[[list[dict[str, str]]], str]
 
 #: Stop strings of the ChatML stand-in (the fake backend's renderer).
 CHATML_STOP = ("<|im_end|>", "<|im_start|>")
+#: How a messages request's context reads in the records: the messages as JSON behind this tag.
+#: Byte-identical to what earlier releases stored, so the prompt hashes of existing runs do not
+#: move; no backend parses it (the openai backend sends ``Request.messages``).
+MESSAGES_TAG = "<<chimed-eval:openai-messages>>"
 
 
 @dataclass(frozen=True)
@@ -37,12 +46,20 @@ class ChatSetup:
 
     ``add_special_tokens``: passed with each request; ``None`` is the tokenizer's default (what a
     model card's ``tokenizer(prompt)`` does), ``False`` where the template or format already
-    holds every special token (tokenizer chat templates, Baichuan's and Taiyi's token lists)."""
+    holds every special token (tokenizer chat templates, Baichuan's and Taiyi's token lists).
+    ``messages``: the turns go to a chat API as ``Request.messages`` (``render`` then gives the
+    stored text of the context)."""
 
     render: Renderer
     label: str
     stop: tuple[str, ...] = ()
     add_special_tokens: bool | None = False
+    messages: bool = False
+
+
+def messages_context(messages: list[dict[str, str]]) -> str:
+    """The stored text of a messages request's context (see :data:`MESSAGES_TAG`)."""
+    return MESSAGES_TAG + json.dumps(messages, ensure_ascii=False)
 
 
 def chatml_renderer(messages: list[dict[str, str]]) -> str:
@@ -69,9 +86,7 @@ def format_setup(fmt: ChatFormat) -> ChatSetup:
 def chat_setup(backend: str, model: str, model_args: Mapping[str, str]) -> ChatSetup:
     """The chat-variant setup for ``model`` on ``backend`` (see the module docstring)."""
     if backend == "openai":
-        from .backends.openai import messages_renderer
-
-        return ChatSetup(messages_renderer, "the server's chat template (openai chat endpoint, messages)")
+        return ChatSetup(messages_context, "the server's chat template (openai chat endpoint, messages)", messages=True)
     fmt = declared_format(model, model_args)
     if fmt in CHAT_FORMATS:
         return format_setup(chat_format(fmt))
@@ -108,12 +123,12 @@ def _tokenizer_setup(model: str, model_args: Mapping[str, str]) -> ChatSetup:
     return ChatSetup(render, label)
 
 
-def configure_chat_tasks(tasks: Iterable[Any], backend: str, model: str, model_args: Mapping[str, str]) -> None:
-    """Give every task with a chat variant (a ``configure_chat`` method) the run's setup. Nothing
-    is loaded when no such task is selected."""
-    targets = [t for t in tasks if hasattr(t, "configure_chat")]
-    if not targets:
-        return
-    setup = chat_setup(backend, model, model_args)
-    for t in targets:
-        t.configure_chat(setup)
+def run_chat_setup(backend: str, model: str, model_args: Mapping[str, str]) -> ChatSetup:
+    """:func:`chat_setup`, computed once per (backend, model, model args) in a process: a run with
+    several chat tasks loads the tokenizer once."""
+    return _cached_setup(backend, model, tuple(sorted((str(k), str(v)) for k, v in model_args.items())))
+
+
+@lru_cache(maxsize=8)
+def _cached_setup(backend: str, model: str, model_args: tuple[tuple[str, str], ...]) -> ChatSetup:
+    return chat_setup(backend, model, dict(model_args))

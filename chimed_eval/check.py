@@ -28,22 +28,18 @@ all prompts is compared.
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping
 
+from .baseline import BASELINE_KEY, _validate, baseline_dict, save_baseline  # noqa: F401  (importable from here)
 from .errors import ConfigError
-from .records import metric_to_dict
-from .runs import iter_samples, metric_from_dict, read_json_file, run_from_dict, samples_file
+from .runs import iter_records, metric_from_dict, read_json_file, run_from_dict, samples_file
 from .types import Metric, TaskResult
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_CHANGED = 0, 1, 2, 3
-BASELINE_VERSION = 1
-BASELINE_KEY = "chimed_eval_baseline"  # what marks a baseline file (its version)
 EXACT = 1e-9
-SETTINGS_KEPT = ("backend", "variant", "shots", "seed", "limit", "batch_size", "dtype", "decoding", "max_new_tokens")
 
 
 @dataclass(frozen=True)
@@ -80,104 +76,18 @@ def _read_json(path: Path) -> dict[str, Any]:
     return doc
 
 
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def _validate(path: Path, doc: Mapping[str, Any], baseline: bool) -> None:
-    """Refuse (ConfigError, exit 2) a document ``check`` cannot compare, before any comparison.
-
-    Both sides need the shape the comparison reads (hashes, ``n``, a list of named metrics each
-    with a ``value``). A baseline must also hold something to check (tasks, metrics) and only
-    finite numbers as values: a NaN or missing value cannot be compared, and passing would hide
-    that the baseline is broken. On the current side a null or NaN value is a finding (a
-    regression), not a usage error.
-    """
-    what = "baseline" if baseline else "results file"
-
-    def bad(msg: str) -> ConfigError:
-        return ConfigError(f"{path}: not a usable {what}: {msg}")
-
-    for key in ("model", "settings"):
-        if doc.get(key) is not None and not isinstance(doc[key], dict):
-            raise bad(f"'{key}' must be an object, got {type(doc[key]).__name__}")
-    if baseline and not doc["tasks"]:
-        raise bad("'tasks' is empty: there is nothing to check against")
-    for name, t in doc["tasks"].items():
-        where = f"task {name!r}"
-        if not isinstance(t, dict):
-            raise bad(f"{where} must be an object, got {type(t).__name__}")
-        for key in ("items_sha256", "prompts_sha256"):
-            if not isinstance(t.get(key), str):
-                raise bad(f"{where} lacks {key} (a hash string)" if key not in t
-                          else f"{where}: {key} must be a hash string, got {t[key]!r}")
-        if not isinstance(t.get("n"), int) or isinstance(t["n"], bool) or t["n"] < 0:
-            raise bad(f"{where}: 'n' must be a count of items, got {t.get('n')!r}")
-        _validate_metrics(t.get("metrics"), where, baseline, bad)
-        if "items" in t:
-            _validate_items(t["items"], t["n"], where, bad)
-        data = t.get("data_sha256")
-        if data is not None and not (isinstance(data, list) and all(isinstance(h, str) for h in data)):
-            raise bad(f"{where}: 'data_sha256' must be a list of hash strings, got {data!r}")
-        files = t.get("data_files")
-        if files is not None and not (isinstance(files, dict) and all(isinstance(h, str) for h in files.values())):
-            raise bad(f"{where}: 'data_files' must map file names to hash strings")
-
-
-def _validate_metrics(metrics: Any, where: str, baseline: bool, bad: Callable[[str], ConfigError]) -> None:
-    if not isinstance(metrics, list):
-        raise bad(f"{where} lacks metrics" if metrics is None
-                  else f"{where}: 'metrics' must be a list of metric objects, got {type(metrics).__name__}")
-    if baseline and not metrics:
-        raise bad(f"{where}: 'metrics' is empty: there is nothing to check")
-    seen: set[str] = set()
-    for j, m in enumerate(metrics):
-        at = f"{where} metric {j + 1}"
-        if not isinstance(m, dict):
-            raise bad(f"{at} must be an object, got {type(m).__name__}")
-        if not isinstance(m.get("name"), str) or not m["name"]:
-            raise bad(f"{at} lacks a 'name'")
-        at = f"{where} metric {m['name']!r}"
-        if m["name"] in seen:
-            raise bad(f"{at} is listed twice")
-        seen.add(m["name"])
-        if "value" not in m:
-            raise bad(f"{at} has no 'value'")
-        v = m["value"]
-        if baseline and not (_is_number(v) and math.isfinite(v)):
-            raise bad(f"{at}: value {v!r} is not a finite number")
-        if not baseline and v is not None and not _is_number(v):
-            raise bad(f"{at}: value {v!r} is not a number")
-        for key in ("ci_low", "ci_high"):
-            c = m.get(key)
-            if c is not None and not (_is_number(c) and (math.isfinite(c) or not baseline)):
-                raise bad(f"{at}: {key} {c!r} is not a finite number")
-
-
-def _validate_items(items: Any, n: int, where: str, bad: Callable[[str], ConfigError]) -> None:
-    if not isinstance(items, list):
-        raise bad(f"{where}: 'items' must be a list of [item id, prompt hash] pairs, got {type(items).__name__}")
-    for k, pair in enumerate(items):
-        if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], (str, int))
-                and not isinstance(pair[0], bool) and isinstance(pair[1], str)):
-            raise bad(f"{where}: items[{k}] must be an [item id, prompt hash] pair, got {pair!r}")
-    if len(items) != n:
-        raise bad(f"{where}: 'items' lists {len(items)} items but 'n' is {n}")
-
-
 def _sample_items(out_dir: Path, task: str) -> list[tuple[str, str]] | None:
     """(id, prompt hash) of each record of ``OUT/samples/<task>.jsonl`` (torn lines skipped); None
     when there are none to read."""
     if not samples_file(out_dir, task).is_file():
         return None
-    try:
-        return [(str(s.id), str(s.prompt_hash)) for s in iter_samples(out_dir, task)]
-    except ConfigError:
-        return None
+    # the raw records: only id and prompt hash are compared, and a record that would not parse as a
+    # whole sample must never switch the per-item comparison off
+    return [(str(r["id"]), str(r.get("prompt_hash"))) for r in iter_records(out_dir, task)]
 
 
 def _baseline_task(t: Mapping[str, Any], source: Path, name: str) -> TaskView:
-    """A task of a baseline file (already validated by :func:`_validate`)."""
+    """A task of a baseline file (already validated by :func:`chimed_eval.baseline._validate`)."""
     return TaskView(
         n=t["n"], items_sha256=t["items_sha256"], prompts_sha256=t["prompts_sha256"],
         metrics=tuple(metric_from_dict(m, source, f"task {name!r} metric ") for m in t["metrics"]),
@@ -192,7 +102,7 @@ def _result_task(t: TaskResult) -> TaskView:
 
 def load_view(path: Path, role: str = "results") -> RunView:
     """A run directory, a results.json or a baseline file; ``role`` is ``results`` or ``baseline``
-    (a baseline is validated strictly, see :func:`_validate`)."""
+    (a baseline is validated strictly, see :func:`chimed_eval.baseline._validate`)."""
     path = Path(path)
     f = path / "results.json" if path.is_dir() else path
     if not f.exists():
@@ -214,42 +124,6 @@ def load_view(path: Path, role: str = "results") -> RunView:
     run = run_from_dict(doc, f)  # a results.json: the one reader of runs
     return RunView(f, run.model.name, run.model.weights_sha256, run.settings,
                    {t.task: _result_task(t) for t in run.tasks}, items)
-
-
-def baseline_dict(view: RunView, tasks: Sequence[str] | None = None) -> dict[str, Any]:
-    """Metrics and hashes only: no prompt, item or generation text, no local paths."""
-    names = list(tasks) if tasks else list(view.tasks)
-    missing = [n for n in names if n not in view.tasks]
-    if missing:
-        raise ConfigError(f"{view.source}: no task(s) {missing}; has {sorted(view.tasks)}")
-    out_tasks = {}
-    for n in names:
-        t = view.tasks[n]
-        d: dict[str, Any] = {
-            "n": t.n, "items_sha256": t.items_sha256, "prompts_sha256": t.prompts_sha256,
-            "variant": t.variant, "shots": t.shots, "data_sha256": list(t.data_sha256),
-            "metrics": [metric_to_dict(m) for m in t.metrics],
-        }
-        if n in view.items:
-            d["items"] = [list(p) for p in view.items[n]]
-        out_tasks[n] = d
-    return {
-        BASELINE_KEY: BASELINE_VERSION,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "model": {"name": view.model_name, "weights_sha256": view.weights_sha256},
-        "settings": {k: view.settings.get(k) for k in SETTINGS_KEPT if k in view.settings},
-        "tasks": out_tasks,
-    }
-
-
-def save_baseline(results: Path, out: Path, tasks: Sequence[str] | None = None) -> dict[str, Any]:
-    from .records import write_json_atomic
-
-    view = load_view(results)
-    doc = baseline_dict(view, tasks)
-    _validate(view.source, doc, baseline=True)  # never write a baseline that check would refuse
-    write_json_atomic(Path(out), doc)
-    return doc
 
 
 # --- tolerance ---------------------------------------------------------------------------------------

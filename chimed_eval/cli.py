@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_commands(sub)  # leaderboard | compare | check | report (chimed_eval/cli_reports.py)
 
-    sub.add_parser("tasks", help="list tasks")
+    t = sub.add_parser("tasks", help="list tasks and task types")
+    t.add_argument("--describe", metavar="NAME", default=None, help="the arguments a task type takes (mcq, ner, scale, ...)")
     sub.add_parser("models", help="list model presets")
 
     d = sub.add_parser("data", help="download the public releases into --data-dir; say where to put the others")
@@ -106,57 +107,6 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--check", action="store_true", help="only report what is present, missing or corrupt")
     d.add_argument("--force", action="store_true", help="download again even if present")
     return p
-
-
-def _config_tasks(task_config: Path | None) -> dict:
-    """The user's own tasks defined in a --task-config file (mcq entries, and type = "ner")."""
-    if task_config is None:
-        return {}
-    from tasks.custom import load_task_config, make_mcq_task
-    from tasks.ner import load_ner_specs, make_ner_task
-
-    custom = {spec.name: make_mcq_task(spec) for spec in load_task_config(task_config)}
-    for nspec in load_ner_specs(task_config):
-        if nspec.name in custom:
-            raise ConfigError(f"{task_config}: several tasks are named {nspec.name!r}; give each task its own name=")
-        custom[nspec.name] = make_ner_task(nspec)
-    return custom
-
-
-def _tasks(names: Sequence[str], task_args: dict[str, str], task_config: Path | None,
-           from_config: set[str] | None = None):
-    """The task objects named on the command line; ``from_config`` collects the names that the
-    --task-config file defined."""
-    from tasks import TASKS, get_task
-
-    custom = _config_tasks(task_config)
-    if from_config is not None:
-        from_config.update(n for n in names if n in custom)
-    out = []
-    for n in names:
-        if n in custom:
-            out.append(custom[n])
-        elif n == "mcq":
-            from tasks.custom import make_mcq_task, spec_from_args
-
-            if not task_args:
-                raise ConfigError("task 'mcq' needs --task-args path=FILE,... or a --task-config file")
-            out.append(make_mcq_task(spec_from_args(task_args)))
-        elif n == "ner":
-            from tasks.ner import make_ner_task_from_args
-
-            if not task_args:
-                raise ConfigError("task 'ner' needs --task-args path=FILE,format=jsonl|bio,types=A;B,... or a --task-config file")
-            out.append(make_ner_task_from_args(task_args))
-        elif n == "scale":
-            from tasks.scales import make_scale_task_from_args
-
-            out.append(make_scale_task_from_args(task_args))
-        else:
-            if n not in TASKS and custom:
-                raise UnknownNameError(TASKS.unknown_message(n) + f" (config tasks: {sorted(custom)})")
-            out.append(get_task(n))
-    return out
 
 
 def cmd_run(a: argparse.Namespace) -> int:
@@ -184,28 +134,29 @@ def cmd_run(a: argparse.Namespace) -> int:
 
         shard = shard_from_env() if a.shard == "auto" else a.shard
         a.output = shard_dir(a.output, shard)  # checks the I/N spec
-    task_args = parse_kv(a.task_args, "--task-args")
-    from_config: set[str] = set()
-    tasks = _tasks(names, task_args, a.task_config, from_config)
+    from tasks.factory import build_tasks
+
+    built = build_tasks(names, parse_kv(a.task_args, "--task-args"), a.task_config)
+    tasks = [b.task for b in built]
     BACKENDS.get(a.backend)  # an unknown backend fails here, before any data or model loads
     settings = RunSettings(model=a.model, backend=a.backend, variant=a.variant, shots=a.shots, seed=a.seed,
                            limit=a.limit, batch_size=a.batch_size, device=a.device, dtype=a.dtype,
                            model_args=model_args, data_dir=a.data_dir or default_data_dir(),
                            max_new_tokens=a.max_new_tokens, decoding=a.decoding, shard=shard,
-                           task_sources=_task_sources(tasks, names, task_args, a.task_config, from_config))
+                           task_sources=_task_sources(built, a.task_config))
     if a.variant == "chat":
         _set_chat_template(tasks, a.backend, a.model, model_args)
 
-    from .baselines import check_backend
+    from .presets import check_backend
 
     check_backend(a.model, a.backend)
 
     # the fake backend is cached only in a directory given explicitly
     cache = False if a.no_cache or (a.backend == "fake" and a.cache is None) else a.cache
 
-    def factory():
+    def factory(script=None):  # script: the fake oracle's answers (runner.oracle_script)
         return open_backend(a.backend, a.model, seed=a.seed, batch_size=a.batch_size, device=a.device,
-                            dtype=a.dtype, model_args=model_args, cache=cache)
+                            dtype=a.dtype, model_args=model_args, cache=cache, script=script)
 
     try:
         run = evaluate(tasks, factory, settings, a.output, progress=not a.no_progress)
@@ -218,10 +169,10 @@ def cmd_run(a: argparse.Namespace) -> int:
     return 0
 
 
-def _task_sources(tasks, names: Sequence[str], task_args: dict[str, str], task_config: Path | None,
-                  from_config: set[str]) -> dict:
-    """What defines each user-defined task beyond its data files, for the resume check: the
-    --task-args of the generic tasks, the content hash of the --task-config file."""
+def _task_sources(built, task_config: Path | None) -> dict:
+    """What defines each task beyond its data files, recorded in run.json (compared on resume,
+    and how ``score`` rebuilds the task): its type and --task-args, or the --task-config file's
+    content hash."""
     from .types import sha256_text
 
     config_sha = None
@@ -230,13 +181,7 @@ def _task_sources(tasks, names: Sequence[str], task_args: dict[str, str], task_c
             config_sha = sha256_text(task_config.read_bytes().decode("utf-8", "replace"))
         except OSError as exc:
             raise ConfigError(f"--task-config {task_config}: cannot read ({exc.strerror or exc})") from None
-    out: dict[str, dict[str, str]] = {}
-    for name, t in zip(names, tasks):
-        if name in from_config:
-            out[t.name] = {"task_config_sha256": config_sha or ""}
-        elif name in ("mcq", "ner", "scale"):
-            out[t.name] = dict(sorted(task_args.items()))
-    return out
+    return {b.task.name: b.source(config_sha) for b in built}
 
 
 def _run_data_parallel(a: argparse.Namespace, model_args: dict[str, str]) -> int:
@@ -258,11 +203,14 @@ def _run_data_parallel(a: argparse.Namespace, model_args: dict[str, str]) -> int
 
 
 def _set_chat_template(tasks, backend: str, model: str, model_args: dict[str, str]) -> None:
-    """The ``chat`` variant of generation tasks: the preset's documented chat format, the
-    tokenizer's chat template, or the server's (see :mod:`chimed_eval.chat`)."""
-    from .chat import configure_chat_tasks
+    """Refuse early a ``chat`` variant this model has no format for: the preset's documented chat
+    format, the tokenizer's chat template, or the server's (see :mod:`chimed_eval.chat`). The
+    runner hands the same (memoised) setup to the tasks in their run options; nothing is loaded
+    when no selected task has a chat variant."""
+    if any("chat" in t.variants for t in tasks):
+        from .chat import run_chat_setup
 
-    configure_chat_tasks(tasks, backend, model, model_args)
+        run_chat_setup(backend, model, model_args)
 
 
 def print_summary(run) -> None:
@@ -276,28 +224,20 @@ def print_summary(run) -> None:
 
 
 def _task_getter(task_config: Path | None, out_dir: Path):
-    """Task objects by name for recomputing metrics from saved records (score, merge)."""
-    custom = _config_tasks(task_config)
+    """Task objects by name for recomputing metrics from saved records (score, merge): rebuilt
+    from what OUT/run.json recorded about each task (its type and arguments)."""
+    from .outdir import read_json
+
+    run_path = out_dir / "run.json"
+    state = read_json(run_path) if run_path.is_file() else {}
+    tasks = state.get("tasks") if isinstance(state, dict) else None
 
     def get(name: str):
-        from tasks import TASKS, get_task
-        from tasks.ner import rescoring_task
+        from tasks.factory import rescoring_task
 
-        if name in custom:
-            return custom[name]
-        if name in TASKS:
-            return get_task(name)
-        ner = rescoring_task(name, out_dir)  # a user's ner task: its records carry their inventory
-        if ner is not None:
-            return ner
-        from tasks.scales import rescoring_task as scale_rescoring_task
-
-        scale = scale_rescoring_task(name, out_dir)  # a scale task: its records carry letters and points
-        if scale is not None:
-            return scale
-        from .task import MCQTask  # a user's mcq task: rescoring needs no data
-
-        return MCQTask(name, loader=lambda _d: None)  # type: ignore[arg-type, return-value]
+        entry = tasks.get(name) if isinstance(tasks, dict) else None
+        source = entry.get("source") if isinstance(entry, dict) else None
+        return rescoring_task(name, out_dir, source if isinstance(source, dict) else None, task_config)
 
     return get
 
@@ -322,12 +262,17 @@ def cmd_merge(a: argparse.Namespace) -> int:
 
 def cmd_tasks(a: argparse.Namespace) -> int:
     from tasks import TASKS
+    from tasks.factory import TASK_TYPES, describe
 
+    if a.describe:
+        print(describe(a.describe))
+        return 0
     for n in TASKS:
         print(f"{n:24} {TASKS.help(n)}")
-    print(f"{'mcq':24} your own multiple-choice file: --tasks mcq --task-args path=FILE,... or --task-config FILE")
-    print(f"{'scale':24} your own attitude scale (JSON/TOML, Likert items, reverse scoring): --tasks scale --task-args path=FILE")
-    print(f"{'ner':24} your own span-NER file (JSONL or BIO): --tasks ner --task-args path=FILE,types=A;B or --task-config FILE")
+    print("\nYour own data (--tasks TYPE --task-args k=v,... or a --task-config file; "
+          "chimed-eval tasks --describe TYPE lists the keys):")
+    for n in TASK_TYPES:
+        print(f"{n:24} {TASK_TYPES.help(n)}")
     return 0
 
 
@@ -337,7 +282,7 @@ def cmd_models(a: argparse.Namespace) -> int:
     for n in MODELS:
         m = MODELS.get(n)
         chat = {"none": "the tokenizer's chat template", "api": "the server's"}.get(m.chat_format, m.chat_format)
-        print(f"{n:14} {m.description}\n{'':14} needs: {m.source}; licence: {m.licence}; --variant chat: {chat}")
+        print(f"{n:14} {m.description}\n{'':14} needs: {m.needs}; licence: {m.licence}; --variant chat: {chat}")
     print("\nAlso: any local transformers directory, a .gguf file, or a hub id (--model-args revision=...).")
     return 0
 

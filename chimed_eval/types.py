@@ -52,6 +52,14 @@ class GenerationConfig:
 
 
 @dataclass(frozen=True)
+class Message:
+    """One chat turn sent to an API as a message (the server applies the model's template)."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True)
 class Request:
     """What a backend must compute for one item. Backends never see tasks.
 
@@ -65,8 +73,10 @@ class Request:
       * ``generate``: free text after ``context``.
 
     ``prefix`` is the part of ``context`` shared with other requests (the few-shot block), a
-    hint that lets a backend compute it once and reuse its KV cache. ``oracle`` carries the gold
-    index only for the scripted fake backend; real backends ignore it.
+    hint that lets a backend compute it once and reuse its KV cache. ``messages``: the chat turns
+    of a request meant for a chat API (the ``chat`` variant on ``--backend openai``); ``context``
+    then holds their stored text (what the records show and hash). No gold answer travels here:
+    the fake backend's ``oracle`` is given a script (:mod:`chimed_eval.backends.fake`).
     """
 
     kind: RequestKind
@@ -76,7 +86,7 @@ class Request:
     prefix: str = ""
     add_special_tokens: bool | None = None
     generation: GenerationConfig | None = None
-    oracle: int | str | None = None
+    messages: tuple[Message, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in REQUEST_KINDS:
@@ -85,6 +95,8 @@ class Request:
             raise ValueError(f"request {self.key}: prefix is not a prefix of the context")
         if self.kind != "generate" and not self.continuations:
             raise ValueError(f"request {self.key}: {self.kind} needs continuations")
+        if self.messages and self.kind != "generate":
+            raise ValueError(f"request {self.key}: messages are for generation requests only")
 
     @property
     def prompt_hash(self) -> str:

@@ -29,10 +29,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import glob as globmod
-import json
 import os
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -43,6 +41,8 @@ from chimed_eval.tabular import (
 )
 from chimed_eval.task import MCQTask, TaskData, file_sha256
 from chimed_eval.types import Sample
+
+from .config import Converter, check_task_name, coerce_settings, config_entries, resolve_paths, split_list, text_value
 
 QUESTION_COLUMNS = ("question", "Question", "题目", "问题", "题干")
 ANSWER_COLUMNS = ("answer", "Answer", "答案", "anwer")
@@ -74,8 +74,7 @@ class McqSpec:
                               "(one field holding all options), not both")
         if self.answer_index_base not in (None, 0, 1):
             raise ConfigError(f"task {self.name!r}: answer_index_base must be 0 or 1, not {self.answer_index_base!r}")
-        if not self.name or re.search(r"[\s/\\]", self.name):
-            raise ConfigError(f"task name {self.name!r} must be non-empty, without spaces or slashes")
+        check_task_name(self.name)
         if self.choices is not None:
             if not 2 <= len(self.choices) <= len(LETTERS):
                 raise ConfigError(f"task {self.name!r}: choices= must name 2 to {len(LETTERS)} columns, "
@@ -88,79 +87,43 @@ SPEC_KEYS = tuple(f.name for f in dataclasses.fields(McqSpec))
 _PATH_KEYS = ("path", "fewshot")
 
 
-def _unknown_key(key: str, where: str) -> ConfigError:
-    close = difflib.get_close_matches(key, SPEC_KEYS, n=1, cutoff=0.6)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    return ConfigError(f"{where}unknown key {key!r}.{hint} Known: {', '.join(SPEC_KEYS)}")
+def _choices(v: Any, where: str) -> list[str]:
+    if isinstance(v, str):
+        v = split_list(v)
+    elif isinstance(v, (list, tuple)) and all(isinstance(c, (str, int)) for c in v):
+        v = [str(c).strip() for c in v]
+    else:
+        raise ConfigError(f"{where}key 'choices': expected a list of column names, got {v!r}")
+    return v
 
 
-def _split_list(s: str) -> list[str]:
-    return [p.strip() for p in re.split(r"[;|]", s) if p.strip()]
+def _index_base(v: Any, where: str) -> int:
+    if isinstance(v, str) and v.strip() in ("0", "1"):
+        v = int(v.strip())
+    if isinstance(v, bool) or v not in (0, 1):
+        raise ConfigError(f"{where}key 'answer_index_base': expected 0 or 1, got {v!r}")
+    return int(v)
+
+
+def _column(key: str) -> Converter:
+    """A column name: a number in a TOML/JSON file means the column of that name."""
+    def convert(v: Any, where: str) -> str:
+        return text_value(key, str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v, where)
+    return convert
+
+
+_CONVERTERS: dict[str, Converter] = {"choices": _choices, "answer_index_base": _index_base,
+                                     **{k: _column(k) for k in ("id", "question", "answer", "subject", "sheet")}}
 
 
 def _coerce(values: Mapping[str, Any], where: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for raw_key, v in values.items():
-        key = str(raw_key).strip().replace("-", "_")
-        key = {"fmt": "format", "file": "path"}.get(key, key)
-        if key not in SPEC_KEYS:
-            raise _unknown_key(str(raw_key), where)
-        if key in out:
-            raise ConfigError(f"{where}key {key!r} is given twice")
-        if key == "choices":
-            if isinstance(v, str):
-                v = _split_list(v)
-            elif isinstance(v, (list, tuple)) and all(isinstance(c, (str, int)) for c in v):
-                v = [str(c).strip() for c in v]
-            else:
-                raise ConfigError(f"{where}key 'choices': expected a list of column names, got {v!r}")
-        elif key == "answer_index_base":
-            if isinstance(v, str) and v.strip() in ("0", "1"):
-                v = int(v.strip())
-            if isinstance(v, bool) or v not in (0, 1):
-                raise ConfigError(f"{where}key 'answer_index_base': expected 0 or 1, got {v!r}")
-        elif isinstance(v, (int, float)) and not isinstance(v, bool) and key in ("id", "question", "answer", "subject", "sheet"):
-            v = str(v)
-        elif not isinstance(v, str):
-            raise ConfigError(f"{where}key {key!r}: expected a string, got {v!r}")
-        if isinstance(v, str):
-            v = v.strip()
-            if not v:
-                raise ConfigError(f"{where}key {key!r} is empty")
-        out[key] = v
-    if "path" not in out:
-        raise ConfigError(f"{where}the mcq task needs path=<file, directory or glob of your items>")
-    return out
+    return coerce_settings(values, where, SPEC_KEYS, _CONVERTERS,
+                           need_path="the mcq task needs path=<file, directory or glob of your items>")
 
 
 def spec_from_args(args: Mapping[str, str]) -> McqSpec:
     """A spec from ``--task-args`` style ``key=value`` pairs (lists separated by ``;`` or ``|``)."""
     return McqSpec(**_coerce(args, "--task-args: "))
-
-
-def _load_config_file(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: task config not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read the task config: {e}") from None
-    if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{path}:{e.lineno}: invalid JSON: {e.msg} (column {e.colno})") from None
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        try:
-            import tomli as tomllib  # type: ignore[no-redef]
-        except ImportError:
-            raise ConfigError(f"{path}: reading TOML on Python 3.10 needs tomli (pip install tomli), or use JSON") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: invalid TOML: {e}") from None
 
 
 def load_task_config(path: Path) -> list[McqSpec]:
@@ -170,25 +133,10 @@ def load_task_config(path: Path) -> list[McqSpec]:
     ``fewshot`` are resolved against the config file's folder.  Errors name the file and key.
     """
     path = Path(path)
-    doc = _load_config_file(path)
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{path}: expected a table/object of task settings, or one with a 'tasks' list")
-    if "tasks" in doc:
-        entries = doc["tasks"]
-        defaults = {k: v for k, v in doc.items() if k != "tasks"}
-        if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
-            raise ConfigError(f"{path}: key 'tasks' must be a non-empty list of tables/objects")
-        labelled = [(f"{path}: tasks[{i}]: ", {**defaults, **e}) for i, e in enumerate(entries)]
-    else:
-        labelled = [(f"{path}: ", doc)]
+    defaults, entries = config_entries(path)
     specs = []
-    for where, entry in _mcq_entries(labelled):
-        values = _coerce(entry, where)
-        for k in _PATH_KEYS:
-            if k in values and not os.path.isabs(os.path.expanduser(values[k])):
-                values[k] = str(path.parent / values[k])
-            elif k in values:
-                values[k] = os.path.expanduser(values[k])
+    for where, entry in _mcq_entries([(where, {**defaults, **e}) for where, e in entries]):
+        values = resolve_paths(_coerce(entry, where), _PATH_KEYS, path.parent)
         try:
             specs.append(McqSpec(**values))
         except ConfigError as e:

@@ -58,13 +58,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from chimed_eval.chat import ChatSetup, chatml_renderer  # noqa: F401  (chatml_renderer: re-exported)
+from chimed_eval.chat import chatml_renderer  # noqa: F401  (re-exported)
 from chimed_eval.data import CHIMED_QA_TEST, CMD_QA_FILE, data_location
 from chimed_eval.errors import ConfigError, DataError, MissingDataError
 from chimed_eval.prompts import CHIMED, apply_chat, cut_at_stop
-from chimed_eval.tabular import cell_text, read_rows
-from chimed_eval.task import Task, TaskData, file_sha256
-from chimed_eval.types import GenerationConfig, Metric, Request, Response, Sample, SampleScore
+from chimed_eval.tabular import cell_text, read_rows, split_lines
+from chimed_eval.task import Task, TaskData, TaskRunOptions, file_sha256
+from chimed_eval.types import GenerationConfig, Message, Metric, Request, Response, Sample, SampleScore
 
 from . import TASKS
 
@@ -79,7 +79,6 @@ CMD_SPLIT_SALT = "cmd-qa-split@1"
 CMD_TEST_SIZE = 500
 CMD_FILE = CMD_QA_FILE.rsplit("/", 1)[1]
 PATIENT, DOCTOR = "patient", "doctor"
-ChatRenderer = Callable[[list[dict[str, str]]], str]
 
 
 # --- encodings ------------------------------------------------------------------------------------
@@ -128,43 +127,33 @@ class GenerationTask(Task):
         self.name = name
         self._loader = loader
         self.description = description
-        self.decoding = DEFAULT_DECODING
-        self.max_new_tokens_override: int | None = None
-        self.chat_renderer: ChatRenderer | None = None
-        self.chat_template_name: str | None = None
-        self.chat_stop: tuple[str, ...] = ()
-        self.chat_add_special_tokens: bool | None = False
-
-    def configure_chat(self, setup: ChatSetup) -> None:
-        """The ``chat`` variant's renderer, stop strings and BOS handling (:mod:`chimed_eval.chat`)."""
-        self.chat_renderer, self.chat_template_name = setup.render, setup.label
-        self.chat_stop, self.chat_add_special_tokens = tuple(setup.stop), setup.add_special_tokens
 
     # -- settings
-    def configure_generation(self, overrides: Any) -> None:
-        """Take ``--decoding`` / ``--max-new-tokens`` (a runner.GenerationOverrides)."""
-        decoding = getattr(overrides, "decoding", None) or DEFAULT_DECODING
-        if decoding not in DECODING:
-            raise ConfigError(f"unknown decoding {decoding!r}; choose from {sorted(DECODING)}")
-        cap = getattr(overrides, "max_new_tokens", None)
-        if cap is not None and cap < 1:
+    def check_options(self, options: TaskRunOptions) -> None:
+        """``--decoding`` must be a preset of :data:`DECODING`; ``--max-new-tokens`` at least 1."""
+        if (options.decoding or DEFAULT_DECODING) not in DECODING:
+            raise ConfigError(f"unknown decoding {options.decoding!r}; choose from {sorted(DECODING)}")
+        if options.max_new_tokens is not None and options.max_new_tokens < 1:
             raise ConfigError("--max-new-tokens must be >= 1")
-        self.decoding, self.max_new_tokens_override = decoding, cap
 
-    def generation_config(self, variant: str) -> GenerationConfig:
-        d = DECODING[self.decoding]
-        return GenerationConfig(max_new_tokens=self.max_new_tokens_override or int(d["max_new_tokens"]),
-                                stop=PAPER_STOP if variant == "paper" else self.chat_stop,
+    def generation_config(self, options: TaskRunOptions) -> GenerationConfig:
+        d = DECODING[options.decoding or DEFAULT_DECODING]
+        chat_stop = options.chat.stop if options.chat is not None else ()
+        return GenerationConfig(max_new_tokens=options.max_new_tokens or int(d["max_new_tokens"]),
+                                stop=PAPER_STOP if options.variant == "paper" else tuple(chat_stop),
                                 temperature=float(d["temperature"]), top_p=float(d["top_p"]))
 
-    def generation_record(self) -> dict[str, Any]:
+    def generation_record(self, data: TaskData, samples: Sequence[Sample], requests: Sequence[Request],
+                          options: TaskRunOptions) -> dict[str, Any]:
         """What results.json records under ``settings.generation.<task>``."""
-        d = DECODING[self.decoding]
-        return {"decoding": self.decoding, "temperature": d["temperature"], "top_p": d["top_p"],
-                "max_new_tokens": self.max_new_tokens_override or d["max_new_tokens"],
-                "max_new_tokens_overridden": self.max_new_tokens_override is not None,
+        decoding = options.decoding or DEFAULT_DECODING
+        d = DECODING[decoding]
+        return {"decoding": decoding, "temperature": d["temperature"], "top_p": d["top_p"],
+                "max_new_tokens": options.max_new_tokens or d["max_new_tokens"],
+                "max_new_tokens_overridden": options.max_new_tokens is not None,
                 "seed": "per item: runner.item_seed(--seed, item id)" if d["temperature"] > 0 else None,
-                "chat_template": self.chat_template_name, "prompt_version": PROMPT_VERSION}
+                "chat_template": options.chat.label if options.chat is not None else None,
+                "prompt_version": PROMPT_VERSION}
 
     def scoring_mode(self, variant: str) -> str:
         return "generate"
@@ -173,38 +162,47 @@ class GenerationTask(Task):
     def load(self, data_dir: Path) -> TaskData:
         return self._loader(data_dir)
 
-    def render(self, sample: Sample, variant: str) -> str:
+    def render(self, sample: Sample, options: TaskRunOptions) -> tuple[str, tuple[Message, ...]]:
+        """The context, and for a chat API the messages it stands for (else none)."""
         turns = sample.metadata.get("turns") or [[PATIENT, str(sample.input).strip()]]
-        if variant == "paper":
+        if options.variant == "paper":
             if "turns" not in sample.metadata:
-                return apply_chat("chimed", str(sample.input).strip())
-            return "".join(("[human]:" if role == PATIENT else "[bot]:") + text for role, text in turns) + "[bot]:"
-        if self.chat_renderer is None:
+                return apply_chat("chimed", str(sample.input).strip()), ()
+            return "".join(("[human]:" if role == PATIENT else "[bot]:") + text for role, text in turns) + "[bot]:", ()
+        if options.chat is None:
             raise ConfigError(f"task {self.name!r}: the chat variant needs the model's chat template "
                               "(chimed-eval run sets it from the model's tokenizer); use --variant paper")
         msgs = [{"role": "user" if role == PATIENT else "assistant", "content": text.rstrip("\n")} for role, text in turns]
-        return self.chat_renderer(msgs)
+        messages = tuple(Message(m["role"], m["content"]) for m in msgs) if options.chat.messages else ()  # type: ignore[arg-type]
+        return options.chat.render(msgs), messages
 
-    def build_requests(self, data: TaskData, samples: Sequence[Sample], variant: str, shots: int, seed: int) -> list[Request]:
+    def build_requests(self, data: TaskData, samples: Sequence[Sample], options: TaskRunOptions) -> list[Request]:
         from chimed_eval.metrics.text import TEXT_EXTRA_HINT, jieba_available
 
-        if shots:
+        if options.shots:
             raise ConfigError(f"task {self.name!r} is 0-shot; pass --shots 0 or leave --shots out")
         if not jieba_available():
             raise ConfigError(f"task {self.name!r}: {TEXT_EXTRA_HINT}")
-        gen = self.generation_config(variant)
-        return [Request(kind="generate", key=s.id, context=self.render(s, variant), generation=gen,
-                        add_special_tokens=self.chat_add_special_tokens if variant == "chat" else None,
-                        oracle=str(s.target))
-                for s in samples]
+        gen = self.generation_config(options)
+        special = options.chat.add_special_tokens if options.variant == "chat" and options.chat is not None else None
+        out = []
+        for s in samples:
+            context, messages = self.render(s, options)
+            out.append(Request(kind="generate", key=s.id, context=context, generation=gen, add_special_tokens=special,
+                               messages=messages))
+        return out
+
+    def oracle_output(self, sample: Sample, request: Request, options: TaskRunOptions) -> str:
+        return str(sample.target)
 
     # -- scoring
-    def score(self, sample: Sample, request: Request, response: Response, variant: str) -> SampleScore:
-        g = request.generation or self.generation_config(variant)
+    def score(self, data: TaskData, sample: Sample, request: Request, response: Response,
+              options: TaskRunOptions) -> SampleScore:
+        g = request.generation or self.generation_config(options)
         extra: dict[str, Any] = {
             "max_new_tokens": g.max_new_tokens, "n_tokens": response.n_tokens[0] if response.n_tokens else None,
-            "decoding": {"preset": self.decoding, "temperature": g.temperature, "top_p": g.top_p, "seed": g.seed,
-                         "stop": list(g.stop)},
+            "decoding": {"preset": options.decoding or DEFAULT_DECODING, "temperature": g.temperature,
+                         "top_p": g.top_p, "seed": g.seed, "stop": list(g.stop)},
             "prompt_version": PROMPT_VERSION,
             **{k: v for k, v in sample.metadata.items() if k in ("file", "line", "title", "department", "disease")},
         }
@@ -344,16 +342,18 @@ def _dialogue_sample(sid: str, utterances: list[tuple[str, str]], meta: dict[str
     return Sample(id=sid, input=paper, target=target, metadata={**meta, "turns": [list(t) for t in context]})
 
 
-def load_hetmc(data_dir: Path, split: str = "test") -> TaskData:
+def load_hetmc(data_dir: Path, split: str = "test", *, allow_duplicate_ids: bool = False) -> TaskData:
     """HET-MC ``.dialog``: blank-line-separated blocks; header ``id\\t<id>\\tapartment\\t<dept>\\tdisease\\t<d>``,
-    then ``P``/``D`` TAB utterance TAB label lines, then ``SUM...`` summary lines."""
+    then ``P``/``D`` TAB utterance TAB label lines, then ``SUM...`` summary lines. A repeated
+    dialogue id is an error, except for training, which reads the sample ``train.dialog`` (its 36
+    dialogues repeated 10 times) with ``allow_duplicate_ids``."""
     path = _need(data_dir / data_location("hetmc") / f"{split}.dialog",
                  "Put the HET-MC sample release (cuhksz-nlp/HET-MC sample_data) there, or run: chimed-eval data --datasets hetmc")
     text = path.read_text(encoding=detect_encoding(path)).lstrip("\ufeff")
     rel = _rel(data_dir, path)
     samples, seen = [], set()
     block: list[tuple[int, str]] = []
-    for lineno, line in enumerate([*text.splitlines(), ""], 1):
+    for lineno, line in enumerate([*split_lines(text), ""], 1):  # never on U+2028/U+0085
         if line.strip():
             block.append((lineno, line))
             continue
@@ -376,7 +376,7 @@ def load_hetmc(data_dir: Path, split: str = "test") -> TaskData:
                 raise DataError(path, ln, None, f"expected a P/D turn or a SUM line, got {row[:40]!r}")
         did = meta["id"].strip()
         sid = f"hetmc-{split}-{did}"
-        if sid in seen:
+        if sid in seen and not allow_duplicate_ids:
             raise DataError(path, hline, "id", f"dialogue id {did!r} appears twice")
         seen.add(sid)
         s = _dialogue_sample(sid, utts, {"file": rel, "line": hline, "department": meta.get("apartment", ""),

@@ -31,7 +31,6 @@ number answered is reported beside them).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import unicodedata
@@ -41,7 +40,7 @@ from typing import Any, Mapping, Sequence
 
 from chimed_eval.errors import ConfigError, DataError, MissingDataError
 from chimed_eval.prompts import LETTERS, apply_chat
-from chimed_eval.task import Task, TaskData, file_sha256
+from chimed_eval.task import Task, TaskData, TaskRunOptions, file_sha256
 from chimed_eval.types import GenerationConfig, Metric, Request, Response, Sample, SampleScore
 
 PROMPT_VERSION = "scale@1"
@@ -84,12 +83,12 @@ def _bool(v: Any, path: Path, where: str) -> bool:
 
 def read_scale_file(path: str | Path, name: str | None = None) -> ScaleFile:
     """Read and validate a scale file (format in the module docstring)."""
-    from tasks.custom import _load_config_file
+    from .config import check_task_name, load_config_file
 
     path = Path(os.path.expanduser(str(path)))
     if not path.exists():
         raise MissingDataError(f"{path}: no such scale file (the scale task's path=)")
-    doc = _load_config_file(path)
+    doc = load_config_file(path)
     if not isinstance(doc, dict):
         raise DataError(path, None, None, "expected an object with 'options' and 'items'")
     known = {"name", "instruction", "options", "points", "chat_format", "scales", "items", "description"}
@@ -130,9 +129,7 @@ def read_scale_file(path: str | Path, name: str | None = None) -> ScaleFile:
         items.append(ScaleItem(iid, it["scale"].strip(), it["text"].strip(), _bool(it.get("reverse", False), path, f"{where}.reverse")))
     if not scales:
         scales = {s: s for s in dict.fromkeys(x.scale for x in items)}
-    task_name = (name or str(doc.get("name") or "scale")).strip()
-    if not task_name or re.search(r"[\s/\\]", task_name):
-        raise ConfigError(f"scale task name {task_name!r} must be non-empty, without spaces or slashes")
+    task_name = check_task_name((name or str(doc.get("name") or "scale")).strip(), "scale task name")
     return ScaleFile(path, task_name, str(doc.get("instruction") or DEFAULT_INSTRUCTION).strip(),
                      tuple(o.strip() for o in options), tuple(float(p) for p in points), chat_format,
                      {str(k): str(v) for k, v in scales.items()}, tuple(items))
@@ -191,15 +188,15 @@ class ScaleTask(Task):
         body = f"{s.instruction}\n陈述：{sample.input}\n{opts}答案："
         return apply_chat(s.chat_format, body)
 
-    def build_requests(self, data: TaskData, samples: Sequence[Sample], variant: str, shots: int, seed: int) -> list[Request]:
-        if shots:
+    def build_requests(self, data: TaskData, samples: Sequence[Sample], options: TaskRunOptions) -> list[Request]:
+        if options.shots:
             raise ConfigError(f"task {self.name!r} is 0-shot; pass --shots 0 or leave --shots out")
         s = self.spec
         assert s is not None
         out = []
         for x in samples:
             ctx = self.render(x)
-            if variant == "next-token":
+            if options.variant == "next-token":
                 out.append(Request(kind="next_token", key=x.id, context=ctx, continuations=tuple(s.letters),
                                    add_special_tokens=True))
             else:
@@ -207,7 +204,8 @@ class ScaleTask(Task):
                                    generation=GenerationConfig(max_new_tokens=16, stop=("\n\n",))))
         return out
 
-    def score(self, sample: Sample, request: Request, response: Response, variant: str) -> SampleScore:
+    def score(self, data: TaskData, sample: Sample, request: Request, response: Response,
+              options: TaskRunOptions) -> SampleScore:
         s = self.spec
         assert s is not None
         gen = request.kind == "generate"

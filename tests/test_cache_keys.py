@@ -20,12 +20,12 @@ from chimed_eval.backends.fake import FakeBackend
 from chimed_eval.cache import (SECRET_MODEL_ARGS, VOLATILE_MODEL_ARGS, CachingBackend, cache_extra_identity,
                                cache_key)
 from chimed_eval.cli import main
-from chimed_eval.types import GenerationConfig, ModelInfo, Request
+from chimed_eval.types import GenerationConfig, Message, ModelInfo, Request
 from conftest import write_exam_csv
 
 BASE_GEN = GenerationConfig(max_new_tokens=16, stop=("\n\n", "问题："), temperature=0.7, top_p=0.9, seed=11)
 BASE = Request("generate", "exam-2", "示例\n\n问题：头痛？", continuations=("A", "B"), prefix="示例\n\n",
-               add_special_tokens=False, generation=BASE_GEN, oracle=1)
+               add_special_tokens=False, generation=BASE_GEN)
 
 #: one changed value per Request field
 REQUEST_CHANGES: dict[str, list[Any]] = {
@@ -36,7 +36,7 @@ REQUEST_CHANGES: dict[str, list[Any]] = {
     "prefix": ["", "示例"],
     "add_special_tokens": [True, None],
     "generation": [None],
-    "oracle": [0, "1", None],
+    "messages": [(Message("user", "头痛？"),)],
 }
 #: one changed value per GenerationConfig field
 GENERATION_CHANGES: dict[str, list[Any]] = {

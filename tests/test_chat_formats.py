@@ -14,6 +14,7 @@ from chimed_eval.chat import chat_setup, chatml_renderer
 from chimed_eval.cli import main
 from chimed_eval.errors import ConfigError
 from chimed_eval.models import MODELS, ModelPreset
+from chimed_eval.task import TaskRunOptions
 from chimed_eval.types import Sample
 from tasks import get_task
 
@@ -75,10 +76,16 @@ MULTI_TURN = {
 }
 
 
-def _task(preset: str, backend: str = "hf", **model_args: str):
-    t = get_task("cmd-qa")
-    t.configure_chat(chat_setup(backend, preset, model_args))
-    return t
+TASK = get_task("cmd-qa")
+PAPER = TaskRunOptions("paper")
+
+
+def _chat(preset: str, backend: str = "hf", **model_args: str) -> TaskRunOptions:
+    return TaskRunOptions("chat", chat=chat_setup(backend, preset, model_args))
+
+
+def _render(sample: Sample, options: TaskRunOptions) -> str:
+    return TASK.render(sample, options)[0]
 
 
 def _qa(q: str = Q) -> Sample:
@@ -96,35 +103,35 @@ def test_every_preset_is_covered():
 
 @pytest.mark.parametrize("preset", sorted(CARD_PROMPTS))
 def test_chat_variant_renders_the_model_card_prompt(preset):
-    t = _task(preset)
-    [req] = t.build_requests(None, [_qa()], "chat", 0, 0)
+    opts = _chat(preset)
+    [req] = TASK.build_requests(None, [_qa()], opts)
     assert req.context == CARD_PROMPTS[preset]
     assert req.generation.stop == CARD_STOPS[preset]
-    assert t.generation_record()["chat_template"].startswith(MODELS.get(preset).chat_format)
+    assert TASK.generation_record(None, [], [req], opts)["chat_template"].startswith(MODELS.get(preset).chat_format)
 
 
 @pytest.mark.parametrize("preset", sorted(MULTI_TURN))
 def test_chat_variant_renders_multi_turn_dialogues(preset):
-    assert _task(preset).render(_dialogue(), "chat") == MULTI_TURN[preset]
+    assert _render(_dialogue(), _chat(preset)) == MULTI_TURN[preset]
 
 
 def test_chimed_chat_equals_the_paper_prompt():
-    t = _task("chimed-gpt")
-    assert t.render(_qa(), "chat") == t.render(_qa(), "paper") == CARD_PROMPTS["chimed-gpt"]
-    assert t.render(_dialogue(), "chat") == t.render(_dialogue(), "paper") == MULTI_TURN["chimed-gpt"]
+    chat = _chat("chimed-gpt")
+    assert _render(_qa(), chat) == _render(_qa(), PAPER) == CARD_PROMPTS["chimed-gpt"]
+    assert _render(_dialogue(), chat) == _render(_dialogue(), PAPER) == MULTI_TURN["chimed-gpt"]
 
 
 def test_bos_handling_follows_the_source():
     # Baichuan's and Taiyi's sources build the ids without a BOS; the cards that call tokenizer(prompt)
     # keep the tokenizer's default (None).
-    assert _task("baichuan").build_requests(None, [_qa()], "chat", 0, 0)[0].add_special_tokens is False
-    assert _task("taiyi").build_requests(None, [_qa()], "chat", 0, 0)[0].add_special_tokens is False
-    assert _task("ziya-v2").build_requests(None, [_qa()], "chat", 0, 0)[0].add_special_tokens is None
+    assert TASK.build_requests(None, [_qa()], _chat("baichuan"))[0].add_special_tokens is False
+    assert TASK.build_requests(None, [_qa()], _chat("taiyi"))[0].add_special_tokens is False
+    assert TASK.build_requests(None, [_qa()], _chat("ziya-v2"))[0].add_special_tokens is None
 
 
 def test_single_turn_format_refuses_a_dialogue():
     with pytest.raises(ConfigError, match="one question only.*--variant paper"):
-        _task("medicalgpt-z").render(_dialogue(), "chat")
+        _render(_dialogue(), _chat("medicalgpt-z"))
 
 
 def test_unknown_format_refuses_the_chat_variant(monkeypatch):
@@ -139,10 +146,13 @@ def test_unknown_format_refuses_the_chat_variant(monkeypatch):
 
 
 def test_api_presets_use_the_server_template_and_refuse_local_backends():
-    from chimed_eval.backends.openai import messages_renderer
+    from chimed_eval.chat import MESSAGES_TAG
 
     msgs = [{"role": "user", "content": Q}]
-    assert chat_setup("openai", "gpt-4", {}).render(msgs) == messages_renderer(msgs)
+    setup = chat_setup("openai", "gpt-4", {})
+    assert setup.messages  # the turns travel as Request.messages
+    # the stored context is what earlier releases stored (prompt hashes do not move)
+    assert setup.render(msgs) == MESSAGES_TAG + json.dumps(msgs, ensure_ascii=False)
     with pytest.raises(ConfigError, match="--backend openai"):
         chat_setup("hf", "gpt-4", {})
 

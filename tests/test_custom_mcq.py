@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from chimed_eval.errors import ConfigError, DataError, MissingDataError
-from chimed_eval.task import MCQTask, file_sha256
+from chimed_eval.task import MCQTask, TaskRunOptions, file_sha256
 from tasks.custom import McqSpec, load_task_config, make_mcq_task, spec_from_args
 
 
@@ -38,7 +38,7 @@ def test_csv_letter_columns(tmp_path):
     assert s.metadata == {"file": "exam.csv", "line": 2}
     assert data.files == {"exam.csv": file_sha256(p)}
     assert data.subject_names[""] == "医学"
-    reqs = task.build_requests(data, data.samples, "paper", 0, 0)
+    reqs = task.build_requests(data, data.samples, TaskRunOptions("paper", 0))
     assert "以下是关于医学的选择题" in reqs[0].context and reqs[0].continuations == ("A", "B", "C", "D")
 
 
@@ -79,7 +79,7 @@ def test_xlsx_five_options_numeric_one_based(tmp_path):
     assert (b.target, b.choices, b.metadata["line"]) == (0, ("甲", "乙", "丙", "丁"), 3)
     assert data.subject_names["内科学"] == "内科学"
     task = make_mcq_task(spec)
-    assert "以下是关于外科学的选择题" in task.build_requests(data, [b], "paper", 0, 0)[0].context
+    assert "以下是关于外科学的选择题" in task.build_requests(data, [b], TaskRunOptions("paper", 0))[0].context
 
 
 def test_numeric_answers_base_inferred_or_required(tmp_path):
@@ -111,7 +111,7 @@ def test_directory_glob_and_fewshot(tmp_path):
     assert [s.id for s in data.samples] == ["a-2", "b-2", "b-3"]
     assert [s.id for s in data.fewshot[None]] == ["dev-dev-2"]
     assert set(data.files) == {"a.csv", "b.csv", "dev.csv"}
-    ctx = make_mcq_task(spec).build_requests(data, data.samples[:1], "paper", 1, 0)[0].context
+    ctx = make_mcq_task(spec).build_requests(data, data.samples[:1], TaskRunOptions("paper", 1))[0].context
     assert "示例题" in ctx and "答案：B.错" in ctx
     globbed = _load(McqSpec(path=str(d / "[ab].csv")), tmp_path)
     assert [s.id for s in globbed.samples] == ["a-2", "b-2", "b-3"]
@@ -154,7 +154,7 @@ choices = ["A", "B"]
     task = make_mcq_task(specs[0])
     data = task.load(tmp_path)
     assert task.name == "hospital-exam" and len(data.samples) == 2
-    assert "以下是关于临床医学的选择题" in task.build_requests(data, data.samples, "paper", 0, 0)[0].context
+    assert "以下是关于临床医学的选择题" in task.build_requests(data, data.samples, TaskRunOptions("paper", 0))[0].context
 
 
 def test_json_config_single_task(tmp_path):

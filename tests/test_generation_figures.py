@@ -203,7 +203,8 @@ def test_html_report_shows_counts_as_whole_numbers_and_rates_as_percentages(tmp_
                {"name": "empty_generation_count", "value": 2.0, "ci_low": None, "ci_high": None, "n": 4,
                 "averaging": None, "protocol": None, "tokenization": None}]
     (tmp_path / "results.json").write_text(json.dumps({"model": {"name": "m"}, "settings": {}, "tasks": {
-        "mc-dialogue": {"n": 4, "metrics": metrics}}}), encoding="utf-8")
+        "mc-dialogue": {"n": 4, "items_sha256": "0" * 64, "prompts_sha256": "0" * 64, "metrics": metrics}}}),
+        encoding="utf-8")
     page = render_html(tmp_path)
     assert "<td>empty_generation_rate</td><td class='num'>50.00</td>" in page
     assert "<td>empty_generation_count</td><td class='num'>2</td>" in page

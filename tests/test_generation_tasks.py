@@ -15,6 +15,7 @@ from chimed_eval.cli import main
 from chimed_eval.errors import ConfigError, DataError, MissingDataError
 from chimed_eval.metrics import text as T
 from chimed_eval.runner import RunSettings, item_seed
+from chimed_eval.task import TaskRunOptions
 from tasks import get_task
 from tasks.generation import CMD_FILE, detect_encoding, load_chimed_qa, load_cmd_qa, load_covid_zh, load_hetmc
 
@@ -134,7 +135,7 @@ def test_hetmc_merges_runs_and_targets_the_last_doctor_turn(data):
     s = d.samples[0]
     assert s.target == "建议服用抑酸药物\n注意规律饮食"
     assert s.input == "[human]:胃胀半年\n吃药没用\n[bot]:你好，做过胃镜吗？\n[human]:做过，慢性胃炎\n[bot]:"
-    assert get_task("mc-dialogue").render(s, "paper") == s.input
+    assert get_task("mc-dialogue").render(s, TaskRunOptions("paper")) == (s.input, ())
 
 
 def test_covid_strips_speaker_prefixes(data):
@@ -286,7 +287,7 @@ def test_paper_sampling_is_recorded_seeded_and_repeats(data, tmp_path):
 
 def test_greedy_is_the_default_and_old_fingerprints_still_match():
     t = get_task("cmd-qa")
-    g = t.generation_config("paper")
+    g = t.generation_config(TaskRunOptions("paper"))
     assert g.greedy and g.max_new_tokens == 512 and g.stop == ("[human]:", "[bot]:")
     fp = RunSettings(model="m").fingerprint()
     assert "max_new_tokens" not in fp and "decoding" not in fp
@@ -301,7 +302,7 @@ def test_chat_variant_renders_messages(data, tmp_path):
     assert rec["prompt"].endswith("<|im_start|>assistant\n")
     t = get_task("cmd-qa")
     with pytest.raises(ConfigError, match="chat template"):
-        t.render(load_cmd_qa(data).samples[0], "chat")
+        t.render(load_cmd_qa(data).samples[0], TaskRunOptions("chat"))
 
 
 def test_missing_jieba_fails_before_the_model_with_an_install_hint(data, monkeypatch):
@@ -310,11 +311,11 @@ def test_missing_jieba_fails_before_the_model_with_an_install_hint(data, monkeyp
     t = get_task("cmd-qa")
     d = t.load(data)
     with pytest.raises(ConfigError, match=r"chimed-eval\[text\]"):
-        t.build_requests(d, d.samples, "paper", 0, 1)
+        t.build_requests(d, d.samples, TaskRunOptions("paper", 0, 1))
 
 
 def test_shots_are_refused(data):
     t = get_task("mc-dialogue")
     d = t.load(data)
     with pytest.raises(ConfigError, match="0-shot"):
-        t.build_requests(d, d.samples, "paper", 5, 1)
+        t.build_requests(d, d.samples, TaskRunOptions("paper", 5, 1))

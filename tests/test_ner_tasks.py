@@ -12,6 +12,7 @@ import pytest
 from chimed_eval.cli import main
 from chimed_eval.errors import ConfigError, DataError
 from chimed_eval.spans import read_bio, read_span_file, read_span_jsonl
+from chimed_eval.task import TaskRunOptions
 from conftest import write_exam_csv
 from tasks import get_task
 from tasks.ner import CCKS_TYPES, make_ner_task_from_args, spec_from_args
@@ -97,15 +98,15 @@ def test_ccks_paper_json_variant_with_limit(ccks, tmp_path):
 def test_ccks_requests_share_a_prefix_and_cap_tokens(ccks):
     task = get_task("ccks2019-ner")
     data = task.load(ccks)
-    reqs = task.build_requests(data, data.samples[:10], "paper", 5, seed=1)
+    reqs = task.build_requests(data, data.samples[:10], TaskRunOptions("paper", 5, seed=1))
     assert len({r.prefix for r in reqs}) == 1 and reqs[0].prefix.count("文本：") == 5
     for r, s in zip(reqs, data.samples):
         assert r.kind == "generate" and r.context.startswith(r.prefix) and r.context.endswith("实体：\n")
         assert r.generation.greedy and r.generation.stop == ("\n文本：", "\n\n\n")
         assert 64 <= r.generation.max_new_tokens <= 1024 and r.generation.max_new_tokens == max(64, len(s.input))
-    other = task.build_requests(data, data.samples[:1], "paper", 5, seed=2)
+    other = task.build_requests(data, data.samples[:1], TaskRunOptions("paper", 5, seed=2))
     assert other[0].prefix != reqs[0].prefix  # the shots are seeded
-    zero = task.build_requests(data, data.samples[:1], "paper", 0, seed=1)
+    zero = task.build_requests(data, data.samples[:1], TaskRunOptions("paper", 0, seed=1))
     assert "文本：" not in zero[0].prefix
 
 
@@ -251,7 +252,7 @@ def test_task_args_errors():
 
 def test_ner_without_task_args_says_what_to_give(tmp_path, capsys):
     assert run("--backend", "fake", "--model", "oracle", "--tasks", "ner", "--output", str(tmp_path / "o")) == 2
-    assert "task 'ner' needs --task-args path=" in capsys.readouterr().err
+    assert "task 'ner' needs --task-args" in capsys.readouterr().err
 
 
 # --- ChiMST format ------------------------------------------------------------------------------
@@ -390,17 +391,15 @@ def test_max_new_tokens_caps_every_record_budget_and_is_recorded(tmp_path):
 
 
 def test_cap_applies_to_the_requests_and_a_bad_cap_is_refused(tmp_path):
-    from chimed_eval.runner import GenerationOverrides
-
     test, _ = _bio_files(tmp_path)
     task = make_ner_task_from_args({"path": str(test)})
     data = task.load(tmp_path)
-    task.configure_generation(GenerationOverrides(max_new_tokens=10))
-    assert [r.generation.max_new_tokens for r in task.build_requests(data, data.samples, "paper", 0, 1)] == [10, 10]
-    task.configure_generation(GenerationOverrides(max_new_tokens=1000))  # a cap above the budget changes nothing
-    assert [r.generation.max_new_tokens for r in task.build_requests(data, data.samples, "json", 0, 1)] == [128, 128]
+    capped = TaskRunOptions("paper", 0, 1, max_new_tokens=10)
+    assert [r.generation.max_new_tokens for r in task.build_requests(data, data.samples, capped)] == [10, 10]
+    high = TaskRunOptions("json", 0, 1, max_new_tokens=1000)  # a cap above the budget changes nothing
+    assert [r.generation.max_new_tokens for r in task.build_requests(data, data.samples, high)] == [128, 128]
     with pytest.raises(ConfigError, match="--max-new-tokens"):
-        task.configure_generation(GenerationOverrides(max_new_tokens=0))
+        task.check_options(TaskRunOptions("paper", max_new_tokens=0))
 
 
 def test_truncation_uses_the_backends_token_count(tmp_path):
@@ -409,10 +408,11 @@ def test_truncation_uses_the_backends_token_count(tmp_path):
     test, _ = _bio_files(tmp_path)
     task = make_ner_task_from_args({"path": str(test), "types": "疾病;药物"})
     data = task.load(tmp_path)
-    req = task.build_requests(data, data.samples, "paper", 0, 1)[0]
+    opts = TaskRunOptions("paper", 0, 1)
+    req = task.build_requests(data, data.samples, opts)[0]
     budget = req.generation.max_new_tokens
-    hit = task.score(data.samples[0], req, Response("k", text="胃癌 疾病", n_tokens=(budget,)), "paper")
-    short = task.score(data.samples[0], req, Response("k", text="胃癌 疾病" * 40, n_tokens=(budget - 1,)), "paper")
+    hit = task.score(data, data.samples[0], req, Response("k", text="胃癌 疾病", n_tokens=(budget,)), opts)
+    short = task.score(data, data.samples[0], req, Response("k", text="胃癌 疾病" * 40, n_tokens=(budget - 1,)), opts)
     assert hit.extra["truncated"] is True and short.extra["truncated"] is False
 
 

@@ -22,12 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.backends.openai import (MESSAGES_MARKER, APIError, OpenAIBackend, backoff_delay, messages_renderer,
-                                         parse_retry_after, sanitise_url)
+from chimed_eval.backends.openai import APIError, OpenAIBackend, backoff_delay, parse_retry_after, sanitise_url
 from chimed_eval.baselines import PAPER_API_SYSTEM_PROMPT
 from chimed_eval.cli import main
 from chimed_eval.errors import ConfigError
-from chimed_eval.types import GenerationConfig, Request
+from chimed_eval.types import GenerationConfig, Message, Request
 from conftest import write_exam_csv
 
 SECRET = "sk-test-SECRET123"
@@ -278,10 +277,17 @@ def test_urls_never_carry_credentials():
 def test_chat_messages_and_system_prompt():
     b = OpenAIBackend("gpt-4", model_args={"base_url": "http://127.0.0.1:9/v1"})
     assert b.system_prompt == PAPER_API_SYSTEM_PROMPT  # the GPT presets' default
-    ctx = messages_renderer([{"role": "user", "content": "头痛怎么办"}])
-    assert ctx.startswith(MESSAGES_MARKER)
-    assert b._messages(ctx) == [{"role": "system", "content": PAPER_API_SYSTEM_PROMPT},
-                                {"role": "user", "content": "头痛怎么办"}]
+    turns = (Message("user", "头痛怎么办"), Message("assistant", "多久了？"), Message("user", "两天"))
+    r = Request("generate", "k", "the stored text", generation=GenerationConfig(), messages=turns)
+    assert b._messages(r) == [{"role": "system", "content": PAPER_API_SYSTEM_PROMPT},
+                              *({"role": m.role, "content": m.content} for m in turns)]
+    # a plain request's context is one user message; the completions endpoint refuses messages
+    assert b._messages(Request("generate", "k", "头痛怎么办")) == [
+        {"role": "system", "content": PAPER_API_SYSTEM_PROMPT}, {"role": "user", "content": "头痛怎么办"}]
+    completions = OpenAIBackend("m", model_args={"base_url": "http://127.0.0.1:9/v1", "endpoint": "completions"})
+    with pytest.raises(ConfigError, match="endpoint=chat"):
+        completions._base_payload(r, 8)
+    completions.close()
     info = b.model_info()
     assert (info.name, info.path, info.weights_sha256) == ("gpt-4", "gpt-4", None)
     assert SECRET not in repr(vars(b)) and SECRET not in str(info)

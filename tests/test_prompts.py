@@ -81,49 +81,49 @@ def _gen_request(task_name: str, variant: str = "paper", setup=None):
     import pytest
 
     pytest.importorskip("jieba")
+    from chimed_eval.task import TaskRunOptions
     from chimed_eval.types import Sample
     from tasks import get_task
 
     t = get_task(task_name)
-    if setup is not None:
-        t.configure_chat(setup)
+    opts = TaskRunOptions(variant, chat=setup)
     dialogue = Sample("d1", "(paper)", "建议服用抑酸药物",
                       metadata={"turns": [["patient", "胃胀半年\n"], ["doctor", "做过胃镜吗？\n"], ["patient", "做过\n"]]})
     qa = Sample("q1", "高血压能吃党参吗", "可以。")
     sample = dialogue if task_name == "mc-dialogue" else qa
-    [req] = t.build_requests(None, [sample], variant, 0, 0)
-    return t, sample, req
+    [req] = t.build_requests(None, [sample], opts)
+    return t, sample, req, opts
 
 
 def test_paper_requests_stop_at_the_next_human_or_bot_turn():
     for name in ("cmd-qa", "chimed-qa", "mc-dialogue", "covid-dialogue-zh"):
-        _, _, req = _gen_request(name)
+        _, _, req, _ = _gen_request(name)
         assert req.generation.stop == ("[human]:", "[bot]:"), name
 
 
 def test_chat_requests_stop_at_their_formats_turn_markers():
     from chimed_eval.chat import chat_setup
 
-    _, _, req = _gen_request("cmd-qa", "chat", chat_setup("hf", "ziya-v2", {}))
+    _, _, req, _ = _gen_request("cmd-qa", "chat", chat_setup("hf", "ziya-v2", {}))
     assert req.generation.stop == ("<human>:", "<bot>:")
-    _, _, req = _gen_request("mc-dialogue", "chat", chat_setup("hf", "baichuan", {}))
+    _, _, req, _ = _gen_request("mc-dialogue", "chat", chat_setup("hf", "baichuan", {}))
     assert req.generation.stop == ("<reserved_102>", "<reserved_103>")
 
 
 def test_a_generation_the_backend_did_not_stop_is_cut_at_the_earliest_marker():
     from chimed_eval.types import Response
 
-    t, sample, req = _gen_request("cmd-qa")
+    t, sample, req, opts = _gen_request("cmd-qa")
     raw = "可以少量服用。\n[bot]:还有别的问题吗？\n[human]:谢谢"
-    scored = t.score(sample, req, Response(key=req.key, text=raw), "paper")
+    scored = t.score(None, sample, req, Response(key=req.key, text=raw), opts)
     assert scored.generation == "可以少量服用。\n"
     assert scored.extra["generation_uncut"] == raw
     # the metrics are computed on the cut text: the same as a backend that stopped itself
-    clean = t.score(sample, req, Response(key=req.key, text="可以少量服用。\n"), "paper")
+    clean = t.score(None, sample, req, Response(key=req.key, text="可以少量服用。\n"), opts)
     assert scored.extra["stats"] == clean.extra["stats"] and "generation_uncut" not in clean.extra
     # chat formats cut at their own markers, whichever comes first in the text
     from chimed_eval.chat import chat_setup
 
-    t, sample, req = _gen_request("cmd-qa", "chat", chat_setup("hf", "ziya-v2", {}))
-    scored = t.score(sample, req, Response(key=req.key, text="可以。\n<bot>:再问\n<human>:好"), "chat")
+    t, sample, req, opts = _gen_request("cmd-qa", "chat", chat_setup("hf", "ziya-v2", {}))
+    scored = t.score(None, sample, req, Response(key=req.key, text="可以。\n<bot>:再问\n<human>:好"), opts)
     assert scored.generation == "可以。\n"

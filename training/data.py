@@ -46,7 +46,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from chimed_eval.errors import ConfigError, DataError, MissingDataError
-from chimed_eval.tabular import split_lines
 
 from .config import Source
 
@@ -244,31 +243,21 @@ def hetmc_chats(split: str = "train") -> list[Chat]:
 
 @lru_cache(maxsize=4)
 def _hetmc_all(root: str, split: str) -> tuple[Chat, ...]:
-    from tasks.generation import DOCTOR, PATIENT, detect_encoding, merge_turns
+    """Every HET-MC dialogue of ``split`` as a chat, read by the task's own loader: its turns
+    (leading doctor turns dropped) and the target doctor turn as the last assistant turn."""
+    from tasks.generation import DOCTOR, PATIENT, load_hetmc
 
     path = Path(root) / "dialogue" / "hetmc" / f"{split}.dialog"
     if not path.is_file():
         raise ConfigError(f"built-in HET-MC data not found at {path}")
-    text = path.read_text(encoding=detect_encoding(path)).lstrip("\ufeff")
     out = []
-    for block in text.split("\n\n"):
-        lines = [ln for ln in split_lines(block) if ln.strip()]  # never on U+2028/U+0085
-        if not lines or not lines[0].startswith("id\t"):
-            continue
-        did = lines[0].split("\t")[1].strip()
-        utts = []
-        for ln in lines[1:]:
-            parts = ln.split("\t")
-            if parts[0] in ("P", "D") and len(parts) > 1 and parts[1].strip():
-                utts.append((PATIENT if parts[0] == "P" else DOCTOR, parts[1].strip()))
-        turns = merge_turns(utts)
+    for s in load_hetmc(Path(root), split, allow_duplicate_ids=True).samples:
+        turns = [tuple(t) for t in s.metadata["turns"]]
         while turns and turns[0][0] == DOCTOR:
             turns = turns[1:]
-        while turns and turns[-1][0] == PATIENT:
-            turns = turns[:-1]
-        if len(turns) >= 2:
+        if turns:
             msgs = tuple(("user" if r == PATIENT else "assistant", t.rstrip("\n")) for r, t in turns)
-            out.append(Chat(msgs, f"hetmc-{split}-{did}"))
+            out.append(Chat(msgs + (("assistant", str(s.target)),), s.id))
     return tuple(out)
 
 

@@ -1,28 +1,40 @@
 """A deterministic, scripted backend for tests and dry runs.
 
-Modes (``--model``): ``oracle`` answers the gold option (tests can assert a perfect score),
-``fixed:X`` always answers option X (a letter or a continuation text), ``random`` answers a random
-option seeded from (seed, request key), so a run is reproducible and resumable; the seed is part
-of its response-cache identity.
+Modes (``--model``): ``oracle`` answers from a script it is given at construction (inspect's
+``mockllm`` custom outputs): for each request (:func:`script_key`), the option index or the text a
+perfect model answers, built by the runner from the tasks (``runner.oracle_script``), so gold
+answers never travel on a request; a request the script does not know gets option A or an empty
+generation. ``fixed:X`` always answers option X (a letter or a continuation text), ``random``
+answers a random option seeded from (seed, request key), so a run is reproducible and resumable;
+the seed is part of its response-cache identity.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import time
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from ..types import ModelInfo, Request, Response
 from .base import Backend
 
 LETTERS = "ABCDEFGHIJ"
+Script = Mapping[str, "int | str | None"]
+
+
+def script_key(request: Request) -> str:
+    """A request's key in an oracle script: its item key and its prompt's hash (two tasks of one
+    run may share item ids, never the same item id with the same prompt and another answer)."""
+    return f"{request.key}\x00{request.prompt_hash}"
 
 
 class FakeBackend(Backend):
     name = "fake"
 
-    def __init__(self, model: str = "oracle", seed: int = 0, delay: float = 0.0, **_: object) -> None:
+    def __init__(self, model: str = "oracle", seed: int = 0, delay: float = 0.0, script: Script | None = None,
+                 **_: object) -> None:
         mode, _, arg = model.partition(":")
         if mode not in ("oracle", "fixed", "random"):
             raise ValueError(f"fake backend model must be 'oracle', 'fixed:X' or 'random', not {model!r}")
@@ -30,6 +42,7 @@ class FakeBackend(Backend):
             raise ValueError("fake backend 'fixed' needs an answer, e.g. --model fixed:A")
         self.mode, self.arg, self.seed = mode, arg, seed
         self.delay = float(delay)  # seconds per batch: lets tests kill a run mid-way
+        self.script: Script = dict(script or {})  # the oracle's answers (script_key -> index or text)
         self.calls: list[tuple[str, int]] = []  # (kind, batch size), for tests
 
     def model_info(self) -> ModelInfo:
@@ -38,8 +51,13 @@ class FakeBackend(Backend):
 
     def cache_identity(self) -> dict[str, object]:
         """What, besides the request, decides an answer (for the response cache): the mode and the
-        seed the ``random`` mode draws from (``--seed 2`` must not get ``--seed 1234``'s answers)."""
-        return {"mode": self.mode, "arg": self.arg, "seed": self.seed}
+        seed the ``random`` mode draws from (``--seed 2`` must not get ``--seed 1234``'s answers), and
+        the ``oracle``'s script (an edited gold answer must not get the old answer back)."""
+        ident: dict[str, object] = {"mode": self.mode, "arg": self.arg, "seed": self.seed}
+        if self.mode == "oracle":
+            text = json.dumps(sorted(self.script.items()), ensure_ascii=False, default=str)
+            ident["script_sha256"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return ident
 
     def request_length(self, request: Request) -> int:
         return len(request.context)
@@ -51,12 +69,13 @@ class FakeBackend(Backend):
     def _choice(self, r: Request) -> int:
         n = len(r.continuations)
         if self.mode == "oracle":
-            if isinstance(r.oracle, int):
-                return r.oracle
-            if isinstance(r.oracle, str):
+            answer = self.script.get(script_key(r))
+            if isinstance(answer, int):
+                return answer
+            if isinstance(answer, str):
                 stripped = [c.strip() for c in r.continuations]
-                if r.oracle.strip() in stripped:
-                    return stripped.index(r.oracle.strip())
+                if answer.strip() in stripped:
+                    return stripped.index(answer.strip())
             return 0
         if self.mode == "fixed":
             stripped = [c.strip() for c in r.continuations]
@@ -89,7 +108,8 @@ class FakeBackend(Backend):
             if self.mode == "fixed":
                 text = self.arg
             elif self.mode == "oracle":
-                text = f"答案：{LETTERS[r.oracle]}" if isinstance(r.oracle, int) else str(r.oracle or "")
+                answer = self.script.get(script_key(r))
+                text = f"答案：{LETTERS[answer]}" if isinstance(answer, int) else str(answer or "")
             else:
                 text = f"答案：{LETTERS[self._rng(r.key).randrange(4)]}"
             out.append(Response(key=r.key, text=text))

@@ -49,8 +49,9 @@ Request kinds:
   whose text starts at or after the end of the context (a token that straddles the boundary is
   counted with the continuation). A server without echo logprobs (or the chat endpoint) is a
   ConfigError.
-* The ``chat`` prompt variant of generation tasks renders its turns with :func:`messages_renderer`;
-  the chat endpoint then sends them as messages (the server applies the model's template).
+* The ``chat`` prompt variant of generation tasks fills ``Request.messages``; the chat endpoint
+  sends them as messages (the server applies the model's template), and the completions
+  endpoint refuses them.
 
 Reliability: every reply is validated before it is used (a choice, its text a string, logprobs of
 the right shapes and finite); an invalid reply is retried like a 5xx and never returned, so the
@@ -96,7 +97,6 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 ENDPOINTS = {"chat": "/chat/completions", "completions": "/completions"}
 RETRY_STATUS = frozenset({408, 409, 425, 429})
-MESSAGES_MARKER = "<<chimed-eval:openai-messages>>"
 TRANSPORT_ARGS = ("concurrency", "timeout", "request_deadline", "max_retries", "backoff", "max_backoff",
                   "api_key_env", "api_key_file", "allow_insecure_http")
 RESULT_ARGS = ("base_url", "endpoint", "api_model", "system_prompt", "system_prompt_file", "temperature",
@@ -229,11 +229,6 @@ class Redactor:
                 out.append(text[i:j])
                 i = j
         return "".join(out)
-
-
-def messages_renderer(messages: list[dict[str, str]]) -> str:
-    """Chat turns as a marked JSON string; the chat endpoint sends them as ``messages``."""
-    return MESSAGES_MARKER + json.dumps(messages, ensure_ascii=False)
 
 
 def sanitise_url(url: str) -> str:
@@ -492,18 +487,19 @@ class OpenAIBackend(Backend):
     def _base_payload(self, r: Request, max_tokens: int) -> dict[str, Any]:
         payload: dict[str, Any] = {"model": self.api_model, self.max_tokens_field: max_tokens}
         if self.endpoint == "chat":
-            payload["messages"] = self._messages(r.context)
+            payload["messages"] = self._messages(r)
         else:
-            if r.context.startswith(MESSAGES_MARKER):
+            if r.messages:
                 raise ConfigError("the chat prompt variant needs --model-args endpoint=chat")
             payload["prompt"] = r.context
         return payload
 
-    def _messages(self, context: str) -> list[dict[str, str]]:
-        if context.startswith(MESSAGES_MARKER):
-            msgs = list(json.loads(context[len(MESSAGES_MARKER):]))
+    def _messages(self, r: Request) -> list[dict[str, str]]:
+        """The request's chat turns, or its context as one user message."""
+        if r.messages:
+            msgs = [{"role": m.role, "content": m.content} for m in r.messages]
         else:
-            msgs = [{"role": "user", "content": context}]
+            msgs = [{"role": "user", "content": r.context}]
         if self.system_prompt and not any(m.get("role") == "system" for m in msgs):
             msgs.insert(0, {"role": "system", "content": self.system_prompt})
         return msgs

@@ -1,0 +1,72 @@
+"""The built-in configurable task types (``mcq``, ``ner``, ``scale``), registered in
+:data:`tasks.factory.TASK_TYPES` when it is first used."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from chimed_eval.task import MCQTask, Task
+from tasks import custom, ner, scales
+from tasks.factory import TaskArg, TaskType, args_of, register_type
+
+_MCQ_HELP = {
+    "path": "file, folder or glob of your items (CSV, TSV, JSONL, JSON, XLSX)",
+    "format": "csv | tsv | jsonl | json | xlsx (default: from the file extension)",
+    "encoding": "the files' encoding (default: detected; UTF-8, GB18030 ...)",
+    "id": "column holding a stable item id (default: file:row)",
+    "question": "column holding the question (default: detected, e.g. Question, question, 题干)",
+    "choices": "one column per option, in letter order: A;B;C;D",
+    "options": "one field holding all options ('(A) ...\\n(B) ...', a JSON list or object)",
+    "answer": "column holding the answer: a letter, a 0/1-based index or the option text",
+    "answer_index_base": "0 or 1, for numeric answers when it cannot be inferred",
+    "subject": "column holding a subject (per-subject accuracy, few-shot pools)",
+    "subject_name": "the subject named in the prompt (以下是关于{subject_name}的单项选择题)",
+    "fewshot": "a file of solved items (dev split) for --shots",
+    "name": "the task name in results",
+    "sheet": "the XLSX sheet (default: the first)",
+}
+
+_NER_HELP = {
+    "path": "your records: JSONL (text + spans) or BIO",
+    "name": "the task name in results",
+    "format": "jsonl | bio (default: .jsonl/.json -> jsonl, else bio)",
+    "encoding": "the files' encoding (default: detected)",
+    "types": "the type inventory, A;B;C (default: the gold types in order of first appearance)",
+    "aliases": "other names accepted in answers, alias:type;... (检查:影像检查)",
+    "fewshot": "a file of shot records",
+    "shots": "default shot count (5 with a fewshot file, else 0)",
+    "token_sep": "separator between BIO tokens when the text is rebuilt ('' for Chinese)",
+    "max_prompt_tokens": "shots are dropped until the prompt fits",
+    "shot_max_chars": "longer shot records are skipped",
+    "domain": "the text domain named in the instruction",
+}
+
+
+def mcq_rescoring(name: str, _out: Path) -> Task:
+    """A user's mcq task rescored from its records (which hold every option's log-probability)."""
+    return MCQTask(name, loader=lambda _d: None)  # type: ignore[arg-type, return-value]
+
+
+def mcq_config(path: Path) -> list[Task]:
+    return [custom.make_mcq_task(spec) for spec in custom.load_task_config(path)]
+
+
+def ner_config(path: Path) -> list[Task]:
+    return [ner.make_ner_task(spec) for spec in ner.load_ner_specs(path)]
+
+
+register_type(TaskType(
+    "mcq", "your own multiple-choice file (CSV, TSV, JSONL, JSON, XLSX)", args_of(custom.McqSpec, _MCQ_HELP),
+    lambda a: custom.make_mcq_task(custom.spec_from_args(a)), mcq_rescoring, mcq_config,
+    example="--tasks mcq --task-args path=exam.jsonl,question=题干,options=选项,answer=正确答案"))
+register_type(TaskType(
+    "ner", "your own span-NER file (JSONL or BIO)", args_of(ner.NerSpec, _NER_HELP),
+    ner.make_ner_task_from_args, ner.rescoring_task, ner_config,
+    example="--tasks ner --task-args path=notes.jsonl,types=疾病;药物"))
+register_type(TaskType(
+    "scale", "your own attitude scale (JSON/TOML: Likert items, reverse scoring)",
+    (TaskArg("path", "str", dataclasses.MISSING, "the scale file (JSON or TOML; its format: tasks/scales.py)"),
+     TaskArg("name", "str | None", None, "the task name (default: the file's name key, else 'scale')")),
+    scales.make_scale_task_from_args, scales.rescoring_task, None,
+    example="--tasks scale --task-args path=cami.json"))

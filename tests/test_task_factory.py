@@ -1,0 +1,83 @@
+"""The task factory: task types with argument schemas, run.json records each task's type, score
+rebuilds from it, and a named task refuses --task-args (issue 15 item 4)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chimed_eval.cli import main
+from conftest import write_exam_csv
+from tasks.factory import TASK_TYPES, build_tasks, describe
+
+
+def run(*argv: str) -> int:
+    return main(["run", "--no-progress", "--backend", "fake", *argv])
+
+
+def test_every_type_describes_every_key_it_accepts():
+    from tasks import custom, ner
+
+    assert {"mcq", "ner", "scale"} <= set(TASK_TYPES)
+    assert {a.name for a in TASK_TYPES.get("mcq").args} == set(custom.SPEC_KEYS)
+    assert {a.name for a in TASK_TYPES.get("ner").args} == set(ner.NER_KEYS)
+    for name in TASK_TYPES:
+        t = TASK_TYPES.get(name)
+        assert [a.name for a in t.args if a.required] == ["path"], name
+        assert all(a.help for a in t.args), f"{name}: every argument needs its help text"
+
+
+def test_describe_prints_the_schema(capsys):
+    assert main(["tasks", "--describe", "mcq"]) == 0
+    out = capsys.readouterr().out
+    assert "answer_index_base" in out and "required" in out and "example:" in out
+    assert "cmmlu-medical-paper" in describe("cmmlu-medical-paper")
+    assert main(["tasks", "--describe", "mcqq"]) == 2
+
+
+def test_tasks_lists_the_types(capsys):
+    assert main(["tasks"]) == 0
+    out = capsys.readouterr().out
+    for name in ("mcq", "ner", "scale", "cmmlu-medical-paper"):
+        assert name in out
+
+
+def test_named_task_refuses_task_args(tmp_path, capsys):
+    rc = run("--model", "oracle", "--tasks", "ceval-medical-paper", "--task-args", "path=does-not-exist.json",
+             "--output", str(tmp_path / "o"))
+    assert rc == 2 and "none of the tasks" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_unknown_task_names_the_types(tmp_path, capsys):
+    assert run("--model", "oracle", "--tasks", "nerr", "--output", str(tmp_path / "o")) == 2
+    err = capsys.readouterr().err
+    assert "mcq" in err and "ner" in err and "scale" in err
+
+
+def test_run_json_records_each_tasks_type_and_score_rebuilds_from_it(tmp_path, capsys):
+    f = write_exam_csv(tmp_path / "exam.csv", 12)
+    out = tmp_path / "o"
+    assert run("--model", "random", "--tasks", "mcq", "--task-args", f"path={f}", "--output", str(out)) == 0
+    state = json.loads((out / "run.json").read_text())
+    assert state["tasks"]["mcq"]["source"] == {"type": "mcq", "args": {"path": str(f)}}
+    before = json.loads((out / "results.json").read_text())["tasks"]["mcq"]["metrics"]
+    assert main(["score", str(out)]) == 0
+    assert json.loads((out / "results.json").read_text())["tasks"]["mcq"]["metrics"] == before
+    # a run.json that says another type is not guessed around
+    state["tasks"]["mcq"]["source"] = {"type": "ner", "args": {"path": str(f)}}
+    (out / "run.json").write_text(json.dumps(state))
+    assert main(["score", str(out)]) == 2
+    assert "of type 'ner'" in capsys.readouterr().err
+
+
+def test_build_tasks_marks_named_config_and_typed_tasks(tmp_path):
+    f = write_exam_csv(tmp_path / "exam.csv", 4)
+    cfg = tmp_path / "t.toml"
+    cfg.write_text(f'[[tasks]]\nname = "mine"\npath = "{f}"\n', encoding="utf-8")
+    built = build_tasks(["mine", "ceval-medical-paper"], {}, cfg)
+    assert [(b.task.name, b.type) for b in built] == [("mine", "config"), ("ceval-medical-paper", "named")]
+    assert build_tasks(["mcq"], {"path": str(f)}, None)[0].source(None) == {"type": "mcq", "args": {"path": str(f)}}
+    with pytest.raises(Exception, match="needs --task-args"):
+        build_tasks(["scale"], {}, None)
