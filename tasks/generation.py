@@ -177,12 +177,12 @@ class GenerationTask(Task):
         return options.chat.render(msgs), messages
 
     def build_requests(self, data: TaskData, samples: Sequence[Sample], options: TaskRunOptions) -> list[Request]:
-        from chimed_eval.metrics.text import TEXT_EXTRA_HINT, jieba_available
+        from chimed_eval.metrics.text import TEXT_EXTRA_HINT, missing_text_packages
 
         if options.shots:
             raise ConfigError(f"task {self.name!r} is 0-shot; pass --shots 0 or leave --shots out")
-        if not jieba_available():
-            raise ConfigError(f"task {self.name!r}: {TEXT_EXTRA_HINT}")
+        if missing := missing_text_packages():  # before any generation, not at scoring
+            raise ConfigError(f"task {self.name!r}: {TEXT_EXTRA_HINT} (missing: {', '.join(missing)})")
         gen = self.generation_config(options)
         special = options.chat.add_special_tokens if options.variant == "chat" and options.chat is not None else None
         out = []

@@ -1,4 +1,4 @@
-"""``chimed-eval data``: fetching, verifying and reporting data sets, all offline.
+"""``chimed-eval data``: fetching (through pooch), verifying and reporting data sets, all offline.
 
 A local ``http.server`` on 127.0.0.1 stands in for the official hosts through the mirror mapping
 (``base_url + "/" + host + path``), serving small fixture files and a zip that the tests write.
@@ -351,6 +351,31 @@ def test_describe_manual_says_where_and_what_format() -> None:
     for needle in ("chimst/", "chimed/test.jsonl", '"answer_1"', "JSON lines", "CoNLL BIO", '"entities"', '"start"', '"question"', "contract"):
         assert needle in text
     assert data.describe_manual(["chimst"], Path("/d")).count("/d/chimst/") >= 2
+
+
+def test_without_pooch_a_download_says_how_to_install_it(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pooch is imported only to download: a missing pooch is a ConfigError with the install hint,
+    raised before anything is written; checking and listing still work without it."""
+    monkeypatch.setitem(sys.modules, "pooch", None)
+    with pytest.raises(ConfigError, match="pip install pooch"):
+        data.fetch(["alpha"], tmp_path / "data", base_url=server.url, log=quiet, manifest=fixture_manifest())
+    assert not (tmp_path / "data").exists()
+    assert server.requests == []
+    assert not data.status(tmp_path / "data", manifest=fixture_manifest(), include_manual=False)[0].ok
+
+
+def test_manifest_file_round_trip(tmp_path: Path) -> None:
+    """The shipped manifest is data: destinations are joined to DATA_LOCATIONS, and a malformed
+    file is a ConfigError naming it."""
+    assert data.load_manifest(data.MANIFEST_FILE) == data.MANIFEST
+    ceval_zip = data.MANIFEST["ceval"].downloads[0]
+    assert ceval_zip.kind == "zip" and ceval_zip.member_for("ceval/val/physician_val.csv") == "val/physician_val.csv"
+    bad = tmp_path / "m.json"
+    bad.write_text('{"format": 1, "datasets": [{"name": "nowhere"}]}', encoding="utf-8")
+    with pytest.raises(ConfigError, match="m.json"):
+        data.load_manifest(bad)
 
 
 def test_import_is_light() -> None:

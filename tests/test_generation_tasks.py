@@ -306,7 +306,6 @@ def test_chat_variant_renders_messages(data, tmp_path):
 
 
 def test_missing_jieba_fails_before_the_model_with_an_install_hint(data, monkeypatch):
-    monkeypatch.setattr(T, "_JIEBA", None)
     monkeypatch.setitem(sys.modules, "jieba", None)
     t = get_task("cmd-qa")
     d = t.load(data)

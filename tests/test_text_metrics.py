@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import warnings
 from pathlib import Path
 
@@ -220,6 +221,27 @@ def test_random_pairs_all_protocols_equal_the_packages(nltk_bleu):
             assert all(math.isclose(ours[k], theirs[k]["f"], abs_tol=TOL) for k in T.ROUGE_PKG_KEYS), (h, r)
         std = T.rouge_score_pair(h, r, "char")
         assert all(math.isclose(std[k], scorer.score(r, h)[k].fmeasure, abs_tol=TOL) for k in T.ROUGE_SCORE_KEYS)
+
+
+def test_standard_protocol_without_its_packages_names_the_install(monkeypatch):
+    """The standard protocol is sacreBLEU's and rouge-score's own code: without them it stops with
+    the install hint (a ConfigError, one clean line in the CLI); the paper protocol needs neither."""
+    from chimed_eval.errors import ConfigError
+    from chimed_eval.metrics import text_standard
+
+    monkeypatch.setitem(sys.modules, "sacrebleu.metrics.bleu", None)
+    monkeypatch.setitem(sys.modules, "rouge_score.rouge_scorer", None)
+    text_standard._bleu.cache_clear()
+    text_standard._scorer.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match=r'chimed-eval\[text\].*sacrebleu is missing'):
+            T.sacrebleu_stats("好", "好")
+        with pytest.raises(ConfigError, match="rouge-score is missing"):
+            T.rouge_score_pair("好", "好", "char")
+        assert T.paper_bleu(["好的"], ["好的"], (1.0,)) == 1.0
+    finally:
+        text_standard._bleu.cache_clear()
+        text_standard._scorer.cache_clear()
 
 
 # --- the README's description of the paper padding ---------------------------------------------------

@@ -1,0 +1,246 @@
+"""Multiple-choice answers and options in item files: letters, numbers or option text.
+
+Answer parsing (:func:`parse_answer`), in order:
+    1. A letter, optionally decorated: ``A``, ``a``, ``(A)``, ``（A）``, ``[A]``, ``A.``, ``A．``,
+       ``A、``, ``A:``, ``A)``, full-width ``Ａ``; also ``A. <option text>`` when the text matches
+       that option.  A letter past the item's last option (``E`` with 4 options, ``Z``) is an
+       error, as are several letters (``AB``: multi-answer items are not supported).
+    2. An integer (``2``, ``"2"``, ``2.0``): an option *number*, read with ``index_base``
+       (0: 0=A, 1: 1=A).  With ``index_base=None`` a number is an error asking for
+       ``answer_index_base`` -- guessing would silently shift every answer by one.
+       (:func:`infer_index_base` can decide the base for a whole file when the file's own
+       numbers prove it.)
+    3. Otherwise the exact text of one option (surrounding whitespace ignored).
+    A letter or number that is also, verbatim, the text of a *different* option is ambiguous and
+    an error.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from .errors import DataError
+from .tabular_text import cell_text, is_empty
+
+LETTERS = "ABCDEFGHIJ"  # at most 10 options, as in chimed_eval.prompts
+MAX_OPTIONS = len(LETTERS)
+
+
+# --- answers -----------------------------------------------------------------------------------
+
+_LETTER_ANSWER = re.compile(
+    r"^\s*(?:\(\s*([A-Za-z])\s*\)|\[\s*([A-Za-z])\s*\]|([A-Za-z])(?![A-Za-z]))\s*[.:,、)]?\s*(.*?)\s*$", re.S
+)
+_INT = re.compile(r"^\s*[+-]?\d+(?:\.0*)?\s*$")
+
+
+def _letters(n: int) -> str:
+    return f"A-{LETTERS[n - 1]}" if 1 <= n <= MAX_OPTIONS else "A"
+
+
+def parse_answer(
+    value: Any,
+    choices: Sequence[str],
+    *,
+    path: str | Path,
+    line: int | None,
+    field: str | None,
+    index_base: int | None = None,
+) -> int:
+    """The 0-based index of the gold option (rules in the module docstring)."""
+    n = len(choices)
+    texts = [str(c).strip() for c in choices]
+
+    def err(msg: str) -> DataError:
+        return DataError(path, line, field, msg)
+
+    numbers = f"a {index_base}-based option number ({index_base}-{n - 1 + index_base}), " if index_base is not None else ""
+    expected = f"expected an option letter ({_letters(n)}), {numbers}or the exact text of one of the options"
+
+    def by_text(s: str) -> int | None:
+        hits = [i for i, t in enumerate(texts) if t == s]
+        if len(hits) > 1:
+            raise err(f"answer {s!r} matches the text of several options ({', '.join(LETTERS[i] for i in hits)})")
+        return hits[0] if hits else None
+
+    def unambiguous(idx: int, raw: str) -> int:
+        # A bare capital letter, or a number with an explicit base, is what exam files mean by an
+        # answer (CMMLU has items whose option A reads "B"): it wins over a text match.
+        if (len(raw.strip()) == 1 and raw.strip() in LETTERS) or index_base is not None:
+            return idx
+        other = by_text(raw)
+        if other is not None and other != idx:
+            raise err(f"answer {raw!r} is ambiguous: it reads as option {LETTERS[idx]} but is also the text of option "
+                      f"{LETTERS[other]}")
+        return idx
+
+    if isinstance(value, bool) or is_empty(value):
+        raise err(f"empty answer; {expected}" if not isinstance(value, bool) else f"answer {value!r} is not valid; {expected}")
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not value.is_integer():
+            raise err(f"answer {value!r} is not a whole number; {expected}")
+        return _from_number(int(value), n, index_base, str(cell_text(value)), err, unambiguous)
+    if not isinstance(value, str):
+        raise err(f"answer {value!r} is {type(value).__name__}; {expected}")
+
+    raw = value.strip()
+    norm = unicodedata.normalize("NFKC", raw)  # full-width Ａ．（） -> A.()
+    norm = norm.replace("【", "[").replace("】", "]")
+    if _INT.match(norm):
+        return _from_number(int(float(norm)), n, index_base, raw, err, unambiguous)
+    m = _LETTER_ANSWER.match(norm)
+    if m:
+        letter = (m.group(1) or m.group(2) or m.group(3)).upper()
+        rest = m.group(4)
+        if not rest or norm.strip().upper() == letter:
+            idx = LETTERS.find(letter)
+            if idx < 0:
+                raise err(f"answer {raw!r} is not valid; {expected}")
+            if idx >= n:
+                raise err(f"answer {raw!r} names option {letter}, but the item has only {n} options ({_letters(n)})")
+            return unambiguous(idx, raw)
+        # "A. <option text>": the letter must agree with the text
+        idx = LETTERS.find(letter)
+        if 0 <= idx < n and unicodedata.normalize("NFKC", texts[idx]) == rest:
+            return idx
+    if re.fullmatch(r"[A-Za-z]{2,%d}" % MAX_OPTIONS, norm) and len(set(norm.upper())) == len(norm) and by_text(raw) is None:
+        if all(c in LETTERS[:n] for c in norm.upper()):
+            raise err(f"answer {raw!r} has several letters; only single-answer items are supported")
+    idx = by_text(raw)
+    if idx is not None:
+        return idx
+    raise err(f"answer {raw!r} is not valid; {expected}")
+
+
+def _from_number(k: int, n: int, base: int | None, raw: str, err, unambiguous) -> int:
+    if base is None:
+        raise err(f"numeric answer {raw!r} is ambiguous: set answer_index_base=0 (0 means A) or "
+                  f"answer_index_base=1 (1 means A)")
+    idx = k - base
+    if not 0 <= idx < n:
+        raise err(f"answer {raw!r} is out of range: with answer_index_base={base} and {n} options it must be "
+                  f"{base}-{n - 1 + base}")
+    return unambiguous(idx, raw)
+
+
+def infer_index_base(values: Iterable[tuple[Any, int]]) -> int | None:
+    """Decide 0- or 1-based numbering for a file from ``(answer, n_options)`` pairs.
+
+    A number 0 proves 0-based, a number equal to the option count proves 1-based; returns None
+    when the numbers prove neither (or both), so the caller must ask for ``answer_index_base``.
+    """
+    zero = one = False
+    for v, n in values:
+        if isinstance(v, bool):
+            continue
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        if isinstance(v, str):
+            s = unicodedata.normalize("NFKC", v).strip()
+            if not _INT.match(s):
+                continue
+            v = int(float(s))
+        if not isinstance(v, int):
+            continue
+        zero |= v == 0
+        one |= v == n
+    if zero == one:
+        return None
+    return 0 if zero else 1
+
+
+# --- options -----------------------------------------------------------------------------------
+
+_FW = "ＡＢＣＤＥＦＧＨＩＪ"
+_L = f"[A-J{_FW}]"
+# a label: "(A)"/"（A）" anywhere; "A." "A、" "A:" "A)" after start/whitespace/punctuation;
+# a bare "A " only at the start of a line.
+_LABEL = re.compile(
+    rf"[(（]\s*(?P<p>{_L})\s*[)）]\s*"
+    rf"|(?:^|(?<=[\s;；,，。]))(?P<s>{_L})\s*[.．、:：)）]\s*"
+    rf"|(?:^|(?<=\n))(?P<b>{_L})[ \t\u3000]+",
+)
+
+
+def _label_index(ch: str) -> int:
+    return LETTERS.find(unicodedata.normalize("NFKC", ch).upper())
+
+
+def _strip_labels(items: list[str]) -> list[str]:
+    """Drop "A. " style labels from list elements, but only when every element has the right one."""
+    out = []
+    for i, s in enumerate(items):
+        m = _LABEL.match(s)
+        if not m or _label_index(m.group("p") or m.group("s") or m.group("b")) != i:
+            return items
+        out.append(s[m.end():].strip())
+    return out
+
+
+def split_options(
+    value: str | Sequence[Any] | Mapping[str, Any],
+    *,
+    path: str | Path = "<options>",
+    line: int | None = None,
+    field: str | None = None,
+) -> list[str]:
+    """Split one field holding all the options into option texts, in letter order.
+
+    Accepts a list (or a JSON list in a string), a mapping ``{"A": ..., "B": ...}`` (or a JSON
+    object in a string), or text with labels: ``"(A) x\\n(B) y"``, ``"A. x\\nB. y"``,
+    ``"A、x B、y"``, ``"A：x"``, ``"A x\\nB y"`` (one per line); unlabelled text with one option
+    per line is split by lines.  Texts are kept as written except surrounding whitespace.
+    """
+
+    def err(msg: str) -> DataError:
+        return DataError(path, line, field, msg)
+
+    if isinstance(value, str):
+        s = value.strip()
+        if s[:1] in "[{":
+            try:
+                return split_options(json.loads(s), path=path, line=line, field=field)
+            except json.JSONDecodeError:
+                pass  # text that happens to start with a bracket
+    if isinstance(value, Mapping):
+        keyed = {}
+        for k, v in value.items():
+            ks = unicodedata.normalize("NFKC", str(k)).strip().strip("().").upper()
+            if len(ks) != 1 or ks not in LETTERS:
+                raise err(f"options key {k!r} is not an option letter A-J")
+            if ks in keyed:
+                raise err(f"option {ks} is given twice")
+            keyed[ks] = v
+        letters = sorted(keyed)
+        if letters != list(LETTERS[: len(letters)]):
+            missing = next(c for c in LETTERS if c not in keyed)
+            raise err(f"options are keyed {', '.join(letters)}: option {missing} is missing")
+        return [cell_text(keyed[c]) for c in letters]
+    if isinstance(value, (list, tuple)):
+        return _strip_labels([cell_text(v) for v in value])
+    if not isinstance(value, str):
+        raise err(f"options must be text, a list or a mapping, got {type(value).__name__}")
+
+    text = value.strip()
+    if not text:
+        raise err("the options field is empty")
+    found: list[re.Match[str]] = []
+    for m in _LABEL.finditer(text):
+        if _label_index(m.group("p") or m.group("s") or m.group("b")) == len(found):
+            found.append(m)
+    if len(found) >= 2:
+        if text[: found[0].start()].strip():
+            raise err(f"text before option A: {text[: found[0].start()].strip()!r}")
+        bounds = [m.start() for m in found[1:]] + [len(text)]
+        out = [text[m.end():b].strip() for m, b in zip(found, bounds)]
+        # "A：x；B：y": the separator between inline options is not part of the option
+        return [o.rstrip(";；").rstrip() for o in out[:-1]] + out[-1:]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if len(lines) >= 2:
+        return lines
+    raise err(f"cannot split {text[:60]!r} into options: expected labels like 'A. x' / '(A) x' / 'A、x', "
+              "one option per line, or a JSON list")
