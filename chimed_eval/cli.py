@@ -243,7 +243,7 @@ def _task_getter(task_config: Path | None, out_dir: Path):
 
 
 def cmd_score(a: argparse.Namespace) -> int:
-    from .runner import rescore
+    from .rescore import rescore
 
     get = _task_getter(a.task_config, a.output)
     run = rescore(a.output, get)

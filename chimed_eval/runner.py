@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import hashlib
-import json
 import platform
 import sys
 from dataclasses import dataclass, field
@@ -21,11 +20,12 @@ from typing import Any, Mapping, Sequence
 
 from . import SCHEMA_VERSION, __version__
 from .errors import ConfigError
-from .outdir import OutLock, check_adoptable, read_json
+from .outdir import OutLock, check_adoptable
+from .resume import check_model, check_resume, items_sha256, keep_earlier_tasks
 from .records import SampleStore, record_to_score, run_result_to_dict, score_to_record, write_json_atomic
 from .secret_args import redact_args, refuse_secret_args
 from .task import Task, TaskData, TaskRunOptions
-from .types import ModelInfo, Request, RunResult, Sample, SampleScore, TaskResult, sha256_text
+from .types import Request, RunResult, Sample, SampleScore, TaskResult, sha256_text
 
 
 @dataclass
@@ -150,7 +150,7 @@ def prepare(task: Task, data_dir: Path, settings: RunSettings) -> PreparedTask:
             r = dataclasses.replace(r, generation=dataclasses.replace(g, seed=item_seed(settings.seed, r.key)))
         seeded.append(r)
     generation = task.generation_record(data, samples, seeded, options)
-    items = _items_sha256(samples)
+    items = items_sha256(samples)
     if settings.shard:
         # Prompts are built from the whole item list first (few-shot choices never depend on the
         # shard), then every n-th item is kept: shards are balanced across subjects and lengths,
@@ -198,7 +198,7 @@ def evaluate(tasks: Sequence[Task], backend_factory, settings: RunSettings, out_
     data_dir = Path(settings.data_dir)
     prepared = [prepare(t, data_dir, settings) for t in tasks]
     with OutLock(out_dir):
-        state = _check_resume(out_dir, check_adoptable(out_dir), settings, prepared)
+        state = check_resume(out_dir, check_adoptable(out_dir), settings, prepared)
         return _evaluate_locked(prepared, backend_factory, settings, out_dir, progress, state)
 
 
@@ -222,7 +222,7 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
     backend = backend_factory(script=oracle_script(prepared)) if _wants_oracle_script(settings) else backend_factory()
     try:
         model = backend.model_info()
-        _check_model(out_dir, state, model)
+        check_model(out_dir, state, model)
         if pending_total:
             # engines that schedule their own batches (vLLM) ask for larger hand-overs
             size = max(settings.batch_size, int(getattr(backend, "run_batch_size", None) or 0))
@@ -237,7 +237,7 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
         results.append(task_result(p.task, p, [record_to_score(r) for r in ordered], settings.seed))
     run = RunResult(schema_version=SCHEMA_VERSION, model=model, settings=_settings_record(settings, prepared),
                     tasks=tuple(results), created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-    write_json_atomic(out_dir / "results.json", _keep_earlier_tasks(out_dir, run_result_to_dict(run), state))
+    write_json_atomic(out_dir / "results.json", keep_earlier_tasks(out_dir, run_result_to_dict(run), state))
     return run
 
 
@@ -303,138 +303,3 @@ def _settings_record(settings: RunSettings, prepared: Sequence[PreparedTask]) ->
     d["shots_by_task"] = {p.task.name: p.shots for p in prepared}
     d["versions"] = _package_versions()
     return d
-
-
-RUN_FORMAT = 2  # run.json layout: settings (resume_key), model identity, per-task definitions
-
-
-def _items_sha256(samples: Sequence[Sample]) -> str:
-    """Everything that defines the items (ids, inputs, options, gold answers, metadata): an edited
-    answer changes it even when the prompts do not."""
-    return sha256_text(json.dumps([dataclasses.asdict(s) for s in samples], ensure_ascii=False,
-                                  sort_keys=True, default=str))
-
-
-def _task_entry(p: PreparedTask, settings: RunSettings) -> dict[str, Any]:
-    entry: dict[str, Any] = {"variant": p.variant, "shots": p.shots, "n": len(p.samples),
-                             "data_files": dict(p.data.files), "items_sha256": p.items_sha256}
-    if p.n_total is not None:
-        entry["n_total"] = p.n_total
-    source = settings.task_sources.get(p.task.name)
-    if source:
-        entry["source"] = dict(source)  # the task's type and arguments: how `score` rebuilds it
-    return entry
-
-
-def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    out = []
-    for k in sorted(set(old) | set(new)):
-        if old.get(k) == new.get(k):
-            continue
-        o, n = old.get(k), new.get(k)
-        if isinstance(o, dict) and isinstance(n, dict):
-            out += [f"{k}.{d}" for d in _differences(o, n)]
-        else:
-            out.append(f"{k}: {_short(o)} -> {_short(n)}")
-    return out
-
-
-def _short(v: Any) -> str:
-    text = json.dumps(v, ensure_ascii=False, default=str)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _check_resume(out_dir: Path, old: dict[str, Any] | None, settings: RunSettings,
-                  prepared: Sequence[PreparedTask]) -> dict[str, Any]:
-    """OUT/run.json pins the settings, each task's definition and the model; a second run into
-    the same OUT must match them (new tasks may be added). Returns the run.json now written."""
-    path = out_dir / "run.json"
-    current: dict[str, Any] = {"format": RUN_FORMAT, "settings": settings.resume_key(),
-                               "tasks": {p.task.name: _task_entry(p, settings) for p in prepared}}
-    if old is not None:
-        if old.get("format") != RUN_FORMAT:
-            raise ConfigError(f"{path} was written by an older chimed-eval that did not record what defines "
-                              "the items and the model; its records cannot be checked: use a new --output "
-                              "directory (`chimed-eval score` still reads this one)")
-        diff = _differences(old["settings"], current["settings"])
-        for name, entry in current["tasks"].items():
-            if name in old["tasks"]:
-                diff += [f"task {name}: {d}" for d in _differences(old["tasks"][name], entry)]
-        if diff:
-            raise ConfigError(f"{out_dir} holds a run with other settings, data or task definitions (old -> new): "
-                              + "; ".join(diff) + ". Use a new --output directory to start a different run")
-        current["tasks"] = {**old["tasks"], **current["tasks"]}
-        if "model" in old:
-            current["model"] = old["model"]
-    write_json_atomic(path, current)
-    return current
-
-
-def _model_identity(model: ModelInfo) -> dict[str, Any]:
-    ident = {"name": model.name, "revision": model.revision, "weights_sha256": model.weights_sha256,
-             "dtype": model.dtype}
-    if model.weights_sha256 is None:
-        ident["path"] = model.path  # nothing else tells two unhashed checkpoints apart
-    return ident
-
-
-def _check_model(out_dir: Path, state: dict[str, Any], model: ModelInfo) -> None:
-    """The model (weights hash, revision, dtype) must be the one OUT's records came from."""
-    ident = _model_identity(model)
-    old = state.get("model")
-    if old is not None and old != ident:
-        raise ConfigError(f"{out_dir} holds records of another model or weights (old -> new): "
-                          + "; ".join(_differences(old, ident)) + ". Use a new --output directory")
-    if old is None:
-        state["model"] = ident
-        write_json_atomic(out_dir / "run.json", state)
-
-
-def _keep_earlier_tasks(out_dir: Path, new: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
-    """results.json keeps the tasks of earlier runs into the same OUT (same settings and model,
-    checked by run.json): running --tasks B after --tasks A leaves A's results in place."""
-    path = out_dir / "results.json"
-    if not path.exists():
-        return new
-    old = read_json(path)
-    kept = {k: v for k, v in old.get("tasks", {}).items() if k not in new["tasks"] and k in state["tasks"]}
-    if not kept:
-        return new
-    settings = dict(new["settings"])
-    for key in ("scoring", "variants", "shots_by_task", "generation"):
-        earlier = {k: v for k, v in (old.get("settings", {}).get(key) or {}).items() if k in kept}
-        if earlier:
-            settings[key] = {**earlier, **(settings.get(key) or {})}
-    return {**new, "settings": settings, "tasks": {**kept, **new["tasks"]}}
-
-
-def rescore(out_dir: Path, get_task) -> RunResult:
-    """Recompute every metric from OUT/samples without the model; rewrites results.json."""
-    if not (out_dir / "run.json").is_file():
-        raise ConfigError(f"{out_dir} has no run.json: not a chimed-eval output directory")
-    with OutLock(out_dir):
-        return _rescore_locked(out_dir, get_task)
-
-
-def _rescore_locked(out_dir: Path, get_task) -> RunResult:
-    from .runs import read_run, read_run_state
-
-    res_path = out_dir / "results.json"
-    check_adoptable(out_dir)
-    state = read_run_state(out_dir)
-    old = read_run(res_path) if res_path.exists() else None
-    results = []
-    for name, meta in state.tasks.items():
-        store = SampleStore(out_dir, name)
-        if not store.path.exists():
-            continue
-        task = get_task(name)
-        scores = [task.rescore(r, meta.variant) for r in store.load().values()]
-        results.append(task_result(task, None, scores, state.seed, variant=meta.variant, shots=meta.shots,
-                                   data_files=dict(meta.data_files)))
-    model = old.model if old is not None else ModelInfo("unknown", "unknown", None, None, None)
-    settings = (old.settings if old is not None else None) or state.settings
-    rr = RunResult(schema_version=SCHEMA_VERSION, model=model, settings=settings, tasks=tuple(results),
-                   created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-    write_json_atomic(res_path, run_result_to_dict(rr))
-    return rr
