@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import socket
 import threading
 import time
@@ -451,21 +450,23 @@ def test_api_presets_resolve_to_the_openai_backend(server, tmp_path, capsys):
 
 
 def test_baseline_presets_cover_every_published_row():
-    from chimed_eval.baselines import BASELINES, PUBLISHED_ROWS, render_chat
+    """Every published row has a preset that resolves (a hub model to its hub id, an API model to
+    the openai backend), and the paper decoding a preset documents is what the tasks run."""
     from chimed_eval.models import MODELS, resolve_model
+    from chimed_eval.presets import BASELINES, PUBLISHED_ROWS
     from leaderboards.paper import MODELS as PUBLISHED
+    from tasks.generation import DECODING
 
     assert sorted(PUBLISHED_ROWS.values()) == sorted(PUBLISHED)
     for name, b in BASELINES.items():
         assert name in MODELS
+        if b.backend == "openai":
+            continue
         r = resolve_model(name)
         assert r.name == name and r.path == b.source and r.chat_format == b.chat_format
-        assert b.decoding["temperature"] in (0.2, 1.0)
-        assert "{prompt}" in b.prompt_template
-    assert render_chat("chimed", "头痛") == "[human]:头痛\n[bot]:"
-    assert render_chat("ziya", "头痛") == "<human>:头痛\n<bot>:"
-    assert BASELINES["gpt-4"].backend == "openai" and BASELINES["gpt-4"].decoding["max_new_tokens"] == 256
-    assert math.isclose(BASELINES["chimed-gpt"].decoding["top_p"], 0.85)
+        run = DECODING[b.decoding["cli"].split()[-1]]  # --decoding paper-sampling
+        assert {k: run[k] for k in ("temperature", "top_p", "max_new_tokens")} == \
+            {k: b.decoding[k] for k in ("temperature", "top_p", "max_new_tokens")}
 
 
 HETMC = ("id\t00001\tapartment\t内科\tdisease\t胃炎\nP\t胃胀半年\t1\nD\t你好，做过胃镜吗？\t2\nP\t做过，慢性胃炎\t0\n"
