@@ -160,3 +160,35 @@ def test_report_renders_in_headless_chromium_with_its_figures(tmp_path):
     assert f"[{acc['ci_low']:.2f}, {acc['ci_high']:.2f}]" in dom
     subj, vals = next(iter(t["subjects"].items()))
     assert f"<td>{subj}</td>" in dom and f"{vals['acc']:.2f}" in dom
+
+
+# --- reliability diagram ---------------------------------------------------------------------------------
+
+
+def test_report_draws_the_reliability_diagram_from_the_records_option_logprobs(tmp_path):
+    import re
+
+    from chimed_eval.metrics.calibration import calibration_metrics
+    from chimed_eval.report import calibration_inputs, load_samples
+
+    out, res = _report_run(tmp_path)
+    html = render_html(out)
+    lps, gold = calibration_inputs(list(load_samples(out, "mcq").values()))
+    recs = records(out)
+    assert len(lps) == len(recs) == 40
+    assert gold == [ord(r["gold"]) - ord("A") for r in recs.values()]
+    metrics, bins = calibration_metrics(lps, gold, res["settings"]["seed"])
+    ece = next(m for m in metrics if m.name == "ece")
+    assert "<h3>Calibration (40 items with option log-probabilities)</h3>" in html
+    assert f"<span class='ece'>{ece.value:.2f}</span>" in html
+    # one bar per non-empty bin, with the bin's count; the table lists all 10 bins
+    bars = {float(b): int(c) for b, c in re.findall(r"class='rel-bar' data-bin='([0-9.]+)' data-count='(\d+)'", html)}
+    assert bars == {round(b.lower, 1): b.count for b in bins if b.count}
+    assert sum(bars.values()) == 40
+    assert html.count("<tr><td>[0.") == 10 and "<tr><td>[0.9, 1.0]</td>" in html
+
+
+def test_report_has_no_reliability_diagram_for_generations(tmp_path):
+    out = run(tmp_path, "g", "fixed:A", "--variant", "generate", n=8)
+    html = render_html(out)
+    assert "Calibration" not in html and "rel-bar" not in html
