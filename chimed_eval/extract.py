@@ -1,7 +1,8 @@
 """Answer extraction from free generations.
 
 Pure functions: no model, no data. A failed extraction returns None and is counted by the task,
-never silently dropped.
+never silently dropped. This is the paper's single-letter reader (golden baselines pin it); several
+letters, chain-of-thought answers and reasoning traces are read in ``chimed_eval.extract_choice``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ _STATED = re.compile(
 )
 
 
-def _normalize(text: str) -> str:
-    # NFKC turns full-width letters and colons (Ａ, ：) into their ASCII forms.
+def normalize(text: str) -> str:
+    """NFKC: full-width letters, colons, commas and brackets (Ａ, ：, ，, （) become ASCII, so every
+    reader of answers (here and in ``chimed_eval.extract_choice``) matches one alphabet."""
     return unicodedata.normalize("NFKC", text)
 
 
@@ -26,7 +28,7 @@ def extract_choice(text: str, letters: str) -> str | None:
     Order of evidence: the last explicit statement ("答案：C", "answer: c"); else the last
     standalone capital letter among ``letters`` (not part of a Latin word).
     """
-    t = _normalize(text)
+    t = normalize(text)
     valid = set(letters)
     stated = [m.group(1).upper() for m in _STATED.finditer(t)]
     stated = [s for s in stated if s in valid]
