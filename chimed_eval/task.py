@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from .chat import ChatSetup
 from .errors import ConfigError
-from .extract import extract_choice
+from .evidence import CHOICE_CORPUS, CHOICE_SAMPLE, ChoiceEvidence
 from .prompts import LETTERS, MCQ_VARIANTS, MCQPrompt, Shot, render_generate, render_lmeval, render_paper
 from .types import GenerationConfig, Metric, Request, Response, Sample, SampleScore
 
@@ -179,31 +179,17 @@ class MCQTask(Task):
             gold=LETTERS[int(sample.target)], prediction=None, score=0.0,  # type: ignore[arg-type]
             logprobs=None if request.kind == "generate" else tuple(float(x) for x in response.logprobs or ()),
             generation=(response.text or "") if request.kind == "generate" else None,
-            extra={"n_choices": n},
+            extra=ChoiceEvidence(n).to_extra(),
         )
-        return judge_choice(base)
+        return CHOICE_SAMPLE(base, ChoiceEvidence(n), options.variant)
 
     def rescore(self, record: Mapping[str, object], variant: str) -> SampleScore:
         """Recompute the prediction and score of a saved record (no model needed)."""
         from .records import record_to_score
 
-        return judge_choice(record_to_score(record))
+        s = record_to_score(record)
+        return CHOICE_SAMPLE(s, ChoiceEvidence.from_extra(s.extra), variant)
 
     def aggregate(self, scores: Sequence[SampleScore], variant: str, seed: int) -> tuple[list[Metric], dict[str, dict[str, float | int]]]:
-        from .metrics.choice import accuracy_metrics
+        return CHOICE_CORPUS(scores, [ChoiceEvidence.from_extra(s.extra) for s in scores], variant, seed)
 
-        return accuracy_metrics(scores, seed=seed, protocol=variant)
-
-
-def judge_choice(s: SampleScore) -> SampleScore:
-    """Prediction and score from the stored evidence: the highest log-probability (ties go to
-    the earlier letter) or, for generations, the extracted letter (None counts as wrong)."""
-    n = int(s.extra.get("n_choices") or (len(s.logprobs) if s.logprobs else 4))
-    if s.generation is not None:
-        letter = extract_choice(s.generation, LETTERS[:n])
-        return replace(s, prediction=letter, extracted=letter, extraction_failed=letter is None,
-                       score=float(letter == s.gold))
-    lps = s.logprobs or ()
-    best = max(range(len(lps)), key=lambda i: (lps[i], -i))
-    pred = LETTERS[best]
-    return replace(s, prediction=pred, extracted=pred, extraction_failed=False, score=float(pred == s.gold))

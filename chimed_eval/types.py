@@ -35,6 +35,18 @@ class Sample:
     subject: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def spans(self) -> tuple[tuple[int, int, str], ...]:
+        """An NER item's gold ``(start, end, type)`` spans (``metadata["spans"]``); empty for others."""
+        return tuple((int(s), int(e), str(t)) for s, e, t in self.metadata.get("spans", ()))
+
+    @property
+    def turns(self) -> tuple[tuple[str, str], ...] | None:
+        """A dialogue item's context turns ``(role, text)`` (``metadata["turns"]``); None for an
+        item that is not a dialogue."""
+        turns = self.metadata.get("turns")
+        return None if turns is None else tuple((str(r), str(t)) for r, t in turns)
+
 
 @dataclass(frozen=True)
 class GenerationConfig:

@@ -45,7 +45,8 @@ in ``extra``: ``empty`` (nothing but whitespace, punctuation or invisible charac
 backend reports a token count, else ``len(text) >= max_new_tokens`` characters, a heuristic that
 holds for tokenizers with at least one character per token, as usual for Chinese), the decoding,
 and the per-item metric statistics (:mod:`chimed_eval.metrics.text`), which ``chimed-eval score``
-recomputes from the texts alone.
+recomputes from the texts alone. That ``extra`` is typed as
+:class:`chimed_eval.evidence.GenerationEvidence`, and its metrics are declared beside it.
 """
 
 from __future__ import annotations
@@ -53,7 +54,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -61,6 +61,7 @@ from typing import Any, Callable, Mapping, Sequence
 from chimed_eval.chat import chatml_renderer  # noqa: F401  (re-exported)
 from chimed_eval.data import CHIMED_QA_TEST, CMD_QA_FILE, data_location
 from chimed_eval.errors import ConfigError, DataError, MissingDataError
+from chimed_eval.evidence import GENERATION_CORPUS, GENERATION_SAMPLE, SOURCE_KEYS, Decoding, GenerationEvidence
 from chimed_eval.prompts import CHIMED, apply_chat, cut_at_stop
 from chimed_eval.tabular import cell_text, read_rows, split_lines
 from chimed_eval.task import Task, TaskData, TaskRunOptions, file_sha256
@@ -164,9 +165,9 @@ class GenerationTask(Task):
 
     def render(self, sample: Sample, options: TaskRunOptions) -> tuple[str, tuple[Message, ...]]:
         """The context, and for a chat API the messages it stands for (else none)."""
-        turns = sample.metadata.get("turns") or [[PATIENT, str(sample.input).strip()]]
+        turns = sample.turns or ((PATIENT, str(sample.input).strip()),)
         if options.variant == "paper":
-            if "turns" not in sample.metadata:
+            if sample.turns is None:
                 return apply_chat("chimed", str(sample.input).strip()), ()
             return "".join(("[human]:" if role == PATIENT else "[bot]:") + text for role, text in turns) + "[bot]:", ()
         if options.chat is None:
@@ -199,47 +200,25 @@ class GenerationTask(Task):
     def score(self, data: TaskData, sample: Sample, request: Request, response: Response,
               options: TaskRunOptions) -> SampleScore:
         g = request.generation or self.generation_config(options)
-        extra: dict[str, Any] = {
-            "max_new_tokens": g.max_new_tokens, "n_tokens": response.n_tokens[0] if response.n_tokens else None,
-            "decoding": {"preset": options.decoding or DEFAULT_DECODING, "temperature": g.temperature,
-                         "top_p": g.top_p, "seed": g.seed, "stop": list(g.stop)},
-            "prompt_version": PROMPT_VERSION,
-            **{k: v for k, v in sample.metadata.items() if k in ("file", "line", "title", "department", "disease")},
-        }
         raw = response.text or ""
         text = cut_at_stop(raw, g.stop)  # a backend that ignored the stop strings
-        if text != raw:
-            extra["generation_uncut"] = raw
+        ev = GenerationEvidence(
+            max_new_tokens=g.max_new_tokens, n_tokens=response.n_tokens[0] if response.n_tokens else None,
+            decoding=Decoding(options.decoding or DEFAULT_DECODING, g.temperature, g.top_p, g.seed, tuple(g.stop)),
+            prompt_version=PROMPT_VERSION, source=tuple((k, v) for k, v in sample.metadata.items() if k in SOURCE_KEYS),
+            generation_uncut=raw if text != raw else None)
         base = SampleScore(id=sample.id, subject=sample.subject, prompt=request.context, prompt_hash=request.prompt_hash,
-                           gold=str(sample.target), prediction=None, score=0.0, generation=text, extra=extra)
-        return judge_generation(base)
+                           gold=str(sample.target), prediction=None, score=0.0, generation=text, extra=ev.to_extra())
+        return GENERATION_SAMPLE(base, ev, options.variant)
 
     def rescore(self, record: Mapping[str, object], variant: str) -> SampleScore:
         from chimed_eval.records import record_to_score
 
-        return judge_generation(record_to_score(record))
+        s = record_to_score(record)
+        return GENERATION_SAMPLE(s, GenerationEvidence.from_extra(s.extra), variant)
 
     def aggregate(self, scores: Sequence[SampleScore], variant: str, seed: int) -> tuple[list[Metric], dict[str, dict[str, float | int]]]:
-        from chimed_eval.metrics.text import text_metrics
-
-        return text_metrics(scores, seed), {}
-
-
-def judge_generation(s: SampleScore) -> SampleScore:
-    """Flags and per-item metric statistics from the record's own texts (see the module docstring)."""
-    from chimed_eval.metrics.text import generation_stats, is_empty_generation, used_whole_budget
-
-    try:
-        stats = generation_stats(s.generation or "", str(s.gold))
-    except ImportError as e:
-        raise ConfigError(str(e)) from None
-    gen = s.generation or ""
-    cap, n_tok = s.extra.get("max_new_tokens"), s.extra.get("n_tokens")
-    truncated = used_whole_budget(gen, n_tok, cap)
-    empty = is_empty_generation(gen)  # whitespace, punctuation or invisible characters only
-    extra = {**s.extra, "empty": empty, "truncated": truncated, "stats": stats}
-    return replace(s, prediction=None, extracted=None, extraction_failed=empty,
-                   score=float(stats["rouge_char"]["rougeL"]), extra=extra)
+        return GENERATION_CORPUS(scores, [GenerationEvidence.from_extra(s.extra) for s in scores], variant, seed)
 
 
 # --- QA loaders -----------------------------------------------------------------------------------

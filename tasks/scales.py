@@ -32,13 +32,13 @@ number answered is reported beside them).
 from __future__ import annotations
 
 import os
-import re
-import unicodedata
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from chimed_eval.errors import ConfigError, DataError, MissingDataError
+from chimed_eval.evidence import SCALE_CORPUS, SCALE_SAMPLE, ScaleEvidence, has_keys
+from chimed_eval.metrics.scale import first_option, item_points  # noqa: F401  (re-exported: the scale rules)
 from chimed_eval.prompts import LETTERS, apply_chat
 from chimed_eval.task import Task, TaskData, TaskRunOptions, file_sha256
 from chimed_eval.types import GenerationConfig, Metric, Request, Response, Sample, SampleScore
@@ -135,30 +135,6 @@ def read_scale_file(path: str | Path, name: str | None = None) -> ScaleFile:
                      {str(k): str(v) for k, v in scales.items()}, tuple(items))
 
 
-def item_points(letter: str, letters: str, points: Sequence[float], reverse: bool) -> float:
-    """The score of answering ``letter``: its points, reflected for a reverse-scored item."""
-    p = float(points[letters.index(letter)])
-    return (min(points) + max(points) - p) if reverse else p
-
-
-def first_option(text: str, letters: str, options: Sequence[str]) -> str | None:
-    """The first option a generation names: a standalone letter or an option text, earliest first
-    (the longer text wins at one position, so 非常同意 is not read as 同意)."""
-    t = unicodedata.normalize("NFKC", text)
-    best: tuple[int, int, str] | None = None
-    for m in re.finditer(r"(?<![A-Za-z])([A-Za-z])(?![A-Za-z])", t):
-        if m.group(1) in letters:
-            best = (m.start(), -1, m.group(1))
-            break
-    for i, o in enumerate(options):
-        pos = t.find(unicodedata.normalize("NFKC", o))
-        if pos >= 0:
-            cand = (pos, -len(o), letters[i])
-            if best is None or cand[:2] < best[:2]:
-                best = cand
-    return best[2] if best else None
-
-
 class ScaleTask(Task):
     """One scale file as a task (see the module docstring)."""
 
@@ -212,54 +188,27 @@ class ScaleTask(Task):
         if not gen and len(response.logprobs or ()) != len(s.letters):
             raise ValueError(f"item {sample.id}: backend returned {len(response.logprobs or ())} log-probabilities "
                              f"for {len(s.letters)} options")
+        ev = ScaleEvidence(
+            scale=sample.subject, scale_name=s.scales.get(sample.subject or "", sample.subject),
+            scale_index=list(s.scales).index(sample.subject) if sample.subject in s.scales else 0,
+            reverse=bool(sample.metadata.get("reverse")), letters=s.letters, options=s.options, points=s.points,
+            prompt_version=PROMPT_VERSION)
         base = SampleScore(
             id=sample.id, subject=sample.subject, prompt=request.context, prompt_hash=request.prompt_hash, gold=None,
             prediction=None, score=0.0,
             logprobs=None if gen else tuple(float(v) for v in response.logprobs or ()),
-            generation=(response.text or "") if gen else None,
-            extra={"scale": sample.subject, "scale_name": s.scales.get(sample.subject or "", sample.subject),
-                   "scale_index": list(s.scales).index(sample.subject) if sample.subject in s.scales else 0,
-                   "reverse": bool(sample.metadata.get("reverse")), "letters": s.letters, "options": list(s.options),
-                   "points": list(s.points), "prompt_version": PROMPT_VERSION},
+            generation=(response.text or "") if gen else None, extra=ev.to_extra(),
         )
-        return judge_scale(base)
+        return SCALE_SAMPLE(base, ev, options.variant)
 
     def rescore(self, record: Mapping[str, object], variant: str) -> SampleScore:
         from chimed_eval.records import record_to_score
 
-        return judge_scale(record_to_score(record))
+        s = record_to_score(record)
+        return SCALE_SAMPLE(s, ScaleEvidence.from_extra(s.extra), variant)
 
     def aggregate(self, scores: Sequence[SampleScore], variant: str, seed: int) -> tuple[list[Metric], dict[str, dict[str, float | int]]]:
-        from chimed_eval.metrics.stats import bootstrap_mean_ci
-
-        groups: dict[str, list[SampleScore]] = {}
-        for s in sorted(scores, key=lambda s: int(s.extra.get("scale_index", 0))):
-            groups.setdefault(str(s.extra.get("scale")), []).append(s)
-        metrics, subjects = [], {}
-        for scale, items in groups.items():
-            vals = [s.score for s in items if not s.extraction_failed]
-            total = float(sum(vals))
-            mean = total / len(vals) if vals else float("nan")
-            lo, hi = bootstrap_mean_ci(vals, seed) if vals else (None, None)
-            metrics.append(Metric(f"{scale}_sum", total, None, None, len(vals), None, variant, None))
-            metrics.append(Metric(f"{scale}_mean", mean, lo, hi, len(vals), "items", variant, None))
-            subjects[scale] = {"n": len(items), "answered": len(vals), "sum": total, "mean": mean}
-        return metrics, subjects
-
-
-def judge_scale(s: SampleScore) -> SampleScore:
-    """Chosen option and its (reverse-aware) points, from the record's own evidence."""
-    letters = str(s.extra["letters"])
-    points = [float(p) for p in s.extra["points"]]  # type: ignore[union-attr]
-    if s.generation is not None:
-        letter = first_option(s.generation, letters, list(s.extra.get("options") or ()))
-    else:
-        lps = s.logprobs or ()
-        letter = letters[max(range(len(lps)), key=lambda i: (lps[i], -i))] if lps else None
-    if letter is None:
-        return replace(s, prediction=None, extracted=None, extraction_failed=True, score=0.0)
-    return replace(s, prediction=letter, extracted=letter, extraction_failed=False,
-                   score=item_points(letter, letters, points, bool(s.extra.get("reverse"))))
+        return SCALE_CORPUS(scores, [ScaleEvidence.from_extra(s.extra) for s in scores], variant, seed)
 
 
 def make_scale_task_from_args(args: Mapping[str, str]) -> ScaleTask:
@@ -276,7 +225,6 @@ def rescoring_task(name: str, out_dir: Path) -> ScaleTask | None:
     """A ScaleTask able to re-score ``OUT/samples/<name>.jsonl`` when its records are scale records."""
     from chimed_eval.records import first_record_extra
 
-    extra = first_record_extra(out_dir, name)
-    if extra is None or not {"scale", "letters", "points"} <= set(extra):
+    if not has_keys(first_record_extra(out_dir, name), ScaleEvidence.KEYS):
         return None
     return ScaleTask(None, name=name)

@@ -252,7 +252,7 @@ def _hetmc_all(root: str, split: str) -> tuple[Chat, ...]:
         raise ConfigError(f"built-in HET-MC data not found at {path}")
     out = []
     for s in load_hetmc(Path(root), split, allow_duplicate_ids=True).samples:
-        turns = [tuple(t) for t in s.metadata["turns"]]
+        turns = [tuple(t) for t in s.turns]
         while turns and turns[0][0] == DOCTOR:
             turns = turns[1:]
         if turns:

@@ -70,11 +70,11 @@ class OverlapCheck:
 
 def sample_probes(task: str, sample: Any) -> Iterable[tuple[str, Probe]]:
     """(normalised text, probe) for one test item: its input, a text target and a dialogue's
-    context turns (``metadata["turns"]``) of at least MIN_IDENTIFYING_CHARS characters; a
+    context turns (``Sample.turns``) of at least MIN_IDENTIFYING_CHARS characters; a
     shorter multiple-choice question only followed by its options."""
     choices = tuple(n for n in map(normalise, sample.choices) if n)
     raw = [sample.input, *([sample.target] if isinstance(sample.target, str) else [])]
-    raw += [t for _, t in sample.metadata.get("turns", ())]
+    raw += [t for _, t in sample.turns or ()]
     for i, text in enumerate(map(normalise, raw)):
         if len(text) >= MIN_IDENTIFYING_CHARS:
             yield text, Probe(task, choices)

@@ -1,4 +1,5 @@
-"""Multiple-choice accuracy: over items and over subjects, both named, with intervals."""
+"""Multiple-choice accuracy: over items and over subjects, both named, with intervals; and the
+choice rule that predicts an option from its log-probabilities."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ from collections import defaultdict
 from typing import Sequence
 
 from ..types import Metric, SampleScore
-from .stats import bootstrap_macro_ci, bootstrap_mean_ci
+
+
+def argmax_first(values: Sequence[float]) -> int:
+    """The index of the highest value, ties going to the earlier one (the earlier letter)."""
+    return max(range(len(values)), key=lambda i: (values[i], -i))
 
 
 def accuracy_metrics(scores: Sequence[SampleScore], seed: int, protocol: str | None = None) -> tuple[list[Metric], dict[str, dict[str, float | int]]]:
@@ -16,6 +21,8 @@ def accuracy_metrics(scores: Sequence[SampleScore], seed: int, protocol: str | N
     accuracies. The published tables mix the two, so both are always reported under their names.
     Accuracies are percentages.
     """
+    from .stats import bootstrap_macro_ci, bootstrap_mean_ci  # numpy, only when figures are computed
+
     values = [s.score for s in scores]
     n = len(values)
     by_subject: dict[str, list[float]] = defaultdict(list)

@@ -94,6 +94,16 @@ def gold_pairs(text: str, spans: Iterable[Span]) -> list[Pair]:
     return out
 
 
+def ner_gold(text: str, spans: Iterable[Span]) -> list[list]:
+    """An NER record's ``gold``: ``[entity, type, start, end]`` per annotated span."""
+    return [[text[s:e].strip(), t, s, e] for s, e, t in spans]
+
+
+def gold_spans_of(gold: Iterable[Sequence]) -> list[Span]:
+    """The gold ``(start, end, type)`` spans of an NER record's ``gold``."""
+    return [(int(g[2]), int(g[3]), str(g[1])) for g in gold]
+
+
 def trim_spans(text: str, spans: Iterable[Span]) -> list[Span]:
     """Spans shrunk to exclude surrounding whitespace (entirely blank spans dropped)."""
     out = []

@@ -42,13 +42,13 @@ def _samples(records: Sequence[SpanRecord], file_name: str) -> list[Sample]:
 
 def mentions(sample: Sample) -> list[tuple[str, str]]:
     """Gold (entity, type) for every annotated mention, in text order (the oracle's answer)."""
-    spans = sorted(sample.metadata.get("spans", ()), key=lambda x: (x[0], x[1]))
+    spans = sorted(sample.spans, key=lambda x: (x[0], x[1]))
     return [(sample.input[s:e].strip(), t) for s, e, t in spans if sample.input[s:e].strip()]
 
 
 def gold_types(samples: Sequence[Sample]) -> tuple[str, ...]:
     """The gold types of ``samples`` in order of first appearance (an inventory nobody declared)."""
-    return tuple(inventory_from([SpanRecord(s.id, s.input, s.metadata["spans"], 0) for s in samples]))
+    return tuple(inventory_from([SpanRecord(s.id, s.input, s.spans, 0) for s in samples]))
 
 
 # --- CCKS-2019 -----------------------------------------------------------------------------------

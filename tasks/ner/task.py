@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from chimed_eval.errors import ConfigError
-from chimed_eval.extract_ner import TypeInventory, parse_ner, render_answer
-from chimed_eval.metrics.ner import RecordCounts, ner_metrics, record_counts
-from chimed_eval.metrics.text import is_empty_generation, rate_and_count, used_whole_budget
+from chimed_eval.evidence import NER_CORPUS, NER_SAMPLE, NerEvidence, NerPromptFacts, has_keys, judge_ner  # noqa: F401
+from chimed_eval.extract_ner import TypeInventory, render_answer
+from chimed_eval.metrics.ner import ner_gold
 from chimed_eval.task import Task, TaskData, TaskRunOptions
 from chimed_eval.types import GenerationConfig, Metric, Request, Response, Sample, SampleScore
 
@@ -57,14 +57,14 @@ class PromptPlan:
     own_budget: int
     budget: int
 
-    def facts(self, shots_requested: int) -> dict[str, Any]:
-        """The record's prompt facts, as its ``extra`` keeps them."""
-        return {"shots_requested": shots_requested, "shots_used": len(self.shot_ids), "shot_ids": list(self.shot_ids),
-                "prompt_truncated": len(self.shot_ids) < shots_requested,
-                "prompt_chars": len(self.prefix) + len(self.test),
-                "prompt_tokens_est": estimate_tokens(self.prefix + self.test), "over_budget": self.over_budget,
-                "max_new_tokens": self.budget, "max_new_tokens_own": self.own_budget,
-                "max_new_tokens_capped": self.budget < self.own_budget, "prompt_version": PROMPT_VERSION}
+    def facts(self, shots_requested: int) -> NerPromptFacts:
+        """The record's prompt facts (its evidence keeps them)."""
+        return NerPromptFacts(
+            shots_requested=shots_requested, shots_used=len(self.shot_ids), shot_ids=self.shot_ids,
+            prompt_truncated=len(self.shot_ids) < shots_requested, prompt_chars=len(self.prefix) + len(self.test),
+            prompt_tokens_est=estimate_tokens(self.prefix + self.test), over_budget=self.over_budget,
+            max_new_tokens=self.budget, max_new_tokens_own=self.own_budget,
+            max_new_tokens_capped=self.budget < self.own_budget, prompt_version=PROMPT_VERSION)
 
 
 class NerTask(Task):
@@ -134,7 +134,7 @@ class NerTask(Task):
         most ``shot_max_chars`` characters (the ``k`` shortest if too few are that short)."""
         if k <= 0:
             return []
-        annotated = [s for s in pool if s.metadata.get("spans")]
+        annotated = [s for s in pool if s.spans]
         if len(annotated) < k:
             raise ConfigError(f"task {self.name!r}: {k} shots requested but the few-shot pool has "
                               f"{len(annotated)} annotated records; pass --shots {len(annotated)} (or 0)")
@@ -196,59 +196,36 @@ class NerTask(Task):
     # -- scoring
     def score(self, data: TaskData, sample: Sample, request: Request, response: Response,
               options: TaskRunOptions) -> SampleScore:
-        spans = sample.metadata.get("spans", ())
         inv = self.inventory(data)
         plan = self._plan(sample, self._shots(data, options), options)
+        ev = NerEvidence(sample.input, inv.types, dict(inv.aliases),
+                         n_tokens=response.n_tokens[0] if response.n_tokens else None,  # hit max_new_tokens?
+                         prompt=plan.facts(options.shots))
         base = SampleScore(
             id=sample.id, subject=None, prompt=request.context, prompt_hash=request.prompt_hash,
-            gold=[[sample.input[s:e].strip(), t, s, e] for s, e, t in spans], prediction=None, score=0.0,
-            generation=response.text or "",
-            extra={"text": sample.input, "types": list(inv.types), "aliases": dict(inv.aliases),
-                   "n_tokens": response.n_tokens[0] if response.n_tokens else None,  # hit max_new_tokens?
-                   **plan.facts(options.shots)},
+            gold=ner_gold(sample.input, sample.spans), prediction=None, score=0.0,
+            generation=response.text or "", extra=ev.to_extra(),
         )
-        return judge_ner(base, options.variant, inv)
+        return NER_SAMPLE(base, ev, options.variant)
 
     def rescore(self, record: Mapping[str, object], variant: str) -> SampleScore:
+        """Judge a saved record again with its own inventory (the task's for records without one)."""
         from chimed_eval.records import record_to_score
 
         s = record_to_score(record)
-        types = s.extra.get("types") or self.types
-        if not types:
+        ev = NerEvidence.from_extra(s.extra)
+        ev = replace(ev, types=ev.types or self.types or (), aliases=ev.aliases or self.aliases)
+        if not ev.types:
             raise ConfigError(f"task {self.name!r}: record {s.id!r} has no type inventory")
-        inv = TypeInventory(tuple(types), dict(s.extra.get("aliases") or self.aliases))
-        return judge_ner(s, variant, inv)
+        return NER_SAMPLE(s, ev, variant)
 
     def aggregate(self, scores: Sequence[SampleScore], variant: str, seed: int) -> tuple[list[Metric], dict[str, dict[str, float | int]]]:
-        types = self.types or (tuple(scores[0].extra.get("types", ())) if scores else ())
-        recs = [RecordCounts.from_dict(s.extra["counts"], truncated=bool(s.extra.get("prompt_truncated")),
-                                       failed=s.extraction_failed) for s in scores]
-        metrics, breakdown = ner_metrics(recs, types, seed, protocol=variant)
-        # beside the parse figures: generations that used their whole token budget, and outputs
-        # read as explanation only (no entity, no failure), each a rate of records with its count
-        metrics += rate_and_count("truncated_generation", [bool(s.extra.get("truncated")) for s in scores],
-                                  "records", variant)
-        metrics += rate_and_count("explanation_only", [bool(s.extra.get("explanation_only")) for s in scores],
-                                  "records", variant)
-        return metrics, breakdown
-
-
-def judge_ner(s: SampleScore, variant: str, inv: TypeInventory) -> SampleScore:
-    """Parse the generation and count against the gold, from the record's own evidence only
-    (text, gold spans, inventory), so ``chimed-eval score`` recomputes exactly this."""
-    text = str(s.extra["text"])
-    spans = [(int(g[2]), int(g[3]), str(g[1])) for g in s.gold]  # type: ignore[union-attr]
-    parse = parse_ner(s.generation or "", variant, inv, text)
-    rc = record_counts(text, spans, list(parse.pairs), inv.types,
-                       n_not_in_text=parse.n_not_in_text, n_unknown_type=parse.n_unknown_type)
-    gen = s.generation or ""
-    extra = {**s.extra, "counts": rc.to_dict(), "n_duplicates": parse.n_duplicates, "n_dropped": parse.n_dropped,
-             "output_cut": "json_unterminated" in parse.notes,
-             # the whole token budget used (the answer may be cut), and no entity read from prose only
-             "truncated": used_whole_budget(gen, s.extra.get("n_tokens"), s.extra.get("max_new_tokens")),
-             "empty": is_empty_generation(gen), "explanation_only": parse.explanation_only}
-    return replace(s, prediction=[list(p) for p in parse.unique], score=rc.set.f1, extracted=parse.to_dict(),
-                   extraction_failed=parse.failed, extra=extra)
+        """The corpus figures (:data:`chimed_eval.evidence.NER_CORPUS`) over the task's inventory,
+        else the one its records carry."""
+        evidence = [NerEvidence.from_extra(s.extra) for s in scores]
+        if self.types:
+            evidence = [replace(e, types=self.types) for e in evidence]
+        return NER_CORPUS(scores, evidence, variant, seed)
 
 
 def make_ner_task(spec: NerSpec) -> NerTask:
@@ -269,8 +246,9 @@ def rescoring_task(name: str, out_dir: Path) -> NerTask | None:
     from chimed_eval.records import first_record_extra
 
     extra = first_record_extra(out_dir, name)
-    if extra is None or "counts" not in extra or "types" not in extra:
+    if not has_keys(extra, NerEvidence.KEYS):
         return None
-    return NerTask(name, lambda _d: TaskData(samples=[]), types=extra["types"], aliases=extra.get("aliases"))
+    ev = NerEvidence.from_extra(extra)  # type: ignore[arg-type]
+    return NerTask(name, lambda _d: TaskData(samples=[]), types=ev.types, aliases=ev.aliases)
 
 

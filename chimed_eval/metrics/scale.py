@@ -1,0 +1,53 @@
+"""Attitude-scale scoring: an answer's (reverse-aware) points, the option a generation names, and
+the per-scale sums and means (see :mod:`tasks.scales` for the protocol)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Mapping, Sequence
+
+from ..types import Metric, SampleScore
+
+
+def item_points(letter: str, letters: str, points: Sequence[float], reverse: bool) -> float:
+    """The score of answering ``letter``: its points, reflected for a reverse-scored item."""
+    p = float(points[letters.index(letter)])
+    return (min(points) + max(points) - p) if reverse else p
+
+
+def first_option(text: str, letters: str, options: Sequence[str]) -> str | None:
+    """The first option a generation names: a standalone letter or an option text, earliest first
+    (the longer text wins at one position, so 非常同意 is not read as 同意)."""
+    t = unicodedata.normalize("NFKC", text)
+    best: tuple[int, int, str] | None = None
+    for m in re.finditer(r"(?<![A-Za-z])([A-Za-z])(?![A-Za-z])", t):
+        if m.group(1) in letters:
+            best = (m.start(), -1, m.group(1))
+            break
+    for i, o in enumerate(options):
+        pos = t.find(unicodedata.normalize("NFKC", o))
+        if pos >= 0:
+            cand = (pos, -len(o), letters[i])
+            if best is None or cand[:2] < best[:2]:
+                best = cand
+    return best[2] if best else None
+
+
+def scale_metrics(groups: Mapping[str, Sequence[SampleScore]], seed: int,
+                  protocol: str | None) -> tuple[list[Metric], dict[str, dict[str, float | int]]]:
+    """Per scale (in the order of ``groups``): ``<scale>_sum`` over the answered items (an
+    extraction failure is left out) and ``<scale>_mean`` with a 95% bootstrap interval; the
+    breakdown gives the items, the answered items, the sum and the mean."""
+    from .stats import bootstrap_mean_ci
+
+    metrics, subjects = [], {}
+    for scale, items in groups.items():
+        vals = [s.score for s in items if not s.extraction_failed]
+        total = float(sum(vals))
+        mean = total / len(vals) if vals else float("nan")
+        lo, hi = bootstrap_mean_ci(vals, seed) if vals else (None, None)
+        metrics.append(Metric(f"{scale}_sum", total, None, None, len(vals), None, protocol, None))
+        metrics.append(Metric(f"{scale}_mean", mean, lo, hi, len(vals), "items", protocol, None))
+        subjects[scale] = {"n": len(items), "answered": len(vals), "sum": total, "mean": mean}
+    return metrics, subjects
