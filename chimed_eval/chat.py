@@ -18,6 +18,12 @@ replaced by another one:
   ChatML stand-in and says so in the label.
 
 What was used is recorded in results.json (``settings.generation.<task>.chat_template``).
+
+``--apply-chat-template`` (lm-eval's flag) uses the same setup for every multiple-choice and
+generation task: :func:`mcq_chat_messages` turns a multiple-choice prompt into messages
+(``--system-prompt`` first; ``--fewshot-as-multiturn``: each shot a user question and an assistant
+answer, as lm-eval does), :func:`render_messages` renders them with the setup's template, ending in
+the open assistant turn; letter-scored variants then score the option letters as continuations.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from functools import lru_cache
 from typing import Callable, Mapping
 
 from .errors import ConfigError
-from .prompts import CHAT_FORMATS, TEMPLATE_FORMATS, ChatFormat, chat_format
+from .prompts import CHAT_FORMATS, TEMPLATE_FORMATS, ChatFormat, MCQParts, chat_format
 
 Renderer = Callable[[list[dict[str, str]]], str]
 
@@ -132,3 +138,72 @@ def run_chat_setup(backend: str, model: str, model_args: Mapping[str, str]) -> C
 @lru_cache(maxsize=8)
 def _cached_setup(backend: str, model: str, model_args: tuple[tuple[str, str], ...]) -> ChatSetup:
     return chat_setup(backend, model, dict(model_args))
+
+
+def with_system(messages: list[dict[str, str]], system_prompt: str | None) -> list[dict[str, str]]:
+    """``messages`` behind a system message holding ``system_prompt`` (``--system-prompt``), if any."""
+    return ([{"role": "system", "content": system_prompt}] if system_prompt else []) + list(messages)
+
+
+def mcq_chat_messages(parts: MCQParts, system_prompt: str | None = None,
+                      fewshot_as_multiturn: bool = False) -> list[dict[str, str]]:
+    """A multiple-choice prompt as chat messages.
+
+    Default: one user message holding the whole prompt (instruction, shots, question:
+    ``parts.single_turn()``). ``fewshot_as_multiturn`` (with shots): each shot is a user turn (its
+    question, the instruction before the first) and an assistant turn (its answer), then the test
+    question as the last user turn. Message texts lose trailing whitespace (the template separates
+    turns); ``system_prompt`` comes first as a system message."""
+    if fewshot_as_multiturn and parts.shots:
+        msgs: list[dict[str, str]] = []
+        for i, (q, a) in enumerate(parts.shots):
+            msgs.append({"role": "user", "content": ((parts.instruction if i == 0 else "") + q).rstrip()})
+            msgs.append({"role": "assistant", "content": a.strip()})
+        msgs.append({"role": "user", "content": parts.question.rstrip()})
+    else:
+        msgs = [{"role": "user", "content": parts.single_turn().rstrip()}]
+    return with_system(msgs, system_prompt)
+
+
+def render_messages(setup: ChatSetup, messages: list[dict[str, str]]) -> tuple[str, tuple]:
+    """(context, messages to send): the rendered prompt ending in the open assistant turn, and for a
+    chat API (``setup.messages``) the turns as :class:`~chimed_eval.types.Message` (the context is
+    then their stored text, :func:`messages_context`)."""
+    from .types import Message
+
+    sent = tuple(Message(m["role"], m["content"]) for m in messages) if setup.messages else ()  # type: ignore[arg-type]
+    return setup.render(messages), sent
+
+
+def template_run_options(task: object, settings: object, variant: str) -> tuple[str, dict[str, object]]:
+    """The variant and the chat/think fields of a task's run options (``runner.run_options``).
+
+    ``--apply-chat-template`` renders every multiple-choice task through the model's chat setup
+    (:func:`run_chat_setup`) and puts generation tasks on their ``chat`` variant (an explicit other
+    variant is refused: ``paper`` is itself a documented format); a task with neither (NER,
+    scales) is refused. ``--system-prompt`` and ``--fewshot-as-multiturn`` need a chat rendering
+    (``--apply-chat-template`` or ``--variant chat``). ``--think-markers`` is parsed here."""
+    from .reasoning import parse_think_markers
+
+    name = getattr(task, "name", "?")
+    variants = tuple(getattr(task, "variants", ()))
+    apply = bool(getattr(settings, "apply_chat_template", False))
+    if apply:
+        if "chat" in variants:
+            if getattr(settings, "variant", None) not in (None, "chat"):
+                raise ConfigError(f"task {name!r}: --apply-chat-template renders its chat variant; "
+                                  f"--variant {getattr(settings, 'variant')} is a prompt format of its own (leave one out)")
+            variant = "chat"
+        elif not getattr(task, "supports_chat_template", False):
+            raise ConfigError(f"task {name!r} has no chat rendering: --apply-chat-template is for multiple-choice, "
+                              "open-QA and dialogue tasks")
+    system_prompt = getattr(settings, "system_prompt", None)
+    multiturn = bool(getattr(settings, "fewshot_as_multiturn", False))
+    if (system_prompt or multiturn) and not (apply or variant == "chat"):
+        raise ConfigError("--system-prompt and --fewshot-as-multiturn shape chat messages: add --apply-chat-template")
+    chat = None
+    if apply or variant == "chat":
+        chat = run_chat_setup(str(getattr(settings, "backend")), str(getattr(settings, "model")),
+                              dict(getattr(settings, "model_args", {}) or {}))
+    return variant, {"chat": chat, "system_prompt": system_prompt or None, "fewshot_as_multiturn": multiturn,
+                     "think_markers": parse_think_markers(getattr(settings, "think_markers", None))}

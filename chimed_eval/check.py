@@ -17,7 +17,13 @@ Tolerance: without ``--tolerance`` a metric must lie inside the baseline's ``[ci
 (a metric without an interval, such as a count, must be equal within 1e-9). ``--tolerance 0.5``
 allows ``|current - baseline| <= 0.5`` points for every metric; ``acc=0.5,f1=1`` per metric name
 and ``mcq:acc=0`` per task and metric (the most specific wins). Moves in either direction count:
-a golden run is deterministic, so an unexplained improvement is as suspicious as a drop.
+a golden run is deterministic, so an unexplained improvement is as suspicious as a drop. A moved
+metric's delta says whether it went the better or the worse way (:func:`metric_direction`: ``ece``,
+``brier``, ``position_bias`` and failure rates are lower-is-better; ``pred_share_<letter>`` has no
+direction). Metrics are matched by exact name, and a changed protocol or averaging fails the
+metric: ``circular_acc`` (protocol ``paper+circular4``) is compared only with ``circular_acc``.
+Metrics the run reports and the baseline lacks (ECE and Brier added to an older baseline) do not
+fail; ``--all`` lists them.
 
 RESULTS and BASELINE are each a run's output directory, its results.json, or a baseline file
 written by ``chimed-eval check RUN --save-baseline FILE`` (metrics and hashes only: item ids
@@ -40,6 +46,11 @@ from .types import Metric, TaskResult
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_CHANGED = 0, 1, 2, 3
 EXACT = 1e-9
+#: metrics where a smaller value is the better model (calibration error, Brier score, position bias,
+#: failure and truncation rates); every other figure that has a direction is higher-is-better
+LOWER_IS_BETTER = frozenset({"ece", "brier", "position_bias", "extraction_failure_rate", "truncated_generation",
+                             "explanation_only", "empty_rate", "truncated_rate"})
+_NO_DIRECTION_PREFIXES = ("pred_share_",)  # a distribution, neither better nor worse
 
 
 @dataclass(frozen=True)
@@ -298,8 +309,34 @@ def _check_prompts(rep: CheckReport, task: str, bt: TaskView, ct: TaskView, bite
                                     "", "equal", "ok", "prompts"))
 
 
+def metric_direction(name: str) -> str | None:
+    """``"lower"`` or ``"higher"`` (is better) for a metric name; None for a distribution
+    (``pred_share_<letter>``) or a count, which has no better side. Used to say which way a
+    moved metric went; a move either way still counts (a golden run is deterministic)."""
+    if name.startswith(_NO_DIRECTION_PREFIXES) or name.endswith("_count"):
+        return None
+    return "lower" if name in LOWER_IS_BETTER or name.endswith("_rate") else "higher"
+
+
+def _delta_text(name: str, d: float) -> str:
+    """The signed move, with ``better``/``worse`` when the metric has a direction."""
+    direction = metric_direction(name)
+    if direction is None or abs(d) <= EXACT:
+        return f"{d:+.4f}"
+    better = (d < 0) if direction == "lower" else (d > 0)
+    return f"{d:+.4f} ({'better' if better else 'worse'})"
+
+
 def _check_metrics(rep: CheckReport, task: str, bt: TaskView, ct: TaskView, tol: Tolerance) -> None:
+    """Each baseline metric against the current one of the same name: its own name, never another's
+    (``circular_acc`` is compared with ``circular_acc``, never with ``acc``); a changed protocol or
+    averaging fails. Metrics the run has and the baseline lacks are listed (shown with ``--all``)."""
     cur = {m.name: m for m in ct.metrics}
+    base_names = {m.name for m in bt.metrics}
+    for m in ct.metrics:
+        if m.name not in base_names:
+            rep.findings.append(Finding(task, m.name + (f" ({m.protocol})" if m.protocol else ""), "absent",
+                                        _fmt(float(m.value)), "", "", "ok", "new metric"))
     for bm in bt.metrics:
         name = bm.name
         cm = cur.get(name)
@@ -324,5 +361,8 @@ def _check_metrics(rep: CheckReport, task: str, bt: TaskView, ct: TaskView, tol:
         if cm.protocol != bm.protocol:
             what += f" protocol {bm.protocol}->{cm.protocol}"
             ok = False
-        rep.findings.append(Finding(task, what, _fmt(float(b)), _fmt(float(c)), f"{d:+.4f}", allowed,
+        if bm.averaging is not None and cm.averaging is not None and cm.averaging != bm.averaging:
+            what += f" averaging {bm.averaging}->{cm.averaging}"
+            ok = False
+        rep.findings.append(Finding(task, what, _fmt(float(b)), _fmt(float(c)), _delta_text(name, d), allowed,
                                     "ok" if ok else "REGRESSION", "metric"))

@@ -57,18 +57,37 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--limit", type=int, default=None, help="first N items of each task, in the task's documented order")
     r.add_argument("--shots", type=int, default=None, help="few-shot examples (default: the task's own, 0 for exams)")
     r.add_argument("--variant", default=None,
-                   help="prompt variant: paper | lm-eval | generate (exams); paper | chat (open QA, dialogue); "
+                   help="prompt variant: paper | lm-eval | generate | cot (exams; cot: reasoning then 答案：X); paper | chat (open QA, dialogue); "
                         "next-token | generate (scales)")
     r.add_argument("--batch-size", type=int, default=8)
     r.add_argument("--seed", type=int, default=1234)
     r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     r.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 | auto")
     r.add_argument("--max-new-tokens", type=int, default=None,
-                   help="generation budget of open-QA/dialogue tasks, overriding the decoding preset's 512; "
+                   help="generation budget of open-QA/dialogue tasks (overriding the decoding preset's 512) and of "
+                        "the exam variants generate (16) and cot (512); "
                         "caps each NER record's own budget (recorded)")
     r.add_argument("--decoding", default=None, choices=("greedy", "paper-sampling"),
-                   help="open-QA/dialogue decoding: greedy (default) or paper-sampling (top_p 0.85, temperature 1.0, "
+                   help="open-QA/dialogue and exam generate-variant decoding: greedy (default) or paper-sampling (top_p 0.85, temperature 1.0, "
                         "seeded per item from --seed)")
+    r.add_argument("--shuffle-choices", type=int, default=None, metavar="K",
+                   help="score each multiple-choice item under K seeded option orders (K = number of options: "
+                        "CircularEval rotations); reports acc (unshuffled pass), acc_shuffled, circular_acc, "
+                        "pred_share_<letter>, position_bias")
+    r.add_argument("--repeats", type=int, default=None, metavar="K",
+                   help="answer each item K times with sampled decoding (--decoding paper-sampling), each repeat "
+                        "seeded per (seed, item, k); reports avg@K, maj@K, pass@1, pass@K for exams")
+    r.add_argument("--apply-chat-template", action="store_true",
+                   help="render exam and open-QA/dialogue prompts with the model's chat template (the tokenizer's; "
+                        "the server's on --backend openai; ChatML on the fake backend); letter-scored exam "
+                        "variants then score the option letters after the open assistant turn")
+    r.add_argument("--system-prompt", default=None, metavar="TEXT",
+                   help="a system message before the prompt (with --apply-chat-template or --variant chat)")
+    r.add_argument("--fewshot-as-multiturn", action="store_true",
+                   help="with --apply-chat-template: each shot as a user question and an assistant answer")
+    r.add_argument("--think-markers", default=None, metavar="START,END",
+                   help="reasoning-trace markers split off generations before extraction and scoring, the trace "
+                        "kept in the record (default: <think>,</think>; START may be empty; 'none': off)")
     r.add_argument("--task-args", default="", help="k=v,... for the generic mcq / ner / scale tasks (path=, question=, choices=A;B;C;D, answer=, ...)")
     r.add_argument("--task-config", type=Path, default=None, help="JSON/TOML file defining your own mcq tasks")
     r.add_argument("--no-progress", action="store_true")
@@ -143,6 +162,10 @@ def cmd_run(a: argparse.Namespace) -> int:
                            limit=a.limit, batch_size=a.batch_size, device=a.device, dtype=a.dtype,
                            model_args=model_args, data_dir=a.data_dir or default_data_dir(),
                            max_new_tokens=a.max_new_tokens, decoding=a.decoding, shard=shard,
+                           shuffle_choices=_at_least(a.shuffle_choices, 2, "--shuffle-choices"),
+                           repeats=_at_least(a.repeats, 1, "--repeats") if a.repeats != 1 else None,
+                           think_markers=_think_markers(a.think_markers), apply_chat_template=a.apply_chat_template,
+                           system_prompt=a.system_prompt or None, fewshot_as_multiturn=a.fewshot_as_multiturn,
                            task_sources=_task_sources(built, a.task_config))
     if a.variant == "chat":
         _set_chat_template(tasks, a.backend, a.model, model_args)
@@ -167,6 +190,21 @@ def cmd_run(a: argparse.Namespace) -> int:
     print_summary(run)
     print(f"\nresults: {a.output / 'results.json'}\nsamples: {a.output / 'samples'}/")
     return 0
+
+
+def _think_markers(text: str | None) -> str | None:
+    """``--think-markers`` checked (:func:`chimed_eval.reasoning.parse_think_markers`); None when
+    absent or the default, so the default is recorded the same way whether given or not."""
+    from .reasoning import DEFAULT_THINK_MARKERS, parse_think_markers
+
+    return None if text is None or parse_think_markers(text) == DEFAULT_THINK_MARKERS else text
+
+
+def _at_least(k: int | None, low: int, flag: str) -> int | None:
+    """``k`` when given and >= ``low`` (None when not given); a ConfigError naming the flag otherwise."""
+    if k is not None and k < low:
+        raise ConfigError(f"{flag} {k}: expected an integer >= {low}")
+    return k
 
 
 def _task_sources(built, task_config: Path | None) -> dict:

@@ -38,6 +38,7 @@ DATA_LOCATIONS: Mapping[str, str] = {
     "chimed_qa": "chimed",
     "chimst": "chimst",
     "cmexam": "cmexam",
+    "cmb": "cmb",
 }
 
 #: Files the loaders read by name (relative to the data dir).
@@ -220,6 +221,20 @@ MANUAL_SETS: dict[str, ManualSet] = {
             "(default: the gold types in order of first appearance)",
         ),
         f"{DATA_LOCATIONS['ccks2019']}/ (`chimed-eval data --datasets ccks2019`) is the public clinical NER set.",
+    ),
+    "cmb": ManualSet(
+        "cmb",
+        "CMB-Exam (Comprehensive Medical Benchmark in Chinese, test split; task cmb-exam)",
+        DATA_LOCATIONS["cmb"],
+        "Public, but no pinned copy could be hashed here: unzip data/CMB.zip of "
+        "github.com/FreedomIntelligence/CMB and copy the two files below.",
+        (
+            (f"{DATA_LOCATIONS['cmb']}/CMB-test-choice-question-merge.json", "the test questions"),
+            (f"{DATA_LOCATIONS['cmb']}/CMB-test-choice-answer.json", "the answers, by question id"),
+        ),
+        ('a JSON list of {"id", "exam_type", "exam_class", "exam_subject", "question", "question_type" '
+         '(单项选择题|多项选择题), "option": {"A": ...}}',
+         'answers: a JSON list of {"id", "answer"} (letters, e.g. "ABD")'),
     ),
 }
 """The data sets with no public copy, by name: where to put them and in what format."""

@@ -96,6 +96,14 @@ def judge_choice(s: SampleScore, ev: ChoiceEvidence, variant: str = "") -> Sampl
     """Prediction and score from the stored evidence: the highest log-probability (ties go to
     the earlier letter) or, for generations, the extracted letter (None counts as wrong)."""
     n = ev.n_choices or (len(s.logprobs) if s.logprobs else 4)
+    if variant == "cot" and s.generation is not None:  # the final answer by the cascade, its rule recorded
+        from .reasoning import judge_cot
+
+        return judge_cot(s, n)
+    if isinstance(s.gold, str) and len(s.gold) > 1:  # several answers: every stated letter, exact set
+        from .multi_choice import judge_multi
+
+        return judge_multi(s, n, variant)
     if s.generation is not None:
         letter = extract_choice(s.generation, LETTERS[:n])
         return replace(s, prediction=letter, extracted=letter, extraction_failed=letter is None,
@@ -104,8 +112,22 @@ def judge_choice(s: SampleScore, ev: ChoiceEvidence, variant: str = "") -> Sampl
     return replace(s, prediction=pred, extracted=pred, extraction_failed=False, score=float(pred == s.gold))
 
 
-def choice_figures(scores: Sequence[SampleScore], evidence: Sequence[ChoiceEvidence], variant: str, seed: int) -> Figures:
-    return accuracy_metrics(scores, seed=seed, protocol=variant)
+def choice_figures(scores: Sequence[SampleScore], evidence: Sequence[ChoiceEvidence], variant: str, seed: int,
+                   multi: bool = False) -> Figures:
+    """``acc``/``acc_macro`` on pass 0 (every record, unless --shuffle-choices/--repeats expanded
+    the items), then calibration, robustness and repeat figures (:mod:`chimed_eval.expand`)."""
+    from .expand import expanded_figures, primary_pass
+
+    first, evidence = primary_pass(scores, evidence)
+    if multi or any(isinstance(s.gold, str) and len(s.gold) > 1 for s in first):  # several answers: exact set
+        from .multi_choice import multi_answer_figures
+
+        metrics, subjects = multi_answer_figures(first, seed, variant)
+    else:
+        metrics, subjects = accuracy_metrics(first, seed=seed, protocol=variant)
+    from .reasoning import reasoning_figures  # cot's per-rule counts, truncated reasoning traces
+
+    return metrics + reasoning_figures(first, variant) + expanded_figures(scores, variant, seed), subjects
 
 
 CHOICE_SAMPLE = SampleLevelMetric("choice", ChoiceEvidence, judge_choice)
@@ -276,8 +298,9 @@ def generation_figures(scores: Sequence[SampleScore], evidence: Sequence[Generat
                        seed: int) -> Figures:
     """BLEU/ROUGE in both protocols and the empty/truncated rates (:func:`chimed_eval.metrics.text.text_metrics`)."""
     from .metrics.text import text_metrics
+    from .reasoning import reasoning_figures  # truncated reasoning traces, when records carry traces
 
-    return text_metrics(scores, seed), {}
+    return text_metrics(scores, seed) + reasoning_figures(scores, variant), {}
 
 
 GENERATION_SAMPLE = SampleLevelMetric("rougeL_char", GenerationEvidence, judge_generation)

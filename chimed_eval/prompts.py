@@ -89,11 +89,85 @@ def question_block(question: str, choices: Sequence[str]) -> str:
     return f"{question.strip()}\n{_options(choices, '. ')}"
 
 
+# --- cot: reasoning first, then a final line 答案：X (extraction: extract_choice.extract_final_answer) --
+COT_VERSION = "cot@1"
+COT_MAX_NEW_TOKENS = 512  # room for the reasoning; --max-new-tokens overrides (recorded)
+
+
+def _cot_instruction(subject_name: str, n_options: int, multi: bool) -> str:
+    letters = "/".join(LETTERS[:n_options])
+    kind, pick = ("多项选择题", "一个或多个选项字母，如 AB") if multi else ("单项选择题", "一个选项字母")
+    return (f"以下是关于{subject_name}的{kind}。请先逐步推理，写出分析过程；最后单独一行，"
+            f"以“答案：X”的格式给出答案，X 为{pick}（{letters}）。\n\n")
+
+
+def render_cot(subject_name: str, shots: Sequence[Shot], question: str, choices: Sequence[str],
+               multi: bool = False) -> MCQPrompt:
+    """The instruction asks for step-by-step reasoning then a final line ``答案：X`` (``multi``: the
+    multiple-answer wording, letters such as ``答案：ABD``); shots show ``答案：X`` only (no item has a
+    written reasoning); the test item ends with ``解析：``, the cue to start reasoning."""
+    p = mcq_parts("cot", "", subject_name, shots, question, choices, multi)
+    return MCQPrompt(prefix=p.plain_head(), context=p.plain_head() + p.question + "解析：", continuations=())
+
+
 MCQ_VARIANTS = {
     "paper": (PAPER_VERSION, "next_token"),
     "lm-eval": (LMEVAL_VERSION, "loglikelihood"),
     "generate": (GENERATE_VERSION, "generate"),
+    "cot": (COT_VERSION, "generate"),
 }
+
+
+@dataclass(frozen=True)
+class MCQParts:
+    """A multiple-choice prompt cut into turns, for chat rendering: ``instruction``, each shot as
+    (question, answer), the test ``question``. Joined as one text (``single_turn``: instruction +
+    each shot's question + ``delimiter`` + answer + ``shot_sep`` + question) it is the variant's
+    plain prompt less its own role markers (the paper's ``<human>:`` / ``\\n<bot>:``) and cue."""
+
+    instruction: str
+    shots: tuple[tuple[str, str], ...]
+    question: str
+    delimiter: str = ""
+    shot_sep: str = ""
+
+    def plain_head(self) -> str:
+        return self.instruction + "".join(q + self.delimiter + a + self.shot_sep for q, a in self.shots)
+
+    def single_turn(self) -> str:
+        return self.plain_head() + self.question
+
+
+def _letters(target: object) -> str:
+    """A shot's gold as letters: an index, or several (multiple-answer shots)."""
+    if isinstance(target, int):
+        return LETTERS[target]
+    return "".join(LETTERS[int(i)] for i in sorted(target))  # type: ignore[union-attr]
+
+
+def mcq_parts(variant: str, style: str, subject_name: str, shots: Sequence[Shot], question: str,
+              choices: Sequence[str], multi: bool = False) -> MCQParts:
+    """The turns of ``variant``'s prompt (see :class:`MCQParts`); ``style`` is the lm-eval style."""
+    if variant == "paper":
+        return MCQParts(f"以下是关于{subject_name}的选择题，请选择正确的答案\n",
+                        tuple((f"问题：{s.question}？\n{_options(s.choices, '.')}答案：",
+                               f"{_letters(s.target)}.{s.choices[s.target]}" if isinstance(s.target, int)
+                               else _letters(s.target)) for s in shots),
+                        f"问题：{question}？\n{_options(choices, '.')}\n答案：", "", "\n")
+    if variant == "lm-eval":
+        return MCQParts(LMEVAL_DESCRIPTIONS[style].format(subject=subject_name),
+                        tuple((_lmeval_doc(s.question, s.choices), _letters(s.target)) for s in shots),
+                        _lmeval_doc(question, choices), " ", "\n\n")
+    if variant == "generate":
+        letters = "/".join(LETTERS[: len(choices)])
+        return MCQParts(f"以下是关于{subject_name}的单项选择题，请直接给出正确答案的选项（{letters}）。\n\n",
+                        tuple((question_block(s.question, s.choices) + "答案：", _letters(s.target)) for s in shots),
+                        question_block(question, choices) + "答案：", "", "\n\n")
+    if variant == "cot":
+        return MCQParts(_cot_instruction(subject_name, len(choices), multi),
+                        tuple((question_block(s.question, s.choices), "答案：" + _letters(s.target)) for s in shots),
+                        question_block(question, choices), "", "\n\n")
+    raise ValueError(f"no prompt variant {variant!r}")
 
 # --- chat formats (used by the generation tasks' ``chat`` variant, scales and model presets) -----
 
@@ -124,15 +198,22 @@ class ChatFormat:
     add_special_tokens: bool | None = None
 
     def render(self, messages: Sequence[Mapping[str, str]]) -> str:
-        """The prompt for ``messages`` (``{"role": "user"|"assistant", "content": ...}``)."""
+        """The prompt for ``messages`` (``{"role": "user"|"assistant", "content": ...}``); a leading
+        ``system`` message replaces the format's ``system`` text (refused where it has none)."""
         from .errors import ConfigError
 
+        system = self.system
+        if messages and messages[0]["role"] == "system":  # --system-prompt: replaces the format's own text
+            if not self.system:
+                raise ConfigError(f"chat format {self.name!r} documents no system prompt ({self.source}); "
+                                  "placing --system-prompt in it would be a guess: leave --system-prompt out")
+            system, messages = messages[0]["content"], messages[1:]
         if not messages or messages[-1]["role"] != "user":
             raise ConfigError(f"chat format {self.name!r}: a conversation must end with a user turn")
         if not self.multi_turn and len(messages) > 1:
             raise ConfigError(f"chat format {self.name!r} is documented for one question only ({self.source}); "
                               "a multi-turn prompt would be a guess: use --variant paper")
-        out = self.system
+        out = system
         for m in messages:
             if m["role"] not in ("user", "assistant"):
                 raise ConfigError(f"chat format {self.name!r}: unknown role {m['role']!r} (user or assistant)")

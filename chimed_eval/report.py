@@ -329,6 +329,31 @@ def reliability_html(recs: Sequence[SampleScore], seed: int = 1234) -> list[str]
     return out
 
 
+RULE_PREFIX, RULE_SUFFIX = "extraction_rule_", "_count"
+
+
+def extraction_rules(metrics: Sequence[Metric]) -> dict[str, int]:
+    """Records per answer-extraction rule (``cot``: :data:`chimed_eval.extract_choice.RULES`), from
+    a task's ``extraction_rule_<rule>_count`` metrics, in their order; empty when it has none."""
+    return {m.name[len(RULE_PREFIX):-len(RULE_SUFFIX)]: int(m.value) for m in metrics
+            if m.name.startswith(RULE_PREFIX) and m.name.endswith(RULE_SUFFIX)}
+
+
+def extraction_rules_html(metrics: Sequence[Metric]) -> list[str]:
+    """A small table, rule -> records, of how the answers were extracted (``none``: failures)."""
+    rules = extraction_rules(metrics)
+    if not rules:
+        return []
+    total = sum(rules.values())
+    out = ["<h3>Answer extraction (rule that found each answer)</h3>",
+           "<table class='extraction-rules'><tr><th>rule</th><th>records</th><th>%</th></tr>"]
+    for rule, k in rules.items():
+        out.append(f"<tr><td>{_e(rule)}</td><td class='num'>{k}</td>"
+                   f"<td class='num'>{_n(100.0 * k / total if total else 0.0)}</td></tr>")
+    out.append("</table>")
+    return out
+
+
 def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
     """One self-contained HTML page (inline CSS, JS and data; no network) of one run: per-task
     figures with intervals, per-subject breakdown, a reliability diagram where the records carry
@@ -381,6 +406,7 @@ def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
                        f"<td class='num'>{_e(m.n)}</td><td>{_e(m.averaging)}</td>"
                        f"<td>{_e(m.protocol)}</td><td>{_e(m.tokenization)}</td></tr>")
         out.append("</table>")
+        out.extend(extraction_rules_html(t.metrics))  # cot: records per extraction rule
         subjects = t.subjects
         if subjects:
             keys = sorted({k for v in subjects.values() for k in v}, key=lambda k: (k != "n", k))

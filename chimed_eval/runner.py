@@ -44,6 +44,12 @@ class RunSettings:
     max_new_tokens: int | None = None  # overrides a generation task's own budget (--max-new-tokens)
     decoding: str | None = None  # a generation task's decoding preset (--decoding); None: the task's default
     shard: str | None = None  # "i/n": this process scores items i, i+n, i+2n, ... (merge with chimed-eval merge)
+    shuffle_choices: int | None = None  # --shuffle-choices K: each MC item under K option orders (chimed_eval.expand)
+    repeats: int | None = None  # --repeats K (K > 1): each item answered K times, sampled (chimed_eval.expand)
+    think_markers: str | None = None  # --think-markers START,END ("none": off); None: <think>,</think>
+    apply_chat_template: bool = False  # --apply-chat-template: MC and generation tasks through the chat template
+    system_prompt: str | None = None  # --system-prompt: a system message first (chat rendering only)
+    fewshot_as_multiturn: bool = False  # --fewshot-as-multiturn: shots as user/assistant turns
     #: per task name, what defines the task beyond its data files (its type and --task-args, or
     #: the --task-config file's sha256); compared on resume, and how `score` rebuilds the task
     task_sources: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -59,8 +65,11 @@ class RunSettings:
         d.pop("device")
         d.pop("task_sources")
         d["model_args"] = redact_args(self.model_args)
-        for k in ("max_new_tokens", "decoding", "shard"):
+        for k in ("max_new_tokens", "decoding", "shard", "shuffle_choices", "repeats"):
             if d[k] is None:
+                d.pop(k)
+        for k in ("think_markers", "apply_chat_template", "system_prompt", "fewshot_as_multiturn"):
+            if d[k] in (None, False):  # chat and reasoning settings enter only when set (chimed_eval.chat)
                 d.pop(k)
         return d
 
@@ -124,13 +133,11 @@ def run_options(task: Task, settings: RunSettings) -> TaskRunOptions:
     shots = task.default_shots if settings.shots is None else settings.shots
     if shots < 0:
         raise ConfigError("--shots must be >= 0")
-    chat = None
-    if variant == "chat":
-        from .chat import run_chat_setup
+    from .chat import template_run_options
 
-        chat = run_chat_setup(settings.backend, settings.model, settings.model_args)
+    variant, chat = template_run_options(task, settings, variant)  # chat setup, system prompt, think markers
     return TaskRunOptions(variant=variant, shots=shots, seed=settings.seed, max_new_tokens=settings.max_new_tokens,
-                          decoding=settings.decoding, chat=chat)
+                          decoding=settings.decoding, **chat)  # type: ignore[arg-type]
 
 
 def prepare(task: Task, data_dir: Path, settings: RunSettings) -> PreparedTask:
@@ -142,6 +149,7 @@ def prepare(task: Task, data_dir: Path, settings: RunSettings) -> PreparedTask:
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise ConfigError(f"task {task.name!r}: duplicate item id {dup!r}")
+    samples = _expand(task, samples, settings)  # --shuffle-choices / --repeats: K items per item
     requests = task.build_requests(data, samples, options)
     seeded = []
     for r in requests:
@@ -149,6 +157,10 @@ def prepare(task: Task, data_dir: Path, settings: RunSettings) -> PreparedTask:
         if g is not None and not g.greedy and g.seed is None:
             r = dataclasses.replace(r, generation=dataclasses.replace(g, seed=item_seed(settings.seed, r.key)))
         seeded.append(r)
+    if settings.repeats:
+        from .expand import check_sampled
+
+        check_sampled(seeded, settings.repeats, task.name)
     generation = task.generation_record(data, samples, seeded, options)
     items = items_sha256(samples)
     if settings.shard:
@@ -159,6 +171,26 @@ def prepare(task: Task, data_dir: Path, settings: RunSettings) -> PreparedTask:
         return PreparedTask(task, data, samples[i::n], seeded[i::n], options, n_total=len(samples),
                             items_sha256=items, generation=generation)
     return PreparedTask(task, data, samples, seeded, options, items_sha256=items, generation=generation)
+
+
+def _expand(task: Task, samples: list[Sample], settings: RunSettings) -> list[Sample]:
+    """Each item as K items of its own for ``--shuffle-choices K`` or ``--repeats K``
+    (:mod:`chimed_eval.expand`); unchanged otherwise."""
+    if settings.shuffle_choices and settings.repeats:
+        raise ConfigError("--shuffle-choices and --repeats do not combine; run them separately")
+    if settings.shuffle_choices:
+        from .expand import expand_shuffled
+        from .task import MCQTask
+
+        if not isinstance(task, MCQTask):
+            raise ConfigError(f"task {task.name!r} has no options to shuffle; --shuffle-choices is for "
+                              "multiple-choice tasks only (not generation, NER, dialogue or scales)")
+        return expand_shuffled(samples, settings.shuffle_choices, settings.seed, task.name)
+    if settings.repeats:
+        from .expand import expand_repeats
+
+        return expand_repeats(samples, settings.repeats)
+    return samples
 
 
 def oracle_script(prepared: Sequence[PreparedTask]) -> dict[str, int | str | None]:

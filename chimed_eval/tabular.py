@@ -12,7 +12,7 @@ Line numbers
     JSON: the line where the item's ``{`` is.  XLSX: the spreadsheet row number.
 
 Formats, decoding and cells are :mod:`chimed_eval.tabular_text`; answers and options
-(:func:`parse_answer`, :func:`split_options`) are :mod:`chimed_eval.tabular_answers`, both
+(:func:`parse_answer`, :func:`parse_answers`, :func:`split_options`) are :mod:`chimed_eval.tabular_answers`, both
 re-exported here.
 """
 
@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import ConfigError, DataError
-from .tabular_answers import LETTERS, MAX_OPTIONS, infer_index_base, parse_answer, split_options
+from .tabular_answers import LETTERS, MAX_OPTIONS, infer_index_base, parse_answer, parse_answers, split_options
 from .tabular_text import EXTENSIONS, FORMATS, cell_text, infer_format, is_empty, read_text, refuse_nul, split_lines
 
 __all__ = [
     "EXTENSIONS", "FORMATS", "LETTERS", "MAX_OPTIONS", "Row", "cell_text", "infer_format", "infer_index_base",
-    "is_empty", "parse_answer", "read_rows", "read_text", "refuse_nul", "require", "split_lines", "split_options",
+    "is_empty", "parse_answer", "parse_answers", "read_rows", "read_text", "refuse_nul", "require", "split_lines", "split_options",
 ]
 
 

@@ -4,7 +4,7 @@ Answer parsing (:func:`parse_answer`), in order:
     1. A letter, optionally decorated: ``A``, ``a``, ``(A)``, ``（A）``, ``[A]``, ``A.``, ``A．``,
        ``A、``, ``A:``, ``A)``, full-width ``Ａ``; also ``A. <option text>`` when the text matches
        that option.  A letter past the item's last option (``E`` with 4 options, ``Z``) is an
-       error, as are several letters (``AB``: multi-answer items are not supported).
+       error, as are several letters (``AB``) here: :func:`parse_answers` reads those.
     2. An integer (``2``, ``"2"``, ``2.0``): an option *number*, read with ``index_base``
        (0: 0=A, 1: 1=A).  With ``index_base=None`` a number is an error asking for
        ``answer_index_base`` -- guessing would silently shift every answer by one.
@@ -13,6 +13,16 @@ Answer parsing (:func:`parse_answer`), in order:
     3. Otherwise the exact text of one option (surrounding whitespace ignored).
     A letter or number that is also, verbatim, the text of a *different* option is ambiguous and
     an error.
+
+Several answers (:func:`parse_answers`, used by the generic ``mcq`` task): what
+:func:`parse_answer` reads, else several letters (``ABD``, ``(BCDE)``, ``A、B、D``, ``A,B,D``,
+``A B D``, ``A，B和D``, full-width ``ＡＢＤ``), else several answers of the forms above
+separated by ``|`` or ``;`` (option texts: ``原发病|出血量``), else a JSON list of them
+(``["A", "D"]``, ``[0, 3]`` with ``answer_index_base``).
+
+Options in one field (:func:`split_options`): labelled text, a list, a mapping, or with ``sep`` the
+literal separator between options (CMExam's cells separate ``A 文本`` with the two characters
+backslash and n).
 """
 
 from __future__ import annotations
@@ -127,6 +137,62 @@ def _from_number(k: int, n: int, base: int | None, raw: str, err, unambiguous) -
     return unambiguous(idx, raw)
 
 
+# what may stand between the letters of several answers: A、B、D, A,B,D, A B D, A，B和D, A/B/D
+_LETTER_SEPS = re.compile(r"[\s、,;/&]+|和|及|与")
+_TEXT_SEPS = re.compile(r"[|;；]")
+
+
+def parse_answers(
+    value: Any,
+    choices: Sequence[str],
+    *,
+    path: str | Path,
+    line: int | None,
+    field: str | None,
+    index_base: int | None = None,
+) -> int | tuple[int, ...]:
+    """The gold option index, or for several answers their sorted indices (a tuple of two or more).
+
+    Forms (module docstring): one answer as :func:`parse_answer` reads it; several letters; several
+    answers separated by ``|`` or ``;``; a JSON list. A letter given twice or past the item's last
+    option is an error naming the answer.
+    """
+    n = len(choices)
+    if isinstance(value, (list, tuple)):
+        got = [parse_answer(v, choices, path=path, line=line, field=field, index_base=index_base) for v in value]
+        return _several(got, value, n, path, line, field)
+    try:
+        return parse_answer(value, choices, path=path, line=line, field=field, index_base=index_base)
+    except DataError as single_error:
+        if not isinstance(value, str):
+            raise
+        norm = unicodedata.normalize("NFKC", value).strip().replace("【", "[").replace("】", "]")
+        inner = norm[1:-1] if norm[:1] + norm[-1:] in ("()", "[]") else norm
+        letters = _LETTER_SEPS.sub("", inner)
+        if re.fullmatch(r"[A-Za-z]{2,%d}" % (2 * MAX_OPTIONS), letters) and (letters.isupper() or letters.islower()):
+            letters = letters.upper()
+            bad = [c for c in letters if c not in LETTERS[:n]]
+            if bad:
+                raise DataError(path, line, field, f"answer {value!r} names option {bad[0]}, but the item has only "
+                                                   f"{n} options ({_letters(n)})") from None
+            return _several([LETTERS.index(c) for c in letters], value, n, path, line, field)
+        parts = [s.strip() for s in _TEXT_SEPS.split(value) if s.strip()]
+        if len(parts) >= 2:
+            got = [parse_answer(s, choices, path=path, line=line, field=field, index_base=index_base) for s in parts]
+            return _several(got, value, n, path, line, field)
+        raise single_error from None
+
+
+def _several(got: list[int], raw: Any, n: int, path: str | Path, line: int | None, field: str | None) -> int | tuple[int, ...]:
+    if not got:
+        raise DataError(path, line, field, f"answer {raw!r} names no option")
+    if len(set(got)) != len(got):
+        twice = next(LETTERS[i] for i in got if got.count(i) > 1)
+        raise DataError(path, line, field, f"answer {raw!r} names option {twice} twice")
+    s = sorted(got)
+    return s[0] if len(s) == 1 else tuple(s)
+
+
 def infer_index_base(values: Iterable[tuple[Any, int]]) -> int | None:
     """Decide 0- or 1-based numbering for a file from ``(answer, n_options)`` pairs.
 
@@ -187,6 +253,7 @@ def split_options(
     path: str | Path = "<options>",
     line: int | None = None,
     field: str | None = None,
+    sep: str | None = None,
 ) -> list[str]:
     """Split one field holding all the options into option texts, in letter order.
 
@@ -194,10 +261,23 @@ def split_options(
     object in a string), or text with labels: ``"(A) x\\n(B) y"``, ``"A. x\\nB. y"``,
     ``"A、x B、y"``, ``"A：x"``, ``"A x\\nB y"`` (one per line); unlabelled text with one option
     per line is split by lines.  Texts are kept as written except surrounding whitespace.
+
+    ``sep`` (the ``mcq`` task's ``option_sep``): the literal text between options in a text field;
+    each piece loses its label (``A 文本``, ``(A) 文本``, ``A. 文本``) when every piece has the right
+    one, and is kept as written otherwise.
     """
 
     def err(msg: str) -> DataError:
         return DataError(path, line, field, msg)
+
+    if sep and isinstance(value, str):
+        pieces = [s.strip() for s in value.strip().split(sep)]
+        while pieces and not pieces[-1]:
+            pieces.pop()
+        if len(pieces) < 2:
+            raise err(f"option_sep {sep!r} does not occur in {value.strip()[:60]!r}: expected the options "
+                      "separated by it")
+        return _strip_labels(pieces)
 
     if isinstance(value, str):
         s = value.strip()
@@ -242,5 +322,7 @@ def split_options(
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     if len(lines) >= 2:
         return lines
+    hint = ("; the options are separated by the two characters backslash and n: set option_sep=\\n"
+            if "\\n" in text else "")
     raise err(f"cannot split {text[:60]!r} into options: expected labels like 'A. x' / '(A) x' / 'A、x', "
-              "one option per line, or a JSON list")
+              f"one option per line, or a JSON list{hint}")

@@ -24,14 +24,15 @@ def sha256_text(text: str) -> str:
 class Sample:
     """One benchmark item with a stable id.
 
-    ``target`` is the index of the gold choice for multiple choice; ``choices`` are the option
-    texts in letter order (A, B, ...).
+    ``target`` is the index of the gold choice for multiple choice, or for an item with several
+    correct answers a sorted tuple of two or more indices (:mod:`chimed_eval.multi_choice`);
+    ``choices`` are the option texts in letter order (A, B, ...).
     """
 
     id: str
     input: str
     choices: tuple[str, ...] = ()
-    target: int | str | None = None
+    target: int | tuple[int, ...] | str | None = None
     subject: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from chimed_eval.check import metric_direction
 from chimed_eval.errors import ConfigError
 
 from . import paper
@@ -42,6 +43,8 @@ class Column:
             parts.append(AVERAGING_WORDS.get(self.averaging, self.averaging))
         if self.n is not None:
             parts.append(f"n={self.n}")
+        if metric_direction(self.metric) == "lower":
+            parts.append("lower is better")
         return " · ".join(parts)
 
 

@@ -6,6 +6,11 @@ metric leaves the cell blank, never filled in from elsewhere. A figure whose pro
 differs from the column's is refused (with the reason, never placed); a ``protocol = "any"``
 column whose measured rows disagree on the protocol refuses the whole board. A delta against a
 published row appears only for the same model (``[aliases]``) on a matched item set.
+
+A column is filled by the metric of exactly its name (then its protocol and averaging are
+checked): ``circular_acc`` and ``acc_shuffled`` (protocol ``<variant>+circular<K>`` or
+``<variant>+shuffle<K>``, from ``--shuffle-choices``) never fill an ``acc`` column, and a
+``--shuffle-choices`` run's ``acc`` is its unshuffled pass.
 """
 
 from __future__ import annotations
@@ -133,6 +138,7 @@ def build(board: Board, runs: Sequence[Run], aliases: Mapping[str, Sequence[str]
 
 
 def _metric(run: Run, col: Column) -> tuple[TaskResult | None, Metric | None]:
+    """The column's task and its metric of exactly the column's name (never a similar one)."""
     t = run.task(col.task)
     if t is None:
         return None, None

@@ -18,13 +18,16 @@ _MCQ_HELP = {
     "question": "column holding the question (default: detected, e.g. Question, question, 题干)",
     "choices": "one column per option, in letter order: A;B;C;D",
     "options": "one field holding all options ('(A) ...\\n(B) ...', a JSON list or object)",
-    "answer": "column holding the answer: a letter, a 0/1-based index or the option text",
+    "answer": "column holding the answer: a letter, a 0/1-based index or the option text; several answers as "
+              "ABD, (BCDE), A、B、D or texts joined by | (scored by exact set match and option F1)",
     "answer_index_base": "0 or 1, for numeric answers when it cannot be inferred",
     "subject": "column holding a subject (per-subject accuracy, few-shot pools)",
     "subject_name": "the subject named in the prompt (以下是关于{subject_name}的单项选择题)",
     "fewshot": "a file of solved items (dev split) for --shots",
     "name": "the task name in results",
     "sheet": "the XLSX sheet (default: the first)",
+    "option_sep": "the literal separator between the options of one options cell, labels A/(A)/A. dropped "
+                  "(CMExam: \\n, the two characters backslash and n)",
 }
 
 _NER_HELP = {

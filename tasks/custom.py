@@ -19,9 +19,13 @@ Defaults: ``question`` is the first of question/Question/题目/问题/题干 pr
 the single-letter columns A..J present in the header (or one options/选项 field); ``answer`` is
 the first of answer/Answer/答案/anwer.  Rows may have 2 to 10 options; empty trailing option cells
 are dropped, so a file with columns A..E can mix 4- and 5-option items.  The answer rules are
-those of :func:`chimed_eval.tabular.parse_answer`; numeric answers need ``answer_index_base``
-unless the file itself proves the base (a 0 anywhere: 0-based; an answer equal to its item's
-option count: 1-based).
+those of :func:`chimed_eval.tabular.parse_answers`: one answer (a letter, a number, an option's
+text) or several (``ABD``, ``(BCDE)``, ``A、B、D``, texts separated by ``|`` or ``;``, a JSON list);
+numeric answers need ``answer_index_base`` unless the file itself proves the base (a 0 anywhere:
+0-based; an answer equal to its item's option count: 1-based).  A file with several-answer items
+is scored by exact set match and option F1 (:mod:`chimed_eval.multi_choice`); those items need a
+generation variant (``--variant generate``).  ``option_sep`` is the literal separator between the
+options of one cell (CMExam's layout: ``option_sep=\\n``, the two characters backslash and n).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from typing import Any, Mapping, Sequence
 
 from chimed_eval.errors import ConfigError, DataError, MissingDataError
 from chimed_eval.tabular import (
-    EXTENSIONS, LETTERS, Row, cell_text, infer_format, infer_index_base, is_empty, parse_answer, read_rows,
+    EXTENSIONS, LETTERS, Row, cell_text, infer_format, infer_index_base, is_empty, parse_answers, read_rows,
     require, split_options,
 )
 from chimed_eval.task import MCQTask, TaskData, file_sha256
@@ -67,6 +71,7 @@ class McqSpec:
     fewshot: str | Path | None = None
     name: str = "mcq"
     sheet: str | None = None
+    option_sep: str | None = None
 
     def __post_init__(self) -> None:
         if self.choices is not None and self.options is not None:
@@ -74,6 +79,11 @@ class McqSpec:
                               "(one field holding all options), not both")
         if self.answer_index_base not in (None, 0, 1):
             raise ConfigError(f"task {self.name!r}: answer_index_base must be 0 or 1, not {self.answer_index_base!r}")
+        if self.option_sep is not None and self.choices is not None:
+            raise ConfigError(f"task {self.name!r}: option_sep= splits one options field; it does not apply to "
+                              "choices= (one column per option)")
+        if self.option_sep == "":
+            raise ConfigError(f"task {self.name!r}: option_sep= is empty")
         check_task_name(self.name)
         if self.choices is not None:
             if not 2 <= len(self.choices) <= len(LETTERS):
@@ -113,6 +123,7 @@ def _column(key: str) -> Converter:
 
 
 _CONVERTERS: dict[str, Converter] = {"choices": _choices, "answer_index_base": _index_base,
+                                     "option_sep": lambda v, where: text_value("option_sep", v, where, strip=False),
                                      **{k: _column(k) for k in ("id", "question", "answer", "subject", "sheet")}}
 
 
@@ -266,10 +277,10 @@ def _layout(spec: McqSpec, path: Path, rows: list[Row], *, fewshot: bool = False
     return _Layout(question, answer, None, opt, subject)
 
 
-def _row_choices(path: Path, row: Row, lay: _Layout) -> tuple[str, ...]:
+def _row_choices(path: Path, row: Row, lay: _Layout, sep: str | None = None) -> tuple[str, ...]:
     if lay.options is not None:
         value = require(row, path, lay.options)
-        texts = split_options(value, path=path, line=row.line, field=lay.options)
+        texts = split_options(value, path=path, line=row.line, field=lay.options, sep=sep)
         cols = [lay.options] * len(texts)
     else:
         # a JSON item may leave out trailing option keys, as a CSV row leaves trailing cells empty
@@ -305,7 +316,7 @@ def _read_items(spec: McqSpec, files: Sequence[Path], names: Mapping[Path, str],
         lay = _layout(spec, path, rows, fewshot=bool(id_prefix))
         parsed = []
         for row in rows:
-            choices = _row_choices(path, row, lay)
+            choices = _row_choices(path, row, lay, spec.option_sep)
             if lay.answer not in row.fields or is_empty(row.fields[lay.answer]):
                 require(row, path, lay.answer)
             parsed.append((row, choices))
@@ -313,8 +324,8 @@ def _read_items(spec: McqSpec, files: Sequence[Path], names: Mapping[Path, str],
         if base is None:
             base = infer_index_base((r.fields[lay.answer], len(c)) for r, c in parsed)
         for row, choices in parsed:
-            target = parse_answer(row.fields[lay.answer], choices, path=path, line=row.line, field=lay.answer,
-                                  index_base=base)
+            target = parse_answers(row.fields[lay.answer], choices, path=path, line=row.line, field=lay.answer,
+                                   index_base=base)
             question = cell_text(require(row, path, lay.question))
             if spec.id is not None:
                 sid = cell_text(require(row, path, spec.id))

@@ -58,11 +58,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from chimed_eval.chat import chatml_renderer  # noqa: F401  (re-exported)
+from chimed_eval.chat import chatml_renderer, with_system  # noqa: F401  (chatml_renderer re-exported)
 from chimed_eval.data import CHIMED_QA_TEST, CMD_QA_FILE, data_location
 from chimed_eval.errors import ConfigError, DataError, MissingDataError
 from chimed_eval.evidence import GENERATION_CORPUS, GENERATION_SAMPLE, SOURCE_KEYS, Decoding, GenerationEvidence
 from chimed_eval.prompts import CHIMED, apply_chat, cut_at_stop
+from chimed_eval.reasoning import strip_reasoning
 from chimed_eval.tabular import cell_text, read_rows, split_lines
 from chimed_eval.task import Task, TaskData, TaskRunOptions, file_sha256
 from chimed_eval.types import GenerationConfig, Message, Metric, Request, Response, Sample, SampleScore
@@ -174,6 +175,7 @@ class GenerationTask(Task):
             raise ConfigError(f"task {self.name!r}: the chat variant needs the model's chat template "
                               "(chimed-eval run sets it from the model's tokenizer); use --variant paper")
         msgs = [{"role": "user" if role == PATIENT else "assistant", "content": text.rstrip("\n")} for role, text in turns]
+        msgs = with_system(msgs, options.system_prompt)  # --system-prompt: a system message first
         messages = tuple(Message(m["role"], m["content"]) for m in msgs) if options.chat.messages else ()  # type: ignore[arg-type]
         return options.chat.render(msgs), messages
 
@@ -201,14 +203,16 @@ class GenerationTask(Task):
               options: TaskRunOptions) -> SampleScore:
         g = request.generation or self.generation_config(options)
         raw = response.text or ""
-        text = cut_at_stop(raw, g.stop)  # a backend that ignored the stop strings
+        cut = cut_at_stop(raw, g.stop)  # a backend that ignored the stop strings
+        text, trace = strip_reasoning(cut, options.think_markers)  # <think> trace off; none: unchanged, no keys
         ev = GenerationEvidence(
             max_new_tokens=g.max_new_tokens, n_tokens=response.n_tokens[0] if response.n_tokens else None,
             decoding=Decoding(options.decoding or DEFAULT_DECODING, g.temperature, g.top_p, g.seed, tuple(g.stop)),
             prompt_version=PROMPT_VERSION, source=tuple((k, v) for k, v in sample.metadata.items() if k in SOURCE_KEYS),
-            generation_uncut=raw if text != raw else None)
+            generation_uncut=raw if cut != raw else None)
         base = SampleScore(id=sample.id, subject=sample.subject, prompt=request.context, prompt_hash=request.prompt_hash,
-                           gold=str(sample.target), prediction=None, score=0.0, generation=text, extra=ev.to_extra())
+                           gold=str(sample.target), prediction=None, score=0.0, generation=text,
+                           extra={**ev.to_extra(), **trace})
         return GENERATION_SAMPLE(base, ev, options.variant)
 
     def rescore(self, record: Mapping[str, object], variant: str) -> SampleScore:

@@ -257,3 +257,72 @@ def test_duplicate_ids_name_both_lines(tmp_path):
     p = _write(tmp_path / "dup.csv", "id,题目,A,B,答案\nq1,一,甲,乙,A\nq2,二,甲,乙,A\nq1,三,甲,乙,B\n")
     e = _err(McqSpec(path=str(p), id="id"), tmp_path)
     assert "dup.csv:4:" in str(e) and "line 2" in str(e) and "q1" in str(e)
+
+
+# --- several answers (issue 16): a user's exam in three layouts, run end to end -------------------
+
+def _oracle_run(tmp_path: Path, task_args: str, *extra: str) -> dict:
+    from chimed_eval.cli import main
+
+    out = tmp_path / "out"
+    assert main(["run", "--no-progress", "--backend", "fake", "--model", "oracle", "--tasks", "mcq",
+                 "--task-args", task_args, "--output", str(out), *extra]) == 0
+    (task,) = json.loads((out / "results.json").read_text(encoding="utf-8"))["tasks"].values()
+    return {m["name"]: m["value"] for m in task["metrics"]} | {"_n": task["n"], "_variant": task["variant"]}
+
+
+def test_cmexam_layout_xlsx_with_option_sep(tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["Question", "Options", "Answer", "Explanation"])
+    ws.append(["夜间阵发性呼吸困难，可见于", r"A 急性脑血管疾病\nB 癔病\nC 毒血症\nD 肺气肿\nE 左心功能不全", "E", "左心衰"])
+    ws.append(["属于抗胆碱药的是", r"A 阿托品\nB 东莨菪碱\nC 肾上腺素\nD 山莨菪碱", "ABD", ""])
+    ws.append(["可引起发热的是", r"A 感染\nB 肿瘤\nC 甲亢\nD 脱水\nE 以上均非", "ABCD", ""])
+    wb.save(tmp_path / "my_exam.xlsx")
+    p = tmp_path / "my_exam.xlsx"
+    data = _load(McqSpec(path=str(p), option_sep="\\n"), tmp_path)
+    assert [s.target for s in data.samples] == [4, (0, 1, 3), (0, 1, 2, 3)]
+    assert data.samples[1].choices == ("阿托品", "东莨菪碱", "肾上腺素", "山莨菪碱")
+    with pytest.raises(DataError, match=r"set option_sep=\\n"):
+        _load(McqSpec(path=str(p)), tmp_path)
+    m = _oracle_run(tmp_path, f"path={p},option_sep=\\n", "--variant", "generate")
+    assert m["acc_exact_set"] == m["option_f1"] == m["acc_exact_set_multi"] == 100.0 and "acc" not in m
+
+
+def test_jsonl_answer_letters_for_several_answers(tmp_path):
+    rows = [{"question": "维生素C缺乏引起", "options": ["坏血病", "佝偻病", "夜盲症"], "answer": "A"},
+            {"question": "属于脂溶性维生素的是", "options": ["维生素A", "维生素C", "维生素D", "维生素K"], "answer": "ACD"},
+            {"question": "属于病毒的是", "options": "(A) 流感病毒\n(B) 大肠杆菌\n(C) 乙肝病毒", "answer": "(AC)"}]
+    p = _write(tmp_path / "exam.jsonl", "\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n")
+    assert [s.target for s in _load(McqSpec(path=str(p)), tmp_path).samples] == [0, (0, 2, 3), (0, 2)]
+    m = _oracle_run(tmp_path, f"path={p}", "--variant", "generate")
+    assert m["acc_exact_set"] == m["option_f1"] == 100.0 and m["_n"] == 3 and m["_variant"] == "generate"
+
+
+def test_csv_answers_as_option_texts_with_several(tmp_path):
+    p = _write(tmp_path / "texts.csv", "题目,A,B,C,D,答案\n"
+                                      "左心衰的表现是,发热,夜间阵发性呼吸困难,腹泻,皮疹,夜间阵发性呼吸困难\n"
+                                      "属于抗胆碱药的是,阿托品,东莨菪碱,肾上腺素,山莨菪碱,阿托品|东莨菪碱|山莨菪碱\n"
+                                      "成人正常体温约为？,35℃,37℃,39℃,41℃,37℃\n")
+    data = _load(McqSpec(path=str(p)), tmp_path)
+    assert [s.target for s in data.samples] == [1, (0, 1, 3), 1]
+    m = _oracle_run(tmp_path, f"path={p}", "--variant", "generate")
+    assert m["acc_exact_set"] == m["option_f1"] == 100.0
+
+
+def test_several_answers_refused_by_letter_scoring(tmp_path, capsys):
+    from chimed_eval.cli import main
+
+    p = _write(tmp_path / "m.jsonl", '{"question": "一", "options": ["甲", "乙", "丙"], "answer": "AB"}\n')
+    code = main(["run", "--no-progress", "--backend", "fake", "--model", "oracle", "--tasks", "mcq",
+                 "--task-args", f"path={p}", "--output", str(tmp_path / "o")])
+    assert code != 0
+    err = capsys.readouterr().err
+    assert "item 'm-1'" in err and "several correct answers (AB)" in err and "--variant generate" in err
+
+
+def test_option_sep_key_checks():
+    assert spec_from_args({"path": "x.xlsx", "option_sep": "\\n"}).option_sep == "\\n"
+    with pytest.raises(ConfigError, match="does not apply to choices="):
+        McqSpec(path="x.csv", choices=["A", "B"], option_sep="|")

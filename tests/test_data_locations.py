@@ -23,6 +23,7 @@ TASK_DATA = {
     "ceval-medical-paper": "ceval", "chimed-qa": "chimed_qa", "chimst-ner": "chimst", "chimst-ner-paper": "chimst",
     "cmd-qa": "cmd", "cmmlu-medical": "cmmlu", "cmmlu-medical-paper": "cmmlu", "covid-dialogue-zh": "covid_zh",
     "mc-dialogue": "hetmc", "medqa-mcmle": "medqa_mcmle", "safetybench-zh": "safetybench",
+    "cmexam": "cmexam", "cmb-exam": "cmb",
 }
 
 

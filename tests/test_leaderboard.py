@@ -305,3 +305,66 @@ def test_leaderboard_check_and_report_import_neither_torch_nor_matplotlib_withou
                  ["check", str(d), "--save-baseline", str(tmp_path / "b.json")]):
         out = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv)], capture_output=True, text=True, check=True)
         assert out.stdout.strip().splitlines()[-1] == "HEAVY:", argv
+
+
+# --- robustness and calibration figures (issue 16) -------------------------------------------------------
+
+ROBUST = {  # name -> (value, protocol, averaging), as a --shuffle-choices 4 run on the lm-eval variant reports them
+    "acc_shuffled": (31.0, "lm-eval+circular4", "items"),
+    "circular_acc": (12.0, "lm-eval+circular4", "items"),
+    "position_bias": (40.0, "lm-eval+circular4", "records"),
+    "ece": (20.0, "lm-eval", "items"),
+}
+
+
+def robust_run(tmp_path: Path, name: str, with_acc: bool) -> Path:
+    doc = results_doc(name, {"ceval-medical-paper": {"acc": (35.0, 20.0, 50.0), "_protocol": "lm-eval"}})
+    ms = doc["tasks"]["ceval-medical-paper"]["metrics"]
+    if not with_acc:
+        ms.clear()
+    for metric, (v, proto, avg) in ROBUST.items():
+        ms.append({"name": metric, "value": v, "ci_low": None, "ci_high": None, "n": 41, "averaging": avg,
+                   "protocol": proto, "tokenization": None})
+    return write(tmp_path, name, doc)
+
+
+def test_circular_and_shuffled_accuracy_never_fill_an_acc_column(tmp_path):
+    acc_any = tmp_path / "acc.toml"
+    acc_any.write_text('[boards.b]\ntitle = "B"\n[[boards.b.columns]]\ntitle = "C-Eval acc"\n'
+                       'task = "ceval-medical-paper"\nmetric = "acc"\nprotocol = "any"\n')
+    boards = load_boards(acc_any)
+    only_robust = robust_run(tmp_path, "m1", with_acc=False)
+    both = robust_run(tmp_path, "m2", with_acc=True)
+    md = to_markdown(build(boards.boards["b"], load_results([only_robust, both]), boards.aliases))
+    rows = {cells(line)[0]: cells(line) for line in md.splitlines() if line.startswith("| m")}
+    assert rows["m1"][2] == ""  # no acc measured: blank, not circular_acc's 12 or acc_shuffled's 31
+    assert rows["m2"][2].startswith("35.00")  # the run's own (unshuffled) acc
+    assert "12.00" not in md and "31.00" not in md
+    # the paper board's acc columns (protocol paper) stay blank for such a run, never refused with another figure
+    paper_boards = load_boards()
+    md = to_markdown(build(paper_boards.boards["paper-table-b"], load_results([only_robust]), paper_boards.aliases))
+    row = next(cells(line) for line in md.splitlines() if line.startswith("| m1 |"))
+    assert row[2:] == [""] * (len(row) - 2)
+
+
+def test_robustness_and_calibration_columns_name_metric_protocol_and_averaging(tmp_path):
+    spec = tmp_path / "robust.toml"
+    spec.write_text(
+        '[boards.r]\ntitle = "Robustness"\n'
+        '[[boards.r.columns]]\ntitle = "circular"\ntask = "ceval-medical-paper"\nmetric = "circular_acc"\n'
+        'protocol = "lm-eval+circular4"\naveraging = "items"\n'
+        '[[boards.r.columns]]\ntitle = "shuffled"\ntask = "ceval-medical-paper"\nmetric = "acc_shuffled"\n'
+        'protocol = "lm-eval+circular4"\naveraging = "items"\n'
+        '[[boards.r.columns]]\ntitle = "bias"\ntask = "ceval-medical-paper"\nmetric = "position_bias"\n'
+        'protocol = "lm-eval+circular4"\naveraging = "records"\n'
+        '[[boards.r.columns]]\ntitle = "ECE"\ntask = "ceval-medical-paper"\nmetric = "ece"\n'
+        'protocol = "lm-eval"\naveraging = "items"\n'
+        '[[boards.r.columns]]\ntitle = "circular (5 random orders)"\ntask = "ceval-medical-paper"\n'
+        'metric = "circular_acc"\nprotocol = "lm-eval+shuffle5"\n')
+    boards = load_boards(spec)
+    md = to_markdown(build(boards.boards["r"], load_results([robust_run(tmp_path, "m1", with_acc=True)]), boards.aliases))
+    row = next(cells(line) for line in md.splitlines() if line.startswith("| m1 |"))
+    assert [c.split(" ")[0] for c in row[2:6]] == ["12.00", "31.00", "40.00", "20.00"]
+    assert "refused" in row[6]  # another permutation protocol is never placed
+    assert "ceval-medical-paper/ece · lm-eval · micro (items) · lower is better" in md
+    assert "ceval-medical-paper/circular_acc · lm-eval+circular4 · micro (items)" in md

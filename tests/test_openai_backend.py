@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from chimed_eval.backends.openai import APIError, OpenAIBackend, backoff_delay, parse_retry_after, sanitise_url
-from chimed_eval.baselines import PAPER_API_SYSTEM_PROMPT
+from chimed_eval.presets import PAPER_API_SYSTEM_PROMPT
 from chimed_eval.cli import main
 from chimed_eval.errors import ConfigError
 from chimed_eval.types import GenerationConfig, Message, Request

@@ -334,7 +334,7 @@ def _system_prompt(args: dict[str, str], default: str | None) -> str | None:
 def _resolve(model: Any) -> tuple[str | None, str, str | None, str]:
     """(preset name or None, API model name, default system prompt, default endpoint) for a
     preset name, a ResolvedModel, or a plain API model name."""
-    from ..baselines import BASELINES
+    from ..presets import BASELINES
 
     name = model if isinstance(model, str) else getattr(model, "name", None)
     if name in BASELINES:
