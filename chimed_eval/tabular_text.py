@@ -82,7 +82,11 @@ def _decode(path: Path, data: bytes, encoding: str | None) -> str:
         if body.startswith(b"PK\x03\x04"):
             raise DataError(path, None, None, "this is a zip file, probably an Excel workbook: "
                                               "name it .xlsx or pass format=xlsx") from None
-        if codec == "utf-8":
+        if codec == "utf-8" and _truncated_utf8(body, e.start):
+            msg = (f"not valid UTF-8: it ends in the middle of a character (byte 0x{bad} at column {col}, "
+                   f"the last {len(body) - e.start} byte(s) of the file); the file may be truncated "
+                   "(an interrupted download or copy): fetch or save it again")
+        elif codec == "utf-8":
             msg = (f"not valid UTF-8 (byte 0x{bad} at column {col}); the file is probably GBK/GB18030, "
                    "as saved by Excel on Chinese Windows: pass encoding=gb18030, or re-save it as UTF-8")
         elif _is_utf8(data):
@@ -101,6 +105,18 @@ def _decode(path: Path, data: bytes, encoding: str | None) -> str:
     if text.startswith("\ufeff"):
         text = text[1:]
     return text
+
+
+def _truncated_utf8(body: bytes, start: int) -> bool:
+    """Whether ``body`` is valid UTF-8 but for an incomplete multi-byte character at its very end
+    (``start`` is where decoding failed): a cut file, not a file in another encoding."""
+    if not 1 <= len(body) - start <= 3:
+        return False
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(body, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _is_utf8(data: bytes) -> bool:

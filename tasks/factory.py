@@ -88,7 +88,7 @@ def describe(name: str) -> str:
 
     if name in TASKS:
         return f"{name}: {TASKS.help(name)}\n(a named task: it takes no --task-args; --shots, --variant, --limit apply)"
-    raise UnknownNameError(TASKS.unknown_message(name) + f" Task types: {', '.join(TASK_TYPES.names())}")
+    raise UnknownNameError(TASKS.unknown_message(name) + f". Task types: {', '.join(TASK_TYPES.names())}")
 
 
 def config_tasks(task_config: Path | None) -> dict[str, Task]:
@@ -143,7 +143,7 @@ def build_tasks(names: Sequence[str], task_args: Mapping[str, str], task_config:
             out.append(BuiltTask(t.from_args(task_args), n, dict(task_args)))
         else:
             if n not in TASKS:
-                extra = f" Task types: {', '.join(TASK_TYPES.names())}" + (
+                extra = f". Task types: {', '.join(TASK_TYPES.names())}" + (
                     f"; config tasks: {', '.join(sorted(custom))}" if custom else "")
                 raise UnknownNameError(TASKS.unknown_message(n) + extra)
             out.append(BuiltTask(get_task(n), "named", {}))

@@ -289,3 +289,31 @@ def test_readme_paper_padding_procedure_taken_literally_is_the_codes_tokenizatio
     theirs = T.nltk_corpus_bleu(T.sum_stats([T.nltk_bleu_stats(" ".join(h.strip()), " ".join(r.strip()), 1)
                                              for h, r in zip(hyps, refs)]), (1.0,))
     assert not math.isclose(ours, theirs)
+
+
+# --- references with fewer than two tokens (issue 18 item 8) -----------------------------------------
+
+
+def test_a_one_token_reference_keeps_rouge_scores_zero_rouge2_and_is_counted():
+    pytest.importorskip("rouge_score")
+    pytest.importorskip("jieba")
+    from chimed_eval.types import SampleScore
+
+    # rouge-score itself: no bigram in the reference -> ROUGE-2 F = 0, even for an exact answer
+    assert T.rouge_score_pair("头痛", "头痛", "jieba") == {"rouge1": 1.0, "rouge2": 0.0, "rougeL": 1.0}
+    assert T.rouge_score_pair("是", "是", "char")["rouge2"] == 0.0
+    assert T.rouge_score_pair("头痛", "头痛", "char")["rouge2"] == 1.0  # two characters: one bigram
+    assert T.rouge2_undefined("头痛", "jieba") and not T.rouge2_undefined("头痛", "char")
+    assert T.rouge2_undefined("是", "char") and T.rouge2_undefined("", "jieba")
+    assert not T.rouge2_undefined("建议多喝水", "jieba")
+
+    pairs = [("头痛", "头痛"), ("是", "是"), ("建议多喝水，注意休息。", "建议多喝水，注意休息。")]
+    scores = [SampleScore(id=str(i), subject=None, prompt="问", prompt_hash="h", gold=ref, prediction=hyp, score=0.0,
+                          generation=hyp, extra={"stats": T.generation_stats(hyp, ref)})
+              for i, (hyp, ref) in enumerate(pairs)]
+    got = {m.name: m for m in T.text_metrics(scores, seed=0)}
+    assert got["rouge2_jieba_undefined_count"].value == 2.0  # 头痛 and 是 are one jieba token each
+    assert got["rouge2_char_undefined_count"].value == 1.0  # only 是 is one character
+    assert got["rouge2_jieba_undefined_count"].n == 3 and got["rouge2_jieba_undefined_count"].tokenization == "jieba"
+    assert got["rouge2_jieba"].value == pytest.approx(100.0 / 3)  # rouge-score's zeros stay in the figure
+    assert got["rouge2_char"].value == pytest.approx(200.0 / 3)

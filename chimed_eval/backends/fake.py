@@ -17,6 +17,7 @@ import random
 import time
 from typing import Mapping, Sequence
 
+from ..errors import ConfigError
 from ..types import ModelInfo, Request, Response
 from .base import Backend
 
@@ -36,10 +37,11 @@ class FakeBackend(Backend):
     def __init__(self, model: str = "oracle", seed: int = 0, delay: float = 0.0, script: Script | None = None,
                  **_: object) -> None:
         mode, _, arg = model.partition(":")
-        if mode not in ("oracle", "fixed", "random"):
-            raise ValueError(f"fake backend model must be 'oracle', 'fixed:X' or 'random', not {model!r}")
+        if mode not in ("oracle", "fixed", "random") or (mode != "fixed" and arg):
+            raise ConfigError(f"unknown fake backend model {model!r}; choose from: oracle (answers the gold "
+                              "answers), fixed:X (always answers X, e.g. fixed:A), random (a seeded random option)")
         if mode == "fixed" and not arg:
-            raise ValueError("fake backend 'fixed' needs an answer, e.g. --model fixed:A")
+            raise ConfigError("fake backend 'fixed' needs an answer, e.g. --model fixed:A")
         self.mode, self.arg, self.seed = mode, arg, seed
         self.delay = float(delay)  # seconds per batch: lets tests kill a run mid-way
         self.script: Script = dict(script or {})  # the oracle's answers (script_key -> index or text)

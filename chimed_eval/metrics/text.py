@@ -26,19 +26,19 @@ from .text_paper import (
     paper_rouge, paper_rouge_pair, rouge_pkg_pair,
 )
 from .text_standard import (
-    ROUGE_SCORE_KEYS, SACREBLEU_MAX_N, TEXT_EXTRA_HINT, TEXT_PACKAGES, TOKENIZATIONS, char_tokens, jieba_available,
-    jieba_tokens, missing_text_packages, rouge_score_pair, sacrebleu_from_stats, sacrebleu_stats, sacrebleu_zh,
-    sacrebleu_zh_tokens,
+    ROUGE2_MIN_TOKENS, ROUGE_SCORE_KEYS, SACREBLEU_MAX_N, TEXT_EXTRA_HINT, TEXT_PACKAGES, TOKENIZATIONS, char_tokens,
+    jieba_available, jieba_tokens, missing_text_packages, rouge2_undefined, rouge2_undefined_metrics, rouge_score_pair,
+    sacrebleu_from_stats, sacrebleu_stats, sacrebleu_zh, sacrebleu_zh_tokens,
 )
 
 __all__ = [
     "PAPER_BLEU_METRICS", "PAPER_BLEU_TOKENIZATION", "PAPER_BLEU_WEIGHTS", "PAPER_MAX_N", "PAPER_ROUGE_TOKENIZATION",
-    "ROUGE_PKG_KEYS", "ROUGE_SCORE_KEYS", "SACREBLEU_MAX_N", "SACREBLEU_ORDERS", "SACREBLEU_TOKENIZATION",
+    "ROUGE2_MIN_TOKENS", "ROUGE_PKG_KEYS", "ROUGE_SCORE_KEYS", "SACREBLEU_MAX_N", "SACREBLEU_ORDERS", "SACREBLEU_TOKENIZATION",
     "SCRIPT_WEIGHTS", "TEXT_EXTRA_HINT", "TEXT_PACKAGES", "TOKENIZATIONS", "BleuStats", "bootstrap_corpus_ci",
     "char_tokens", "chimed_char_pad", "generation_stats", "is_chinese_char", "is_empty_generation", "jieba_available",
     "jieba_tokens", "mean_like_rouge_pkg", "missing_text_packages", "nltk_bleu_stats", "nltk_brevity_penalty",
     "nltk_corpus_bleu", "paper_bleu", "paper_bleu_stats", "paper_rouge", "paper_rouge_pair", "rate_and_count",
-    "rouge_pkg_pair", "rouge_score_pair", "sacrebleu_from_stats", "sacrebleu_stats", "sacrebleu_zh",
+    "rouge2_undefined", "rouge2_undefined_metrics", "rouge_pkg_pair", "rouge_score_pair", "sacrebleu_from_stats", "sacrebleu_stats", "sacrebleu_zh",
     "sacrebleu_zh_tokens", "same_length", "sum_stats", "text_metrics", "used_whole_budget",
 ]
 
@@ -108,6 +108,7 @@ def text_metrics(scores: Sequence, seed: int) -> list:
             vals = [float(x[f"rouge_{tok}"][key]) for x in st]
             lo, hi = bootstrap_mean_ci(vals, seed)
             out.append(Metric(f"{key}_{tok}", 100.0 * sum(vals) / n, 100 * lo, 100 * hi, n, "items", "standard", tok))
+    out += rouge2_undefined_metrics([str(s.gold) for s in scores])
 
     out += rate_and_count("empty_generation", [bool(s.extra.get("empty")) or is_empty_generation(s.generation)
                                                for s in scores], "items")

@@ -12,6 +12,11 @@
   whitespace tokens dropped). rouge-score's *default* tokenizer lowercases and replaces
   everything outside ``[a-z0-9]`` by spaces, so it deletes Chinese text and scores every
   Chinese pair 0: no function here accepts it.
+* A reference of fewer than two tokens (``头痛`` is one jieba token, ``是`` one character) has no
+  bigram, so ROUGE-2 is undefined for it: rouge-score then reports precision = recall = F = 0
+  whatever the generation, an exact copy of the reference included. We keep rouge-score's 0 (the
+  figures stay rouge-score's own) and count those items beside the figure:
+  ``rouge2_{char,jieba}_undefined_count`` (:func:`rouge2_undefined_metrics`).
 
 sacrebleu, rouge-score and jieba are imported when first used (``pip install "chimed-eval[text]"``);
 a missing one is a :class:`~chimed_eval.errors.ConfigError` with that hint.
@@ -147,3 +152,25 @@ def rouge_score_pair(hyp: str, ref: str, tokenization: str) -> dict[str, float]:
         raise ValueError(f"unknown tokenization {tokenization!r}; choose from {sorted(TOKENIZATIONS)}")
     scores = _scorer(tokenization).score(ref, hyp)
     return {k: float(scores[k].fmeasure) for k in ROUGE_SCORE_KEYS}
+
+
+ROUGE2_MIN_TOKENS = 2
+
+
+def rouge2_undefined(ref: str, tokenization: str) -> bool:
+    """Whether ROUGE-2 is undefined for reference ``ref`` under a tokenization (char | jieba): it
+    has fewer than two tokens, hence no bigram, and rouge-score scores every generation 0 on it."""
+    if tokenization not in TOKENIZATIONS:
+        raise ValueError(f"unknown tokenization {tokenization!r}; choose from {sorted(TOKENIZATIONS)}")
+    return len(TOKENIZATIONS[tokenization](ref)) < ROUGE2_MIN_TOKENS
+
+
+def rouge2_undefined_metrics(refs: Sequence[str]) -> list:
+    """``rouge2_<tok>_undefined_count`` for each tokenization: how many of the references have fewer
+    than two tokens (``n`` = all the items). Their ROUGE-2 is rouge-score's 0 and stays in
+    ``rouge2_<tok>``; the count says how much of that figure is such zeros."""
+    from ..types import Metric
+
+    n = len(refs)
+    return [Metric(f"rouge2_{tok}_undefined_count", float(sum(rouge2_undefined(r, tok) for r in refs)), None, None,
+                   n, None, "standard", tok) for tok in TOKENIZATIONS]
