@@ -9,7 +9,8 @@ Line format (the ``paper`` variant: one entity per line as ``实体 类型``), p
    An empty line is skipped (``empty``); a code fence line (```` ``` ```` / ```` ```json ````)
    is skipped (``code_fence``); ``**bold**`` markers are removed.
 2. Numbering and bullets are stripped: ``1.`` ``1、`` ``1)`` ``（1）`` ``[1]`` ``①`` ``- `` ``* `` ``• ``
-   ``#`` (a number followed by a digit, as in ``1.5T`` or ``7、8、9组``, is not numbering).
+   ``#`` (a number followed by a digit, as in ``1.5T`` or ``7、8、9组``, is not numbering; a bullet
+   needs whitespace after it, so ``*0302`` (an HLA allele) and ``-DR4`` keep their first character).
    No CCKS-2019 gold entity starts with numbering, so stripping never costs a true positive.
 3. The (entity, type) split, first rule that yields a known type:
    ``实体：X 类型：Y`` (or ``类型：Y，实体：X``); ``X 类型`` / ``X<TAB>类型`` / ``X，类型`` /

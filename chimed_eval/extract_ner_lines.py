@@ -14,8 +14,9 @@ from .extract_ner_records import DROPPED, KEPT, Decision, NerParse, TypeInventor
 # --- lines ---------------------------------------------------------------------------------------
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
+# a bullet needs whitespace after it: "*0302" (an HLA allele) and "-DR4" are entities, "* 0302" a bullet
 _NUMBERING = re.compile(
-    r"^(?:[（(\[【]\s*\d{1,3}\s*[)）\]】]|\d{1,3}\s*[.．、)）](?!\d)|\d{1,3}\s*[:：](?!\d)|[①-⑳]|[-*•·●○▪◦+]+|#{1,6})\s*"
+    r"^(?:[（(\[【]\s*\d{1,3}\s*[)）\]】]|\d{1,3}\s*[.．、)）](?!\d)|\d{1,3}\s*[:：](?!\d)|[①-⑳]|[-*•·●○▪◦+]+(?=\s)|#{1,6})\s*"
 )
 _LABEL_E = r"(?:实体名称|实体名|实体|entity|mention|名称)"
 _LABEL_T = r"(?:实体类型|类型|类别|type|label|category)"

@@ -3,7 +3,8 @@
 Every problem is a :class:`~chimed_eval.errors.DataError` naming the file, the 1-based line and
 the field, and saying what was expected. Lines end at newlines only, not at U+2028 and the like (see :func:`chimed_eval.tabular.split_lines`).
 
-JSONL (UTF-8, a BOM is accepted), one record per line::
+JSONL (UTF-8, a BOM is accepted), one record per line (a ``.json`` file may instead hold a JSON
+array of the same records, ``[{...}, {...}]``; a record's line is then the line of its ``{``)::
 
     {"text": "患者服用阿司匹林", "entities": [{"start": 4, "end": 8, "type": "药物"}]}
 
@@ -11,7 +12,10 @@ JSONL (UTF-8, a BOM is accepted), one record per line::
 text / originalText / sentence; entities / spans / labels; start / start_pos / start_offset;
 end / end_pos / end_offset; type / label / label_type / category. An optional ``id`` is the
 record id (else ``<file stem>-<line>``, or ``<id_prefix><line>`` when the caller gives a prefix); an optional ``entity`` / ``mention`` string in an entity
-must equal ``text[start:end]`` (this catches inclusive ends and shifted offsets).
+must equal ``text[start:end]`` (this catches inclusive ends and shifted offsets). Other key names
+are given with :class:`SpanFields` (``text_field=``, ``entities_field=``, ``start_field=``,
+``end_field=``, ``type_field=``); ``end_inclusive=true`` reads ``end`` as the offset of the
+entity's last character (stored exclusive, the mention check then compares ``text[start:end+1]``).
 
 BIO (``.bio``, ``.conll``, ``.txt``): one token per line, the token first and its tag last,
 separated by a tab or spaces (extra middle columns are ignored); a blank line ends a record;
@@ -29,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .tabular import read_rows, read_text, refuse_nul, split_lines
 
 Span = tuple[int, int, str]
@@ -71,44 +75,96 @@ def _check_type(path: Path, line: int, field: str, t: Any, types: Sequence[str] 
     return t
 
 
+@dataclass(frozen=True)
+class SpanFields:
+    """Which keys hold what in JSON/JSONL span records. A given name is the only key read for
+    that field (an error names it when a record lacks it); None accepts the usual spellings
+    (:data:`TEXT_KEYS` ...). ``end_inclusive``: ``end`` is the offset of the entity's last
+    character (CMeEE's ``end_idx``) and is converted to the exclusive end on reading."""
+
+    text: str | None = None
+    entities: str | None = None
+    start: str | None = None
+    end: str | None = None
+    type: str | None = None
+    end_inclusive: bool = False
+
+    def renamed(self) -> list[str]:
+        """The ``<x>_field`` settings given (they apply to JSON/JSONL records only)."""
+        return [f"{k}_field" for k in ("text", "entities", "start", "end", "type") if getattr(self, k) is not None]
+
+
+DEFAULT_FIELDS = SpanFields()
+
+
+def _keys(given: str | None, default: Sequence[str]) -> tuple[str, ...]:
+    return (given,) if given is not None else tuple(default)
+
+
+def _is_json_array(path: Path, encoding: str | None) -> bool:
+    """True when the file's first non-blank character is ``[``: a JSON array of records, not JSONL."""
+    return read_text(path, encoding).lstrip(" \t\r\n").startswith("[")
+
+
 def read_span_jsonl(path: Path, types: Sequence[str] | None = None, encoding: str | None = None,
-                    id_prefix: str = "") -> list[SpanRecord]:
-    """Read a JSONL span file (see the module docstring); ``types`` (if given) is enforced."""
+                    id_prefix: str = "", fields: SpanFields = DEFAULT_FIELDS, *, array: bool = False) -> list[SpanRecord]:
+    """Read a JSONL span file (see the module docstring), or with ``array`` a JSON array of the
+    same records (each record's line is the line of its ``{``); ``types`` (if given) is enforced,
+    ``fields`` renames keys and may declare inclusive ends."""
     path = Path(path)
+    text_keys, ent_keys = _keys(fields.text, TEXT_KEYS), _keys(fields.entities, ENTITIES_KEYS)
+    start_keys, end_keys, type_keys = _keys(fields.start, START_KEYS), _keys(fields.end, END_KEYS), _keys(fields.type, TYPE_KEYS)
+    incl = fields.end_inclusive
     out: list[SpanRecord] = []
     seen: dict[str, int] = {}
-    for row in read_rows(path, fmt="jsonl", encoding=encoding):
+    for row in read_rows(path, fmt="json" if array else "jsonl", encoding=encoding):
         f = row.fields
-        tk = _first(f, TEXT_KEYS)
+        tk = _first(f, text_keys)
         if tk is None or not isinstance(f[tk], str):
-            raise DataError(path, row.line, "text", f"missing text: expected a string field {' / '.join(TEXT_KEYS)}")
+            have = f" (the record's keys: {', '.join(map(str, f))}; pass text_field=<key>)" if fields.text is None else ""
+            raise DataError(path, row.line, fields.text or "text",
+                            f"missing text: expected a string field {' / '.join(text_keys)}{have}")
         text = f[tk]
-        ek = _first(f, ENTITIES_KEYS)
+        ek = _first(f, ent_keys)
+        if ek is None and fields.entities is not None:
+            raise DataError(path, row.line, fields.entities, "missing: the record has no such key (entities_field=)")
         ents = f.get(ek, []) if ek else None
         if not isinstance(ents, list):
             raise DataError(path, row.line, ek or "entities",
-                            f"expected a list of entities under {' / '.join(ENTITIES_KEYS)}")
+                            f"expected a list of entities under {' / '.join(ent_keys)}")
         spans: list[Span] = []
         for j, e in enumerate(ents):
             where = f"{ek}[{j}]"
             if not isinstance(e, dict):
-                raise DataError(path, row.line, where, "expected an object {start, end, type}")
-            sk, nk, yk = _first(e, START_KEYS), _first(e, END_KEYS), _first(e, TYPE_KEYS)
-            for k, keys in ((sk, START_KEYS), (nk, END_KEYS), (yk, TYPE_KEYS)):
+                raise DataError(path, row.line, where, f"expected an object {{{start_keys[0]}, {end_keys[0]}, {type_keys[0]}}}")
+            sk, nk, yk = _first(e, start_keys), _first(e, end_keys), _first(e, type_keys)
+            for k, keys in ((sk, start_keys), (nk, end_keys), (yk, type_keys)):
                 if k is None:
-                    raise DataError(path, row.line, where, f"missing {' / '.join(keys)}")
+                    raise DataError(path, row.line, where, f"missing {' / '.join(keys)} (the entity's keys: {', '.join(map(str, e))})")
             s, n = e[sk], e[nk]
             if isinstance(s, bool) or isinstance(n, bool) or not isinstance(s, int) or not isinstance(n, int):
-                raise DataError(path, row.line, where, f"start and end must be integers, got {s!r}, {n!r}")
-            if not 0 <= s < n <= len(text):
+                raise DataError(path, row.line, where, f"{sk} and {nk} must be integers, got {s!r}, {n!r}")
+            if incl:
+                if not 0 <= s <= n < len(text):
+                    raise DataError(path, row.line, where,
+                                    f"offsets {sk}={s}, {nk}={n} do not fit the text of {len(text)} characters "
+                                    "(end_inclusive=true: 0 <= start <= end < len(text))")
+                n += 1
+            elif not 0 <= s < n <= len(text):
+                hint = " (if the end is the last character's offset, pass end_inclusive=true)" if 0 <= s == n < len(text) else ""
                 raise DataError(path, row.line, where,
                                 f"offsets [{s}, {n}) do not fit the text of {len(text)} characters "
-                                "(start inclusive, end exclusive, 0 <= start < end <= len(text))")
+                                f"(start inclusive, end exclusive, 0 <= start < end <= len(text)){hint}")
             t = _check_type(path, row.line, f"{where}.{yk}", e[yk], types)
             mk = _first(e, MENTION_KEYS)
             if mk is not None and isinstance(e[mk], str) and e[mk] != text[s:n]:
-                raise DataError(path, row.line, f"{where}.{mk}",
-                                f"{e[mk]!r} is not text[{s}:{n}] = {text[s:n]!r} (end must be exclusive)")
+                if incl:
+                    rule = f"end_inclusive=true: {nk} is the offset of the entity's last character"
+                elif e[mk] == text[s:n + 1]:
+                    rule = f"end must be exclusive; it is text[{s}:{n + 1}]: if the ends are inclusive, pass end_inclusive=true"
+                else:
+                    rule = "end must be exclusive"
+                raise DataError(path, row.line, f"{where}.{mk}", f"{e[mk]!r} is not text[{s}:{n}] = {text[s:n]!r} ({rule})")
             spans.append((s, n, t))
         rid = str(f["id"]).strip() if "id" in f and str(f["id"]).strip() else _auto_id(path, row.line, id_prefix)
         if "id" in f and str(f["id"]).strip():
@@ -202,15 +258,24 @@ def read_bio(path: Path, types: Sequence[str] | None = None, encoding: str | Non
 
 
 def read_span_file(path: Path, fmt: str | None = None, types: Sequence[str] | None = None,
-                   encoding: str | None = None, token_sep: str = "", id_prefix: str = "") -> list[SpanRecord]:
-    """A JSONL or BIO file by ``fmt`` (jsonl | bio) or by extension (.jsonl/.json: JSONL)."""
+                   encoding: str | None = None, token_sep: str = "", id_prefix: str = "",
+                   fields: SpanFields = DEFAULT_FIELDS) -> list[SpanRecord]:
+    """A JSON/JSONL or BIO file by ``fmt`` (json | jsonl | bio) or by extension (.jsonl/.ndjson:
+    JSONL; .json: a JSON array of records when the file starts with ``[``, else JSONL; else BIO).
+    ``format=json`` reads either shape the same way; ``format=jsonl`` only JSON lines."""
     path = Path(path)
-    f = (fmt or "").lower().strip() or ("jsonl" if path.suffix.lower() in (".jsonl", ".json", ".ndjson") else "bio")
+    f = (fmt or "").lower().strip() or ("json" if path.suffix.lower() == ".json" else
+                                        "jsonl" if path.suffix.lower() in (".jsonl", ".ndjson") else "bio")
     if f in ("jsonl", "json", "ndjson"):
-        return read_span_jsonl(path, types, encoding, id_prefix)
+        array = f == "json" and path.is_file() and _is_json_array(path, encoding)
+        return read_span_jsonl(path, types, encoding, id_prefix, fields, array=array)
     if f in ("bio", "conll", "iob", "iob2", "bioes", "txt"):
+        given = fields.renamed() + (["end_inclusive"] if fields.end_inclusive else [])
+        if given:
+            raise ConfigError(f"{path}: {', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to JSON/JSONL "
+                              "records, not to a BIO file (its entities come from the tags)")
         return read_bio(path, types, encoding, token_sep, id_prefix)
-    raise DataError(path, None, None, f"unknown NER file format {fmt!r}: use jsonl or bio")
+    raise DataError(path, None, None, f"unknown NER file format {fmt!r}: use json, jsonl or bio")
 
 
 def inventory_from(records: Sequence[SpanRecord]) -> tuple[str, ...]:

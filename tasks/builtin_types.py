@@ -31,9 +31,10 @@ _MCQ_HELP = {
 }
 
 _NER_HELP = {
-    "path": "your records: JSONL (text + spans) or BIO",
+    "path": "your records: JSONL or a JSON array (text + spans), or BIO",
     "name": "the task name in results",
-    "format": "jsonl | bio (default: .jsonl/.json -> jsonl, else bio)",
+    "format": "json | jsonl | bio (default: .json -> a JSON array, or JSONL when it does not start with [; "
+              ".jsonl -> jsonl; else bio)",
     "encoding": "the files' encoding (default: detected)",
     "types": "the type inventory, A;B;C (default: the gold types in order of first appearance)",
     "aliases": "other names accepted in answers, alias:type;... (检查:影像检查)",
@@ -43,6 +44,12 @@ _NER_HELP = {
     "max_prompt_tokens": "shots are dropped until the prompt fits",
     "shot_max_chars": "longer shot records are skipped",
     "domain": "the text domain named in the instruction",
+    "text_field": "the key of a record's text (default: text / originalText / sentence)",
+    "entities_field": "the key of a record's entity list (default: entities / spans / labels)",
+    "start_field": "the key of an entity's start offset (default: start / start_pos / start_offset)",
+    "end_field": "the key of an entity's end offset (default: end / end_pos / end_offset)",
+    "type_field": "the key of an entity's type (default: type / label / label_type / category)",
+    "end_inclusive": "true when the end offset is the entity's last character (CMeEE's end_idx); default false",
 }
 
 

@@ -145,3 +145,18 @@ def test_latin_types_match_case_insensitively():
     p = parse_ner("aspirin drug\ngastric cancer DISEASE", "paper", inv, "gastric cancer treated with aspirin")
     assert list(p.pairs) == [("aspirin", "Drug"), ("gastric cancer", "Disease")]
     assert all(any(n.startswith("case:") for n in d.notes) for d in p.decisions)
+
+
+@pytest.mark.parametrize("variant", ["paper", "json"])
+def test_a_leading_star_or_dash_without_a_space_is_part_of_the_entity(variant):
+    """``*0302`` (an HLA allele) and ``-DR4`` are entities, not bullets: a bullet needs a space after it."""
+    inv = TypeInventory(("基因",))
+    text = "HLA-DQB1*0302与-DR4等位基因阳性"
+    pairs = [("*0302", "基因"), ("-DR4", "基因")]
+    raw = render_answer(pairs, variant)
+    p = parse_ner(raw, variant, inv, text)
+    assert list(p.pairs) == pairs
+    assert p.n_not_in_text == 0 and not any(n.startswith("numbering") for d in p.decisions for n in d.notes)
+    # with a space after it, the same character is still a bullet
+    bullets = parse_ner("* *0302 基因\n- -DR4 基因\n• HLA-DQB1 基因", "paper", inv, text)
+    assert list(bullets.pairs) == [*pairs, ("HLA-DQB1", "基因")]

@@ -10,7 +10,7 @@ Tasks (``--limit N`` takes the first N records in file order):
   ``<data-dir>/chimst/test.jsonl`` (or ``test.bio`` / ``test.conll`` / ``test.txt``), optionally
   ``train.*`` for shots and ``types.txt`` (one type per line) for the inventory, which is
   otherwise the gold types in order of first appearance.
-* ``ner``: any JSONL/BIO file, configured by ``--task-args`` or a ``type = "ner"`` entry in a
+* ``ner``: any JSONL, JSON-array or BIO file, configured by ``--task-args`` or a ``type = "ner"`` entry in a
   ``--task-config`` file (see :class:`NerSpec`).
 
 Protocol. The paper's baselines were 5-shot (ChiMed-GPT itself 0-shot), so the named tasks

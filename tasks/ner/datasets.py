@@ -141,22 +141,39 @@ def load_chimst(data_dir: Path, first: int | None = None) -> TaskData:
                     labels=types or gold_types([*samples, *pool]))
 
 
+def _refuse_test_texts(shots: Sequence[SpanRecord], shot_path: Path, tests: Sequence[SpanRecord], test_path: Path,
+                       field: str) -> None:
+    """A shot whose text is a test record's text would show that record its own answer: refused,
+    naming both places (texts compared after stripping surrounding whitespace)."""
+    by_text: dict[str, SpanRecord] = {}
+    for r in tests:
+        by_text.setdefault(r.text.strip(), r)
+    for s in shots:
+        t = by_text.get(s.text.strip())
+        if t is not None:
+            raise DataError(shot_path, s.line, field,
+                            f"this few-shot record's text is identical to the test record at {test_path}:{t.line} "
+                            f"(id {t.id!r}), whose answer would then be in its own prompt; remove it from the "
+                            "fewshot= file")
+
+
 def load_spec(spec: NerSpec) -> TaskData:
     path = Path(os.path.expanduser(str(spec.path)))
     if not path.exists():
         raise MissingDataError(f"{path}: no such file (the ner task's path=)")
     types = spec.types
-    recs = read_span_file(path, spec.format, types, spec.encoding, spec.token_sep)
+    fields = spec.span_fields()
+    recs = read_span_file(path, spec.format, types, spec.encoding, spec.token_sep, fields=fields)
     files = {path.name: file_sha256(path)}
     pool: list[Sample] = []
     if spec.fewshot is not None:
         fp = Path(os.path.expanduser(str(spec.fewshot)))
         if not fp.exists():
             raise MissingDataError(f"{fp}: no such file (the ner task's fewshot=)")
-        pool = _samples(read_span_file(fp, spec.format, types, spec.encoding, spec.token_sep, id_prefix="shot-"), fp.name)
+        shot_recs = read_span_file(fp, spec.format, types, spec.encoding, spec.token_sep, id_prefix="shot-", fields=fields)
+        _refuse_test_texts(shot_recs, fp, recs, path, spec.text_field or "text")
+        pool = _samples(shot_recs, fp.name)
         files[fp.name] = file_sha256(fp)
     samples = _samples(recs, path.name)
     return TaskData(samples=samples, fewshot={None: pool} if pool else {}, files=files,
                     labels=tuple(types) if types else gold_types([*samples, *pool]))
-
-

@@ -10,16 +10,20 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from chimed_eval.errors import ConfigError
+from chimed_eval.spans import SpanFields
 
 from ..config import Converter, check_task_name, coerce_settings, config_entries, resolve_paths, split_list, text_value
 
 @dataclass
 class NerSpec:
     """Your own NER data. ``path``: the records (JSONL or BIO, see :mod:`chimed_eval.spans`);
-    ``format``: jsonl | bio (default: .jsonl/.json -> jsonl, else bio); ``types``: the inventory
+    ``format``: json | jsonl | bio (default: .json -> a JSON array, or JSONL when it does not start
+    with ``[``; .jsonl -> jsonl; else bio); ``types``: the inventory
     (default: the gold types in order of first appearance; given, it is enforced on the files);
     ``aliases``: other names accepted in answers (``检查:影像检查``); ``fewshot``: a file of shot
-    records; ``shots``: default shot count (5 with a fewshot file, else 0)."""
+    records; ``shots``: default shot count (5 with a fewshot file, else 0); ``text_field`` /
+    ``entities_field`` / ``start_field`` / ``end_field`` / ``type_field``: the keys of JSON/JSONL
+    records when not the usual ones; ``end_inclusive``: the end offset is the entity's last character."""
 
     path: str | Path
     name: str = "ner"
@@ -33,6 +37,17 @@ class NerSpec:
     max_prompt_tokens: int = 3000
     shot_max_chars: int = 300
     domain: str = "医疗文本"
+    text_field: str | None = None
+    entities_field: str | None = None
+    start_field: str | None = None
+    end_field: str | None = None
+    type_field: str | None = None
+    end_inclusive: bool = False
+
+    def span_fields(self) -> SpanFields:
+        """The key names and end convention of JSON/JSONL records (:class:`chimed_eval.spans.SpanFields`)."""
+        return SpanFields(self.text_field, self.entities_field, self.start_field, self.end_field, self.type_field,
+                          self.end_inclusive)
 
     def __post_init__(self) -> None:
         check_task_name(self.name)
@@ -78,7 +93,21 @@ def _count(key: str) -> Converter:
     return convert
 
 
+def _flag(key: str) -> Converter:
+    def convert(v: Any, where: str) -> bool:
+        if isinstance(v, bool):
+            return v
+        low = v.strip().lower() if isinstance(v, str) else None
+        if low in ("true", "yes", "1"):
+            return True
+        if low in ("false", "no", "0"):
+            return False
+        raise ConfigError(f"{where}key {key!r}: expected true or false, got {v!r}")
+    return convert
+
+
 _CONVERTERS: dict[str, Converter] = {
+    "end_inclusive": _flag("end_inclusive"),
     "types": _types, "aliases": _aliases, **{k: _count(k) for k in ("shots", "max_prompt_tokens", "shot_max_chars")},
     "token_sep": lambda v, where: text_value("token_sep", v, where, strip=False),  # a separator may be a space
 }
