@@ -19,6 +19,15 @@ from .errors import ConfigError
 from .types import Metric, RunResult, SampleScore, TaskResult
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def _replace_atomic(path: Path, write) -> None:
     """Write through a uniquely named temporary file in the same directory, fsync, then
     ``os.replace``: readers see the old file or the new one, two processes never share a
@@ -27,6 +36,7 @@ def _replace_atomic(path: Path, write) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results are as readable as any file
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write ({exc.strerror or exc})") from None
     try:

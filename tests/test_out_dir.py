@@ -297,3 +297,14 @@ def test_full_disk_names_the_path_and_leaves_no_tmp(tmp_path, capsys, monkeypatc
     err = capsys.readouterr().err
     assert "No space left on device" in err and str(out / "run.json") in err
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    """Unique temporary files (mkstemp) are 0600; the files they become must not be."""
+    f = write_exam_csv(tmp_path / "exam.csv", 4)
+    out = tmp_path / "o"
+    assert run("--model", "oracle", *exam_args(f), "--output", str(out)) == 0
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("run.json", "results.json", "samples/mcq.jsonl"):
+        assert (out / name).stat().st_mode & 0o777 == 0o666 & ~mask, name
