@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_reports import add_commands
 
     add_commands(sub)  # leaderboard | compare | check | report (chimed_eval/cli_reports.py)
+    from .validate import add_command as add_validate
+
+    add_validate(sub)  # validate (chimed_eval/validate.py)
 
     t = sub.add_parser("tasks", help="list tasks and task types")
     t.add_argument("--describe", metavar="NAME", default=None, help="the arguments a task type takes (mcq, ner, scale, ...)")
@@ -338,7 +341,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     from .cli_reports import HANDLERS
 
-    handler = {"run": cmd_run, "score": cmd_score, "merge": cmd_merge, **HANDLERS, "tasks": cmd_tasks, "models": cmd_models, "data": cmd_data}[args.command]
+    from .validate import cmd_validate
+
+    handler = {"run": cmd_run, "score": cmd_score, "merge": cmd_merge, **HANDLERS, "tasks": cmd_tasks, "models": cmd_models,
+               "data": cmd_data, "validate": cmd_validate}[args.command]
     try:
         return handler(args)
     except (ChimedEvalError, UnknownNameError) as exc:

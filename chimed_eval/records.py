@@ -165,6 +165,8 @@ def task_result_to_dict(t: TaskResult) -> dict[str, Any]:
     d["metrics"] = [metric_to_dict(m) for m in t.metrics]
     d["data_files"] = dict(t.data_files)
     d["subjects"] = {k: dict(v) for k, v in t.subjects.items()}
+    if d.get("skipped") is None:
+        d.pop("skipped", None)  # only tasks that skipped rows (on_invalid=skip) say so
     return d
 
 

@@ -318,6 +318,7 @@ def task_result(task: Task, p: PreparedTask | None, scores: list[SampleScore], s
         data_files=dict(p.data.files) if p is not None else dict(data_files or {}),
         metrics=tuple(metrics), subjects=subjects, variant=variant,
         shots=p.shots if p is not None else int(shots or 0), extraction_failures=failures,
+        skipped=getattr(p.data, "skipped", None) if p is not None else None,
     )
 
 

@@ -142,7 +142,7 @@ def _task_from_dict(name: str, t: Any, source: Path) -> TaskResult:
         prompts_sha256=f.get("prompts_sha256", str, required=True), data_files=files,
         metrics=tuple(metric_from_dict(m, source, f"{where}metric {j + 1} ") for j, m in enumerate(metrics)),
         subjects=subjects, variant=f.get("variant", str), shots=f.get("shots", int, 0),
-        extraction_failures=f.get("extraction_failures", int))
+        extraction_failures=f.get("extraction_failures", int), skipped=f.get("skipped", dict))
 
 
 def run_from_dict(doc: Any, source: Path) -> RunResult:

@@ -22,7 +22,9 @@ separated by ``|`` or ``;`` (option texts: ``原发病|出血量``), else a JSON
 
 Options in one field (:func:`split_options`): labelled text, a list, a mapping, or with ``sep`` the
 literal separator between options (CMExam's cells separate ``A 文本`` with the two characters
-backslash and n).
+backslash and n).  Labelled text is split only on the labels A, B, C ... in sequence
+and in option A's form (:func:`labelled_spans`): ``(C) James D.Watson.`` keeps its ``D.``; a
+skipped or repeated label is an error, never relabelled.
 """
 
 from __future__ import annotations
@@ -247,6 +249,80 @@ def _strip_labels(items: list[str]) -> list[str]:
     return out
 
 
+def _label_style(m: re.Match[str]) -> str:
+    """The form of a label: ``()`` for (A)/（A）, the punctuation after the letter (``.`` ``、``
+    ``:`` ``)``, full-width folded), or ``bare`` for "A x" at the start of a line."""
+    if m.group("p"):
+        return "()"
+    if m.group("s"):
+        return unicodedata.normalize("NFKC", m.group(0).strip()[-1])
+    return "bare"
+
+
+def _at_line_start(text: str, pos: int) -> bool:
+    before = text[:pos].rstrip(" \t\u3000")
+    return not before or before.endswith(("\n", "\r"))
+
+
+def labelled_spans(
+    text: str, *, path: str | Path = "<options>", line: int | None = None, field: str | None = None
+) -> list[tuple[str, int, int]] | None:
+    """Where the options of a labelled text are: ``(label, start, end)`` per option, the option's
+    text being ``text[start:end]``; None when ``text`` does not start with a label.
+
+    Only labels of option A's form count (``(A)``: ``(B)``, ``(C)`` ...; ``A.``: ``B.`` ...), in
+    sequence; when option B's label starts a line, only labels at the start of a line count.  So
+    ``(C) James D.Watson.`` keeps its ``D.`` and ``(B) C.`` is option B reading ``C.``.  A skipped
+    or repeated label (A, B, D, E; B-E; (A) (B) (B)) is a DataError: the options are never
+    relabelled or merged.
+    """
+
+    def err(msg: str) -> DataError:
+        return DataError(path, line, field, msg)
+
+    cands = [(m, _label_index(m.group("p") or m.group("s") or m.group("b"))) for m in _LABEL.finditer(text)]
+    first = cands[0] if cands and cands[0][0].start() == 0 else None
+    if first is None:
+        a = next((m for m, i in cands if i == 0), None)
+        if a is not None and any(i == 1 and m.start() > a.start() and _label_style(m) == _label_style(a)
+                                 for m, i in cands):
+            raise err(f"text before option A: {text[: a.start()].strip()!r}")
+        return None
+    if first[1] != 0:
+        ahead = [LETTERS[i] for m, i in cands if _label_style(m) == _label_style(first[0])]
+        raise err(f"the options start with label {LETTERS[first[1]]}, not A (labels {', '.join(ahead)}): "
+                  "label the options A, B, C, ... in order")
+    style = _label_style(first[0])
+    same = [(m, i) for m, i in cands[1:] if _label_style(m) == style]
+    b = next((m for m, i in same if i == 1), None)
+    if b is None:
+        if same:
+            raise err(f"option labels go {LETTERS[0]}, {', '.join(LETTERS[i] for _, i in same)}: option B is missing")
+        return None
+    by_line = _at_line_start(text, b.start())
+    if by_line:
+        same = [(m, i) for m, i in same if _at_line_start(text, m.start())]
+    found = [first[0]]
+    ahead: list[tuple[re.Match[str], int]] = []
+    for m, i in same:
+        if i == len(found):
+            found.append(m)
+        elif i < len(found):
+            if by_line or style == "()":
+                raise err(f"option label {m.group(0).strip()!r} appears again (after option "
+                          f"{LETTERS[len(found) - 1]}): each option needs its own label")
+            # inline "B. 维生素 A. 缺乏": a letter already used, read as text
+        else:
+            ahead.append((m, i))
+    late = [(m, i) for m, i in ahead if i >= len(found)]
+    if late:
+        got = [LETTERS[k] for k in range(len(found))] + sorted({LETTERS[i] for _, i in late})
+        raise err(f"option labels go {', '.join(got)}: option {LETTERS[len(found)]} is missing (a label skipped, "
+                  "or a letter in an option's text read as a label); options are never relabelled")
+    bounds = [m.start() for m in found[1:]] + [len(text)]
+    return [(m.group(0).strip(), m.end(), e) for m, e in zip(found, bounds)]
+
+
 def split_options(
     value: str | Sequence[Any] | Mapping[str, Any],
     *,
@@ -308,15 +384,9 @@ def split_options(
     text = value.strip()
     if not text:
         raise err("the options field is empty")
-    found: list[re.Match[str]] = []
-    for m in _LABEL.finditer(text):
-        if _label_index(m.group("p") or m.group("s") or m.group("b")) == len(found):
-            found.append(m)
-    if len(found) >= 2:
-        if text[: found[0].start()].strip():
-            raise err(f"text before option A: {text[: found[0].start()].strip()!r}")
-        bounds = [m.start() for m in found[1:]] + [len(text)]
-        out = [text[m.end():b].strip() for m, b in zip(found, bounds)]
+    spans = labelled_spans(text, path=path, line=line, field=field)
+    if spans is not None:
+        out = [text[a:b].strip() for _, a, b in spans]
         # "A：x；B：y": the separator between inline options is not part of the option
         return [o.rstrip(";；").rstrip() for o in out[:-1]] + out[-1:]
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]

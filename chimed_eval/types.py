@@ -175,6 +175,8 @@ class TaskResult:
     variant: str | None = None
     shots: int = 0
     extraction_failures: int | None = None
+    # rows a user's task left out (mcq on_invalid=skip): {"count": n, "rows": [{file, line, reason}]}
+    skipped: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

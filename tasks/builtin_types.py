@@ -17,13 +17,21 @@ _MCQ_HELP = {
     "id": "column holding a stable item id (default: file:row)",
     "question": "column holding the question (default: detected, e.g. Question, question, 题干)",
     "choices": "one column per option, in letter order: A;B;C;D",
-    "options": "one field holding all options ('(A) ...\\n(B) ...', a JSON list or object)",
+    "options": "one field holding all options ('(A) ...\\n(B) ...', a JSON list or object); split only on the labels "
+               "A, B, C ... in order, in option A's form (a skipped or repeated label is an error)",
     "answer": "column holding the answer: a letter, a 0/1-based index or the option text; several answers as "
-              "ABD, (BCDE), A、B、D or texts joined by | (scored by exact set match and option F1)",
+              "ABD, (BCDE), A、B、D or texts joined by | (scored by exact set match and option F1); or the option's column "
+              "name (opb with choices=opa;opb;...)",
     "answer_index_base": "0 or 1, for numeric answers when it cannot be inferred",
     "subject": "column holding a subject (per-subject accuracy, few-shot pools)",
-    "subject_name": "the subject named in the prompt (以下是关于{subject_name}的单项选择题)",
-    "fewshot": "a file of solved items (dev split) for --shots",
+    "subject_name": "the subject named in the prompt (以下是关于{subject_name}的单项选择题; default 医学), "
+                    "whatever the subject column holds",
+    "subject_in_prompt": "true: name each item's subject column value in the prompt instead of subject_name "
+                         "(default false: the column only groups results and few-shot pools)",
+    "on_invalid": "error (default): stop at the first row that cannot be read; skip: leave it out, counted and "
+                  "listed (file, line, reason) in results.json",
+    "fewshot": "a file of solved items (dev split) for --shots; a shot sharing an id, or the question and answer "
+               "text, with a test item is refused",
     "name": "the task name in results",
     "sheet": "the XLSX sheet (default: the first)",
     "option_sep": "the literal separator between the options of one options cell, labels A/(A)/A. dropped "

@@ -26,6 +26,16 @@ numeric answers need ``answer_index_base`` unless the file itself proves the bas
 is scored by exact set match and option F1 (:mod:`chimed_eval.multi_choice`); those items need a
 generation variant (``--variant generate``).  ``option_sep`` is the literal separator between the
 options of one cell (CMExam's layout: ``option_sep=\\n``, the two characters backslash and n).
+An answer may also name the option column (``opb`` with ``choices=opa;opb;opc;opd``).
+
+``on_invalid=skip`` leaves out rows that cannot be read (an unsplittable options field, a bad
+answer, a missing cell) instead of stopping; they are counted and listed (file, line, reason) in
+results.json under the task's ``skipped``.  Few-shot items that share an id, or the question and
+answer text, with a test item are refused.  The prompt names ``subject_name`` (default 医学); a subject
+column's own values (file names, category codes) are only rendered with ``subject_in_prompt=true``.
+
+Every sample keeps the source text its options were read from (``metadata["source"]``), so
+:mod:`chimed_eval.validate` and the fake oracle can check each option against it.
 """
 
 from __future__ import annotations
@@ -43,8 +53,9 @@ from chimed_eval.tabular import (
     EXTENSIONS, LETTERS, Row, cell_text, infer_format, infer_index_base, is_empty, parse_answers, read_rows,
     require, split_options,
 )
-from chimed_eval.task import MCQTask, TaskData, file_sha256
-from chimed_eval.types import Sample
+from chimed_eval.task import MCQTask, TaskData, TaskRunOptions, file_sha256
+from chimed_eval.types import Request, Sample
+from chimed_eval.validate import gold_mismatch
 
 from .config import Converter, check_task_name, coerce_settings, config_entries, resolve_paths, split_list, text_value
 
@@ -67,11 +78,13 @@ class McqSpec:
     answer: str | None = None
     answer_index_base: int | None = None
     subject: str | None = None
-    subject_name: str = "医学"
+    subject_name: str | None = None
     fewshot: str | Path | None = None
     name: str = "mcq"
     sheet: str | None = None
     option_sep: str | None = None
+    on_invalid: str = "error"
+    subject_in_prompt: bool = False
 
     def __post_init__(self) -> None:
         if self.choices is not None and self.options is not None:
@@ -82,6 +95,13 @@ class McqSpec:
         if self.option_sep is not None and self.choices is not None:
             raise ConfigError(f"task {self.name!r}: option_sep= splits one options field; it does not apply to "
                               "choices= (one column per option)")
+        if self.on_invalid not in ("error", "skip"):
+            raise ConfigError(f"task {self.name!r}: on_invalid must be error or skip, not {self.on_invalid!r}")
+        if self.subject_in_prompt and self.subject_name is not None:
+            raise ConfigError(f"task {self.name!r}: subject_name= names the subject in the prompt; "
+                              "subject_in_prompt=true would use the subject column's values instead: give one")
+        if self.subject_in_prompt and self.subject is None:
+            raise ConfigError(f"task {self.name!r}: subject_in_prompt=true needs subject=<column>")
         if self.option_sep == "":
             raise ConfigError(f"task {self.name!r}: option_sep= is empty")
         check_task_name(self.name)
@@ -122,7 +142,19 @@ def _column(key: str) -> Converter:
     return convert
 
 
+def _flag(v: Any, where: str) -> bool:
+    if isinstance(v, bool):
+        return v
+    low = v.strip().lower() if isinstance(v, str) else None
+    if low in ("true", "yes", "1"):
+        return True
+    if low in ("false", "no", "0"):
+        return False
+    raise ConfigError(f"{where}key 'subject_in_prompt': expected true or false, got {v!r}")
+
+
 _CONVERTERS: dict[str, Converter] = {"choices": _choices, "answer_index_base": _index_base,
+                                     "subject_in_prompt": _flag,
                                      "option_sep": lambda v, where: text_value("option_sep", v, where, strip=False),
                                      **{k: _column(k) for k in ("id", "question", "answer", "subject", "sheet")}}
 
@@ -277,15 +309,20 @@ def _layout(spec: McqSpec, path: Path, rows: list[Row], *, fewshot: bool = False
     return _Layout(question, answer, None, opt, subject)
 
 
-def _row_choices(path: Path, row: Row, lay: _Layout, sep: str | None = None) -> tuple[str, ...]:
+def _row_choices(path: Path, row: Row, lay: _Layout, sep: str | None = None) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The item's option texts, and where they were read from (``metadata["source"]``)."""
     if lay.options is not None:
         value = require(row, path, lay.options)
         texts = split_options(value, path=path, line=row.line, field=lay.options, sep=sep)
         cols = [lay.options] * len(texts)
+        source: dict[str, Any] = {"field": lay.options, "value": value}
+        if sep:
+            source["sep"] = sep
     else:
         # a JSON item may leave out trailing option keys, as a CSV row leaves trailing cells empty
         texts = [cell_text(row.fields.get(c)) for c in lay.choices or ()]
         cols = list(lay.choices or ())
+        source = {"columns": {c: cell_text(row.fields.get(c)) for c in cols}}
     while texts and not texts[-1]:
         texts.pop()
     for i, t in enumerate(texts):
@@ -296,7 +333,19 @@ def _row_choices(path: Path, row: Row, lay: _Layout, sep: str | None = None) -> 
                         f"the item has {len(texts)} option{'s' if len(texts) != 1 else ''}; need at least 2")
     if len(texts) > len(LETTERS):
         raise DataError(path, row.line, lay.options, f"the item has {len(texts)} options; at most {len(LETTERS)} are supported")
-    return tuple(texts)
+    return tuple(texts), source
+
+
+def _answer_value(value: Any, lay: _Layout, choices: Sequence[str], path: Path, line: int) -> Any:
+    """An answer naming the option column (``opb`` with ``choices=opa;opb;...``) as its letter."""
+    if not lay.choices or not isinstance(value, str) or value.strip() not in lay.choices[: len(choices)]:
+        return value
+    i = lay.choices.index(value.strip())
+    other = [j for j, t in enumerate(choices) if t.strip() == value.strip() and j != i]
+    if other:
+        raise DataError(path, line, lay.answer, f"answer {value!r} is ambiguous: it names the column of option "
+                                                f"{LETTERS[i]} but is also the text of option {LETTERS[other[0]]}")
+    return LETTERS[i]
 
 
 def _rel_names(files: Sequence[Path]) -> dict[Path, str]:
@@ -308,40 +357,84 @@ def _rel_names(files: Sequence[Path]) -> dict[Path, str]:
     return {f: a.relative_to(root).as_posix() for f, a in zip(files, absf)}
 
 
-def _read_items(spec: McqSpec, files: Sequence[Path], names: Mapping[Path, str], id_prefix: str) -> list[Sample]:
+def _read_items(spec: McqSpec, files: Sequence[Path], names: Mapping[Path, str], id_prefix: str,
+                skipped: list[dict[str, Any]] | None = None) -> list[Sample]:
+    """The items of ``files``; with ``skipped`` (on_invalid=skip) a row that cannot be read is
+    listed there ({file, line, reason}) instead of stopping the run."""
     samples: list[Sample] = []
     first_seen: dict[str, tuple[Path, int]] = {}
+
+    def skip_or_raise(e: DataError, path: Path, row: Row) -> None:
+        if skipped is None:
+            raise e
+        skipped.append({"file": names[path], "line": row.line, "reason": str(e)})
+
     for path in files:
         rows = read_rows(path, spec.format, spec.encoding, sheet=spec.sheet)
         lay = _layout(spec, path, rows, fewshot=bool(id_prefix))
         parsed = []
         for row in rows:
-            choices = _row_choices(path, row, lay, spec.option_sep)
-            if lay.answer not in row.fields or is_empty(row.fields[lay.answer]):
-                require(row, path, lay.answer)
-            parsed.append((row, choices))
+            try:
+                choices, source = _row_choices(path, row, lay, spec.option_sep)
+                if lay.answer not in row.fields or is_empty(row.fields[lay.answer]):
+                    require(row, path, lay.answer)
+            except DataError as e:
+                skip_or_raise(e, path, row)
+                continue
+            parsed.append((row, choices, source))
         base = spec.answer_index_base
         if base is None:
-            base = infer_index_base((r.fields[lay.answer], len(c)) for r, c in parsed)
-        for row, choices in parsed:
-            target = parse_answers(row.fields[lay.answer], choices, path=path, line=row.line, field=lay.answer,
-                                   index_base=base)
-            question = cell_text(require(row, path, lay.question))
-            if spec.id is not None:
-                sid = cell_text(require(row, path, spec.id))
-            else:
-                sid = f"{path.stem}-{row.line}"
-            sid = id_prefix + sid
-            if sid in first_seen:
-                p0, l0 = first_seen[sid]
-                where = f"line {l0}" if p0 == path else f"{p0}:{l0}"
-                raise DataError(path, row.line, spec.id, f"duplicate item id {sid!r} (first at {where}); "
-                                                        "ids must be unique: set id=<column> to a unique column")
+            base = infer_index_base((r.fields[lay.answer], len(c)) for r, c, _ in parsed)
+        for row, choices, source in parsed:
+            try:
+                answer = _answer_value(row.fields[lay.answer], lay, choices, path, row.line)
+                target = parse_answers(answer, choices, path=path, line=row.line, field=lay.answer, index_base=base)
+                question = cell_text(require(row, path, lay.question))
+                if spec.id is not None:
+                    sid = cell_text(require(row, path, spec.id))
+                else:
+                    sid = f"{path.stem}-{row.line}"
+                sid = id_prefix + sid
+                if sid in first_seen:
+                    p0, l0 = first_seen[sid]
+                    where = f"line {l0}" if p0 == path else f"{p0}:{l0}"
+                    raise DataError(path, row.line, spec.id, f"duplicate item id {sid!r} (first at {where}); "
+                                                            "ids must be unique: set id=<column> to a unique column")
+                subject = cell_text(require(row, path, lay.subject)) if lay.subject else None
+            except DataError as e:
+                skip_or_raise(e, path, row)
+                continue
             first_seen[sid] = (path, row.line)
-            subject = cell_text(require(row, path, lay.subject)) if lay.subject else None
             samples.append(Sample(id=sid, input=question, choices=choices, target=target, subject=subject,
-                                  metadata={"file": names[path], "line": row.line}))
+                                  metadata={"file": names[path], "line": row.line, "source": source}))
     return samples
+
+
+def _gold_texts(s: Sample) -> tuple[str, ...]:
+    t = s.target
+    idx = t if isinstance(t, tuple) else (t,)
+    return tuple(sorted(" ".join(s.choices[i].split()) for i in idx if isinstance(i, int)))
+
+
+def _refuse_shared_shots(samples: Sequence[Sample], shots: Sequence[Sample], ids: bool) -> None:
+    """A shot that is also a test item would put that item's answer in its own prompt: refused
+    when it has the same id (id=<column>), or the same question text with the same answer text
+    (whitespace aside; the options may be in another order)."""
+    by_id = {s.id: s for s in samples} if ids else {}
+    by_text: dict[tuple[str, tuple[str, ...]], Sample] = {}
+    for s in samples:
+        by_text.setdefault((" ".join(s.input.split()), _gold_texts(s)), s)
+    for shot in shots:
+        test = by_id.get(shot.id[len("dev-"):]) if shot.id.startswith("dev-") else None
+        why = f"id {test.id!r}" if test is not None else ""
+        if test is None:
+            test = by_text.get((" ".join(shot.input.split()), _gold_texts(shot)))
+            why = "the question text and answer"
+        if test is not None:
+            m, t = shot.metadata, test.metadata
+            raise DataError(m["file"], m["line"], None, f"few-shot item shares {why} with test item "
+                                                        f"{t['file']}:{t['line']}: its answer would appear in that "
+                                                        "item's prompt; take the shots from another split")
 
 
 def load_mcq(spec: McqSpec) -> TaskData:
@@ -349,25 +442,55 @@ def load_mcq(spec: McqSpec) -> TaskData:
     shot_files = resolve_files(spec.fewshot) if spec.fewshot is not None else []
     files = resolve_files(spec.path, exclude=shot_files)
     names = _rel_names([*files, *shot_files])
-    samples = _read_items(spec, files, names, "")
+    skipped: list[dict[str, Any]] | None = [] if spec.on_invalid == "skip" else None
+    samples = _read_items(spec, files, names, "", skipped)
+    if not samples:
+        raise DataError(files[0], None, None, f"no item could be read ({len(skipped or [])} rows skipped); the "
+                                              f"first: {(skipped or [{}])[0].get('reason')}")
     fewshot: dict[str | None, list[Sample]] = {}
     if shot_files:
-        for s in _read_items(spec, shot_files, names, "dev-"):
+        shots = _read_items(spec, shot_files, names, "dev-")
+        _refuse_shared_shots(samples, shots, spec.id is not None)
+        for s in shots:
             fewshot.setdefault(s.subject, []).append(s)
-    subject_names: dict[str, str] = {"": spec.subject_name}
-    for s in samples:
+    # the prompt names subject_name; a subject column's values (file names, codes) only on request
+    name = spec.subject_name or "医学"
+    subject_names: dict[str, str] = {"": name}
+    for s in [*samples, *(x for pool in fewshot.values() for x in pool)]:
         if s.subject is not None:
-            subject_names.setdefault(s.subject, s.subject)
-    return TaskData(samples=samples, fewshot=fewshot,
-                    files={names[f]: file_sha256(f) for f in [*files, *shot_files]},
-                    subject_names=subject_names)
+            subject_names.setdefault(s.subject, s.subject if spec.subject_in_prompt else name)
+    return McqData(samples=samples, fewshot=fewshot,
+                   files={names[f]: file_sha256(f) for f in [*files, *shot_files]},
+                   subject_names=subject_names,
+                   skipped=None if skipped is None else {"count": len(skipped), "rows": skipped})
+
+
+@dataclass(frozen=True)
+class McqData(TaskData):
+    """TaskData with the rows ``on_invalid=skip`` left out: ``{"count": n, "rows": [{file, line,
+    reason}]}`` (None with on_invalid=error); the runner puts it in results.json."""
+
+    skipped: Mapping[str, Any] | None = None
+
+
+class UserMCQTask(MCQTask):
+    """The ``mcq`` task: an MCQTask whose oracle answers only what the source supports."""
+
+    def oracle_output(self, sample: Sample, request: Request, options: TaskRunOptions) -> int | str | None:
+        """The gold answer, unless the gold option's text in the prompt is not the source's text
+        for that option (a misread options field): then a wrong answer, so an oracle run cannot
+        report 100 on a misread prompt."""
+        if gold_mismatch(sample):
+            t = sample.target
+            return (t + 1) % len(sample.choices) if isinstance(t, int) else ""
+        return super().oracle_output(sample, request, options)
 
 
 def make_mcq_task(spec: McqSpec) -> MCQTask:
     """An MCQTask over the spec's files; the loader ignores the data dir (spec paths stand alone)."""
-    return MCQTask(
+    return UserMCQTask(
         spec.name,
         lambda data_dir: load_mcq(spec),
         description=f"your multiple-choice items from {spec.path}",
-        default_subject_name=spec.subject_name,
+        default_subject_name=spec.subject_name or "医学",
     )

@@ -35,7 +35,8 @@ def test_csv_letter_columns(tmp_path):
     assert [s.id for s in data.samples] == ["exam-2", "exam-3"]
     s = data.samples[0]
     assert (s.input, s.choices, s.target, s.subject) == ("心脏有几个腔？", ("2", "3", "4", "5"), 2, None)
-    assert s.metadata == {"file": "exam.csv", "line": 2}
+    assert s.metadata == {"file": "exam.csv", "line": 2,
+                          "source": {"columns": {"A": "2", "B": "3", "C": "4", "D": "5"}}}
     assert data.files == {"exam.csv": file_sha256(p)}
     assert data.subject_names[""] == "医学"
     reqs = task.build_requests(data, data.samples, TaskRunOptions("paper", 0))
@@ -72,7 +73,8 @@ def test_xlsx_five_options_numeric_one_based(tmp_path):
     ws.append(["x2", "外科学", "四个选项的题", "甲", "乙", "丙", "丁", None, 1])
     p = tmp_path / "exam.xlsx"
     wb.save(p)
-    spec = McqSpec(path=str(p), id="编号", subject="科目", answer_index_base=1)
+    # the subject column holds real subject names: the user asks for them in the prompt
+    spec = McqSpec(path=str(p), id="编号", subject="科目", answer_index_base=1, subject_in_prompt=True)
     data = _load(spec, tmp_path)
     a, b = data.samples
     assert (a.id, a.target, len(a.choices), a.subject) == ("x1", 2, 5, "内科学")
