@@ -410,26 +410,19 @@ def _read_items(spec: McqSpec, files: Sequence[Path], names: Mapping[Path, str],
     return samples
 
 
-def _gold_texts(s: Sample) -> tuple[str, ...]:
-    t = s.target
-    idx = t if isinstance(t, tuple) else (t,)
-    return tuple(sorted(" ".join(s.choices[i].split()) for i in idx if isinstance(i, int)))
-
-
 def _refuse_shared_shots(samples: Sequence[Sample], shots: Sequence[Sample], ids: bool) -> None:
     """A shot that is also a test item would put that item's answer in its own prompt: refused
-    when it has the same id (id=<column>), or the same question text with the same answer text
-    (whitespace aside; the options may be in another order)."""
+    when it has the same id (id=<column>) or the same question text (whitespace aside)."""
     by_id = {s.id: s for s in samples} if ids else {}
-    by_text: dict[tuple[str, tuple[str, ...]], Sample] = {}
+    by_text: dict[str, Sample] = {}
     for s in samples:
-        by_text.setdefault((" ".join(s.input.split()), _gold_texts(s)), s)
+        by_text.setdefault(" ".join(s.input.split()), s)
     for shot in shots:
         test = by_id.get(shot.id[len("dev-"):]) if shot.id.startswith("dev-") else None
         why = f"id {test.id!r}" if test is not None else ""
         if test is None:
-            test = by_text.get((" ".join(shot.input.split()), _gold_texts(shot)))
-            why = "the question text and answer"
+            test = by_text.get(" ".join(shot.input.split()))
+            why = "the question text"
         if test is not None:
             m, t = shot.metadata, test.metadata
             raise DataError(m["file"], m["line"], None, f"few-shot item shares {why} with test item "

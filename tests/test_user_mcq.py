@@ -125,12 +125,12 @@ def test_skipped_rows_reach_results_json(tmp_path):
 # --- 5. few-shot items taken from the test file ----------------------------------------------------
 
 
-def test_shot_with_a_test_items_question_and_answer_is_refused(tmp_path):
+def test_shot_with_a_test_items_question_text_is_refused(tmp_path):
     test = _jsonl(tmp_path / "test.jsonl", [{"question": "心脏有几个腔？", "options": "(A) 2\n(B) 4", "answer": "B"}])
     # the same item, its options in another order: the answer text 4 would still be in the prompt
     dev = _jsonl(tmp_path / "dev.jsonl", [{"question": "别的题", "options": "(A) x\n(B) y", "answer": "A"},
                                           {"question": "心脏有几个腔？ ", "options": "(A) 4\n(B) 2", "answer": "A"}])
-    with pytest.raises(DataError, match="shares the question text and answer") as e:
+    with pytest.raises(DataError, match="shares the question text") as e:
         _load(McqSpec(path=str(test), fewshot=str(dev)), tmp_path)
     assert "dev.jsonl:2" in str(e.value) and "test.jsonl:1" in str(e.value)
 
