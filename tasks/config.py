@@ -129,3 +129,17 @@ def resolve_paths(values: dict[str, Any], keys: Sequence[str], base: Path) -> di
             p = os.path.expanduser(out[k])
             out[k] = p if os.path.isabs(p) else str(base / p)
     return out
+
+
+def flag_converter(key: str) -> Converter:
+    """A converter for a true/false setting (a TOML boolean, or true/yes/1 / false/no/0 as text)."""
+    def convert(v: Any, where: str) -> bool:
+        if isinstance(v, bool):
+            return v
+        low = v.strip().lower() if isinstance(v, str) else None
+        if low in ("true", "yes", "1"):
+            return True
+        if low in ("false", "no", "0"):
+            return False
+        raise ConfigError(f"{where}key {key!r}: expected true or false, got {v!r}")
+    return convert

@@ -57,7 +57,7 @@ from chimed_eval.task import MCQTask, TaskData, TaskRunOptions, file_sha256
 from chimed_eval.types import Request, Sample
 from chimed_eval.validate import gold_mismatch
 
-from .config import Converter, check_task_name, coerce_settings, config_entries, resolve_paths, split_list, text_value
+from .config import Converter, check_task_name, flag_converter, coerce_settings, config_entries, resolve_paths, split_list, text_value
 
 QUESTION_COLUMNS = ("question", "Question", "题目", "问题", "题干")
 ANSWER_COLUMNS = ("answer", "Answer", "答案", "anwer")
@@ -142,19 +142,8 @@ def _column(key: str) -> Converter:
     return convert
 
 
-def _flag(v: Any, where: str) -> bool:
-    if isinstance(v, bool):
-        return v
-    low = v.strip().lower() if isinstance(v, str) else None
-    if low in ("true", "yes", "1"):
-        return True
-    if low in ("false", "no", "0"):
-        return False
-    raise ConfigError(f"{where}key 'subject_in_prompt': expected true or false, got {v!r}")
-
-
 _CONVERTERS: dict[str, Converter] = {"choices": _choices, "answer_index_base": _index_base,
-                                     "subject_in_prompt": _flag,
+                                     "subject_in_prompt": flag_converter("subject_in_prompt"),
                                      "option_sep": lambda v, where: text_value("option_sep", v, where, strip=False),
                                      **{k: _column(k) for k in ("id", "question", "answer", "subject", "sheet")}}
 

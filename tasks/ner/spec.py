@@ -12,7 +12,7 @@ from typing import Any, Mapping
 from chimed_eval.errors import ConfigError
 from chimed_eval.spans import SpanFields
 
-from ..config import Converter, check_task_name, coerce_settings, config_entries, resolve_paths, split_list, text_value
+from ..config import Converter, check_task_name, flag_converter, coerce_settings, config_entries, resolve_paths, split_list, text_value
 
 @dataclass
 class NerSpec:
@@ -93,21 +93,10 @@ def _count(key: str) -> Converter:
     return convert
 
 
-def _flag(key: str) -> Converter:
-    def convert(v: Any, where: str) -> bool:
-        if isinstance(v, bool):
-            return v
-        low = v.strip().lower() if isinstance(v, str) else None
-        if low in ("true", "yes", "1"):
-            return True
-        if low in ("false", "no", "0"):
-            return False
-        raise ConfigError(f"{where}key {key!r}: expected true or false, got {v!r}")
-    return convert
 
 
 _CONVERTERS: dict[str, Converter] = {
-    "end_inclusive": _flag("end_inclusive"),
+    "end_inclusive": flag_converter("end_inclusive"),
     "types": _types, "aliases": _aliases, **{k: _count(k) for k in ("shots", "max_prompt_tokens", "shot_max_chars")},
     "token_sep": lambda v, where: text_value("token_sep", v, where, strip=False),  # a separator may be a space
 }
