@@ -81,12 +81,13 @@ def tiny_model(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-qwen2"))
 
 
-def write_exam_csv(path: Path, n: int, subject_letter_cycle: str = "ABCD") -> Path:
-    """A synthetic exam file in CMMLU's layout (header with an unnamed index column)."""
+def write_exam_csv(path: Path, n: int, subject_letter_cycle: str = "ABCD", stem: str = "第") -> Path:
+    """A synthetic exam file in CMMLU's layout (header with an unnamed index column). A few-shot
+    file needs another ``stem`` than its test file: shots copying test questions are refused."""
     lines = [",Question,A,B,C,D,Answer"]
     for i in range(n):
         ans = subject_letter_cycle[i % len(subject_letter_cycle)]
-        lines.append(f"{i},第{i}题：下列哪项正确,选项甲{i},选项乙{i},选项丙{i},选项丁{i},{ans}")
+        lines.append(f"{i},{stem}{i}题：下列哪项正确,选项甲{i},选项乙{i},选项丙{i},选项丁{i},{ans}")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

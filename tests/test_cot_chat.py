@@ -235,7 +235,7 @@ def test_records_without_markers_are_unchanged_by_think_stripping(tmp_path):
 
 def test_apply_chat_template_renders_records_and_pins_the_flags(tmp_path, capsys):
     f = write_exam_csv(tmp_path / "exam.csv", 6)
-    dev = write_exam_csv(tmp_path / "dev.csv", 2, "BA")  # answers differ from the test items (shots are not test items)
+    dev = write_exam_csv(tmp_path / "dev.csv", 2, "BA", stem="例")  # shots are not test items
     out = tmp_path / "o"
     argv = ("--model", "oracle", "--tasks", "mcq", "--task-args", f"path={f},fewshot={dev}", "--variant", "lm-eval",
             "--shots", "2",
@@ -243,7 +243,7 @@ def test_apply_chat_template_renders_records_and_pins_the_flags(tmp_path, capsys
     assert run_cli(*argv) == 0
     rec = _records(out)[0]
     assert rec["prompt"].startswith("<|im_start|>system\n你是医生。<|im_end|>\n<|im_start|>user\n以下是关于医学的单项选择题")
-    assert "<|im_start|>assistant\nB<|im_end|>\n<|im_start|>user\n第1题" in rec["prompt"]
+    assert "<|im_start|>assistant\nA<|im_end|>\n<|im_start|>user\n第0题" in rec["prompt"]
     assert rec["prompt"].endswith("答案：<|im_end|>\n<|im_start|>assistant\n") and rec["score"] == 1.0
     res = json.loads((out / "results.json").read_text())
     s = res["settings"]

@@ -28,7 +28,7 @@ def comparable(out: Path) -> dict:
 @pytest.fixture
 def exam_tasks(tmp_path) -> list[str]:
     exam = write_exam_csv(tmp_path / "exam.csv", 23)
-    dev = write_exam_csv(tmp_path / "dev.csv", 4, "DCBA")  # not copies of test items
+    dev = write_exam_csv(tmp_path / "dev.csv", 4, "DCBA", stem="例")  # not copies of test items
     cfg = tmp_path / "tasks.toml"
     cfg.write_text(f'[[tasks]]\nname = "exam-a"\npath = "{exam}"\nfewshot = "{dev}"\n\n'
                    f'[[tasks]]\nname = "exam-b"\npath = "{dev}"\nfewshot = "{exam}"\n', encoding="utf-8")

@@ -74,9 +74,7 @@ def write_exam(workdir: Path) -> tuple[Path, Path]:
     from conftest import write_exam_csv
 
     exam = write_exam_csv(workdir / "exam.csv", EXAM_ITEMS, EXAM_CYCLE)
-    fewshot = write_exam_csv(workdir / "exam_dev.csv", 3, "BCA")
-    # shots are not test items: their question texts differ from the exam's (copies are refused)
-    fewshot.write_text(fewshot.read_text(encoding="utf-8").replace("第", "例"), encoding="utf-8")
+    fewshot = write_exam_csv(workdir / "exam_dev.csv", 3, "BCA", stem="例")  # shots are not test items
     return exam, fewshot
 
 
