@@ -270,13 +270,14 @@ def test_retry_after_waits_are_capped_by_max_backoff():
 
 def test_request_deadline_fails_the_item(serve):
     s = serve(lambda h, n, body: send(h, 503, {"error": {"message": "busy"}}, {"Retry-After": "3600"}))
-    b = OpenAIBackend("m", model_args=fast(s.url, max_retries="100000", max_backoff="0.2", request_deadline="1.5"))
+    b = OpenAIBackend("m", model_args=fast(s.url, max_retries="100000", max_backoff="0.2", request_deadline="2"))
     t0 = time.monotonic()
     with pytest.raises(APIError, match="request_deadline") as e:
         b.generate([gen()])
     b.close()
-    assert time.monotonic() - t0 < 6 and "HTTP 503" in str(e.value)
-    assert s.n >= 3  # the hour-long Retry-After was waited for at most max_backoff each time
+    # bounds loose enough for a loaded CI machine; without the cap the first wait alone is an hour
+    assert time.monotonic() - t0 < 20 and "HTTP 503" in str(e.value)
+    assert s.n >= 2  # the hour-long Retry-After was waited for at most max_backoff each time
 
 
 # ------------------------------------------------------------------ 13: whole-request timeout
