@@ -68,6 +68,7 @@ VOLATILE_MODEL_ARGS = frozenset({"delay", "concurrency", "timeout", "max_retries
                                  "api_key_env", "api_key_file", "batch", "request_deadline", "allow_insecure_http"})
 #: --model-args that hold credentials (a hub token, an API key): they change no answer, and a
 #: secret must never reach the cache, even hashed, so they are left out of the key.
+#: examples of credential names left out of the key (the rule is secret_args.is_secret_name)
 SECRET_MODEL_ARGS = frozenset({"api_key", "token", "hf_token", "use_auth_token", "access_token", "auth_token",
                                "password", "secret"})
 #: SQLite's primary result codes for a damaged file (SQLITE_CORRUPT, SQLITE_NOTADB).
@@ -387,8 +388,10 @@ def cache_extra_identity(model_args: Mapping[str, str], device: str | None,
     """What the command line adds to the identity: the result-changing model args (all but the
     volatile and the secret ones), the device and the dtype as asked (a backend's model info holds
     the dtype it resolved; the request is kept too, so no backend can drop it)."""
-    skip = VOLATILE_MODEL_ARGS | SECRET_MODEL_ARGS
-    return {"model_args": {k: v for k, v in sorted(model_args.items()) if k not in skip},
+    from .secret_args import is_secret_name  # the one rule for what a secret looks like
+
+    return {"model_args": {k: v for k, v in sorted(model_args.items())
+                           if k not in VOLATILE_MODEL_ARGS and not is_secret_name(k)},
             "device": device, "dtype": dtype}
 
 
