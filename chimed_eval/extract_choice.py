@@ -85,6 +85,9 @@ _WORD_NEXT = re.compile(r"[ \t]*[A-Za-z]")
 _LOWER_NEXT = re.compile(r"[ \t]+([a-z]+)")
 _SENTENCE_END = re.compile(r"[。！？!?\n]|\.(?:\s|$)")
 _TEXT_STRIP = " \t\r\n。.；;，,：:"
+# A line that labels an option ("E. 肺癌", "(B) Metformin", "C、卵巢"): in a run of two or more such
+# lines the model is re-listing the options, not answering (see ``_without_listings``).
+_OPTION_LINE = re.compile(r"[ \t]*[(（]?[A-J][ \t]*[.．、:：)）]")
 
 
 @dataclass(frozen=True)
@@ -237,6 +240,32 @@ def _option_text(t: str, multi: bool, opts: list[tuple[int, str]]) -> Extraction
     return Extraction(frozenset(i for i, s in opts if s in sentence), "option_text")
 
 
+def _without_listings(t: str) -> str:
+    """``t`` with every re-listed option block blanked: a run of two or more consecutive lines
+    that each start with an option label (``A. …``, ``(B) …``, ``C、…``, or the bare label ``E.``; blank lines between them
+    do not end the run). Small models often copy the options after their reasoning; the last
+    letter and the last option text of such a block (``E. 肺癌``) are not an answer. A single
+    labelled line ("B. 卵巢") is still read as one."""
+    lines = t.split("\n")
+    labelled = [bool(_OPTION_LINE.match(ln)) for ln in lines]
+    out = list(lines)
+    i = 0
+    while i < len(lines):
+        if not labelled[i]:
+            i += 1
+            continue
+        run, j = [i], i + 1
+        while j < len(lines) and (labelled[j] or not lines[j].strip()):
+            if labelled[j]:
+                run.append(j)
+            j += 1
+        if len(run) >= 2:
+            for k in run:
+                out[k] = ""
+        i = j
+    return "\n".join(out)
+
+
 def extract_final_answer(
     text: str, n_options: int, option_texts: Sequence[str] = (), multi: bool = False
 ) -> Extraction:
@@ -250,8 +279,10 @@ def extract_final_answer(
         may sit between ("答案：**（B）**"). ``final_text``: such a statement followed by an
         option's text instead ("答案：卵巢").
     (b) ``last_letter``: else the last option letter standing alone in the text, skipping letters
-        said to be wrong ("A项错误"); see ``_bare`` for English "I" and "A".
-    (c) ``option_text``: else the last-mentioned option text (see ``_option_text``).
+        said to be wrong ("A项错误") and re-listed option blocks (``_without_listings``); see
+        ``_bare`` for English "I" and "A".
+    (c) ``option_text``: else the last-mentioned option text outside re-listed option blocks
+        (see ``_option_text``).
     (d) ``none``: nothing found; ``indices`` is None.
 
     ``multi`` (a multiple-answer item) reads every letter of the stated group ("A、B和D");
@@ -262,10 +293,13 @@ def extract_final_answer(
     t = normalize(text or "")
     toks = _tokens(t)
     opts = _clean_options(option_texts[:n_options])
+    final = _final(t, toks, n_options, multi, opts)
+    if final is not None:
+        return final
+    unlisted = _without_listings(t)  # a copied option block is no answer
     return (
-        _final(t, toks, n_options, multi, opts)
-        or _last_letter(t, toks, n_options, multi)
-        or _option_text(t, multi, opts)
+        _last_letter(unlisted, _tokens(unlisted), n_options, multi)
+        or _option_text(unlisted, multi, opts)
         or Extraction(None, "none")
     )
 

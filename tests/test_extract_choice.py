@@ -53,6 +53,13 @@ COT = [
     ("D fits best; A is incorrect.", 4, (), False, "D", "last_letter"),
     ("结论：C。ABD 三项与题意不符", 5, (), False, "C", "last_letter"),  # a run is no single answer
     ("B. 卵巢", 4, (), False, "B", "last_letter"),
+    ("该患者考虑为B\n\n答案：", 5, (), False, "B", "last_letter"),  # an empty final statement reads nothing
+    # re-listed option blocks (gemma3-270m on CMExam) are no answer: not their last letter or text
+    ("A. 喉炎\nB. 支气管扩张\nC. 喉癌\nD. 肺癌\nE. 肺癌\nE. 肺癌\nE. 肺癌", 5, ("喉炎", "支气管扩张", "喉癌", "肺癌", "肺结核"), False, None, "none"),
+    ("\nA. \nB. \nC. \nD. \nE. \nE. \nE. ", 5, (), False, None, "none"),
+    ("A. B. C. D. E.\nA. B. C. D. E.\nA. B. C", 5, (), False, None, "none"),
+    ("患者咯血伴消瘦，考虑B。\nA. 喉炎\nB. 支气管扩张\nC. 喉癌", 5, (), False, "B", "last_letter"),
+    ("考虑为支气管扩张。\n\nA. 喉炎\n\nC. 喉癌", 5, ("喉炎", "支气管扩张", "喉癌", "肺癌", "肺结核"), False, "B", "option_text"),
     ("Let's think. I think (D) is most consistent with the ECG findings.", 4, (), False, "D", "last_letter"),
     ("D is correct; A patient with this presentation needs urgent PCI.", 4, (), False, "D", "last_letter"),
     ("In summary: C", 10, (), False, "C", "last_letter"),  # "In" is a word, not option I
