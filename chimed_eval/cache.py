@@ -34,9 +34,8 @@ Storage: one SQLite file in WAL mode (``responses.sqlite3``): writers in other t
 processes wait for each other (busy timeout), every write is one transaction, so a crash
 mid-write leaves the previous state (SQLite discards a torn WAL tail), and each row carries the
 sha256 of its value so a damaged row is a miss, never a wrong answer. A damaged file (not a
-database any more, truncated, or with overwritten pages: ``PRAGMA quick_check`` on open, and any
-"malformed"/"not a database" error on a later read or write) is moved aside
-(``*.corrupt-<time>-<pid>``) with a warning and a new one started: the run goes on, recomputing.
+database, truncated, overwritten pages: ``PRAGMA quick_check`` on open, any "malformed"/"not a
+database" error later) is moved aside (``*.corrupt-<time>-<pid>``) with a warning; the run goes on.
 """
 
 from __future__ import annotations
@@ -58,17 +57,14 @@ from .types import ModelInfo, Request, Response
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-#: 2: the fake backend's seed and ``--dtype`` joined the key (version-1 entries are never served).
-CACHE_VERSION = 3  # 3: requests carry chat messages, never the gold answer (no `oracle` field)
+CACHE_VERSION = 3  # 2: fake backend's seed and --dtype in the key; 3: chat messages, no `oracle` field
 DB_NAME = "responses.sqlite3"
 #: --model-args that change how a backend talks, waits or batches, never what it answers: the fake
 #: backend's delay, the API backend's transport settings and where it finds its key, the vLLM
 #: backend's requests per engine call (vLLM schedules its own batches inside, like --batch-size).
 VOLATILE_MODEL_ARGS = frozenset({"delay", "concurrency", "timeout", "max_retries", "backoff", "max_backoff",
                                  "api_key_env", "api_key_file", "batch", "request_deadline", "allow_insecure_http"})
-#: --model-args that hold credentials (a hub token, an API key): they change no answer, and a
-#: secret must never reach the cache, even hashed, so they are left out of the key.
-#: examples of credential names left out of the key (the rule is secret_args.is_secret_name)
+#: examples of credential --model-args left out of the key, even hashed (the rule: secret_args.is_secret_name)
 SECRET_MODEL_ARGS = frozenset({"api_key", "token", "hf_token", "use_auth_token", "access_token", "auth_token",
                                "password", "secret"})
 #: SQLite's primary result codes for a damaged file (SQLITE_CORRUPT, SQLITE_NOTADB).
@@ -88,19 +84,19 @@ def cache_key(identity: Mapping[str, Any], request: Request) -> str:
     return hashlib.sha256(_canonical(doc).encode("utf-8")).hexdigest()
 
 
-def _encode(resp: Response) -> str:
-    d = dataclasses.asdict(resp)
-    for k in ("logprobs", "greedy", "n_tokens"):
-        if d[k] is not None:
-            d[k] = list(d[k])
+_LATER_FIELDS = ("token_logprobs", "token_moments")  # stored only when set: older entries unchanged
+
+
+def _encode(resp: Response) -> str:  # tuples are stored as JSON lists
+    d = {k: v for k, v in dataclasses.asdict(resp).items() if v is not None or k not in _LATER_FIELDS}
     return json.dumps(d, ensure_ascii=False)  # -inf / nan survive (Python's JSON extension)
 
 
 def _decode(text: str) -> Response:
     d = json.loads(text)
-    for k in ("logprobs", "greedy", "n_tokens"):
-        if d.get(k) is not None:
-            d[k] = tuple(d[k])
+    for k, v in d.items():  # lists back to tuples (token_moments: a tuple of (mu, sigma) pairs)
+        if isinstance(v, list):
+            d[k] = tuple(tuple(x) if isinstance(x, list) else x for x in v)
     return Response(**d)
 
 
@@ -359,6 +355,9 @@ class CachingBackend(Backend):
 
     def generate(self, requests: Sequence[Request]) -> list[Response]:
         return self._cached("generate", requests)
+
+    def token_logprobs(self, requests: Sequence[Request]) -> list[Response]:
+        return self._cached("token_logprobs", requests)
 
     def _cached(self, kind: str, requests: Sequence[Request]) -> list[Response]:
         keys = [self.key(r) for r in requests]

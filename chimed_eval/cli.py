@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--data-parallel", type=int, default=1, metavar="N",
                    help="run N shards at once on this machine (one engine each; GPUs split into N groups of "
                         "tensor_parallel_size) and merge them into --output")
+    from .judge.cli import add_run_flags
+
+    add_run_flags(r)  # --judge, --judge-backend, --judge-args, ... (chimed_eval/judge/cli.py)
 
     m = sub.add_parser("merge", help="merge the output directories of --shard runs into one")
     m.add_argument("shards", nargs="+", type=Path, help="the shard output directories")
@@ -110,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("score", help="recompute every metric from OUT/samples without the model")
     s.add_argument("output", type=Path)
     s.add_argument("--task-config", type=Path, default=None)
+    s.add_argument("--exclude-contaminated", type=Path, default=None, metavar="REPORT",
+                   help="also score the items a `chimed-eval contamination` report does not flag: OUT/results.clean.json")
 
     from .cli_reports import add_commands
 
@@ -117,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     from .validate import add_command as add_validate
 
     add_validate(sub)  # validate (chimed_eval/validate.py)
+    from .judge.cli import add_command as add_judge
+
+    add_judge(sub)  # judge (chimed_eval/judge/cli.py)
+    from .contamination.cli import add_command as add_contamination
+
+    add_contamination(sub)  # contamination (chimed_eval/contamination/cli.py)
 
     t = sub.add_parser("tasks", help="list tasks and task types")
     t.add_argument("--describe", metavar="NAME", default=None, help="the arguments a task type takes (mcq, ner, scale, ...)")
@@ -160,6 +171,9 @@ def cmd_run(a: argparse.Namespace) -> int:
 
     built = build_tasks(names, parse_kv(a.task_args, "--task-args"), a.task_config)
     tasks = [b.task for b in built]
+    from .judge.cli import check_run_flags
+
+    check_run_flags(a, tasks)  # --judge: refused before the run, not after it
     BACKENDS.get(a.backend)  # an unknown backend fails here, before any data or model loads
     settings = RunSettings(model=a.model, backend=a.backend, variant=a.variant, shots=a.shots, seed=a.seed,
                            limit=a.limit, batch_size=a.batch_size, device=a.device, dtype=a.dtype,
@@ -192,6 +206,10 @@ def cmd_run(a: argparse.Namespace) -> int:
         return 130
     print_summary(run)
     print(f"\nresults: {a.output / 'results.json'}\nsamples: {a.output / 'samples'}/")
+    if a.judge:
+        from .judge.cli import judge_after_run
+
+        return judge_after_run(a, run)
     return 0
 
 
@@ -287,6 +305,10 @@ def cmd_score(a: argparse.Namespace) -> int:
     from .rescore import rescore
 
     get = _task_getter(a.task_config, a.output)
+    if a.exclude_contaminated is not None:
+        from .contamination.clean import score_clean
+
+        return score_clean(a.output, a.exclude_contaminated, get)
     run = rescore(a.output, get)
     print_summary(run)
     return 0
@@ -342,9 +364,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .cli_reports import HANDLERS
 
     from .validate import cmd_validate
+    from .judge.cli import cmd_judge
+    from .contamination.cli import cmd_contamination
 
     handler = {"run": cmd_run, "score": cmd_score, "merge": cmd_merge, **HANDLERS, "tasks": cmd_tasks, "models": cmd_models,
-               "data": cmd_data, "validate": cmd_validate}[args.command]
+               "data": cmd_data, "validate": cmd_validate, "judge": cmd_judge, "contamination": cmd_contamination}[args.command]
     try:
         return handler(args)
     except (ChimedEvalError, UnknownNameError) as exc:

@@ -29,7 +29,10 @@ from .errors import ConfigError
 from .report_sections import (  # noqa: F401 (re-exported: the report's public names)
     RULE_PREFIX, RULE_SUFFIX, _e, _n, calibration_inputs, extraction_rules, extraction_rules_html, reliability_html,
 )
+from .report_membership import membership_html
+from .contamination.report import contamination_html
 from .runs import iter_samples, read_run
+from .judge.report import judge_html
 from .types import Metric, RunResult, SampleScore
 
 N_BOOT = 10_000
@@ -296,6 +299,7 @@ def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
                    f"<td class='num'>{_e(t.shots)}</td><td>{_e(h['metric'])}</td>"
                    f"<td class='num figure' data-task='{_e(h['task'])}'>{_n(h['value'])}</td><td>{ci}</td></tr>")
     out.append("</table>")
+    out.extend(contamination_html(d))
     out.append("<div id='chart' data-rendered='false'><noscript>(the chart needs JavaScript; the figures are in the "
                "tables)</noscript></div>")
 
@@ -327,6 +331,7 @@ def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
         recs = list(load_samples(d, name).values())
         seed = settings.get("seed")
         out.extend(reliability_html(recs, 1234 if seed is None else int(seed)))
+        out.extend(membership_html(recs))
         bad = worst_items(recs, worst)
         out.append(f"<h3>Worst items ({len(bad)} shown)</h3>")
         if not bad:
@@ -341,6 +346,7 @@ def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
                        f"<td><details><summary>prompt</summary><pre>{_e(_tail(str(r.prompt), prompt_chars))}"
                        f"</pre></details></td></tr>")
         out.append("</table>")
+    out.extend(judge_html(d))  # OUT/judge/*: model-graded figures (chimed_eval/judge/report.py)
     data = json.dumps({"headline": heads}, ensure_ascii=False).replace("</", "<\\/")
     out.append(f"<script id='report-data' type='application/json'>{data}</script>")
     out.append(f"<script>{_JS}</script>")

@@ -25,7 +25,7 @@ from .resume import check_model, check_resume, items_sha256, keep_earlier_tasks
 from .records import SampleStore, record_to_score, run_result_to_dict, score_to_record, write_json_atomic
 from .secret_args import redact_args, refuse_secret_args
 from .task import Task, TaskData, TaskRunOptions
-from .types import Request, RunResult, Sample, SampleScore, TaskResult, sha256_text
+from .types import REQUEST_KINDS, Request, RunResult, Sample, SampleScore, TaskResult, sha256_text
 
 
 @dataclass
@@ -279,7 +279,7 @@ def _run_batches(backend, prepared, by_key, done, stores, batch_size, progress, 
     bar = tqdm(total=pending_total, unit="item", desc="evaluating", disable=not progress, file=sys.stderr,
                dynamic_ncols=True)
     try:
-        for kind in ("loglikelihood", "next_token", "generate"):
+        for kind in REQUEST_KINDS:  # loglikelihood, next_token, generate, token_logprobs
             items = [(k, v) for k, v in by_key.items() if v[2].kind == kind]
             if not items:
                 continue

@@ -11,8 +11,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
-RequestKind = Literal["loglikelihood", "next_token", "generate"]
-REQUEST_KINDS: tuple[RequestKind, ...] = ("loglikelihood", "next_token", "generate")
+RequestKind = Literal["loglikelihood", "next_token", "generate", "token_logprobs"]
+REQUEST_KINDS: tuple[RequestKind, ...] = ("loglikelihood", "next_token", "generate", "token_logprobs")
 
 
 def sha256_text(text: str) -> str:
@@ -84,6 +84,10 @@ class Request:
         candidate's token being the last token of ``tokenizer.encode(candidate)`` (the ChiMed-GPT
         authors' letter scoring).
       * ``generate``: free text after ``context``.
+      * ``token_logprobs``: log p(x_t | x_<t) of every token of the one continuation (the text)
+        after ``context``, tokenized as for ``loglikelihood`` (an empty context is the BOS token),
+        and where the backend can, the mean and standard deviation of log p(z | x_<t) over the
+        whole vocabulary at each position (membership scores, :mod:`chimed_eval.metrics.membership`).
 
     ``prefix`` is the part of ``context`` shared with other requests (the few-shot block), a
     hint that lets a backend compute it once and reuse its KV cache. ``messages``: the chat turns
@@ -110,9 +114,15 @@ class Request:
             raise ValueError(f"request {self.key}: {self.kind} needs continuations")
         if self.messages and self.kind != "generate":
             raise ValueError(f"request {self.key}: messages are for generation requests only")
+        if self.kind == "token_logprobs" and len(self.continuations) != 1:
+            raise ValueError(f"request {self.key}: token_logprobs scores exactly one continuation (the text)")
 
     @property
     def prompt_hash(self) -> str:
+        """sha256 of the context; for ``token_logprobs`` of the context and the scored text
+        together (the text is the prompt there: its context is usually empty)."""
+        if self.kind == "token_logprobs":
+            return sha256_text(self.context + self.continuations[0])
         return sha256_text(self.context)
 
 
@@ -122,6 +132,10 @@ class Response:
 
     ``logprobs[i]`` is the summed log-probability of continuation i; ``greedy[i]`` whether it is
     the greedy continuation; ``n_tokens[i]`` its token count. ``text`` is a generation.
+    ``token_logprobs`` (``token_logprobs`` requests): log p(x_t | x_<t) of each continuation token;
+    ``token_moments``: per token (mu_t, sigma_t), the mean and standard deviation of
+    log p(z | x_<t) for z drawn from the model's next-token distribution, None where the backend
+    cannot read the whole distribution (vLLM returns the actual tokens' log-probabilities only).
     """
 
     key: str
@@ -129,6 +143,8 @@ class Response:
     greedy: tuple[bool, ...] | None = None
     n_tokens: tuple[int, ...] | None = None
     text: str | None = None
+    token_logprobs: tuple[float, ...] | None = None
+    token_moments: tuple[tuple[float, float], ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,7 @@ CMMLU_OPTIONS = ("肾阴虚而肝阳亢", "肾阴虚而相火动", "心阴虚而
 @pytest.fixture()
 def planted_data(tmp_path, monkeypatch):
     """A data folder in the shared layout with one MedQA item and one CMMLU item per subject."""
-    from training.overlap import test_texts
+    from training.overlap import clear_test_caches
     from tasks.exams import CMMLU_MEDICAL
 
     root = tmp_path / "data"
@@ -149,9 +149,9 @@ def planted_data(tmp_path, monkeypatch):
         (root / "cmmlu" / "test" / f"{subj}.csv").write_text(
             ",Question,A,B,C,D,Answer\n0," + q + "," + ",".join(CMMLU_OPTIONS) + ",D\n", encoding="utf-8")
     monkeypatch.setenv("CHIMED_EVAL_DATA", str(root))
-    test_texts.cache_clear()
+    clear_test_caches()
     yield root
-    test_texts.cache_clear()
+    clear_test_caches()
 
 
 def _jsonl(path: Path, rows: list[dict]) -> Path:

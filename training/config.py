@@ -73,6 +73,9 @@ class TrainSettings:
     use_cpu: bool = False
     report_to: str = "none"
     max_grad_norm: float = 1.0
+    #: training records sharing a 13-gram with a test item of a task not in the stage's
+    #: allow_eval_overlap: "drop" them (counted in the stage report) or "refuse" the stage
+    eval_ngram_overlap: str = "drop"
     trainer_args: dict[str, Any] = field(default_factory=dict)
 
 
@@ -282,6 +285,8 @@ def training_kwargs(t: TrainSettings, output_dir: str) -> dict[str, Any]:
         kw["save_steps"] = t.save_steps
     if t.gradient_checkpointing:
         kw["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
+    if t.eval_ngram_overlap not in ("drop", "refuse"):
+        raise ConfigError(f"train.eval_ngram_overlap {t.eval_ngram_overlap!r}: choose drop or refuse")
     if t.deepspeed:
         kw["deepspeed"] = deepspeed_config(t.deepspeed, t.offload)
     elif t.offload != "none":

@@ -14,7 +14,7 @@ from chimed_eval.errors import ConfigError
 
 from .config import Source, TrainSettings, attention, model_dir, resume_checkpoint, save_json, training_kwargs
 from .data import mixture
-from .overlap import check_no_eval_overlap, record_texts
+from .overlap import check_no_eval_overlap, decontaminate, record_texts
 
 
 def is_main_process() -> bool:
@@ -56,6 +56,17 @@ class Stage:
         if "eval_overlap" not in self.report["data"]:
             self.report["data"]["eval_overlap"] = check.as_dict()
             log_overlap_check(self.name, check)
+        recs, ngram = decontaminate(recs, f"{self.name} {role} data", allow,
+                                    policy=self.train_settings.eval_ngram_overlap)
+        self.report["data"].setdefault("eval_ngram_overlap", {})[role] = ngram.as_dict()
+        log(f"[{self.name}] {role}: {ngram.n}-gram check against {len(ngram.checked)} task(s)' test items "
+            f"({ngram.ngrams} n-grams, {ngram.seconds:.1f}s): "
+            + (f"dropped {ngram.dropped} of {ngram.records} records sharing one "
+               f"(test items touched per task: {dict(ngram.contaminated)})" if ngram.dropped else "none shared")
+            + (f"; allowed tasks: {list(allow)}" if allow else ""))
+        if not recs:
+            raise self.error(f"{role} data: no record left after removing those that share {ngram.n}-grams "
+                             "with evaluation test items")
         log(f"[{self.name}] {role}: {len(recs)} records from {counts}")
         return recs
 

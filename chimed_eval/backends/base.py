@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Sequence
 
+from ..errors import ConfigError
 from ..types import ModelInfo, Request, Response
 
 
@@ -27,6 +28,13 @@ class Backend(ABC):
     @abstractmethod
     def generate(self, requests: Sequence[Request]) -> list[Response]: ...
 
+    def token_logprobs(self, requests: Sequence[Request]) -> list[Response]:
+        """Per-token log-probabilities of each request's text (``Response.token_logprobs``, and
+        ``token_moments`` where the whole next-token distribution is at hand). Backends that can
+        read them override this; the others refuse."""
+        raise ConfigError(f"backend {self.name} cannot return per-token log-probabilities; use --backend hf "
+                          "(or vllm for Min-K% without Min-K%++)")
+
     def request_length(self, request: Request) -> int:
         """A length to sort by (longest first); backends with a tokenizer return tokens."""
         return len(request.context) + max((len(c) for c in request.continuations), default=0)
@@ -37,7 +45,8 @@ class Backend(ABC):
         return (request.prefix, -self.request_length(request))
 
     def run(self, kind: str, requests: Sequence[Request]) -> list[Response]:
-        fn = {"loglikelihood": self.loglikelihood, "next_token": self.next_token, "generate": self.generate}[kind]
+        fn = {"loglikelihood": self.loglikelihood, "next_token": self.next_token, "generate": self.generate,
+              "token_logprobs": self.token_logprobs}[kind]
         out = fn(requests)
         if len(out) != len(requests) or any(r.key != q.key for r, q in zip(out, requests)):
             raise RuntimeError(f"backend {self.name} returned responses out of order for {kind}")

@@ -25,6 +25,13 @@ LETTERS = "ABCDEFGHIJ"
 Script = Mapping[str, "int | str | None"]
 
 
+def fake_token_values(seed: int, char: str) -> tuple[float, float, float]:
+    """The fake backend's (log p, mu, sigma) for one character (see FakeBackend.token_logprobs)."""
+    h = hashlib.sha256(f"{seed}\x00token\x00{char}".encode("utf-8")).digest()
+    u = [int.from_bytes(h[i:i + 8], "big") / 2.0 ** 64 for i in (0, 8, 16)]
+    return -0.05 - 9.95 * u[0], -0.5 - 4.5 * u[1], 0.25 + 2.75 * u[2]
+
+
 def script_key(request: Request) -> str:
     """A request's key in an oracle script: its item key and its prompt's hash (two tasks of one
     run may share item ids, never the same item id with the same prompt and another answer)."""
@@ -37,9 +44,14 @@ class FakeBackend(Backend):
     def __init__(self, model: str = "oracle", seed: int = 0, delay: float = 0.0, script: Script | None = None,
                  **_: object) -> None:
         mode, _, arg = model.partition(":")
-        if mode not in ("oracle", "fixed", "random") or (mode != "fixed" and arg):
+        if mode == "judge":  # a scripted judge (chimed_eval.backends.fake_judge)
+            from .fake_judge import check_behaviour
+
+            check_behaviour(arg)
+        elif mode not in ("oracle", "fixed", "random") or (mode != "fixed" and arg):
             raise ConfigError(f"unknown fake backend model {model!r}; choose from: oracle (answers the gold "
-                              "answers), fixed:X (always answers X, e.g. fixed:A), random (a seeded random option)")
+                              "answers), fixed:X (always answers X, e.g. fixed:A), random (a seeded random option), "
+                              "judge:BEHAVIOUR (a scripted judge for chimed-eval judge)")
         if mode == "fixed" and not arg:
             raise ConfigError("fake backend 'fixed' needs an answer, e.g. --model fixed:A")
         self.mode, self.arg, self.seed = mode, arg, seed
@@ -103,6 +115,20 @@ class FakeBackend(Backend):
         self.calls.append(("next_token", len(requests)))
         return self._scored(requests)
 
+    def token_logprobs(self, requests: Sequence[Request]) -> list[Response]:
+        """Pseudo per-token values, the same in every mode: the tokens are the characters of the
+        text (the continuation; the context is ignored) and each character c gets, from
+        u_i = the i-th 8 bytes of sha256(f"{seed}\\0token\\0{c}") / 2**64,
+        log p = -0.05 - 9.95 * u_0, mu = -0.5 - 4.5 * u_1, sigma = 0.25 + 2.75 * u_2
+        (:func:`fake_token_values`), so tests can compute every membership score by hand."""
+        self.calls.append(("token_logprobs", len(requests)))
+        out = []
+        for r in requests:
+            vals = [fake_token_values(self.seed, c) for c in r.continuations[0]]
+            out.append(Response(key=r.key, n_tokens=(len(vals),), token_logprobs=tuple(v[0] for v in vals),
+                                token_moments=tuple((v[1], v[2]) for v in vals)))
+        return out
+
     def generate(self, requests: Sequence[Request]) -> list[Response]:
         self.calls.append(("generate", len(requests)))
         out = []
@@ -112,6 +138,10 @@ class FakeBackend(Backend):
             elif self.mode == "oracle":
                 answer = self.script.get(script_key(r))
                 text = f"答案：{LETTERS[answer]}" if isinstance(answer, int) else str(answer or "")
+            elif self.mode == "judge":
+                from .fake_judge import fake_verdict
+
+                text = fake_verdict(self.arg, r.context)
             else:
                 text = f"答案：{LETTERS[self._rng(r.key).randrange(4)]}"
             out.append(Response(key=r.key, text=text))

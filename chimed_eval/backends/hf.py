@@ -148,6 +148,19 @@ class HFBackend(TokenizedBackend):
     def next_token(self, requests: Sequence[Request]) -> list[Response]:
         return self._score(requests, self._rows_next_token)
 
+    def token_logprobs(self, requests: Sequence[Request]) -> list[Response]:
+        """Exact per-token log-probabilities and vocabulary moments (:mod:`.token_scores`)."""
+        from .token_scores import hf_token_logprobs
+
+        return hf_token_logprobs(self, requests)
+
+    def request_length(self, request: Request) -> int:
+        if request.kind == "token_logprobs":  # the text's tokens, not the (usually empty) context's
+            from .token_scores import token_row
+
+            return len(token_row(self, request)[0])
+        return super().request_length(request)
+
     def _score(self, requests: Sequence[Request], make_rows) -> list[Response]:
         plans = [make_rows(r) for r in requests]
         flat: list[_Row] = [row for rows, _ in plans for row in rows]

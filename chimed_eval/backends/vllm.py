@@ -9,6 +9,8 @@ Every request kind the tasks use:
   that is read, the request is run again without reading the cache.
 * ``next_token`` (letter scoring): one decoding step with ``logprob_token_ids`` set to the
   candidate letters' token ids, so exactly those log-probabilities come back, not the vocabulary.
+* ``token_logprobs`` (membership scores): the text's tokens through ``prompt_logprobs=0`` as for
+  ``loglikelihood``; no vocabulary moments (vLLM does not return the whole distribution).
 * ``generate``: ``SamplingParams`` from the request's GenerationConfig (greedy is temperature 0;
   sampling takes the per-item seed), stop strings applied the same way as the hf backend.
 
@@ -223,6 +225,32 @@ class VLLMBackend(TokenizedBackend):
                 return None
             res.append((float(lp.logprob), int(lp.rank) if lp.rank is not None else 0))
         return res
+
+    def token_logprobs(self, requests: Sequence[Request]) -> list[Response]:
+        """log p of each of the text's tokens (:func:`.token_scores.token_row`) through
+        ``prompt_logprobs=0``, as for ``loglikelihood`` (a read position taken from the prefix
+        cache is scored again without it). vLLM returns the actual tokens' log-probabilities, not
+        the whole distribution: ``token_moments`` is None (Min-K%++ is then unavailable)."""
+        from .token_scores import token_row
+
+        SP = self._vllm.SamplingParams
+        plans = [token_row(self, r) for r in requests]
+        seqs = [full for full, _ in plans]
+
+        def params(read_cache: bool):
+            return SP(max_tokens=1, temperature=0.0, prompt_logprobs=0, detokenize=False,
+                      skip_reading_prefix_cache=not read_cache)
+
+        got = [self._read_tail(o, len(t)) for o, (_, t) in zip(self._run(seqs, params(True)), plans)]
+        retry = [i for i, g in enumerate(got) if g is None]
+        if retry:
+            self.stats["cache_retries"] += len(retry)
+            for i, o in zip(retry, self._run([seqs[i] for i in retry], params(False))):
+                got[i] = self._read_tail(o, len(plans[i][1]))
+                if got[i] is None:
+                    raise RuntimeError(f"vLLM returned no prompt log-probabilities for request {requests[i].key!r}")
+        return [Response(key=r.key, n_tokens=(len(g),), token_logprobs=tuple(lp for lp, _ in g))
+                for r, g in zip(requests, got)]  # type: ignore[union-attr]
 
     def next_token(self, requests: Sequence[Request]) -> list[Response]:
         SP = self._vllm.SamplingParams

@@ -1,0 +1,107 @@
+"""Scripted judges for the fake backend (``--judge-backend fake --judge judge:<behaviour>``).
+
+A fake judge reads the texts back from its judge prompt (:func:`chimed_eval.judge.prompts.prompt_parts`;
+a ChatML wrapping, as the fake backend's chat stand-in renders it, is taken off first) and answers
+in the format the prompt asks for: pointwise one line ``<criterion>: N`` per criterion of the
+prompt's rubric, pairwise a last line ``[[A]]``, ``[[B]]`` or ``[[C]]`` (tie). Lengths are
+characters of the texts as the judge saw them. Behaviours:
+
+* ``first`` / ``second``: pairwise, always the answer shown first (``[[A]]``) / second (``[[B]]``);
+  pointwise, 3 on every criterion (position means nothing there).
+* ``longer`` / ``shorter``: pairwise, the longer / shorter answer (equal lengths: ``[[C]]``);
+  pointwise, ``1 + min(4, len // 10)`` / ``5 - min(4, len // 10)`` on every criterion.
+* ``invalid``: text with no score and no verdict token (every verdict unreadable).
+* ``score-N`` (N = 1..5): pointwise N on every criterion; pairwise ``[[C]]``.
+* ``reference``: character-overlap F1 with the reference (multiset of characters; no reference:
+  0); pointwise ``1 + round(4 * F1)`` on every criterion, pairwise the answer with the higher F1
+  (equal: ``[[C]]``).
+
+A prompt that is not a judge prompt (the fake judge used as a candidate model) gets a fixed answer
+naming the behaviour, so a fake judge can also be the model it judges (self-preference tests).
+Everything is a pure function of (behaviour, prompt): deterministic and cacheable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from ..errors import ConfigError
+
+BEHAVIOURS = ("first", "second", "longer", "shorter", "invalid", "score-N", "reference")
+_CHATML_USER = re.compile(r"<\|im_start\|>user\n(.*?)<\|im_end\|>", re.DOTALL)
+
+
+def check_behaviour(behaviour: str) -> None:
+    """ConfigError unless ``behaviour`` is one of :data:`BEHAVIOURS` (``score-N`` with N in 1..5)."""
+    if behaviour in BEHAVIOURS and behaviour != "score-N":
+        return
+    m = re.fullmatch(r"score-(\d+)", behaviour)
+    if m and 1 <= int(m.group(1)) <= 5:
+        return
+    raise ConfigError(f"unknown fake judge 'judge:{behaviour}'; choose from: judge:first, judge:second, judge:longer, "
+                      "judge:shorter, judge:invalid, judge:score-N (N = 1..5), judge:reference")
+
+
+def unwrap(context: str) -> str:
+    """The judge prompt inside a request's context: the last ChatML user message, else the context."""
+    found = _CHATML_USER.findall(context)
+    return found[-1] if found else context
+
+
+def char_f1(answer: str, reference: str | None) -> float:
+    """F1 of the character multisets of ``answer`` and ``reference`` (0 when either is empty)."""
+    if not answer or not reference:
+        return 0.0
+    common = sum((Counter(answer) & Counter(reference)).values())
+    if common == 0:
+        return 0.0
+    p, r = common / len(answer), common / len(reference)
+    return 2 * p * r / (p + r)
+
+
+def _pointwise_score(behaviour: str, answer: str, reference: str | None) -> int | None:
+    if behaviour in ("first", "second"):
+        return 3
+    if behaviour == "longer":
+        return 1 + min(4, len(answer) // 10)
+    if behaviour == "shorter":
+        return 5 - min(4, len(answer) // 10)
+    if behaviour == "reference":
+        return 1 + round(4 * char_f1(answer, reference))
+    if behaviour.startswith("score-"):
+        return int(behaviour.split("-", 1)[1])
+    return None
+
+
+def _pairwise_winner(behaviour: str, a: str, b: str, reference: str | None) -> str:
+    if behaviour == "first":
+        return "A"
+    if behaviour == "second":
+        return "B"
+    if behaviour in ("longer", "shorter"):
+        if len(a) == len(b):
+            return "C"
+        return "A" if (len(a) > len(b)) == (behaviour == "longer") else "B"
+    if behaviour == "reference":
+        fa, fb = char_f1(a, reference), char_f1(b, reference)
+        return "C" if fa == fb else ("A" if fa > fb else "B")
+    return "C"  # score-N: both answers get N
+
+
+def fake_verdict(behaviour: str, context: str) -> str:
+    """What the fake judge ``behaviour`` answers to a request whose context is ``context``."""
+    from ..judge.prompts import RUBRICS, prompt_parts
+
+    try:
+        parts = prompt_parts(unwrap(context))
+    except ValueError:
+        return f"（fake judge:{behaviour} 的回答）建议您及时到医院就诊，遵医嘱治疗。"
+    head = f"理由：fake judge ({behaviour})。\n"
+    if behaviour == "invalid":
+        return "我无法对这个回答作出判断。"
+    ref = parts.get("reference")
+    if parts["kind"] == "pairwise":
+        return head + f"[[{_pairwise_winner(behaviour, parts['answer_a'], parts['answer_b'], ref)}]]"
+    score = _pointwise_score(behaviour, parts["answer"], ref)
+    return head + "\n".join(f"{c.zh}: {score}" for c in RUBRICS[parts["rubric"]])

@@ -1,0 +1,162 @@
+"""``chimed-eval score OUT --exclude-contaminated REPORT``: a run's figures on the items a
+contamination report does not flag, beside the figures on every item.
+
+Every record of OUT is re-scored from ``OUT/samples`` (as ``score`` does, no model); a record is
+dropped when the report marks its item contaminated (a record of ``--shuffle-choices`` /
+``--repeats`` belongs to the item in its ``extra``: ``shuffle.of`` / ``repeat.of``); items too
+short to check are kept. The clean figures go to ``OUT/results.clean.json``: the results.json
+schema, with ``settings.contamination`` saying what was excluded (the report's path and sha256,
+its rule, per task the records and items excluded, their ids, the items too short to check, the
+report's rate, the sha256 of the records scored, and the figures on every item). results.json is
+never touched: a subset never passes for the run.
+
+Refused (nothing written): a task of the run missing from the report, an item of the run the
+report does not know (it was built on another item set: another data folder, --task-args, or
+version of the data), and a data file whose sha256 differs between the run and the report.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+from typing import Any, Callable
+
+from chimed_eval.errors import ConfigError
+
+CLEAN_FILE = "results.clean.json"
+
+
+def read_report(path: Path) -> dict[str, Any]:
+    """A ``chimed-eval contamination --output`` report, checked enough to exclude items by it."""
+    from chimed_eval.runs import read_json_file
+
+    from .cli import REPORT_FORMAT, REPORT_VERSION
+
+    doc = read_json_file(path)
+    if not isinstance(doc, dict) or doc.get("format") != REPORT_FORMAT:
+        raise ConfigError(f"{path}: not a contamination report (write one with: chimed-eval contamination "
+                          "--corpus ... --tasks ... --output REPORT.json)")
+    if doc.get("format_version") != REPORT_VERSION:
+        raise ConfigError(f"{path}: report format version {doc.get('format_version')!r}; this chimed-eval reads "
+                          f"version {REPORT_VERSION}: write the report again")
+    tasks = doc.get("tasks")
+    if not isinstance(tasks, dict):
+        raise ConfigError(f"{path}: 'tasks' must be an object")
+    for name, t in tasks.items():
+        recs = t.get("records") if isinstance(t, dict) else None
+        if not isinstance(recs, list) or not all(
+                isinstance(r, dict) and isinstance(r.get("id"), str) and r.get("contaminated") in (True, False, None)
+                for r in recs):
+            raise ConfigError(f"{path}: task {name!r}: 'records' must be a list of {{id, contaminated}} objects")
+    return doc
+
+
+def base_id(rec: dict[str, Any]) -> str:
+    """The item a record scores: ``extra.shuffle.of`` / ``extra.repeat.of``, else its id."""
+    extra = rec.get("extra")
+    for k in ("shuffle", "repeat"):
+        v = extra.get(k) if isinstance(extra, dict) else None
+        if isinstance(v, dict) and "of" in v:
+            return str(v["of"])
+    return str(rec["id"])
+
+
+def _fit(name: str, meta: Any, recs: dict[str, dict], rep: dict[str, Any]) -> list[str]:
+    """What keeps the report from applying to task ``name`` of the run (empty: it applies)."""
+    t = rep["tasks"].get(name)
+    if t is None:
+        return [f"task {name} is not in the report (it has: {', '.join(rep['tasks']) or 'none'}); "
+                f"build it with --tasks {name}"]
+    known = {r["id"] for r in t["records"]}
+    missing = sorted({base_id(r) for r in recs.values()} - known)
+    out = []
+    if missing:
+        out.append(f"task {name}: {len(missing)} of the run's items are not in the report, e.g. "
+                   f"{', '.join(missing[:3])} (it was built on another item set)")
+    theirs = t.get("data_files") or {}
+    for f, h in sorted(meta.data_files.items()):
+        if f in theirs and theirs[f] != h:
+            out.append(f"task {name}: data file {f} differs (run sha256 {h[:12]}..., report {str(theirs[f])[:12]}...)")
+    return out
+
+
+def clean_rescore(out_dir: Path, report_path: Path, get_task: Callable[[str], Any]) -> tuple[Any, Any, dict[str, Any]]:
+    """(figures on every item, figures on the unflagged items, the contamination block); writes
+    OUT/results.clean.json (see the module doc)."""
+    from chimed_eval import SCHEMA_VERSION
+    from chimed_eval.outdir import OutLock, check_adoptable
+    from chimed_eval.records import SampleStore, run_result_to_dict, task_result_to_dict, write_json_atomic
+    from chimed_eval.runner import task_result
+    from chimed_eval.runs import read_run, read_run_state
+    from chimed_eval.task import file_sha256
+    from chimed_eval.types import ModelInfo, RunResult
+
+    if not (out_dir / "run.json").is_file():
+        raise ConfigError(f"{out_dir} has no run.json: not a chimed-eval output directory")
+    rep = read_report(report_path)
+    with OutLock(out_dir):
+        check_adoptable(out_dir)
+        state = read_run_state(out_dir)
+        runs = {n: SampleStore(out_dir, n) for n in state.tasks}
+        runs = {n: (s, s.load()) for n, s in runs.items() if s.path.exists()}
+        problems = [p for n, (_, recs) in runs.items() for p in _fit(n, state.tasks[n], recs, rep)]
+        if problems:
+            raise ConfigError(f"{report_path} does not fit the run in {out_dir}: " + "; ".join(problems))
+        full, clean, block = [], [], {}
+        for name, (store, recs) in runs.items():
+            meta, task = state.tasks[name], get_task(name)
+            verdict = {r["id"]: r["contaminated"] for r in rep["tasks"][name]["records"]}
+            scores = [task.rescore(r, meta.variant) for r in recs.values()]
+            bases = [base_id(r) for r in recs.values()]
+            kept = [s for s, b in zip(scores, bases) if verdict[b] is not True]
+            kw = dict(variant=meta.variant, shots=meta.shots, data_files=dict(meta.data_files))
+            full.append(task_result(task, None, scores, state.seed, **kw))
+            if kept:
+                clean.append(task_result(task, None, kept, state.seed, **kw))
+            excluded = sorted({b for b in bases if verdict[b] is True})
+            rt = rep["tasks"][name]
+            block[name] = {"records": len(scores), "excluded_records": len(scores) - len(kept),
+                           "items": len(set(bases)), "excluded_items": len(excluded),
+                           "too_short_items": len({b for b in bases if verdict[b] is None}),
+                           "excluded_ids": excluded, "report_rate": rt.get("rate"), "report_rate_ci95": rt.get("rate_ci95"),
+                           "records_sha256": file_sha256(store.path),
+                           "full_metrics": task_result_to_dict(full[-1])["metrics"]}
+        res_path = out_dir / "results.json"
+        old = read_run(res_path) if res_path.exists() else None
+        model = old.model if old is not None else ModelInfo("unknown", "unknown", None, None, None)
+        settings = dict((old.settings if old is not None else None) or state.settings)
+        contamination = {"report": str(report_path), "report_sha256": file_sha256(report_path), "n": rep.get("n"),
+                         "tokenisation": rep.get("tokenisation"), "rule": rep.get("rule"),
+                         "max_documents": rep.get("max_documents"),
+                         "corpus": [{"path": f.get("path"), "sha256": f.get("sha256")}
+                                    for f in (rep.get("corpus") or {}).get("files", [])],
+                         "tasks": block}
+        now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        rr_full = RunResult(SCHEMA_VERSION, model, settings, tuple(full), now)
+        rr_clean = RunResult(SCHEMA_VERSION, model, {**settings, "contamination": contamination}, tuple(clean), now)
+        write_json_atomic(out_dir / CLEAN_FILE, run_result_to_dict(rr_clean))
+    return rr_full, rr_clean, contamination
+
+
+def _fig(m: Any) -> str:
+    if m is None:
+        return "-"
+    ci = f" [{m.ci_low:.2f}, {m.ci_high:.2f}]" if m.ci_low is not None else ""
+    return f"{m.value:.2f}{ci}"
+
+
+def score_clean(out_dir: Path, report_path: Path, get_task: Callable[[str], Any]) -> int:
+    """The ``score --exclude-contaminated`` command: write results.clean.json, print both figures."""
+    full, clean, block = clean_rescore(out_dir, report_path, get_task)
+    by_task = {t.task: t for t in clean.tasks}
+    print(f"{'task':24} {'metric':22} {'all items':>24} {'n':>6}  {'clean items':>24} {'n':>6}  excluded")
+    for t in full.tasks:
+        c = by_task.get(t.task)
+        cm = {m.name: m for m in c.metrics} if c is not None else {}
+        b = block["tasks"][t.task]
+        for m in t.metrics:
+            print(f"{t.task:24} {m.name:22} {_fig(m):>24} {t.n:>6}  {_fig(cm.get(m.name)):>24} "
+                  f"{(c.n if c else 0):>6}  {b['excluded_items']} item(s)")
+    print(f"\nclean results: {out_dir / CLEAN_FILE} (results.json unchanged); "
+          f"excluded items per task: {({k: v['excluded_items'] for k, v in block['tasks'].items()})}")
+    return 0

@@ -1,0 +1,242 @@
+"""``chimed-eval judge``: ask judge models about a run's answers, save every verdict, resume.
+
+Flow (one way): OUT's records -> :class:`~.inputs.JudgeItem` -> one judge prompt per item and order
+(:mod:`.prompts`) -> a ``generate`` :class:`~chimed_eval.types.Request` per judge -> the judge backend
+(opened with :func:`chimed_eval.backends.open_backend`, behind the same response cache as a run) ->
+verdict text -> :mod:`.parse` -> a record in ``OUT/judge/<dir>/records/<task>.jsonl`` (:mod:`.store`)
+-> figures (:mod:`.aggregate`) in ``results.json``.
+
+Requests: ``key`` = ``task NUL item id NUL order`` (order ``single`` pointwise; ``AB`` with the
+candidate shown as answer A, ``BA`` with it shown as B), greedy decoding, ``--max-new-tokens``
+(512) new tokens. The context is the judge prompt as one user message in the judge's chat format:
+an openai judge gets it as a chat message (the server's template); a model with a documented chat
+format (:data:`chimed_eval.prompts.CHAT_FORMATS`) gets that format; otherwise the tokenizer's chat
+template, and plain text when the tokenizer has none; the fake backend its ChatML stand-in. A
+``<think>…</think>`` trace is taken off the verdict before parsing (the raw text is kept).
+
+Judges run one after another (one model in memory at a time). As in the runner, each judge's
+batch boundaries come from the full request list (never from what is left), a batch with a
+missing record is asked whole and only its missing records are written, so an interrupted run
+resumed with the same command writes what an uninterrupted one writes; a recorded verdict whose
+prompt differs from the one the same item gets now (the run's answers, or a chat template,
+changed) is refused, naming the item.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import ConfigError
+from ..types import GenerationConfig, Request
+from .inputs import JudgeItem
+from .store import ORDERS, JUDGE_FORMAT, JudgeSettings, RecordStore, check_state, judge_dir, model_ident, pin_judge_model
+
+
+@dataclass(frozen=True)
+class JudgeJob:
+    """One judge request and what it asks about."""
+
+    item: JudgeItem
+    judge: str
+    order: str
+    prompt: str
+    request: Request
+
+    @property
+    def record_key(self) -> tuple[str, str, str]:
+        return self.item.id, self.judge, self.order
+
+
+def judge_prompt(item: JudgeItem, protocol: str, rubric: str, order: str) -> str:
+    from .prompts import pairwise_prompt, pointwise_prompt
+
+    if protocol == "pointwise":
+        return pointwise_prompt(item.question, item.answer, item.reference, rubric)
+    a, b = (item.answer, item.baseline) if order == "AB" else (item.baseline, item.answer)
+    return pairwise_prompt(item.question, str(a), str(b), item.reference)
+
+
+def judge_chat_setup(backend: str, judge: str, args: dict[str, str]):
+    """How a judge prompt reaches ``judge`` (module docstring): chimed_eval.chat's setup, or plain
+    text for a local model whose tokenizer has no chat template."""
+    from ..chat import ChatSetup, chat_setup, declared_format
+
+    fmt = declared_format(judge, args)
+    try:
+        return chat_setup(backend, judge, args)
+    except ConfigError as exc:
+        if backend in ("hf", "vllm") and fmt in (None, "none") and "no chat template" in str(exc):
+            return ChatSetup(lambda msgs: msgs[-1]["content"], "plain text (the model has no chat template)",
+                             add_special_tokens=None)
+        raise ConfigError(f"judge {judge!r}: {exc}") from None
+
+
+def build_jobs(items: dict[str, list[JudgeItem]], settings: JudgeSettings, judge: str, setup) -> list[JudgeJob]:
+    from ..chat import render_messages
+
+    gen = GenerationConfig(max_new_tokens=settings.max_new_tokens, stop=tuple(setup.stop), temperature=0.0)
+    jobs = []
+    for task, task_items in items.items():
+        for item in task_items:
+            for order in ORDERS[settings.protocol]:
+                prompt = judge_prompt(item, settings.protocol, settings.rubric, order)
+                context, messages = render_messages(setup, [{"role": "user", "content": prompt}])
+                req = Request(kind="generate", key=f"{task}\x00{item.id}\x00{order}", context=context, generation=gen,
+                              add_special_tokens=setup.add_special_tokens, messages=messages)
+                jobs.append(JudgeJob(item, judge, order, prompt, req))
+    return jobs
+
+
+def verdict_record(job: JudgeJob, text: str, settings: JudgeSettings) -> dict[str, Any]:
+    """The saved record of one verdict: what was asked, what came back, what was read from it."""
+    from ..reasoning import parse_think_markers, strip_reasoning
+    from .parse import parse_pairwise, parse_pointwise
+
+    answer_text, _ = strip_reasoning(text, parse_think_markers(None))
+    item = job.item
+    rec: dict[str, Any] = {"id": item.id, "judge": job.judge, "order": job.order, "question_rule": item.question_rule,
+                           "prompt": job.prompt, "prompt_hash": job.request.prompt_hash, "raw": text}
+    if settings.protocol == "pointwise":
+        v = parse_pointwise(answer_text, settings.rubric)
+        rec.update(scores=dict(v.scores) if v.scores else None, overall=v.overall, valid=v.valid, reason=v.reason,
+                   len_answer=len(item.answer.strip()))
+    else:
+        p = parse_pairwise(answer_text)
+        first = job.order == "AB"
+        outcome = None if p.winner is None else (
+            "tie" if p.winner == "tie" else ("win" if (p.winner == "A") == first else "loss"))
+        rec.update(winner=p.winner, outcome=outcome, valid=p.valid, reason=p.reason,
+                   len_candidate=len(item.answer.strip()), len_baseline=len(str(item.baseline).strip()))
+    return rec
+
+
+def _run_model_ident(out_dir: Path) -> dict[str, Any] | None:
+    """The model of a run (results.json, else run.json), as judge.json pins it."""
+    from ..outdir import read_json
+
+    if (out_dir / "results.json").exists():
+        res = read_json(out_dir / "results.json")
+        if isinstance(res, dict) and isinstance(res.get("model"), dict):
+            return model_ident(res["model"])
+    if (out_dir / "run.json").exists():
+        run = read_json(out_dir / "run.json")
+        if isinstance(run, dict) and isinstance(run.get("model"), dict):
+            return model_ident(run["model"])
+    return None
+
+
+def _check_out(out_dir: Path, what: str) -> None:
+    if not (out_dir / "run.json").exists() or not (out_dir / "samples").is_dir():
+        raise ConfigError(f"{what} {out_dir} is not a chimed-eval output directory (no run.json and samples/): "
+                          "give the --output of a chimed-eval run")
+
+
+def run_judges(out_dir: Path, settings: JudgeSettings, progress: bool = True) -> dict[str, Any]:
+    """Judge OUT's answers with every judge of ``settings``; returns the results written to
+    ``OUT/judge/<dir>/results.json`` (``path`` added)."""
+    from ..outdir import OutLock
+    from .aggregate import judge_results
+    from .inputs import generation_tasks, load_items
+    from .prompts import PROMPT_VERSION
+
+    out_dir = Path(out_dir)
+    _check_out(out_dir, "OUT")
+    baseline = Path(settings.baseline) if settings.baseline else None
+    if baseline is not None:
+        _check_out(baseline, "--baseline")
+        if baseline.resolve() == out_dir.resolve():
+            raise ConfigError("--baseline is the judged run itself; give another run's output directory")
+    tasks = generation_tasks(out_dir, settings.tasks)
+    items = load_items(out_dir, tasks, settings.limit, baseline)  # every refusal before a model loads
+    setups = {j: judge_chat_setup(settings.backend, j, dict(settings.judge_args)) for j in settings.judges}
+    pinned = {"format": JUDGE_FORMAT, "settings": settings.key(), "prompt_version": PROMPT_VERSION,
+              "candidate": {"model": _run_model_ident(out_dir)},
+              "baseline": None if baseline is None else {"path": str(baseline.resolve()),
+                                                         "model": _run_model_ident(baseline)},
+              "chat_templates": {j: s.label for j, s in setups.items()},
+              "inputs": {t: _inputs_sha(v) for t, v in items.items()}}  # this invocation's items (not compared)
+    jdir = judge_dir(out_dir, settings)
+    with OutLock(out_dir):
+        state = check_state(jdir, pinned)
+        stores = {t: RecordStore(jdir, t) for t in tasks}
+        done = {t: stores[t].load() for t in tasks}
+        all_jobs = {j: build_jobs(items, settings, j, setups[j]) for j in settings.judges}
+        for jobs in all_jobs.values():
+            _check_recorded(jobs, done, stores)
+        for judge, jobs in all_jobs.items():
+            if any(job.record_key not in done[_task(job)] for job in jobs):
+                _run_judge(judge, jobs, settings, done, stores, jdir, state, progress)
+        ordered_keys = {t: [(i.id, j, o) for i in items[t] for j in settings.judges for o in ORDERS[settings.protocol]]
+                        for t in tasks}
+        for t in tasks:
+            wanted = set(ordered_keys[t])
+            stores[t].finalize([done[t][k] for k in ordered_keys[t]] + [r for k, r in done[t].items() if k not in wanted])
+        res = judge_results(items, {t: [done[t][k] for k in ordered_keys[t]] for t in tasks}, settings, state)
+        from ..records import write_json_atomic
+
+        write_json_atomic(jdir / "results.json", res)
+    return {**res, "path": str(jdir / "results.json")}
+
+
+def _inputs_sha(items: Sequence[JudgeItem]) -> dict[str, Any]:
+    """What was judged: the count and sha256 of the items' (id, question, reference, answer, baseline answer)."""
+    import json
+
+    from ..types import sha256_text
+
+    rows = [[i.id, i.question, i.reference, i.answer, i.baseline] for i in items]
+    return {"n": len(items), "sha256": sha256_text(json.dumps(rows, ensure_ascii=False))}
+
+
+def _task(job: JudgeJob) -> str:
+    return job.item.task
+
+
+def _check_recorded(jobs: Sequence[JudgeJob], done: dict, stores: dict) -> None:
+    for job in jobs:
+        rec = done[_task(job)].get(job.record_key)
+        if rec is not None and rec.get("prompt_hash") != job.request.prompt_hash:
+            raise ConfigError(
+                f"{stores[_task(job)].path}: item {job.item.id!r} (judge {job.judge}, order {job.order}) was judged on "
+                "another prompt: the run's answer, question or reference (or the judge's chat template) changed since. "
+                f"Delete {stores[_task(job)].path.parent.parent} to judge again")
+
+
+def _run_judge(judge: str, jobs: list[JudgeJob], settings: JudgeSettings, done: dict, stores: dict, jdir: Path,
+               state: dict, progress: bool) -> None:
+    from tqdm import tqdm
+
+    from ..backends import open_backend
+
+    backend = open_backend(settings.backend, judge, seed=settings.seed, batch_size=settings.batch_size,
+                           device=settings.device, dtype=settings.dtype, model_args=dict(settings.judge_args),
+                           cache=settings.cache)
+    pending = sum(1 for job in jobs if job.record_key not in done[_task(job)])
+    bar = tqdm(total=pending, unit="verdict", desc=f"judging ({judge})", disable=not progress, file=sys.stderr,
+               dynamic_ncols=True)
+    try:
+        pin_judge_model(jdir, state, judge, model_ident(backend.model_info()))
+        size = max(settings.batch_size, int(getattr(backend, "run_batch_size", None) or 0))
+        order = sorted(range(len(jobs)), key=lambda i: (*backend.sort_key(jobs[i].request), i))
+        for start in range(0, len(order), size):
+            batch = [jobs[i] for i in order[start:start + size]]
+            missing = [job for job in batch if job.record_key not in done[_task(job)]]
+            if not missing:
+                continue
+            responses = backend.run("generate", [job.request for job in batch])
+            new: dict[str, list[dict[str, Any]]] = {}
+            for job, resp in zip(batch, responses):
+                if job.record_key in done[_task(job)]:
+                    continue
+                rec = verdict_record(job, resp.text or "", settings)
+                done[_task(job)][job.record_key] = rec
+                new.setdefault(_task(job), []).append(rec)
+            for task, recs in new.items():
+                stores[task].append(recs)
+            bar.update(len(missing))
+    finally:
+        bar.close()
+        backend.close()
