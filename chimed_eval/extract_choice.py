@@ -88,6 +88,7 @@ _TEXT_STRIP = " \t\r\n。.；;，,：:"
 # A line that labels an option ("E. 肺癌", "(B) Metformin", "C、卵巢"): in a run of two or more such
 # lines the model is re-listing the options, not answering (see ``_without_listings``).
 _OPTION_LINE = re.compile(r"[ \t]*[(（]?[A-J][ \t]*[.．、:：)）]")
+_BARE_LABEL = re.compile(r"[ \t]*[(（]?[A-J][ \t]*")
 
 
 @dataclass(frozen=True)
@@ -242,8 +243,9 @@ def _option_text(t: str, multi: bool, opts: list[tuple[int, str]]) -> Extraction
 
 def _without_listings(t: str) -> str:
     """``t`` with every re-listed option block blanked: a run of two or more consecutive lines
-    that each start with an option label (``A. …``, ``(B) …``, ``C、…``, or the bare label ``E.``; blank lines between them
-    do not end the run). Small models often copy the options after their reasoning; the last
+    that each start with an option label (``A. …``, ``(B) …``, ``C、…``, the bare label ``E.``;
+    blank lines do not end the run; a line holding only a letter continues it: the next label, cut
+    by the token budget). Small models often copy the options after their reasoning; the last
     letter and the last option text of such a block (``E. 肺癌``) are not an answer. A single
     labelled line ("B. 卵巢") is still read as one."""
     lines = t.split("\n")
@@ -255,8 +257,8 @@ def _without_listings(t: str) -> str:
             i += 1
             continue
         run, j = [i], i + 1
-        while j < len(lines) and (labelled[j] or not lines[j].strip()):
-            if labelled[j]:
+        while j < len(lines) and (labelled[j] or not lines[j].strip() or _BARE_LABEL.fullmatch(lines[j])):
+            if lines[j].strip():  # a bare letter after a block is its next label, cut by the budget
                 run.append(j)
             j += 1
         if len(run) >= 2:

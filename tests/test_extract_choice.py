@@ -57,6 +57,9 @@ COT = [
     # re-listed option blocks (gemma3-270m on CMExam) are no answer: not their last letter or text
     ("A. 喉炎\nB. 支气管扩张\nC. 喉癌\nD. 肺癌\nE. 肺癌\nE. 肺癌\nE. 肺癌", 5, ("喉炎", "支气管扩张", "喉癌", "肺癌", "肺结核"), False, None, "none"),
     ("\nA. \nB. \nC. \nD. \nE. \nE. \nE. ", 5, (), False, None, "none"),
+    ("E. 流行性胸痛\nE. 流行性胸痛\nE. 流行性胸痛\nE", 5, (), False, None, "none"),  # the next label, cut
+    ("D.\nE.\n\nA.\nB.\nC.\nD.\nE.\n\nA", 5, (), False, None, "none"),
+    ("考虑为肺栓塞。\nC", 5, (), False, "C", "last_letter"),  # a lone letter after prose is an answer
     ("A. B. C. D. E.\nA. B. C. D. E.\nA. B. C", 5, (), False, None, "none"),
     ("患者咯血伴消瘦，考虑B。\nA. 喉炎\nB. 支气管扩张\nC. 喉癌", 5, (), False, "B", "last_letter"),
     ("考虑为支气管扩张。\n\nA. 喉炎\n\nC. 喉癌", 5, ("喉炎", "支气管扩张", "喉癌", "肺癌", "肺结核"), False, "B", "option_text"),
