@@ -5,6 +5,7 @@ shown to the judge is recovered from each prompt markup."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -53,29 +54,36 @@ def pair(tmp_path):
     return cand, base
 
 
-def test_position_biased_judge_flips_every_pair_and_scores_only_ties(pair, capsys):
+VERDICTS = pytest.mark.parametrize("verdict", ["generate", "logprobs"])  # text verdicts, next-token probabilities
+
+
+@VERDICTS
+def test_position_biased_judge_flips_every_pair_and_scores_only_ties(pair, capsys, verdict):
     cand, base = pair
-    t = judge(cand, "--judge", "judge:first", "--protocol", "pairwise", "--baseline", str(base))
+    t = judge(cand, "--judge", "judge:first", "--protocol", "pairwise", "--baseline", str(base), "--verdict", verdict)
     f = t["judges"]["judge:first"]
     assert f["flip_rate"] == 1.0 and f["flips"] == 10
     assert (f["wins"], f["ties"], f["losses"]) == (0, 10, 0)
     assert f["win_rate"]["value"] == 50.0 and f["position_preference"] == 1.0
     assert any("depend on answer order in 100% of pairs" in w for w in t["warnings"])
     assert "treat its win rate as unreliable" in capsys.readouterr().out
-    s = judge(cand, "--judge", "judge:second", "--protocol", "pairwise", "--baseline", str(base))["judges"]["judge:second"]
+    s = judge(cand, "--judge", "judge:second", "--protocol", "pairwise", "--baseline", str(base),
+              "--verdict", verdict)["judges"]["judge:second"]
     assert s["flip_rate"] == 1.0 and s["position_preference"] == 0.0
 
 
-def test_length_biased_judge_is_caught_by_correlation_and_length_control(pair):
+@VERDICTS
+def test_length_biased_judge_is_caught_by_correlation_and_length_control(pair, verdict):
     cand, base = pair
-    f = judge(cand, "--judge", "judge:longer", "--protocol", "pairwise", "--baseline", str(base))["judges"]["judge:longer"]
+    v = ("--verdict", verdict)
+    f = judge(cand, "--judge", "judge:longer", "--protocol", "pairwise", "--baseline", str(base), *v)["judges"]["judge:longer"]
     # 7 longer (wins), 1 equal (tie), 2 shorter (losses): raw (7 + 0.5) / 10
     assert (f["wins"], f["ties"], f["losses"]) == (7, 1, 2) and f["win_rate"]["value"] == pytest.approx(75.0)
     assert f["flip_rate"] == 0.0
     assert abs(f["lc_win_rate"] - 50.0) < 10 < abs(f["win_rate"]["value"] - 50.0)
-    p = judge(cand, "--judge", "judge:longer")["judges"]["judge:longer"]
+    p = judge(cand, "--judge", "judge:longer", *v)["judges"]["judge:longer"]
     assert p["length_correlation"]["spearman"] > 0.9 and p["length_correlation"]["n"] == 10
-    q = judge(cand, "--judge", "judge:shorter")["judges"]["judge:shorter"]
+    q = judge(cand, "--judge", "judge:shorter", *v)["judges"]["judge:shorter"]
     assert q["length_correlation"]["spearman"] < -0.9
 
 
@@ -127,18 +135,27 @@ def test_two_pairwise_judges_majority_and_agreement(tmp_path):
     assert mean["rule"] == "mean" and mean["win_rate"]["value"] == 50.0  # (1 + 0) / 2 per item
 
 
-def test_self_preference_when_the_judge_is_the_candidate(tmp_path):
+@VERDICTS
+def test_self_preference_when_the_judge_is_the_candidate(tmp_path, verdict):
     from chimed_eval.backends.fake_judge import fake_verdict
 
     own = fake_verdict("longer", "not a judge prompt")  # what judge:longer answers as a candidate model
     cand = qa_run(tmp_path, ["多休息。", "多喝水。", "按时服药。"], "cand", model="judge:longer")
-    t = judge(cand, "--judge", "judge:longer,judge:score-2")
+    t = judge(cand, "--judge", "judge:longer,judge:score-2", "--verdict", verdict)
     (sp,) = t["self_preference"]
     assert sp["judge"] == "judge:longer" and sp["judges_its_own"] == "candidate"
     expected = 1 + min(4, len(own) // 10)  # fake_judge's documented rule
-    assert sp["own"] == expected and sp["peers"] == 2.0 and sp["delta"] == expected - 2 and sp["n"] == 3
+    if verdict == "logprobs":  # overall = the expectation of p_i ~ exp(-|i - s|) over 1..5 (fake_judge docstring)
+        def g_eval(s):
+            w = [math.exp(-abs(i - s)) for i in range(1, 6)]
+            return sum(i * x for i, x in enumerate(w, 1)) / sum(w)
+        expected, peers = g_eval(expected), g_eval(2)
+    else:
+        peers = 2.0
+    assert sp["own"] == pytest.approx(expected) and sp["peers"] == pytest.approx(peers) and sp["n"] == 3
+    assert sp["delta"] == pytest.approx(expected - peers)
     assert any("is the candidate model" in w for w in t["warnings"])
-    alone = judge(cand, "--judge", "judge:longer")["self_preference"][0]
+    alone = judge(cand, "--judge", "judge:longer", "--verdict", verdict)["self_preference"][0]
     assert alone["delta"] is None and "second judge" in alone["note"]
 
 

@@ -112,8 +112,19 @@ class FakeBackend(Backend):
         return self._scored(requests)
 
     def next_token(self, requests: Sequence[Request]) -> list[Response]:
+        """As loglikelihood; a fake judge (``judge:``) answers its ``--verdict logprobs`` requests
+        with its scripted log-probabilities (:func:`.fake_judge.fake_next_token`)."""
         self.calls.append(("next_token", len(requests)))
-        return self._scored(requests)
+        if self.mode != "judge":
+            return self._scored(requests)
+        from .fake_judge import fake_next_token
+
+        out = []
+        for r in requests:
+            lps = fake_next_token(self.arg, r.context, r.continuations)
+            out.append(self._scored([r])[0] if lps is None else Response(
+                key=r.key, logprobs=lps, greedy=tuple(x == max(lps) for x in lps), n_tokens=tuple(1 for _ in lps)))
+        return out
 
     def token_logprobs(self, requests: Sequence[Request]) -> list[Response]:
         """Pseudo per-token values, the same in every mode: the tokens are the characters of the

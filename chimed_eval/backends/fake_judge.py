@@ -16,6 +16,15 @@ characters of the texts as the judge saw them. Behaviours:
   0); pointwise ``1 + round(4 * F1)`` on every criterion, pairwise the answer with the higher F1
   (equal: ``[[C]]``).
 
+``--verdict logprobs`` (``next_token`` requests whose context is the ChatML-wrapped judge prompt
+followed by an answer prefix of :mod:`chimed_eval.judge.logprobs`): the same behaviours, as
+log-probabilities (:func:`fake_next_token`). Pointwise, with s the score above, candidate i (1..5)
+gets log p = -1 - |i - s| (unnormalised: the five sum to less than 1, so the reader must
+renormalise; argmax s, expectation pulled toward 3). Pairwise, the winner above gets -1 and the
+other two candidates -3. ``invalid`` (nothing is invalid in this mode): every candidate -1, a
+uniform distribution whose argmax tie goes to the first candidate (score 1, expectation 3;
+``A``, so every pair flips). A context without a known prefix is scored as other requests are.
+
 A prompt that is not a judge prompt (the fake judge used as a candidate model) gets a fixed answer
 naming the behaviour, so a fake judge can also be the model it judges (self-preference tests).
 Everything is a pure function of (behaviour, prompt): deterministic and cacheable.
@@ -105,3 +114,31 @@ def fake_verdict(behaviour: str, context: str) -> str:
         return head + f"[[{_pairwise_winner(behaviour, parts['answer_a'], parts['answer_b'], ref)}]]"
     score = _pointwise_score(behaviour, parts["answer"], ref)
     return head + "\n".join(f"{c.zh}: {score}" for c in RUBRICS[parts["rubric"]])
+
+
+_CHATML_ASSISTANT = "<|im_start|>assistant\n"
+
+
+def fake_next_token(behaviour: str, context: str, continuations: tuple[str, ...]) -> tuple[float, ...] | None:
+    """The fake judge's log-probabilities of ``continuations`` after ``context`` (module
+    docstring); None when the context is not a judge prompt followed by a verdict prefix."""
+    from ..judge.logprobs import PAIRWISE_PREFIX, SCORES, WINNERS, criterion_prefix
+    from ..judge.prompts import RUBRICS, prompt_parts
+
+    head, sep, prefix = context.rpartition(_CHATML_ASSISTANT)
+    try:
+        parts = prompt_parts(unwrap(head + sep)) if sep else None
+    except ValueError:
+        parts = None
+    if parts is None:
+        return None
+    if parts["kind"] == "pairwise" and prefix == PAIRWISE_PREFIX and continuations == WINNERS:
+        if behaviour == "invalid":
+            return (-1.0, -1.0, -1.0)
+        win = _pairwise_winner(behaviour, parts["answer_a"], parts["answer_b"], parts.get("reference"))
+        return tuple(-1.0 if c == win else -3.0 for c in WINNERS)
+    if parts["kind"] == "pointwise" and continuations == SCORES and any(
+            prefix == criterion_prefix(c.zh) for c in RUBRICS[parts["rubric"]]):
+        s = _pointwise_score(behaviour, parts["answer"], parts.get("reference"))
+        return tuple(-1.0 if s is None else -1.0 - abs(i - s) for i in range(1, 6))
+    return None

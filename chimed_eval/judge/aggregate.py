@@ -4,7 +4,8 @@ Per task and judge (``judges``):
 
 * pointwise: ``n`` items, ``n_valid``, ``invalid`` and ``invalid_rate`` (an unreadable verdict is
   left out of every figure, never scored); ``overall`` (mean over valid items of the mean of the
-  criteria) and each criterion's mean, with seeded 95% bootstrap intervals; ``length_correlation``:
+  criteria) and each criterion's mean, with seeded 95% bootstrap intervals (``--verdict logprobs``:
+  the records' probability-weighted expectations, :mod:`.logprobs`, in both); ``length_correlation``:
   Spearman's rho of the overall score with the answer's length in characters.
 * pairwise: ``n`` comparisons (each asked in both orders); a comparison is valid when both orders
   are, and then combined (:func:`.bias.combine_orders`: a verdict that changes with the order is a
@@ -67,6 +68,11 @@ def same_model(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool
 # --- pointwise ---------------------------------------------------------------------------------
 
 
+def _criterion(rec: Mapping[str, Any], c: str) -> float:
+    """A valid record's value on criterion ``c``: the expectation (logprobs mode), else the score."""
+    return float((rec.get("expected") or rec["scores"])[c])
+
+
 def _pointwise_judge(recs: Sequence[dict], criteria: Sequence[str], seed: int) -> dict[str, Any]:
     from .bias import length_correlation
 
@@ -75,7 +81,7 @@ def _pointwise_judge(recs: Sequence[dict], criteria: Sequence[str], seed: int) -
     out: dict[str, Any] = {"n": n, "n_valid": len(valid), "invalid": n - len(valid),
                            "invalid_rate": (n - len(valid)) / n if n else None,
                            "overall": _mean_ci([float(r["overall"]) for r in valid], seed),
-                           "criteria": {c: _mean_ci([float(r["scores"][c]) for r in valid], seed) for c in criteria}}
+                           "criteria": {c: _mean_ci([_criterion(r, c) for r in valid], seed) for c in criteria}}
     rho, used = length_correlation([r["overall"] if r.get("valid") else None for r in recs],
                                    [int(r["len_answer"]) for r in recs])
     out["length_correlation"] = {"spearman": _num(rho), "n": used}
@@ -93,7 +99,7 @@ def _pointwise_task(recs_by_judge: Mapping[str, list[dict]], criteria: Sequence[
         return out
     per_item = list(zip(*(recs_by_judge[j] for j in judges)))
     overall = [mean_scores([r["overall"] if r.get("valid") else None for r in recs]) for recs in per_item]
-    crit = {c: [mean_scores([r["scores"][c] if r.get("valid") else None for r in recs]) for recs in per_item]
+    crit = {c: [mean_scores([_criterion(r, c) if r.get("valid") else None for r in recs]) for recs in per_item]
             for c in criteria}
     kept = [x for x in overall if x is not None]
     out["aggregate"] = {"rule": "mean", "n": len(per_item), "n_valid": len(kept),
@@ -258,7 +264,8 @@ def judge_results(items: Mapping[str, list], records: Mapping[str, list[dict]], 
         fig["self_preference"] = _self_preference(settings.protocol, by_judge, state, settings.seed)
         fig["warnings"] = _warnings(settings.protocol, fig["judges"], fig["self_preference"])
         tasks[task] = {"n": len(items[task]), **fig}
-    return {"format": 1, "protocol": f"judge-{settings.protocol}", "judges": list(settings.judges),
+    return {"format": 1, "protocol": f"judge-{settings.protocol}", "verdict": settings.verdict,
+            "judges": list(settings.judges),
             "backend": settings.backend, "rubric": settings.rubric if settings.protocol == "pointwise" else None,
             "criteria": criteria if settings.protocol == "pointwise" else None, "aggregate": settings.aggregate_rule,
             "prompt_version": PROMPT_VERSION, "settings": settings.key(), "seed": settings.seed,

@@ -44,6 +44,9 @@ def add_command(sub) -> None:
     j.add_argument("--dtype", default=None)
     j.add_argument("--seed", type=int, default=1234, help="seed of the bootstrap intervals (and of fake judges)")
     j.add_argument("--max-new-tokens", type=int, default=512, help="the judge's budget per verdict (default 512)")
+    j.add_argument("--verdict", default="generate", choices=("generate", "logprobs"),
+                   help="generate (default): the judge writes its verdict, which is parsed; logprobs: the verdict is "
+                        "read from the judge's next-token probabilities after a prefilled answer (G-Eval; hf, vllm)")
     j.add_argument("--no-progress", action="store_true")
 
 
@@ -56,6 +59,8 @@ def add_run_flags(r) -> None:
     r.add_argument("--judge-protocol", default="pointwise", choices=("pointwise", "pairwise"))
     r.add_argument("--judge-baseline", type=Path, default=None, help="pairwise: the baseline run's output directory")
     r.add_argument("--judge-rubric", default="medical", help="pointwise rubric: medical (default) or cmb-clin")
+    r.add_argument("--judge-verdict", default="generate", choices=("generate", "logprobs"),
+                   help="generate (default; parsed text) or logprobs (next-token probabilities, G-Eval)")
 
 
 def _cache(no_cache: bool, cache: Path | None, backend: str):
@@ -79,7 +84,7 @@ def settings_from_args(a: argparse.Namespace):
                          rubric=a.rubric, baseline=str(a.baseline) if a.baseline is not None else None,
                          aggregate=a.aggregate, tasks=tasks, limit=a.limit, max_new_tokens=a.max_new_tokens,
                          batch_size=a.batch_size, device=a.device, dtype=a.dtype, seed=a.seed,
-                         cache=_cache(a.no_cache, a.cache, a.judge_backend))
+                         cache=_cache(a.no_cache, a.cache, a.judge_backend), verdict=getattr(a, "verdict", "generate"))
 
 
 def _judge(out: Path, settings, progress: bool) -> int:
@@ -107,7 +112,8 @@ def _run_judge_args(a: argparse.Namespace) -> argparse.Namespace:
     return argparse.Namespace(judge=a.judge, judge_backend=a.judge_backend, judge_args=a.judge_args,
                               protocol=a.judge_protocol, baseline=a.judge_baseline, rubric=a.judge_rubric,
                               aggregate=None, tasks=None, limit=None, max_new_tokens=512, batch_size=a.batch_size,
-                              device=a.device, dtype=None, seed=a.seed, cache=a.cache, no_cache=a.no_cache)
+                              device=a.device, dtype=None, seed=a.seed, cache=a.cache, no_cache=a.no_cache,
+                              verdict=getattr(a, "judge_verdict", "generate"))
 
 
 def check_run_flags(a: argparse.Namespace, tasks) -> None:
@@ -116,8 +122,8 @@ def check_run_flags(a: argparse.Namespace, tasks) -> None:
     from tasks.generation import GenerationTask
 
     if not a.judge:
-        if a.judge_baseline is not None or a.judge_args:
-            raise ConfigError("--judge-baseline / --judge-args need --judge MODEL")
+        if a.judge_baseline is not None or a.judge_args or getattr(a, "judge_verdict", "generate") != "generate":
+            raise ConfigError("--judge-baseline / --judge-args / --judge-verdict need --judge MODEL")
         return
     if a.data_parallel > 1:
         raise ConfigError("--judge does not combine with --data-parallel: run `chimed-eval judge OUT --judge MODEL` "
@@ -135,5 +141,5 @@ def judge_after_run(a: argparse.Namespace, run) -> int:
     j = _run_judge_args(a)
     names = [t.task for t in run.tasks]
     j.tasks = ",".join(t for t in generation_tasks(a.output, None) if t in names)
-    print(f"\njudging {j.tasks} with {a.judge} ({a.judge_protocol})")
+    print(f"\njudging {j.tasks} with {a.judge} ({a.judge_protocol}, verdict {j.verdict})")
     return _judge(a.output, settings_from_args(j), not a.no_progress)

@@ -13,6 +13,10 @@ an openai judge gets it as a chat message (the server's template); a model with 
 format (:data:`chimed_eval.prompts.CHAT_FORMATS`) gets that format; otherwise the tokenizer's chat
 template, and plain text when the tokenizer has none; the fake backend its ChatML stand-in. A
 ``<think>…</think>`` trace is taken off the verdict before parsing (the raw text is kept).
+With ``--verdict logprobs`` the same rendered context, followed by a fixed answer prefix, goes in
+``next_token`` requests instead (one per criterion, or one per order; keys end in
+``NUL criterion`` pointwise) and the verdict is read from the candidates' probabilities
+(:mod:`.logprobs`); a record's ``prompt_hash`` is then the sha256 of its requests' context hashes.
 
 Judges run one after another (one model in memory at a time). As in the runner, each judge's
 batch boundaries come from the full request list (never from what is left), a batch with a
@@ -43,7 +47,23 @@ class JudgeJob:
     judge: str
     order: str
     prompt: str
-    request: Request
+    requests: tuple[Request, ...]
+    labels: tuple[str, ...] = ()  # logprobs mode: the criterion names (or "winner") of the requests
+    prefixes: tuple[str, ...] = ()  # logprobs mode: the answer prefix of each request
+
+    @property
+    def request(self) -> Request:
+        return self.requests[0]
+
+    @property
+    def prompt_hash(self) -> str:
+        """The hash a record keeps: the request's prompt hash (one request), else the sha256 of
+        the requests' prompt hashes joined by newlines."""
+        from ..types import sha256_text
+
+        if len(self.requests) == 1:
+            return self.request.prompt_hash
+        return sha256_text("\n".join(r.prompt_hash for r in self.requests))
 
     @property
     def record_key(self) -> tuple[str, str, str]:
@@ -76,6 +96,7 @@ def judge_chat_setup(backend: str, judge: str, args: dict[str, str]):
 
 def build_jobs(items: dict[str, list[JudgeItem]], settings: JudgeSettings, judge: str, setup) -> list[JudgeJob]:
     from ..chat import render_messages
+    from .logprobs import verdict_requests
 
     gen = GenerationConfig(max_new_tokens=settings.max_new_tokens, stop=tuple(setup.stop), temperature=0.0)
     jobs = []
@@ -84,9 +105,15 @@ def build_jobs(items: dict[str, list[JudgeItem]], settings: JudgeSettings, judge
             for order in ORDERS[settings.protocol]:
                 prompt = judge_prompt(item, settings.protocol, settings.rubric, order)
                 context, messages = render_messages(setup, [{"role": "user", "content": prompt}])
-                req = Request(kind="generate", key=f"{task}\x00{item.id}\x00{order}", context=context, generation=gen,
+                key = f"{task}\x00{item.id}\x00{order}"
+                if settings.verdict == "logprobs":
+                    reqs = verdict_requests(key, context, setup.add_special_tokens, settings.protocol, settings.rubric)
+                    jobs.append(JudgeJob(item, judge, order, prompt, tuple(r for _, _, r in reqs),
+                                         tuple(lab for lab, _, _ in reqs), tuple(p for _, p, _ in reqs)))
+                    continue
+                req = Request(kind="generate", key=key, context=context, generation=gen,
                               add_special_tokens=setup.add_special_tokens, messages=messages)
-                jobs.append(JudgeJob(item, judge, order, prompt, req))
+                jobs.append(JudgeJob(item, judge, order, prompt, (req,)))
     return jobs
 
 
@@ -98,7 +125,7 @@ def verdict_record(job: JudgeJob, text: str, settings: JudgeSettings) -> dict[st
     answer_text, _ = strip_reasoning(text, parse_think_markers(None))
     item = job.item
     rec: dict[str, Any] = {"id": item.id, "judge": job.judge, "order": job.order, "question_rule": item.question_rule,
-                           "prompt": job.prompt, "prompt_hash": job.request.prompt_hash, "raw": text}
+                           "prompt": job.prompt, "prompt_hash": job.prompt_hash, "raw": text}
     if settings.protocol == "pointwise":
         v = parse_pointwise(answer_text, settings.rubric)
         rec.update(scores=dict(v.scores) if v.scores else None, overall=v.overall, valid=v.valid, reason=v.reason,
@@ -110,6 +137,28 @@ def verdict_record(job: JudgeJob, text: str, settings: JudgeSettings) -> dict[st
             "tie" if p.winner == "tie" else ("win" if (p.winner == "A") == first else "loss"))
         rec.update(winner=p.winner, outcome=outcome, valid=p.valid, reason=p.reason,
                    len_candidate=len(item.answer.strip()), len_baseline=len(str(item.baseline).strip()))
+    return rec
+
+
+def logprobs_record(job: JudgeJob, logprobs: Sequence[Sequence[float]], settings: JudgeSettings) -> dict[str, Any]:
+    """The saved record of one logprobs verdict: the judge prompt, the answer prefix(es), the
+    candidates' log-probabilities (``raw``) and what was read from them (:mod:`.logprobs`)."""
+    from .logprobs import read_pairwise, read_pointwise
+
+    item = job.item
+    rec: dict[str, Any] = {"id": item.id, "judge": job.judge, "order": job.order, "question_rule": item.question_rule,
+                           "prompt": job.prompt, "prompt_hash": job.prompt_hash}
+    if settings.protocol == "pointwise":
+        rec["verdict_prefix"] = dict(zip(job.labels, job.prefixes))
+        rec.update(read_pointwise(dict(zip(job.labels, logprobs))), len_answer=len(item.answer.strip()))
+    else:
+        rec["verdict_prefix"] = job.prefixes[0]
+        p = read_pairwise(logprobs[0])
+        first = job.order == "AB"
+        outcome = None if p["winner"] is None else (
+            "tie" if p["winner"] == "tie" else ("win" if (p["winner"] == "A") == first else "loss"))
+        rec.update(p, outcome=outcome, len_candidate=len(item.answer.strip()),
+                   len_baseline=len(str(item.baseline).strip()))
     return rec
 
 
@@ -152,7 +201,7 @@ def run_judges(out_dir: Path, settings: JudgeSettings, progress: bool = True) ->
     tasks = generation_tasks(out_dir, settings.tasks)
     items = load_items(out_dir, tasks, settings.limit, baseline)  # every refusal before a model loads
     setups = {j: judge_chat_setup(settings.backend, j, dict(settings.judge_args)) for j in settings.judges}
-    pinned = {"format": JUDGE_FORMAT, "settings": settings.key(), "prompt_version": PROMPT_VERSION,
+    pinned = {"format": JUDGE_FORMAT, "settings": settings.key(), "verdict": settings.verdict, "prompt_version": PROMPT_VERSION,
               "candidate": {"model": _run_model_ident(out_dir)},
               "baseline": None if baseline is None else {"path": str(baseline.resolve()),
                                                          "model": _run_model_ident(baseline)},
@@ -198,7 +247,7 @@ def _task(job: JudgeJob) -> str:
 def _check_recorded(jobs: Sequence[JudgeJob], done: dict, stores: dict) -> None:
     for job in jobs:
         rec = done[_task(job)].get(job.record_key)
-        if rec is not None and rec.get("prompt_hash") != job.request.prompt_hash:
+        if rec is not None and rec.get("prompt_hash") != job.prompt_hash:
             raise ConfigError(
                 f"{stores[_task(job)].path}: item {job.item.id!r} (judge {job.judge}, order {job.order}) was judged on "
                 "another prompt: the run's answer, question or reference (or the judge's chat template) changed since. "
@@ -226,12 +275,16 @@ def _run_judge(judge: str, jobs: list[JudgeJob], settings: JudgeSettings, done: 
             missing = [job for job in batch if job.record_key not in done[_task(job)]]
             if not missing:
                 continue
-            responses = backend.run("generate", [job.request for job in batch])
+            responses = iter(_ask(backend, judge, settings, [req for job in batch for req in job.requests]))
             new: dict[str, list[dict[str, Any]]] = {}
-            for job, resp in zip(batch, responses):
+            for job in batch:
+                resps = [next(responses) for _ in job.requests]
                 if job.record_key in done[_task(job)]:
                     continue
-                rec = verdict_record(job, resp.text or "", settings)
+                if settings.verdict == "logprobs":
+                    rec = logprobs_record(job, [tuple(r.logprobs or ()) for r in resps], settings)
+                else:
+                    rec = verdict_record(job, resps[0].text or "", settings)
                 done[_task(job)][job.record_key] = rec
                 new.setdefault(_task(job), []).append(rec)
             for task, recs in new.items():
@@ -240,3 +293,20 @@ def _run_judge(judge: str, jobs: list[JudgeJob], settings: JudgeSettings, done: 
     finally:
         bar.close()
         backend.close()
+
+
+def _ask(backend, judge: str, settings: JudgeSettings, requests: list[Request]) -> list:
+    """The backend's responses; in logprobs mode a backend that cannot score next tokens is a
+    ConfigError that says to use ``--verdict generate``."""
+    if settings.verdict == "generate":
+        return backend.run("generate", requests)
+    try:
+        out = backend.run("next_token", requests)
+    except (ConfigError, NotImplementedError) as exc:
+        raise ConfigError(f"judge {judge!r} on --judge-backend {settings.backend} cannot return next-token "
+                          f"log-probabilities ({exc}); use --verdict generate") from None
+    for resp in out:
+        if resp.logprobs is None or len(resp.logprobs) == 0:
+            raise ConfigError(f"judge {judge!r} on --judge-backend {settings.backend} returned no next-token "
+                              "log-probabilities; use --verdict generate")
+    return out

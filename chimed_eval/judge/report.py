@@ -43,9 +43,17 @@ def _judge_row(protocol: str, f: Mapping[str, Any]) -> tuple[str, str, str, str]
     return f"win rate {_f(wr.get('value'), 1)}", _ci(wr), inval, bias
 
 
+def verdict_label(res: Mapping[str, Any]) -> str:
+    """How the verdicts were read (results.json's ``verdict``; older results: generate)."""
+    from .logprobs import VERDICT_LABELS
+
+    mode = res.get("verdict") or "generate"
+    return VERDICT_LABELS.get(mode, mode)
+
+
 def summary_lines(res: Mapping[str, Any]) -> list[str]:
     """The text table ``chimed-eval judge`` prints."""
-    lines = [f"{res['protocol']}: judges {', '.join(res['judges'])}"
+    lines = [f"{res['protocol']}: judges {', '.join(res['judges'])}; verdict: {verdict_label(res)}"
              + (f"; rubric {res['rubric']}" if res.get("rubric") else "")
              + (f"; baseline {res['baseline']['path']}" if res.get("baseline") else "")
              + f"; aggregate {res['aggregate']}",
@@ -65,6 +73,11 @@ def summary_lines(res: Mapping[str, Any]) -> list[str]:
         for w in t.get("warnings", []):
             lines.append(f"{'':22} warning: {w}")
     return lines
+
+
+def _text(x: Any) -> str:
+    """A record field as shown: text as is, anything else (logprobs mode's dicts) as JSON."""
+    return x if isinstance(x, str) else json.dumps(x, ensure_ascii=False, indent=1)
 
 
 def _records_sample(jdir: Path, task: str) -> list[dict[str, Any]]:
@@ -93,6 +106,7 @@ def judge_html(run_dir: Path) -> list[str]:
     for jdir, res in docs:
         out.append(f"<h3 class='judge-dir'>{_e(jdir.name)}: {_e(res.get('protocol'))}</h3>")
         info = [("judges", ", ".join(res.get("judges", []))), ("backend", res.get("backend")),
+                ("verdict", verdict_label(res)),
                 ("rubric", res.get("rubric")), ("aggregate", res.get("aggregate")),
                 ("baseline", (res.get("baseline") or {}).get("path")), ("judge prompts", res.get("prompt_version"))]
         out.append("<table class='judge-info'>" + "".join(
@@ -131,6 +145,9 @@ def judge_html(run_dir: Path) -> list[str]:
                 out.append(f"<details class='judge-item'><summary>{_e(rec.get('id'))} · {_e(rec.get('judge'))} · "
                            f"{_e(rec.get('order'))} · {'valid' if rec.get('valid') else 'invalid'}: "
                            f"{_e(json.dumps(verdict, ensure_ascii=False))}</summary>"
-                           f"<pre>{_e(rec.get('prompt'))}</pre><p>verdict:</p><pre>{_e(rec.get('raw'))}</pre>"
+                           f"<pre>{_e(rec.get('prompt'))}</pre>"
+                           + (f"<p>answer prefix:</p><pre>{_e(_text(rec['verdict_prefix']))}</pre>"
+                              if "verdict_prefix" in rec else "")
+                           + f"<p>verdict:</p><pre>{_e(_text(rec.get('raw')))}</pre>"
                            + (f"<p class='muted'>{_e(rec.get('reason'))}</p>" if rec.get("reason") else "") + "</details>")
     return out

@@ -4,7 +4,10 @@ and ``results.json``.
 The directory name is the protocol and the first 12 hex digits of the sha256 of the settings that
 change a verdict (:meth:`JudgeSettings.key`: judges, backend, judge args (transport ones and
 secrets left out), protocol, rubric (pointwise), baseline directory (pairwise), token budget,
-dtype), so another judge or rubric never mixes with these records. ``judge.json`` pins, besides
+dtype; with ``--verdict logprobs`` also ``verdict: logprobs`` and no token budget, which that mode
+does not use), so another judge, rubric or verdict mode never mixes with these records (generate
+mode leaves ``verdict`` out of the hash, so its directories keep their names). ``judge.json``
+also states the ``verdict`` mode. ``judge.json`` pins, besides
 those settings, what they do not name: the judge prompts' version, the candidate and baseline
 runs' models and the judge models' identities (weights, revision) once a judge has run. Judging
 again into the same directory must match every pinned value, else it is refused with the
@@ -59,12 +62,16 @@ class JudgeSettings:
     dtype: str | None = None
     seed: int = 1234
     cache: Any = None  # a directory, None (the default cache) or False (no cache)
+    verdict: str = "generate"  # or "logprobs": read from next-token probabilities (.logprobs)
 
     def __post_init__(self) -> None:
         from ..secret_args import refuse_secret_args
         from .prompts import rubric_criteria
 
+        from .logprobs import check_verdict
+
         refuse_secret_args(dict(self.judge_args), "--judge-args")  # before anything is written
+        check_verdict(self.verdict, self.backend)
         if not self.judges or any(not j for j in self.judges):
             raise ConfigError("--judge needs one or more judge models, comma-separated")
         if len(set(self.judges)) != len(self.judges):
@@ -96,6 +103,9 @@ class JudgeSettings:
         args = {k: v for k, v in sorted(redact_args(dict(self.judge_args)).items()) if k not in VOLATILE_MODEL_ARGS}
         d: dict[str, Any] = {"judges": list(self.judges), "backend": self.backend, "judge_args": args,
                              "protocol": self.protocol, "max_new_tokens": self.max_new_tokens, "dtype": self.dtype}
+        if self.verdict != "generate":
+            d["verdict"] = self.verdict
+            del d["max_new_tokens"]  # nothing is generated
         if self.protocol == "pointwise":
             d["rubric"] = self.rubric
         else:
