@@ -12,6 +12,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("CHIMED_EVAL_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
+def default_sigint() -> None:
+    """``preexec_fn`` for a child that a test interrupts with SIGINT: a shell starts background jobs
+    (``pytest … &``, CI scripts) with SIGINT ignored, the child inherits that, and Python then installs
+    no KeyboardInterrupt handler; a user's terminal delivers Ctrl-C with the default action."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on (for servers the tests start)."""
     with socket.socket() as s:

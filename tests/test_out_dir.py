@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from chimed_eval.cli import main
-from conftest import write_exam_csv
+from conftest import default_sigint, write_exam_csv
 
 
 def run(*argv: str) -> int:
@@ -227,8 +227,8 @@ def test_programmatic_settings_refuse_secrets_too():
 def test_sigint_stops_the_run_keeps_the_records_and_resumes(tmp_path):
     exam = write_exam_csv(tmp_path / "exam.csv", 80)
     out = tmp_path / "o"
-    # 20 batches of 0.5 s: the run is still going when the signal comes, however loaded the machine
-    proc = subprocess.Popen(_cmd(out, exam, "0.5"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(_cmd(out, exam, "0.1"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)  # Ctrl-C reaches it even when pytest runs in the background
     samples = out / "samples" / "mcq.jsonl"
     deadline = time.time() + 30
     while time.time() < deadline and (not samples.exists() or len(samples.read_text().splitlines()) < 8):
