@@ -100,3 +100,36 @@ def write_exam_csv(path: Path, n: int, subject_letter_cycle: str = "ABCD", stem:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def write_qa_run(tmp: Path, answers, out: str, model: str = "oracle") -> Path:
+    """A fake-backend run of the user's QA task ``my-qa`` (questions 第i个问题, references ``answers``)
+    in ``tmp/out``: ``oracle`` answers each reference exactly, ``fixed:X`` always X."""
+    import json
+
+    from chimed_eval.cli import main
+
+    f = tmp / f"{out}.jsonl"
+    rows = [{"问题": f"第{i}个问题：头痛怎么办？", "回答": a} for i, a in enumerate(answers)]
+    f.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    o = tmp / out
+    assert main(["run", "--no-progress", "--backend", "fake", "--model", model, "--tasks", "qa", "--task-args",
+                 f"path={f},question=问题,answer=回答,name=my-qa", "--output", str(o)]) == 0
+    return o
+
+
+def count_judge_calls(monkeypatch, method: str) -> list[int]:
+    """Sizes of the batches the fake judges are asked through ``FakeBackend.<method>`` (the backend
+    itself, behind any cache), recorded from now on."""
+    from chimed_eval.backends.fake import FakeBackend
+
+    seen: list[int] = []
+    orig = getattr(FakeBackend, method)
+
+    def counted(self, requests):
+        if self.mode == "judge":
+            seen.append(len(requests))
+        return orig(self, requests)
+
+    monkeypatch.setattr(FakeBackend, method, counted)
+    return seen

@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 
 import pytest
+from conftest import write_qa_run
 
 from chimed_eval.cli import main
 
@@ -21,15 +22,7 @@ def text_of(n: int) -> str:
 
 
 def qa_run(tmp: Path, answers: list[str], out: str, model: str = "oracle") -> Path:
-    """A run of the user's QA task (``my-qa``) whose references are ``answers``; the fake
-    ``oracle`` answers each reference exactly, ``fixed:X`` always X."""
-    f = tmp / "qa.jsonl"
-    rows = [{"问题": f"第{i}个问题：头痛怎么办？", "回答": a} for i, a in enumerate(answers)]
-    f.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    o = tmp / out
-    assert main(["run", "--no-progress", "--backend", "fake", "--model", model, "--tasks", "qa", "--task-args",
-                 f"path={f},question=问题,answer=回答,name=my-qa", "--output", str(o)]) == 0
-    return o
+    return write_qa_run(tmp, answers, out, model)
 
 
 def judge(out: Path, *args: str) -> dict:

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import count_judge_calls, write_qa_run
 
 from chimed_eval.backends.fake import FakeBackend
 from chimed_eval.cli import main
@@ -21,13 +22,7 @@ LP = ("--verdict", "logprobs")
 
 
 def make_run(tmp: Path, out: str = "cand", model: str = "oracle", answers=ANSWERS) -> Path:
-    f = tmp / f"{out}.jsonl"
-    rows = [{"问题": f"第{i}个问题：头痛怎么办？", "回答": a} for i, a in enumerate(answers)]
-    f.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    o = tmp / out
-    assert main(["run", "--no-progress", "--backend", "fake", "--model", model, "--tasks", "qa", "--task-args",
-                 f"path={f},question=问题,answer=回答,name=my-qa", "--output", str(o)]) == 0
-    return o
+    return write_qa_run(tmp, answers, out, model)
 
 
 def judge(out: Path, *args: str) -> int:
@@ -53,16 +48,7 @@ def cand(tmp_path) -> Path:
 
 @pytest.fixture
 def nt_calls(monkeypatch) -> list[int]:
-    seen: list[int] = []
-    orig = FakeBackend.next_token
-
-    def counted(self, requests):
-        if self.mode == "judge":
-            seen.append(len(requests))
-        return orig(self, requests)
-
-    monkeypatch.setattr(FakeBackend, "next_token", counted)
-    return seen
+    return count_judge_calls(monkeypatch, "next_token")
 
 
 def test_expectation_matches_a_hand_computation(cand, nt_calls, capsys):

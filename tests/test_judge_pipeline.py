@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import count_judge_calls
 
 from chimed_eval.backends.fake import FakeBackend
 from chimed_eval.cli import main
@@ -38,16 +39,7 @@ def cand(tmp_path) -> Path:
 @pytest.fixture
 def calls(monkeypatch) -> list[int]:
     """Sizes of the batches the fake judges were asked (the backend itself, behind any cache)."""
-    seen: list[int] = []
-    orig = FakeBackend.generate
-
-    def counted(self, requests):
-        if self.mode == "judge":
-            seen.append(len(requests))
-        return orig(self, requests)
-
-    monkeypatch.setattr(FakeBackend, "generate", counted)
-    return seen
+    return count_judge_calls(monkeypatch, "generate")
 
 
 def judge(out: Path, *args: str) -> int:

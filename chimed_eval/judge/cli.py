@@ -14,7 +14,8 @@ from pathlib import Path
 from ..errors import ConfigError
 
 
-def _judges(text: str | None) -> tuple[str, ...]:
+def _names(text: str | None) -> tuple[str, ...]:
+    """A comma-separated list (``--judge A,B``, ``--tasks``), blanks dropped."""
     return tuple(j.strip() for j in (text or "").split(",") if j.strip())
 
 
@@ -79,8 +80,8 @@ def settings_from_args(a: argparse.Namespace):
     from ..backends import BACKENDS
 
     BACKENDS.get(a.judge_backend)  # an unknown backend fails before any data or model loads
-    tasks = tuple(t.strip() for t in (a.tasks or "").split(",") if t.strip()) or None
-    return JudgeSettings(judges=_judges(a.judge), backend=a.judge_backend, judge_args=args, protocol=a.protocol,
+    tasks = _names(a.tasks) or None
+    return JudgeSettings(judges=_names(a.judge), backend=a.judge_backend, judge_args=args, protocol=a.protocol,
                          rubric=a.rubric, baseline=str(a.baseline) if a.baseline is not None else None,
                          aggregate=a.aggregate, tasks=tasks, limit=a.limit, max_new_tokens=a.max_new_tokens,
                          batch_size=a.batch_size, device=a.device, dtype=a.dtype, seed=a.seed,
