@@ -58,8 +58,8 @@ def test_report_figures_and_exit_codes(setup, capsys):
     assert "mcq" in printed and "q1" in printed and str(report) in printed
     doc = json.loads(report.read_text(encoding="utf-8"))
     t = doc["tasks"]["mcq"]
-    assert (doc["format"], doc["format_version"], doc["n"]) == ("chimed-eval-contamination", 1, 13)
-    assert (t["items"], t["checked"], t["too_short"], t["contaminated"]) == (8, 7, 1, 2)
+    assert (doc["format"], doc["format_version"], doc["n"]) == ("chimed-eval-contamination", 2, 13)
+    assert (t["items"], t["checked"], t["too_short"], t["contaminated"], t["option_only"]) == (8, 7, 1, 2, 0)
     assert t["rate"] == pytest.approx(2 / 7)
     # Wilson 95% interval of 2/7 worked by hand: centre (p + z²/2n)/(1 + z²/n), z = 1.959964
     z, n, p = 1.959964, 7, 2 / 7
@@ -69,9 +69,8 @@ def test_report_figures_and_exit_codes(setup, capsys):
     recs = {r["id"]: r for r in t["records"]}
     assert {i for i, r in recs.items() if r["contaminated"]} == {"q1", "q4"}
     assert recs["q7"]["contaminated"] is None and recs["q7"]["too_short"] is True  # 头痛 + 是否不无: 10 tokens
-    L = len(QUESTIONS[1])  # its n-grams: L - 12 in the question, 8 more reaching into "A 是 B 否 C 不 D 无"
-    assert recs["q1"]["corpus_location"] == f"{corpus}:1"
-    assert recs["q1"]["overlap_ratio"] == pytest.approx((L - 12) / (L - 4), abs=1e-6)
+    assert recs["q1"]["corpus_location"] == f"{corpus}:1" and recs["q1"]["match"] == "question"
+    assert recs["q1"]["overlap_ratio"] == 1.0  # its L - 12 n-grams, none reaching into "A 是 B 否 C 不 D 无"
     assert recs["q4"]["corpus_location"] == f"{corpus}:3" and "input" in recs["q4"]["matched_fields"]
     f = doc["corpus"]["files"][0]
     assert f["sha256"] == __import__("hashlib").sha256(corpus.read_bytes()).hexdigest() and f["bytes"] == corpus.stat().st_size
@@ -168,3 +167,100 @@ def test_wilson_interval_known_values():
     lo, hi = wilson(0, 10)  # the "rule of three"-like upper bound of the Wilson interval: 0.2775
     assert lo == 0.0 and round(hi, 4) == 0.2775
     assert wilson(0, 0) is None
+
+
+def _rewrite(report: Path, edit) -> dict:
+    doc = json.loads(report.read_text(encoding="utf-8"))
+    edit(doc["tasks"]["mcq"])
+    report.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return doc
+
+
+def _line_of(report: Path, needle: str, nth: int = 1) -> int:
+    lines = report.read_text(encoding="utf-8").splitlines()
+    return [i for i, t in enumerate(lines, 1) if needle in t][nth - 1]
+
+
+def _resummarise(t: dict) -> None:
+    """The summary of a task's records, recomputed as the contamination command writes it."""
+    from chimed_eval.types import sha256_text
+
+    recs = t["records"]
+    t["items"], t["checked"] = len(recs), sum(r["contaminated"] is not None for r in recs)
+    t["too_short"], t["contaminated"] = t["items"] - t["checked"], sum(r["contaminated"] is True for r in recs)
+    t["rate"] = t["contaminated"] / t["checked"]
+    t["ids_sha256"] = sha256_text("\n".join(r["id"] for r in recs))
+
+
+def test_an_inconsistent_report_is_refused_naming_its_line(setup, tmp_path, capsys):
+    exam, corpus, out, report = setup
+    assert main(["contamination", "--corpus", str(corpus), *_args(exam), "--output", str(report)]) == 0
+    good = report.read_text(encoding="utf-8")
+    # a duplicated record with contaminated=false after the flagged one would un-flag q1
+    def dup(t):
+        t["records"].append({**next(r for r in t["records"] if r["id"] == "q1"), "contaminated": False, "match": None})
+    _rewrite(report, dup)
+    capsys.readouterr()
+    assert main(["score", str(out), "--exclude-contaminated", str(report)]) == 2
+    err = capsys.readouterr().err
+    line = _line_of(report, '"id": "q1"', 2) - 1  # the record's "{" is on the line above its id
+    assert f"{report}:{line}: task 'mcq': item 'q1' is listed twice (first at {report}:" in err
+    assert not (out / "results.clean.json").exists()
+    # a summary saying 3 contaminated where the records say 2
+    report.write_text(good, encoding="utf-8")
+    _rewrite(report, lambda t: t.update(contaminated=3))
+    assert main(["score", str(out), "--exclude-contaminated", str(report)]) == 2
+    line = _line_of(report, '"contaminated": 3')
+    assert f"{report}:{line}: task 'mcq': contaminated is 3 but its records give 2" in capsys.readouterr().err
+    # records saying 0 contaminated (every flag dropped) under the summary's 2
+    report.write_text(good, encoding="utf-8")
+    _rewrite(report, lambda t: [r.update(contaminated=False, match=None) for r in t["records"] if r["contaminated"]])
+    assert main(["score", str(out), "--exclude-contaminated", str(report)]) == 2
+    assert "contaminated is 2 but its records give 0" in capsys.readouterr().err
+    # a flag without its match kind
+    report.write_text(good, encoding="utf-8")
+    _rewrite(report, lambda t: next(r for r in t["records"] if r["id"] == "q1").update(match=None))
+    assert main(["score", str(out), "--exclude-contaminated", str(report)]) == 2
+    assert "item 'q1': match None disagrees with contaminated=true" in capsys.readouterr().err
+    # items of the report that the run does not have, the summary made to agree
+    report.write_text(good, encoding="utf-8")
+    def extra(t):
+        t["records"].append({**t["records"][0], "id": "zz9", "contaminated": True, "match": "question"})
+        _resummarise(t)
+    _rewrite(report, extra)
+    assert main(["score", str(out), "--exclude-contaminated", str(report)]) == 2
+    err = capsys.readouterr().err
+    assert f"1 of the report's items are not in the run, e.g. zz9 (at {report}:{_line_of(report, 'zz9') - 1};" in err
+    assert not (out / "results.clean.json").exists()
+    # ... which a run declaring a subset (--limit) expects
+    part = tmp_path / "part"
+    assert main(["run", "--no-progress", "--backend", "fake", "--model", "fixed:A", *_args(exam), "--limit", "4",
+                 "--output", str(part)]) == 0
+    report.write_text(good, encoding="utf-8")
+    assert main(["score", str(part), "--exclude-contaminated", str(report)]) == 0
+    block = json.loads((part / "results.clean.json").read_text(encoding="utf-8"))["settings"]["contamination"]
+    assert block["tasks"]["mcq"]["excluded_ids"] == ["q1"] and block["tasks"]["mcq"]["items"] == 4
+
+
+def test_option_only_matches_are_counted_apart_and_kept(tmp_path, capsys):
+    long_option = "急性心肌梗死后二十四小时内死亡的主要原因"
+    exam = tmp_path / "exam.jsonl"
+    rows = [{"id": f"q{i}", "question": q, "A": long_option if i == 2 else "是", "B": "否", "C": "不", "D": "无",
+             "answer": "A"} for i, q in enumerate(QUESTIONS[:4])]
+    exam.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(f"讲义：{long_option}是心室颤动。\n\n{QUESTIONS[0]}\n", encoding="utf-8")
+    report, out = tmp_path / "rep.json", tmp_path / "out"
+    assert main(["contamination", "--corpus", str(corpus), *_args(exam), "--output", str(report)]) == 0
+    printed = capsys.readouterr().out
+    assert "mcq: 1 matched only inside an option (not counted as contaminated), e.g." in printed
+    t = json.loads(report.read_text(encoding="utf-8"))["tasks"]["mcq"]
+    assert (t["contaminated"], t["option_only"], t["checked"]) == (1, 1, 4)
+    assert [r["match"] for r in t["records"]] == ["question", None, "option-only", None]
+    assert main(["run", "--no-progress", "--backend", "fake", "--model", "fixed:A", *_args(exam), "--output", str(out)]) == 0
+    assert main(["score", str(out), "--exclude-contaminated", str(report)]) == 0
+    b = json.loads((out / "results.clean.json").read_text(encoding="utf-8"))["settings"]["contamination"]["tasks"]["mcq"]
+    assert (b["excluded_ids"], b["option_only_items"]) == (["q0"], 1)
+    assert main(["report", str(out), "--output", str(tmp_path / "r.html")]) == 0
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "<th>option-only matches (kept)</th>" in html and "<td class='num option-only'>1</td>" in html

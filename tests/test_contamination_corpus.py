@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 import pytest
 
@@ -14,10 +15,10 @@ from chimed_eval.errors import ConfigError
 
 def _docs(path, fmt):
     st = FileStats()
-    return list(documents(CorpusFile(path, fmt), st)), st
+    return [(label, list(segs)) for label, segs in documents(CorpusFile(path, fmt), st)], st
 
 
-def test_jsonl_every_string_value_recursively_with_its_line(tmp_path):
+def test_jsonl_a_records_string_values_are_one_document_with_its_line(tmp_path):
     p = tmp_path / "c.jsonl"
     rows = [{"messages": [{"role": "user", "content": "问题一"}, {"role": "assistant", "content": "回答一"}]},
             {"prompt": "问", "chosen": "好", "rejected": "坏", "n": 3, "ok": True, "x": None},
@@ -25,19 +26,36 @@ def test_jsonl_every_string_value_recursively_with_its_line(tmp_path):
     p.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows[:2]) + "\n\n"
                  + "\n".join(json.dumps(r, ensure_ascii=False) for r in rows[2:]) + "\n", encoding="utf-8")
     docs, st = _docs(p, "jsonl")
-    assert [(segs[0][0], segs[0][1]) for _, segs in docs] == [
-        (1, "user"), (1, "问题一"), (1, "assistant"), (1, "回答一"), (2, "问"), (2, "好"), (2, "坏"),
-        (4, "一段纯文本"), (5, "文档"), (5, "甲"), (5, "乙")]
+    assert [segs for _, segs in docs] == [
+        [(1, "user"), (1, "问题一"), (1, "assistant"), (1, "回答一")], [(2, "问"), (2, "好"), (2, "坏")],
+        [(4, "一段纯文本")], [(5, "文档"), (5, "甲"), (5, "乙")]]
     assert {label for label, _ in docs} == {str(p)}
     data = p.read_bytes()
-    assert st.sha256 == hashlib.sha256(data).hexdigest() and st.bytes == len(data) and st.documents == 11
+    assert st.sha256 == hashlib.sha256(data).hexdigest() and st.bytes == len(data) and st.documents == 4
+
+
+def test_a_test_item_split_across_prompt_and_completion_is_found(tmp_path):
+    from chimed_eval.contamination.ngrams import TestIndex, TestItem, item_overlaps
+    from chimed_eval.contamination.scan import CorpusScan
+
+    question = "患者因腹胀发现腹部包块在我院腹科行手术探查术中见盆腹腔肿物"
+    p = tmp_path / "sft.jsonl"
+    p.write_text(json.dumps({"prompt": "请续写：" + question[:8], "completion": question[8:16] + "。"},
+                            ensure_ascii=False) + "\n", encoding="utf-8")
+    index = TestIndex([TestItem("t", "a", (("input", question),))])
+    scan = CorpusScan(index)
+    read_all([CorpusFile(p, "jsonl")], scan.add)
+    o = item_overlaps(index, scan.sightings())[0]
+    assert o.contaminated is True and o.example == question[:13] and o.location == f"{p}:1"
 
 
 def test_json_file_documents_are_located_by_json_pointer(tmp_path):
     p = tmp_path / "c.json"
     p.write_text(json.dumps([{"q": "问题", "a/b": ["答案"]}], ensure_ascii=False), encoding="utf-8")
     docs, _ = _docs(p, "json")
-    assert docs == [(f"{p}#/0/q", [(None, "问题")]), (f"{p}#/0/a~1b/0", [(None, "答案")])]
+    assert docs == [(f"{p}#/0", [(None, "问题"), (None, "答案")])]
+    p.write_text(json.dumps({"q": "问题", "a": "答案"}, ensure_ascii=False), encoding="utf-8")
+    assert _docs(p, "json")[0] == [(f"{p}#", [(None, "问题"), (None, "答案")])]
 
 
 def test_text_paragraphs_are_documents_with_their_lines(tmp_path):
@@ -102,13 +120,18 @@ def test_files_directories_and_globs(tmp_path):
     files, _ = resolve([str(d / "**" / "*.TXT"), str(d / "a.jsonl"), str(d)])  # no repeats
     assert [f.path.name for f in files] == ["b.TXT", "a.jsonl"]
     seen = []
-    stats = read_all(files, lambda label, segs: seen.append(segs[0][1].strip()))
+    stats = read_all(files, lambda label, segs: seen.append(list(segs)[0][1].strip()))
     assert seen == ["二", "一"] and [s.documents for _, s in stats] == [1, 1]
     (tmp_path / "x.parquet").write_bytes(b"PAR1")
     with pytest.raises(ConfigError, match="convert parquet to JSONL"):
         resolve([str(tmp_path / "x.parquet")])
     with pytest.raises(ConfigError, match="not found"):
         resolve([str(tmp_path / "missing.jsonl")])
+    fifo = tmp_path / "fifo.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match=r"fifo\.jsonl: not a regular file \(a fifo"):
+        resolve([str(fifo)])  # refused before anything opens it (opening would block)
+    assert resolve([str(tmp_path / "*.jsonl"), str(d)])[1] == [f"{fifo} (not a regular file)", str(d / "LICENSE")]
     with pytest.raises(ConfigError, match="no file matches"):
         resolve([str(tmp_path / "*.nothing")])
     with pytest.raises(ConfigError, match="no corpus file there"):

@@ -10,7 +10,8 @@ import string
 import pytest
 
 from chimed_eval.contamination import ngrams as ng
-from chimed_eval.contamination.ngrams import CorpusScan, TestIndex, TestItem, item_overlaps, sample_texts, tokens
+from chimed_eval.contamination.ngrams import TestIndex, TestItem, item_overlaps, sample_texts, tokens
+from chimed_eval.contamination.scan import CorpusScan
 from chimed_eval.types import Sample
 
 TEXT = "患者因腹胀发现腹部包块在我院腹科行手术探查术中见盆腹腔肿物"  # 29 CJK characters
@@ -52,9 +53,9 @@ def test_punctuation_inside_a_word_separates_where_the_janitor_joins():
     assert tokens(s) == ["patients", "aged", "45", "60", "received", "20", "mg", "day"]
 
 
-def _run(items, docs, n=13, max_documents=None):
+def _run(items, docs, n=13, max_documents=None, **scan_args):
     index = TestIndex(items, n)
-    scan = CorpusScan(index)
+    scan = CorpusScan(index, **scan_args)
     for label, segs in docs:
         scan.add(label, segs)
     return {(o.task, o.id): o for o in item_overlaps(index, scan.sightings(max_documents))}, scan
@@ -95,12 +96,41 @@ def test_too_short_items_are_counted_apart_even_when_copied():
     assert got[("t", "long")].contaminated is True  # a short text beside a long one: checked
 
 
-def test_question_with_lettered_options_makes_a_short_exam_item_checkable():
-    s = Sample("q", "女性生殖腺是", choices=("卵巢", "前庭大腺", "前庭球", "乳腺"), target=0)
-    texts = dict(sample_texts(s))
-    assert texts["input+choices"] == "女性生殖腺是\nA. 卵巢\nB. 前庭大腺\nC. 前庭球\nD. 乳腺"
-    got, _ = _run([TestItem("t", "q", sample_texts(s))], [("c", [(None, "问题：女性生殖腺是？ A、卵巢 B、前庭大腺 C、前庭球")])])
-    assert got[("t", "q")].contaminated is True and got[("t", "q")].matched_fields == ("input+choices",)
+def test_options_are_matched_each_on_its_own_never_across_the_letter_labels():
+    # two different questions sharing an option list: "A 高 血 压 B 糖 尿 病 C 冠 心 病 D 肺 炎" is 16
+    # tokens when question and lettered options are one text; no option alone has 13
+    options = ("高血压", "糖尿病", "冠心病", "肺炎")
+    q1 = Sample("q1", "患者男性六十岁体检发现血糖升高最可能的诊断是", choices=options, target=1)
+    q2 = Sample("q2", "女性七十岁反复头晕测血压一百七十毫米汞柱应诊断", choices=options, target=0)
+    assert [f for f, _ in sample_texts(q1)] == ["input", "choice A", "choice B", "choice C", "choice D"]
+    items = [TestItem("t", s.id, sample_texts(s)) for s in (q1, q2)]
+    corpus = [("c", [(None, "另一道题：下列哪项正确？A. 高血压 B. 糖尿病 C. 冠心病 D. 肺炎")])]
+    got, _ = _run(items, corpus)
+    for q in ("q1", "q2"):
+        assert got[("t", q)].contaminated is False and got[("t", q)].match is None and got[("t", q)].seen == 0
+    # nor across the label between the question and option A
+    got, _ = _run(items, [("c", [(None, q1.input[-9:] + "A. 高血压")])])
+    assert got[("t", "q1")].seen == 0
+
+
+def test_an_option_only_match_is_reported_apart_and_a_question_match_wins():
+    long_option = "急性心肌梗死后二十四小时内死亡的主要原因"  # 20 characters
+    s = Sample("q", "下列哪一项说法是正确的呢请选择一个最合适的答案", choices=(long_option, "否"), target=0)
+    items = [TestItem("t", "q", sample_texts(s))]
+    got, _ = _run(items, [("c", [(None, "教材：" + long_option + "是心室颤动")])])
+    o = got[("t", "q")]
+    assert (o.contaminated, o.option_only, o.match, o.matched_fields) == (False, True, "option-only", ("choice A",))
+    assert o.as_dict()["match"] == "option-only" and o.as_dict()["too_short"] is False
+    assert o.example == long_option[:13] and o.location == "c"
+    got, _ = _run(items, [("c", [(None, long_option)]), ("d", [(None, s.input)])])
+    o = got[("t", "q")]
+    assert (o.contaminated, o.option_only, o.match) == (True, False, "question")
+    assert o.location == "d" and o.matched_fields == ("input", "choice A")  # the example: a question n-gram
+    # a short question: too short to check, its option-only match still reported
+    short = Sample("s", "脾之华在", choices=(long_option, "面"), target=0)
+    got, _ = _run([TestItem("t", "s", sample_texts(short))], [("c", [(None, long_option)])])
+    o = got[("t", "s")]
+    assert (o.contaminated, o.option_only, o.match) == (None, True, "option-only")
 
 
 def test_sample_texts_fields():
@@ -117,14 +147,13 @@ def test_overlap_ratio_is_distinct_ngrams_seen_over_the_items():
     assert o.matched_fields == ("reference", "input")
 
 
-def test_streaming_in_small_batches_keeps_the_first_location_and_counts_documents(monkeypatch):
-    monkeypatch.setattr(ng, "BATCH_TOKENS", 7)  # a flush every document or two
+def test_streaming_in_small_batches_keeps_the_first_location_and_counts_documents():
     items = [TestItem("t", "a", (("input", TEXT),)), TestItem("u", "b", (("input", TEXT[::-1]),))]
     docs = [("f.jsonl", [(i, f"第{i}行无关文字内容")]) for i in range(1, 40)]
     docs[10] = ("f.jsonl", [(11, TEXT[2:15])])
     docs[30] = ("f.jsonl", [(31, TEXT)])
     docs.append(("g.txt", [(5, TEXT[2:15])]))
-    got, scan = _run(items, docs)
+    got, scan = _run(items, docs, chunk_tokens=7)  # a flush every document or two
     o = got[("t", "a")]
     assert o.location == "f.jsonl:31" and o.documents == 1  # the most specific n-gram: in one document
     assert o.seen == len(TEXT) - 12
@@ -133,7 +162,7 @@ def test_streaming_in_small_batches_keeps_the_first_location_and_counts_document
     assert got[("u", "b")].contaminated is False
     assert scan.documents == 40
     # --max-documents 2 drops the n-gram seen in three documents, not the others
-    got2, _ = _run(items, docs, max_documents=2)
+    got2, _ = _run(items, docs, max_documents=2, chunk_tokens=7)
     assert got2[("t", "a")].seen == len(TEXT) - 12 - 1
 
 

@@ -259,7 +259,8 @@ def decontaminate(recs: Sequence[Any], where: str, allow: Sequence[str] = (), n:
     items although no row repeats one (measured: 303 of 500 test items, 3,804 of 6,745 rows)."""
     import time
 
-    from chimed_eval.contamination.ngrams import DEFAULT_N, CorpusScan, item_overlaps, key, ngrams
+    from chimed_eval.contamination.ngrams import DEFAULT_N, item_overlaps, key, ngrams
+    from chimed_eval.contamination.scan import CorpusScan
 
     if policy not in NGRAM_POLICIES:
         raise ConfigError(f"{where}: eval_ngram_overlap {policy!r}: choose from {list(NGRAM_POLICIES)}")

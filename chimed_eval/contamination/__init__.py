@@ -2,7 +2,8 @@
 
 * :mod:`.ngrams` -- the n-gram rule (lm-evaluation-harness's decontamination rule, 13-grams,
   with characters as tokens for Chinese): tokenisation, the test-side index, the corpus scan and
-  the per-item overlap;
+  the per-item overlap (question vs option-only matches);
+* :mod:`.scan` -- the corpus side: documents hashed in bounded chunks and looked up;
 * :mod:`.corpus` -- reading corpus files (JSONL/JSON, text, CSV/TSV) as a stream of documents;
 * :mod:`.cli` -- ``chimed-eval contamination`` and its report file;
 * :mod:`.clean` -- ``chimed-eval score OUT --exclude-contaminated REPORT`` (figures on the items

@@ -10,16 +10,23 @@ its rule, per task the records and items excluded, their ids, the items too shor
 report's rate, the sha256 of the records scored, and the figures on every item). results.json is
 never touched: a subset never passes for the run.
 
-Refused (nothing written): a task of the run missing from the report, an item of the run the
-report does not know (it was built on another item set: another data folder, --task-args, or
-version of the data), and a data file whose sha256 differs between the run and the report.
+Refused (nothing written, exit 2 naming the report's file and line): a report that contradicts
+itself (an item listed twice -- a second record could un-flag the first --, a summary count or
+rate that the records do not give, an ``ids_sha256`` that is not that of its ids, a record whose
+``match`` disagrees with its flag), a task of the run missing from the report, an item of the run
+the report does not know (it was built on another item set: another data folder, --task-args, or
+version of the data), an item of the report the run does not have (unless the run declares a
+subset: ``--limit`` or a shard), and a data file whose sha256 differs between the run and the
+report. Items the report flags option-only (:mod:`.ngrams`) are kept and counted.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
+import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from chimed_eval.errors import ConfigError
 
@@ -48,7 +55,79 @@ def read_report(path: Path) -> dict[str, Any]:
                 isinstance(r, dict) and isinstance(r.get("id"), str) and r.get("contaminated") in (True, False, None)
                 for r in recs):
             raise ConfigError(f"{path}: task {name!r}: 'records' must be a list of {{id, contaminated}} objects")
+    for name, t in tasks.items():
+        _check_consistent(path, name, t)
     return doc
+
+
+_WS = re.compile(r"[ \t\r\n]*")
+
+
+def json_line(path: Path, where: Sequence[str | int]) -> int | None:
+    """The line of ``path`` (a JSON file) where the value at ``where`` (object keys and list
+    indices; of repeated keys the last, as json.loads reads) starts; None if it cannot be found."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        dec, pos = json.JSONDecoder(), _WS.match(text, 0).end()  # type: ignore[union-attr]
+        for step in where:
+            opener = "[" if isinstance(step, int) else "{"
+            if text[pos] != opener:
+                return None
+            pos, found, k = _WS.match(text, pos + 1).end(), None, 0  # type: ignore[union-attr]
+            while text[pos] not in "]}":
+                if opener == "{":
+                    name, pos = dec.raw_decode(text, pos)
+                    pos = _WS.match(text, _WS.match(text, pos).end() + 1).end()  # type: ignore[union-attr]  # past ':'
+                    found = pos if name == step else found
+                elif k == step:
+                    found = pos
+                    break
+                _, pos = dec.raw_decode(text, pos)
+                pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
+                pos = _WS.match(text, pos + 1).end() if text[pos] == "," else pos  # type: ignore[union-attr]
+                k += 1
+            if found is None:
+                return None
+            pos = found
+        return text.count("\n", 0, pos) + 1
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _at(path: Path, where: Sequence[str | int]) -> str:
+    line = json_line(path, where)
+    return f"{path}:{line}" if line is not None else str(path)
+
+
+def _check_consistent(path: Path, name: str, t: dict[str, Any]) -> None:
+    """Refuse a task of a report whose records contradict each other or its summary (module doc)."""
+    from chimed_eval.types import sha256_text
+
+    recs = t["records"]
+    first: dict[str, int] = {}
+    for j, r in enumerate(recs):
+        if r["id"] in first:
+            raise ConfigError(f"{_at(path, ['tasks', name, 'records', j])}: task {name!r}: item {r['id']!r} is listed "
+                              f"twice (first at {_at(path, ['tasks', name, 'records', first[r['id']]])}); a second "
+                              "record would override the first: write the report again")
+        first[r["id"]] = j
+        m = r.get("match")
+        if m not in ("question", "option-only", None) or (m == "question") != (r["contaminated"] is True):
+            raise ConfigError(f"{_at(path, ['tasks', name, 'records', j, 'match'])}: task {name!r}: item {r['id']!r}: "
+                              f"match {r.get('match')!r} disagrees with contaminated={json.dumps(r['contaminated'])}")
+    checked = sum(1 for r in recs if r["contaminated"] is not None)
+    bad = sum(1 for r in recs if r["contaminated"] is True)
+    counts = {"items": len(recs), "checked": checked, "too_short": len(recs) - checked, "contaminated": bad,
+              "option_only": sum(1 for r in recs if r.get("match") == "option-only"),
+              "ids_sha256": sha256_text("\n".join(r["id"] for r in recs))}
+    for k, v in counts.items():
+        if t.get(k) != v:
+            raise ConfigError(f"{_at(path, ['tasks', name, k])}: task {name!r}: {k} is {json.dumps(t.get(k))} but its "
+                              f"records give {json.dumps(v)}: the report was edited or is damaged; write it again")
+    rate = t.get("rate")
+    if (rate is None) != (checked == 0) or (checked and not (isinstance(rate, (int, float)) and abs(rate - bad / checked) < 1e-9)):
+        raise ConfigError(f"{_at(path, ['tasks', name, 'rate'])}: task {name!r}: rate is {json.dumps(rate)} but its records "
+                          f"give {bad} / {checked}: the report was edited or is damaged; write it again")
 
 
 def base_id(rec: dict[str, Any]) -> str:
@@ -61,18 +140,25 @@ def base_id(rec: dict[str, Any]) -> str:
     return str(rec["id"])
 
 
-def _fit(name: str, meta: Any, recs: dict[str, dict], rep: dict[str, Any]) -> list[str]:
-    """What keeps the report from applying to task ``name`` of the run (empty: it applies)."""
+def _fit(name: str, meta: Any, recs: dict[str, dict], rep: dict[str, Any], path: Path, subset: bool) -> list[str]:
+    """What keeps the report at ``path`` from applying to task ``name`` of the run (empty: it
+    applies); ``subset``: the run declares that it holds part of the task's items (--limit, a shard)."""
     t = rep["tasks"].get(name)
     if t is None:
         return [f"task {name} is not in the report (it has: {', '.join(rep['tasks']) or 'none'}); "
                 f"build it with --tasks {name}"]
     known = {r["id"] for r in t["records"]}
-    missing = sorted({base_id(r) for r in recs.values()} - known)
+    ours = {base_id(r) for r in recs.values()}
+    missing = sorted(ours - known)
     out = []
     if missing:
         out.append(f"task {name}: {len(missing)} of the run's items are not in the report, e.g. "
                    f"{', '.join(missing[:3])} (it was built on another item set)")
+    extra = [(j, r["id"]) for j, r in enumerate(t["records"]) if r["id"] not in ours]
+    if extra and not subset:
+        out.append(f"task {name}: {len(extra)} of the report's items are not in the run, e.g. "
+                   f"{', '.join(i for _, i in extra[:3])} (at {_at(path, ['tasks', name, 'records', extra[0][0]])}; "
+                   "it was built on another item set, or the run is unfinished)")
     theirs = t.get("data_files") or {}
     for f, h in sorted(meta.data_files.items()):
         if f in theirs and theirs[f] != h:
@@ -99,13 +185,16 @@ def clean_rescore(out_dir: Path, report_path: Path, get_task: Callable[[str], An
         state = read_run_state(out_dir)
         runs = {n: SampleStore(out_dir, n) for n in state.tasks}
         runs = {n: (s, s.load()) for n, s in runs.items() if s.path.exists()}
-        problems = [p for n, (_, recs) in runs.items() for p in _fit(n, state.tasks[n], recs, rep)]
+        problems = [p for n, (_, recs) in runs.items()
+                    for p in _fit(n, state.tasks[n], recs, rep, report_path,
+                                  state.settings.get("limit") is not None or state.tasks[n].n_total is not None)]
         if problems:
             raise ConfigError(f"{report_path} does not fit the run in {out_dir}: " + "; ".join(problems))
         full, clean, block = [], [], {}
         for name, (store, recs) in runs.items():
             meta, task = state.tasks[name], get_task(name)
             verdict = {r["id"]: r["contaminated"] for r in rep["tasks"][name]["records"]}
+            option_only = {r["id"] for r in rep["tasks"][name]["records"] if r.get("match") == "option-only"}
             scores = [task.rescore(r, meta.variant) for r in recs.values()]
             bases = [base_id(r) for r in recs.values()]
             kept = [s for s, b in zip(scores, bases) if verdict[b] is not True]
@@ -118,6 +207,7 @@ def clean_rescore(out_dir: Path, report_path: Path, get_task: Callable[[str], An
             block[name] = {"records": len(scores), "excluded_records": len(scores) - len(kept),
                            "items": len(set(bases)), "excluded_items": len(excluded),
                            "too_short_items": len({b for b in bases if verdict[b] is None}),
+                           "option_only_items": len(set(bases) & option_only),
                            "excluded_ids": excluded, "report_rate": rt.get("rate"), "report_rate_ci95": rt.get("rate_ci95"),
                            "records_sha256": file_sha256(store.path),
                            "full_metrics": task_result_to_dict(full[-1])["metrics"]}
@@ -158,5 +248,6 @@ def score_clean(out_dir: Path, report_path: Path, get_task: Callable[[str], Any]
             print(f"{t.task:24} {m.name:22} {_fig(m):>24} {t.n:>6}  {_fig(cm.get(m.name)):>24} "
                   f"{(c.n if c else 0):>6}  {b['excluded_items']} item(s)")
     print(f"\nclean results: {out_dir / CLEAN_FILE} (results.json unchanged); "
-          f"excluded items per task: {({k: v['excluded_items'] for k, v in block['tasks'].items()})}")
+          f"excluded items per task: {({k: v['excluded_items'] for k, v in block['tasks'].items()})}; "
+          f"option-only matches kept: {({k: v['option_only_items'] for k, v in block['tasks'].items()})}")
     return 0

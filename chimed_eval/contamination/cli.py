@@ -1,17 +1,21 @@
 """``chimed-eval contamination``: which test items of the tasks share an n-gram with a corpus.
 
 The rule and tokenisation are :mod:`.ngrams`'s, the corpus formats :mod:`.corpus`'s. Per task:
-items, items checked (the others are too short: no text of n tokens), items contaminated, and
-the rate contaminated / checked with its Wilson 95% interval. ``--output`` writes the report
+items, items checked (the others are too short: no text other than an option has n tokens), items
+contaminated (a text other than an option matched), and the rate contaminated / checked with its
+Wilson 95% interval; apart, the items whose only match lies inside one option (``option_only``:
+not counted as contaminated, nor excluded by ``score --exclude-contaminated``). ``--output`` writes the report
 (:data:`REPORT_FORMAT`, version :data:`REPORT_VERSION`) that ``chimed-eval score OUT
 --exclude-contaminated REPORT`` reads:
 
 ``{"format", "format_version", "created", "n", "tokenisation", "rule", "max_documents", "data_dir",
 "corpus": {"files": [{"path", "format", "encoding", "bytes", "sha256", "documents"}], "skipped",
 "documents", "tokens", "ngrams"}, "tasks": {name: {"items", "checked", "too_short", "contaminated",
-"rate", "rate_ci95", "data_files", "ids_sha256", "records": [{"id", "contaminated" (null: too
-short), "too_short", "ngrams", "ngrams_seen", "overlap_ratio", "matched_fields", "example_ngram",
-"corpus_location", "example_documents"}]}}, "seconds"}``
+"option_only", "rate", "rate_ci95", "data_files", "ids_sha256", "records": [{"id", "contaminated"
+(null: too short), "too_short", "match" ("question", "option-only" or null), "ngrams",
+"ngrams_seen", "overlap_ratio", "matched_fields", "example_ngram", "corpus_location",
+"example_documents"}]}}, "seconds"}``. Version 2: options matched on their own (version 1 joined
+the question with its lettered options).
 
 The exit status is 0 whatever the figures (a measurement), 1 with ``--fail-on-contamination``
 when an item is contaminated, 2 on a usage or data error.
@@ -28,8 +32,9 @@ from typing import Any, Sequence
 from chimed_eval.errors import ConfigError
 
 REPORT_FORMAT = "chimed-eval-contamination"
-REPORT_VERSION = 1
-RULE = "an item is contaminated when one of its texts shares at least one n-gram with one corpus document"
+REPORT_VERSION = 2
+RULE = ("an item is contaminated when one of its texts other than its options shares at least one n-gram with one "
+        "corpus document; options are matched each on its own and an option-only match is reported apart")
 
 
 def add_command(sub: Any) -> None:
@@ -68,7 +73,8 @@ def cmd_contamination(a: Any) -> int:
     from tasks.factory import build_tasks
 
     from .corpus import read_all, resolve
-    from .ngrams import CorpusScan, TestIndex, TestItem, item_overlaps, sample_texts
+    from .ngrams import TestIndex, TestItem, item_overlaps, sample_texts
+    from .scan import CorpusScan
 
     if a.n < 1:
         raise ConfigError(f"--n {a.n}: expected an integer >= 1")
@@ -121,6 +127,7 @@ def build_report(n: int, max_documents: int | None, data_dir: str, stats: Sequen
         bad = sum(1 for o in recs if o.contaminated)
         ci = wilson(bad, checked)
         tasks[name] = {"items": len(recs), "checked": checked, "too_short": len(recs) - checked, "contaminated": bad,
+                       "option_only": sum(1 for o in recs if o.option_only),
                        "rate": bad / checked if checked else None, "rate_ci95": list(ci) if ci else None,
                        "data_files": dict(data.files), "ids_sha256": sha256_text("\n".join(o.id for o in recs)),
                        "records": [o.as_dict() for o in recs]}
@@ -145,15 +152,18 @@ def print_table(doc: dict[str, Any], show: int = 5) -> None:
           + (f"; n-grams in more than {doc['max_documents']} documents ignored" if doc["max_documents"] else "") + ")")
     if c["skipped"]:
         print(f"skipped (not a corpus format): {len(c['skipped'])} file(s), e.g. {c['skipped'][0]}")
-    print(f"\n{'task':24} {'items':>6} {'checked':>8} {'too short':>9} {'contaminated':>12} {'rate %':>7}  95% CI")
+    print(f"\n{'task':24} {'items':>6} {'checked':>8} {'too short':>9} {'contaminated':>12} {'rate %':>7}  "
+          f"{'95% CI':14} {'option-only':>11}")
     for name, t in doc["tasks"].items():
         ci = f"[{_pct(t['rate_ci95'][0])}, {_pct(t['rate_ci95'][1])}]" if t["rate_ci95"] else ""
         print(f"{name:24} {t['items']:>6} {t['checked']:>8} {t['too_short']:>9} {t['contaminated']:>12} "
-              f"{_pct(t['rate']):>7}  {ci}")
+              f"{_pct(t['rate']):>7}  {ci:14} {t['option_only']:>11}")
     for name, t in doc["tasks"].items():
-        bad = [r for r in t["records"] if r["contaminated"]]
-        if bad and show > 0:
-            print(f"\n{name}: {len(bad)} contaminated, e.g.")
-            for r in bad[:show]:
-                print(f"  {r['id']}  overlap {_pct(r['overlap_ratio'])}%  {', '.join(r['matched_fields'])}  "
-                      f"{r['example_ngram']!r}  at {r['corpus_location']}")
+        for kind, what in (("question", "contaminated"),
+                           ("option-only", "matched only inside an option (not counted as contaminated)")):
+            hits = [r for r in t["records"] if r["match"] == kind]
+            if hits and show > 0:
+                print(f"\n{name}: {len(hits)} {what}, e.g.")
+                for r in hits[:show]:
+                    print(f"  {r['id']}  overlap {_pct(r['overlap_ratio'])}%  {', '.join(r['matched_fields'])}  "
+                          f"{r['example_ngram']!r}  at {r['corpus_location']}")

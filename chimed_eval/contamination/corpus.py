@@ -1,15 +1,22 @@
 """Reading a training corpus for the n-gram check: files, directories and globs, streamed as
-documents (never loaded whole, except a ``.json`` file, which JSON can only parse whole).
+documents (never loaded whole, except a ``.json`` file, which JSON can only parse whole, and one
+JSONL line or CSV row, parsed whole).
 
 What a document is, by format (lm-eval builds n-grams per document; here no n-gram crosses two):
 
-* ``.jsonl`` / ``.ndjson``: every string value of every line's JSON value, recursively (keys are
-  not text): chimed-train's records (``text``; ``messages[].content``; ``prompt``/``completion``;
+* ``.jsonl`` / ``.ndjson``: each line's record: all its string values, recursively, joined in
+  document order (keys are not text; numbers, booleans and null are left out): chimed-train's
+  records (``text``; ``messages[].content``; ``prompt``/``completion``;
   ``prompt``/``chosen``/``rejected``; ``prompt``/``reference``/``external``) and any other shape.
-  Location ``file:line``. A line that is not JSON is an error naming ``file:line``.
-* ``.json``: the same, one document per string value; location ``file#/json/pointer``.
-* ``.txt`` / ``.md``: each paragraph (lines up to a blank line); location ``file:line`` of the
-  line where the n-gram starts.
+  N-grams run across the strings of one record, on purpose: a test item split between ``prompt``
+  and ``completion`` is found (with one document per string it was not); a role name such as
+  ``user`` between two messages is a token like any other. Location ``file:line``. A line that is
+  not JSON is an error naming ``file:line``.
+* ``.json``: the same, each element of a top-level list being a record (location ``file#/i``),
+  else the whole value one record (location ``file#``).
+* ``.txt`` / ``.md``: each paragraph (lines up to a blank line), read in pieces (a paragraph or a
+  line of any length is never held whole: :func:`_text_pieces`, and the scan hashes it in
+  chunks); location ``file:line`` of the line where the n-gram starts.
 * ``.csv`` / ``.tsv``: each row, its cells in order, header row included; location ``file:line``
   of the row's first line.
 
@@ -22,6 +29,7 @@ Every file's sha256 and size are taken while it is read.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import glob
 import hashlib
@@ -35,7 +43,8 @@ from chimed_eval.errors import ConfigError
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".txt": "text", ".md": "text",
            ".csv": "csv", ".tsv": "tsv"}
-Segments = list[tuple[int | None, str]]
+Segments = Iterable[tuple[int | None, str]]
+PIECE_BYTES = 1 << 18  # a longer line of a text file is read in pieces
 
 
 @dataclass(frozen=True)
@@ -85,13 +94,21 @@ def resolve(specs: Sequence[str]) -> tuple[list[CorpusFile], list[str]]:
             if not matches:
                 raise ConfigError(f"--corpus {spec}: no file matches")
             for m in map(Path, matches):
-                walk(m) if m.is_dir() else take(m, False)
+                if m.is_dir():
+                    walk(m)
+                elif m.is_file():
+                    take(m, False)
+                else:
+                    skipped.append(f"{m} (not a regular file)")
             continue
         p = Path(spec).expanduser()
         if p.is_dir():
             walk(p)
         elif p.is_file():
             take(p, True)
+        elif p.exists():
+            raise ConfigError(f"--corpus {spec}: not a regular file (a fifo, device or socket); "
+                              "name a file, a directory or a glob")
         else:
             raise ConfigError(f"--corpus {spec}: not found")
     if not files:
@@ -115,6 +132,71 @@ def _lines(path: Path, stats: FileStats, encoding: str = "utf-8") -> Iterator[tu
                 raise ConfigError(f"{path}:{i}: not {encoding} text (byte 0x{raw[e.start:e.start + 1].hex()}); "
                                   "convert the file to UTF-8") from None
     stats.sha256 = h.hexdigest()
+
+
+def _text_pieces(path: Path, stats: FileStats) -> Iterator[tuple[int, str, bool]]:
+    """(line number, text, whether the line ends there) of a UTF-8 text file read
+    :data:`PIECE_BYTES` at most at a time and hashed as it goes: a longer line comes in several
+    pieces, each cut after a whitespace character or a CJK ideograph (:func:`~.ngrams.safe_cut`, so
+    no token is split)."""
+    from .ngrams import safe_cut
+
+    size = PIECE_BYTES
+    h = hashlib.sha256()
+    dec = codecs.getincrementaldecoder("utf-8")()
+    i, carry = 1, ""
+    with open(path, "rb") as f:
+        while True:
+            raw = f.readline(size)
+            h.update(raw)
+            stats.bytes += len(raw)
+            if stats.bytes == len(raw) and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            ends = raw.endswith(b"\n") or not raw
+            try:
+                text = carry + dec.decode(raw, final=ends)
+            except UnicodeDecodeError as e:
+                raise ConfigError(f"{path}:{i}: not utf-8 text (byte 0x{e.object[e.start:e.start + 1].hex()}); "
+                                  "convert the file to UTF-8") from None
+            if not raw:
+                if text:
+                    yield i, text, True
+                break
+            cut = len(text) if ends else safe_cut(text, len(text))
+            carry = text[cut:]
+            yield i, text[:cut], ends
+            i += 1 if ends else 0
+    stats.sha256 = h.hexdigest()
+
+
+def _paragraphs(cf: CorpusFile, stats: FileStats) -> Iterator[tuple[str, Segments]]:
+    """The paragraphs of a text file, each yielded as a lazy iterator of its line pieces (drained
+    here if the caller does not read it to the end): no paragraph is held whole."""
+    it = _text_pieces(cf.path, stats)
+
+    def rest(fresh: bool) -> Iterator[tuple[int | None, str]]:
+        """The paragraph's pieces up to a blank line; ``fresh``: a new line starts here."""
+        for i, text, end in it:
+            if text.strip():
+                fresh = False
+                yield i, text
+            if end:
+                if fresh:
+                    return
+                fresh = True
+
+    for i, text, end in it:
+        if text.strip():
+            stats.documents += 1
+            para = _chain((i, text), rest(end))
+            yield str(cf.path), para
+            for _ in para:
+                pass
+
+
+def _chain(first: tuple[int | None, str], more: Iterator[tuple[int | None, str]]) -> Iterator[tuple[int | None, str]]:
+    yield first
+    yield from more
 
 
 def _decodes(path: Path, encoding: str) -> bool:
@@ -150,30 +232,24 @@ def documents(cf: CorpusFile, stats: FileStats) -> Iterator[tuple[str, Segments]
             except json.JSONDecodeError as e:
                 raise ConfigError(f"{cf.path}:{i}: invalid JSON ({e.msg} at column {e.colno}); a .jsonl file "
                                   "holds one JSON value per line") from None
-            for _, s in strings(value):
+            segs = [(i, s) for _, s in strings(value)]
+            if segs:
                 stats.documents += 1
-                yield label, [(i, s)]
+                yield label, segs
     elif cf.format == "json":
         text = "".join(t for _, t in _lines(cf.path, stats))
         try:
             value = json.loads(text)
         except json.JSONDecodeError as e:
             raise ConfigError(f"{cf.path}:{e.lineno}: invalid JSON ({e.msg} at column {e.colno})") from None
-        for ptr, s in strings(value):
-            stats.documents += 1
-            yield f"{label}#{ptr}", [(None, s)]
-    elif cf.format == "text":
-        para: Segments = []
-        for i, text in _lines(cf.path, stats):
-            if text.strip():
-                para.append((i, text))
-            elif para:
+        records = [(f"{label}#/{k}", v) for k, v in enumerate(value)] if isinstance(value, list) else [(f"{label}#", value)]
+        for where, rec in records:
+            segs = [(None, s) for _, s in strings(rec)]
+            if segs:
                 stats.documents += 1
-                yield label, para
-                para = []
-        if para:
-            stats.documents += 1
-            yield label, para
+                yield where, segs
+    elif cf.format == "text":
+        yield from _paragraphs(cf, stats)
     else:
         yield from _rows(cf, stats)
 

@@ -1,8 +1,9 @@
 """N-gram overlap between a training corpus and evaluation test items.
 
 The rule is lm-evaluation-harness's decontamination rule (after GPT-3, Appendix C): a test item
-is **contaminated** when any of its texts shares at least one n-gram (n = 13) with any document of
-the training corpus. lm-eval normalises with its janitor (lowercase, strip punctuation, split on
+is **contaminated** when one of its texts other than its options shares at least one n-gram
+(n = 13) with a document of the training corpus; a match inside an option alone is reported
+apart (**option-only**, see below). lm-eval normalises with its janitor (lowercase, strip punctuation, split on
 whitespace), which finds no words in Chinese; here, rule :data:`TOKENISATION`:
 
 1. the text is NFKC-normalised (full-width ``ＡＢＣ１２３`` becomes ``ABC123``) and lowercased;
@@ -14,10 +15,14 @@ So ``患者2008年9月3日因“腹胀”`` is the tokens 患 者 2008 年 9 月
 consecutive tokens of one text (an item's) or one document (the corpus's), never across two.
 
 An item's texts (:func:`sample_texts`): its input (the question, the record, the dialogue context),
-each option, the question followed by its lettered options (``A. ...``: exam items are often
-shorter than 13 characters, but not with their options), a text reference, each dialogue turn.
-An item none of whose texts has n tokens is **too short to check**: counted apart, neither clean
-nor contaminated. Each item's record also gives its **overlap ratio** (distinct n-grams seen in
+each option on its own, a text reference, each dialogue turn. The question and its options are
+never joined: "question + A. ... B. ..." made the letters tokens, so a shared option list alone
+(``A. 高血压 B. 糖尿病 C. 冠心病 D. 肺炎``: 13 tokens) flagged two different questions. An item's
+verdict (:attr:`ItemOverlap.match`): ``question`` when a text other than an option matched (the
+item is contaminated), ``option-only`` when only options matched (a long option can be a common
+phrase: reported, not counted as contaminated). An item none of whose texts other than options
+has n tokens is **too short to check**: counted apart, neither clean nor contaminated (an
+option-only match is still reported for it). Each item's record also gives its **overlap ratio** (distinct n-grams seen in
 the corpus / distinct n-grams of the item), the texts that matched, one matching n-gram (the one in
 fewest corpus documents: the most specific; then the first seen) and where in the corpus it was
 first seen.
@@ -25,7 +30,7 @@ first seen.
 How: the test side is small, the corpus may be large. Every test n-gram is hashed to 64 bits (each
 token's value through splitmix64, then a polynomial over the n values, mod 2**64) into a sorted
 array; the corpus is streamed document by document, hashed the same way in batches (numpy), and
-looked up. A hash hit is confirmed by comparing the n tokens themselves, so a hash collision
+looked up (:mod:`.scan`, in bounded memory whatever a document's size). A hash hit is confirmed by comparing the n tokens themselves, so a hash collision
 never flags an item.
 """
 
@@ -35,11 +40,12 @@ import re
 import unicodedata
 import zlib
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 TOKENISATION = "nfkc-lower/cjk-char/alnum-run@1"
 DEFAULT_N = 13
-BATCH_TOKENS = 1 << 20  # corpus tokens hashed per numpy batch
+BATCH_TOKENS = 1 << 20  # corpus tokens hashed per numpy batch (a longer document is cut, n - 1 tokens carried)
+PIECE_CHARS = 1 << 16  # a longer text is tokenised piece by piece (:func:`pieces`)
 _SEP = "\x1f"  # joins an n-gram's tokens into its key (never a token character)
 
 # CJK ideographs (and Ext. A-G, compatibility), kana, bopomofo, hangul, 々〆〇 and Hangzhou numerals
@@ -68,6 +74,30 @@ def render(toks: Sequence[str]) -> str:
             out.append(" ")
         out.append(t)
     return "".join(out)
+
+
+_SAFE_END = re.compile("[\\s\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+
+
+def safe_cut(text: str, end: int, start: int = 0) -> int:
+    """The largest cut ``start < c <= end`` after a whitespace character or a CJK ideograph: cutting
+    there leaves every token of ``text`` (and its NFKC form) whole on one side. ``end`` when there is
+    none (``end - start`` letters without a space or an ideograph: that one token then reads as two)."""
+    for c in range(end, start, -1):
+        if _SAFE_END.match(text, c - 1):
+            return c
+    return end
+
+
+def pieces(text: str, size: int = PIECE_CHARS) -> Iterator[str]:
+    """``text`` in pieces of at most ``size`` characters cut at :func:`safe_cut` points, so that
+    the pieces' tokens are the tokens of ``text``: a long text is tokenised piece by piece."""
+    start = 0
+    while len(text) - start > size:
+        cut = safe_cut(text, start + size, start)
+        yield text[start:cut]
+        start = cut
+    yield text[start:]
 
 
 def ngrams(text: str, n: int = DEFAULT_N) -> list[tuple[str, ...]]:
@@ -149,13 +179,14 @@ class TestItem:
     texts: tuple[tuple[str, str], ...]
 
 
+OPTION_FIELD = "choice "  # the field name of an option's text: "choice A", "choice B", ...
+
+
 def sample_texts(sample: Any) -> tuple[tuple[str, str], ...]:
     """The texts of a :class:`~chimed_eval.types.Sample` (see the module doc), by field name."""
     out = [("input", sample.input)]
     choices = [str(c) for c in sample.choices or ()]
-    out += [(f"choice {chr(65 + i)}", c) for i, c in enumerate(choices)]
-    if choices:
-        out.append(("input+choices", sample.input + "\n" + "\n".join(f"{chr(65 + i)}. {c}" for i, c in enumerate(choices))))
+    out += [(f"{OPTION_FIELD}{chr(65 + i)}", c) for i, c in enumerate(choices)]
     if isinstance(sample.target, str):
         out.append(("reference", sample.target))
     out += [(f"turn {i + 1} ({role})", text) for i, (role, text) in enumerate(sample.turns or ())]
@@ -200,6 +231,9 @@ class TestIndex:
         first = np.ones(h.size, bool)
         first[1:] = (h[1:] != h[:-1]) | (it[1:] != it[:-1])
         self.distinct = np.bincount(it[first], minlength=len(self.items))
+        option = np.asarray([f.startswith(OPTION_FIELD) for f in self.text_field], bool)
+        in_question = ~option[self.text_of] if len(self.text_of) else np.zeros(0, bool)
+        self.question_windows = np.bincount(item_of[in_question], minlength=len(self.items))  # outside options
         self._tokens: dict[int, list[str]] = {}
 
     def text_tokens(self, t: int) -> list[str]:
@@ -211,122 +245,46 @@ class TestIndex:
         return int(self.keys.size)
 
 
-# --- the corpus side ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Sighting:
-    """A test n-gram found in the corpus: where first (``file:line`` or a record's origin), in
-    which order among all first sightings, in how many corpus documents, and its hash."""
-
-    location: str
-    order: int
-    documents: int
-    hash: int
-
-
-class CorpusScan:
-    """The one stateful piece: feed documents with :meth:`add`, then read :meth:`sightings`
-    (n-gram key -> :class:`Sighting`) and the totals :attr:`documents`, :attr:`tokens`,
-    :attr:`ngrams`."""
-
-    def __init__(self, index: TestIndex) -> None:
-        self.index = index
-        self.seen: dict[str, list] = {}  # key -> [location, order, documents, hash, last document]
-        self.documents = self.tokens = self.ngrams = 0
-        self._toks: list[str] = []
-        self._docs: list[tuple[int, str, list[int], list[int | None]]] = []  # number, label, offsets, lines
-        self._lengths: list[int] = []
-
-    def add(self, label: str, segments: Iterable[tuple[int | None, str]]) -> None:
-        """One document, as ``(line, text)`` segments (a paragraph's lines, a row's cells; line None
-        when the label is the whole location). N-grams run across its segments."""
-        offs, lines, count = [], [], 0
-        for line, text in segments:
-            t = tokens(text)
-            if t:
-                offs.append(count)
-                lines.append(line)
-                self._toks += t
-                count += len(t)
-        self.documents += 1
-        if count == 0:
-            return
-        self._docs.append((self.documents, label, offs, lines))
-        self._lengths.append(count)
-        if len(self._toks) >= BATCH_TOKENS:
-            self.flush()
-
-    def flush(self) -> None:
-        """Hash the documents added since the last flush and record the test n-grams among them."""
-        import numpy as np
-
-        toks, docs, lengths = self._toks, self._docs, self._lengths
-        self._toks, self._docs, self._lengths = [], [], []
-        if not toks:
-            return
-        n, keys = self.index.n, self.index.keys
-        self.tokens += len(toks)
-        hashes, starts = window_hashes(toks, lengths, n)
-        self.ngrams += int(hashes.size)
-        if not keys.size or not hashes.size:
-            return
-        at = np.minimum(np.searchsorted(keys, hashes), keys.size - 1)
-        hit = np.nonzero(keys[at] == hashes)[0]
-        doc_starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-        hit_docs = np.searchsorted(doc_starts, starts[hit], side="right") - 1
-        for i, d in zip(hit.tolist(), hit_docs.tolist()):
-            s = int(starts[i])
-            k = key(toks[s:s + n])
-            number, label, offs, lines = docs[d]
-            got = self.seen.get(k)
-            if got is not None:
-                if got[4] != number:  # counted once per document
-                    got[2] += 1
-                    got[4] = number
-                continue
-            line = lines[int(np.searchsorted(offs, s - int(doc_starts[d]), side="right")) - 1]
-            self.seen[k] = [label if line is None else f"{label}:{line}", len(self.seen), 1, int(hashes[i]), number]
-
-    def sightings(self, max_documents: int | None = None) -> dict[str, Sighting]:
-        """The test n-grams seen; with ``max_documents``, those in more documents are left out
-        (GPT-3's filter for common phrases and boilerplate, with 10)."""
-        self.flush()
-        return {k: Sighting(*v[:4]) for k, v in self.seen.items() if max_documents is None or v[2] <= max_documents}
-
-
 # --- the verdict per item ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class ItemOverlap:
-    """One test item's verdict: ``contaminated`` is None when it is too short to check."""
+    """One test item's verdict: ``contaminated`` (a text other than an option shares an n-gram) is
+    None when no such text has n tokens (too short to check); ``option_only``: only options matched."""
 
     task: str
     id: str
     contaminated: bool | None
-    ngrams: int  # distinct n-grams of the item
+    ngrams: int  # distinct n-grams of the item (options included)
     seen: int  # of those, found in the corpus
     matched_fields: tuple[str, ...] = ()
     example: str | None = None
     location: str | None = None
     documents: int = 0  # corpus documents that hold the example n-gram
+    option_only: bool = False
 
     @property
     def overlap_ratio(self) -> float | None:
         return None if self.ngrams == 0 else self.seen / self.ngrams
 
+    @property
+    def match(self) -> str | None:
+        """What matched: ``question`` (a text other than an option), ``option-only``, or None."""
+        return "question" if self.contaminated else "option-only" if self.option_only else None
+
     def as_dict(self) -> dict[str, Any]:
         r = self.overlap_ratio
         return {"id": self.id, "contaminated": self.contaminated, "too_short": self.contaminated is None,
-                "ngrams": self.ngrams, "ngrams_seen": self.seen,
+                "match": self.match, "ngrams": self.ngrams, "ngrams_seen": self.seen,
                 "overlap_ratio": None if r is None else round(r, 6), "matched_fields": list(self.matched_fields),
                 "example_ngram": self.example, "corpus_location": self.location,
                 "example_documents": self.documents}
 
 
-def item_overlaps(index: TestIndex, seen: dict[str, Sighting]) -> list[ItemOverlap]:
-    """Every item's verdict from the corpus sightings (hash hits confirmed token by token)."""
+def item_overlaps(index: TestIndex, seen: Mapping[str, Any]) -> list[ItemOverlap]:
+    """Every item's verdict from the corpus sightings (:class:`~.scan.Sighting` by n-gram key; hash
+    hits confirmed token by token). The example n-gram is one of a question match when there is one."""
     import numpy as np
 
     n = index.n
@@ -335,26 +293,26 @@ def item_overlaps(index: TestIndex, seen: dict[str, Sighting]) -> list[ItemOverl
     out = []
     for i, it in enumerate(index.items):
         lo, hi = int(index.item_bounds[i]), int(index.item_bounds[i + 1])
-        distinct = int(index.distinct[i])
-        if lo == hi:
-            out.append(ItemOverlap(it.task, it.id, None, 0, 0))
+        distinct, checkable = int(index.distinct[i]), bool(index.question_windows[i])
+        clean = ItemOverlap(it.task, it.id, False if checkable else None, distinct, 0)
+        if lo == hi or not candidate[lo:hi].any():
+            out.append(clean)
             continue
-        if not candidate[lo:hi].any():
-            out.append(ItemOverlap(it.task, it.id, False, distinct, 0))
-            continue
-        found: dict[str, tuple[Sighting, str]] = {}
+        found: dict[str, tuple[Any, bool]] = {}  # key -> (sighting, seen in a text other than an option)
         fields: dict[str, None] = {}
         for w in (lo + np.nonzero(candidate[lo:hi])[0]).tolist():
             t, p = int(index.text_of[w]), int(index.pos[w])
             k = key(index.text_tokens(t)[p:p + n])
             if k in seen:
-                found.setdefault(k, (seen[k], index.text_field[t]))
+                question = not index.text_field[t].startswith(OPTION_FIELD)
+                found[k] = (seen[k], question or (k in found and found[k][1]))
                 fields[index.text_field[t]] = None
         if not found:
-            out.append(ItemOverlap(it.task, it.id, False, distinct, 0))
+            out.append(clean)
             continue
-        k, (first, _) = min(found.items(), key=lambda kv: (kv[1][0].documents, kv[1][0].order))
-        out.append(ItemOverlap(it.task, it.id, True, distinct, len(found), tuple(fields),
-                               render(k.split(_SEP)), first.location, first.documents))
+        hit = any(q for _, q in found.values())
+        k, (first, _) = min(((k, v) for k, v in found.items() if v[1] == hit),
+                            key=lambda kv: (kv[1][0].documents, kv[1][0].order))
+        out.append(ItemOverlap(it.task, it.id, True if hit else clean.contaminated, distinct, len(found), tuple(fields),
+                               render(k.split(_SEP)), first.location, first.documents, option_only=not hit))
     return out
-

@@ -1,6 +1,7 @@
 """The "Contamination" section of the HTML report: shown when OUT has ``results.clean.json``
 (written by ``chimed-eval score OUT --exclude-contaminated REPORT``). Per task: the items
-excluded, the items too short to check, the report's contamination rate (Wilson 95% interval),
+excluded, the items too short to check, the items whose only match lies inside an option (kept:
+not counted as contaminated), the report's contamination rate (Wilson 95% interval),
 and the headline figure on every item beside the same figure on the unflagged items. A task whose
 records changed since (their sha256 differs) is marked stale."""
 
@@ -30,7 +31,7 @@ def contamination_html(run_dir: Path) -> list[str]:
            + (f", n-grams in more than {_e(block['max_documents'])} corpus documents ignored" if block.get("max_documents") else "")
            + f") are left out of the clean figures ({_e(path.name)}); results.json keeps every item.</p>",
            "<table id='contamination-table'><tr><th>task</th><th>excluded</th><th>too short to check</th>"
-           "<th>contamination rate</th><th>metric</th><th>all items</th><th>clean items</th><th>difference</th></tr>"]
+           "<th>option-only matches (kept)</th><th>contamination rate</th><th>metric</th><th>all items</th><th>clean items</th><th>difference</th></tr>"]
     for name, b in tasks.items():
         full = [metric_from_dict(m, path, f"task {name!r}: full metric ") for m in b.get("full_metrics") or []]
         h = headline(full)
@@ -42,11 +43,12 @@ def contamination_html(run_dir: Path) -> list[str]:
         rec = Path(run_dir) / "samples" / f"{name}.jsonl"
         stale = rec.is_file() and file_sha256(rec) != b.get("records_sha256")
         out.append(f"<tr><td>{_e(name)}</td><td class='num'>{_e(b.get('excluded_items'))} / {_e(b.get('items'))}</td>"
-                   f"<td class='num'>{_e(b.get('too_short_items'))}</td><td class='num'>{_e(rate_s)}</td>"
+                   f"<td class='num'>{_e(b.get('too_short_items'))}</td>"
+                   f"<td class='num option-only'>{_e(b.get('option_only_items', '-'))}</td><td class='num'>{_e(rate_s)}</td>"
                    f"<td>{_e(h.name if h else '-')}</td><td class='num'>{_n(h.value) if h else '-'}</td>"
                    f"<td class='num clean-figure' data-task='{_e(name)}'>{_n(cm.value) if cm else '-'}</td>"
                    f"<td class='num'>{diff}</td></tr>"
-                   + ("<tr><td colspan='8' class='muted'>the records changed since: run score --exclude-contaminated "
+                   + ("<tr><td colspan='9' class='muted'>the records changed since: run score --exclude-contaminated "
                       "again</td></tr>" if stale else ""))
     out.append("</table>")
     return out
