@@ -16,7 +16,7 @@ report says which test sets the check could not see.
 
 Beside the exact check, :func:`decontaminate` applies lm-evaluation-harness's decontamination
 rule: a record whose text (every string a record carries, :func:`record_documents`) shares one
-13-gram with a test item's text (its input, options, question with lettered options, reference,
+13-gram with a test item's text (its input, each option on its own, reference,
 dialogue turns) is dropped and counted (``train.eval_ngram_overlap: drop``, the default) or
 refuses the stage (``refuse``); tokens are CJK characters and runs of other
 letters and digits, NFKC-normalised and lowercased, punctuation and whitespace dropped
@@ -271,7 +271,7 @@ def decontaminate(recs: Sequence[Any], where: str, allow: Sequence[str] = (), n:
     for origin, text in record_documents(recs):
         scan.add(origin, [(None, text)])
     seen = scan.sightings()
-    hits = [o for o in item_overlaps(index, seen) if o.contaminated]
+    hits = [o for o in item_overlaps(index, seen) if o.contaminated or o.option_only]  # an option's text too
     per_task: dict[str, int] = {}
     for o in hits:
         per_task[o.task] = per_task.get(o.task, 0) + 1

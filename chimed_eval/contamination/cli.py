@@ -43,8 +43,8 @@ def add_command(sub: Any) -> None:
         description="Flag every test item of the tasks that shares a 13-gram (CJK characters as tokens) with a "
                     "corpus document; per task the rate with a Wilson 95% interval. Exit 0 whatever the figures.")
     c.add_argument("--corpus", required=True, nargs="+", action="extend", metavar="PATH",
-                   help="files, directories or globs: .jsonl/.json (every string value), .txt/.md (paragraphs), "
-                        ".csv/.tsv (rows)")
+                   help="files, directories or globs: .jsonl/.json (a record's string values joined), "
+                        ".txt/.md (paragraphs), .csv/.tsv (rows)")
     c.add_argument("--tasks", required=True, help="comma-separated task names or types (as for run)")
     c.add_argument("--task-args", default="", help="k=v,... for a task type (as for run)")
     c.add_argument("--task-config", type=Path, default=None, help="JSON/TOML file defining your own tasks")

@@ -7,7 +7,9 @@ until ``chunk_tokens`` of them are buffered, then hashed and looked up; a docume
 fed is cut there and its last n - 1 tokens are carried into the next chunk, so an n-gram that
 spans the cut is still found (and found once: every window starts in exactly one chunk). A long
 segment is tokenised piece by piece (:func:`~.ngrams.pieces`), cut where no token is split. So a
-60 MB paragraph costs what one chunk costs (the measured figure is in the module's tests' note).
+long paragraph costs what one chunk costs: measured with ``/usr/bin/time -v`` on a 60 MB ``.txt``
+(19 M tokens) checked against an exam, peak RSS 183 MB as one paragraph, 196 MB as one line and
+180 MB in 11,674 paragraphs (2.56 GB as one paragraph before the chunks).
 """
 
 from __future__ import annotations
