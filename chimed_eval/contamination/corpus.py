@@ -33,6 +33,7 @@ import codecs
 import csv
 import glob
 import hashlib
+import itertools
 import json
 import os
 from dataclasses import dataclass
@@ -188,15 +189,10 @@ def _paragraphs(cf: CorpusFile, stats: FileStats) -> Iterator[tuple[str, Segment
     for i, text, end in it:
         if text.strip():
             stats.documents += 1
-            para = _chain((i, text), rest(end))
+            para = itertools.chain([(i, text)], rest(end))
             yield str(cf.path), para
             for _ in para:
                 pass
-
-
-def _chain(first: tuple[int | None, str], more: Iterator[tuple[int | None, str]]) -> Iterator[tuple[int | None, str]]:
-    yield first
-    yield from more
 
 
 def _decodes(path: Path, encoding: str) -> bool:
