@@ -92,6 +92,17 @@ def expand_shuffled(samples: Sequence[Sample], k: int, seed: int, task: str) -> 
     return out
 
 
+def seed_id(sample: Sample) -> str:
+    """The id a sampled request of ``sample`` is seeded from: the item's own id for pass 0 of
+    ``--shuffle-choices`` (``X#p0`` renders exactly the unshuffled prompt, so with the plain run's
+    seed it is exactly the plain run's request), else the sample id (``X#p1``, ``X#r0``: each
+    order and each repeat draws its own sample)."""
+    info = sample.metadata.get(SHUFFLE)
+    if isinstance(info, Mapping) and int(info.get("k", -1)) == 0:
+        return str(info["of"])
+    return sample.id
+
+
 def expand_repeats(samples: Sequence[Sample], k: int) -> list[Sample]:
     """Each sample as K identical samples ``<id>#r<j>`` (their requests are seeded apart by key)."""
     if k < 1:

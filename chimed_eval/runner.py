@@ -151,11 +151,15 @@ def prepare(task: Task, data_dir: Path, settings: RunSettings) -> PreparedTask:
         raise ConfigError(f"task {task.name!r}: duplicate item id {dup!r}")
     samples = _expand(task, samples, settings)  # --shuffle-choices / --repeats: K items per item
     requests = task.build_requests(data, samples, options)
+    from .expand import seed_id
+
+    seed_ids = {s.id: seed_id(s) for s in samples}  # --shuffle-choices pass 0: the plain run's seed
     seeded = []
     for r in requests:
         g = r.generation
         if g is not None and not g.greedy and g.seed is None:
-            r = dataclasses.replace(r, generation=dataclasses.replace(g, seed=item_seed(settings.seed, r.key)))
+            seed = item_seed(settings.seed, seed_ids.get(r.key, r.key))
+            r = dataclasses.replace(r, generation=dataclasses.replace(g, seed=seed))
         seeded.append(r)
     if settings.repeats:
         from .expand import check_sampled

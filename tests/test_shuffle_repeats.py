@@ -223,6 +223,23 @@ def test_each_repeat_is_seeded_per_seed_item_and_k(exam, tmp_path):
     assert len({r.context for r in p.requests[:3]}) == 1  # the same prompt K times
 
 
+def test_unshuffled_pass_is_the_plain_runs_request_under_sampling(exam, tmp_path):
+    """Issue 22 item 10: on sampled decoding, pass 0 of --shuffle-choices sends exactly the request
+    of a run without the flag (same prompt, same generation settings and seed); the other orders
+    draw their own seeds."""
+    from tasks.factory import build_tasks
+
+    task = build_tasks(["mcq"], {"path": str(exam)}, None)[0].task
+    common = dict(model="random", backend="fake", variant="generate", seed=5, decoding="paper-sampling",
+                  data_dir=str(tmp_path))
+    plain = prepare(task, tmp_path, RunSettings(**common)).requests
+    shuffled = prepare(task, tmp_path, RunSettings(**common, shuffle_choices=3)).requests
+    first = [r for r in shuffled if r.key.endswith("#p0")]
+    assert [(r.context, r.generation) for r in first] == [(r.context, r.generation) for r in plain]
+    assert first[0].generation.seed == item_seed(5, "exam-2") and not first[0].generation.greedy
+    assert len({r.generation.seed for r in shuffled}) == len(shuffled)  # every other order its own seed
+
+
 def test_repeat_figures_from_the_records(exam, tmp_path):
     out = tmp_path / "out"
     doc = run(exam, out, "--variant", "generate", "--decoding", "paper-sampling", "--repeats", "5", model="random")
