@@ -26,7 +26,8 @@ Figures (:func:`primary_pass`, :func:`expanded_figures`): the task's own ``acc``
 that names the expansion (``<variant>+circular<n>`` when every item was shown its n rotations,
 ``<variant>+circular`` when n differs between items, ``<variant>+shuffle<K>`` otherwise,
 ``<variant>+repeats<K>``): ``acc_shuffled``, ``circular_acc`` (rotations) or ``all_orders_acc``
-(sampled orders: not CircularEval), ``pred_share_<letter>``, ``position_bias`` (shuffle); ``avg@K``, ``maj@K``, ``pass@1``, ``pass@K``
+(sampled orders: not CircularEval), ``pred_share_<letter>``, ``position_bias`` (shuffle);
+``avg@K``, ``maj@K``, ``pass@1``, ``pass@K``
 (repeats; open QA and dialogue keep their text figures, then over all K x n generations). Every
 averaging is named in results.json's vocabulary (:data:`AVERAGING`). Letter-scored records
 (per-option log-probabilities) also get ``ece`` and ``brier`` (:mod:`chimed_eval.metrics.calibration`)

@@ -338,12 +338,12 @@ def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
         if not bad:
             out.append("<p class='muted'>no per-sample records, or every item scored 1</p>")
             continue
-        out.append("<table class='worst'><tr><th>id</th><th>subject</th><th>score</th><th>gold</th><th>extracted</th><th>output</th>"
-                   "<th>prompt (end)</th></tr>")
+        out.append("<table class='worst'><tr><th>id</th><th>subject</th><th>score</th><th>gold</th><th>extracted</th>"
+                   "<th>output</th><th>prompt (end)</th></tr>")
         for r in bad:
             out.append(f"<tr><td>{_e(r.id)}</td><td>{_e(r.subject)}</td>"
                        f"<td class='num'>{_n(float(r.score), 3)}</td><td><pre>{_e(_tail(_gold_text(r), 400))}</pre></td>"
-                       f"<td>{_e(extracted_text(r))}</td><td><pre>{_e(_tail(output_of(r), 400))}</pre></td>"
+                       f"<td>{_e(_tail(extracted_text(r), 200))}</td><td><pre>{_e(_tail(output_of(r), 400))}</pre></td>"
                        f"<td><details><summary>prompt</summary><pre>{_e(_tail(str(r.prompt), prompt_chars))}"
                        f"</pre></details></td></tr>")
         out.append("</table>")
