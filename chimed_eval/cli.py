@@ -70,10 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--decoding", default=None, choices=("greedy", "paper-sampling"),
                    help="open-QA/dialogue and exam generate-variant decoding: greedy (default) or paper-sampling (top_p 0.85, temperature 1.0, "
                         "seeded per item from --seed)")
-    r.add_argument("--shuffle-choices", type=int, default=None, metavar="K",
-                   help="score each multiple-choice item under K seeded option orders (K = number of options: "
-                        "CircularEval rotations); reports acc (unshuffled pass), acc_shuffled, circular_acc, "
-                        "pred_share_<letter>, position_bias")
+    r.add_argument("--shuffle-choices", default=None, metavar="K|circular",
+                   help="score each multiple-choice item under K seeded option orders (reports all_orders_acc), "
+                        "or 'circular': under its n rotations, CircularEval (reports circular_acc); also acc "
+                        "(unshuffled pass), acc_shuffled, pred_share_<letter>, position_bias")
     r.add_argument("--repeats", type=int, default=None, metavar="K",
                    help="answer each item K times with sampled decoding (--decoding paper-sampling), each repeat "
                         "seeded per (seed, item, k); reports avg@K, maj@K, pass@1, pass@K for exams")
@@ -144,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_run(a: argparse.Namespace) -> int:
     from .backends import BACKENDS, open_backend
+    from .expand import parse_shuffle_choices
     from .runner import RunSettings, evaluate
 
     names = [t.strip() for t in a.tasks.split(",") if t.strip()]
@@ -179,7 +180,7 @@ def cmd_run(a: argparse.Namespace) -> int:
                            limit=a.limit, batch_size=a.batch_size, device=a.device, dtype=a.dtype,
                            model_args=model_args, data_dir=a.data_dir or default_data_dir(),
                            max_new_tokens=a.max_new_tokens, decoding=a.decoding, shard=shard,
-                           shuffle_choices=_at_least(a.shuffle_choices, 2, "--shuffle-choices"),
+                           shuffle_choices=parse_shuffle_choices(a.shuffle_choices),
                            repeats=_at_least(a.repeats, 1, "--repeats") if a.repeats != 1 else None,
                            think_markers=_think_markers(a.think_markers), apply_chat_template=a.apply_chat_template,
                            system_prompt=a.system_prompt or None, fewshot_as_multiturn=a.fewshot_as_multiturn,

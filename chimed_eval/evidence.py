@@ -24,7 +24,6 @@ from .evidence_base import (  # noqa: F401 (re-exported)
 from .evidence_ner import (  # noqa: F401 (re-exported: NER evidence lives in evidence_ner)
     NER_CORPUS, NER_SAMPLE, NerEvidence, NerOutcome, NerPromptFacts, judge_ner, ner_figures,
 )
-from .extract import extract_choice
 from .metrics.choice import accuracy_metrics, argmax_first
 from .metrics.text import BleuStats
 from .prompts import LETTERS
@@ -52,20 +51,18 @@ class ChoiceEvidence:
 
 def judge_choice(s: SampleScore, ev: ChoiceEvidence, variant: str = "") -> SampleScore:
     """Prediction and score from the stored evidence: the highest log-probability (ties go to
-    the earlier letter) or, for generations, the extracted letter (None counts as wrong)."""
+    the earlier letter) or, for generations (``generate``, ``cot``; one or several answers), the
+    letters read by the one cascade of :func:`chimed_eval.reasoning.judge_generation` (a failure
+    counts as wrong, its rule recorded)."""
     n = ev.n_choices or (len(s.logprobs) if s.logprobs else 4)
-    if variant == "cot" and s.generation is not None:  # the final answer by the cascade, its rule recorded
-        from .reasoning import judge_cot
+    if s.generation is not None:  # generate and cot, one or several answers: one reader of letters
+        from .reasoning import judge_generation
 
-        return judge_cot(s, n)
-    if isinstance(s.gold, str) and len(s.gold) > 1:  # several answers: every stated letter, exact set
+        return judge_generation(s, n, variant)
+    if isinstance(s.gold, str) and len(s.gold) > 1:  # several answers: letter scoring is refused
         from .multi_choice import judge_multi
 
         return judge_multi(s, n, variant)
-    if s.generation is not None:
-        letter = extract_choice(s.generation, LETTERS[:n])
-        return replace(s, prediction=letter, extracted=letter, extraction_failed=letter is None,
-                       score=float(letter == s.gold))
     pred = LETTERS[argmax_first(s.logprobs or ())]
     return replace(s, prediction=pred, extracted=pred, extraction_failed=False, score=float(pred == s.gold))
 

@@ -4,11 +4,12 @@
 Both expand each item, before any request is built, into K items of their own:
 
 * ``--shuffle-choices K``: item ``X`` becomes ``X#p0`` ... ``X#p<K-1>``, item k showing its options
-  in the order ``permutations(n, K, seed, X)[k]`` (:mod:`chimed_eval.metrics.robustness`: the n
-  rotations when K = n options, CircularEval; else the identity first, then K - 1 seeded
-  distinct permutations). Permutation 0 is always the identity, so ``X#p0`` renders exactly the
-  unshuffled prompt. The gold index (or every gold index of a multi-answer item) moves with its
-  option.
+  in the order ``permutations(n, K, seed, X)[k]`` (:mod:`chimed_eval.metrics.robustness`: the
+  identity first, then K - 1 seeded distinct permutations, whatever K is).
+  ``--shuffle-choices circular``: item ``X`` of n options becomes ``X#p0`` ... ``X#p<n-1>``, its n
+  rotations (``rotations(n)``, each item's own n: CircularEval). Permutation 0 is always the
+  identity, so ``X#p0`` renders exactly the unshuffled prompt. The gold index (or every gold index
+  of a multi-answer item) moves with its option.
 * ``--repeats K``: item ``X`` becomes ``X#r0`` ... ``X#r<K-1>``, the same prompt K times; the
   runner seeds each sampled request from (run seed, request key), so each repeat has its own seed
   per (seed, item, k) and a resumed run draws exactly the same samples.
@@ -22,9 +23,11 @@ the same figures from the records alone.
 Figures (:func:`primary_pass`, :func:`expanded_figures`): the task's own ``acc`` / ``acc_macro``
 / per-subject breakdown are computed on pass 0 only (the unshuffled pass; the first sample), so
 ``acc`` keeps its meaning and its protocol. Beside them, under their own names and a protocol
-that names the expansion (``<variant>+circular<K>`` when every item was shown its K = n rotations,
-``<variant>+shuffle<K>`` otherwise, ``<variant>+repeats<K>``): ``acc_shuffled``, ``circular_acc``,
-``pred_share_<letter>``, ``position_bias`` (shuffle); ``avg@K``, ``maj@K``, ``pass@1``, ``pass@K``
+that names the expansion (``<variant>+circular<n>`` when every item was shown its n rotations,
+``<variant>+circular`` when n differs between items, ``<variant>+shuffle<K>`` otherwise,
+``<variant>+repeats<K>``): ``acc_shuffled``, ``circular_acc`` (rotations) or ``all_orders_acc``
+(sampled orders: not CircularEval), ``pred_share_<letter>``, ``position_bias`` (shuffle);
+``avg@K``, ``maj@K``, ``pass@1``, ``pass@K``
 (repeats; open QA and dialogue keep their text figures, then over all K x n generations). Every
 averaging is named in results.json's vocabulary (:data:`AVERAGING`). Letter-scored records
 (per-option log-probabilities) also get ``ece`` and ``brier`` (:mod:`chimed_eval.metrics.calibration`)
@@ -46,6 +49,7 @@ from .errors import ConfigError
 from .types import GenerationConfig, Metric, Request, Sample, SampleScore
 
 SHUFFLE, REPEAT = "shuffle", "repeat"
+CIRCULAR = "circular"  # --shuffle-choices circular: each item under its own n rotations
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 #: ``--decoding`` for the exam variants that generate: (temperature, top_p). ``greedy`` is what they
 #: always did; ``paper-sampling`` is the ChiMed-GPT authors' sampling (as for open QA).
@@ -67,29 +71,60 @@ def _map_target(target: Any, permutation: Sequence[int], item: str) -> Any:
     return frozenset(mapped) if isinstance(target, (set, frozenset)) else type(target)(mapped)
 
 
-def expand_shuffled(samples: Sequence[Sample], k: int, seed: int, task: str) -> list[Sample]:
-    """Each sample as K samples ``<id>#p<j>``, options in permutation j's order (see the module
-    docstring); the items' order is kept and an item's permutations follow each other."""
+def parse_shuffle_choices(text: str | None) -> int | str | None:
+    """``--shuffle-choices``: an integer K >= 2 (K sampled orders) or ``circular`` (each item's n
+    rotations); None when not given. A ConfigError naming the flag otherwise."""
+    if text is None:
+        return None
+    if text.strip().lower() == CIRCULAR:
+        return CIRCULAR
+    try:
+        k = int(text)
+    except ValueError:
+        k = 0
+    if k < 2:
+        raise ConfigError(f"--shuffle-choices {text}: expected an integer K >= 2 (K sampled option orders) or "
+                          "'circular' (each item's n rotations: CircularEval)")
+    return k
+
+
+def expand_shuffled(samples: Sequence[Sample], k: int | str, seed: int, task: str) -> list[Sample]:
+    """Each sample as K samples ``<id>#p<j>`` (``k = "circular"``: as its n rotations), options in
+    permutation j's order (see the module docstring); the items' order is kept and an item's
+    permutations follow each other."""
     from math import factorial
 
-    from .metrics.robustness import apply_permutation, permutations
+    from .metrics.robustness import apply_permutation, permutations, rotations
 
-    if k < 2:
-        raise ConfigError(f"--shuffle-choices {k}: expected K >= 2 (K = the number of options gives CircularEval)")
+    circular = k == CIRCULAR
+    if not circular and (isinstance(k, str) or k < 2):
+        raise ConfigError(f"--shuffle-choices {k}: expected K >= 2 sampled orders, or 'circular' (each item's n "
+                          "rotations: CircularEval)")
     out = []
     for s in samples:
         n = len(s.choices)
         if n < 2:
             raise ConfigError(f"task {task!r}: item {s.id!r} has no options to shuffle; --shuffle-choices is for "
                               "multiple-choice tasks only (not generation, NER or dialogue)")
-        if k > factorial(n):
+        if not circular and int(k) > factorial(n):
             raise ConfigError(f"task {task!r}: item {s.id!r} has {n} options, so at most {factorial(n)} orders; "
                               f"--shuffle-choices {k} asks for more")
-        for j, perm in enumerate(permutations(n, k, seed, s.id)):
+        for j, perm in enumerate(rotations(n) if circular else permutations(n, int(k), seed, s.id)):
             meta = {**s.metadata, SHUFFLE: {"of": s.id, "k": j, "permutation": list(perm)}}
             out.append(dataclasses.replace(s, id=f"{s.id}#p{j}", choices=apply_permutation(s.choices, perm),
                                            target=_map_target(s.target, perm, s.id), metadata=meta))
     return out
+
+
+def seed_id(sample: Sample) -> str:
+    """The id a sampled request of ``sample`` is seeded from: the item's own id for pass 0 of
+    ``--shuffle-choices`` (``X#p0`` renders exactly the unshuffled prompt, so with the plain run's
+    seed it is exactly the plain run's request), else the sample id (``X#p1``, ``X#r0``: each
+    order and each repeat draws its own sample)."""
+    info = sample.metadata.get(SHUFFLE)
+    if isinstance(info, Mapping) and int(info.get("k", -1)) == 0:
+        return str(info["of"])
+    return sample.id
 
 
 def expand_repeats(samples: Sequence[Sample], k: int) -> list[Sample]:
@@ -177,20 +212,19 @@ def _permuted_results(scores: Sequence[SampleScore]):
     return out
 
 
-def shuffle_protocol(variant: str, scores: Sequence[SampleScore]) -> str:
-    """``<variant>+circular<K>`` when every item was shown its n rotations (K = n), else
-    ``<variant>+shuffle<K>`` (K the largest number of permutations of an item)."""
+def shuffle_protocol(variant: str, results: Sequence[Any]) -> str:
+    """``<variant>+circular<n>`` when every item was shown its n rotations (``<variant>+circular``
+    when n differs between items), else ``<variant>+shuffle<K>`` (K the largest number of orders
+    of an item). ``results``: :class:`chimed_eval.metrics.robustness.PermutedResult` records."""
+    from .metrics.robustness import is_circular
+
+    if is_circular(results):
+        ns = {len(r.permutation) for r in results}
+        return f"{variant}+{CIRCULAR}{ns.pop() if len(ns) == 1 else ''}"
     ks: dict[str, int] = {}
-    rotations = True
-    for s in scores:
-        info = s.extra[SHUFFLE]
-        ks[str(info["of"])] = ks.get(str(info["of"]), 0) + 1
-        perm = list(info["permutation"])
-        n, j = len(perm), int(info["k"])
-        rotations = rotations and perm == [(i + j) % n for i in range(n)]
-    k = max(ks.values())
-    circular = rotations and all(len(s.extra[SHUFFLE]["permutation"]) == k for s in scores)
-    return f"{variant}+{'circular' if circular else 'shuffle'}{k}"
+    for r in results:
+        ks[r.item_id] = ks.get(r.item_id, 0) + 1
+    return f"{variant}+shuffle{max(ks.values())}"
 
 
 def _repeat_figures(scores: Sequence[SampleScore], variant: str, seed: int) -> list[Metric]:
@@ -247,7 +281,8 @@ def expanded_figures(scores: Sequence[SampleScore], variant: str, seed: int) -> 
     if shuffled:
         from .metrics.robustness import robustness_metrics
 
-        out += robustness_metrics(_permuted_results(shuffled), seed, protocol=shuffle_protocol(variant, shuffled))
+        results = _permuted_results(shuffled)
+        out += robustness_metrics(results, seed, protocol=shuffle_protocol(variant, results))
     repeated = [s for s in scores if REPEAT in s.extra]
     if repeated:
         out += _repeat_figures(repeated, variant, seed)

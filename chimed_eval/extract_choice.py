@@ -1,10 +1,14 @@
 """Answers to multiple-choice items read from free generations: several letters, chain of thought,
 reasoning traces.
 
-Pure functions: no model, no data. ``extract_choice`` in ``chimed_eval.extract`` stays the paper's
-single-letter reader (its figures are pinned by golden baselines); this module serves the newer
-protocols: multiple-answer items (``parse_letters``), the ``cot`` variant (``extract_final_answer``,
-which says which rule of its cascade fired) and reasoning models (``split_reasoning``).
+Pure functions: no model, no data. The one reader of option letters for every exam variant that
+generates (``generate`` and ``cot``, single- and multiple-answer items): ``extract_final_answer``,
+which says which rule of its cascade fired (``parse_letters`` is its multiple-answer reading), and
+``split_reasoning`` for reasoning models' traces.
+
+On a single-answer item several stated letters (``答案：AB``, ``A、B、C、D``) are no answer: the
+rule ``several``, an extraction failure that is counted apart; a copied option block (``A.\nB.\nC.``)
+is never an answer, whichever rule looks.
 
 What counts as an option letter (after NFKC, so ``ＡＢＤ`` and ``：`` read as ``ABD`` and ``:``):
 a whole Latin word made only of option letters, never a letter inside a word (``Let's``,
@@ -23,15 +27,17 @@ from typing import Sequence
 
 from .extract import normalize
 from .prompts import LETTERS  # at most 10 options
-RULES = ("final", "final_text", "last_letter", "option_text", "none")
-"""Every rule ``extract_final_answer`` can report, in cascade order."""
+RULES = ("final", "final_text", "last_letter", "option_text", "several", "none")
+"""Every rule ``extract_final_answer`` can report, in cascade order; ``several`` and ``none`` are
+failures (several letters stated for a single-answer item; nothing found)."""
 
 
 @dataclass(frozen=True)
 class Extraction:
     """The options a generation chose and the cascade rule that found them (see ``RULES``).
 
-    ``indices`` is None exactly when ``rule`` is ``"none"`` (an extraction failure, scored wrong).
+    ``indices`` is None exactly when ``rule`` is ``"several"`` or ``"none"`` (an extraction failure,
+    scored wrong).
     """
 
     indices: frozenset[int] | None
@@ -54,9 +60,10 @@ _TERM_AFTER = re.compile(
     r"-[A-Za-z0-9\u4e00-\u9fff]|超|型|族|细胞|反应|淋巴|二聚体|受体|因子|链|蛋白|波|组|类|级|期|区|段|带|群|病毒|抗原|抗体"
 )
 _TERM_BEFORE = ("维生素", "凝血因子", "-")
-# A letter said to be wrong is not the answer ("A项错误", "B不正确", "C is wrong").
+# A letter said to be wrong is not the answer ("A项错误", "B不正确", "B都不对", "C is wrong").
 _NEGATED = re.compile(
-    r"[ \t]*(?:项|选项)?[ \t]*(?:错|不|排除|有误|干扰|(?:is[ \t]+)?(?:wrong|incorrect|not\b))", re.IGNORECASE
+    r"[ \t]*(?:项|选项)?[ \t]*(?:都|均|也)?(?:错|不|排除|有误|干扰|(?:is[ \t]+)?(?:wrong|incorrect|not\b))",
+    re.IGNORECASE,
 )
 # What may stand between the letters of one answer: ABD, A、B、D, A,B和D, A，B，D, A B D, B and D.
 _SEP = re.compile(r"[ \t]*(?:[、,/&;]|以及|和|及|与|(?i:and))?[ \t]*")
@@ -152,20 +159,28 @@ def _bare(tok: _Tok, t: str, n: int, multi: bool) -> frozenset[int] | None:
     return frozenset(LETTERS.index(c) for c in w)
 
 
-def _group(first: _Tok, toks: dict[int, _Tok], t: str, read) -> frozenset[int]:
-    """The letters joined to ``first`` by separators (A、B和D); ``read`` says what a word means."""
+def _group(first: _Tok, toks: dict[int, _Tok], t: str, read, multi: bool = True) -> frozenset[int]:
+    """The letters joined to ``first`` by separators (A、B和D); ``read`` says what a word means.
+    For a single-answer item (``multi=False``) a group that runs into a letter said to be wrong
+    ("答案：C，A和B都不对") is commentary after the answer: only ``first``'s letters count."""
     got = set(read(first) or ())
     tok = first
     while True:
         sep = _SEP.match(t, tok.end)
         nxt = toks.get(sep.end()) if sep and sep.end() > tok.end else None
-        if nxt is None or _NEGATED.match(t, nxt.end):
-            return frozenset(got)
-        more = read(nxt)
+        if nxt is not None and _NEGATED.match(t, nxt.end):
+            return frozenset(got if multi else read(first) or ())
+        more = None if nxt is None else read(nxt)
         if more is None:
             return frozenset(got)
         got |= more
         tok = nxt
+
+
+def _one(got: frozenset[int], rule: str, multi: bool) -> Extraction:
+    """``got`` under ``rule``; several letters for a single-answer item are the failure
+    ``several`` (listing options is no single answer)."""
+    return Extraction(got, rule) if multi or len(got) == 1 else Extraction(None, "several")
 
 
 def _clean_options(option_texts: Sequence[str]) -> list[tuple[int, str]]:
@@ -181,8 +196,9 @@ def _clean_options(option_texts: Sequence[str]) -> list[tuple[int, str]]:
 
 def _final(t: str, toks: dict[int, _Tok], n: int, multi: bool, opts: list[tuple[int, str]]) -> Extraction | None:
     """Rule (a): the last final-answer marker followed by letters (``final``) or by an option's text
-    (``final_text``). For single-answer items only the first word after the marker counts, so
-    "答案：C，A项错误" reads C; for multiple-answer items the whole letter group counts."""
+    (``final_text``). The whole letter group after the marker counts ("答案：A、B、D"; a letter
+    said to be wrong leaves it: "答案：C，A项错误" reads C); for a single-answer item several
+    letters are the failure ``several``."""
     best: Extraction | None = None
     folded = t.casefold()
     for m in _MARKER.finditer(t):
@@ -190,9 +206,9 @@ def _final(t: str, toks: dict[int, _Tok], n: int, multi: bool, opts: list[tuple[
         tok = toks.get(pos)
         if tok is not None and not _NEGATED.match(t, tok.end):
             read = lambda k: _stated(k, t, n)  # noqa: E731
-            got = _group(tok, toks, t, read) if multi else read(tok)
+            got = _group(tok, toks, t, read, multi)
             if got:
-                best = Extraction(got, "final")
+                best = _one(got, "final", multi)
                 continue
         hits = [(len(s), i) for i, s in opts if folded.startswith(s, pos)]
         if hits:
@@ -201,24 +217,27 @@ def _final(t: str, toks: dict[int, _Tok], n: int, multi: bool, opts: list[tuple[
 
 
 def _last_letter(t: str, toks: dict[int, _Tok], n: int, multi: bool) -> Extraction | None:
-    """Rule (b): the last option letter standing alone (multi: the last group of them)."""
+    """Rule (b): the last option letter standing alone, or rather its group: walk back to the
+    group's first letter, then read the group forwards ("A、B、D"). For a single-answer item a
+    group of several letters ("A、B、C、D") and a whole answer made of a run ("AB") are the
+    failure ``several``; a run inside prose ("ABD 三项不符") is not read."""
     read = lambda k: _bare(k, t, n, multi)  # noqa: E731
     ordered = sorted(toks.values(), key=lambda k: k.start)
     for i in range(len(ordered) - 1, -1, -1):
         tok = ordered[i]
         got = read(tok)
         if not got:
+            if not multi and len(ordered) == 1 and _bare(tok, t, n, True):  # the whole answer is a run: "AB"
+                return Extraction(None, "several")
             continue
-        if multi:  # walk back to the group's first letter, then read the group forwards
-            j = i
-            while j > 0:
-                prev = ordered[j - 1]
-                sep = _SEP.match(t, prev.end)
-                if sep.end() != ordered[j].start or sep.end() == prev.end or not read(prev):
-                    break
-                j -= 1
-            got = _group(ordered[j], toks, t, read)
-        return Extraction(got, "last_letter")
+        j = i
+        while j > 0:
+            prev = ordered[j - 1]
+            sep = _SEP.match(t, prev.end)
+            if sep.end() != ordered[j].start or sep.end() == prev.end or not read(prev):
+                break
+            j -= 1
+        return _one(_group(ordered[j], toks, t, read, multi), "last_letter", multi)
     return None
 
 
@@ -271,7 +290,8 @@ def _without_listings(t: str) -> str:
 def extract_final_answer(
     text: str, n_options: int, option_texts: Sequence[str] = (), multi: bool = False
 ) -> Extraction:
-    """The final answer of a chain-of-thought generation, by a cascade that records its rule.
+    """The answer of an exam generation (``generate`` and ``cot``), by a cascade that records its
+    rule. Re-listed option blocks (``_without_listings``) are blanked first: no rule reads them.
 
     Call on the answer part only: strip a reasoning trace first with ``split_reasoning``.
 
@@ -280,28 +300,23 @@ def extract_final_answer(
         "final answer", "correct option is", ``\\boxed{B}``; Markdown, brackets and 选项/option
         may sit between ("答案：**（B）**"). ``final_text``: such a statement followed by an
         option's text instead ("答案：卵巢").
-    (b) ``last_letter``: else the last option letter standing alone in the text, skipping letters
-        said to be wrong ("A项错误") and re-listed option blocks (``_without_listings``); see
-        ``_bare`` for English "I" and "A".
-    (c) ``option_text``: else the last-mentioned option text outside re-listed option blocks
-        (see ``_option_text``).
+    (b) ``last_letter``: else the last option letter standing alone in the text (with its group),
+        skipping letters said to be wrong ("A项错误"); see ``_bare`` for English "I" and "A".
+    (c) ``option_text``: else the last-mentioned option text (see ``_option_text``).
     (d) ``none``: nothing found; ``indices`` is None.
 
-    ``multi`` (a multiple-answer item) reads every letter of the stated group ("A、B和D");
-    otherwise only the first word after a marker and single letters in (b). A single-answer item
-    answered "答案：AB" yields {A, B}, which the exact-set score marks wrong.
+    ``multi`` (a multiple-answer item) reads every letter of the group ("A、B和D"). A
+    single-answer item reads the same group, and several letters there ("答案：AB", "A、B、C、D",
+    a whole answer "AB") are the failure ``several`` (``indices`` None), never one of them.
     """
     _check_n(n_options)
-    t = normalize(text or "")
+    t = _without_listings(normalize(text or ""))  # a copied option block is no answer
     toks = _tokens(t)
     opts = _clean_options(option_texts[:n_options])
-    final = _final(t, toks, n_options, multi, opts)
-    if final is not None:
-        return final
-    unlisted = _without_listings(t)  # a copied option block is no answer
     return (
-        _last_letter(unlisted, _tokens(unlisted), n_options, multi)
-        or _option_text(unlisted, multi, opts)
+        _final(t, toks, n_options, multi, opts)
+        or _last_letter(t, toks, n_options, multi)
+        or _option_text(t, multi, opts)
         or Extraction(None, "none")
     )
 

@@ -12,10 +12,10 @@ Rules, and why:
   item: scoring it as if it had one answer would silently cap the figure.
 * Generation variants tell the model the item's type, as CMB's official prompt does
   (``{question_type}``): a single-answer item keeps the ``generate`` prompt byte for byte, a
-  multiple-answer item says 多项选择题 (:func:`render_multi_generate`). A multiple-answer item's
-  generation is read with :func:`chimed_eval.extract_choice.parse_letters` (every stated letter); a
-  single-answer item's with the paper's single-letter reader (CMB's scorer also keeps only the
-  first letter of a single-answer item).
+  multiple-answer item says 多项选择题 (:func:`render_multi_generate`). Every generation is read by
+  the one letter reader (:func:`chimed_eval.reasoning.judge_generation`): every stated letter of a
+  multiple-answer item; on a single-answer item several stated letters are an extraction failure
+  (rule ``several``), never one of them.
 * A task whose items may have several answers reports ``acc_exact_set`` (the official CMExam/CMB
   rule) and ``option_f1`` (partial credit), never ``acc``: a leaderboard ``acc`` column then holds
   only single-answer accuracy (:func:`multi_answer_figures`).
@@ -24,7 +24,6 @@ Rules, and why:
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import replace
 from typing import Any, Sequence
 
 from .errors import ConfigError
@@ -99,19 +98,15 @@ def render_multi_generate(subject_name: str, shots: Sequence[Sample], question: 
 
 
 def judge_multi(s: SampleScore, n: int, variant: str = "") -> SampleScore:
-    """Judge a multiple-answer record of the ``generate`` variant: every stated letter of its
-    generation (traces already split off by the task), scored by exact set match; letter scoring
-    is refused. (``cot`` records are judged by :func:`chimed_eval.reasoning.judge_cot`.)"""
-    from .extract_choice import parse_letters
-    from .metrics.multi_answer import as_option_set, exact_set_match
+    """Judge a multiple-answer record: its generation by the one letter reader
+    (:func:`chimed_eval.reasoning.judge_generation`: every stated letter, exact set match); a
+    record of option log-probabilities is refused (letter scoring picks one option)."""
+    from .reasoning import judge_generation
 
     if s.generation is None:
         raise ConfigError(f"item {s.id!r} has several correct answers ({s.gold}) but its record holds option "
                           "log-probabilities: letter scoring cannot choose several options; use --variant generate")
-    got = parse_letters(s.generation, n)
-    letters = None if got is None else "".join(LETTERS[i] for i in sorted(got))
-    score = 0.0 if got is None else exact_set_match(got, as_option_set(s.gold))
-    return replace(s, prediction=letters, extracted=letters, extraction_failed=got is None, score=score)
+    return judge_generation(s, n, variant)
 
 
 def _percent_ci(values: list[float], seed: int) -> tuple[float, float, float]:

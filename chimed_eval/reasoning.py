@@ -12,10 +12,10 @@ Called from :class:`chimed_eval.task.MCQTask` (every exam variant that generates
   the answer is then empty). A generation without either marker is left byte for byte as it was
   and its record gets no key, so runs of models that do not reason write exactly what they always
   wrote.
-* **cot** (:func:`judge_cot`): the final answer by the cascade of
+* **generate and cot** (:func:`judge_generation`): the answer by the one cascade of
   :func:`chimed_eval.extract_choice.extract_final_answer` (``multi`` when the gold names several
-  options), over the option texts kept in ``extra["options"]``; the rule that fired goes to
-  ``extra["extraction_rule"]``; a failure (rule ``none``) is scored wrong.
+  options); ``cot`` also reads the option texts kept in ``extra["options"]``. The rule that fired
+  goes to ``extra["extraction_rule"]``; a failure (rule ``several`` or ``none``) is scored wrong.
 * **Figures** (:func:`reasoning_figures`): ``extraction_rule_<rule>_count`` for every rule of
   :data:`~chimed_eval.extract_choice.RULES` when records carry a rule, and
   ``truncated_trace_rate`` / ``truncated_trace_count`` when any record carries a trace.
@@ -61,13 +61,15 @@ def strip_reasoning(text: str, markers: tuple[str, str] | None) -> tuple[str, di
     return answer, {"reasoning_trace": trace, "trace_truncated": truncated}
 
 
-def judge_cot(s: SampleScore, n_options: int) -> SampleScore:
+def judge_generation(s: SampleScore, n_options: int, variant: str) -> SampleScore:
     """Prediction (the chosen letters, sorted), score (exact match with the gold letters) and
-    ``extra["extraction_rule"]`` of a ``cot`` record, from the record alone."""
+    ``extra["extraction_rule"]`` of an exam generation (``generate``, ``cot``), from the record
+    alone: one reading of letters for every variant; only ``cot`` reads option texts too."""
     from .extract_choice import extract_final_answer
 
     gold = "".join(sorted(str(s.gold)))
-    ex = extract_final_answer(s.generation or "", n_options, tuple(s.extra.get("options") or ()), multi=len(gold) > 1)
+    options = tuple(s.extra.get("options") or ()) if variant == "cot" else ()
+    ex = extract_final_answer(s.generation or "", n_options, options, multi=len(gold) > 1)
     pred = ex.letters
     return replace(s, prediction=pred, extracted=pred, extraction_failed=ex.failed, score=float(pred == gold),
                    extra={**s.extra, "extraction_rule": ex.rule})

@@ -27,7 +27,8 @@ from typing import Mapping, Sequence
 
 from .errors import ConfigError
 from .report_sections import (  # noqa: F401 (re-exported: the report's public names)
-    RULE_PREFIX, RULE_SUFFIX, _e, _n, calibration_inputs, extraction_rules, extraction_rules_html, reliability_html,
+    RULE_PREFIX, RULE_SUFFIX, _e, _n, calibration_inputs, extracted_text, extraction_rules, extraction_rules_html,
+    reliability_html,
 )
 from .report_membership import membership_html
 from .contamination.report import contamination_html
@@ -337,12 +338,12 @@ def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
         if not bad:
             out.append("<p class='muted'>no per-sample records, or every item scored 1</p>")
             continue
-        out.append("<table class='worst'><tr><th>id</th><th>subject</th><th>score</th><th>gold</th><th>output</th>"
-                   "<th>prompt (end)</th></tr>")
+        out.append("<table class='worst'><tr><th>id</th><th>subject</th><th>score</th><th>gold</th><th>extracted</th>"
+                   "<th>output</th><th>prompt (end)</th></tr>")
         for r in bad:
             out.append(f"<tr><td>{_e(r.id)}</td><td>{_e(r.subject)}</td>"
                        f"<td class='num'>{_n(float(r.score), 3)}</td><td><pre>{_e(_tail(_gold_text(r), 400))}</pre></td>"
-                       f"<td><pre>{_e(_tail(output_of(r), 400))}</pre></td>"
+                       f"<td>{_e(_tail(extracted_text(r), 200))}</td><td><pre>{_e(_tail(output_of(r), 400))}</pre></td>"
                        f"<td><details><summary>prompt</summary><pre>{_e(_tail(str(r.prompt), prompt_chars))}"
                        f"</pre></details></td></tr>")
         out.append("</table>")

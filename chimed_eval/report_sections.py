@@ -5,13 +5,14 @@ escaping and number formatting the report shares. Imported from :mod:`chimed_eva
 from __future__ import annotations
 
 import html
+import json
 import math
 from typing import Any, Sequence
 
 from .types import Metric, SampleScore
 
-__all__ = ["RULE_PREFIX", "RULE_SUFFIX", "calibration_inputs", "extraction_rules", "extraction_rules_html",
-           "reliability_html"]
+__all__ = ["RULE_PREFIX", "RULE_SUFFIX", "calibration_inputs", "extracted_text", "extraction_rules",
+           "extraction_rules_html", "reliability_html"]
 
 
 def _e(x: Any) -> str:
@@ -92,6 +93,21 @@ def extraction_rules(metrics: Sequence[Metric]) -> dict[str, int]:
     a task's ``extraction_rule_<rule>_count`` metrics, in their order; empty when it has none."""
     return {m.name[len(RULE_PREFIX):-len(RULE_SUFFIX)]: int(m.value) for m in metrics
             if m.name.startswith(RULE_PREFIX) and m.name.endswith(RULE_SUFFIX)}
+
+
+def extracted_text(rec: SampleScore) -> str:
+    """What was read from a record's output, for the worst-items table beside the raw output: the
+    chosen answer (letters, the predicted option; entities as JSON), ``none`` on an extraction
+    failure, with the extraction rule when the record carries one (``B (last_letter)``,
+    ``none (several)``); empty for free text scored as it is (open QA, dialogue)."""
+    rule = rec.extra.get("extraction_rule")
+    if rec.extraction_failed:
+        value = "none"
+    elif rec.prediction is None:
+        return ""
+    else:
+        value = rec.prediction if isinstance(rec.prediction, str) else json.dumps(rec.prediction, ensure_ascii=False)
+    return f"{value} ({rule})" if rule and rule != "none" else value
 
 
 def extraction_rules_html(metrics: Sequence[Metric]) -> list[str]:

@@ -44,7 +44,7 @@ class RunSettings:
     max_new_tokens: int | None = None  # overrides a generation task's own budget (--max-new-tokens)
     decoding: str | None = None  # a generation task's decoding preset (--decoding); None: the task's default
     shard: str | None = None  # "i/n": this process scores items i, i+n, i+2n, ... (merge with chimed-eval merge)
-    shuffle_choices: int | None = None  # --shuffle-choices K: each MC item under K option orders (chimed_eval.expand)
+    shuffle_choices: int | str | None = None  # --shuffle-choices K | "circular": MC items reordered (chimed_eval.expand)
     repeats: int | None = None  # --repeats K (K > 1): each item answered K times, sampled (chimed_eval.expand)
     think_markers: str | None = None  # --think-markers START,END ("none": off); None: <think>,</think>
     apply_chat_template: bool = False  # --apply-chat-template: MC and generation tasks through the chat template
@@ -151,11 +151,15 @@ def prepare(task: Task, data_dir: Path, settings: RunSettings) -> PreparedTask:
         raise ConfigError(f"task {task.name!r}: duplicate item id {dup!r}")
     samples = _expand(task, samples, settings)  # --shuffle-choices / --repeats: K items per item
     requests = task.build_requests(data, samples, options)
+    from .expand import seed_id
+
+    seed_ids = {s.id: seed_id(s) for s in samples}  # --shuffle-choices pass 0: the plain run's seed
     seeded = []
     for r in requests:
         g = r.generation
         if g is not None and not g.greedy and g.seed is None:
-            r = dataclasses.replace(r, generation=dataclasses.replace(g, seed=item_seed(settings.seed, r.key)))
+            seed = item_seed(settings.seed, seed_ids.get(r.key, r.key))
+            r = dataclasses.replace(r, generation=dataclasses.replace(g, seed=seed))
         seeded.append(r)
     if settings.repeats:
         from .expand import check_sampled

@@ -8,8 +8,9 @@ column whose measured rows disagree on the protocol refuses the whole board. A d
 published row appears only for the same model (``[aliases]``) on a matched item set.
 
 A column is filled by the metric of exactly its name (then its protocol and averaging are
-checked): ``circular_acc`` and ``acc_shuffled`` (protocol ``<variant>+circular<K>`` or
-``<variant>+shuffle<K>``, from ``--shuffle-choices``) never fill an ``acc`` column, and a
+checked): ``circular_acc``, ``all_orders_acc`` and ``acc_shuffled`` (protocol
+``<variant>+circular<n>`` or ``<variant>+shuffle<K>``, from ``--shuffle-choices``) never fill an
+``acc`` column, and a
 ``--shuffle-choices`` run's ``acc`` is its unshuffled pass.
 """
 

@@ -15,7 +15,7 @@ from chimed_eval.errors import ConfigError
 from chimed_eval.mcq_render import chat_or_cot_prompt, mc_budget
 from chimed_eval.prompts import (CHAT_FORMATS, Shot, mcq_parts, render_cot, render_generate, render_lmeval,
                                  render_paper)
-from chimed_eval.reasoning import judge_cot, parse_think_markers, reasoning_figures, strip_reasoning
+from chimed_eval.reasoning import judge_generation, parse_think_markers, reasoning_figures, strip_reasoning
 from chimed_eval.task import TaskRunOptions
 from chimed_eval.types import Sample, SampleScore
 from conftest import write_exam_csv
@@ -149,8 +149,8 @@ def _rec(gen: str, gold: str = "B", extra: dict | None = None) -> SampleScore:
     ("答案：A、B和D", "ABD", "ABD", "final", 1.0),       # several answers: every stated letter
     ("答案：AB", "ABD", "AB", "final", 0.0),              # exact set only
 ])
-def test_judge_cot_records_the_rule(gen, gold, pred, rule, score):
-    s = judge_cot(_rec(gen, gold), 4)
+def test_judge_generation_records_the_rule(gen, gold, pred, rule, score):
+    s = judge_generation(_rec(gen, gold), 4, "cot")
     assert (s.prediction, s.extra["extraction_rule"], s.score, s.extraction_failed) == (pred, rule, score, pred is None)
 
 
@@ -161,7 +161,8 @@ def test_reasoning_figures_count_rules_and_truncated_traces():
     got = {m.name: (m.value, m.n) for m in reasoning_figures(recs, "cot")}
     assert got == {"extraction_rule_final_count": (2.0, 4), "extraction_rule_final_text_count": (0.0, 4),
                    "extraction_rule_last_letter_count": (1.0, 4), "extraction_rule_option_text_count": (0.0, 4),
-                   "extraction_rule_none_count": (1.0, 4), "truncated_trace_rate": (25.0, 4),
+                   "extraction_rule_several_count": (0.0, 4), "extraction_rule_none_count": (1.0, 4),
+                   "truncated_trace_rate": (25.0, 4),
                    "truncated_trace_count": (1.0, 4)}
     assert reasoning_figures([_rec("答案：B")], "generate") == []  # no rule, no trace: nothing added
 
@@ -230,7 +231,7 @@ def test_records_without_markers_are_unchanged_by_think_stripping(tmp_path):
     assert (a / "samples" / "mcq.jsonl").read_bytes() == (b / "samples" / "mcq.jsonl").read_bytes()
     res = json.loads((a / "results.json").read_text())
     assert "think_markers" not in res["settings"] and "generation" not in res["settings"]
-    assert set(_records(a)[0]["extra"]) == {"n_choices"}
+    assert set(_records(a)[0]["extra"]) == {"n_choices", "extraction_rule"}  # no trace keys; the reader's rule
 
 
 def test_apply_chat_template_renders_records_and_pins_the_flags(tmp_path, capsys):
@@ -345,7 +346,9 @@ def test_tiny_model_tokenizer_template_letters_and_cot(tiny_model, tmp_path):
         if variant == "paper":
             assert len(rec["logprobs"]) == 4
         else:
-            assert rec["extra"]["extraction_rule"] in ("final", "final_text", "last_letter", "option_text", "none")
+            assert rec["extra"]["extraction_rule"] in ("final", "final_text", "last_letter", "option_text", "several",
+                                                       "none")
             m = _metrics(out)
             assert sum(v for k, v in m.items() if k.startswith("extraction_rule_")) == 3
-            assert m["extraction_rule_none_count"] == res["tasks"]["mcq"]["extraction_failures"]
+            assert (m["extraction_rule_none_count"] + m["extraction_rule_several_count"]
+                    == res["tasks"]["mcq"]["extraction_failures"])

@@ -31,7 +31,17 @@ COT = [
     ("B超提示胆囊结石，CT未见异常，故选A。", 5, (), False, "A", "final"),  # B超 and CT are not options
     ("患者为O型血，选择B。", 4, (), False, "B", "final"),
     ("答案：C，A项错误在于剂量过大。", 5, (), False, "C", "final"),  # single answer: first word only
-    ("答案：AB", 5, (), False, "AB", "final"),  # two letters for a single-answer item: scored wrong
+    # several letters for a single-answer item are no answer (issue 22 item 6): the failure "several"
+    ("答案：AB", 5, (), False, None, "several"),
+    ("答案：A、B、C、D", 4, (), False, None, "several"),  # was read as A
+    ("A、B、C、D", 4, (), False, None, "several"),  # was read as D under generate
+    ("AB", 4, (), False, None, "several"),  # generate's whole answer after the prompt's 答案：
+    ("The answer is A, B, C and D.", 4, (), False, None, "several"),
+    ("答案：A、B、C、D", 4, (), True, "ABCD", "final"),  # a multiple-answer item keeps its group
+    ("答案：C，A和B都不对", 5, (), False, "C", "final"),  # letters said to be wrong after the answer
+    ("C，A和B都不对", 5, (), False, "C", "last_letter"),
+    ("答案：B，A也不对", 4, (), False, "B", "final"),
+    ("A、B都不对，C", 4, (), False, "C", "last_letter"),
     ("答案：F", 5, (), False, None, "none"),  # not an option of a five-option item
     ("答案：I", 10, (), False, "I", "final"),  # a stated I counts when the item has nine options or more
     # (a) final-answer patterns, English
@@ -57,6 +67,9 @@ COT = [
     # re-listed option blocks (gemma3-270m on CMExam) are no answer: not their last letter or text
     ("A. 喉炎\nB. 支气管扩张\nC. 喉癌\nD. 肺癌\nE. 肺癌\nE. 肺癌\nE. 肺癌", 5, ("喉炎", "支气管扩张", "喉癌", "肺癌", "肺结核"), False, None, "none"),
     ("\nA. \nB. \nC. \nD. \nE. \nE. \nE. ", 5, (), False, None, "none"),
+    ("\nA.\nB.\nC.\nD.\nE.", 5, (), False, None, "none"),  # gemma3-270m under generate: was read as E
+    ("答案：\nA. 喉炎\nB. 支气管扩张\nC. 喉癌", 5, (), False, None, "none"),  # a block after a marker is no answer
+    ("A. 喉炎\nB. 支气管扩张\n答案：B", 5, (), False, "B", "final"),
     ("E. 流行性胸痛\nE. 流行性胸痛\nE. 流行性胸痛\nE", 5, (), False, None, "none"),  # the next label, cut
     ("D.\nE.\n\nA.\nB.\nC.\nD.\nE.\n\nA", 5, (), False, None, "none"),
     ("考虑为肺栓塞。\nC", 5, (), False, "C", "last_letter"),  # a lone letter after prose is an answer

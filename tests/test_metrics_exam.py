@@ -14,8 +14,8 @@ from chimed_eval.metrics.calibration import (bin_index, brier_scores, calibratio
 from chimed_eval.metrics.multi_answer import (as_option_set, exact_set_match, letters_to_set, multi_answer_metrics,
                                               option_f1)
 from chimed_eval.metrics.repeats import RepeatOutcome, majority_answer, pass_at_k, repeat_metrics
-from chimed_eval.metrics.robustness import (PermutedResult, apply_permutation, permutations, prediction_shares,
-                                            robustness_metrics)
+from chimed_eval.metrics.robustness import (PermutedResult, apply_permutation, is_circular, permutations,
+                                            prediction_shares, robustness_metrics, rotations)
 
 
 def assert_interval_holds(metrics):
@@ -76,10 +76,39 @@ def test_multi_answer_metrics_are_percentages_with_intervals():
 # --- robustness ----------------------------------------------------------------------------------------
 
 
-def test_k_equal_n_gives_the_circular_eval_rotations():
-    assert permutations(4, 4, seed=1, item_id="x") == ((0, 1, 2, 3), (1, 2, 3, 0), (2, 3, 0, 1), (3, 0, 1, 2))
-    assert permutations(4, 4, seed=9, item_id="y") == permutations(4, 4, seed=1, item_id="x")
+def test_rotations_are_the_circular_eval_orders_and_k_equal_n_stays_sampled():
+    assert rotations(4) == ((0, 1, 2, 3), (1, 2, 3, 0), (2, 3, 0, 1), (3, 0, 1, 2))
+    assert rotations(2) == ((0, 1), (1, 0))
+    assert permutations(4, 4, seed=1, item_id="x") != rotations(4)  # K = n sampled orders are not CircularEval
     assert apply_permutation(("w", "x", "y", "z"), (1, 2, 3, 0)) == ("x", "y", "z", "w")
+
+
+def _always_a(item: str, gold: int, perms) -> list[PermutedResult]:
+    return [PermutedResult(item, r, p, p[0], gold) for r, p in enumerate(perms)]
+
+
+# (results, is_circular, name of the all-orders figure, its value): issue 22 item 2
+ALL_ORDERS = [
+    # always A under the 4 rotations: never right under every order (CircularEval)
+    (_always_a("a", 0, rotations(4)) + _always_a("b", 2, rotations(4)), True, "circular_acc", 0.0),
+    # always A under 2 sampled orders that both keep the gold at A: right under both, so not circular_acc
+    (_always_a("a", 0, ((0, 1, 2, 3), (0, 2, 1, 3))) + _always_a("b", 2, ((0, 1, 2, 3), (1, 0, 2, 3))), False,
+     "all_orders_acc", 50.0),
+    # each item under its own n rotations (4 and 2 options)
+    (_always_a("a", 1, rotations(4)) + _always_a("b", 0, rotations(2)), True, "circular_acc", 0.0),
+    # rotations of 4 for one item, 2 sampled orders for another: not CircularEval as a whole
+    (_always_a("a", 1, rotations(4)) + _always_a("b", 0, ((0, 1, 2, 3), (0, 3, 2, 1))), False, "all_orders_acc", 50.0),
+    # three of the four rotations only
+    (_always_a("a", 1, rotations(4)[:3]), False, "all_orders_acc", 0.0),
+]
+
+
+@pytest.mark.parametrize("results,circular,name,value", ALL_ORDERS)
+def test_right_under_every_order_is_named_circular_only_for_the_rotations(results, circular, name, value):
+    assert is_circular(results) == circular
+    ms = {m.name: m for m in robustness_metrics(results, seed=0)}
+    assert ms[name].value == pytest.approx(value)
+    assert {"circular_acc", "all_orders_acc"} & set(ms) == {name}
 
 
 @pytest.mark.parametrize("n,k", [(4, 1), (4, 3), (5, 8), (3, 6), (2, 2), (10, 5)])
@@ -87,8 +116,7 @@ def test_seeded_permutations_are_distinct_start_with_identity_and_repeat(n, k):
     perms = permutations(n, k, seed=3, item_id="item-1")
     assert len(perms) == k == len(set(perms))
     assert all(sorted(p) == list(range(n)) for p in perms)
-    if k != n:
-        assert perms[0] == tuple(range(n))
+    assert perms[0] == tuple(range(n))  # the identity first, whatever k is
     assert permutations(n, k, seed=3, item_id="item-1") == perms  # a rerun / resume sees the same orders
 
 
@@ -107,7 +135,7 @@ def test_impossible_permutation_counts_are_refused(n, k):
 
 def _rotations(item: str, gold: int, answer) -> list[PermutedResult]:
     """Item scored under the 4 rotations; ``answer(perm)`` returns the predicted original index."""
-    return [PermutedResult(item, r, p, answer(p), gold) for r, p in enumerate(permutations(4, 4, 0, item))]
+    return [PermutedResult(item, r, p, answer(p), gold) for r, p in enumerate(rotations(4))]
 
 
 def test_circular_eval_table():
@@ -176,7 +204,7 @@ def test_robustness_intervals_on_a_larger_run_are_seeded_and_hold_the_value():
     assert a == robustness_metrics(results, seed=4)
     assert_interval_holds(a)
     by = {m.name: m for m in a}
-    assert by["circular_acc"].value <= by["acc_shuffled"].value
+    assert by["all_orders_acc"].value <= by["acc_shuffled"].value and "circular_acc" not in by
     assert by["position_bias"].ci_low < by["position_bias"].ci_high
 
 
@@ -332,5 +360,5 @@ def test_repeat_metrics_order_of_records_does_not_matter_and_is_seeded():
 
 def test_robustness_metrics_do_not_depend_on_record_order():
     results = [PermutedResult(f"q{j}", r, p, p[(j + r) % 4] if j % 3 else 1, 1)
-               for j in range(30) for r, p in enumerate(permutations(4, 4, 0, f"q{j}"))]
+               for j in range(30) for r, p in enumerate(rotations(4))]
     assert robustness_metrics(list(reversed(results)), seed=6) == robustness_metrics(results, seed=6)

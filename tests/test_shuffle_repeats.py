@@ -27,7 +27,7 @@ EXAM_CYCLE = "ABCDDCBA"  # gold letters of the synthetic exam, item i -> EXAM_CY
 # --- expansion, as data tables ------------------------------------------------------------------------
 
 CHOICES = ("甲", "乙", "丙", "丁")
-# K = 4 options: the four rotations (CircularEval); rotation r shows original (j + r) % 4 at j
+# circular: the item's four rotations (CircularEval); rotation r shows original (j + r) % 4 at j
 ROTATIONS = [  # (k, shown options, gold 2 shown at, multi-answer gold (0, 2) shown at)
     (0, ("甲", "乙", "丙", "丁"), 2, (0, 2)),
     (1, ("乙", "丙", "丁", "甲"), 1, (1, 3)),
@@ -38,13 +38,13 @@ ROTATIONS = [  # (k, shown options, gold 2 shown at, multi-answer gold (0, 2) sh
 
 @pytest.mark.parametrize("k,shown,gold,multi", ROTATIONS)
 def test_rotations_move_every_gold_index_with_its_option(k, shown, gold, multi):
-    single = expand_shuffled([Sample("q1", "题", CHOICES, 2, "s")], 4, 1234, "t")[k]
+    single = expand_shuffled([Sample("q1", "题", CHOICES, 2, "s")], "circular", 1234, "t")[k]
     assert (single.id, single.choices, single.target, single.subject) == (f"q1#p{k}", shown, gold, "s")
     assert single.metadata["shuffle"] == {"of": "q1", "k": k, "permutation": [(j + k) % 4 for j in range(4)]}
     assert shown[gold] == CHOICES[2]  # the gold option text is unchanged
-    several = expand_shuffled([Sample("q1", "题", CHOICES, (0, 2))], 4, 1234, "t")[k]
+    several = expand_shuffled([Sample("q1", "题", CHOICES, (0, 2))], "circular", 1234, "t")[k]
     assert several.target == multi and {several.choices[i] for i in multi} == {CHOICES[0], CHOICES[2]}
-    as_set = expand_shuffled([Sample("q1", "题", CHOICES, frozenset({0, 2}))], 4, 1234, "t")[k]
+    as_set = expand_shuffled([Sample("q1", "题", CHOICES, frozenset({0, 2}))], "circular", 1234, "t")[k]
     assert as_set.target == frozenset(multi)
 
 
@@ -123,25 +123,32 @@ def records(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "samples" / "mcq.jsonl").read_text(encoding="utf-8").splitlines()]
 
 
-# (fake model, variant, K) -> acc, acc_shuffled, circular_acc, pred_share_A, position_bias, protocol of the figures
+# (fake model, variant, --shuffle-choices, orders per item) -> acc, acc_shuffled, the share right under every
+# order (circular_acc for the rotations, all_orders_acc for sampled orders), pred_share_A, position_bias, protocol
 SHUFFLE_TABLE = [
-    ("oracle", "paper", 4, 100.0, 100.0, 100.0, 25.0, 0.0, "paper+circular4"),
-    ("fixed:A", "lm-eval", 4, 25.0, 25.0, 0.0, 100.0, 75.0, "lm-eval+circular4"),  # gold A on 3 of 12 items
-    ("oracle", "generate", 3, 100.0, 100.0, 100.0, None, None, "generate+shuffle3"),
+    ("oracle", "paper", "circular", 4, 100.0, 100.0, ("circular_acc", 100.0), 25.0, 0.0, "paper+circular4"),
+    # always A, gold A on 3 of 12 items: never right under all four rotations
+    ("fixed:A", "lm-eval", "circular", 4, 25.0, 25.0, ("circular_acc", 0.0), 100.0, 75.0, "lm-eval+circular4"),
+    ("oracle", "generate", "3", 3, 100.0, 100.0, ("all_orders_acc", 100.0), None, None, "generate+shuffle3"),
+    # as many sampled orders as options are still sampled orders, not the rotations
+    ("fixed:A", "lm-eval", "4", 4, 25.0, 25.0, ("all_orders_acc", 0.0), 100.0, 75.0, "lm-eval+shuffle4"),
 ]
 
 
-@pytest.mark.parametrize("model,variant,k,acc,acc_sh,circ,share_a,bias,protocol", SHUFFLE_TABLE)
-def test_shuffled_run_reports_its_figures_apart_from_acc(exam, tmp_path, model, variant, k, acc, acc_sh, circ,
+@pytest.mark.parametrize("model,variant,flag,k,acc,acc_sh,every,share_a,bias,protocol", SHUFFLE_TABLE)
+def test_shuffled_run_reports_its_figures_apart_from_acc(exam, tmp_path, model, variant, flag, k, acc, acc_sh, every,
                                                          share_a, bias, protocol):
-    doc = run(exam, tmp_path / "out", "--shuffle-choices", str(k), "--variant", variant, model=model)
+    doc = run(exam, tmp_path / "out", "--shuffle-choices", flag, "--variant", variant, model=model)
     m = metrics(doc)
-    assert doc["settings"]["shuffle_choices"] == k
+    assert doc["settings"]["shuffle_choices"] == (flag if flag == "circular" else int(flag))
     assert doc["tasks"]["mcq"]["n"] == 12 * k  # one record per (item, permutation)
     assert (m["acc"]["value"], m["acc"]["n"], m["acc"]["protocol"], m["acc"]["averaging"]) == (acc, 12, variant, "items")
     assert math.isclose(m["acc_shuffled"]["value"], acc_sh) and m["acc_shuffled"]["averaging"] == "items"
-    assert math.isclose(m["circular_acc"]["value"], circ) and m["circular_acc"]["averaging"] == "items"
-    assert {m[n]["protocol"] for n in m if n not in ("acc", "acc_macro", "ece", "brier", "extraction_failure_rate")} == {protocol}
+    name, value = every
+    assert math.isclose(m[name]["value"], value) and m[name]["averaging"] == "items"
+    assert {"circular_acc", "all_orders_acc"} - {name} & set(m) == set()  # one name, the right one
+    assert {m[n]["protocol"] for n in m if n not in ("acc", "acc_macro", "ece", "brier", "extraction_failure_rate")
+            and not n.startswith("extraction_rule_")} == {protocol}  # pass 0's figures keep the variant's
     shares = [m[f"pred_share_{x}"]["value"] for x in "ABCD"]
     assert math.isclose(sum(shares), 100.0)
     if share_a is not None:
@@ -149,6 +156,40 @@ def test_shuffled_run_reports_its_figures_apart_from_acc(exam, tmp_path, model, 
     recs = records(tmp_path / "out")
     assert [r["id"] for r in recs[:k]] == [f"exam-2#p{j}" for j in range(k)]
     assert all(r["extra"]["shuffle"]["of"] == "exam-2" for r in recs[:k])
+
+
+def test_always_a_is_not_called_circular_under_sampled_orders(exam, tmp_path):
+    """Issue 22 item 2: with --seed 23, the second sampled order of three of the twelve items keeps
+    their gold at A, so a model that always answers A is right under both orders of those three:
+    25.00, reported as all_orders_acc (protocol shuffle2), never as circular_acc; under the
+    rotations (the real CircularEval) the same model scores 0."""
+    sampled = metrics(run(exam, tmp_path / "k2", "--shuffle-choices", "2", "--seed", "23", model="fixed:A"))
+    assert "circular_acc" not in sampled
+    assert (sampled["all_orders_acc"]["value"], sampled["all_orders_acc"]["protocol"]) == (25.0, "paper+shuffle2")
+    rotated = metrics(run(exam, tmp_path / "rot", "--shuffle-choices", "circular", "--seed", "23", model="fixed:A"))
+    assert "all_orders_acc" not in rotated
+    assert (rotated["circular_acc"]["value"], rotated["circular_acc"]["protocol"]) == (0.0, "paper+circular4")
+
+
+def test_circular_uses_each_items_own_rotations(tmp_path):
+    """Items with fewer options get their own n rotations (never random orders); the protocol then
+    names no single n."""
+    exam = tmp_path / "mixed.csv"
+    exam.write_text("question,A,B,C,D,answer\n题一,甲,乙,丙,丁,B\n题二,是,否,,,A\n", encoding="utf-8")
+    m = metrics(run(exam, tmp_path / "out", "--shuffle-choices", "circular", model="fixed:A"))
+    perms = {r["id"]: r["extra"]["shuffle"]["permutation"] for r in records(tmp_path / "out")}
+    assert perms == {"mixed-2#p0": [0, 1, 2, 3], "mixed-2#p1": [1, 2, 3, 0], "mixed-2#p2": [2, 3, 0, 1],
+                     "mixed-2#p3": [3, 0, 1, 2], "mixed-3#p0": [0, 1], "mixed-3#p1": [1, 0]}
+    assert (m["circular_acc"]["value"], m["circular_acc"]["protocol"]) == (0.0, "paper+circular")
+
+
+@pytest.mark.parametrize("flag", ["1", "circ", "0", "-3", "two"])
+def test_bad_shuffle_choices_is_one_line_exit_2(exam, tmp_path, capsys, flag):
+    assert main(["run", "--no-progress", "--backend", "fake", "--model", "oracle", "--tasks", "mcq", "--task-args",
+                 f"path={exam}", "--output", str(tmp_path / "o"), "--shuffle-choices", flag]) == 2
+    err = capsys.readouterr().err
+    assert f"--shuffle-choices {flag}: expected an integer K >= 2" in err and "circular" in err
+    assert "Traceback" not in err
 
 
 def test_pass_zero_is_the_unshuffled_run_and_score_and_resume_reproduce_it(exam, tmp_path, capsys):
@@ -223,6 +264,23 @@ def test_each_repeat_is_seeded_per_seed_item_and_k(exam, tmp_path):
     assert len({r.context for r in p.requests[:3]}) == 1  # the same prompt K times
 
 
+def test_unshuffled_pass_is_the_plain_runs_request_under_sampling(exam, tmp_path):
+    """Issue 22 item 10: on sampled decoding, pass 0 of --shuffle-choices sends exactly the request
+    of a run without the flag (same prompt, same generation settings and seed); the other orders
+    draw their own seeds."""
+    from tasks.factory import build_tasks
+
+    task = build_tasks(["mcq"], {"path": str(exam)}, None)[0].task
+    common = dict(model="random", backend="fake", variant="generate", seed=5, decoding="paper-sampling",
+                  data_dir=str(tmp_path))
+    plain = prepare(task, tmp_path, RunSettings(**common)).requests
+    shuffled = prepare(task, tmp_path, RunSettings(**common, shuffle_choices=3)).requests
+    first = [r for r in shuffled if r.key.endswith("#p0")]
+    assert [(r.context, r.generation) for r in first] == [(r.context, r.generation) for r in plain]
+    assert first[0].generation.seed == item_seed(5, "exam-2") and not first[0].generation.greedy
+    assert len({r.generation.seed for r in shuffled}) == len(shuffled)  # every other order its own seed
+
+
 def test_repeat_figures_from_the_records(exam, tmp_path):
     out = tmp_path / "out"
     doc = run(exam, out, "--variant", "generate", "--decoding", "paper-sampling", "--repeats", "5", model="random")
@@ -258,7 +316,7 @@ def test_metric_direction(name, direction):
 
 def test_check_compares_the_new_metrics_as_their_own(exam, tmp_path, capsys):
     out = tmp_path / "out"
-    run(exam, out, "--shuffle-choices", "4", model="fixed:A")
+    run(exam, out, "--shuffle-choices", "circular", model="fixed:A")
     baseline = tmp_path / "b.json"
     assert main(["check", str(out), "--save-baseline", str(baseline)]) == 0
 
@@ -326,7 +384,7 @@ def test_shards_merge_to_the_unsharded_figures(exam, tmp_path, argv):
 def test_multi_answer_items_are_shuffled_with_every_gold_letter(tmp_path):
     exam = tmp_path / "multi.csv"
     exam.write_text("question,A,B,C,D,answer\n题一,甲,乙,丙,丁,ABD\n题二,甲,乙,丙,丁,C\n", encoding="utf-8")
-    m = metrics(run(exam, tmp_path / "out", "--variant", "generate", "--shuffle-choices", "4"))
+    m = metrics(run(exam, tmp_path / "out", "--variant", "generate", "--shuffle-choices", "circular"))
     assert (m["circular_acc"]["value"], m["acc_shuffled"]["value"]) == (100.0, 100.0)
     golds = [r["gold"] for r in records(tmp_path / "out") if r["extra"]["shuffle"]["of"] == "multi-2"]
     assert golds == ["ABD", "ACD", "BCD", "ABC"]  # original {A, B, D} under the four rotations

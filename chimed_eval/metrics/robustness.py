@@ -12,8 +12,11 @@ Figures (percentages):
   ``acc`` (the unshuffled pass) so the two never share a column. The interval is a cluster
   bootstrap: items are resampled with all their permutations, since an item's permutations are
   not independent.
-* ``circular_acc``: the share of items right under *every* one of their permutations. With the
-  n rotations (K = n options, :func:`permutations`) this is OpenCompass's CircularEval.
+* ``circular_acc``: the share of items right under *every* one of their n rotations
+  (:func:`rotations`, each item's own n): OpenCompass's CircularEval. The name is given only when
+  every item was shown exactly its n rotations (:func:`is_circular`); otherwise the same share is
+  ``all_orders_acc`` (right under all K sampled orders), which is not CircularEval: sampled orders
+  can leave the gold at A every time, so a model that always answers A scores above 0.
 * ``pred_share_A``, ``pred_share_B``, ...: the share of answered (item, permutation) pairs whose
   predicted *shown* letter is that letter (a multi-option prediction gives each of its letters
   1/|P| of a vote, so the shares sum to 100). Unanswered pairs are left out (the extraction
@@ -80,21 +83,24 @@ def _as_tuple(v: int | tuple[int, ...]) -> tuple[int, ...]:
     return (v,) if isinstance(v, int) else tuple(v)
 
 
-def permutations(n_options: int, k: int, seed: int, item_id: str) -> tuple[tuple[int, ...], ...]:
-    """The K option orders an item is shown in.
+def rotations(n_options: int) -> tuple[tuple[int, ...], ...]:
+    """The n rotations, rotation r showing original option (j + r) mod n at position j (ABCD,
+    BCDA, CDAB, DABC): OpenCompass's CircularEval, each option shown once at every letter."""
+    if n_options < 1:
+        raise ValueError(f"rotations: n_options {n_options} < 1")
+    return tuple(tuple((j + r) % n_options for j in range(n_options)) for r in range(n_options))
 
-    ``k == n_options``: the n rotations, rotation r showing original option (j + r) mod n at
-    position j (ABCD, BCDA, CDAB, DABC: OpenCompass's CircularEval), the same for every item.
-    Otherwise: the identity first, then k - 1 further distinct permutations drawn from a
-    ``random.Random`` seeded with sha256(f"{seed}:{item_id}"), so each item has its own orders and
-    a rerun or a resume gets the same ones. Raises when k < 1 or k > n_options!.
+
+def permutations(n_options: int, k: int, seed: int, item_id: str) -> tuple[tuple[int, ...], ...]:
+    """K sampled option orders of an item: the identity first, then k - 1 further distinct
+    permutations drawn from a ``random.Random`` seeded with sha256(f"{seed}:{item_id}"), so each
+    item has its own orders and a rerun or a resume gets the same ones (whatever k is: the
+    rotations are :func:`rotations`). Raises when k < 1 or k > n_options!.
     """
     if n_options < 1:
         raise ValueError(f"permutations: n_options {n_options} < 1")
     if k < 1 or k > math.factorial(n_options):
         raise ValueError(f"permutations: k = {k}; expected 1..{math.factorial(n_options)} for {n_options} options")
-    if k == n_options:
-        return tuple(tuple((j + r) % n_options for j in range(n_options)) for r in range(n_options))
     digest = hashlib.sha256(f"{seed}:{item_id}".encode("utf-8")).digest()
     rng = random.Random(int.from_bytes(digest[:8], "big"))
     identity = tuple(range(n_options))
@@ -126,6 +132,14 @@ def _by_item(results: Sequence[PermutedResult]) -> dict[str, list[PermutedResult
         seen.add(key)
         items[r.item_id].append(r)
     return {k: sorted(items[k], key=lambda r: r.perm_index) for k in sorted(items)}  # record order never matters
+
+
+def is_circular(results: Sequence[PermutedResult]) -> bool:
+    """Whether every item was shown exactly its n rotations, once each (its own n): only then is
+    the share of items right under every order CircularEval's ``circular_acc``."""
+    items = _by_item(results)
+    return bool(items) and all(sorted(r.permutation for r in rs) == sorted(rotations(len(rs[0].permutation)))
+                               for rs in items.values())
 
 
 def prediction_shares(results: Sequence[PermutedResult]) -> tuple[dict[str, float], float]:
@@ -182,8 +196,9 @@ def _position_bias_ci(items: Sequence[list[PermutedResult]], seed: int, n_boot: 
 
 
 def robustness_metrics(results: Sequence[PermutedResult], seed: int, protocol: str | None = None) -> list[Metric]:
-    """``acc_shuffled``, ``circular_acc``, ``pred_share_<letter>`` and ``position_bias`` (see the
-    module docstring) over items scored under their permutations. The shares have no interval; the
+    """``acc_shuffled``, ``circular_acc`` (every item under its n rotations) or else
+    ``all_orders_acc``, ``pred_share_<letter>`` and ``position_bias`` (see the module docstring)
+    over items scored under their permutations. The shares have no interval; the
     other figures have seeded 95% bootstrap intervals over items."""
     from .stats import bootstrap_mean_ci  # numpy, only when figures are computed
 
@@ -196,7 +211,8 @@ def robustness_metrics(results: Sequence[PermutedResult], seed: int, protocol: s
     item_all = [float(all(r.correct for r in rs)) for rs in groups]
     out = []
     for name, values, averaging in (("acc_shuffled", item_acc, "items x permutations"),
-                                    ("circular_acc", item_all, "items")):
+                                    ("circular_acc" if is_circular(results) else "all_orders_acc", item_all,
+                                     "items")):
         lo, hi = bootstrap_mean_ci(values, seed)
         out.append(Metric(name, 100.0 * sum(values) / n, 100.0 * lo, 100.0 * hi, n, averaging, protocol, None))
     shares, bias = prediction_shares(results)
