@@ -24,6 +24,7 @@ import hashlib
 import signal
 import threading
 import time
+import urllib.error
 import urllib.request
 import zipfile
 from contextlib import contextmanager
@@ -104,8 +105,9 @@ def download(url: str, dest: Path, *, max_bytes: int, deadline: float, timeout: 
                                             "at most for this file; stopped there")
                     digest.update(chunk)
                     out.write(chunk)
-    except TimeoutError:
-        if time.monotonic() >= end:
+    except (TimeoutError, urllib.error.URLError) as exc:  # urllib wraps a connect timeout in a URLError
+        timed_out = isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError)
+        if timed_out and time.monotonic() >= end:
             raise TransferError(f"{late} ({got} bytes received)") from None
         raise
     return digest.hexdigest()
