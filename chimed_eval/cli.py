@@ -139,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--mirror", default=None, help="base URL of a mirror (also $CHIMED_EVAL_DATA_MIRROR)")
     d.add_argument("--check", action="store_true", help="only report what is present, missing or corrupt")
     d.add_argument("--force", action="store_true", help="download again even if present")
+    d.add_argument("--deadline", type=_positive_seconds, default=None, metavar="SECONDS",
+                   help="the most one download (one URL) may take, whatever the server does (default 600)")
     return p
 
 
@@ -351,11 +353,29 @@ def cmd_models(a: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_seconds(text: str) -> float:
+    """``--deadline``: a number of seconds above zero (argparse turns the error into exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
+    return value
+
+
 def cmd_data(a: argparse.Namespace) -> int:
     from .data import run_data_command
+    from .data_transfer import DEFAULT_DEADLINE
 
     names = [x.strip() for x in a.datasets.split(",")] if a.datasets else None
-    return run_data_command(a.data_dir, names, a.mirror, a.check, a.force)
+    deadline = DEFAULT_DEADLINE if a.deadline is None else a.deadline
+    try:
+        return run_data_command(a.data_dir, names, a.mirror, a.check, a.force, deadline=deadline)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the download in progress was removed
+        print("\nchimed-eval: interrupted; the files verified so far stay, the partial download was removed.",
+              file=sys.stderr)
+        return 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,6 +29,7 @@ from .data_fetch import (
     DEFAULT_TIMEOUT, MIRROR_ENV, ChecksumError, DownloadError, FetchResult, fetch, file_sha256, mirror_url,
     resolve_base_url,
 )
+from .data_transfer import DEFAULT_DEADLINE
 from .data_specs import (
     CHIMED_QA_TEST, CHIMST_TEST, CMD_QA_FILE, DATA_LOCATIONS, MANIFEST_FILE, MANUAL_SETS, DatasetSpec, Download,
     Manifest, ManualSet, data_location, describe_manual, load_manifest, normalise, select, shipped_manifest,
@@ -36,7 +37,7 @@ from .data_specs import (
 from .errors import ChimedEvalError, ConfigError
 
 __all__ = [
-    "CHIMED_QA_TEST", "CHIMST_TEST", "CMD_QA_FILE", "DATA_LOCATIONS", "DEFAULT_TIMEOUT", "MANIFEST_FILE",
+    "CHIMED_QA_TEST", "CHIMST_TEST", "CMD_QA_FILE", "DATA_LOCATIONS", "DEFAULT_DEADLINE", "DEFAULT_TIMEOUT", "MANIFEST_FILE",
     "MANUAL_SETS", "MIRROR_ENV", "ChecksumError", "DatasetSpec", "DatasetStatus", "Download", "DownloadError",
     "FetchResult", "Manifest", "ManualSet", "data_location", "describe_manual", "fetch", "file_sha256", "list_urls",
     "load_manifest", "mirror_url", "resolve_base_url", "run_data_command", "shipped_manifest", "status",
@@ -187,6 +188,7 @@ def run_data_command(
     *,
     manifest: Manifest | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> int:
     """What ``chimed-eval data`` runs. Returns 0 (all good), 1 (failures or, with ``check_only``,
     missing/corrupt files) or 2 (unknown data set names).
@@ -213,7 +215,8 @@ def run_data_command(
     failed: list[str] = []
     for name in spec_names:
         try:
-            fetch([name], data_dir, base_url=base or "", force=force, manifest=manifest, timeout=timeout)
+            fetch([name], data_dir, base_url=base or "", force=force, manifest=manifest, timeout=timeout,
+                  deadline=deadline)
         except ChimedEvalError as exc:
             _err(f"error: {name}: {exc}")
             failed.append(name)

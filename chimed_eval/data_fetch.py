@@ -1,13 +1,15 @@
 """Download the manifest's files through pooch, verify each against its sha256, install atomically.
 
-pooch does the transfer (HTTP with a progress bar on a terminal, ``file://`` mirrors through a
-small downloader of ours), the sha256 check against a registry built from the manifest, and the
-unzipping; this module decides what is missing, maps URLs onto a mirror, picks each destination
-out of an archive and turns failures into errors that name the URL, the file and what to do.
+pooch runs the sha256 check against a registry built from the manifest; the transfer is ours
+(:mod:`chimed_eval.data_transfer`: a deadline for the whole download, a size cap from the
+manifest, only the wanted archive members unpacked under a ratio cap); this module decides what
+is missing, maps URLs onto a mirror, picks each destination out of an archive and turns failures
+into errors that name the URL, the file and what to do.
 
 Every download goes into a private staging folder inside the data dir, which is removed
-afterwards; a verified file is then moved into place with ``os.replace``. So a file that does not
-match is never written, a good file survives a bad forced download, and nothing is left behind.
+afterwards (on Ctrl-C and SIGTERM too); a verified file is then moved into place with
+``os.replace``. So a file that does not match is never written, a good file survives a bad forced
+download, and nothing is left behind.
 pooch is imported only when something must be downloaded (``pip install pooch``).
 """
 
@@ -17,8 +19,8 @@ import hashlib
 import logging
 import os
 import shutil
-import sys
 import tempfile
+import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
@@ -28,6 +30,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterator, Literal
 
 from .data_specs import DatasetSpec, Download, Manifest, select, shipped_manifest
+from .data_transfer import (DEFAULT_DEADLINE, TransferError, copy_file, download, size_cap,
+                            terminate_as_interrupt, unzip_members)
 from .errors import ChimedEvalError, ConfigError, DataError
 
 MIRROR_ENV = "CHIMED_EVAL_DATA_MIRROR"
@@ -136,20 +140,23 @@ def _pooch() -> Any:
 
 
 class _Downloader:
-    """pooch's HTTP downloader (``file://`` URLs copied directly), remembering the sha256 of what
-    it wrote, so that a checksum error can name the bytes it got."""
+    """The downloader pooch calls: a bounded transfer (deadline, size cap; ``file://`` URLs copied
+    under the same cap), remembering the sha256 of what it wrote, so that a checksum error can
+    name the bytes it got."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, deadline: float, max_bytes: int) -> None:
         self.timeout = timeout
+        self.deadline = deadline
+        self.max_bytes = max_bytes
         self.sha256 = ""
 
     def __call__(self, url: str, output_file: str, pooch: Any, check_only: bool = False) -> None:
         if url.startswith("file:"):
-            shutil.copyfile(urllib.request.url2pathname(urllib.parse.urlsplit(url).path), output_file)
+            src = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
+            self.sha256 = copy_file(src, Path(output_file), self.max_bytes)
         else:
-            _pooch().HTTPDownloader(progressbar=sys.stderr.isatty(), timeout=self.timeout,
-                                    headers={"User-Agent": _USER_AGENT})(url, output_file, pooch)
-        self.sha256 = file_sha256(Path(output_file))
+            self.sha256 = download(url, Path(output_file), max_bytes=self.max_bytes, deadline=self.deadline,
+                                   timeout=self.timeout, headers={"User-Agent": _USER_AGENT})
 
 
 @contextmanager
@@ -169,9 +176,12 @@ def _staging(data_dir: Path) -> Iterator[Path]:
 
 
 def _download_error(url: str, exc: BaseException, data_dir: Path, dl: Download) -> DownloadError:
-    response = getattr(exc, "response", None)
-    if response is not None:
-        why = f"HTTP {response.status_code} {response.reason}"
+    if isinstance(exc, TransferError):
+        why = exc.why
+    elif isinstance(exc, urllib.error.HTTPError):
+        why = f"HTTP {exc.code} {exc.reason}"
+    elif isinstance(exc, urllib.error.URLError):
+        why = f"{type(exc.reason).__name__}: {exc.reason}"
     else:
         why = f"{type(exc).__name__}: {exc}"
     dests = sorted(dl.files)
@@ -196,20 +206,18 @@ def _mismatch(dest: Path, url: str, expected: str, actual: str) -> ChecksumError
 
 
 def _retrieve(url: str, name: str, sha: str | None, staging: Path, dl: Download, data_dir: Path,
-              timeout: float, processor: Any = None) -> Any:
-    """pooch fetches ``url`` into ``staging/name``, checked against ``sha`` (None: unchecked);
-    returns what ``processor`` returns (else the path). Failures become our errors."""
+              timeout: float, deadline: float) -> Path:
+    """pooch fetches ``url`` into ``staging/name`` through our bounded downloader, checked against
+    ``sha`` (None: unchecked); returns the path. Failures become our errors."""
     pooch = _pooch()
-    import requests  # pooch's own transport, installed with it
-
     registry = pooch.create(path=staging, base_url="", registry={name: f"sha256:{sha}" if sha else None},
                             urls={name: url})
-    downloader = _Downloader(timeout)
+    downloader = _Downloader(timeout, deadline, size_cap(dl.size))
     try:
-        return registry.fetch(name, processor=processor, downloader=downloader)
+        return Path(registry.fetch(name, downloader=downloader))
     except ChimedEvalError:
         raise
-    except (OSError, requests.exceptions.RequestException) as exc:
+    except (OSError, TransferError) as exc:  # urllib's errors are OSErrors
         raise _download_error(url, exc, data_dir, dl) from exc
     except ValueError as exc:  # pooch: the hash does not match
         if not downloader.sha256 or downloader.sha256 == sha:
@@ -217,18 +225,19 @@ def _retrieve(url: str, name: str, sha: str | None, staging: Path, dl: Download,
         raise _mismatch(data_dir / name, url, str(sha), downloader.sha256) from None
 
 
-def _unzip(url: str) -> Callable[[str, str, Any], list[str]]:
-    """pooch's Unzip, after checking that the download is a zip at all (a login page is not)."""
-
-    def process(fname: str, action: str, pooch: Any) -> list[str]:
-        if not zipfile.is_zipfile(fname):
-            raise DownloadError(url, f"{url} did not return a zip archive; is the URL or mirror right?")
-        try:
-            return _pooch().Unzip(extract_dir="unzipped")(fname, action, pooch)
-        except (zipfile.BadZipFile, EOFError) as exc:  # CRC error, truncated member
-            raise DataError(fname, None, None, f"the archive {url} is damaged: {exc}") from exc
-
-    return process
+def _unzip(archive: Path, url: str, wanted: list[str]) -> dict[str, Path]:
+    """The archive members that may hold the ``wanted`` names (see :func:`_zip_candidates`),
+    unpacked under the caps of :func:`unzip_members`, after checking that the download is a zip
+    at all (a login page is not)."""
+    if not zipfile.is_zipfile(archive):
+        raise DownloadError(url, f"{url} did not return a zip archive; is the URL or mirror right?")
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            names = [i.filename for i in zf.infolist() if not i.is_dir()]
+        members = sorted({m for w in wanted for m in _zip_candidates(names, w)})
+        return unzip_members(archive, members, archive.parent / "unzipped", url)
+    except (zipfile.BadZipFile, EOFError) as exc:  # CRC error, truncated member
+        raise DataError(archive, None, None, f"the archive {url} is damaged: {exc}") from exc
 
 
 def _zip_candidates(members: list[str], wanted: str) -> list[str]:
@@ -250,7 +259,7 @@ def _install(src: Path, dest: Path, expected: str, url: str) -> None:
 
 
 def _fetch_download(spec: DatasetSpec, dl: Download, data_dir: Path, base: str | None, force: bool,
-                    timeout: float, log: Callable[[str], None]) -> list[FetchResult]:
+                    timeout: float, deadline: float, log: Callable[[str], None]) -> list[FetchResult]:
     url = mirror_url(dl.url, base)
     todo = {d: sha for d, sha in dl.files.items() if force or not _is_valid(data_dir / d, sha)}
     results = [FetchResult(spec.name, d, "present", url, sha) for d, sha in dl.files.items() if d not in todo]
@@ -260,13 +269,13 @@ def _fetch_download(spec: DatasetSpec, dl: Download, data_dir: Path, base: str |
     with _staging(data_dir) as staging:
         if dl.kind == "file":
             (dest, sha), = todo.items()
-            got = Path(_retrieve(url, dest, sha, staging, dl, data_dir, timeout))
+            got = _retrieve(url, dest, sha, staging, dl, data_dir, timeout, deadline)
             (data_dir / dest).parent.mkdir(parents=True, exist_ok=True)
             os.replace(got, data_dir / dest)  # verified by pooch against the registry
             return results + [FetchResult(spec.name, dest, "downloaded", url, sha)]
-        paths = _retrieve(url, "archive.zip", None, staging, dl, data_dir, timeout, _unzip(url))
-        root = staging / "unzipped"
-        members = [Path(p).relative_to(root).as_posix() for p in paths]
+        archive = _retrieve(url, "archive.zip", None, staging, dl, data_dir, timeout, deadline)
+        unpacked = _unzip(archive, url, [dl.member_for(dest) for dest in todo])
+        members = sorted(unpacked)
         for dest, sha in todo.items():
             found = _zip_candidates(members, dl.member_for(dest))
             if not found:
@@ -276,7 +285,7 @@ def _fetch_download(spec: DatasetSpec, dl: Download, data_dir: Path, base: str |
             first_error: ChecksumError | None = None
             for member in found:
                 try:
-                    _install(root / member, data_dir / dest, sha, f"{url} [{member}]")
+                    _install(unpacked[member], data_dir / dest, sha, f"{url} [{member}]")
                     break
                 except ChecksumError as exc:
                     first_error = first_error or exc
@@ -296,6 +305,7 @@ def fetch(
     log: Callable[[str], None] = print,
     manifest: Manifest | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> list[FetchResult]:
     """Download the named data sets (all when ``names`` is None) into ``data_dir``; verify them.
 
@@ -306,6 +316,11 @@ def fetch(
     saying where to place the files by hand. The first error stops the fetch (files finished
     before it stay, verified).
 
+    Each download (one URL) must finish within ``deadline`` seconds and stops as soon as it
+    passes the size the manifest gives (plus a small slack); an archive unpacks only the wanted
+    members, under a decompression-ratio cap (:mod:`chimed_eval.data_transfer`). SIGTERM, like
+    Ctrl-C, raises :class:`KeyboardInterrupt` meanwhile, so no partial download stays behind.
+
     Mirrors: ``base_url`` (default ``$CHIMED_EVAL_DATA_MIRROR``) replaces the scheme and host of
     every official URL, keeping the host as the first path segment (see :func:`mirror_url`).
     ``manifest`` replaces the shipped manifest (tests pass their own).
@@ -314,12 +329,18 @@ def fetch(
     specs = select(names, manifest)
     base = resolve_base_url(base_url)
     data_dir = Path(data_dir)
+    with terminate_as_interrupt():
+        return _fetch_all(specs, data_dir, base, force, timeout, deadline, log)
+
+
+def _fetch_all(specs: list[DatasetSpec], data_dir: Path, base: str | None, force: bool, timeout: float,
+               deadline: float, log: Callable[[str], None]) -> list[FetchResult]:
     results: list[FetchResult] = []
     for spec in specs:
         got: list[FetchResult] = []
         for dl in spec.downloads:
             try:
-                got += _fetch_download(spec, dl, data_dir, base, force, timeout, log)
+                got += _fetch_download(spec, dl, data_dir, base, force, timeout, deadline, log)
             except (DownloadError, DataError) as exc:
                 if not dl.optional:
                     raise

@@ -74,6 +74,10 @@ class Download:
 
     ``optional`` files (licence texts whose upstream path could not be verified offline) only warn
     when they cannot be fetched or do not match; no bad copy is ever written.
+
+    ``size``: the number of bytes of the response body as released (the file, or the archive). A
+    download stops as soon as the server sends more than that plus a small slack, so a wrong or
+    hostile server cannot fill the disk; None (a hand-made manifest) falls back to a fixed ceiling.
     """
 
     url: str
@@ -81,6 +85,7 @@ class Download:
     kind: Literal["file", "zip"] = "file"
     members: Mapping[str, str] = field(default_factory=dict)
     optional: bool = False
+    size: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("file", "zip"):
@@ -93,6 +98,8 @@ class Download:
                 raise ValueError(f"destination {dest!r} must be a relative path inside the data dir")
             if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
                 raise ValueError(f"bad sha256 {sha!r} for {dest}")
+        if self.size is not None and (type(self.size) is not int or self.size <= 0):
+            raise ValueError(f"size of {self.url} must be a positive number of bytes, not {self.size!r}")
 
     def member_for(self, dest: str) -> str:
         return self.members.get(dest, PurePosixPath(dest).name)
@@ -145,15 +152,15 @@ def _download(entry: Mapping[str, Any], folder: str) -> Download:
     files = {f"{folder}/{rel}": sha for rel, sha in entry["files"].items()}
     members = {f"{folder}/{rel}": rel for rel in entry["files"]} if entry.get("members") == "by-path" else {}
     return Download(entry["url"], files, kind=entry.get("kind", "file"), members=members,
-                    optional=bool(entry.get("optional", False)))
+                    optional=bool(entry.get("optional", False)), size=entry.get("size"))
 
 
 def load_manifest(path: Path = MANIFEST_FILE) -> dict[str, DatasetSpec]:
     """The data sets of a manifest file, by name; destinations joined to :data:`DATA_LOCATIONS`.
 
     Format 1: ``{"datasets": [{"name", "title", "licence", "source", "notes"?, "downloads": [{"url",
-    "files": {path under the set's folder: sha256}, "kind"?: "zip", "members"?: "by-path",
-    "optional"?: true}]}]}``. A set with no folder in :data:`DATA_LOCATIONS` or a malformed entry
+    "size"?: bytes of the body as released, "files": {path under the set's folder: sha256},
+    "kind"?: "zip", "members"?: "by-path", "optional"?: true}]}]}``. A set with no folder in :data:`DATA_LOCATIONS` or a malformed entry
     is an error at import, not at download time.
     """
     try:

@@ -12,7 +12,10 @@ array of the same records, ``[{...}, {...}]``; a record's line is then the line 
 text / originalText / sentence; entities / spans / labels; start / start_pos / start_offset;
 end / end_pos / end_offset; type / label / label_type / category. An optional ``id`` is the
 record id (else ``<file stem>-<line>``, or ``<id_prefix><line>`` when the caller gives a prefix); an optional ``entity`` / ``mention`` string in an entity
-must equal ``text[start:end]`` (this catches inclusive ends and shifted offsets). Other key names
+must equal ``text[start:end]`` (this catches inclusive ends and shifted offsets). Records without
+that string are checked together (:mod:`chimed_eval.span_checks`): spans that mostly stop one
+character before punctuation or whitespace, or end or start on it, stop the reading with the
+evidence and the fix (``check_ends=false`` accepts such spans as they are). Other key names
 are given with :class:`SpanFields` (``text_field=``, ``entities_field=``, ``start_field=``,
 ``end_field=``, ``type_field=``); ``end_inclusive=true`` reads ``end`` as the offset of the
 entity's last character (stored exclusive, the mention check then compares ``text[start:end+1]``).
@@ -34,6 +37,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import ConfigError, DataError
+from .span_checks import EndSignals, end_convention_problem
 from .tabular import read_rows, read_text, refuse_nul, split_lines
 
 Span = tuple[int, int, str]
@@ -80,7 +84,8 @@ class SpanFields:
     """Which keys hold what in JSON/JSONL span records. A given name is the only key read for
     that field (an error names it when a record lacks it); None accepts the usual spellings
     (:data:`TEXT_KEYS` ...). ``end_inclusive``: ``end`` is the offset of the entity's last
-    character (CMeEE's ``end_idx``) and is converted to the exclusive end on reading."""
+    character (CMeEE's ``end_idx``) and is converted to the exclusive end on reading.
+    ``check_ends``: refuse spans whose boundaries look off by one (see :mod:`chimed_eval.span_checks`)."""
 
     text: str | None = None
     entities: str | None = None
@@ -88,6 +93,7 @@ class SpanFields:
     end: str | None = None
     type: str | None = None
     end_inclusive: bool = False
+    check_ends: bool = True
 
     def renamed(self) -> list[str]:
         """The ``<x>_field`` settings given (they apply to JSON/JSONL records only)."""
@@ -117,6 +123,7 @@ def read_span_jsonl(path: Path, types: Sequence[str] | None = None, encoding: st
     incl = fields.end_inclusive
     out: list[SpanRecord] = []
     seen: dict[str, int] = {}
+    signals, end_key = EndSignals(), end_keys[0]
     for row in read_rows(path, fmt="json" if array else "jsonl", encoding=encoding):
         f = row.fields
         tk = _first(f, text_keys)
@@ -165,6 +172,9 @@ def read_span_jsonl(path: Path, types: Sequence[str] | None = None, encoding: st
                 else:
                     rule = "end must be exclusive"
                 raise DataError(path, row.line, f"{where}.{mk}", f"{e[mk]!r} is not text[{s}:{n}] = {text[s:n]!r} ({rule})")
+            if mk is None or not isinstance(e[mk], str):  # no mention string settles this span's ends
+                signals.add(row.line, text, s, n)
+                end_key = nk
             spans.append((s, n, t))
         rid = str(f["id"]).strip() if "id" in f and str(f["id"]).strip() else _auto_id(path, row.line, id_prefix)
         if "id" in f and str(f["id"]).strip():
@@ -173,6 +183,10 @@ def read_span_jsonl(path: Path, types: Sequence[str] | None = None, encoding: st
             raise DataError(path, row.line, "id", f"duplicate record id {rid!r} (first at line {seen[rid]})")
         seen[rid] = row.line
         out.append(SpanRecord(rid, text, tuple(spans), row.line))
+    problem = end_convention_problem(signals, incl) if fields.check_ends else None
+    if problem is not None:
+        raise DataError(path, problem[0], end_key, f"{problem[1]}; if these spans are right as they are, "
+                                                   "pass check_ends=false")
     return out
 
 

@@ -1,5 +1,5 @@
 """``chimed-eval validate``: read every item of a task, check each option against its source text,
-and show the rendered prompts, without a model.
+and show the rendered prompts with the gold as read (:mod:`chimed_eval.validate_gold`), without a model.
 
 The fake ``oracle`` answers the gold *index*, so on its own it scores 100 on a prompt whose options
 were misread.  A user's ``mcq`` sample keeps the text its options were read from
@@ -131,7 +131,7 @@ def add_command(sub: Any) -> None:
     v.add_argument("--task-args", default="", help="k=v,... for a task type (as for run)")
     v.add_argument("--task-config", type=Path, default=None, help="JSON/TOML file defining your own tasks")
     v.add_argument("--data-dir", default=None, help="for named tasks (as for run)")
-    v.add_argument("--show", type=int, default=3, metavar="N", help="print the rendered prompt of the first N items")
+    v.add_argument("--show", type=int, default=3, metavar="N", help="print the rendered prompt and the gold of the first N items")
     v.add_argument("--variant", default=None, help="prompt variant to render (default: the task's)")
     v.add_argument("--shots", type=int, default=0)
 
@@ -143,6 +143,7 @@ def cmd_validate(a: Any) -> int:
 
     from .cli import default_data_dir, parse_kv
     from .task import TaskRunOptions
+    from .validate_gold import gold_lines
 
     names = [t.strip() for t in a.tasks.split(",") if t.strip()]
     data_dir = Path(a.data_dir or default_data_dir())
@@ -173,4 +174,5 @@ def cmd_validate(a: Any) -> int:
                     continue
                 seen.add(s.id)
                 print(f"\n--- {task.name} {s.id} (variant {variant}) ---\n{r.context}")
+                print("\n".join(gold_lines(s)))
     return 1 if bad_total else 0

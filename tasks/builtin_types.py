@@ -58,6 +58,8 @@ _NER_HELP = {
     "end_field": "the key of an entity's end offset (default: end / end_pos / end_offset)",
     "type_field": "the key of an entity's type (default: type / label / label_type / category)",
     "end_inclusive": "true when the end offset is the entity's last character (CMeEE's end_idx); default false",
+    "check_ends": "false accepts spans that mostly stop one character before punctuation or end on it "
+                  "(default true: such files are refused as read with the wrong end_inclusive)",
 }
 
 

@@ -99,8 +99,9 @@ def test_corpus_metrics_names_values_and_intervals():
     metrics, per_type = ner_metrics(recs, TYPES, seed=7, protocol="paper")
     by = {m.name: m for m in metrics}
     assert list(by) == ["precision", "recall", "f1", "precision_multiset", "recall_multiset", "f1_multiset",
-                        "precision_span", "recall_span", "f1_span", "f1_macro", "not_in_text_rate",
-                        "unknown_type_rate", "gold_repeat_rate", "extraction_failure_rate", "truncated_prompt_rate"]
+                        "precision_span", "recall_span", "f1_span", "precision_span_all", "recall_span_all",
+                        "f1_span_all", "f1_macro", "not_in_text_rate", "unknown_type_rate", "gold_repeat_rate",
+                        "gold_nested_rate", "gold_nested_count", "extraction_failure_rate", "truncated_prompt_rate"]
     tot = sum((r.set for r in recs), Counts())
     assert by["f1"].value == pytest.approx(100 * tot.f1)
     assert by["precision"].value == pytest.approx(100 * tot.precision)

@@ -18,6 +18,12 @@ Three protocols, each named in the results:
   strings that do not occur in the text have no span: they are false positives in the pair
   metrics and counted by ``not_in_text_rate``, but absent here. :func:`spans_to_bio` builds the
   equivalent IOB2 character sequences; the tests check these figures against ``seqeval``.
+  Flattening drops every gold span nested in (or crossing) a longer one, so a model that misses
+  all nested entities loses nothing here: ``gold_nested_rate`` / ``gold_nested_count`` say how
+  many gold mentions the flat figures leave out.
+* **span_all** (strict, nested kept): every gold span counts, and each predicted string is
+  located at every occurrence with no overlap resolution, so a nested entity is scored like any
+  other (``precision_span_all`` ...). Equal to ``*_span`` on flat data with flat predictions.
 
 Entity strings are compared after stripping surrounding whitespace (30 CCKS-2019 test
 annotations carry a leading or trailing space). Precision is 0 with no predictions and recall 0
@@ -131,23 +137,36 @@ def resolve_overlaps(spans: Iterable[Span], type_order: Sequence[str] = ()) -> l
     return sorted(taken)
 
 
-def locate(text: str, pairs: Iterable[Pair], type_order: Sequence[str] = ()) -> list[Span]:
-    """Predicted spans: every non-overlapping occurrence of each entity string, overlaps
-    resolved by :func:`resolve_overlaps`. Entities absent from the text yield nothing."""
-    cands: list[Span] = []
+def locate_all(text: str, pairs: Iterable[Pair]) -> list[Span]:
+    """Every non-overlapping occurrence of each entity string, with no resolution between
+    strings (a string inside another keeps its spans); sorted. Absent entities yield nothing."""
+    cands: set[Span] = set()
     for ent, t in dict.fromkeys(pairs):
         if not ent:
             continue
         i = text.find(ent)
         while i >= 0:
-            cands.append((i, i + len(ent), t))
+            cands.add((i, i + len(ent), t))
             i = text.find(ent, i + len(ent))
-    return resolve_overlaps(cands, type_order)
+    return sorted(cands)
+
+
+def locate(text: str, pairs: Iterable[Pair], type_order: Sequence[str] = ()) -> list[Span]:
+    """Predicted spans: every non-overlapping occurrence of each entity string, overlaps
+    resolved by :func:`resolve_overlaps`. Entities absent from the text yield nothing."""
+    return resolve_overlaps(locate_all(text, pairs), type_order)
 
 
 def gold_spans(text: str, spans: Iterable[Span], type_order: Sequence[str] = ()) -> list[Span]:
     """Gold spans for span scoring: trimmed, then overlap-resolved like predictions."""
     return resolve_overlaps(trim_spans(text, spans), type_order)
+
+
+def nested_gold(text: str, spans: Iterable[Span], type_order: Sequence[str] = ()) -> list[Span]:
+    """The gold spans (trimmed, distinct) that :func:`gold_spans` drops because a longer gold span
+    covers or crosses them: what the flat span figures leave out."""
+    trimmed = set(trim_spans(text, spans))
+    return sorted(trimmed - set(resolve_overlaps(trimmed, type_order)))
 
 
 def span_counts(gold: Iterable[Span], pred: Iterable[Span]) -> Counts:
@@ -181,6 +200,8 @@ class RecordCounts:
     n_gold_repeats: int = 0    # gold mentions repeating a pair already in the record
     truncated: bool = False    # the prompt lost shots to fit the budget
     failed: bool = False       # nothing could be read from a non-empty answer
+    span_all: Counts | None = None  # strict spans with nested gold kept (None: a record from before)
+    n_gold_nested: int = 0     # gold spans the flat span protocol drops (nested in or crossing a longer one)
 
     def to_dict(self) -> dict:
         return {
@@ -188,6 +209,8 @@ class RecordCounts:
             "by_type": {t: c.as_list() for t, c in self.by_type.items()},
             "n_pred": self.n_pred, "n_not_in_text": self.n_not_in_text, "n_unknown_type": self.n_unknown_type,
             "n_gold_mentions": self.n_gold_mentions, "n_gold_repeats": self.n_gold_repeats,
+            **({"span_all": self.span_all.as_list(), "n_gold_nested": self.n_gold_nested}
+               if self.span_all is not None else {}),
         }
 
     @staticmethod
@@ -197,6 +220,7 @@ class RecordCounts:
             {t: Counts(*c) for t, c in d.get("by_type", {}).items()},
             int(d.get("n_pred", 0)), int(d.get("n_not_in_text", 0)), int(d.get("n_unknown_type", 0)),
             int(d.get("n_gold_mentions", 0)), int(d.get("n_gold_repeats", 0)), truncated, failed,
+            Counts(*d["span_all"]) if "span_all" in d else None, int(d.get("n_gold_nested", 0)),
         )
 
 
@@ -207,12 +231,14 @@ def record_counts(text: str, spans: Sequence[Span], pred: Sequence[Pair], types:
     gold = gold_pairs(text, spans)
     uniq = list(dict.fromkeys(pred))
     sc = span_counts(gold_spans(text, spans, types), locate(text, uniq, types))
+    every_gold = sorted(set(trim_spans(text, spans)))
     return RecordCounts(
         set=set_counts(gold, uniq), multiset=multiset_counts(gold, pred), span=sc,
         by_type=type_counts(gold, uniq, types), n_pred=len(uniq),
         n_not_in_text=sum(1 for e, _ in uniq if e not in text) if n_not_in_text is None else n_not_in_text,
         n_unknown_type=sum(1 for _, t in uniq if t not in types) if n_unknown_type is None else n_unknown_type,
         n_gold_mentions=len(gold), n_gold_repeats=len(gold) - len(set(gold)),
+        span_all=span_counts(every_gold, locate_all(text, uniq)), n_gold_nested=len(nested_gold(text, spans, types)),
     )
 
 
@@ -256,10 +282,12 @@ def ner_metrics(records: Sequence[RecordCounts], types: Sequence[str], seed: int
     """Corpus metrics with seeded 95% bootstrap intervals (records resampled), and the per-type
     breakdown ``{type: {n, n_pred, tp, fp, fn, precision, recall, f1}}`` (set protocol).
 
-    Names: precision/recall/f1 (set, the paper's), *_multiset, *_span, f1_macro (unweighted mean
+    Names: precision/recall/f1 (set, the paper's), *_multiset, *_span, *_span_all (nested gold kept;
+    only when every record has its counts), f1_macro (unweighted mean
     of per-type set F1 over the inventory types that occur in the gold or the predictions),
     not_in_text_rate and unknown_type_rate (% of unique predicted pairs), gold_repeat_rate (% of
-    gold mentions repeating a pair of their record), extraction_failure_rate and
+    gold mentions repeating a pair of their record), gold_nested_rate and gold_nested_count (gold
+    mentions that the flat *_span figures leave out), extraction_failure_rate and
     truncated_prompt_rate (% of records).
     """
     import numpy as np
@@ -275,7 +303,11 @@ def ner_metrics(records: Sequence[RecordCounts], types: Sequence[str], seed: int
         return [], breakdown
     w = bootstrap_weights(n, seed, n_boot)
     out: list[Metric] = []
-    for proto, suffix, tok in (("set", "", None), ("multiset", "_multiset", None), ("span", "_span", "characters")):
+    protocols = [("set", "", None), ("multiset", "_multiset", None), ("span", "_span", "characters")]
+    with_all = all(r.span_all is not None for r in records)
+    if with_all:
+        protocols.append(("span_all", "_span_all", "characters"))
+    for proto, suffix, tok in protocols:
         arr = np.array([getattr(r, proto).as_list() for r in records], dtype=np.float64)  # (n, 3)
         tot = arr.sum(axis=0)
         point = _prf(tot[0:1], tot[1:2], tot[2:3])
@@ -299,6 +331,12 @@ def ner_metrics(records: Sequence[RecordCounts], types: Sequence[str], seed: int
         Metric("not_in_text_rate", rate(sum(r.n_not_in_text for r in records), n_pred), None, None, n_pred, "corpus", protocol, None),
         Metric("unknown_type_rate", rate(sum(r.n_unknown_type for r in records), n_pred), None, None, n_pred, "corpus", protocol, None),
         Metric("gold_repeat_rate", rate(sum(r.n_gold_repeats for r in records), n_gold), None, None, n_gold, "corpus", protocol, None),
+    ]
+    if with_all:
+        nested = sum(r.n_gold_nested for r in records)
+        out += [Metric("gold_nested_rate", rate(nested, n_gold), None, None, n_gold, "corpus", protocol, None),
+                Metric("gold_nested_count", float(nested), None, None, n_gold, "corpus", protocol, None)]
+    out += [
         Metric("extraction_failure_rate", rate(sum(r.failed for r in records), n), None, None, n, "records", protocol, None),
         Metric("truncated_prompt_rate", rate(sum(r.truncated for r in records), n), None, None, n, "records", protocol, None),
     ]

@@ -23,7 +23,8 @@ class NerSpec:
     ``aliases``: other names accepted in answers (``检查:影像检查``); ``fewshot``: a file of shot
     records; ``shots``: default shot count (5 with a fewshot file, else 0); ``text_field`` /
     ``entities_field`` / ``start_field`` / ``end_field`` / ``type_field``: the keys of JSON/JSONL
-    records when not the usual ones; ``end_inclusive``: the end offset is the entity's last character."""
+    records when not the usual ones; ``end_inclusive``: the end offset is the entity's last character;
+    ``check_ends``: false accepts spans that look off by one (see :mod:`chimed_eval.span_checks`)."""
 
     path: str | Path
     name: str = "ner"
@@ -43,11 +44,12 @@ class NerSpec:
     end_field: str | None = None
     type_field: str | None = None
     end_inclusive: bool = False
+    check_ends: bool = True
 
     def span_fields(self) -> SpanFields:
         """The key names and end convention of JSON/JSONL records (:class:`chimed_eval.spans.SpanFields`)."""
         return SpanFields(self.text_field, self.entities_field, self.start_field, self.end_field, self.type_field,
-                          self.end_inclusive)
+                          self.end_inclusive, self.check_ends)
 
     def __post_init__(self) -> None:
         check_task_name(self.name)
@@ -96,7 +98,7 @@ def _count(key: str) -> Converter:
 
 
 _CONVERTERS: dict[str, Converter] = {
-    "end_inclusive": flag_converter("end_inclusive"),
+    "end_inclusive": flag_converter("end_inclusive"), "check_ends": flag_converter("check_ends"),
     "types": _types, "aliases": _aliases, **{k: _count(k) for k in ("shots", "max_prompt_tokens", "shot_max_chars")},
     "token_sep": lambda v, where: text_value("token_sep", v, where, strip=False),  # a separator may be a space
 }
