@@ -39,6 +39,7 @@ DATA_LOCATIONS: Mapping[str, str] = {
     "chimst": "chimst",
     "cmexam": "cmexam",
     "cmb": "cmb",
+    "cmb_clin": "cmb-clin",
 }
 
 #: Files the loaders read by name (relative to the data dir).
@@ -74,6 +75,9 @@ class Download:
 
     ``optional`` files (licence texts whose upstream path could not be verified offline) only warn
     when they cannot be fetched or do not match; no bad copy is ever written.
+
+    ``sizes`` (optional) maps destinations to their size in bytes as released, where the manifest
+    states it; a file of another size cannot have the stated sha256.
     """
 
     url: str
@@ -81,6 +85,7 @@ class Download:
     kind: Literal["file", "zip"] = "file"
     members: Mapping[str, str] = field(default_factory=dict)
     optional: bool = False
+    sizes: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in ("file", "zip"):
@@ -93,6 +98,11 @@ class Download:
                 raise ValueError(f"destination {dest!r} must be a relative path inside the data dir")
             if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
                 raise ValueError(f"bad sha256 {sha!r} for {dest}")
+        for dest, size in self.sizes.items():
+            if dest not in self.files:
+                raise ValueError(f"size given for {dest!r}, which is not a destination of {self.url}")
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise ValueError(f"bad size {size!r} for {dest}: a number of bytes")
 
     def member_for(self, dest: str) -> str:
         return self.members.get(dest, PurePosixPath(dest).name)
@@ -144,16 +154,17 @@ class ManualSet:
 def _download(entry: Mapping[str, Any], folder: str) -> Download:
     files = {f"{folder}/{rel}": sha for rel, sha in entry["files"].items()}
     members = {f"{folder}/{rel}": rel for rel in entry["files"]} if entry.get("members") == "by-path" else {}
+    sizes = {f"{folder}/{rel}": size for rel, size in (entry.get("sizes") or {}).items()}
     return Download(entry["url"], files, kind=entry.get("kind", "file"), members=members,
-                    optional=bool(entry.get("optional", False)))
+                    optional=bool(entry.get("optional", False)), sizes=sizes)
 
 
 def load_manifest(path: Path = MANIFEST_FILE) -> dict[str, DatasetSpec]:
     """The data sets of a manifest file, by name; destinations joined to :data:`DATA_LOCATIONS`.
 
     Format 1: ``{"datasets": [{"name", "title", "licence", "source", "notes"?, "downloads": [{"url",
-    "files": {path under the set's folder: sha256}, "kind"?: "zip", "members"?: "by-path",
-    "optional"?: true}]}]}``. A set with no folder in :data:`DATA_LOCATIONS` or a malformed entry
+    "files": {path under the set's folder: sha256}, "sizes"?: {same path: bytes}, "kind"?: "zip",
+    "members"?: "by-path", "optional"?: true}]}]}``. A set with no folder in :data:`DATA_LOCATIONS` or a malformed entry
     is an error at import, not at download time.
     """
     try:
