@@ -71,7 +71,7 @@ BROKEN: list[tuple[str, bytes, str]] = [
     # intervals that make no sense (issue 22, item 13): each would let a +50-point move pass, or fail
     # the very run the baseline came from
     ("interval-over-the-whole-range", _edited(lambda d: _metric(d).update(value=50.0, ci_low=0.0, ci_high=100.0)),
-     "metric 'acc': interval [0, 100] covers the metric's whole range 0..100"),
+     "metric 'acc': interval [0, 100] covers the metric's whole range 0..100 over 24 items"),
     ("interval-beyond-the-range", _edited(lambda d: _metric(d).update(value=50.0, ci_low=-1000.0, ci_high=1000.0)),
      "metric 'acc': interval [-1000, 1000] reaches outside the metric's range 0..100"),
     ("interval-without-its-value", _edited(lambda d: _metric(d).update(ci_low=30.0, ci_high=40.0)),
@@ -142,6 +142,8 @@ def test_sensible_intervals_pass_at_the_edges_of_their_range(tmp_path, capsys):
         ms.append({"name": "min_k_mean", "value": -3.0, "ci_low": -2000.0, "ci_high": -1.0})
         ms.append({"name": "sacrebleu1_cum", "value": 100.00000000000004, "ci_low": 100.00000000000004,
                    "ci_high": 100.00000000000004})
+        # over 5 items a bootstrap interval can reach both ends (0.5 ** 5 >= 2.5% of resamples at each)
+        ms.append({"name": "f1", "value": 40.0, "ci_low": 0.0, "ci_high": 100.0, "n": 5})
 
     base = tmp_path / "b.json"
     base.write_bytes(_edited(edit))
