@@ -187,7 +187,7 @@ def _not_regular(mode: int) -> str | None:
     """What a file of this mode is when it is not a regular file ("a fifo", ...); None when it is."""
     if stat.S_ISREG(mode):
         return None
-    return next((kind for test, kind in _KINDS if test(mode)), "not a regular file")
+    return next((kind for test, kind in _KINDS if test(mode)), "a special file")
 
 
 def read_small_file(path: Path, max_bytes: int, what: str) -> bytes:
