@@ -4,6 +4,12 @@ validation that both a baseline and a results file pass before :mod:`chimed_eval
 A baseline holds metrics and hashes only (item ids and prompt hashes, never prompt or item text,
 no local paths). Any document that cannot be compared is refused here with a ConfigError naming
 the file and what is wrong (exit 2), so the comparison itself never meets a malformed value.
+
+A baseline's 95% interval is what a metric may move within, so an interval that makes no sense is
+refused too: one that does not contain its own value (the very run it came from would fail it),
+one reaching outside the metric's range (:func:`metric_range`: ``[-1000, 1000]`` for an accuracy),
+and one covering the whole range (``[0, 100]``), which lets any value pass and which no 95%
+interval over more than :data:`FULL_RANGE_MAX_N` items can be.
 """
 
 from __future__ import annotations
@@ -21,6 +27,14 @@ if TYPE_CHECKING:
 
 BASELINE_VERSION = 1
 BASELINE_KEY = "chimed_eval_baseline"  # what marks a baseline file (its version)
+#: figures whose range is not 0..100 (percentage points, every other figure with an interval)
+_RANGES = {"brier": (0.0, 2.0), "position_bias": (-100.0, 100.0)}
+#: counts, sums and means of scale points or log-probabilities: no range to check against
+_UNBOUNDED_SUFFIXES = ("_count", "_sum", "_mean")
+#: the most items over which a 95% interval can cover a metric's whole range: a bootstrap interval
+#: reaches both ends only when at least 2.5% of the resamples sit at each, i.e. 0.5 ** n >= 0.025
+#: (n <= 5, stratified or not), and a Wilson interval never does
+FULL_RANGE_MAX_N = 5
 SETTINGS_KEPT = ("backend", "variant", "shots", "seed", "limit", "batch_size", "dtype", "decoding", "max_new_tokens")
 
 
@@ -96,6 +110,43 @@ def _validate_metrics(metrics: Any, where: str, baseline: bool, bad: Callable[[s
             c = m.get(key)
             if c is not None and not (_is_number(c) and (math.isfinite(c) or not baseline)):
                 raise bad(f"{at}: {key} {c!r} is not a finite number")
+        if baseline:
+            _check_interval(m, at, bad)
+
+
+def metric_range(name: str) -> tuple[float, float] | None:
+    """The values metric ``name`` can take: ``(0, 100)`` for a percentage (accuracies, F1, BLEU,
+    ROUGE, rates, ECE, AUC, shares), ``(0, 2)`` for ``brier``, ``(-100, 100)`` for
+    ``position_bias``; None for counts, sums and means of points or log-probabilities."""
+    if name in _RANGES:
+        return _RANGES[name]
+    return None if name.endswith(_UNBOUNDED_SUFFIXES) else (0.0, 100.0)
+
+
+def _check_interval(m: Mapping[str, Any], at: str, bad: Callable[[str], ConfigError]) -> None:
+    """Refuse a baseline interval that does not contain its value, reaches outside the metric's
+    range, or covers all of it over more than :data:`FULL_RANGE_MAX_N` items (or an unstated
+    number): it then checks nothing, and no interval computed from the run can be that wide. A
+    slack of 1e-9 of the scale absorbs the rounding of values computed at the edge (a ROUGE of
+    99.99999949999999 in [99.9999995, 99.9999995])."""
+    lo, hi, v = m.get("ci_low"), m.get("ci_high"), m["value"]
+    if lo is None or hi is None:
+        return
+    rng = metric_range(m["name"])
+    slack = 1e-9 * max(1.0, abs(v), *(abs(x) for x in rng or ()))
+    shown = f"interval [{lo:g}, {hi:g}]"
+    if not lo - slack <= v <= hi + slack:
+        raise bad(f"{at}: {shown} does not contain its value {v:g}")
+    if rng is None:
+        return
+    if lo < rng[0] - slack or hi > rng[1] + slack:
+        raise bad(f"{at}: {shown} reaches outside the metric's range {rng[0]:g}..{rng[1]:g}")
+    n = m.get("n")
+    few = _is_number(n) and n <= FULL_RANGE_MAX_N
+    if hi - lo >= rng[1] - rng[0] - slack and not few:
+        over = f"over {n} items " if _is_number(n) else "with no item count "
+        raise bad(f"{at}: {shown} covers the metric's whole range {rng[0]:g}..{rng[1]:g} {over}(so any value "
+                  f"would pass), which no 95% interval over more than {FULL_RANGE_MAX_N} items can")
 
 
 def _validate_items(items: Any, n: int, where: str, bad: Callable[[str], ConfigError]) -> None:

@@ -7,14 +7,19 @@
   baseline metric is missing; item sets and prompts are unchanged;
 * **2**: usage or configuration error: a file missing, unreadable or not a results/baseline file,
   or a baseline that cannot be compared against (no tasks or metrics, a metric value that is not a
-  finite number, malformed ``items``); the message names the file and what is wrong;
+  finite number, malformed ``items``, an interval that does not contain its value or reaches
+  outside or covers the whole of the metric's range); the message names the file and what is wrong;
 * **3**: an item set changed (the hash of the ordered item ids, or a task is missing) or the
   prompt of an item changed (per-item prompt hashes, or the hash of all of them). This takes
   precedence over 1: metrics over other items or prompts are not comparable (they are still
   listed).
 
 Tolerance: without ``--tolerance`` a metric must lie inside the baseline's ``[ci_low, ci_high]``
-(a metric without an interval, such as a count, must be equal within 1e-9). ``--tolerance 0.5``
+(a metric without an interval, such as a count, must be equal within 1e-9). Figures computed from
+the model's floating-point outputs (``ece``, ``brier``: :data:`MODEL_FLOAT_NOISE`, declared by
+their metric module) may also move by their stated float noise (1e-4 points of ``ece``) on top of
+any interval or tolerance: float32 log-probabilities differ in their last bits between CPUs.
+Counts, accuracies, hashes and prompts stay exact. ``--tolerance 0.5``
 allows ``|current - baseline| <= 0.5`` points for every metric; ``acc=0.5,f1=1`` per metric name
 and ``mcq:acc=0`` per task and metric (the most specific wins). Moves in either direction count:
 a golden run is deterministic, so an unexplained improvement is as suspicious as a drop. A moved
@@ -41,6 +46,7 @@ from typing import Any, Mapping
 
 from .baseline import BASELINE_KEY, _validate, baseline_dict, save_baseline  # noqa: F401  (importable from here)
 from .errors import ConfigError
+from .metrics.calibration import MODEL_FLOAT_NOISE
 from .runs import iter_records, metric_from_dict, read_json_file, run_from_dict, samples_file
 from .types import Metric, TaskResult
 
@@ -350,13 +356,15 @@ def _check_metrics(rep: CheckReport, task: str, bt: TaskView, ct: TaskView, tol:
             rep.findings.append(Finding(task, name, _fmt(b), _fmt(c), "", "equal", "ok" if same else "REGRESSION", "metric"))
             continue
         d = float(c) - float(b)
+        noise = MODEL_FLOAT_NOISE.get(name, 0.0)  # a figure computed from the model's floats
+        eps, plus = EXACT + noise, f" ±{noise:g} float noise" if noise else ""
         if t is not None:
-            ok, allowed = abs(d) <= t + EXACT, f"±{t:g}"
+            ok, allowed = abs(d) <= t + eps, f"±{t:g}" + plus
         elif bm.ci_low is not None and bm.ci_high is not None:
             lo, hi = float(bm.ci_low), float(bm.ci_high)
-            ok, allowed = lo - EXACT <= float(c) <= hi + EXACT, f"[{lo:.2f}, {hi:.2f}]"
+            ok, allowed = lo - eps <= float(c) <= hi + eps, f"[{lo:.2f}, {hi:.2f}]" + plus
         else:
-            ok, allowed = abs(d) <= EXACT, "equal"
+            ok, allowed = abs(d) <= eps, f"±{noise:g} (float noise)" if noise else "equal"
         what = name + (f" ({bm.protocol})" if bm.protocol else "")
         if cm.protocol != bm.protocol:
             what += f" protocol {bm.protocol}->{cm.protocol}"

@@ -235,14 +235,12 @@ def _task_sources(built, task_config: Path | None) -> dict:
     """What defines each task beyond its data files, recorded in run.json (compared on resume,
     and how ``score`` rebuilds the task): its type and --task-args, or the --task-config file's
     content hash."""
+    from .tabular_text import read_task_config
     from .types import sha256_text
 
     config_sha = None
-    if task_config is not None:
-        try:
-            config_sha = sha256_text(task_config.read_bytes().decode("utf-8", "replace"))
-        except OSError as exc:
-            raise ConfigError(f"--task-config {task_config}: cannot read ({exc.strerror or exc})") from None
+    if task_config is not None:  # read as build_tasks read it: a regular file of a bounded size
+        config_sha = sha256_text(read_task_config(task_config).decode("utf-8", "replace"))
     return {b.task.name: b.source(config_sha) for b in built}
 
 

@@ -17,7 +17,8 @@ CHECK_EPILOG = """exit codes:
   0  every baseline metric within tolerance; item sets and prompts unchanged
   1  regression: a metric outside the baseline's 95%% interval (or --tolerance), or missing
   2  usage or configuration error, or a baseline or results file it cannot read (no tasks or
-     metrics, a non-finite value, malformed items)
+     metrics, a non-finite value, malformed items, an interval that does not contain its value,
+     reaches outside the metric's range or covers all of it)
   3  an item set changed (hash of the item ids, or a task missing) or an item's prompt changed
      (prompt hash); takes precedence over 1
 """

@@ -39,6 +39,7 @@ DATA_LOCATIONS: Mapping[str, str] = {
     "chimst": "chimst",
     "cmexam": "cmexam",
     "cmb": "cmb",
+    "cmb_clin": "cmb-clin",
 }
 
 #: Files the loaders read by name (relative to the data dir).

@@ -10,7 +10,9 @@ names the file and says what was expected.
 from __future__ import annotations
 
 import codecs
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -175,6 +177,59 @@ def read_text(path: Path, encoding: str | None = None) -> str:
     except OSError as e:
         raise DataError(path, None, None, f"cannot read: {e.strerror or e}") from None
     return _decode(path, data, encoding)
+
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a fifo"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _not_regular(mode: int) -> str | None:
+    """What a file of this mode is when it is not a regular file ("a fifo", ...); None when it is."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for test, kind in _KINDS if test(mode)), "a special file")
+
+
+def read_small_file(path: Path, max_bytes: int, what: str) -> bytes:
+    """The bytes of a small settings file (``what``: "task config"), refused with a ConfigError
+    naming it unless it is a regular file of at most ``max_bytes``.
+
+    Like the data paths (``is_file()`` above), a path that is not a regular file is refused before
+    it is read: a fifo would block the command forever and ``/dev/zero`` would be read until memory
+    runs out. The file is opened without blocking and checked again on the open descriptor, so a
+    path swapped for a fifo in between is refused too; at most ``max_bytes + 1`` bytes are read.
+    """
+    path = Path(path)
+    data = b""
+    try:
+        st = path.stat()
+        kind = _not_regular(st.st_mode)
+        if kind is None and st.st_size <= max_bytes:
+            with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
+                st = os.fstat(f.fileno())
+                kind = _not_regular(st.st_mode)
+                if kind is None:
+                    data = f.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {what} not found") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the {what}: {e.strerror or e}") from None
+    if kind is not None:
+        raise ConfigError(f"{path}: the {what} is {kind}, not a regular file")
+    if st.st_size > max_bytes or len(data) > max_bytes:
+        raise ConfigError(f"{path}: the {what} is larger than {max_bytes:,} bytes (a {what} is a few kilobytes)")
+    return data
+
+
+#: a task config is a few kilobytes of settings; a larger file is not one (and is not read)
+MAX_TASK_CONFIG_BYTES = 1 << 20
+
+
+def read_task_config(path: Path) -> bytes:
+    """The bytes of a ``--task-config`` file, the one reader of it (the task types parse it, ``run``
+    records its hash): a regular file of at most :data:`MAX_TASK_CONFIG_BYTES`; a fifo, a device
+    such as ``/dev/zero``, a directory or a larger file is a ConfigError naming it (exit 2)."""
+    return read_small_file(path, MAX_TASK_CONFIG_BYTES, "task config")
 
 
 def refuse_nul(path: str | Path, line: int | None, field: str | None, value: Any) -> None:

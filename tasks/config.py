@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from chimed_eval.errors import ConfigError
+from chimed_eval.tabular_text import read_task_config
 
 #: the other names a key may be given under
 KEY_ALIASES = {"fmt": "format", "file": "path"}
@@ -84,10 +85,8 @@ def load_config_file(path: Path) -> Any:
     """The parsed JSON (``.json``) or TOML (anything else) document; ConfigError naming the file
     and line when it cannot be read or parsed."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: task config not found") from None
-    except (OSError, UnicodeDecodeError) as e:
+        text = read_task_config(path).decode("utf-8-sig")
+    except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: cannot read the task config: {e}") from None
     if path.suffix.lower() == ".json":
         try:

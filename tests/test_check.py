@@ -118,6 +118,28 @@ def test_metric_outside_the_interval_is_a_regression(base_run, tmp_path, capsys)
     assert check(capsys, str(base_run), "--baseline", str(baseline), "--tolerance", "50,mcq:acc=0")[0] == EXIT_REGRESSION
 
 
+def test_figures_from_model_floats_allow_their_float_noise_and_nothing_more(base_run, tmp_path, capsys):
+    """ece and brier move in their last bits from one CPU to another (the tiny golden model: 9.9e-7
+    points of ece): within their stated noise they pass, with the default and with tolerance 0;
+    a real move still fails, and an accuracy stays exact."""
+    baseline = tmp_path / "b.json"
+    assert main(["check", str(base_run), "--save-baseline", str(baseline)]) == 0
+    _edit_metric(base_run, "ece", lambda m: m.update(value=m["value"] - 9.9e-7))
+    _edit_metric(base_run, "brier", lambda m: m.update(value=m["value"] + 3e-8))
+    for tolerance in ((), ("--tolerance", "0")):
+        rc, text = check(capsys, str(base_run), "--baseline", str(baseline), "--all", *tolerance)
+        assert rc == EXIT_OK, text
+        row = next(line for line in text.splitlines() if line.startswith("mcq") and "ece (paper)" in line)
+        assert "±0.0001" in row and "float noise" in row, row
+    _edit_metric(base_run, "ece", lambda m: m.update(value=m["value"] + 2e-4))
+    rc, text = check(capsys, str(base_run), "--baseline", str(baseline), "--tolerance", "0")
+    assert rc == EXIT_REGRESSION and "ece (paper)" in text, text
+    _edit_metric(base_run, "ece", lambda m: m.update(value=m["value"] - 2e-4))
+    _edit_metric(base_run, "acc", lambda m: m.update(value=m["value"] + 1e-6))
+    rc, text = check(capsys, str(base_run), "--baseline", str(baseline), "--tolerance", "0")
+    assert rc == EXIT_REGRESSION and "acc (paper)" in text and "ece (paper)" not in text, text
+
+
 def test_missing_metric_and_changed_protocol_are_regressions(base_run, tmp_path, capsys):
     baseline = tmp_path / "b.json"
     main(["check", str(base_run), "--save-baseline", str(baseline)])

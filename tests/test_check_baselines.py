@@ -68,6 +68,18 @@ BROKEN: list[tuple[str, bytes, str]] = [
     ("items-too-few", _edited(lambda d: _mcq(d)["items"].pop()), "'items' lists 23 items but 'n' is 24"),
     ("model-a-string", _edited(lambda d: d.update(model="qwen")), "'model' must be an object"),
     ("data-hashes-a-string", _edited(lambda d: _mcq(d).update(data_sha256="ab")), "'data_sha256' must be a list"),
+    # intervals that make no sense (issue 22, item 13): each would let a +50-point move pass, or fail
+    # the very run the baseline came from
+    ("interval-over-the-whole-range", _edited(lambda d: _metric(d).update(value=50.0, ci_low=0.0, ci_high=100.0)),
+     "metric 'acc': interval [0, 100] covers the metric's whole range 0..100 over 24 items"),
+    ("interval-beyond-the-range", _edited(lambda d: _metric(d).update(value=50.0, ci_low=-1000.0, ci_high=1000.0)),
+     "metric 'acc': interval [-1000, 1000] reaches outside the metric's range 0..100"),
+    ("interval-without-its-value", _edited(lambda d: _metric(d).update(ci_low=30.0, ci_high=40.0)),
+     "metric 'acc': interval [30, 40] does not contain its value 20.8333"),
+    ("interval-upside-down", _edited(lambda d: _metric(d).update(ci_low=37.5, ci_high=4.0)),
+     "metric 'acc': interval [37.5, 4] does not contain its value"),
+    ("brier-interval-beyond-2", _edited(lambda d: _mcq(d)["metrics"][3].update(ci_low=1.0, ci_high=2.5)),
+     "metric 'brier': interval [1, 2.5] reaches outside the metric's range 0..2"),
 ]
 
 
@@ -117,3 +129,23 @@ def test_a_run_with_a_nan_metric_cannot_be_saved_as_a_baseline(tmp_path, capsys)
     err = capsys.readouterr().err
     assert err.startswith(f"chimed-eval: error: {run / 'results.json'}") and "value nan" in err, err
     assert not out.exists()
+
+
+def test_sensible_intervals_pass_at_the_edges_of_their_range(tmp_path, capsys):
+    """What real runs write is accepted: intervals at 0 or 100, a value rounded a hair outside a
+    zero-width interval at the edge, negative ranges (position bias) and unbounded means."""
+    def edit(d: dict[str, Any]) -> None:
+        ms = _mcq(d)["metrics"]
+        ms[0].update(value=99.99999949999999, ci_low=99.9999995, ci_high=99.9999995)
+        ms[1].update(value=0.0, ci_low=0.0, ci_high=12.5)
+        ms.append({"name": "position_bias", "value": -20.0, "ci_low": -60.0, "ci_high": 10.0})
+        ms.append({"name": "min_k_mean", "value": -3.0, "ci_low": -2000.0, "ci_high": -1.0})
+        ms.append({"name": "sacrebleu1_cum", "value": 100.00000000000004, "ci_low": 100.00000000000004,
+                   "ci_high": 100.00000000000004})
+        # over 5 items a bootstrap interval can reach both ends (0.5 ** 5 >= 2.5% of resamples at each)
+        ms.append({"name": "f1", "value": 40.0, "ci_low": 0.0, "ci_high": 100.0, "n": 5})
+
+    base = tmp_path / "b.json"
+    base.write_bytes(_edited(edit))
+    capsys.readouterr()
+    assert main(["check", str(base), "--baseline", str(base)]) == 0, capsys.readouterr().err

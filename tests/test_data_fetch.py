@@ -392,7 +392,12 @@ def test_import_is_light() -> None:
 
 def test_real_manifest_is_well_formed() -> None:
     names = set(data.MANIFEST)
-    assert names == {"cmmlu", "ceval", "medqa_mcmle", "safetybench", "ccks2019", "cmd", "hetmc", "covid_zh", "cmexam"}
+    assert names == {"cmmlu", "ceval", "medqa_mcmle", "safetybench", "ccks2019", "cmd", "hetmc", "covid_zh", "cmexam",
+                     "cmb_clin"}
+    assert data.data_location("cmb_clin") == "cmb-clin"
+    clin = data.MANIFEST["cmb_clin"].downloads[0]
+    assert "/FreedomIntelligence/CMB/b8d1005cc1c67b4fb9d96c2bcf43d741cfd45470/" in clin.url
+    assert clin.files == {"cmb-clin/CMB-Clin-qa.json": "fc4d8d2dbfe7f647e257ceefddc9ab467576e2c4c2978fecba70f38d3c27c07e"}
     dests = [f for spec in data.MANIFEST.values() for f in spec.files()]
     assert len(dests) == len(set(dests))
     assert "cmmlu/test/anatomy.csv" in dests and "ceval/val/clinical_medicine_val.csv" in dests
@@ -417,3 +422,4 @@ def test_real_manifest_matches_the_shared_copies(shared_data: Path) -> None:
     on_disk = {p.relative_to(shared_data).as_posix() for p in shared_data.rglob("*") if p.is_file()} - {"README.md"}
     in_manifest = {f for spec in data.MANIFEST.values() for f in spec.files()}
     assert on_disk == in_manifest
+    assert "cmb_clin" in data.MANIFEST  # sizes are checked in test_data_limits

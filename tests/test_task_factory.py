@@ -4,6 +4,7 @@ rebuilds from it, and a named task refuses --task-args (issue 15 item 4)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +83,67 @@ def test_build_tasks_marks_named_config_and_typed_tasks(tmp_path):
     assert build_tasks(["mcq"], {"path": str(f)}, None)[0].source(None) == {"type": "mcq", "args": {"path": str(f)}}
     with pytest.raises(Exception, match="needs --task-args"):
         build_tasks(["scale"], {}, None)
+
+
+# --- --task-config is read like a data path (issue 22, item 18) ------------------------------------
+
+_CONFIG_COMMANDS = {
+    "run": ["run", "--no-progress", "--backend", "fake", "--model", "random", "--tasks", "exam"],
+    "validate": ["validate", "--tasks", "exam"],
+    "contamination": ["contamination", "--tasks", "exam"],
+}
+
+
+def _limit_memory() -> None:  # on a reader without a cap, /dev/zero fails fast instead of filling the machine
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+
+@pytest.mark.parametrize("command", sorted(_CONFIG_COMMANDS))
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+def test_a_task_config_that_is_no_regular_file_is_refused_at_once(tmp_path, command, special):
+    """A fifo blocked run, validate and contamination forever and /dev/zero was read until
+    MemoryError: both are refused before any read, exit 2, one line naming the file."""
+    import os
+    import subprocess
+    import sys
+
+    if special == "fifo":
+        config = tmp_path / "tasks.toml"
+        os.mkfifo(config)
+    else:
+        config = Path(special)
+        if not config.exists():
+            pytest.skip("no /dev/zero here")
+    argv = [*_CONFIG_COMMANDS[command], "--task-config", str(config)]
+    if command == "contamination":
+        (tmp_path / "corpus.txt").write_text("高血压的诊断标准\n", encoding="utf-8")
+        argv += ["--corpus", str(tmp_path / "corpus.txt"), "--output", str(tmp_path / "report")]
+    elif command == "run":
+        argv += ["--output", str(tmp_path / "out")]
+    try:
+        done = subprocess.run([sys.executable, "-m", "chimed_eval.cli", *argv], capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path, preexec_fn=_limit_memory)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{command} --task-config {special} still waits after 120 s")
+    kind = "a fifo" if special == "fifo" else "a character device"
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr == f"chimed-eval: error: {config}: the task config is {kind}, not a regular file\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_task_config_that_is_a_directory_or_too_large_is_refused(tmp_path, capsys):
+    from tasks.config import load_config_file
+    from chimed_eval.errors import ConfigError
+    from chimed_eval.tabular_text import MAX_TASK_CONFIG_BYTES
+
+    with pytest.raises(ConfigError, match=f"{tmp_path}: the task config is a directory, not a regular file"):
+        load_config_file(tmp_path)
+    big = tmp_path / "big.toml"
+    big.write_bytes(b"# " + b"x" * MAX_TASK_CONFIG_BYTES + b"\n")
+    assert main(["validate", "--tasks", "exam", "--task-config", str(big)]) == 2
+    assert "big.toml: the task config is larger than 1,048,576 bytes" in capsys.readouterr().err
+    ok = tmp_path / "ok.toml"
+    ok.write_text(f'name = "exam"\npath = "{write_exam_csv(tmp_path / "exam.csv", 4)}"\n', encoding="utf-8")
+    assert main(["validate", "--tasks", "exam", "--task-config", str(ok)]) == 0

@@ -33,6 +33,16 @@ from ..types import Metric
 
 N_BINS = 10
 
+#: The figures here are computed from the model's floating-point outputs, so they carry its
+#: rounding: float32 log-probabilities move in their last bits from one CPU (or kernel) to another,
+#: and the same run of the same model on another machine gives an ``ece`` that differs by about
+#: 1e-6 points (measured: 9.9e-7 between two x86 CPUs on the tiny golden model) though every
+#: decision is the same. What such a figure may move by without meaning anything, on its own
+#: scale: 1e-6 of a probability, i.e. 1e-4 points of ``ece`` (0..100) and 1e-6 of ``brier``
+#: (0..2), a hundred times the move measured and far below the printed precision.
+#: ``chimed-eval check`` allows this on top of any tolerance; counts and accuracies stay exact.
+MODEL_FLOAT_NOISE: dict[str, float] = {"ece": 1e-4, "brier": 1e-6}
+
 
 @dataclass(frozen=True)
 class CalibrationBin:

@@ -11,7 +11,11 @@ intervals. No prompt, item or generation text enters the repository.
   paper prompt, 2 shots.
 * ``fake-exam-generate``: the same exam, ``generate`` variant (answer extraction path).
 * ``tiny-exam``: a tiny random transformers model built by the tests (``conftest.build_tiny_model``)
-  on the same exam, paper prompt, next-token scoring; needs torch and transformers.
+  on the same exam, paper prompt, next-token scoring; needs torch and transformers. Checked with
+  tolerance 0 like the others: hashes, prompts, counts and accuracies exactly; ``ece`` and
+  ``brier``, computed from the model's float32 probabilities, within their stated float noise
+  (``chimed_eval.metrics.calibration.MODEL_FLOAT_NOISE``), as they move in the last bits from one
+  CPU to another.
 * ``fake-real-mcq`` / ``fake-real-gen``: the fake backend (``random`` for C-Eval and CMMLU with
   the paper's 5 shots, ``oracle`` for CCKS-2019 NER and HET-MC dialogue) on the first 8 items of
   each real task; needs the real data (``--data-dir``, default ../shared/data). Item ids and
@@ -60,7 +64,7 @@ GOLDEN = (
     Golden("fake-exam-generate", ("--backend", "fake", "--model", "random", *_EXAM, "--variant", "generate"),
            tolerance="0"),
     Golden("tiny-exam", ("--backend", "hf", "--model", "{model}", "--device", "cpu", "--dtype", "float32",
-                         "--batch-size", "8", *_EXAM), needs="tiny"),
+                         "--batch-size", "8", *_EXAM), needs="tiny", tolerance="0"),
     Golden("fake-real-mcq", ("--backend", "fake", "--model", "random", "--tasks",
                              "ceval-medical-paper,cmmlu-medical-paper", "--shots", "5",
                              "--limit", str(REAL_LIMIT), "--data-dir", "{data}"), needs="data", tolerance="0"),
