@@ -43,6 +43,13 @@ def _judge_row(protocol: str, f: Mapping[str, Any]) -> tuple[str, str, str, str]
     return f"win rate {_f(wr.get('value'), 1)}", _ci(wr), inval, bias
 
 
+def _rows(t: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """(label, figures) of a task's table: each judge, the panel's aggregate, then each judge on the
+    baseline run's answers (pointwise with --baseline)."""
+    return (list(t["judges"].items()) + ([("(" + t["aggregate"]["rule"] + ")", t["aggregate"])] if "aggregate" in t else [])
+            + [(f"{j} on baseline answers", f) for j, f in (t.get("baseline_answers") or {}).items()])
+
+
 def verdict_label(res: Mapping[str, Any]) -> str:
     """How the verdicts were read (results.json's ``verdict``; older results: generate)."""
     from .logprobs import VERDICT_LABELS
@@ -59,20 +66,41 @@ def summary_lines(res: Mapping[str, Any]) -> list[str]:
              + f"; aggregate {res['aggregate']}",
              f"{'task':22} {'judge':24} {'n':>5}  {'figure':18} {'95% CI':16} {'invalid':12} biases"]
     for task, t in res["tasks"].items():
-        rows = list(t["judges"].items()) + ([("(" + t["aggregate"]["rule"] + ")", t["aggregate"])] if "aggregate" in t else [])
+        rows = _rows(t)
         for j, f in rows:
             main, ci, inval, bias = _judge_row(res["protocol"], f)
             lines.append(f"{task:22} {j:24} {f.get('n', '-'):>5}  {main:18} {ci:16} {inval:12} {bias}")
         ag = t.get("agreement")
         if ag:
-            kap = ", ".join(f"{k}: {_f(v)}" for k, v in ag["cohen_kappa"].items())
-            lines.append(f"{'':22} agreement: Cohen's kappa {kap}; Krippendorff's alpha {_f(ag['krippendorff_alpha'])}")
+            lines.append(f"{'':22} agreement: Cohen's kappa {kappa_text(ag)}; Krippendorff's alpha "
+                         f"({ag.get('krippendorff_alpha_level', '-')}) {_f(ag['krippendorff_alpha'])}")
+        if t.get("leniency"):
+            lines.append(f"{'':22} leniency (mean excess over the other judges on the same answers): " + "; ".join(
+                f"{j} {_f(v.get('value'))} {_ci(v)}" for j, v in t["leniency"].items()))
         for s in t.get("self_preference", []):
-            lines.append(f"{'':22} self-preference of {s['judge']} ({s['judges_its_own']}): delta {_f(s['delta'])} "
-                         f"{_ci(s)}" + (f" ({s['note']})" if s.get("note") else ""))
+            lines.append(f"{'':22} {self_preference_text(s)}")
         for w in t.get("warnings", []):
             lines.append(f"{'':22} warning: {w}")
     return lines
+
+
+def kappa_text(ag: Mapping[str, Any]) -> str:
+    """Cohen's kappa of each pair of judges: per criterion (pointwise) or on the outcomes (pairwise)."""
+    if isinstance(ag.get("cohen_kappa_by_criterion"), dict):
+        return "; ".join(f"{c}: " + ", ".join(f"{k} {_f(v)}" for k, v in pairs.items())
+                         for c, pairs in ag["cohen_kappa_by_criterion"].items())
+    return ", ".join(f"{k}: {_f(v)}" for k, v in (ag.get("cohen_kappa") or {}).items())
+
+
+def self_preference_text(s: Mapping[str, Any]) -> str:
+    """One self-preference entry in words: its excess on its own model's answers, and the net
+    self-preference beyond its leniency when that can be told apart (else why not)."""
+    text = (f"{s['judge']} is the {s['judges_its_own']} model: own {_f(s.get('own'))}, other judges "
+            f"{_f(s.get('peers'))}, excess {_f(s.get('delta'))} {_ci(s)}")
+    if s.get("net") is not None:
+        text += (f"; leniency on other answers {_f(s.get('leniency'))}; net self-preference {_f(s['net'])} "
+                 f"{_ci({'ci_low': s.get('net_ci_low'), 'ci_high': s.get('net_ci_high')})}")
+    return text + (f" ({s['note']})" if s.get("note") else "")
 
 
 def _text(x: Any) -> str:
@@ -117,7 +145,7 @@ def judge_html(run_dir: Path) -> list[str]:
                 out.append(f"<p class='judge-warning'><strong>warning:</strong> {_e(w)}</p>")
             out.append("<table class='judge-figures'><tr><th>judge</th><th>n</th><th>figure</th><th>95% interval</th>"
                        "<th>invalid</th><th>biases</th></tr>")
-            rows = list(t["judges"].items()) + ([("(" + t["aggregate"]["rule"] + ")", t["aggregate"])] if "aggregate" in t else [])
+            rows = _rows(t)
             for j, fig in rows:
                 main, ci, inval, bias = _judge_row(res["protocol"], fig)
                 out.append(f"<tr><td>{_e(j)}</td><td class='num'>{_e(fig.get('n'))}</td><td>{_e(main)}</td>"
@@ -133,13 +161,13 @@ def judge_html(run_dir: Path) -> list[str]:
                 out.append("</table>")
             ag = t.get("agreement")
             if ag:
-                kap = "; ".join(f"{k}: {_f(v)}" for k, v in ag["cohen_kappa"].items())
-                out.append(f"<p class='judge-agreement'>Cohen's kappa ({_e(ag['cohen_kappa_rule'])}): {_e(kap)}. "
+                out.append(f"<p class='judge-agreement'>Cohen's kappa ({_e(ag['cohen_kappa_rule'])}): {_e(kappa_text(ag))}. "
                            f"Krippendorff's alpha ({_e(ag['krippendorff_alpha_level'])}): {_e(_f(ag['krippendorff_alpha']))}</p>")
+            if t.get("leniency"):
+                out.append("<p class='judge-leniency'>leniency (mean excess over the other judges on the same answers): "
+                           + _e("; ".join(f"{j} {_f(v.get('value'))} {_ci(v)}" for j, v in t["leniency"].items())) + "</p>")
             for s in t.get("self_preference", []):
-                out.append(f"<p class='judge-self'>self-preference of {_e(s['judge'])} ({_e(s['judges_its_own'])}): "
-                           f"own {_e(_f(s['own']))}, other judges {_e(_f(s['peers']))}, delta {_e(_f(s['delta']))} "
-                           f"{_e(_ci(s))} {_e(s.get('note', ''))}</p>")
+                out.append(f"<p class='judge-self'>{_e(self_preference_text(s))}</p>")
             for rec in _records_sample(jdir, task):
                 verdict = rec.get("scores") if "scores" in rec else rec.get("winner")
                 out.append(f"<details class='judge-item'><summary>{_e(rec.get('id'))} · {_e(rec.get('judge'))} · "
