@@ -387,10 +387,10 @@ def cache_extra_identity(model_args: Mapping[str, str], device: str | None,
     """What the command line adds to the identity: the result-changing model args (all but the
     volatile and the secret ones), the device and the dtype as asked (a backend's model info holds
     the dtype it resolved; the request is kept too, so no backend can drop it)."""
-    from .secret_args import is_secret_name  # the one rule for what a secret looks like
+    from .secret_args import is_secret_arg  # the one rule for what a secret looks like (name or value)
 
     return {"model_args": {k: v for k, v in sorted(model_args.items())
-                           if k not in VOLATILE_MODEL_ARGS and not is_secret_name(k)},
+                           if k not in VOLATILE_MODEL_ARGS and not is_secret_arg(k, v)},
             "device": device, "dtype": dtype}
 
 

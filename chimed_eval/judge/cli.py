@@ -74,10 +74,9 @@ def settings_from_args(a: argparse.Namespace):
     from .store import JudgeSettings
 
     args = parse_kv(a.judge_args, "--judge-args")
-    from ..secret_args import refuse_secret_args
+    from ..backends import BACKENDS, check_backend_args
 
-    refuse_secret_args(args, "--judge-args")  # before anything is written or echoed
-    from ..backends import BACKENDS
+    check_backend_args(a.judge_backend, args, "--judge-args")  # before anything is written or echoed
 
     BACKENDS.get(a.judge_backend)  # an unknown backend fails before any data or model loads
     tasks = _names(a.tasks) or None

@@ -154,8 +154,11 @@ def check_state(jdir: Path, pinned: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(old, dict) or old.get("format") != JUDGE_FORMAT:
         raise ConfigError(f"{path}: not a judge.json of this chimed-eval (format {JUDGE_FORMAT}); delete {jdir} to judge again")
     diff = []
+    from ..resume import _redacted
+
     for k in ("settings", "prompt_version", "candidate", "baseline"):
-        diff += _differences(old.get(k), pinned.get(k), f"{k}.")
+        was = _redacted(old.get(k), "judge_args") if k == "settings" else old.get(k)
+        diff += _differences(was, pinned.get(k), f"{k}.")
     if diff:
         raise ConfigError(f"{jdir} holds judgements made with other settings or inputs (old -> new): " + "; ".join(diff)
                           + f". Delete {jdir} to judge again")
