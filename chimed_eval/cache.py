@@ -36,6 +36,9 @@ mid-write leaves the previous state (SQLite discards a torn WAL tail), and each 
 sha256 of its value so a damaged row is a miss, never a wrong answer. A damaged file (not a
 database, truncated, overwritten pages: ``PRAGMA quick_check`` on open, any "malformed"/"not a
 database" error later) is moved aside (``*.corrupt-<time>-<pid>``) with a warning; the run goes on.
+A file that cannot be written for another reason (a full disk, an I/O error, a read-only
+directory) stops the run with one line naming the file (:class:`CacheStorageError`); the records
+written so far are kept and the same command resumes.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from .backends.base import Backend
+from .errors import ChimedEvalError
 from .types import ModelInfo, Request, Response
 
 log = logging.getLogger(__name__)
@@ -116,6 +120,20 @@ def is_corruption(exc: sqlite3.Error) -> bool:
     return "malformed" in msg or "not a database" in msg
 
 
+class CacheStorageError(ChimedEvalError, sqlite3.OperationalError):
+    """The cache file cannot be written or read for a reason moving it aside would not cure (a
+    full disk, an I/O error, a read-only directory, a lock held past the busy timeout): one line
+    naming the file, the reason and the way out, instead of a traceback (still an
+    ``sqlite3.OperationalError`` for callers that catch that)."""
+
+    def __init__(self, path: Path, err: sqlite3.Error) -> None:
+        full = "full" in str(err).lower() or getattr(err, "sqlite_errorcode", None) == 13  # SQLITE_FULL
+        why = "the disk holding it is full" if full else "it cannot be written there"
+        super().__init__(f"response cache {path}: {err} ({why}). Free space there, or give --cache DIR on another "
+                         "disk, or --no-cache; the records written so far are kept: run the same command again to "
+                         "resume")
+
+
 class ResponseCache:
     """A key -> Response store in ``DIR/responses.sqlite3``; thread- and process-safe.
 
@@ -130,12 +148,15 @@ class ResponseCache:
         self._lock = threading.Lock()
         self._file_id: tuple[int, int] | None = None  # (st_dev, st_ino) of the file the connection opened
         try:
-            self._conn = self._open()
-        except sqlite3.DatabaseError as e:
-            if not is_corruption(e):
-                raise
-            self._move_aside(e)
-            self._conn = self._open()
+            try:
+                self._conn = self._open()
+            except sqlite3.DatabaseError as e:
+                if not is_corruption(e):
+                    raise
+                self._move_aside(e)
+                self._conn = self._open()
+        except sqlite3.OperationalError as e:
+            raise CacheStorageError(self.path, e) from None
 
     def _open(self) -> sqlite3.Connection:
         """Connect, check the whole file (``quick_check``: every page, not only the table's) and
@@ -212,12 +233,15 @@ class ResponseCache:
         the new file (which another process may already have started filling)."""
         with self._lock:
             try:
-                return fn()
-            except sqlite3.DatabaseError as e:
-                if not is_corruption(e):
-                    raise
-                self._recover(e)
-                return fn()
+                try:
+                    return fn()
+                except sqlite3.DatabaseError as e:
+                    if not is_corruption(e):
+                        raise
+                    self._recover(e)
+                    return fn()
+            except sqlite3.OperationalError as e:  # full disk, I/O error, read-only, locked past the timeout
+                raise CacheStorageError(self.path, e) from None
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Response]:
         """The stored responses for those keys that have one (after damage: those in the new file)."""

@@ -215,6 +215,9 @@ def run_judges(out_dir: Path, settings: JudgeSettings, progress: bool = True) ->
               "inputs": {t: _inputs_sha(v) for t, v in items.items()}}  # this invocation's items (not compared)
     jdir = judge_dir(out_dir, settings)
     with OutLock(out_dir):
+        from ..outdir import remove_stale_temp_files
+
+        remove_stale_temp_files(out_dir)  # what a killed judging's atomic writes left; all writers hold the lock
         state = check_state(jdir, pinned)
         stores = {t: RecordStore(jdir, t) for t in tasks}
         done = {t: stores[t].load() for t in tasks}
