@@ -36,9 +36,8 @@ mid-write leaves the previous state (SQLite discards a torn WAL tail), and each 
 sha256 of its value so a damaged row is a miss, never a wrong answer. A damaged file (not a
 database, truncated, overwritten pages: ``PRAGMA quick_check`` on open, any "malformed"/"not a
 database" error later) is moved aside (``*.corrupt-<time>-<pid>``) with a warning; the run goes on.
-A file that cannot be written for another reason (a full disk, an I/O error, a read-only
-directory) stops the run with one line naming the file (:class:`CacheStorageError`); the records
-written so far are kept and the same command resumes.
+Any other SQLite failure (a full disk, a read-only directory) is one line naming the file
+(:class:`~chimed_eval.errors.CacheStorageError`); the records written so far are kept.
 """
 
 from __future__ import annotations
@@ -55,7 +54,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from .backends.base import Backend
-from .errors import ChimedEvalError
+from .errors import CacheStorageError
 from .types import ModelInfo, Request, Response
 
 log = logging.getLogger(__name__)
@@ -118,20 +117,6 @@ def is_corruption(exc: sqlite3.Error) -> bool:
         return (code & 0xFF) in _CORRUPT_CODES
     msg = str(exc).lower()
     return "malformed" in msg or "not a database" in msg
-
-
-class CacheStorageError(ChimedEvalError, sqlite3.OperationalError):
-    """The cache file cannot be written or read for a reason moving it aside would not cure (a
-    full disk, an I/O error, a read-only directory, a lock held past the busy timeout): one line
-    naming the file, the reason and the way out, instead of a traceback (still an
-    ``sqlite3.OperationalError`` for callers that catch that)."""
-
-    def __init__(self, path: Path, err: sqlite3.Error) -> None:
-        full = "full" in str(err).lower() or getattr(err, "sqlite_errorcode", None) == 13  # SQLITE_FULL
-        why = "the disk holding it is full" if full else "it cannot be written there"
-        super().__init__(f"response cache {path}: {err} ({why}). Free space there, or give --cache DIR on another "
-                         "disk, or --no-cache; the records written so far are kept: run the same command again to "
-                         "resume")
 
 
 class ResponseCache:
