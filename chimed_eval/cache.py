@@ -36,6 +36,8 @@ mid-write leaves the previous state (SQLite discards a torn WAL tail), and each 
 sha256 of its value so a damaged row is a miss, never a wrong answer. A damaged file (not a
 database, truncated, overwritten pages: ``PRAGMA quick_check`` on open, any "malformed"/"not a
 database" error later) is moved aside (``*.corrupt-<time>-<pid>``) with a warning; the run goes on.
+Any other SQLite failure (a full disk, a read-only directory) is one line naming the file
+(:class:`~chimed_eval.errors.CacheStorageError`); the records written so far are kept.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from .backends.base import Backend
+from .errors import CacheStorageError
 from .types import ModelInfo, Request, Response
 
 log = logging.getLogger(__name__)
@@ -130,12 +133,15 @@ class ResponseCache:
         self._lock = threading.Lock()
         self._file_id: tuple[int, int] | None = None  # (st_dev, st_ino) of the file the connection opened
         try:
-            self._conn = self._open()
-        except sqlite3.DatabaseError as e:
-            if not is_corruption(e):
-                raise
-            self._move_aside(e)
-            self._conn = self._open()
+            try:
+                self._conn = self._open()
+            except sqlite3.DatabaseError as e:
+                if not is_corruption(e):
+                    raise
+                self._move_aside(e)
+                self._conn = self._open()
+        except sqlite3.OperationalError as e:
+            raise CacheStorageError(self.path, e) from None
 
     def _open(self) -> sqlite3.Connection:
         """Connect, check the whole file (``quick_check``: every page, not only the table's) and
@@ -212,12 +218,15 @@ class ResponseCache:
         the new file (which another process may already have started filling)."""
         with self._lock:
             try:
-                return fn()
-            except sqlite3.DatabaseError as e:
-                if not is_corruption(e):
-                    raise
-                self._recover(e)
-                return fn()
+                try:
+                    return fn()
+                except sqlite3.DatabaseError as e:
+                    if not is_corruption(e):
+                        raise
+                    self._recover(e)
+                    return fn()
+            except sqlite3.OperationalError as e:  # full disk, I/O error, read-only, locked past the timeout
+                raise CacheStorageError(self.path, e) from None
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Response]:
         """The stored responses for those keys that have one (after damage: those in the new file)."""
@@ -387,10 +396,10 @@ def cache_extra_identity(model_args: Mapping[str, str], device: str | None,
     """What the command line adds to the identity: the result-changing model args (all but the
     volatile and the secret ones), the device and the dtype as asked (a backend's model info holds
     the dtype it resolved; the request is kept too, so no backend can drop it)."""
-    from .secret_args import is_secret_name  # the one rule for what a secret looks like
+    from .secret_args import is_secret_arg  # the one rule for what a secret looks like (name or value)
 
     return {"model_args": {k: v for k, v in sorted(model_args.items())
-                           if k not in VOLATILE_MODEL_ARGS and not is_secret_name(k)},
+                           if k not in VOLATILE_MODEL_ARGS and not is_secret_arg(k, v)},
             "device": device, "dtype": dtype}
 
 

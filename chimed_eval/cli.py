@@ -157,9 +157,9 @@ def cmd_run(a: argparse.Namespace) -> int:
     if a.max_new_tokens is not None and a.max_new_tokens < 1:
         raise ConfigError("--max-new-tokens must be >= 1")
     model_args = parse_kv(a.model_args, "--model-args")
-    from .secret_args import refuse_secret_args
+    from .backends import check_backend_args
 
-    refuse_secret_args(model_args)  # before anything is written or echoed
+    check_backend_args(a.backend, model_args)  # before anything is written or echoed
     if a.data_parallel > 1:
         return _run_data_parallel(a, model_args)
     if a.data_parallel < 1:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 
@@ -28,3 +29,17 @@ class MissingDataError(ChimedEvalError, FileNotFoundError):
 
 class ConfigError(ChimedEvalError, ValueError):
     """Bad command-line options or configuration."""
+
+
+class CacheStorageError(ChimedEvalError, sqlite3.OperationalError):
+    """The cache file cannot be written or read for a reason moving it aside would not cure (a
+    full disk, an I/O error, a read-only directory, a lock held past the busy timeout): one line
+    naming the file, the reason and the way out, instead of a traceback (still an
+    ``sqlite3.OperationalError`` for callers that catch that)."""
+
+    def __init__(self, path: Path, err: sqlite3.Error) -> None:
+        full = "full" in str(err).lower() or getattr(err, "sqlite_errorcode", None) == 13  # SQLITE_FULL
+        why = "the disk holding it is full" if full else "it cannot be written there"
+        super().__init__(f"response cache {path}: {err} ({why}). Free space there, or give --cache DIR on another "
+                         "disk, or --no-cache; the records written so far are kept: run the same command again to "
+                         "resume")

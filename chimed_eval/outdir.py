@@ -7,18 +7,22 @@
   would otherwise be relabelled as this run's), and a ``results.json`` that chimed-eval did not
   write (it would be overwritten).
 * :func:`read_json` reads OUT's JSON files with errors that name the path.
+* :func:`remove_stale_temp_files` deletes what a killed atomic write left behind.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
 
 LOCK_NAME = ".chimed-eval.lock"
+#: a temporary file of :func:`chimed_eval.records._replace_atomic`: ``.<name>.<8 random chars>.tmp`` (mkstemp)
+_TEMP_FILE = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 
 
 def ensure_dir(path: Path, what: str = "--output") -> None:
@@ -75,6 +79,29 @@ class OutLock:
             fcntl.flock(self._f.fileno(), fcntl.LOCK_UN)
             self._f.close()
             self._f = None
+
+
+def remove_stale_temp_files(out_dir: Path) -> list[Path]:
+    """Delete the temporary files a killed atomic write left (``.<task>.jsonl.<random>.tmp``,
+    ``.results.json.<random>.tmp``...) in OUT, ``OUT/samples`` and each ``OUT/judge/<dir>`` and its
+    ``records``; returns those removed. Call only holding OUT's lock (:class:`OutLock`): every
+    process that writes there holds it, so no such file belongs to a live write."""
+    judge = Path(out_dir) / "judge"
+    dirs = [Path(out_dir), Path(out_dir) / "samples"]
+    if judge.is_dir():
+        dirs += [d for j in sorted(judge.iterdir()) if j.is_dir() for d in (j, j / "records")]
+    removed = []
+    for d in dirs:
+        if not d.is_dir():
+            continue
+        for p in sorted(d.iterdir()):
+            if _TEMP_FILE.fullmatch(p.name) and p.is_file() and not p.is_symlink():
+                try:
+                    p.unlink()
+                except FileNotFoundError:
+                    continue
+                removed.append(p)
+    return removed
 
 
 def read_json(path: Path) -> Any:

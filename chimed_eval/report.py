@@ -30,6 +30,7 @@ from .report_sections import (  # noqa: F401 (re-exported: the report's public n
     RULE_PREFIX, RULE_SUFFIX, _e, _n, calibration_inputs, extracted_text, extraction_rules, extraction_rules_html,
     reliability_html,
 )
+from .report_sections import guarded_section, inline_json
 from .report_membership import membership_html
 from .contamination.report import contamination_html
 from .runs import iter_samples, read_run
@@ -300,7 +301,7 @@ def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
                    f"<td class='num'>{_e(t.shots)}</td><td>{_e(h['metric'])}</td>"
                    f"<td class='num figure' data-task='{_e(h['task'])}'>{_n(h['value'])}</td><td>{ci}</td></tr>")
     out.append("</table>")
-    out.extend(contamination_html(d))
+    out.extend(guarded_section("Contamination", d / "results.clean.json", lambda: contamination_html(d)))
     out.append("<div id='chart' data-rendered='false'><noscript>(the chart needs JavaScript; the figures are in the "
                "tables)</noscript></div>")
 
@@ -348,7 +349,7 @@ def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
                        f"</pre></details></td></tr>")
         out.append("</table>")
     out.extend(judge_html(d))  # OUT/judge/*: model-graded figures (chimed_eval/judge/report.py)
-    data = json.dumps({"headline": heads}, ensure_ascii=False).replace("</", "<\\/")
+    data = inline_json({"headline": heads})
     out.append(f"<script id='report-data' type='application/json'>{data}</script>")
     out.append(f"<script>{_JS}</script>")
     out.append("</body></html>")

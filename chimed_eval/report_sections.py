@@ -7,7 +7,9 @@ from __future__ import annotations
 import html
 import json
 import math
-from typing import Any, Sequence
+import re
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 from .types import Metric, SampleScore
 
@@ -15,8 +17,41 @@ __all__ = ["RULE_PREFIX", "RULE_SUFFIX", "calibration_inputs", "extracted_text",
            "extraction_rules_html", "reliability_html"]
 
 
+#: control characters (C0 but tab, newline and carriage return; DEL; C1): a NUL from a model's output
+#: is not valid HTML text, so each is shown as a visible ``\xNN`` escape instead
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+#: what a report section may raise on a file it reads that is truncated, malformed or unreadable
+SECTION_ERRORS = (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError)
+
+
 def _e(x: Any) -> str:
-    return html.escape("" if x is None else str(x), quote=True)
+    r"""HTML-escaped text, control characters shown as ``\xNN``."""
+    text = html.escape("" if x is None else str(x), quote=True)
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def inline_json(obj: Any) -> str:
+    r"""JSON safe inside a ``<script>`` element: ``<``, ``>`` and ``&`` as ``\u003c``, ``\u003e``,
+    ``\u0026`` (a ``<!--`` or ``</script`` in a task name would otherwise end or hide the script);
+    ``json.loads`` of the text gives ``obj`` back."""
+    text = json.dumps(obj, ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def unreadable_html(path: Path, exc: BaseException, heading: str | None = None) -> list[str]:
+    """The notice that stands in for a section whose file cannot be read (truncated, malformed)."""
+    reason = str(exc) if str(path) in str(exc) else f"{type(exc).__name__}: {exc}"
+    return ([f"<h2>{_e(heading)}</h2>"] if heading else []) + [
+        f"<p class='unreadable'><strong>unreadable:</strong> {_e(path)} could not be read ({_e(reason)}); "
+        "this section is left out, the rest of the report is complete</p>"]
+
+
+def guarded_section(heading: str, path: Path, render: Callable[[], list[str]]) -> list[str]:
+    """``render()``, or :func:`unreadable_html` naming ``path`` when the file it reads is broken."""
+    try:
+        return render()
+    except SECTION_ERRORS as exc:
+        return unreadable_html(path, exc, heading)
 
 
 def _n(x: Any, digits: int = 2) -> str:

@@ -59,6 +59,16 @@ def _short(v: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _redacted(settings: Any, key: str) -> Any:
+    """Settings as read from an older file with ``settings[key]``'s key-looking values redacted, so
+    that no message shows a key an older version wrote (the file is rewritten redacted)."""
+    from .secret_args import redact_args
+
+    if isinstance(settings, dict) and isinstance(settings.get(key), dict):
+        return {**settings, key: redact_args(settings[key])}
+    return settings
+
+
 def check_resume(out_dir: Path, old: dict[str, Any] | None, settings: RunSettings,
                   prepared: Sequence[PreparedTask]) -> dict[str, Any]:
     """OUT/run.json pins the settings, each task's definition and the model; a second run into
@@ -71,7 +81,7 @@ def check_resume(out_dir: Path, old: dict[str, Any] | None, settings: RunSetting
             raise ConfigError(f"{path} was written by an older chimed-eval that did not record what defines "
                               "the items and the model; its records cannot be checked: use a new --output "
                               "directory (`chimed-eval score` still reads this one)")
-        diff = _differences(old["settings"], current["settings"])
+        diff = _differences(_redacted(old["settings"], "model_args"), current["settings"])
         for name, entry in current["tasks"].items():
             if name in old["tasks"]:
                 diff += [f"task {name}: {d}" for d in _differences(old["tasks"][name], entry)]

@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 
 from . import SCHEMA_VERSION, __version__
 from .errors import ConfigError
-from .outdir import OutLock, check_adoptable
+from .outdir import OutLock, check_adoptable, remove_stale_temp_files
 from .resume import check_model, check_resume, items_sha256, keep_earlier_tasks
 from .records import SampleStore, record_to_score, run_result_to_dict, score_to_record, write_json_atomic
 from .secret_args import redact_args, refuse_secret_args
@@ -234,7 +234,9 @@ def evaluate(tasks: Sequence[Task], backend_factory, settings: RunSettings, out_
     data_dir = Path(settings.data_dir)
     prepared = [prepare(t, data_dir, settings) for t in tasks]
     with OutLock(out_dir):
-        state = check_resume(out_dir, check_adoptable(out_dir), settings, prepared)
+        adopted = check_adoptable(out_dir)
+        remove_stale_temp_files(out_dir)  # what a killed run's atomic writes left; all writers hold the lock
+        state = check_resume(out_dir, adopted, settings, prepared)
         return _evaluate_locked(prepared, backend_factory, settings, out_dir, progress, state)
 
 

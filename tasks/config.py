@@ -75,9 +75,16 @@ def coerce_settings(values: Mapping[str, Any], where: str, known: Sequence[str],
     return out
 
 
+#: characters a task name may not hold: it names files (samples/<name>.jsonl) and appears in HTML and shell lines
+_BAD_NAME_CHARS = re.compile(r"[\s/\\<>&\"'`\x00-\x1f\x7f]")
+
+
 def check_task_name(name: str, what: str = "task name") -> str:
-    if not name or re.search(r"[\s/\\]", name):
-        raise ConfigError(f"{what} {name!r} must be non-empty, without spaces or slashes")
+    """``name``, or ConfigError when it is empty, starts with a dot, or holds whitespace, a slash,
+    a control character or one of ``< > & " ' ` `` (``ev<!--<script>`` is refused)."""
+    if not name or name.startswith(".") or _BAD_NAME_CHARS.search(name):
+        raise ConfigError(f"{what} {name!r} must be non-empty, not start with '.', and hold no spaces, slashes, "
+                          "control characters or any of < > & \" ' `")
     return name
 
 

@@ -97,7 +97,7 @@ def test_invalid_verdicts_are_counted_never_scored(pair, protocol):
 
 def test_two_judges_agreement_matches_hand_computation(tmp_path):
     """Answers of 5, 15, 25, 35 characters: judge:longer scores 1, 2, 3, 4 and judge:shorter
-    5, 4, 3, 2 on every criterion. Quadratic-weighted kappa over the 12 (item, criterion) pairs:
+    5, 4, 3, 2 on every criterion. Quadratic-weighted kappa of each criterion over the 4 items:
     observed mean squared difference (16 + 4 + 0 + 4) / 4 = 6; expected, from the marginals
     (uniform on 1..4 and on 2..5), Var + Var + (2.5 - 3.5)^2 = 1.25 + 1.25 + 1 = 3.5; kappa =
     1 - 6 / 3.5 = -5/7. Krippendorff's interval alpha on the overall scores (1,5) (2,4) (3,3)
@@ -107,7 +107,9 @@ def test_two_judges_agreement_matches_hand_computation(tmp_path):
     t = judge(cand, "--judge", "judge:longer,judge:shorter")
     assert [r["overall"] for r in records(cand)] == [1, 5, 2, 4, 3, 3, 4, 2]
     ag = t["agreement"]
-    assert ag["cohen_kappa"]["judge:longer | judge:shorter"] == pytest.approx(-5 / 7)
+    assert list(ag["cohen_kappa_by_criterion"]) == ["accuracy", "helpfulness", "safety"]
+    for per_pair in ag["cohen_kappa_by_criterion"].values():  # the same scores on each criterion
+        assert per_pair["judge:longer | judge:shorter"] == pytest.approx(-5 / 7)
     assert ag["krippendorff_alpha"] == pytest.approx(-0.75)
     assert t["aggregate"]["overall"]["value"] == pytest.approx(3.0) and t["aggregate"]["n_valid"] == 4
 
@@ -115,7 +117,7 @@ def test_two_judges_agreement_matches_hand_computation(tmp_path):
 def test_two_pairwise_judges_majority_and_agreement(tmp_path):
     """Candidate longer than the 10-character baseline in 3 items, shorter in 1: judge:longer says
     W W W L, judge:shorter L L L W. Unweighted kappa: p_o = 0, p_e = .75*.25 + .25*.75 = .375, kappa =
-    -.375 / .625 = -0.6. Nominal alpha: every unit disagrees, D_o = 1; 4 W and 4 L values, D_e =
+    -.375 / .625 = -0.6. Ordinal alpha (two values only, so as nominal): every unit disagrees, D_o = 1; 4 W and 4 L values, D_e =
     2*4*4 / (8*7) = 4/7; alpha = -0.75. The majority of a split panel is a tie: win rate 50."""
     cand = qa_run(tmp_path, [text_of(n) for n in (20, 30, 40, 5)], "cand")
     base = qa_run(tmp_path, [text_of(n) for n in (20, 30, 40, 5)], "base", model=f"fixed:{text_of(10)}")

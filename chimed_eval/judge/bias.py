@@ -26,7 +26,9 @@ Figures (rates are fractions in [0, 1]; win rates are percentages, as AlpacaEval
   penalty :data:`LC_RIDGE` on the slope only (it keeps the fit finite when the judge always picks
   the longer answer); LC win rate = 100 * sigmoid(intercept), the predicted win rate at equal
   length. It extrapolates when the candidate is longer (or shorter) in nearly every comparison.
-- :func:`self_preference` / :func:`pairwise_self_preference`: see their docstrings.
+- :func:`leniency`: a judge's mean excess over the other judges on the same answers.
+- :func:`self_preference` / :func:`pairwise_self_preference`: see their docstrings; self-preference
+  is told apart from leniency only when the judge also graded other models' answers.
 """
 
 from __future__ import annotations
@@ -177,10 +179,13 @@ class SelfPreference:
     """How much more a judge favours its own model's answers than the other judges do.
 
     ``own``: the judge's mean on its own model's answers; ``peers``: the other judges' mean on the
-    same answers; ``delta`` = ``own`` - ``peers`` with its bootstrap ``ci``, over ``n`` answers;
-    ``leniency``: the same difference on the other models' answers (``n_other`` of them), i.e. how
-    generous the judge is in general; ``net`` = ``delta`` - ``leniency``, the part that is
-    self-preference rather than leniency. NaN where no answer qualifies.
+    same answers; ``delta`` = ``own`` - ``peers`` with its bootstrap ``ci``, over ``n`` answers:
+    leniency and self-preference together. ``leniency``: the same difference on the other models'
+    answers (``n_other`` of them), i.e. how generous the judge is in general; ``net`` = ``delta`` -
+    ``leniency``, the part that is self-preference rather than leniency, with ``net_ci`` (a
+    stratified bootstrap: each group's answers resampled within the group). NaN where no answer
+    qualifies: ``leniency`` and ``net`` are NaN when the judge graded no other model's answer
+    (then self-preference cannot be told apart from leniency).
     """
 
     judge: str
@@ -192,6 +197,7 @@ class SelfPreference:
     leniency: float
     n_other: int
     net: float
+    net_ci: tuple[float, float] = (float("nan"), float("nan"))
 
 
 def _paired(values_by_judge: Mapping[str, Mapping[str, float | None]], judge: str,
@@ -211,7 +217,7 @@ def _paired(values_by_judge: Mapping[str, Mapping[str, float | None]], judge: st
 
 def _self_pref(values_by_judge: Mapping[str, Mapping[str, float | None]], producer: Mapping[str, str],
                judge: str, judge_model: str | None, seed: int) -> SelfPreference:
-    from ..metrics.stats import bootstrap_mean_ci
+    from ..metrics.stats import bootstrap_macro_ci, bootstrap_mean_ci
 
     if judge not in values_by_judge:
         raise ValueError(f"self-preference: no verdicts of judge {judge!r} (judges: {', '.join(sorted(values_by_judge))})")
@@ -222,10 +228,29 @@ def _self_pref(values_by_judge: Mapping[str, Mapping[str, float | None]], produc
     nan = float("nan")
     mean = lambda xs: sum(xs) / len(xs) if xs else nan  # noqa: E731
     diffs = [a - b for a, b in zip(mine, theirs)]
-    delta = mean(diffs)
-    leniency = mean([a - b for a, b in zip(om, ot)])
+    other = [a - b for a, b in zip(om, ot)]
+    delta, leniency = mean(diffs), mean(other)
     ci = bootstrap_mean_ci(diffs, seed=seed) if diffs else (nan, nan)
-    return SelfPreference(judge, mean(mine), mean(theirs), delta, ci, len(diffs), leniency, len(om), delta - leniency)
+    # net = mean(diffs) - mean(other) = the mean of the two group means of 2 * diffs and -2 * other
+    net_ci = (bootstrap_macro_ci([[2 * d for d in diffs], [-2 * d for d in other]], seed=seed)
+              if diffs and other else (nan, nan))
+    return SelfPreference(judge, mean(mine), mean(theirs), delta, ci, len(diffs), leniency, len(om), delta - leniency,
+                          net_ci)
+
+
+def leniency(values_by_judge: Mapping[str, Mapping[str, float | None]], judge: str,
+             seed: int = 0) -> tuple[float, tuple[float, float], int]:
+    """(mean, bootstrap interval, n) of ``judge``'s value minus the other judges' mean value, per
+    answer that ``judge`` and at least one other judge scored: how much more generous it is than
+    the panel on the same answers. NaN (n = 0) with no other judge or no shared answer."""
+    from ..metrics.stats import bootstrap_mean_ci
+
+    ids = list(values_by_judge.get(judge, {}))
+    mine, theirs = _paired(values_by_judge, judge, ids)
+    diffs = [a - b for a, b in zip(mine, theirs)]
+    if not diffs:
+        return float("nan"), (float("nan"), float("nan")), 0
+    return sum(diffs) / len(diffs), bootstrap_mean_ci(diffs, seed=seed), len(diffs)
 
 
 def self_preference(scores_by_judge: Mapping[str, Mapping[str, float | None]], producer: Mapping[str, str],

@@ -30,7 +30,9 @@ def add_command(sub) -> None:
                                                          "longer|shorter|invalid|score-N|reference)")
     j.add_argument("--judge-args", default="", help="k=v,... for the judge backend (as --model-args of run)")
     j.add_argument("--protocol", default="pointwise", choices=("pointwise", "pairwise"))
-    j.add_argument("--baseline", type=Path, default=None, help="pairwise: the run (OUT2) whose answers are compared")
+    j.add_argument("--baseline", type=Path, default=None,
+                   help="pairwise: the run (OUT2) whose answers are compared; pointwise: a second run whose answers "
+                        "are graded too (tells a judge's leniency from its self-preference)")
     j.add_argument("--rubric", default="medical", help="pointwise rubric: medical (accuracy, helpfulness, safety; "
                                                         "default) or cmb-clin (CMB-Clin's four criteria)")
     j.add_argument("--tasks", default=None, help="comma-separated (default: every open-QA/dialogue task of OUT)")
@@ -58,7 +60,8 @@ def add_run_flags(r) -> None:
     r.add_argument("--judge-backend", default="hf", help="the judge's backend: hf (default), vllm, openai or fake")
     r.add_argument("--judge-args", default="", help="k=v,... for the judge backend")
     r.add_argument("--judge-protocol", default="pointwise", choices=("pointwise", "pairwise"))
-    r.add_argument("--judge-baseline", type=Path, default=None, help="pairwise: the baseline run's output directory")
+    r.add_argument("--judge-baseline", type=Path, default=None,
+                   help="the baseline run's output directory (pairwise: compared; pointwise: graded too)")
     r.add_argument("--judge-rubric", default="medical", help="pointwise rubric: medical (default) or cmb-clin")
     r.add_argument("--judge-verdict", default="generate", choices=("generate", "logprobs"),
                    help="generate (default; parsed text) or logprobs (next-token probabilities, G-Eval)")
@@ -74,10 +77,9 @@ def settings_from_args(a: argparse.Namespace):
     from .store import JudgeSettings
 
     args = parse_kv(a.judge_args, "--judge-args")
-    from ..secret_args import refuse_secret_args
+    from ..backends import BACKENDS, check_backend_args
 
-    refuse_secret_args(args, "--judge-args")  # before anything is written or echoed
-    from ..backends import BACKENDS
+    check_backend_args(a.judge_backend, args, "--judge-args")  # before anything is written or echoed
 
     BACKENDS.get(a.judge_backend)  # an unknown backend fails before any data or model loads
     tasks = _names(a.tasks) or None

@@ -19,7 +19,8 @@ saved ``prompt`` without the prompt markup, by the first rule that applies (:fun
 One user turn is the question as is; several turns (a dialogue) become lines ``患者：…`` (user) and
 ``医生：…`` (assistant) in order. The rule used is kept in every judge record (``question_rule``).
 
-Pairwise, each item is paired with the record of the same task and item id in the baseline run.
+With ``--baseline`` (pairwise; pointwise, to grade a second model's answers too), each item is
+paired with the record of the same task and item id in the baseline run.
 Items missing there are refused (their ids named), and so is a pair whose reference differs, or
 whose questions differ where both were recovered by a rule other than ``raw``: then the two runs
 did not answer the same items.
@@ -179,8 +180,8 @@ def _paired(task: str, items: list[JudgeItem], baseline: Path) -> list[JudgeItem
     missing = [i.id for i in items if i.id not in base]
     if missing:
         shown = ", ".join(missing[:10]) + (f" ... ({len(missing)} in all)" if len(missing) > 10 else "")
-        raise ConfigError(f"task {task!r}: the baseline {baseline} did not answer these items: {shown}. Pairwise "
-                          "judging needs the same items in both runs (same data, same or larger --limit)")
+        raise ConfigError(f"task {task!r}: the baseline {baseline} did not answer these items: {shown}. Judging "
+                          "against a baseline needs the same items in both runs (same data, same or larger --limit)")
     out = []
     for i in items:
         b = base[i.id]

@@ -6,8 +6,9 @@ Flow (one way): OUT's records -> :class:`~.inputs.JudgeItem` -> one judge prompt
 verdict text -> :mod:`.parse` -> a record in ``OUT/judge/<dir>/records/<task>.jsonl`` (:mod:`.store`)
 -> figures (:mod:`.aggregate`) in ``results.json``.
 
-Requests: ``key`` = ``task NUL item id NUL order`` (order ``single`` pointwise; ``AB`` with the
-candidate shown as answer A, ``BA`` with it shown as B), greedy decoding, ``--max-new-tokens``
+Requests: ``key`` = ``task NUL item id NUL order`` (order ``single`` pointwise, and ``baseline``
+for the baseline run's answer when pointwise has ``--baseline``; ``AB`` with the candidate shown as
+answer A, ``BA`` with it shown as B), greedy decoding, ``--max-new-tokens``
 (512) new tokens. The context is the judge prompt as one user message in the judge's chat format:
 an openai judge gets it as a chat message (the server's template); a model with a documented chat
 format (:data:`chimed_eval.prompts.CHAT_FORMATS`) gets that format; otherwise the tokenizer's chat
@@ -36,7 +37,7 @@ from typing import Any, Sequence
 from ..errors import ConfigError
 from ..types import GenerationConfig, Request
 from .inputs import JudgeItem
-from .store import ORDERS, JUDGE_FORMAT, JudgeSettings, RecordStore, check_state, judge_dir, model_ident, pin_judge_model
+from .store import BASELINE_ORDER, JUDGE_FORMAT, JudgeSettings, RecordStore, check_state, judge_dir, model_ident, pin_judge_model
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,16 @@ class JudgeJob:
         return self.item.id, self.judge, self.order
 
 
+def judged_answer(item: JudgeItem, order: str) -> str:
+    """The answer a pointwise record grades: the baseline run's for :data:`BASELINE_ORDER`, else the candidate's."""
+    return str(item.baseline) if order == BASELINE_ORDER else item.answer
+
+
 def judge_prompt(item: JudgeItem, protocol: str, rubric: str, order: str) -> str:
     from .prompts import pairwise_prompt, pointwise_prompt
 
     if protocol == "pointwise":
-        return pointwise_prompt(item.question, item.answer, item.reference, rubric)
+        return pointwise_prompt(item.question, judged_answer(item, order), item.reference, rubric)
     a, b = (item.answer, item.baseline) if order == "AB" else (item.baseline, item.answer)
     return pairwise_prompt(item.question, str(a), str(b), item.reference)
 
@@ -102,7 +108,7 @@ def build_jobs(items: dict[str, list[JudgeItem]], settings: JudgeSettings, judge
     jobs = []
     for task, task_items in items.items():
         for item in task_items:
-            for order in ORDERS[settings.protocol]:
+            for order in settings.orders:
                 prompt = judge_prompt(item, settings.protocol, settings.rubric, order)
                 context, messages = render_messages(setup, [{"role": "user", "content": prompt}])
                 key = f"{task}\x00{item.id}\x00{order}"
@@ -129,7 +135,7 @@ def verdict_record(job: JudgeJob, text: str, settings: JudgeSettings) -> dict[st
     if settings.protocol == "pointwise":
         v = parse_pointwise(answer_text, settings.rubric)
         rec.update(scores=dict(v.scores) if v.scores else None, overall=v.overall, valid=v.valid, reason=v.reason,
-                   len_answer=len(item.answer.strip()))
+                   len_answer=len(judged_answer(item, job.order).strip()))
     else:
         p = parse_pairwise(answer_text)
         first = job.order == "AB"
@@ -150,7 +156,7 @@ def logprobs_record(job: JudgeJob, logprobs: Sequence[Sequence[float]], settings
                            "prompt": job.prompt, "prompt_hash": job.prompt_hash}
     if settings.protocol == "pointwise":
         rec["verdict_prefix"] = dict(zip(job.labels, job.prefixes))
-        rec.update(read_pointwise(dict(zip(job.labels, logprobs))), len_answer=len(item.answer.strip()))
+        rec.update(read_pointwise(dict(zip(job.labels, logprobs))), len_answer=len(judged_answer(item, job.order).strip()))
     else:
         rec["verdict_prefix"] = job.prefixes[0]
         p = read_pairwise(logprobs[0])
@@ -209,6 +215,9 @@ def run_judges(out_dir: Path, settings: JudgeSettings, progress: bool = True) ->
               "inputs": {t: _inputs_sha(v) for t, v in items.items()}}  # this invocation's items (not compared)
     jdir = judge_dir(out_dir, settings)
     with OutLock(out_dir):
+        from ..outdir import remove_stale_temp_files
+
+        remove_stale_temp_files(out_dir)  # what a killed judging's atomic writes left; all writers hold the lock
         state = check_state(jdir, pinned)
         stores = {t: RecordStore(jdir, t) for t in tasks}
         done = {t: stores[t].load() for t in tasks}
@@ -218,7 +227,7 @@ def run_judges(out_dir: Path, settings: JudgeSettings, progress: bool = True) ->
         for judge, jobs in all_jobs.items():
             if any(job.record_key not in done[_task(job)] for job in jobs):
                 _run_judge(judge, jobs, settings, done, stores, jdir, state, progress)
-        ordered_keys = {t: [(i.id, j, o) for i in items[t] for j in settings.judges for o in ORDERS[settings.protocol]]
+        ordered_keys = {t: [(i.id, j, o) for i in items[t] for j in settings.judges for o in settings.orders]
                         for t in tasks}
         for t in tasks:
             wanted = set(ordered_keys[t])

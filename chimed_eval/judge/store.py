@@ -3,7 +3,8 @@ and ``results.json``.
 
 The directory name is the protocol and the first 12 hex digits of the sha256 of the settings that
 change a verdict (:meth:`JudgeSettings.key`: judges, backend, judge args (transport ones and
-secrets left out), protocol, rubric (pointwise), baseline directory (pairwise), token budget,
+secrets left out), protocol, rubric (pointwise), baseline directory (pairwise; pointwise when given),
+token budget,
 dtype; with ``--verdict logprobs`` also ``verdict: logprobs`` and no token budget, which that mode
 does not use), so another judge, rubric or verdict mode never mixes with these records (generate
 mode leaves ``verdict`` out of the hash, so its directories keep their names). ``judge.json``
@@ -39,6 +40,7 @@ JUDGE_FORMAT = 1
 PROTOCOLS = ("pointwise", "pairwise")
 AGGREGATES = ("mean", "majority")
 ORDERS = {"pointwise": ("single",), "pairwise": ("AB", "BA")}  # AB: candidate shown as A; BA: as B
+BASELINE_ORDER = "baseline"  # pointwise with --baseline: the baseline run's answer, graded as the candidate's is
 
 
 @dataclass(frozen=True)
@@ -79,9 +81,8 @@ class JudgeSettings:
         if self.protocol not in PROTOCOLS:
             raise ConfigError(f"--protocol {self.protocol!r}: choose pointwise or pairwise")
         rubric_criteria(self.rubric)
-        if (self.protocol == "pairwise") != (self.baseline is not None):
-            raise ConfigError("pairwise judging needs --baseline OUT2 (the run whose answers are compared)"
-                              if self.protocol == "pairwise" else "--baseline is for --protocol pairwise")
+        if self.protocol == "pairwise" and self.baseline is None:
+            raise ConfigError("pairwise judging needs --baseline OUT2 (the run whose answers are compared)")
         if self.aggregate not in (None, *AGGREGATES):
             raise ConfigError(f"--aggregate {self.aggregate!r}: choose mean or majority")
         if self.protocol == "pointwise" and self.aggregate == "majority":
@@ -90,6 +91,14 @@ class JudgeSettings:
             raise ConfigError("--max-new-tokens must be >= 1")
         if self.limit is not None and self.limit < 1:
             raise ConfigError("--limit must be >= 1")
+
+    @property
+    def orders(self) -> tuple[str, ...]:
+        """The records asked per item and judge: pointwise the candidate's answer (``single``),
+        and with ``--baseline`` also the baseline's (:data:`BASELINE_ORDER`); pairwise both orders."""
+        if self.protocol == "pointwise" and self.baseline is not None:
+            return (*ORDERS["pointwise"], BASELINE_ORDER)
+        return ORDERS[self.protocol]
 
     @property
     def aggregate_rule(self) -> str:
@@ -108,6 +117,8 @@ class JudgeSettings:
             del d["max_new_tokens"]  # nothing is generated
         if self.protocol == "pointwise":
             d["rubric"] = self.rubric
+            if self.baseline is not None:  # absent without one, so older pointwise directories keep their names
+                d["baseline"] = str(Path(self.baseline).resolve())
         else:
             d["baseline"] = str(Path(self.baseline).resolve()) if self.baseline else None
         return d
@@ -143,8 +154,11 @@ def check_state(jdir: Path, pinned: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(old, dict) or old.get("format") != JUDGE_FORMAT:
         raise ConfigError(f"{path}: not a judge.json of this chimed-eval (format {JUDGE_FORMAT}); delete {jdir} to judge again")
     diff = []
+    from ..resume import _redacted
+
     for k in ("settings", "prompt_version", "candidate", "baseline"):
-        diff += _differences(old.get(k), pinned.get(k), f"{k}.")
+        was = _redacted(old.get(k), "judge_args") if k == "settings" else old.get(k)
+        diff += _differences(was, pinned.get(k), f"{k}.")
     if diff:
         raise ConfigError(f"{jdir} holds judgements made with other settings or inputs (old -> new): " + "; ".join(diff)
                           + f". Delete {jdir} to judge again")
