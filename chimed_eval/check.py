@@ -77,7 +77,7 @@ class RunView:
     settings: Mapping[str, Any]
     tasks: Mapping[str, TaskView]
     items: Mapping[str, list[tuple[str, str]]]
-    integrity: str = ""  # a results.json's check against its digest: "verified" or "unverified (why)"
+    integrity: str = ""  # a results.json's check against its digest: "verified" or "unverified: why"
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -48,7 +48,7 @@ class Verification:
         return self.status == "verified"
 
     def __str__(self) -> str:
-        return self.status + (f" ({self.reason})" if self.reason else "")
+        return self.status + (f": {self.reason}" if self.reason else "")
 
 
 def _canonical_sha256(obj: Any) -> str:
@@ -66,16 +66,14 @@ def figures_sha256(doc: Mapping[str, Any]) -> str:
 
 def file_digest(path: Path) -> str | None:
     """sha256 of a file's bytes; None when it does not exist."""
-    h = hashlib.sha256()
+    from .task import file_sha256
+
     try:
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
+        return file_sha256(path)
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return h.hexdigest()
 
 
 def run_pins(run_json: Path, tasks: Iterable[str]) -> dict[str, Any] | None:

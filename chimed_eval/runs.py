@@ -85,7 +85,7 @@ def read_run(path: Path, verify: bool = True) -> RunResult:
     if not verify:
         return run
     found = verify_results(doc, f)
-    return replace(run, integrity=found.status + (f": {found.reason}" if found.reason else ""))
+    return replace(run, integrity=str(found))
 
 
 def verify_results(doc: Mapping[str, Any], f: Path, tasks: Iterable[str] | None = None) -> "Verification":

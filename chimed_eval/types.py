@@ -219,4 +219,6 @@ class RunResult:
     def unverified(self) -> str | None:
         """Why the figures could not be checked against the records; None when they were (or
         when this result was built in memory, not read from a file)."""
-        return self.integrity.partition(": ")[2] or "unverified" if self.integrity.startswith("unverified") else None
+        if not self.integrity.startswith("unverified"):
+            return None
+        return self.integrity.partition(": ")[2] or "unverified"

@@ -190,7 +190,7 @@ def test_a_results_json_without_a_digest_is_read_and_flagged_unverified(tmp_path
     assert "id='unverified'" in (tmp_path / "r.html").read_text(encoding="utf-8")
     capsys.readouterr()
     assert run("check", str(out), "--save-baseline", str(tmp_path / "b.json")) == 0
-    assert "figures unverified (no digest" in capsys.readouterr().err
+    assert "figures unverified: no digest" in capsys.readouterr().err
     assert run("check", str(out), "--baseline", str(tmp_path / "b.json")) == 0
     assert "figures vs records" in capsys.readouterr().out
 
