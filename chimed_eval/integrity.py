@@ -17,8 +17,11 @@ recomputes every figure from the records). A document without the object (an old
 a samples file or run.json that is absent (a results.json copied alone), or carried-over tasks
 read as *unverified*: presented, but flagged by the readers that present figures.
 
-Without a key, someone who edits the records *and* results.json consistently is not detected;
-editing either alone is.
+What this catches: figures, settings, records or run.json edited alone after the figures were
+written (by hand, by a script, by a tool that rewrote one file). What it cannot catch without a
+secret key: someone who edits the records and results.json consistently, or who recomputes this
+published digest after editing; ``chimed-eval score`` (every figure recomputed from the records)
+stays the ground truth.
 """
 
 from __future__ import annotations
