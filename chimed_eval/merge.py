@@ -129,15 +129,10 @@ def _merge(shard_dirs: Sequence[Path], out_dir: Path, get_task: Callable[[str], 
         if set(run.tasks) != set(run0.tasks):
             raise ConfigError(f"merge: {d} has tasks {sorted(run.tasks)}, {d0} has {sorted(run0.tasks)}")
 
-    digests = [shard_digest(d, list(run0.tasks)) for _, _, d, _, _ in shards]
-    check_merge_target(out_dir, allowed_extra, digests)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # first: a merge killed half-way is then an earlier merge of these shards, which may be redone
-    write_json_atomic(out_dir / MERGED_FROM, {"shards": [str(d) for _, _, d, _, _ in shards], "count": n,
-                                              "digests": digests})
     merged_tasks: dict[str, dict[str, Any]] = {}
+    merged_records: dict[str, list[dict[str, Any]]] = {}
     results = []
-    for name, meta0 in run0.tasks.items():
+    for name, meta0 in run0.tasks.items():  # everything checked and computed before OUT is touched
         total = meta0.n_total
         if total is None:
             raise ConfigError(f"merge: {d0}/run.json gives no total item count for task {name!r}")
@@ -157,7 +152,7 @@ def _merge(shard_dirs: Sequence[Path], out_dir: Path, get_task: Callable[[str], 
         ids = [r["id"] for r in ordered]
         if len(set(ids)) != len(ids):
             raise ConfigError(f"merge: task {name!r}: an item appears in two shards")
-        SampleStore(out_dir, name).finalize(ordered)
+        merged_records[name] = ordered
         # what one process writes: the shards' shared definition (items hash, source), all items
         merged_tasks[name] = {**{k: v for k, v in meta0.to_dict().items() if k != "n_total"}, "n": total}
         task = get_task(name)
@@ -165,6 +160,14 @@ def _merge(shard_dirs: Sequence[Path], out_dir: Path, get_task: Callable[[str], 
         # the stored per-record scores
         results.append(task_result(task, None, [task.rescore(r, meta0.variant) for r in ordered], run0.seed,
                                    variant=meta0.variant, shots=meta0.shots, data_files=dict(meta0.data_files)))
+    digests = [shard_digest(d, list(run0.tasks)) for _, _, d, _, _ in shards]
+    check_merge_target(out_dir, allowed_extra, digests)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # first: a merge killed half-way is then an earlier merge of these shards, which may be redone
+    write_json_atomic(out_dir / MERGED_FROM, {"shards": [str(d) for _, _, d, _, _ in shards], "count": n,
+                                              "digests": digests})
+    for name, ordered in merged_records.items():
+        SampleStore(out_dir, name).finalize(ordered)
     settings_fp = {k: v for k, v in run0.settings.items() if k != "shard"}
     write_json_atomic(out_dir / "run.json", {"format": run0.format, "settings": settings_fp,
                                              **({"model": run0.model} if run0.model is not None else {}),
