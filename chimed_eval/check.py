@@ -47,7 +47,7 @@ from typing import Any, Mapping
 from .baseline import BASELINE_KEY, _validate, baseline_dict, save_baseline  # noqa: F401  (importable from here)
 from .errors import ConfigError
 from .metrics.calibration import MODEL_FLOAT_NOISE
-from .runs import iter_records, metric_from_dict, read_json_file, run_from_dict, samples_file
+from .runs import iter_records, metric_from_dict, read_json_file, run_from_dict, samples_file, verify_results
 from .types import Metric, TaskResult
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_CHANGED = 0, 1, 2, 3
@@ -83,6 +83,7 @@ class RunView:
     settings: Mapping[str, Any]
     tasks: Mapping[str, TaskView]
     items: Mapping[str, list[tuple[str, str]]]
+    integrity: str = ""  # a results.json's check against its digest: "verified" or "unverified: why"
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -139,8 +140,9 @@ def load_view(path: Path, role: str = "results") -> RunView:
         tasks = {name: _baseline_task(t, f, name) for name, t in doc["tasks"].items()}
         return RunView(f, model.get("name"), model.get("weights_sha256"), doc.get("settings") or {}, tasks, items)
     run = run_from_dict(doc, f)  # a results.json: the one reader of runs
+    found = verify_results(doc, f)  # figures or records edited after they were written: refused (exit 2)
     return RunView(f, run.model.name, run.model.weights_sha256, run.settings,
-                   {t.task: _result_task(t) for t in run.tasks}, items)
+                   {t.task: _result_task(t) for t in run.tasks}, items, str(found))
 
 
 # --- tolerance ---------------------------------------------------------------------------------------
@@ -255,6 +257,9 @@ def check(results: Path, baseline: Path, tolerance: Tolerance | None = None) -> 
     bw, cw = base.weights_sha256, cur.weights_sha256
     if bw and cw and bw != cw:
         add(Finding("(model)", "weights sha256", _short(bw), _short(cw), "", "", "note", "setting"))
+    for side, v in (("baseline", base), ("current", cur)):
+        if v.integrity.startswith("unverified"):
+            add(Finding(f"({side})", "figures vs records", "", v.integrity, "", "", "note", "setting"))
     for name, bt in base.tasks.items():
         ct = cur.tasks.get(name)
         if ct is None:

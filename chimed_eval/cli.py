@@ -245,18 +245,18 @@ def _task_sources(built, task_config: Path | None) -> dict:
 
 
 def _run_data_parallel(a: argparse.Namespace, model_args: dict[str, str]) -> int:
-    from .merge import merge_shards
+    from .merge import check_merge_target, merge_shards
     from .parallel import run_data_parallel
 
     if a.shard:
         raise ConfigError("--data-parallel and --shard do not combine: --data-parallel makes the shards itself")
-    from .outdir import OutLock, check_adoptable
+    from .outdir import OutLock
 
     per = int(model_args.get("tensor_parallel_size", 1)) * int(model_args.get("pipeline_parallel_size", 1))
     with OutLock(a.output):
-        check_adoptable(a.output, allowed_extra=("shards",))
+        check_merge_target(a.output, ("shards",))  # before any shard runs: empty, or an earlier merge
         dirs = run_data_parallel(a.argv, a.data_parallel, a.output, per if a.backend in ("hf", "vllm") else 0)
-        run = merge_shards(dirs, a.output, _task_getter(a.task_config, dirs[0]), locked=True)
+        run = merge_shards(dirs, a.output, _task_getter(a.task_config, dirs[0]), locked=True, allowed_extra=("shards",))
     print_summary(run)
     print(f"\nresults: {a.output / 'results.json'} (merged from {len(dirs)} shards in {a.output / 'shards'})")
     return 0

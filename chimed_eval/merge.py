@@ -3,9 +3,14 @@
 A shard keeps items i, i+n, i+2n, ... of every task (prompts are built from the whole item list
 first), so the task's order is restored by interleaving the shards. The merged directory is what
 one process would have written: the same ``samples/<task>.jsonl`` line for line, the same
-``run.json``, and a ``results.json`` with the same metrics, intervals and hashes (only its
-``created`` time differs; the shard directories are listed in ``merged_from.json``), because the metrics are recomputed from the records in the task's
-order with the run's seed, exactly as a single process computes them.
+``run.json``, and a ``results.json`` with the same metrics, intervals, hashes and digest (only its
+``created`` time differs; the shard directories and the digests of their contents are listed in
+``merged_from.json``), because the metrics are recomputed from the records in the task's order
+with the run's seed, exactly as a single process (and ``score``) computes them.
+
+OUT must be empty or an earlier merge of the same shards: merging over another run would relabel
+its records and results, and merging into a shard would destroy it. A shard whose figures or
+records were edited after they were written is refused (:mod:`chimed_eval.integrity`).
 
 Nothing is merged unless the shards belong together: one count n, every index 0..n-1 exactly
 once, the same settings apart from the shard, the same model (name, path, revision, weights
@@ -22,32 +27,73 @@ from typing import Any, Callable, Mapping, Sequence
 
 from . import SCHEMA_VERSION
 from .errors import ConfigError
-from .outdir import OutLock, check_adoptable
-from .records import SampleStore, record_to_score, run_result_to_dict, write_json_atomic
+from .outdir import LOCK_NAME, OutLock, read_json
+from .records import SampleStore, run_result_to_dict, write_json_atomic
 from .runner import parse_shard, task_result
-from .runs import RunState, read_run, read_run_state
+from .runs import RunState, read_run, read_run_state, seal_results
 from .types import RunResult
+
+MERGED_FROM = "merged_from.json"
 
 
 def _load(path: Path) -> tuple[RunState, RunResult]:
-    """A finished shard: its run.json and results.json."""
+    """A finished shard: its run.json and results.json (refused when its figures or records were
+    edited after they were written)."""
     if not (path / "results.json").exists():
         raise ConfigError(f"{path / 'results.json'} not found: {path} is not a finished chimed-eval output directory")
     return read_run_state(path), read_run(path)
 
 
+def shard_digest(shard_dir: Path, tasks: Sequence[str]) -> dict[str, Any]:
+    """What identifies a shard's content: sha256 of its run.json and of each task's records."""
+    from .integrity import file_digest
+    from .runs import samples_file
+
+    return {"run.json": file_digest(shard_dir / "run.json"),
+            "samples": {t: file_digest(samples_file(shard_dir, t)) for t in sorted(tasks)}}
+
+
+def check_merge_target(out_dir: Path, allowed_extra: tuple[str, ...] = (),
+                       digests: Sequence[Mapping[str, Any]] | None = None) -> None:
+    """Refuse to merge into an OUT that holds anything but an earlier merge of the same shards
+    (``digests``, as :func:`shard_digest` gives them in shard order; None: of any shards, for a
+    check made before the shards have run). An empty or new OUT is fine; ``allowed_extra``:
+    names that may sit there (``shards`` of ``--data-parallel``). Merging over another run
+    would relabel its records and results; merging into a shard destroys it."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise ConfigError(f"--output {out_dir} exists and is not a directory")
+    entries = sorted(e.name for e in out_dir.iterdir() if e.name != LOCK_NAME and e.name not in allowed_extra)
+    if not entries:
+        return
+    shown = ", ".join(entries[:5]) + (" ..." if len(entries) > 5 else "")
+    refuse = (f"merge: {out_dir} is not empty ({shown}) and is not an earlier merge of these shards: "
+              "refusing to overwrite it; use an empty or new --output directory")
+    path = out_dir / MERGED_FROM
+    if not path.is_file():
+        raise ConfigError(refuse)
+    earlier = read_json(path)
+    recorded = earlier.get("digests") if isinstance(earlier, dict) else None
+    if not isinstance(recorded, list):
+        raise ConfigError(f"{refuse} ({path} records no shard digests)")
+    if digests is not None and recorded != [dict(d) for d in digests]:
+        raise ConfigError(f"{refuse} ({path} records other shards or shard contents)")
+
+
 def merge_shards(shard_dirs: Sequence[Path], out_dir: Path, get_task: Callable[[str], Any],
-                 locked: bool = False) -> RunResult:
+                 locked: bool = False, allowed_extra: tuple[str, ...] = ()) -> RunResult:
     """Merge into ``out_dir`` under its lock (``locked``: the caller holds it already). OUT must be
-    empty, a shard parent (``shards/``) or an earlier merge."""
+    empty or an earlier merge of the same shards (see :func:`check_merge_target`);
+    ``allowed_extra``: names that may sit in it besides (``shards`` of ``--data-parallel``)."""
     if locked:
-        return _merge(shard_dirs, out_dir, get_task)
+        return _merge(shard_dirs, out_dir, get_task, allowed_extra)
     with OutLock(out_dir):
-        check_adoptable(out_dir, allowed_extra=("shards",))
-        return _merge(shard_dirs, out_dir, get_task)
+        return _merge(shard_dirs, out_dir, get_task, allowed_extra)
 
 
-def _merge(shard_dirs: Sequence[Path], out_dir: Path, get_task: Callable[[str], Any]) -> RunResult:
+def _merge(shard_dirs: Sequence[Path], out_dir: Path, get_task: Callable[[str], Any],
+           allowed_extra: tuple[str, ...]) -> RunResult:
     if not shard_dirs:
         raise ConfigError("merge: no shard directories given")
     shards = []
@@ -84,9 +130,9 @@ def _merge(shard_dirs: Sequence[Path], out_dir: Path, get_task: Callable[[str], 
             raise ConfigError(f"merge: {d} has tasks {sorted(run.tasks)}, {d0} has {sorted(run0.tasks)}")
 
     merged_tasks: dict[str, dict[str, Any]] = {}
+    merged_records: dict[str, list[dict[str, Any]]] = {}
     results = []
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, meta0 in run0.tasks.items():
+    for name, meta0 in run0.tasks.items():  # everything checked and computed before OUT is touched
         total = meta0.n_total
         if total is None:
             raise ConfigError(f"merge: {d0}/run.json gives no total item count for task {name!r}")
@@ -106,12 +152,22 @@ def _merge(shard_dirs: Sequence[Path], out_dir: Path, get_task: Callable[[str], 
         ids = [r["id"] for r in ordered]
         if len(set(ids)) != len(ids):
             raise ConfigError(f"merge: task {name!r}: an item appears in two shards")
-        SampleStore(out_dir, name).finalize(ordered)
+        merged_records[name] = ordered
         # what one process writes: the shards' shared definition (items hash, source), all items
         merged_tasks[name] = {**{k: v for k, v in meta0.to_dict().items() if k != "n_total"}, "n": total}
         task = get_task(name)
-        results.append(task_result(task, None, [record_to_score(r) for r in ordered], run0.seed,
+        # one rule with `score`: every figure is recomputed from the records, never taken from
+        # the stored per-record scores
+        results.append(task_result(task, None, [task.rescore(r, meta0.variant) for r in ordered], run0.seed,
                                    variant=meta0.variant, shots=meta0.shots, data_files=dict(meta0.data_files)))
+    digests = [shard_digest(d, list(run0.tasks)) for _, _, d, _, _ in shards]
+    check_merge_target(out_dir, allowed_extra, digests)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # first: a merge killed half-way is then an earlier merge of these shards, which may be redone
+    write_json_atomic(out_dir / MERGED_FROM, {"shards": [str(d) for _, _, d, _, _ in shards], "count": n,
+                                              "digests": digests})
+    for name, ordered in merged_records.items():
+        SampleStore(out_dir, name).finalize(ordered)
     settings_fp = {k: v for k, v in run0.settings.items() if k != "shard"}
     write_json_atomic(out_dir / "run.json", {"format": run0.format, "settings": settings_fp,
                                              **({"model": run0.model} if run0.model is not None else {}),
@@ -119,6 +175,5 @@ def _merge(shard_dirs: Sequence[Path], out_dir: Path, get_task: Callable[[str], 
     settings = {k: v for k, v in res0.settings.items() if k != "shard"}
     rr = RunResult(schema_version=SCHEMA_VERSION, model=res0.model, settings=settings, tasks=tuple(results),
                    created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-    write_json_atomic(out_dir / "results.json", run_result_to_dict(rr))
-    write_json_atomic(out_dir / "merged_from.json", {"shards": [str(d) for _, _, d, _, _ in shards], "count": n})
+    write_json_atomic(out_dir / "results.json", seal_results(run_result_to_dict(rr), out_dir))
     return rr

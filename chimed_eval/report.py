@@ -227,7 +227,7 @@ _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI','Noto Sans CJK SC',sans-serif;margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;vertical-align:top}
 th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}
-pre{white-space:pre-wrap;max-width:60em;margin:0;font-size:13px}.muted{color:#777}
+pre{white-space:pre-wrap;max-width:60em;margin:0;font-size:13px}.muted{color:#777}.warn{color:#a40;font-weight:bold}
 #chart svg text{font-size:12px}
 """
 
@@ -284,6 +284,9 @@ def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
     title = f"chimed-eval report: {model.get('name', d.name)}"
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{_e(title)}</title>",
            f"<style>{_CSS}</style></head><body>", f"<h1>{_e(title)}</h1>"]
+    if res is not None and res.unverified:  # edited figures are refused by read_run; these cannot be checked
+        out.append(f"<p id='unverified' class='warn'>Unverified: these figures were not checked against the "
+                   f"records ({_e(res.unverified)}); `chimed-eval score {_e(str(d))}` recomputes and seals them.</p>")
     out.append("<table id='run-info'>")
     for k, v in (("model", model.get("name")), ("path", model.get("path")), ("revision", model.get("revision")),
                  ("weights sha256", model.get("weights_sha256")), ("dtype", model.get("dtype")),

@@ -1,4 +1,5 @@
-"""``chimed-eval score``: recompute every metric from OUT's records, without the model."""
+"""``chimed-eval score``: recompute every metric from OUT's records, without the model, and seal
+results.json with the digest of those records (:mod:`chimed_eval.integrity`)."""
 
 from __future__ import annotations
 
@@ -21,12 +22,14 @@ def rescore(out_dir: Path, get_task) -> RunResult:
 
 
 def _rescore_locked(out_dir: Path, get_task) -> RunResult:
-    from .runs import read_run, read_run_state
+    from .runs import read_run, read_run_state, seal_results
 
     res_path = out_dir / "results.json"
     check_adoptable(out_dir)
     state = read_run_state(out_dir)
-    old = read_run(res_path) if res_path.exists() else None
+    # not verified: every figure is recomputed from the records here (the way back from a
+    # results.json that no longer matches its records)
+    old = read_run(res_path, verify=False) if res_path.exists() else None
     results = []
     for name, meta in state.tasks.items():
         store = SampleStore(out_dir, name)
@@ -40,5 +43,5 @@ def _rescore_locked(out_dir: Path, get_task) -> RunResult:
     settings = (old.settings if old is not None else None) or state.settings
     rr = RunResult(schema_version=SCHEMA_VERSION, model=model, settings=settings, tasks=tuple(results),
                    created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-    write_json_atomic(res_path, run_result_to_dict(rr))
+    write_json_atomic(res_path, seal_results(run_result_to_dict(rr), out_dir))
     return rr

@@ -116,18 +116,26 @@ def check_model(out_dir: Path, state: dict[str, Any], model: ModelInfo) -> None:
 
 
 def keep_earlier_tasks(out_dir: Path, new: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
-    """results.json keeps the tasks of earlier runs into the same OUT (same settings and model,
-    checked by run.json): running --tasks B after --tasks A leaves A's results in place."""
+    """The results.json to write, sealed with its digest (:mod:`chimed_eval.integrity`): it keeps
+    the tasks of earlier runs into the same OUT (same settings and model, checked by run.json), so
+    running --tasks B after --tasks A leaves A's results in place. Earlier figures that no longer
+    match their digest or records are refused, never carried into a freshly sealed file; those of
+    a results.json without a digest stay flagged as unverified."""
+    from .runs import seal_results, verify_results
+
     path = out_dir / "results.json"
     if not path.exists():
-        return new
+        return seal_results(new, out_dir)
     old = read_json(path)
     kept = {k: v for k, v in old.get("tasks", {}).items() if k not in new["tasks"] and k in state["tasks"]}
     if not kept:
-        return new
+        return seal_results(new, out_dir)
+    verify_results(old, path, kept)  # refuses figures or records edited since
+    integrity = old.get("integrity")
+    carried = set(kept) if integrity is None else set(integrity.get("unverified_tasks") or ())
     settings = dict(new["settings"])
     for key in ("scoring", "variants", "shots_by_task", "generation"):
         earlier = {k: v for k, v in (old.get("settings", {}).get(key) or {}).items() if k in kept}
         if earlier:
             settings[key] = {**earlier, **(settings.get(key) or {})}
-    return {**new, "settings": settings, "tasks": {**kept, **new["tasks"]}}
+    return seal_results({**new, "settings": settings, "tasks": {**kept, **new["tasks"]}}, out_dir, carried)

@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from .errors import ConfigError
 from .types import Metric, ModelInfo, RunResult, SampleScore, TaskResult
+
+if TYPE_CHECKING:
+    from .integrity import Verification
 
 RESULTS_FILE = "results.json"
 RUN_FILE = "run.json"
@@ -67,12 +70,38 @@ def read_json_file(path: Path) -> Any:
 # --- results.json ------------------------------------------------------------------------------------
 
 
-def read_run(path: Path) -> RunResult:
-    """The results of a run: ``path`` is its output directory or a results.json file."""
+def read_run(path: Path, verify: bool = True) -> RunResult:
+    """The results of a run: ``path`` is its output directory or a results.json file.
+
+    With ``verify`` (every reader that presents figures), the figures are checked against the
+    digest written with them and the records beside them (:mod:`chimed_eval.integrity`): a
+    mismatch is a ConfigError naming the file; what cannot be checked comes back flagged in
+    ``RunResult.integrity``. ``score`` reads without: it recomputes the figures anyway."""
     f = results_file(path)
     if not f.exists():
         raise ConfigError(f"{f}: no results.json there (give results.json files or run output directories)")
-    return run_from_dict(read_json_file(f), f)
+    doc = read_json_file(f)
+    run = run_from_dict(doc, f)
+    if not verify:
+        return run
+    found = verify_results(doc, f)
+    return replace(run, integrity=str(found))
+
+
+def verify_results(doc: Mapping[str, Any], f: Path, tasks: Iterable[str] | None = None) -> "Verification":
+    """:func:`chimed_eval.integrity.verify` of a results document read from ``f``, against the
+    records in ``f``'s directory (only ``tasks`` when given)."""
+    from .integrity import verify
+
+    return verify(doc, f, lambda t: samples_file(f.parent, t), tasks)
+
+
+def seal_results(doc: Mapping[str, Any], out_dir: Path, unverified_tasks: Iterable[str] = ()) -> dict[str, Any]:
+    """A results document about to be written to ``out_dir`` with its digest
+    (:func:`chimed_eval.integrity.seal`); every writer of results.json calls this."""
+    from .integrity import seal
+
+    return seal(doc, out_dir, lambda t: samples_file(out_dir, t), unverified_tasks)
 
 
 class _Fields:

@@ -211,3 +211,14 @@ class RunResult:
     settings: Mapping[str, Any]
     tasks: tuple[TaskResult, ...]
     created: str
+    #: what the reader found checking the figures against their digest and records
+    #: (:mod:`chimed_eval.integrity`): "verified", "unverified: <why>", or "" when built in memory
+    integrity: str = field(default="", compare=False)
+
+    @property
+    def unverified(self) -> str | None:
+        """Why the figures could not be checked against the records; None when they were (or
+        when this result was built in memory, not read from a file)."""
+        if not self.integrity.startswith("unverified"):
+            return None
+        return self.integrity.partition(": ")[2] or "unverified"

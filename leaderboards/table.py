@@ -1,7 +1,9 @@
 """The table of one board: published rows (from ``paper.py``) above measured rows (from
 results.json files, read by :func:`chimed_eval.runs.read_run`), cell by cell.
 
-A measured cell carries its 95% interval and item count; a run without the column's task or
+A measured cell carries its 95% interval and item count; a run whose figures no longer match
+their digest or records is refused by the reader, one that cannot be checked (no digest: an older
+version; records not beside the file) is marked unverified. A run without the column's task or
 metric leaves the cell blank, never filled in from elsewhere. A figure whose protocol or averaging
 differs from the column's is refused (with the reason, never placed); a ``protocol = "any"``
 column whose measured rows disagree on the protocol refuses the whole board. A delta against a
@@ -199,6 +201,9 @@ def _measured_row(table: Table, board: Board, run: Run, pub_model: str | None) -
     if variants:
         source += f" ({'/'.join(sorted(variants))}, {'/'.join(sorted(shots))}-shot)"
     row = Row(run.label, "measured", source, cells, run=str(run.source))
+    if run.result.unverified:  # figures that could not be checked against their records
+        row.notes.append(table.note(f"unverified: {run.label}'s figures were not checked against its records "
+                                    f"({run.result.unverified})"))
     if pub_model:
         row.notes.append(table.note(f"{run.label} is the published model {pub_model}"))
     return row

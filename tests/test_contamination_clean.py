@@ -129,6 +129,8 @@ def test_an_out_with_clean_results_still_works(setup, tmp_path):
     assert "2 / 8" in row and "28.6%" in row and ">50.00<" in row and ">66.67<" in row  # acc: 4/8, then 4/6
     (out / "samples" / "mcq.jsonl").write_text((out / "samples" / "mcq.jsonl").read_text(encoding="utf-8")
                                                 + "\n", encoding="utf-8")
+    assert main(["report", str(out), "--output", str(tmp_path / "r2.html")]) == 2  # results.json no longer fits
+    assert main(["score", str(out)]) == 0  # results.json recomputed; results.clean.json is now stale
     assert main(["report", str(out), "--output", str(tmp_path / "r2.html")]) == 0
     assert "records changed since" in (tmp_path / "r2.html").read_text(encoding="utf-8")
 

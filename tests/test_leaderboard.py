@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from chimed_eval.cli import main
+from chimed_eval.runs import seal_results
 from conftest import write_exam_csv
 from leaderboards import paper
 from leaderboards.render import to_markdown
@@ -183,9 +184,16 @@ def results_doc(model: str, tasks: dict[str, dict], path: str = "") -> dict:
             "settings": {}, "tasks": out}
 
 
-def write(tmp_path: Path, name: str, doc: dict) -> Path:
+def write(tmp_path: Path, name: str, doc: dict, seal: bool = True) -> Path:
+    """A run directory holding ``doc``, sealed with its digest as the runner seals it (over an
+    empty records file per task), or as an older version wrote it (``seal=False``)."""
     d = tmp_path / name
     d.mkdir()
+    if seal:
+        for task in doc["tasks"]:
+            (d / "samples").mkdir(exist_ok=True)
+            (d / "samples" / f"{task}.jsonl").write_text("", encoding="utf-8")
+        doc = seal_results(doc, d)
     (d / "results.json").write_text(json.dumps(doc), encoding="utf-8")
     return d
 

@@ -94,6 +94,7 @@ def test_compare_shows_both_prompts_when_they_differ_and_bootstraps_non_binary_s
         for i, r in enumerate(recs):
             r["score"] = 0.5 if i % 3 == 0 else r["score"]
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs))
+        assert main(["score", str(out)]) == 0  # records changed: the figures are recomputed and sealed again
     main(["compare", str(a), str(b)])
     assert "paired bootstrap (10000 resamples, seed 1234)" in capsys.readouterr().out
 

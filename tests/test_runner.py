@@ -148,6 +148,7 @@ def _strip(res: dict) -> dict:
     res = dict(res)
     res.pop("created")
     res["settings"] = {k: v for k, v in res["settings"].items() if k != "model_args"}
+    res["integrity"] = {k: v for k, v in res["integrity"].items() if k in ("version", "samples")}  # settings differ
     return res
 
 

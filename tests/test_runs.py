@@ -58,7 +58,8 @@ def test_a_real_run_reads_back_as_what_the_runner_wrote(tmp_path):
     assert main(["run", "--no-progress", "--backend", "fake", "--model", "random", "--tasks", "mcq",
                  "--task-args", f"path={exam}", "--output", str(out)]) == 0
     res = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    assert run_result_to_dict(read_run(out)) == res
+    assert res.pop("integrity")["version"] == 1  # the digest sealed with the figures
+    assert run_result_to_dict(read_run(out)) == res and read_run(out).integrity == "verified"
     lines = (out / "samples" / "mcq.jsonl").read_bytes().split(b"\n")
     assert list(iter_samples(out, "mcq")) == [record_to_score(json.loads(x)) for x in lines if x]
     state = read_run_state(out)

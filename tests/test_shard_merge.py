@@ -112,6 +112,13 @@ def test_merge_refuses_shards_that_do_not_belong_together(tmp_path, exam_tasks, 
     (tmp_path / "s1" / "samples" / "exam-a.jsonl").write_text("\n".join(lines[:-2]) + "\n")
     assert run("merge", *(str(tmp_path / f"s{i}") for i in range(3)), "--output", str(tmp_path / "m"),
                "--task-config", exam_tasks[3]) == 2
+    # records cut after the shard's results.json was written no longer match its digest
+    assert f"{tmp_path / 's1' / 'samples' / 'exam-a.jsonl'}: the records changed" in capsys.readouterr().err
+    res = json.loads((tmp_path / "s1" / "results.json").read_text(encoding="utf-8"))
+    res.pop("integrity")  # a shard written by an older version: no digest, the count still tells
+    (tmp_path / "s1" / "results.json").write_text(json.dumps(res), encoding="utf-8")
+    assert run("merge", *(str(tmp_path / f"s{i}") for i in range(3)), "--output", str(tmp_path / "m"),
+               "--task-config", exam_tasks[3]) == 2
     assert "finish that shard first" in capsys.readouterr().err
 
 
