@@ -52,7 +52,10 @@ from chimed_eval.task import MCQTask, TaskData, TaskRunOptions, file_sha256
 from chimed_eval.types import Request, Sample
 from chimed_eval.validate import gold_mismatch
 
-from .config import Converter, check_task_name, flag_converter, coerce_settings, config_entries, resolve_paths, split_list, text_value
+from .config import (
+    Converter, check_task_name, coerce_settings, config_entries, entry_type, flag_converter, resolve_paths, split_list,
+    text_value,
+)
 from .custom_items import (
     ANSWER_COLUMNS, OPTIONS_FIELDS, QUESTION_COLUMNS, _answer_value, _Layout, _layout, _refuse_shared_shots, _rel_names,
     resolve_files,
@@ -179,14 +182,11 @@ def load_task_config(path: Path) -> list[McqSpec]:
 
 
 def _mcq_entries(labelled: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
-    """The entries of ``type = "mcq"`` (the default), without that key; ``type = "ner"`` entries
-    are read by :func:`tasks.ner.load_ner_specs`."""
+    """The entries of ``type = "mcq"`` (the default), without that key; the other kinds' entries
+    (:data:`tasks.config.CONFIG_TYPES`) are read by their own modules."""
     out = []
     for where, entry in labelled:
-        kind = str(entry.get("type", "mcq")).strip().lower()
-        if kind not in ("mcq", "ner"):
-            raise ConfigError(f"{where}key 'type': expected \"mcq\" or \"ner\", got {entry['type']!r}")
-        if kind == "mcq":
+        if entry_type(entry, where) == "mcq":
             out.append((where, {k: v for k, v in entry.items() if k != "type"}))
     return out
 

@@ -176,7 +176,8 @@ class GenerationTask(Task):
             max_new_tokens=g.max_new_tokens, n_tokens=response.n_tokens[0] if response.n_tokens else None,
             decoding=Decoding(options.decoding or DEFAULT_DECODING, g.temperature, g.top_p, g.seed, tuple(g.stop)),
             prompt_version=PROMPT_VERSION, source=tuple((k, v) for k, v in sample.metadata.items() if k in SOURCE_KEYS),
-            generation_uncut=raw if cut != raw else None)
+            generation_uncut=raw if cut != raw else None,
+            references=tuple(str(r) for r in sample.metadata.get("references") or ()))
         base = SampleScore(id=sample.id, subject=sample.subject, prompt=request.context, prompt_hash=request.prompt_hash,
                            gold=str(sample.target), prediction=None, score=0.0, generation=text,
                            extra={**ev.to_extra(), **trace})
