@@ -116,6 +116,11 @@ def from_config(path: Path) -> list[GenerationTask]:
             typed_entries(path, "qa", KEYS, CONVERTERS, need_path="a qa task needs path=<your file>")]
 
 
+def rescoring(name: str, _out: Path) -> GenerationTask:
+    """A user's generation task rescored from its records (which hold the texts and references)."""
+    return GenerationTask(name, lambda _d: TaskData([]))
+
+
 register_type(TaskType("qa", "your own open-QA file, scored with BLEU/ROUGE (standard and paper protocols)",
-                       args_of(QaSpec, HELP), from_args, lambda name, _out: GenerationTask(name, lambda _d: TaskData([])),
-                       from_config, example="--tasks qa --task-args path=qa.jsonl,question=问题,answer=回答"))
+                       args_of(QaSpec, HELP), from_args, rescoring, from_config,
+                       example="--tasks qa --task-args path=qa.jsonl,question=问题,answer=回答"))
