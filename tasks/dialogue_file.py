@@ -23,7 +23,6 @@ DataError naming the file, line and turn.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,11 +32,10 @@ from chimed_eval.errors import DataError, MissingDataError
 from chimed_eval.tabular import cell_text, infer_format, keep_rows, parse_where, read_rows, read_text, where_text
 from chimed_eval.task import TaskData, file_sha256
 from chimed_eval.types import Sample
-from tasks.config import check_task_name, coerce_settings, split_list, typed_entries
-from tasks.factory import TaskType, args_of, register_type
-from tasks.generation import DOCTOR, PATIENT, GenerationTask
+from tasks.config import split_list
+from tasks.generation import DOCTOR, PATIENT
 from tasks.generation_data import dialogue_sample
-from tasks.qa_file import rescoring
+from tasks.qa_file import register_generation_type
 
 TURN_FIELDS = ("turns", "dialogue", "dialog", "conversation", "conversations", "messages", "utterances")
 ROLE_FIELDS = ("role", "from", "speaker")
@@ -74,8 +72,6 @@ HELP = {
     "where": "keep only records whose field holds value: field=value (several joined by ;)",
     "name": "the task name in results",
 }
-KEYS = tuple(f.name for f in dataclasses.fields(DialogueSpec))
-CONVERTERS = {"where": parse_where}
 
 
 def _prefix_forms(prefix: str) -> tuple[str, ...]:
@@ -189,23 +185,7 @@ def load(spec: DialogueSpec) -> TaskData:
     return TaskData(samples=samples, files={path.name: file_sha256(path)})
 
 
-def make_task(spec: DialogueSpec) -> GenerationTask:
-    check_task_name(spec.name)
-    return GenerationTask(spec.name, lambda _d: load(spec), f"your dialogues from {spec.path}: the doctor's next turn")
-
-
-def from_args(args: Mapping[str, str]) -> GenerationTask:
-    need = "the dialogue task needs path=<your JSON or JSONL file>"
-    return make_task(DialogueSpec(**coerce_settings(args, "--task-args: ", KEYS, CONVERTERS, need_path=need)))
-
-
-def from_config(path: Path) -> list[GenerationTask]:
-    """The ``type = "dialogue"`` entries of a ``--task-config`` file (paths relative to the file)."""
-    return [make_task(DialogueSpec(**values)) for values in
-            typed_entries(path, "dialogue", KEYS, CONVERTERS, need_path="a dialogue task needs path=<your file>")]
-
-
-register_type(TaskType("dialogue", "your own doctor-patient dialogues (JSON/JSONL): the doctor's next turn, BLEU/ROUGE",
-                       args_of(DialogueSpec, HELP), from_args, rescoring, from_config,
-                       example="--tasks dialogue --task-args path=dialogues.jsonl,turns=对话,"
-                               "patient_prefix=病人：,doctor_prefix=医生："))
+register_generation_type(
+    "dialogue", "your own doctor-patient dialogues (JSON/JSONL): the doctor's next turn, BLEU/ROUGE", DialogueSpec, HELP,
+    {"where": parse_where}, load, lambda spec: f"your dialogues from {spec.path}: the doctor's next turn",
+    "--tasks dialogue --task-args path=dialogues.jsonl,turns=对话,patient_prefix=病人：,doctor_prefix=医生：")

@@ -21,13 +21,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from chimed_eval.errors import DataError, MissingDataError
 from chimed_eval.tabular import cell_text, keep_rows, parse_where, read_rows, where_text
 from chimed_eval.task import TaskData, file_sha256
 from chimed_eval.types import Sample
-from tasks.config import check_task_name, coerce_settings, typed_entries
+from tasks.config import Converter, check_task_name, coerce_settings, typed_entries
 from tasks.factory import TaskType, args_of, register_type
 from tasks.generation import GenerationTask
 
@@ -51,8 +51,6 @@ HELP = {"path": "your questions and reference answers", "question": "the questio
         "the file extension)", "encoding": "the file's encoding (default: detected)",
         "where": "keep only rows whose column holds value: column=value (several joined by ;)",
         "name": "the task name in results"}
-KEYS = tuple(f.name for f in dataclasses.fields(QaSpec))
-CONVERTERS = {"where": parse_where}
 
 
 def references(path: Path, line: int, field: str, value: Any) -> list[str]:
@@ -100,27 +98,34 @@ def load(spec: QaSpec) -> TaskData:
     return TaskData(samples=samples, files={path.name: file_sha256(path)})
 
 
-def make_task(spec: QaSpec) -> GenerationTask:
-    check_task_name(spec.name)
-    return GenerationTask(spec.name, lambda _d: load(spec), f"your open-QA items from {spec.path}")
-
-
-def from_args(args: Mapping[str, str]) -> GenerationTask:
-    need = "the qa task needs path=<your file>"
-    return make_task(QaSpec(**coerce_settings(args, "--task-args: ", KEYS, CONVERTERS, need_path=need)))
-
-
-def from_config(path: Path) -> list[GenerationTask]:
-    """The ``type = "qa"`` entries of a ``--task-config`` file (paths relative to the file)."""
-    return [make_task(QaSpec(**values)) for values in
-            typed_entries(path, "qa", KEYS, CONVERTERS, need_path="a qa task needs path=<your file>")]
-
-
 def rescoring(name: str, _out: Path) -> GenerationTask:
     """A user's generation task rescored from its records (which hold the texts and references)."""
     return GenerationTask(name, lambda _d: TaskData([]))
 
 
-register_type(TaskType("qa", "your own open-QA file, scored with BLEU/ROUGE (standard and paper protocols)",
-                       args_of(QaSpec, HELP), from_args, rescoring, from_config,
-                       example="--tasks qa --task-args path=qa.jsonl,question=问题,answer=回答"))
+def register_generation_type(kind: str, help: str, spec_class: type, arg_help: Mapping[str, str],
+                             converters: Mapping[str, Converter], loader: Callable[[Any], TaskData],
+                             description: Callable[[Any], str], example: str) -> TaskType:
+    """Register a task type over a user's own file whose items are answered by generation and
+    scored as open QA (``qa``, ``dialogue``): built from ``--task-args`` or from the ``type = kind``
+    entries of a ``--task-config`` file, re-scored from its records."""
+    keys = tuple(f.name for f in dataclasses.fields(spec_class))
+    need = f"the {kind} task needs path=<your file>"
+
+    def make(spec: Any) -> GenerationTask:
+        check_task_name(spec.name)
+        return GenerationTask(spec.name, lambda _d: loader(spec), description(spec))
+
+    def from_args(args: Mapping[str, str]) -> GenerationTask:
+        return make(spec_class(**coerce_settings(args, "--task-args: ", keys, converters, need_path=need)))
+
+    def from_config(path: Path) -> list[GenerationTask]:
+        return [make(spec_class(**values)) for values in typed_entries(path, kind, keys, converters, need_path=need)]
+
+    return register_type(TaskType(kind, help, args_of(spec_class, arg_help), from_args, rescoring, from_config,
+                                  example=example))
+
+
+register_generation_type("qa", "your own open-QA file, scored with BLEU/ROUGE (standard and paper protocols)", QaSpec,
+                         HELP, {"where": parse_where}, load, lambda spec: f"your open-QA items from {spec.path}",
+                         "--tasks qa --task-args path=qa.jsonl,question=问题,answer=回答")
