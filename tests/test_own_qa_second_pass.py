@@ -117,3 +117,14 @@ def test_where_filters_qa_rows_and_a_misspelt_column_is_named(tmp_path, capsys):
     assert "where= names column '科目'" in err and "'科室'" in err, err
     assert _run(tmp_path, f"path={f},question=问题,answer=回答,where=科室=眼科", out="o3") == 2
     assert "no row matches where=科室=眼科" in capsys.readouterr().err
+
+
+def test_a_judge_is_shown_every_reference_of_an_item(tmp_path):
+    f = tmp_path / "qa.json"
+    f.write_text(json.dumps(ROWS, ensure_ascii=False), encoding="utf-8")
+    assert _run(tmp_path, f"path={f},question=问题,answer=回答,id=id") == 0
+    assert main(["judge", str(tmp_path / "o"), "--judge-backend", "fake", "--no-progress", "--judge", "judge:reference"]) == 0
+    (d,) = (tmp_path / "o" / "judge").iterdir()
+    recs = {r["id"]: r for r in map(json.loads, (d / "records" / "qa.jsonl").read_text(encoding="utf-8").splitlines())}
+    assert "[参考答案开始]\n(1) 低盐低脂饮食\n(2) 限制钠盐摄入\n" in recs["q1-1"]["prompt"], recs["q1-1"]["prompt"]
+    assert "[参考答案开始]\n安静休息，避光\n" in recs["q2-1"]["prompt"]
