@@ -128,3 +128,14 @@ def test_a_judge_is_shown_every_reference_of_an_item(tmp_path):
     recs = {r["id"]: r for r in map(json.loads, (d / "records" / "qa.jsonl").read_text(encoding="utf-8").splitlines())}
     assert "[参考答案开始]\n(1) 低盐低脂饮食\n(2) 限制钠盐摄入\n" in recs["q1-1"]["prompt"], recs["q1-1"]["prompt"]
     assert "[参考答案开始]\n安静休息，避光\n" in recs["q2-1"]["prompt"]
+
+
+def test_contamination_checks_every_reference_of_an_item(tmp_path):
+    from chimed_eval.contamination.ngrams import sample_texts
+    from tasks.qa_file import QaSpec, load
+
+    f = tmp_path / "qa.json"
+    f.write_text(json.dumps(ROWS, ensure_ascii=False), encoding="utf-8")
+    s = load(QaSpec(path=str(f), question="问题", answer="回答", id="id")).samples[0]
+    texts = dict(sample_texts(s))
+    assert texts["reference"] == "低盐低脂饮食" and texts["reference 2"] == "限制钠盐摄入"
