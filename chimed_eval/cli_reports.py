@@ -145,4 +145,5 @@ def print_skipped(run: RunResult, shown: int = 3) -> None:
                   "all listed in results.json under skipped")
             for r in rows[:shown]:
                 reason = str(r.get("reason"))  # a DataError's text, which names its file and line
-                print(f"  {reason}" if f":{r.get('line')}:" in reason else f"  {r.get('file')}:{r.get('line')}: {reason}")
+                where = "" if f":{r.get('line')}:" in reason else f"{r.get('file')}:{r.get('line')}: "
+                print(f"  {where}{reason}")

@@ -33,8 +33,8 @@ from .tabular_text import EXTENSIONS, FORMATS, cell_text, infer_format, is_empty
 
 __all__ = [
     "EXTENSIONS", "FORMATS", "LETTERS", "MAX_OPTIONS", "Row", "cell_text", "infer_format", "infer_index_base",
-    "is_empty", "keep_rows", "parse_answer", "parse_answers", "parse_where", "read_rows", "read_text", "refuse_nul", "require",
-    "split_lines", "split_options", "where_text",
+    "is_empty", "keep_rows", "parse_answer", "parse_answers", "parse_where", "read_rows", "read_text", "refuse_nul",
+    "require", "split_lines", "split_options", "where_text",
 ]
 
 

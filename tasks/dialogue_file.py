@@ -176,7 +176,7 @@ def load(spec: DialogueSpec) -> TaskData:
             raise DataError(path, line, spec.id, f"duplicate dialogue id {rid!r} (first at line {first[rid]}); "
                                                  "ids must be unique")
         first[rid] = line
-        meta: dict[str, Any] = {"file": path.name, "line": line} if line is not None else {"file": path.name, "index": int(rid)}
+        meta: dict[str, Any] = {"file": path.name, **({"line": line} if line is not None else {"index": int(rid)})}
         s = dialogue_sample(rid, reader.read(turns, line, field), meta)
         if s is None:
             raise DataError(path, line, field, "no doctor turn with text after a patient turn: nothing to score "

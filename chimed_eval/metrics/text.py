@@ -32,14 +32,16 @@ from .text_standard import (
 )
 
 __all__ = [
-    "PAPER_BLEU_METRICS", "PAPER_BLEU_TOKENIZATION", "PAPER_BLEU_WEIGHTS", "PAPER_MAX_N", "PAPER_ROUGE_TOKENIZATION",
-    "ROUGE2_MIN_TOKENS", "ROUGE_PKG_KEYS", "ROUGE_SCORE_KEYS", "SACREBLEU_MAX_N", "SACREBLEU_ORDERS", "SACREBLEU_TOKENIZATION",
-    "SCRIPT_WEIGHTS", "TEXT_EXTRA_HINT", "TEXT_PACKAGES", "TOKENIZATIONS", "BleuStats", "as_references", "bootstrap_corpus_ci",
-    "char_tokens", "chimed_char_pad", "generation_stats", "is_chinese_char", "is_empty_generation", "jieba_available",
-    "jieba_tokens", "mean_like_rouge_pkg", "missing_text_packages", "nltk_bleu_stats", "nltk_bleu_stats_multi", "nltk_brevity_penalty",
-    "nltk_corpus_bleu", "paper_bleu", "paper_bleu_stats", "paper_rouge", "paper_rouge_pair", "rate_and_count",
-    "rouge2_undefined", "rouge2_undefined_metrics", "rouge_pkg_pair", "rouge_score_pair", "sacrebleu_from_stats", "sacrebleu_stats", "sacrebleu_zh",
-    "sacrebleu_zh_tokens", "same_length", "sum_stats", "text_metrics", "used_whole_budget",
+    "PAPER_BLEU_METRICS", "PAPER_BLEU_TOKENIZATION", "PAPER_BLEU_WEIGHTS", "PAPER_MAX_N",
+    "PAPER_ROUGE_TOKENIZATION", "ROUGE2_MIN_TOKENS", "ROUGE_PKG_KEYS", "ROUGE_SCORE_KEYS", "SACREBLEU_MAX_N",
+    "SACREBLEU_ORDERS", "SACREBLEU_TOKENIZATION", "SCRIPT_WEIGHTS", "TEXT_EXTRA_HINT", "TEXT_PACKAGES",
+    "TOKENIZATIONS", "BleuStats", "as_references", "bootstrap_corpus_ci", "char_tokens", "chimed_char_pad",
+    "generation_stats", "is_chinese_char", "is_empty_generation", "jieba_available", "jieba_tokens",
+    "mean_like_rouge_pkg", "missing_text_packages", "nltk_bleu_stats", "nltk_bleu_stats_multi",
+    "nltk_brevity_penalty", "nltk_corpus_bleu", "paper_bleu", "paper_bleu_stats", "paper_rouge", "paper_rouge_pair",
+    "rate_and_count", "rouge2_undefined", "rouge2_undefined_metrics", "rouge_pkg_pair", "rouge_score_pair",
+    "sacrebleu_from_stats", "sacrebleu_stats", "sacrebleu_zh", "sacrebleu_zh_tokens", "same_length", "sum_stats",
+    "text_metrics", "used_whole_budget",
 ]
 
 # --- per-item statistics and the reported figures ----------------------------------------------------

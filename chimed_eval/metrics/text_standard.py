@@ -184,5 +184,6 @@ def rouge2_undefined_metrics(refs: Sequence[str | Sequence[str]]) -> list:
 
     n = len(refs)
     groups = [[r] if isinstance(r, str) else list(r) for r in refs]
-    return [Metric(f"rouge2_{tok}_undefined_count", float(sum(all(rouge2_undefined(r, tok) for r in g) for g in groups)),
-                   None, None, n, None, "standard", tok) for tok in TOKENIZATIONS]
+    return [Metric(f"rouge2_{tok}_undefined_count", float(sum(all(rouge2_undefined(r, tok) for r in g)
+                                                                for g in groups)), None, None, n, None, "standard", tok)
+            for tok in TOKENIZATIONS]
