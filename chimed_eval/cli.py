@@ -281,6 +281,9 @@ def print_summary(run) -> None:
             ci = f"[{m.ci_low:.2f}, {m.ci_high:.2f}]" if m.ci_low is not None else ""
             value = f"{m.value:7.0f}" if m.name.endswith("_count") else f"{m.value:7.2f}"
             print(f"{t.task:28} {t.variant or '':9} {t.shots:>5} {t.n:>6}  {m.name + ' (' + (m.averaging or '') + ')':24} {value}  {ci}")
+    from .cli_reports import print_skipped
+
+    print_skipped(run)
 
 
 def _task_getter(task_config: Path | None, out_dir: Path):

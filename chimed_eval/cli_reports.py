@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .types import RunResult
 
 CHECK_EPILOG = """exit codes:
   0  every baseline metric within tolerance; item sets and prompts unchanged
@@ -131,3 +134,17 @@ def cmd_report(a: argparse.Namespace) -> int:
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "leaderboard": cmd_leaderboard, "compare": cmd_compare, "check": cmd_check, "report": cmd_report}
+
+
+def print_skipped(run: RunResult, shown: int = 3) -> None:
+    """The rows each task left out (``on_invalid=skip``): their count and the first few, so a
+    skipped row is never only in results.json."""
+    for t in run.tasks:
+        rows = (t.skipped or {}).get("rows") or []
+        if rows:
+            print(f"{t.task}: {len(rows)} row{'s' if len(rows) != 1 else ''} skipped (on_invalid=skip), not in n; "
+                  "all listed in results.json under skipped")
+            for r in rows[:shown]:
+                reason = str(r.get("reason"))  # a DataError's text, which names its file and line
+                where = "" if f":{r.get('line')}:" in reason else f"{r.get('file')}:{r.get('line')}: "
+                print(f"  {where}{reason}")

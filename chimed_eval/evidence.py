@@ -205,7 +205,8 @@ class GenerationOutcome:
 class GenerationEvidence:
     """An open-QA or dialogue record's evidence: the token budget and the tokens generated (the
     truncation test), the decoding, the prompt version, the item's source facts (file, line,
-    ...), the uncut generation when a stop string cut it, and once judged its outcome."""
+    ...), the uncut generation when a stop string cut it, an item's several references (empty:
+    the one reference is the record's ``gold``), and once judged its outcome."""
 
     max_new_tokens: int | None
     n_tokens: int | None
@@ -214,6 +215,7 @@ class GenerationEvidence:
     source: tuple[tuple[str, Any], ...] = ()
     generation_uncut: str | None = None
     outcome: GenerationOutcome | None = None
+    references: tuple[str, ...] = ()
 
     def to_extra(self) -> dict[str, Any]:
         out: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "n_tokens": self.n_tokens,
@@ -221,6 +223,8 @@ class GenerationEvidence:
                                "prompt_version": self.prompt_version, **dict(self.source)}
         if self.generation_uncut is not None:
             out["generation_uncut"] = self.generation_uncut
+        if self.references:
+            out["references"] = list(self.references)
         return {**out, **(self.outcome.to_extra() if self.outcome is not None else {})}
 
     @classmethod
@@ -230,7 +234,7 @@ class GenerationEvidence:
                                                                GenerationStats.from_extra(stats))
         return cls(extra.get("max_new_tokens"), extra.get("n_tokens"), None if dec is None else Decoding.from_extra(dec),
                    extra.get("prompt_version"), tuple((k, v) for k, v in extra.items() if k in SOURCE_KEYS),
-                   extra.get("generation_uncut"), outcome)
+                   extra.get("generation_uncut"), outcome, tuple(str(r) for r in extra.get("references") or ()))
 
 
 def judge_generation(s: SampleScore, ev: GenerationEvidence, variant: str = "") -> SampleScore:
@@ -238,7 +242,7 @@ def judge_generation(s: SampleScore, ev: GenerationEvidence, variant: str = "") 
     from .metrics.text import generation_stats, is_empty_generation, used_whole_budget
 
     try:
-        stats = generation_stats(s.generation or "", str(s.gold))
+        stats = generation_stats(s.generation or "", list(ev.references) or str(s.gold))
     except ImportError as e:
         raise ConfigError(str(e)) from None
     gen = s.generation or ""

@@ -123,7 +123,7 @@ def multi_answer_figures(scores: Sequence[SampleScore], seed: int, protocol: str
     * ``acc_exact_set`` / ``option_f1``: over all items (items averaging); exact set match is the
       official rule and equals accuracy on single-answer items.
     * ``acc_exact_set_macro`` / ``option_f1_macro``: the unweighted mean over subjects (CMB's
-      official figure averages its sub-categories), when the items have subjects.
+      official figure averages its sub-categories), when the items have two subjects or more.
     * ``acc_exact_set_multi`` / ``option_f1_multi``: over the items with several answers only.
     * ``extraction_failure_rate`` for generations. ``acc`` is never emitted (see the module doc).
 
@@ -146,7 +146,7 @@ def multi_answer_figures(scores: Sequence[SampleScore], seed: int, protocol: str
         subjects[name] = {"n": len(idx),
                           "acc_exact_set": 100.0 * sum(exact_set_match(*pairs[i]) for i in idx) / len(idx),
                           "option_f1": 100.0 * sum(option_f1(*pairs[i]) for i in idx) / len(idx)}
-    if any(s.subject for s in scores):
+    if len(by_subject) > 1:
         for name, fn in (("acc_exact_set", exact_set_match), ("option_f1", option_f1)):
             groups = [[fn(*pairs[i]) for i in idx] for idx in by_subject.values()]
             lo, hi = bootstrap_macro_ci(groups, seed)

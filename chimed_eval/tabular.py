@@ -33,7 +33,8 @@ from .tabular_text import EXTENSIONS, FORMATS, cell_text, infer_format, is_empty
 
 __all__ = [
     "EXTENSIONS", "FORMATS", "LETTERS", "MAX_OPTIONS", "Row", "cell_text", "infer_format", "infer_index_base",
-    "is_empty", "parse_answer", "parse_answers", "read_rows", "read_text", "refuse_nul", "require", "split_lines", "split_options",
+    "is_empty", "keep_rows", "parse_answer", "parse_answers", "parse_where", "read_rows", "read_text", "refuse_nul",
+    "require", "split_lines", "split_options", "where_text",
 ]
 
 
@@ -300,3 +301,43 @@ def require(row: Row, path: str | Path, field: str) -> Any:
     if is_empty(value):
         raise DataError(path, row.line, field, f"column/field {field!r} is empty")
     return value.strip() if isinstance(value, str) else value
+
+
+# --- row filter (where=column=value) -------------------------------------------------------------
+
+
+def parse_where(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    """A row filter's conditions: ``column=value`` (several joined by ``;``), or a table
+    ``{column: value}`` from a TOML/JSON config. A row is kept when every named cell equals its
+    value (as text, surrounding whitespace aside)."""
+    if isinstance(value, dict):
+        pairs = [(str(k).strip(), "" if v is None else str(v).strip()) for k, v in value.items()]
+    elif isinstance(value, str):
+        pairs = []
+        for part in (p for p in value.split(";") if p.strip()):
+            col, eq, val = part.partition("=")
+            if not eq or not col.strip():
+                raise ConfigError(f"{where}key 'where': expected column=value (several joined by ;), got {part.strip()!r}")
+            pairs.append((col.strip(), val.strip()))
+    else:
+        raise ConfigError(f"{where}key 'where': expected column=value or a table of column = value, got {value!r}")
+    if not pairs:
+        raise ConfigError(f"{where}key 'where' is empty")
+    return tuple(pairs)
+
+
+def keep_rows(path: Path, rows: Sequence[Row], conditions: Sequence[tuple[str, str]]) -> list[Row]:
+    """The rows whose cells equal every condition's value (``where=``). A condition on a column
+    that no row of the file has is a DataError naming the file and the column (a misspelt column
+    would otherwise filter out everything, or nothing)."""
+    for col, _ in conditions:
+        if not any(col in r.fields for r in rows):
+            have = ", ".join(repr(k) for k in dict.fromkeys(k for r in rows for k in r.fields))
+            raise DataError(path, rows[0].line if rows else None, col, f"where= names column {col!r}, which the file "
+                                                                        f"does not have (have: {have})")
+    return [r for r in rows if all(cell_text(r.fields.get(col)) == val for col, val in conditions)]
+
+
+def where_text(conditions: Sequence[tuple[str, str]]) -> str:
+    """The filter as written: ``科室=内科;年份=2020``."""
+    return ";".join(f"{c}={v}" for c, v in conditions)

@@ -158,7 +158,8 @@ def cmd_validate(a: Any) -> int:
         skipped = getattr(data, "skipped", None)
         print(f"{task.name}: {len(data.samples)} items read"
               + (f", {skipped['count']} rows skipped" if skipped else "")
-              + (f", {len(problems)} options differ from their source" if problems else ", every option matches its source"))
+              + (f", {len(problems)} options differ from their source" if problems
+                 else ", every option matches its source" if any(s.choices for s in data.samples) else ""))
         for r in (skipped or {}).get("rows", []):
             print(f"  skipped {r['file']}:{r['line']}: {r['reason']}")
         for p in problems:

@@ -14,7 +14,8 @@ _MCQ_HELP = {
     "path": "file, folder or glob of your items (CSV, TSV, JSONL, JSON, XLSX)",
     "format": "csv | tsv | jsonl | json | xlsx (default: from the file extension)",
     "encoding": "the files' encoding (default: detected; UTF-8, GB18030 ...)",
-    "id": "column holding a stable item id (default: file:row)",
+    "id": "column holding a stable item id, unique within its file (several files: <file stem>-<id>; default: "
+          "file:row)",
     "question": "column holding the question (default: detected, e.g. Question, question, 题干)",
     "choices": "one column per option, in letter order: A;B;C;D",
     "options": "one field holding all options ('(A) ...\\n(B) ...', a JSON list or object); split only on the labels "
@@ -23,15 +24,17 @@ _MCQ_HELP = {
               "ABD, (BCDE), A、B、D or texts joined by | (scored by exact set match and option F1); or the option's column "
               "name (opb with choices=opa;opb;...)",
     "answer_index_base": "0 or 1, for numeric answers when it cannot be inferred",
-    "subject": "column holding a subject (per-subject accuracy, few-shot pools)",
+    "subject": "column holding a subject (per-subject accuracy, few-shot pools); @file: each file is one subject, "
+               "named by the file without extension and split suffix (anatomy_test.csv: anatomy)",
+    "where": "keep only test rows whose column holds value: column=value (several joined by ;)",
     "subject_name": "the subject named in the prompt (以下是关于{subject_name}的单项选择题; default 医学), "
                     "whatever the subject column holds",
     "subject_in_prompt": "true: name each item's subject column value in the prompt instead of subject_name "
                          "(default false: the column only groups results and few-shot pools)",
     "on_invalid": "error (default): stop at the first row that cannot be read; skip: leave it out, counted and "
                   "listed (file, line, reason) in results.json",
-    "fewshot": "a file of solved items (dev split) for --shots; a shot sharing an id, or the question and answer "
-               "text, with a test item is refused",
+    "fewshot": "a file of solved items (dev split) for --shots; a shot sharing the question text with a test item "
+               "is refused (ids are compared within a file only: splits may restart them)",
     "name": "the task name in results",
     "sheet": "the XLSX sheet (default: the first)",
     "option_sep": "the literal separator between the options of one options cell, labels A/(A)/A. dropped "

@@ -16,6 +16,10 @@ subject is ``<exam_type>/<exam_class>`` (28 sub-categories, 400 items each, in t
 ``acc_exact_set_macro`` is the official figure and ``acc_exact_set`` the pooled one; both are
 reported, with option F1 beside them (:mod:`chimed_eval.multi_choice`). Items keep the question
 file's order. 0-shot; default variant ``generate`` (letter scoring refuses 多项选择题 items).
+
+A question file that leaves some of the answer file's questions out is refused, with the counts of
+questions and sub-categories it covers: a macro over the sub-categories present is not the
+official figure (``--limit N`` runs part of the test set on purpose).
 """
 
 from __future__ import annotations
@@ -64,6 +68,20 @@ def _answers(path: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _refuse_partial(qpath: Path, apath: Path, answers: dict[str, dict[str, Any]], asked: set[str],
+                    subjects: set[str]) -> None:
+    """A DataError, with the counts, when the questions cover only part of the answered ones."""
+    left = [k for k in answers if k not in asked]
+    if not left:
+        return
+    every = {f"{a.get('exam_type')}/{a.get('exam_class')}" for a in answers.values()}
+    raise DataError(qpath, None, None, f"covers {len(asked)} of the {len(answers)} questions answered in {apath.name} "
+                                       f"({len(subjects & every)} of {len(every)} sub-categories; {len(left)} answered "
+                                       f"questions are missing, the first id {left[0]}): the official figure, "
+                                       "acc_exact_set_macro, averages every sub-category; put the whole question file "
+                                       "there (--limit N runs part of it)")
+
+
 def load_cmb_exam(data_dir: Path) -> TaskData:
     """The test questions in file order, each with its answer from the answer file."""
     root = Path(data_dir) / FOLDER
@@ -91,6 +109,7 @@ def load_cmb_exam(data_dir: Path) -> TaskData:
                               target=target, subject=subject,
                               metadata={"file": f"{FOLDER}/{qpath.relative_to(root).as_posix()}", "line": row.line,
                                         "exam_subject": row.fields.get("exam_subject"), "question_type": qtype}))
+    _refuse_partial(qpath, apath, answers, {s.id[len("test-"):] for s in samples}, set(names))
     files = {f"{FOLDER}/{p.relative_to(root).as_posix()}": file_sha256(p) for p in (qpath, apath)}
     return TaskData(samples=samples, files=files, subject_names=names)
 

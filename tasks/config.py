@@ -20,6 +20,8 @@ from typing import Any, Callable, Mapping, Sequence
 from chimed_eval.errors import ConfigError
 from chimed_eval.tabular_text import read_task_config
 
+#: the task kinds a ``--task-config`` entry's ``type`` may name (default mcq)
+CONFIG_TYPES = ("mcq", "ner", "qa", "dialogue")
 #: the other names a key may be given under
 KEY_ALIASES = {"fmt": "format", "file": "path"}
 #: a converter of one key's value: (value, where) -> value, raising ConfigError
@@ -149,3 +151,28 @@ def flag_converter(key: str) -> Converter:
             return False
         raise ConfigError(f"{where}key {key!r}: expected true or false, got {v!r}")
     return convert
+
+
+def entry_type(entry: Mapping[str, Any], where: str) -> str:
+    """A config entry's ``type`` (default mcq), one of :data:`CONFIG_TYPES`."""
+    kind = str(entry.get("type", "mcq")).strip().lower()
+    if kind not in CONFIG_TYPES:
+        raise ConfigError(f"{where}key 'type': expected one of {', '.join(map(repr, CONFIG_TYPES))}, got {entry['type']!r}")
+    return kind
+
+
+def typed_entries(path: Path, kind: str, known: Sequence[str], converters: Mapping[str, Converter],
+                  *, need_path: str) -> list[dict[str, Any]]:
+    """The checked settings of a config file's ``type = kind`` entries: top-level defaults that
+    ``kind`` knows, then the entry's own keys; ``path`` resolved against the file's folder."""
+    path = Path(path)
+    defaults, entries = config_entries(path)
+    out = []
+    for where, e in entries:
+        if entry_type({**defaults, **e}, where) != kind:
+            continue
+        merged = {**{k: v for k, v in defaults.items() if normalize_key(k) in known}, **e}
+        values = coerce_settings(merged, where, known, converters, need_path=need_path, what=f" for a {kind} task",
+                                 skip=("type",))
+        out.append(resolve_paths(values, ("path",), path.parent))
+    return out

@@ -30,9 +30,12 @@ An answer may also name the option column (``opb`` with ``choices=opa;opb;opc;op
 
 ``on_invalid=skip`` leaves out rows that cannot be read (an unsplittable options field, a bad
 answer, a missing cell) instead of stopping; they are counted and listed (file, line, reason) in
-results.json under the task's ``skipped``.  Few-shot items that share an id, or the question and
-answer text, with a test item are refused.  The prompt names ``subject_name`` (default 医学); a subject
-column's own values (file names, category codes) are only rendered with ``subject_in_prompt=true``.
+results.json under the task's ``skipped``.  Few-shot items that share the question text with a
+test item are refused (ids are per file: C-Eval-style splits restart them at 0).  The prompt names
+``subject_name`` (default 医学); a subject column's own values (file names, category codes) are only
+rendered with ``subject_in_prompt=true``.  ``subject=@file`` makes each file one subject, named by
+the file (a one-file-per-subject exam gets its ``acc_macro``); ``where=column=value`` keeps only
+the test rows whose cells match (several conditions joined by ``;``).
 
 Every sample keeps the source text its options were read from (``metadata["source"]``), so
 :mod:`chimed_eval.validate` and the fake oracle can check each option against it.  Finding the
@@ -47,15 +50,21 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from chimed_eval.errors import ConfigError, DataError
-from chimed_eval.tabular import LETTERS, Row, cell_text, infer_index_base, is_empty, parse_answers, read_rows, require, split_options
+from chimed_eval.tabular import (
+    LETTERS, Row, cell_text, infer_index_base, is_empty, keep_rows, parse_answers, parse_where, read_rows, require,
+    split_options, where_text,
+)
 from chimed_eval.task import MCQTask, TaskData, TaskRunOptions, file_sha256
 from chimed_eval.types import Request, Sample
 from chimed_eval.validate import gold_mismatch
 
-from .config import Converter, check_task_name, flag_converter, coerce_settings, config_entries, resolve_paths, split_list, text_value
+from .config import (
+    Converter, check_task_name, coerce_settings, config_entries, entry_type, flag_converter, resolve_paths, split_list,
+    text_value,
+)
 from .custom_items import (
-    ANSWER_COLUMNS, OPTIONS_FIELDS, QUESTION_COLUMNS, _answer_value, _Layout, _layout, _refuse_shared_shots, _rel_names,
-    resolve_files,
+    ANSWER_COLUMNS, FILE_SUBJECT, OPTIONS_FIELDS, QUESTION_COLUMNS, _answer_value, _Layout, _layout, _refuse_shared_shots,
+    _rel_names, file_subject, resolve_files,
 )
 
 __all__ = ["ANSWER_COLUMNS", "OPTIONS_FIELDS", "QUESTION_COLUMNS", "SPEC_KEYS", "McqData", "McqSpec", "UserMCQTask",
@@ -83,6 +92,7 @@ class McqSpec:
     option_sep: str | None = None
     on_invalid: str = "error"
     subject_in_prompt: bool = False
+    where: tuple[tuple[str, str], ...] | None = None
 
     def __post_init__(self) -> None:
         if self.choices is not None and self.options is not None:
@@ -140,7 +150,7 @@ def _column(key: str) -> Converter:
     return convert
 
 
-_CONVERTERS: dict[str, Converter] = {"choices": _choices, "answer_index_base": _index_base,
+_CONVERTERS: dict[str, Converter] = {"choices": _choices, "answer_index_base": _index_base, "where": parse_where,
                                      "subject_in_prompt": flag_converter("subject_in_prompt"),
                                      "option_sep": lambda v, where: text_value("option_sep", v, where, strip=False),
                                      **{k: _column(k) for k in ("id", "question", "answer", "subject", "sheet")}}
@@ -179,14 +189,11 @@ def load_task_config(path: Path) -> list[McqSpec]:
 
 
 def _mcq_entries(labelled: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
-    """The entries of ``type = "mcq"`` (the default), without that key; ``type = "ner"`` entries
-    are read by :func:`tasks.ner.load_ner_specs`."""
+    """The entries of ``type = "mcq"`` (the default), without that key; the other kinds' entries
+    (:data:`tasks.config.CONFIG_TYPES`) are read by their own modules."""
     out = []
     for where, entry in labelled:
-        kind = str(entry.get("type", "mcq")).strip().lower()
-        if kind not in ("mcq", "ner"):
-            raise ConfigError(f"{where}key 'type': expected \"mcq\" or \"ner\", got {entry['type']!r}")
-        if kind == "mcq":
+        if entry_type(entry, where) == "mcq":
             out.append((where, {k: v for k, v in entry.items() if k != "type"}))
     return out
 
@@ -235,6 +242,10 @@ def _read_items(spec: McqSpec, files: Sequence[Path], names: Mapping[Path, str],
 
     for path in files:
         rows = read_rows(path, spec.format, spec.encoding, sheet=spec.sheet)
+        if spec.where and not id_prefix:  # where= filters the test items, not the few-shot pool
+            rows = keep_rows(path, rows, spec.where)
+            if not rows:
+                continue
         lay = _layout(spec, path, rows, fewshot=bool(id_prefix))
         parsed = []
         for row in rows:
@@ -254,8 +265,9 @@ def _read_items(spec: McqSpec, files: Sequence[Path], names: Mapping[Path, str],
                 answer = _answer_value(row.fields[lay.answer], lay, choices, path, row.line)
                 target = parse_answers(answer, choices, path=path, line=row.line, field=lay.answer, index_base=base)
                 question = cell_text(require(row, path, lay.question))
-                if spec.id is not None:
+                if spec.id is not None:  # an id names an item within its file: several files, several namespaces
                     sid = cell_text(require(row, path, spec.id))
+                    sid = f"{path.stem}-{sid}" if len(files) > 1 else sid
                 else:
                     sid = f"{path.stem}-{row.line}"
                 sid = id_prefix + sid
@@ -264,7 +276,8 @@ def _read_items(spec: McqSpec, files: Sequence[Path], names: Mapping[Path, str],
                     where = f"line {l0}" if p0 == path else f"{p0}:{l0}"
                     raise DataError(path, row.line, spec.id, f"duplicate item id {sid!r} (first at {where}); "
                                                             "ids must be unique: set id=<column> to a unique column")
-                subject = cell_text(require(row, path, lay.subject)) if lay.subject else None
+                subject = file_subject(path) if lay.subject == FILE_SUBJECT else \
+                    cell_text(require(row, path, lay.subject)) if lay.subject else None
             except DataError as e:
                 skip_or_raise(e, path, row)
                 continue
@@ -281,13 +294,16 @@ def load_mcq(spec: McqSpec) -> TaskData:
     names = _rel_names([*files, *shot_files])
     skipped: list[dict[str, Any]] | None = [] if spec.on_invalid == "skip" else None
     samples = _read_items(spec, files, names, "", skipped)
+    if not samples and spec.where and not skipped:
+        raise DataError(files[0], None, spec.where[0][0], f"no row of {len(files)} file{'s' if len(files) > 1 else ''} "
+                                                          f"matches where={where_text(spec.where)}")
     if not samples:
         raise DataError(files[0], None, None, f"no item could be read ({len(skipped or [])} rows skipped); the "
                                               f"first: {(skipped or [{}])[0].get('reason')}")
     fewshot: dict[str | None, list[Sample]] = {}
     if shot_files:
         shots = _read_items(spec, shot_files, names, "dev-")
-        _refuse_shared_shots(samples, shots, spec.id is not None)
+        _refuse_shared_shots(samples, shots)
         for s in shots:
             fewshot.setdefault(s.subject, []).append(s)
     # the prompt names subject_name; a subject column's values (file names, codes) only on request

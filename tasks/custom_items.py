@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import glob as globmod
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -23,6 +24,16 @@ if TYPE_CHECKING:
 QUESTION_COLUMNS = ("question", "Question", "题目", "问题", "题干")
 ANSWER_COLUMNS = ("answer", "Answer", "答案", "anwer")
 OPTIONS_FIELDS = ("options", "Options", "option", "choices", "选项")
+#: ``subject=@file``: each file is one subject, named by the file (:func:`file_subject`)
+FILE_SUBJECT = "@file"
+_SPLIT_SUFFIX = re.compile(r"[_\-.](?:dev|val|valid|validation|test|train)$", re.I)
+
+
+def file_subject(path: Path) -> str:
+    """A one-file-per-subject exam's subject: the file name without its extension and without a
+    split suffix (``anatomy_test.csv`` and ``anatomy_dev.csv`` are both ``anatomy``), so test items
+    and their few-shot pool meet."""
+    return _SPLIT_SUFFIX.sub("", path.stem) or path.stem
 
 
 def _is_data_file(p: Path) -> bool:
@@ -101,7 +112,9 @@ def _layout(spec: McqSpec, path: Path, rows: list[Row], *, fewshot: bool = False
     question = find("question", spec.question, QUESTION_COLUMNS, "question")
     answer = find("answer", spec.answer, ANSWER_COLUMNS, "answer")
     subject = None
-    if spec.subject is not None and (not fewshot or spec.subject in have):
+    if spec.subject == FILE_SUBJECT:
+        subject = FILE_SUBJECT
+    elif spec.subject is not None and (not fewshot or spec.subject in have):
         subject = find("subject", spec.subject, (), "subject")  # a few-shot file may pool all subjects
     if spec.options is not None:
         return _Layout(question, answer, None, find("options", spec.options, (), "options"), subject)
@@ -148,21 +161,19 @@ def _rel_names(files: Sequence[Path]) -> dict[Path, str]:
     return {f: a.relative_to(root).as_posix() for f, a in zip(files, absf)}
 
 
-def _refuse_shared_shots(samples: Sequence[Sample], shots: Sequence[Sample], ids: bool) -> None:
+def _refuse_shared_shots(samples: Sequence[Sample], shots: Sequence[Sample]) -> None:
     """A shot that is also a test item would put that item's answer in its own prompt: refused
-    when it has the same id (id=<column>) or the same question text (whitespace aside)."""
-    by_id = {s.id: s for s in samples} if ids else {}
+    when it has the same question text (whitespace aside). Ids are not compared across files: an
+    id names an item within its own file (its split), and C-Eval-style splits restart their ids at
+    0, so a dev item and a test item sharing an id are two different items; the text is what a
+    copied item shares across splits."""
     by_text: dict[str, Sample] = {}
     for s in samples:
         by_text.setdefault(" ".join(s.input.split()), s)
     for shot in shots:
-        test = by_id.get(shot.id[len("dev-"):]) if shot.id.startswith("dev-") else None
-        why = f"id {test.id!r}" if test is not None else ""
-        if test is None:
-            test = by_text.get(" ".join(shot.input.split()))
-            why = "the question text"
+        test = by_text.get(" ".join(shot.input.split()))
         if test is not None:
             m, t = shot.metadata, test.metadata
-            raise DataError(m["file"], m["line"], None, f"few-shot item shares {why} with test item "
+            raise DataError(m["file"], m["line"], None, f"few-shot item shares the question text with test item "
                                                         f"{t['file']}:{t['line']}: its answer would appear in that "
                                                         "item's prompt; take the shots from another split")

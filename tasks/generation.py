@@ -39,7 +39,9 @@ up to 512 new tokens; ``--max-new-tokens`` overrides the budget. A sampled item'
 from (``--seed``, item id) by the runner and the HF backend samples each such item on its own
 after ``torch.manual_seed(seed)``, so a sampled run repeats exactly on the same backend and device.
 
-Records hold the raw generation, the reference (``gold``), the rendered context (``prompt``), and
+Records hold the raw generation, the reference (``gold``; an item with several references, such as
+a ``qa`` file's JSON list, keeps them all in ``extra.references`` and is scored against all), the
+rendered context (``prompt``), and
 in ``extra``: ``empty`` (nothing but whitespace, punctuation or invisible characters: scored as zero overlap, never dropped),
 ``truncated`` (the generation used its whole budget: ``n_tokens >= max_new_tokens`` when the
 backend reports a token count, else ``len(text) >= max_new_tokens`` characters, a heuristic that
@@ -176,7 +178,8 @@ class GenerationTask(Task):
             max_new_tokens=g.max_new_tokens, n_tokens=response.n_tokens[0] if response.n_tokens else None,
             decoding=Decoding(options.decoding or DEFAULT_DECODING, g.temperature, g.top_p, g.seed, tuple(g.stop)),
             prompt_version=PROMPT_VERSION, source=tuple((k, v) for k, v in sample.metadata.items() if k in SOURCE_KEYS),
-            generation_uncut=raw if cut != raw else None)
+            generation_uncut=raw if cut != raw else None,
+            references=tuple(str(r) for r in sample.metadata.get("references") or ()))
         base = SampleScore(id=sample.id, subject=sample.subject, prompt=request.context, prompt_hash=request.prompt_hash,
                            gold=str(sample.target), prediction=None, score=0.0, generation=text,
                            extra={**ev.to_extra(), **trace})

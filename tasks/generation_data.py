@@ -148,8 +148,12 @@ def dialogue_item(turns: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], 
     return turns[:last], turns[last][1].rstrip("\n")
 
 
-def _dialogue_sample(sid: str, utterances: list[tuple[str, str]], meta: dict[str, Any]) -> Sample | None:
-    item = dialogue_item(merge_turns(utterances))
+def dialogue_sample(sid: str, utterances: list[tuple[str, str]], meta: dict[str, Any]) -> Sample | None:
+    """The item of one dialogue: the last doctor turn after a patient turn is the reference, the
+    turns before it the context; None when there is no such turn. Empty utterances (a role prefix
+    and nothing else) are dropped first: an empty reply is no reference (every model would score
+    0 on it) and no turn of the context."""
+    item = dialogue_item(merge_turns([(role, text) for role, text in utterances if text.strip()]))
     if item is None:
         return None
     context, target = item
@@ -194,7 +198,7 @@ def load_hetmc(data_dir: Path, split: str = "test", *, allow_duplicate_ids: bool
         if sid in seen and not allow_duplicate_ids:
             raise DataError(path, hline, "id", f"dialogue id {did!r} appears twice")
         seen.add(sid)
-        s = _dialogue_sample(sid, utts, {"file": rel, "line": hline, "department": meta.get("apartment", ""),
+        s = dialogue_sample(sid, utts, {"file": rel, "line": hline, "department": meta.get("apartment", ""),
                                          "disease": meta.get("disease", "")})
         if s is not None:
             samples.append(s)
@@ -226,7 +230,7 @@ def load_covid_zh(data_dir: Path, split: str = "test") -> TaskData:
             if m is None:
                 raise DataError(path, None, f"[{i}][{j}]", f"expected an utterance starting 病人： or 医生：, got {u[:20]!r}")
             utts.append((PATIENT if m.group(1) == "病人" else DOCTOR, u.strip()[m.end():].strip()))
-        s = _dialogue_sample(f"covid-{split}-{i:03d}", utts, {"file": rel, "line": None, "index": i})
+        s = dialogue_sample(f"covid-{split}-{i:03d}", utts, {"file": rel, "line": None, "index": i})
         if s is not None:
             samples.append(s)
     return TaskData(samples=samples, files={rel: file_sha256(path)})

@@ -144,11 +144,11 @@ def test_figures_from_model_floats_allow_their_float_noise_and_nothing_more(base
 def test_missing_metric_and_changed_protocol_are_regressions(base_run, tmp_path, capsys):
     baseline = tmp_path / "b.json"
     main(["check", str(base_run), "--save-baseline", str(baseline)])
-    _edit_metric(base_run, "acc_macro", lambda m: m.update(protocol="lm-eval"))
+    _edit_metric(base_run, "brier", lambda m: m.update(protocol="lm-eval"))
     rc, text = check(capsys, str(base_run), "--baseline", str(baseline))
     assert rc == EXIT_REGRESSION and "protocol paper->lm-eval" in text
     res = json.loads((base_run / "results.json").read_text())
-    res["tasks"]["mcq"]["metrics"] = [m for m in res["tasks"]["mcq"]["metrics"] if m["name"] != "acc_macro"]
+    res["tasks"]["mcq"]["metrics"] = [m for m in res["tasks"]["mcq"]["metrics"] if m["name"] != "brier"]
     (base_run / "results.json").write_text(json.dumps(res))
     rc, text = check(capsys, str(base_run), "--baseline", str(baseline))
     assert rc == EXIT_REGRESSION and "missing" in text

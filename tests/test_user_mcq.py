@@ -135,14 +135,16 @@ def test_shot_with_a_test_items_question_text_is_refused(tmp_path):
     assert "dev.jsonl:2" in str(e.value) and "test.jsonl:1" in str(e.value)
 
 
-def test_shot_sharing_an_id_is_refused(tmp_path):
+def test_shot_sharing_only_an_id_is_another_item_of_its_own_split(tmp_path):
+    # ids name items within a file (issue 22 item 25: C-Eval-style splits restart them at 0);
+    # the question text is what a copied item shares across splits
     test = _jsonl(tmp_path / "test.jsonl", [{"id": "q7", "question": "问甲", "options": "(A) 2\n(B) 4", "answer": "B"}])
     dev = _jsonl(tmp_path / "dev.jsonl", [{"id": "q7", "question": "问乙", "options": "(A) x\n(B) y", "answer": "A"}])
-    with pytest.raises(DataError, match="shares id 'q7'") as e:
-        _load(McqSpec(path=str(test), fewshot=str(dev), id="id"), tmp_path)
-    assert "dev.jsonl:1" in str(e.value) and "test.jsonl:1" in str(e.value)
-    other = _jsonl(tmp_path / "dev2.jsonl", [{"id": "d1", "question": "问乙", "options": "(A) x\n(B) y", "answer": "A"}])
-    assert _load(McqSpec(path=str(test), fewshot=str(other), id="id"), tmp_path).fewshot
+    assert _load(McqSpec(path=str(test), fewshot=str(dev), id="id"), tmp_path).fewshot
+    copied = _jsonl(tmp_path / "dev2.jsonl", [{"id": "d1", "question": "问甲", "options": "(A) x\n(B) y", "answer": "A"}])
+    with pytest.raises(DataError, match="shares the question text") as e:
+        _load(McqSpec(path=str(test), fewshot=str(copied), id="id"), tmp_path)
+    assert "dev2.jsonl:1" in str(e.value) and "test.jsonl:1" in str(e.value)
 
 
 # --- 7. subjects ---------------------------------------------------------------------------------

@@ -189,6 +189,7 @@ def sample_texts(sample: Any) -> tuple[tuple[str, str], ...]:
     out += [(f"{OPTION_FIELD}{chr(65 + i)}", c) for i, c in enumerate(choices)]
     if isinstance(sample.target, str):
         out.append(("reference", sample.target))
+    out += [(f"reference {k}", str(r)) for k, r in enumerate(sample.metadata.get("references") or (), 1) if k > 1]
     out += [(f"turn {i + 1} ({role})", text) for i, (role, text) in enumerate(sample.turns or ())]
     return tuple((f, t) for f, t in out if t)
 

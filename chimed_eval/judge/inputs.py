@@ -154,7 +154,9 @@ def generation_tasks(out_dir: Path, tasks: Sequence[str] | None) -> list[str]:
 
 def _item(task: str, rec: dict) -> JudgeItem:
     question, rule = question_of(str(rec.get("prompt") or ""))
-    return JudgeItem(task, str(rec["id"]), question, rule, str(rec["gold"]), str(rec["generation"]))
+    refs = (rec.get("extra") or {}).get("references") or []  # an item with several references shows them all
+    reference = "\n".join(f"({k}) {r}" for k, r in enumerate(refs, 1)) if len(refs) > 1 else str(rec["gold"])
+    return JudgeItem(task, str(rec["id"]), question, rule, reference, str(rec["generation"]))
 
 
 def load_items(out_dir: Path, tasks: Sequence[str], limit: int | None = None,

@@ -21,9 +21,9 @@ from typing import Sequence
 
 from .corpus import BleuStats, bootstrap_corpus_ci, same_length, sum_stats
 from .text_paper import (
-    PAPER_BLEU_WEIGHTS, PAPER_MAX_N, ROUGE_PKG_KEYS, SCRIPT_WEIGHTS, chimed_char_pad, is_chinese_char,
-    mean_like_rouge_pkg, nltk_bleu_stats, nltk_brevity_penalty, nltk_corpus_bleu, paper_bleu, paper_bleu_stats,
-    paper_rouge, paper_rouge_pair, rouge_pkg_pair,
+    PAPER_BLEU_WEIGHTS, PAPER_MAX_N, ROUGE_PKG_KEYS, SCRIPT_WEIGHTS, as_references, chimed_char_pad, is_chinese_char,
+    mean_like_rouge_pkg, nltk_bleu_stats, nltk_bleu_stats_multi, nltk_brevity_penalty, nltk_corpus_bleu, paper_bleu,
+    paper_bleu_stats, paper_rouge, paper_rouge_pair, rouge_pkg_pair,
 )
 from .text_standard import (
     ROUGE2_MIN_TOKENS, ROUGE_SCORE_KEYS, SACREBLEU_MAX_N, TEXT_EXTRA_HINT, TEXT_PACKAGES, TOKENIZATIONS, char_tokens,
@@ -32,14 +32,16 @@ from .text_standard import (
 )
 
 __all__ = [
-    "PAPER_BLEU_METRICS", "PAPER_BLEU_TOKENIZATION", "PAPER_BLEU_WEIGHTS", "PAPER_MAX_N", "PAPER_ROUGE_TOKENIZATION",
-    "ROUGE2_MIN_TOKENS", "ROUGE_PKG_KEYS", "ROUGE_SCORE_KEYS", "SACREBLEU_MAX_N", "SACREBLEU_ORDERS", "SACREBLEU_TOKENIZATION",
-    "SCRIPT_WEIGHTS", "TEXT_EXTRA_HINT", "TEXT_PACKAGES", "TOKENIZATIONS", "BleuStats", "bootstrap_corpus_ci",
-    "char_tokens", "chimed_char_pad", "generation_stats", "is_chinese_char", "is_empty_generation", "jieba_available",
-    "jieba_tokens", "mean_like_rouge_pkg", "missing_text_packages", "nltk_bleu_stats", "nltk_brevity_penalty",
-    "nltk_corpus_bleu", "paper_bleu", "paper_bleu_stats", "paper_rouge", "paper_rouge_pair", "rate_and_count",
-    "rouge2_undefined", "rouge2_undefined_metrics", "rouge_pkg_pair", "rouge_score_pair", "sacrebleu_from_stats", "sacrebleu_stats", "sacrebleu_zh",
-    "sacrebleu_zh_tokens", "same_length", "sum_stats", "text_metrics", "used_whole_budget",
+    "PAPER_BLEU_METRICS", "PAPER_BLEU_TOKENIZATION", "PAPER_BLEU_WEIGHTS", "PAPER_MAX_N",
+    "PAPER_ROUGE_TOKENIZATION", "ROUGE2_MIN_TOKENS", "ROUGE_PKG_KEYS", "ROUGE_SCORE_KEYS", "SACREBLEU_MAX_N",
+    "SACREBLEU_ORDERS", "SACREBLEU_TOKENIZATION", "SCRIPT_WEIGHTS", "TEXT_EXTRA_HINT", "TEXT_PACKAGES",
+    "TOKENIZATIONS", "BleuStats", "as_references", "bootstrap_corpus_ci", "char_tokens", "chimed_char_pad",
+    "generation_stats", "is_chinese_char", "is_empty_generation", "jieba_available", "jieba_tokens",
+    "mean_like_rouge_pkg", "missing_text_packages", "nltk_bleu_stats", "nltk_bleu_stats_multi",
+    "nltk_brevity_penalty", "nltk_corpus_bleu", "paper_bleu", "paper_bleu_stats", "paper_rouge", "paper_rouge_pair",
+    "rate_and_count", "rouge2_undefined", "rouge2_undefined_metrics", "rouge_pkg_pair", "rouge_score_pair",
+    "sacrebleu_from_stats", "sacrebleu_stats", "sacrebleu_zh", "sacrebleu_zh_tokens", "same_length", "sum_stats",
+    "text_metrics", "used_whole_budget",
 ]
 
 # --- per-item statistics and the reported figures ----------------------------------------------------
@@ -59,9 +61,10 @@ PAPER_BLEU_METRICS = {
 }
 
 
-def generation_stats(hyp: str, ref: str) -> dict:
-    """Everything the reported figures need from one (generation, reference) pair, as plain
-    JSON values (stored in the per-sample record)."""
+def generation_stats(hyp: str, ref: str | Sequence[str]) -> dict:
+    """Everything the reported figures need from one generation and its reference (or several
+    references: multi-reference BLEU in both protocols, the best ROUGE over the references), as
+    plain JSON values (stored in the per-sample record)."""
     return {
         "paper_bleu": paper_bleu_stats(hyp, ref).to_list(),
         "paper_rouge": paper_rouge_pair(hyp, ref),
@@ -108,7 +111,7 @@ def text_metrics(scores: Sequence, seed: int) -> list:
             vals = [float(x[f"rouge_{tok}"][key]) for x in st]
             lo, hi = bootstrap_mean_ci(vals, seed)
             out.append(Metric(f"{key}_{tok}", 100.0 * sum(vals) / n, 100 * lo, 100 * hi, n, "items", "standard", tok))
-    out += rouge2_undefined_metrics([str(s.gold) for s in scores])
+    out += rouge2_undefined_metrics([s.extra.get("references") or str(s.gold) for s in scores])
 
     out += rate_and_count("empty_generation", [bool(s.extra.get("empty")) or is_empty_generation(s.generation)
                                                for s in scores], "items")

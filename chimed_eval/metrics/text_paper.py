@@ -101,12 +101,35 @@ def _ngram_counts(seq: Sequence[str] | str, n: int) -> Counter:
 def nltk_bleu_stats(hyp: Sequence[str] | str, ref: Sequence[str] | str, max_n: int = PAPER_MAX_N) -> BleuStats:
     """nltk's ``modified_precision`` numerators/denominators for one pair with one reference (a
     string is a sequence of characters, as when nltk is handed strings)."""
+    return nltk_bleu_stats_multi(hyp, [ref], max_n)
+
+
+def nltk_bleu_stats_multi(hyp: Sequence[str] | str, refs: Sequence[Sequence[str] | str],
+                          max_n: int = PAPER_MAX_N) -> BleuStats:
+    """nltk's statistics for one hypothesis with several references (``corpus_bleu([[r1, r2, ...]],
+    [hyp])``): each n-gram's count is clipped by its largest count in any reference, and the
+    reference length is the one closest to the hypothesis length (the shorter on a tie), as
+    nltk's ``closest_ref_length``."""
+    if not refs:
+        raise ValueError("no reference")
     correct, total = [], []
     for n in range(1, max_n + 1):
-        h, r = _ngram_counts(hyp, n), _ngram_counts(ref, n)
-        correct.append(sum(min(c, r[g]) for g, c in h.items()))
+        h = _ngram_counts(hyp, n)
+        most: Counter = Counter()
+        for r in refs:
+            most |= _ngram_counts(r, n)  # the element-wise maximum
+        correct.append(sum(min(c, most[g]) for g, c in h.items()))
         total.append(max(1, sum(h.values())))
-    return BleuStats(len(hyp), len(ref), tuple(correct), tuple(total))
+    ref_len = min((len(r) for r in refs), key=lambda k: (abs(k - len(hyp)), k))
+    return BleuStats(len(hyp), ref_len, tuple(correct), tuple(total))
+
+
+def as_references(ref: str | Sequence[str]) -> list[str]:
+    """One reference text, or several, as a list (a generation item may have several)."""
+    refs = [ref] if isinstance(ref, str) else [str(r) for r in ref]
+    if not refs:
+        raise ValueError("no reference")
+    return refs
 
 
 def nltk_brevity_penalty(hyp_len: int, ref_len: int) -> float:
@@ -130,9 +153,10 @@ def nltk_corpus_bleu(stats: BleuStats, weights: Sequence[float]) -> float:
     return bp * math.exp(math.fsum(w * math.log(pi) for w, pi in zip(weights, p) if pi > 0))
 
 
-def paper_bleu_stats(hyp: str, ref: str) -> BleuStats:
-    """The paper protocol's per-pair statistics: characters of the padded strings, orders 1-3."""
-    return nltk_bleu_stats(chimed_char_pad(hyp), chimed_char_pad(ref), PAPER_MAX_N)
+def paper_bleu_stats(hyp: str, ref: str | Sequence[str]) -> BleuStats:
+    """The paper protocol's per-item statistics: characters of the padded strings, orders 1-3;
+    several references as nltk's multi-reference BLEU (:func:`nltk_bleu_stats_multi`)."""
+    return nltk_bleu_stats_multi(chimed_char_pad(hyp), [chimed_char_pad(r) for r in as_references(ref)], PAPER_MAX_N)
 
 
 def paper_bleu(hyps: Sequence[str], refs: Sequence[str], weights: Sequence[float]) -> float:
@@ -218,11 +242,15 @@ def rouge_pkg_pair(hyp: str, ref: str) -> dict[str, float] | None:
     return {"rouge-1": _pkg_rouge_n(hs, rs, 1), "rouge-2": _pkg_rouge_n(hs, rs, 2), "rouge-l": _pkg_rouge_l(hs, rs)}
 
 
-def paper_rouge_pair(hyp: str, ref: str) -> dict[str, float]:
-    """The paper protocol's per-pair ROUGE F-scores (0-1): padded texts; 0 where the package
-    would raise (an empty generation)."""
-    s = rouge_pkg_pair(chimed_char_pad(hyp), chimed_char_pad(ref))
-    return s if s is not None else {k: 0.0 for k in ROUGE_PKG_KEYS}
+def paper_rouge_pair(hyp: str, ref: str | Sequence[str]) -> dict[str, float]:
+    """The paper protocol's per-item ROUGE F-scores (0-1): padded texts; 0 where the package
+    would raise (an empty generation). The ``rouge`` package knows one reference only: with
+    several, each score is its best over the references (as rouge-score's ``score_multi``)."""
+    out = {k: 0.0 for k in ROUGE_PKG_KEYS}
+    for r in as_references(ref):
+        s = rouge_pkg_pair(chimed_char_pad(hyp), chimed_char_pad(r))
+        out = out if s is None else {k: max(out[k], s[k]) for k in ROUGE_PKG_KEYS}
+    return out
 
 
 def mean_like_rouge_pkg(values: Sequence[float]) -> float:

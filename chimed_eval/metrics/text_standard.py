@@ -102,9 +102,13 @@ def sacrebleu_zh_tokens(text: str) -> list[str]:
     return _bleu(SACREBLEU_MAX_N).tokenizer(text.rstrip()).split()
 
 
-def sacrebleu_stats(hyp: str, ref: str, max_n: int = SACREBLEU_MAX_N) -> BleuStats:
-    """sacreBLEU's segment statistics with the ``zh`` tokenizer and one reference."""
-    s = _bleu(max_n).corpus_score([hyp], [[ref]])
+def sacrebleu_stats(hyp: str, ref: str | Sequence[str], max_n: int = SACREBLEU_MAX_N) -> BleuStats:
+    """sacreBLEU's segment statistics with the ``zh`` tokenizer and one reference, or several
+    (sacreBLEU's own multi-reference BLEU: counts clipped by the best reference, closest length)."""
+    refs = [ref] if isinstance(ref, str) else list(ref)
+    if not refs:
+        raise ValueError("no reference")
+    s = _bleu(max_n).corpus_score([hyp], [[r] for r in refs])
     return BleuStats(int(s.sys_len), int(s.ref_len), tuple(int(c) for c in s.counts), tuple(int(t) for t in s.totals))
 
 
@@ -145,12 +149,18 @@ def _scorer(tokenization: str) -> Any:
     return rouge_scorer.RougeScorer(list(ROUGE_SCORE_KEYS), tokenizer=_Tokenizer(TOKENIZATIONS[tokenization]))
 
 
-def rouge_score_pair(hyp: str, ref: str, tokenization: str) -> dict[str, float]:
-    """Standard ROUGE F-measures (0-1) of one pair under a named tokenization (char | jieba):
-    rouge-score's ``RougeScorer.score(ref, hyp)``."""
+def rouge_score_pair(hyp: str, ref: str | Sequence[str], tokenization: str) -> dict[str, float]:
+    """Standard ROUGE F-measures (0-1) of one item under a named tokenization (char | jieba):
+    rouge-score's ``RougeScorer.score(ref, hyp)``, or with several references its
+    ``score_multi(refs, hyp)`` (each score the best over the references, by F-measure)."""
     if tokenization not in TOKENIZATIONS:
         raise ValueError(f"unknown tokenization {tokenization!r}; choose from {sorted(TOKENIZATIONS)}")
-    scores = _scorer(tokenization).score(ref, hyp)
+    if isinstance(ref, str):
+        scores = _scorer(tokenization).score(ref, hyp)
+    elif ref:
+        scores = _scorer(tokenization).score_multi(list(ref), hyp)
+    else:
+        raise ValueError("no reference")
     return {k: float(scores[k].fmeasure) for k in ROUGE_SCORE_KEYS}
 
 
@@ -165,12 +175,15 @@ def rouge2_undefined(ref: str, tokenization: str) -> bool:
     return len(TOKENIZATIONS[tokenization](ref)) < ROUGE2_MIN_TOKENS
 
 
-def rouge2_undefined_metrics(refs: Sequence[str]) -> list:
-    """``rouge2_<tok>_undefined_count`` for each tokenization: how many of the references have fewer
-    than two tokens (``n`` = all the items). Their ROUGE-2 is rouge-score's 0 and stays in
-    ``rouge2_<tok>``; the count says how much of that figure is such zeros."""
+def rouge2_undefined_metrics(refs: Sequence[str | Sequence[str]]) -> list:
+    """``rouge2_<tok>_undefined_count`` for each tokenization: how many of the items' references
+    have fewer than two tokens (an item with several references: all of them), ``n`` = all the
+    items. Their ROUGE-2 is rouge-score's 0 and stays in ``rouge2_<tok>``; the count says how much
+    of that figure is such zeros."""
     from ..types import Metric
 
     n = len(refs)
-    return [Metric(f"rouge2_{tok}_undefined_count", float(sum(rouge2_undefined(r, tok) for r in refs)), None, None,
-                   n, None, "standard", tok) for tok in TOKENIZATIONS]
+    groups = [[r] if isinstance(r, str) else list(r) for r in refs]
+    return [Metric(f"rouge2_{tok}_undefined_count", float(sum(all(rouge2_undefined(r, tok) for r in g)
+                                                                for g in groups)), None, None, n, None, "standard", tok)
+            for tok in TOKENIZATIONS]
