@@ -37,6 +37,10 @@ def _metric(doc: dict[str, Any]) -> dict[str, Any]:
     return _mcq(doc)["metrics"][0]
 
 
+def _named(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(m for m in _mcq(doc)["metrics"] if m["name"] == name)
+
+
 # (case id, the file's bytes, a phrase the error must hold)
 BROKEN: list[tuple[str, bytes, str]] = [
     ("random-bytes", random.Random(14).randbytes(512), "not UTF-8"),
@@ -78,7 +82,7 @@ BROKEN: list[tuple[str, bytes, str]] = [
      "metric 'acc': interval [30, 40] does not contain its value 20.8333"),
     ("interval-upside-down", _edited(lambda d: _metric(d).update(ci_low=37.5, ci_high=4.0)),
      "metric 'acc': interval [37.5, 4] does not contain its value"),
-    ("brier-interval-beyond-2", _edited(lambda d: _mcq(d)["metrics"][3].update(ci_low=1.0, ci_high=2.5)),
+    ("brier-interval-beyond-2", _edited(lambda d: _named(d, "brier").update(ci_low=1.0, ci_high=2.5)),
      "metric 'brier': interval [1, 2.5] reaches outside the metric's range 0..2"),
 ]
 
