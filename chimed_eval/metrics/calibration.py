@@ -110,7 +110,7 @@ def calibration_metrics(logprobs: Sequence[Sequence[float]], gold: Sequence[int]
                         protocol: str | None = None, n_bins: int = N_BINS) -> tuple[list[Metric], tuple[CalibrationBin, ...]]:
     """(``ece`` and ``brier`` Metrics, the reliability bins) from per-item option log-probabilities
     and gold indices; see the module docstring for units and rules."""
-    from .stats import bootstrap_mean_ci  # numpy, only when figures are computed
+    from .stats import BOOTSTRAP, bootstrap_mean_ci  # numpy, only when figures are computed
 
     probs = [softmax(lp) for lp in logprobs]
     bins = reliability_bins(probs, gold, n_bins)
@@ -121,4 +121,4 @@ def calibration_metrics(logprobs: Sequence[Sequence[float]], gold: Sequence[int]
     n = len(probs)
     return [Metric("ece", 100.0 * expected_calibration_error(bins), None, None, n, f"items, {n_bins} equal-width bins",
                    protocol, None),
-            Metric("brier", sum(briers) / n, lo, hi, n, "items", protocol, None)], bins
+            Metric("brier", sum(briers) / n, lo, hi, n, "items", protocol, None, BOOTSTRAP)], bins

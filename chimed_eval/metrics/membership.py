@@ -36,7 +36,7 @@ import math
 from typing import Sequence
 
 from ..types import Metric
-from .stats import N_BOOT, bootstrap_mean_ci
+from .stats import BOOTSTRAP, N_BOOT, bootstrap_mean_ci
 
 DEFAULT_K = 20
 PROTOCOL = "min-k"
@@ -154,7 +154,7 @@ def membership_metrics(min_k: Sequence[float], min_kpp: Sequence[float | None], 
             sub = [vals[i] for i in labelled]
             lo, hi = auc_ci(sub, y, seed)
             out.append(Metric(f"auc_{name}", 100.0 * auc(sub, y), 100.0 * lo, 100.0 * hi, len(sub), "seen-vs-unseen",
-                              PROTOCOL, None))
+                              PROTOCOL, None, BOOTSTRAP))
         for name, vals in scores.items():
             sub = [vals[i] for i in labelled]
             out.append(Metric(f"tpr_at_5fpr_{name}", 100.0 * tpr_at_fpr(sub, y), None, None, len(sub),
@@ -165,7 +165,8 @@ def membership_metrics(min_k: Sequence[float], min_kpp: Sequence[float | None], 
     for name, vals in scores.items():
         if vals:
             lo, hi = bootstrap_mean_ci(vals, seed)
-            out.append(Metric(f"{name}_mean", float(sum(vals) / len(vals)), lo, hi, len(vals), "items", PROTOCOL, None))
+            out.append(Metric(f"{name}_mean", float(sum(vals) / len(vals)), lo, hi, len(vals), "items", PROTOCOL, None,
+                              BOOTSTRAP))
     if missing:
         out.append(Metric("min_kpp_unavailable_count", float(missing), None, None, n, "items", PROTOCOL, None))
     return out

@@ -39,7 +39,7 @@ def scale_metrics(groups: Mapping[str, Sequence[SampleScore]], seed: int,
     """Per scale (in the order of ``groups``): ``<scale>_sum`` over the answered items (an
     extraction failure is left out) and ``<scale>_mean`` with a 95% bootstrap interval; the
     breakdown gives the items, the answered items, the sum and the mean."""
-    from .stats import bootstrap_mean_ci
+    from .stats import BOOTSTRAP, bootstrap_mean_ci
 
     metrics, subjects = [], {}
     for scale, items in groups.items():
@@ -48,6 +48,7 @@ def scale_metrics(groups: Mapping[str, Sequence[SampleScore]], seed: int,
         mean = total / len(vals) if vals else float("nan")
         lo, hi = bootstrap_mean_ci(vals, seed) if vals else (None, None)
         metrics.append(Metric(f"{scale}_sum", total, None, None, len(vals), None, protocol, None))
-        metrics.append(Metric(f"{scale}_mean", mean, lo, hi, len(vals), "items", protocol, None))
+        metrics.append(Metric(f"{scale}_mean", mean, lo, hi, len(vals), "items", protocol, None,
+                              BOOTSTRAP if vals else None))
         subjects[scale] = {"n": len(items), "answered": len(vals), "sum": total, "mean": mean}
     return metrics, subjects
