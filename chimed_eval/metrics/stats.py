@@ -34,7 +34,7 @@ import math
 from typing import Mapping, Sequence
 
 N_BOOT = 2000
-Z95 = 1.959963984540054  # the 97.5% point of the standard normal
+Z95 = 1.959964  # the 97.5% normal point, to 6 decimals (what the contamination report used)
 WILSON, WILSON_MOVER, BOOTSTRAP = "wilson", "wilson-mover", "bootstrap"
 CI_METHODS = (WILSON, WILSON_MOVER, BOOTSTRAP)
 #: below this many items a group's figure is flagged (membership AUC per group, per-subject and
