@@ -25,6 +25,7 @@ from .evidence_ner import (  # noqa: F401 (re-exported: NER evidence lives in ev
     NER_CORPUS, NER_SAMPLE, NerEvidence, NerOutcome, NerPromptFacts, judge_ner, ner_figures,
 )
 from .extract import extract_choice
+from .metrics.calibration import valid_logprobs
 from .metrics.choice import accuracy_metrics, argmax_first
 from .metrics.text import BleuStats
 from .prompts import LETTERS
@@ -52,7 +53,9 @@ class ChoiceEvidence:
 
 def judge_choice(s: SampleScore, ev: ChoiceEvidence, variant: str = "") -> SampleScore:
     """Prediction and score from the stored evidence: the highest log-probability (ties go to
-    the earlier letter) or, for generations, the extracted letter (None counts as wrong)."""
+    the earlier letter) or, for generations, the extracted letter (None counts as wrong). Option
+    log-probabilities with a NaN, a +inf or nothing above -inf give no prediction: wrong, and
+    counted in ``invalid_logprob_count`` (:func:`chimed_eval.metrics.calibration.valid_logprobs`)."""
     n = ev.n_choices or (len(s.logprobs) if s.logprobs else 4)
     if variant == "cot" and s.generation is not None:  # the final answer by the cascade, its rule recorded
         from .reasoning import judge_cot
@@ -66,6 +69,8 @@ def judge_choice(s: SampleScore, ev: ChoiceEvidence, variant: str = "") -> Sampl
         letter = extract_choice(s.generation, LETTERS[:n])
         return replace(s, prediction=letter, extracted=letter, extraction_failed=letter is None,
                        score=float(letter == s.gold))
+    if s.logprobs and not valid_logprobs(s.logprobs):  # NaN or all -inf: no choice to read; wrong and counted
+        return replace(s, prediction=None, extracted=None, extraction_failed=True, score=0.0)
     pred = LETTERS[argmax_first(s.logprobs or ())]
     return replace(s, prediction=pred, extracted=pred, extraction_failed=False, score=float(pred == s.gold))
 
@@ -129,7 +134,7 @@ def judge_scale(s: SampleScore, ev: ScaleEvidence, variant: str = "") -> SampleS
         letter = first_option(s.generation, ev.letters, list(ev.options))
     else:
         lps = s.logprobs or ()
-        letter = ev.letters[argmax_first(lps)] if lps else None
+        letter = ev.letters[argmax_first(lps)] if lps and valid_logprobs(lps) else None
     if letter is None:
         return replace(s, prediction=None, extracted=None, extraction_failed=True, score=0.0)
     return replace(s, prediction=letter, extracted=letter, extraction_failed=False,

@@ -45,6 +45,16 @@ class CalibrationBin:
     accuracy: float | None
 
 
+def valid_logprobs(logprobs: Sequence[float]) -> bool:
+    """Whether option log-probabilities can be read as a choice and as probabilities: no NaN, no
+    +inf, and at least one option above -inf. An item failing this has no prediction (it counts as
+    wrong, :func:`chimed_eval.evidence.judge_choice`) and is left out of ``ece`` / ``brier``, counted
+    in ``invalid_logprob_count`` (:func:`chimed_eval.expand.expanded_figures`): a NaN compares false
+    with everything, so an arg-max over it would pick an option by position, not by the model."""
+    xs = [float(x) for x in logprobs]
+    return bool(xs) and not any(math.isnan(x) or x == math.inf for x in xs) and any(x > -math.inf for x in xs)
+
+
 def softmax(logprobs: Sequence[float]) -> tuple[float, ...]:
     """Probabilities from log-probabilities (or any scores), shifted by the max for stability."""
     if not logprobs:
