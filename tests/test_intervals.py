@@ -90,6 +90,13 @@ def test_non_proportions_take_the_bootstrap_except_at_the_edges():
     lo, hi, method = mean_ci([0.0] * 24, seed=3)  # option F1 0 on every item: right/wrong data, Wilson
     assert method == WILSON and lo == 0.0 and hi == pytest.approx(wilson(0, 24)[1])
     assert macro_ci({"a": [0.5, 0.0], "b": [1.0]}, seed=1)[2] == BOOTSTRAP
+    # nothing to resample (one item, or every item alike): Wilson on the rescaled scores, not [x, x]
+    lo, hi, method = mean_ci([0.3] * 6, seed=0)
+    assert method == WILSON and lo < 0.3 < hi and (lo, hi) == pytest.approx(wilson(1.8, 6))
+    lo, hi, method = mean_ci([3.0] * 8, seed=0, low=1.0, high=5.0)  # a scale item always answered 3 on 1..5
+    assert method == WILSON and (lo, hi) == pytest.approx(tuple(1.0 + 4.0 * v for v in wilson(4.0, 8)))
+    lo, hi, method = mean_ci([0.25], seed=0, low=0.0, high=2.0)  # one item's Brier score
+    assert method == WILSON and lo < 0.25 < hi
 
 
 def test_figures_at_zero_and_one_item_have_width_and_name_their_method():
@@ -131,6 +138,7 @@ def test_oracle_runs_print_an_acc_interval_of_non_zero_width(tmp_path, capsys, n
     res = json.loads((out / "results.json").read_text())
     acc = next(m for m in res["tasks"]["mcq"]["metrics"] if m["name"] == "acc")
     assert acc["ci_method"] == "wilson" and acc["ci_low"] < acc["ci_high"]
+    assert all(m["ci_low"] < m["ci_high"] for m in res["tasks"]["mcq"]["metrics"] if m["ci_low"] is not None)
     jsonschema = pytest.importorskip("jsonschema")
     jsonschema.validate(res, json.loads(SCHEMA.read_text()))
 

@@ -18,7 +18,8 @@ Figures:
 * ``brier`` (0..2, not a percentage): the multi-class Brier score, the mean over items of
   ``sum_options (p_i - y_i)^2``, **not** divided by the number of options (Brier's original
   definition; sklearn's ``brier_score_loss`` on multi-class input). For two options it is twice the
-  binary Brier score of one option. Seeded 95% bootstrap interval over items.
+  binary Brier score of one option. Seeded 95% bootstrap interval over items (Wilson's on [0, 2]
+  when every item has the same score, e.g. one item: :func:`chimed_eval.metrics.stats.mean_ci`).
 * the reliability diagram: per bin its edges, count, mean confidence and accuracy (empty bins are
   kept, with None for their means, so the diagram always has ``n_bins`` columns).
 """
@@ -120,15 +121,15 @@ def calibration_metrics(logprobs: Sequence[Sequence[float]], gold: Sequence[int]
                         protocol: str | None = None, n_bins: int = N_BINS) -> tuple[list[Metric], tuple[CalibrationBin, ...]]:
     """(``ece`` and ``brier`` Metrics, the reliability bins) from per-item option log-probabilities
     and gold indices; see the module docstring for units and rules."""
-    from .stats import BOOTSTRAP, bootstrap_mean_ci  # numpy, only when figures are computed
+    from .stats import mean_ci  # numpy, only when figures are computed
 
     probs = [softmax(lp) for lp in logprobs]
     bins = reliability_bins(probs, gold, n_bins)
     if not probs:
         return [], bins
     briers = brier_scores(probs, gold)
-    lo, hi = bootstrap_mean_ci(briers, seed)
+    lo, hi, method = mean_ci(briers, seed, 0.0, 2.0)
     n = len(probs)
     return [Metric("ece", 100.0 * expected_calibration_error(bins), None, None, n, f"items, {n_bins} equal-width bins",
                    protocol, None),
-            Metric("brier", sum(briers) / n, lo, hi, n, "items", protocol, None, BOOTSTRAP)], bins
+            Metric("brier", sum(briers) / n, lo, hi, n, "items", protocol, None, method)], bins

@@ -17,10 +17,13 @@
   it is that subject's Wilson interval; it cannot collapse at 0% or 100%.
 * ``bootstrap`` (:func:`bootstrap_mean_ci`, :func:`bootstrap_macro_ci`): the seeded percentile
   bootstrap (2,000 resamples of the items; within each subject for a macro figure), for figures
-  that are not proportions (ROUGE, option F1, Brier, scale means, AUC, NER F1). :func:`mean_ci`
-  and :func:`macro_ci` use it for scores in [0, 1] except at the edges: when every score is 0 or
-  1 the data are right/wrong outcomes and get the Wilson intervals above (a bootstrap of identical
-  values has zero width).
+  that are not proportions (ROUGE, option F1, Brier, scale means, AUC, NER F1, BLEU). For a mean
+  of per-item scores with a known range :func:`mean_ci` corrects it where it collapses: when every
+  score sits at an end of the range (right/wrong data) or all are equal (n = 1; a model that always
+  answers alike), the interval is Wilson's on the scores rescaled to [0, 1] (a bootstrap of
+  identical values has zero width); :func:`macro_ci` likewise takes MOVER-Wilson for right/wrong
+  data. Corpus-level figures (BLEU, NER F1: ratios of summed counts) and the AUC keep the plain
+  bootstrap, which can still have zero width when every record is perfect.
 
 Every interval depends on the items, never on the order of the samples file: the bootstrap sorts
 the values before it draws (the mean of a resample depends only on which values it holds) and
@@ -128,11 +131,17 @@ def bootstrap_macro_ci(groups: Mapping[str, Sequence[float]], seed: int, n_boot:
     return float(np.quantile(acc, a)), float(np.quantile(acc, 1.0 - a))
 
 
-def mean_ci(values: Sequence[float], seed: int) -> tuple[float, float, str]:
-    """(low, high, method) for the mean of per-item scores in [0, 1] that are not a proportion
-    (option F1, ROUGE): the bootstrap, or Wilson when every score is 0 or 1 (see the module doc)."""
-    if is_binary(values):
-        return (*proportion_ci(values), WILSON)
+def mean_ci(values: Sequence[float], seed: int, low: float = 0.0, high: float = 1.0) -> tuple[float, float, str]:
+    """(low, high, method) for the mean of per-item scores in [low, high] that are not a proportion
+    (option F1, ROUGE, Brier on [0, 2], a scale's points): the bootstrap, except where it has
+    nothing to resample or sits at the edge: when every score is equal (n = 1, a model that always
+    answers alike) or at one of the two ends of the range, Wilson's interval of the scores rescaled
+    to [0, 1] (exact for right/wrong data, conservative otherwise: see the module docstring)."""
+    span = high - low
+    x = [min(1.0, max(0.0, (float(v) - low) / span)) for v in values] if span > 0 else []
+    if x and (is_binary(x) or max(x) == min(x)):
+        lo, hi = proportion_ci(x)
+        return low + span * lo, low + span * hi, WILSON
     return (*bootstrap_mean_ci(values, seed), BOOTSTRAP)
 
 
