@@ -15,7 +15,8 @@ caller). Per item, with n = K samples of which c are right:
   ``1 - C(n - c, k) / C(n, k)`` (1 when n - c < k).
 
 Each figure is the mean over items, as a percentage, with a 95% Wilson interval over items (a
-share of right samples per item: conservative, :mod:`chimed_eval.metrics.stats`). Every item must have the same number of repeats (a half-finished run is an error here).
+share of right samples per item: conservative, :mod:`chimed_eval.metrics.stats`). Every item
+must have the same number of repeats (a half-finished run is an error here).
 """
 
 from __future__ import annotations
