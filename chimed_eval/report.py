@@ -80,10 +80,11 @@ def mcnemar_exact(b: int, c: int) -> float:
 
 
 def paired_bootstrap(a: Sequence[float], b: Sequence[float], seed: int = 1234, n_boot: int = N_BOOT) -> tuple[float, float, float, float]:
-    """(mean of b - a, ci_low, ci_high, two-sided p) over paired items."""
+    """(mean of b - a, ci_low, ci_high, two-sided p) over paired items; the differences are sorted
+    before resampling, so the figures do not depend on the order the pairs come in."""
     import numpy as np
 
-    d = np.asarray(b, dtype=np.float64) - np.asarray(a, dtype=np.float64)
+    d = np.sort(np.asarray(b, dtype=np.float64) - np.asarray(a, dtype=np.float64))
     if d.size == 0:
         return (0.0, 0.0, 0.0, 1.0)
     mean = float(d.mean())

@@ -213,3 +213,12 @@ def test_macro_bootstrap_walks_subjects_by_name():
     a = bootstrap_macro_ci({"x": [0.2, 0.9, 0.4], "y": [0.1, 0.5]}, seed=4)
     assert a == bootstrap_macro_ci({"y": [0.5, 0.1], "x": [0.4, 0.2, 0.9]}, seed=4)
     assert bootstrap_mean_ci([0.3, 0.9, 0.1], seed=2) == bootstrap_mean_ci([0.9, 0.1, 0.3], seed=2)
+
+
+def test_compare_paired_bootstrap_does_not_depend_on_the_pairs_order():
+    from chimed_eval.report import paired_bootstrap
+
+    a = [1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0]
+    b = [1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0]
+    order = [3, 7, 0, 9, 1, 5, 2, 8, 6, 4]
+    assert paired_bootstrap(a, b, seed=5) == paired_bootstrap([a[i] for i in order], [b[i] for i in order], seed=5)
