@@ -274,13 +274,21 @@ def _set_chat_template(tasks, backend: str, model: str, model_args: dict[str, st
 
 
 def print_summary(run) -> None:
+    """The figures table: per metric its own ``n`` (items, or records where its averaging says so:
+    under --shuffle-choices / --repeats a task holds K records per item), then any warnings."""
+    from .figure_notes import figure_warnings
+
     print(f"model: {run.model.name} ({run.model.dtype or '-'})")
     print(f"{'task':28} {'variant':9} {'shots':>5} {'n':>6}  {'metric':24} {'value':>7}  95% CI")
     for t in run.tasks:
         for m in t.metrics:
             ci = f"[{m.ci_low:.2f}, {m.ci_high:.2f}]" if m.ci_low is not None else ""
             value = f"{m.value:7.0f}" if m.name.endswith("_count") else f"{m.value:7.2f}"
-            print(f"{t.task:28} {t.variant or '':9} {t.shots:>5} {t.n:>6}  {m.name + ' (' + (m.averaging or '') + ')':24} {value}  {ci}")
+            n = m.n if m.n is not None else t.n
+            print(f"{t.task:28} {t.variant or '':9} {t.shots:>5} {n:>6}  {m.name + ' (' + (m.averaging or '') + ')':24} {value}  {ci}")
+    for t in run.tasks:
+        for w in figure_warnings(t):
+            print(f"warning: {t.task}: {w}")
     from .cli_reports import print_skipped
 
     print_skipped(run)

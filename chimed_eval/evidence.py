@@ -24,6 +24,7 @@ from .evidence_base import (  # noqa: F401 (re-exported)
 from .evidence_ner import (  # noqa: F401 (re-exported: NER evidence lives in evidence_ner)
     NER_CORPUS, NER_SAMPLE, NerEvidence, NerOutcome, NerPromptFacts, judge_ner, ner_figures,
 )
+from .metrics.calibration import valid_logprobs
 from .metrics.choice import accuracy_metrics, argmax_first
 from .metrics.text import BleuStats
 from .prompts import LETTERS
@@ -53,7 +54,9 @@ def judge_choice(s: SampleScore, ev: ChoiceEvidence, variant: str = "") -> Sampl
     """Prediction and score from the stored evidence: the highest log-probability (ties go to
     the earlier letter) or, for generations (``generate``, ``cot``; one or several answers), the
     letters read by the one cascade of :func:`chimed_eval.reasoning.judge_generation` (a failure
-    counts as wrong, its rule recorded)."""
+    counts as wrong, its rule recorded). Option log-probabilities with a NaN, a +inf or nothing
+    above -inf give no prediction: wrong, and counted in ``invalid_logprob_count``
+    (:func:`chimed_eval.metrics.calibration.valid_logprobs`)."""
     n = ev.n_choices or (len(s.logprobs) if s.logprobs else 4)
     if s.generation is not None:  # generate and cot, one or several answers: one reader of letters
         from .reasoning import judge_generation
@@ -63,6 +66,8 @@ def judge_choice(s: SampleScore, ev: ChoiceEvidence, variant: str = "") -> Sampl
         from .multi_choice import judge_multi
 
         return judge_multi(s, n, variant)
+    if s.logprobs and not valid_logprobs(s.logprobs):  # NaN or all -inf: no choice to read; wrong and counted
+        return replace(s, prediction=None, extracted=None, extraction_failed=True, score=0.0)
     pred = LETTERS[argmax_first(s.logprobs or ())]
     return replace(s, prediction=pred, extracted=pred, extraction_failed=False, score=float(pred == s.gold))
 
@@ -126,7 +131,7 @@ def judge_scale(s: SampleScore, ev: ScaleEvidence, variant: str = "") -> SampleS
         letter = first_option(s.generation, ev.letters, list(ev.options))
     else:
         lps = s.logprobs or ()
-        letter = ev.letters[argmax_first(lps)] if lps else None
+        letter = ev.letters[argmax_first(lps)] if lps and valid_logprobs(lps) else None
     if letter is None:
         return replace(s, prediction=None, extracted=None, extraction_failed=True, score=0.0)
     return replace(s, prediction=letter, extracted=letter, extraction_failed=False,

@@ -31,7 +31,8 @@ that names the expansion (``<variant>+circular<n>`` when every item was shown it
 (repeats; open QA and dialogue keep their text figures, then over all K x n generations). Every
 averaging is named in results.json's vocabulary (:data:`AVERAGING`). Letter-scored records
 (per-option log-probabilities) also get ``ece`` and ``brier`` (:mod:`chimed_eval.metrics.calibration`)
-on pass 0, under the variant's protocol.
+on pass 0, under the variant's protocol, over the records whose log-probabilities are readable;
+``invalid_logprob_count`` counts the others (NaN, +inf, all -inf), which score as wrong.
 
 Refusals (ConfigError, before any model loads): shuffling items without options (generation,
 NER), K below 2 or above n! for an item of n options; ``--repeats`` above 1 when a request of the
@@ -242,20 +243,35 @@ def _repeat_figures(scores: Sequence[SampleScore], variant: str, seed: int) -> l
 
 
 def _calibration_figures(scores: Sequence[SampleScore], variant: str, seed: int) -> list[Metric]:
-    """``ece`` and ``brier`` when every record is letter-scored with a single gold letter."""
-    from .metrics.calibration import calibration_metrics
+    """``ece`` and ``brier`` when every record is letter-scored with a single gold letter, over the
+    records whose log-probabilities are readable (NaN, +inf or all -inf are not:
+    :func:`chimed_eval.metrics.calibration.valid_logprobs`; :func:`_invalid_logprob_figures` counts them)."""
+    from .metrics.calibration import calibration_metrics, valid_logprobs
 
     rows, gold = [], []
     for s in scores:
         g = letters_of(s.gold)
         if not s.logprobs or g is None or len(g) != 1 or g[0] >= len(s.logprobs):
             return []
-        rows.append(list(s.logprobs))
-        gold.append(g[0])
-    try:
-        return calibration_metrics(rows, gold, seed, protocol=variant)[0]
-    except ValueError:  # an item whose every option has log-probability -inf: no probabilities
+        if valid_logprobs(s.logprobs):
+            rows.append(list(s.logprobs))
+            gold.append(g[0])
+    return calibration_metrics(rows, gold, seed, protocol=variant)[0] if rows else []
+
+
+def _invalid_logprob_figures(scores: Sequence[SampleScore], variant: str) -> list[Metric]:
+    """``invalid_logprob_count``, when some letter-scored record's log-probabilities are unreadable
+    (such a record counts as wrong and is left out of ece/brier): n = the records (items, or
+    records under --shuffle-choices / --repeats). The summary and the report turn it into a
+    warning (:mod:`chimed_eval.figure_notes`); absent when every record is readable."""
+    from .metrics.calibration import valid_logprobs
+
+    scored = [s for s in scores if s.generation is None and s.logprobs]
+    invalid = sum(1 for s in scored if not valid_logprobs(s.logprobs or ()))
+    if not invalid:
         return []
+    averaging = "records" if any(_pass(s) for s in scored) else "items"
+    return [Metric("invalid_logprob_count", float(invalid), None, None, len(scored), averaging, variant, None)]
 
 
 #: results.json's averaging vocabulary (items | subjects | corpus | records, the schema's enum) for
@@ -277,6 +293,7 @@ def expanded_figures(scores: Sequence[SampleScore], variant: str, seed: int) -> 
     if not scores:
         return []
     out = _calibration_figures([s for s in scores if _pass(s) == 0], variant, seed)
+    out += _invalid_logprob_figures(scores, variant)
     shuffled = [s for s in scores if SHUFFLE in s.extra]
     if shuffled:
         from .metrics.robustness import robustness_metrics

@@ -109,16 +109,11 @@ def judge_multi(s: SampleScore, n: int, variant: str = "") -> SampleScore:
     return judge_generation(s, n, variant)
 
 
-def _percent_ci(values: list[float], seed: int) -> tuple[float, float, float]:
-    from .metrics.stats import bootstrap_mean_ci
-
-    lo, hi = bootstrap_mean_ci(values, seed)
-    return 100.0 * sum(values) / len(values), 100.0 * lo, 100.0 * hi
 
 
 def multi_answer_figures(scores: Sequence[SampleScore], seed: int, protocol: str | None = None) -> Figures:
-    """The figures of a task whose items may have several answers (percentages, 95% bootstrap
-    intervals over items):
+    """The figures of a task whose items may have several answers (percentages, 95% intervals
+    named in ``ci_method``, :mod:`chimed_eval.metrics.stats`):
 
     * ``acc_exact_set`` / ``option_f1``: over all items (items averaging); exact set match is the
       official rule and equals accuracy on single-answer items.
@@ -130,7 +125,7 @@ def multi_answer_figures(scores: Sequence[SampleScore], seed: int, protocol: str
     The breakdown maps each subject to ``n``, ``acc_exact_set`` and ``option_f1``.
     """
     from .metrics.multi_answer import as_option_set, exact_set_match, multi_answer_metrics, option_f1
-    from .metrics.stats import bootstrap_macro_ci
+    from .metrics.stats import figure_ci, macro_ci
 
     if not scores:
         return [], {}
@@ -148,15 +143,18 @@ def multi_answer_figures(scores: Sequence[SampleScore], seed: int, protocol: str
                           "option_f1": 100.0 * sum(option_f1(*pairs[i]) for i in idx) / len(idx)}
     if len(by_subject) > 1:
         for name, fn in (("acc_exact_set", exact_set_match), ("option_f1", option_f1)):
-            groups = [[fn(*pairs[i]) for i in idx] for idx in by_subject.values()]
-            lo, hi = bootstrap_macro_ci(groups, seed)
+            groups = {k: [fn(*pairs[i]) for i in idx] for k, idx in by_subject.items()}
+            lo, hi, method = macro_ci(groups, seed)
             macro = sum(v[name] for v in subjects.values()) / len(subjects)
-            metrics.append(Metric(f"{name}_macro", macro, 100.0 * lo, 100.0 * hi, len(scores), "subjects", protocol, None))
+            metrics.append(Metric(f"{name}_macro", macro, 100.0 * lo, 100.0 * hi, len(scores), "subjects", protocol,
+                                  None, method))
     multi = [i for i, g in enumerate(golds) if gold_is_multi(g)]
     if multi:
         for name, fn in (("acc_exact_set", exact_set_match), ("option_f1", option_f1)):
-            value, lo, hi = _percent_ci([fn(*pairs[i]) for i in multi], seed)
-            metrics.append(Metric(f"{name}_multi", value, lo, hi, len(multi), "items", protocol, None))
+            values = [fn(*pairs[i]) for i in multi]
+            lo, hi, method = figure_ci(values, seed, proportion=fn is exact_set_match)
+            metrics.append(Metric(f"{name}_multi", 100.0 * sum(values) / len(values), 100.0 * lo, 100.0 * hi,
+                                  len(multi), "items", protocol, None, method))
     if any(s.generation is not None for s in scores):
         failures = sum(1 for s in scores if s.extraction_failed)
         metrics.append(Metric("extraction_failure_rate", 100.0 * failures / len(scores), None, None, len(scores),

@@ -32,6 +32,7 @@ from .report_sections import (  # noqa: F401 (re-exported: the report's public n
 )
 from .report_sections import guarded_section, inline_json
 from .report_membership import membership_html
+from .figure_notes import figure_warnings
 from .contamination.report import contamination_html
 from .runs import iter_samples, read_run
 from .judge.report import judge_html
@@ -81,10 +82,11 @@ def mcnemar_exact(b: int, c: int) -> float:
 
 
 def paired_bootstrap(a: Sequence[float], b: Sequence[float], seed: int = 1234, n_boot: int = N_BOOT) -> tuple[float, float, float, float]:
-    """(mean of b - a, ci_low, ci_high, two-sided p) over paired items."""
+    """(mean of b - a, ci_low, ci_high, two-sided p) over paired items; the differences are sorted
+    before resampling, so the figures do not depend on the order the pairs come in."""
     import numpy as np
 
-    d = np.asarray(b, dtype=np.float64) - np.asarray(a, dtype=np.float64)
+    d = np.sort(np.asarray(b, dtype=np.float64) - np.asarray(a, dtype=np.float64))
     if d.size == 0:
         return (0.0, 0.0, 0.0, 1.0)
     mean = float(d.mean())
@@ -314,14 +316,15 @@ def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
                    f"items sha256 {_e(t.items_sha256[:16])}…, prompts sha256 {_e(t.prompts_sha256[:16])}…"
                    + (f", extraction failures {_e(t.extraction_failures)}" if t.extraction_failures is not None else "")
                    + "</p>")
-        out.append("<table class='metrics'><tr><th>metric</th><th>value</th><th>95% interval</th><th>n</th>"
-                   "<th>averaging</th><th>protocol</th><th>tokenization</th></tr>")
+        out.append("<table class='metrics'><tr><th>metric</th><th>value</th><th>95% interval</th><th>interval method</th>"
+                   "<th>n</th><th>averaging</th><th>protocol</th><th>tokenization</th></tr>")
         for m in t.metrics:
             ci = f"[{_n(m.ci_low)}, {_n(m.ci_high)}]" if m.ci_low is not None else ""
             out.append(f"<tr><td>{_e(m.name)}</td><td class='num'>{metric_value(m)}</td><td>{ci}</td>"
-                       f"<td class='num'>{_e(m.n)}</td><td>{_e(m.averaging)}</td>"
+                       f"<td>{_e(m.ci_method or '')}</td><td class='num'>{_e(m.n)}</td><td>{_e(m.averaging)}</td>"
                        f"<td>{_e(m.protocol)}</td><td>{_e(m.tokenization)}</td></tr>")
         out.append("</table>")
+        out.extend(f"<p class='figure-warning'><strong>warning:</strong> {_e(w)}</p>" for w in figure_warnings(t))
         out.extend(extraction_rules_html(t.metrics))  # cot: records per extraction rule
         subjects = t.subjects
         if subjects:

@@ -2,7 +2,8 @@
 score (Min-K%, and Min-K%++ where every record has it) over the task's items, inline SVG drawn
 here (no script). With seen/unseen labels the two groups are overlaid, each bar the share of its
 own group's items in that bin (so groups of other sizes compare), with the AUC (x100, Mann-Whitney,
-:mod:`chimed_eval.metrics.membership`; its interval is in the metrics table above). 20 equal-width
+:mod:`chimed_eval.metrics.membership`; its interval is in the metrics table above), the n of each
+group, and a warning when a group is below the stated size (``small_group_note``). 20 equal-width
 bins from the lowest to the highest score of the task."""
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def membership_html(recs: Sequence[SampleScore]) -> list[str]:
     """The membership section of one task's records; nothing for records of other tasks."""
     if not _is_membership(recs):
         return []
-    from .metrics.membership import auc
+    from .metrics.membership import auc, small_group_note
 
     k = recs[0].extra.get("k")
     labels = [r.extra.get("seen") for r in recs]
@@ -85,7 +86,12 @@ def membership_html(recs: Sequence[SampleScore]) -> list[str]:
         if both:
             sub = [(v, bool(s)) for v, s in zip(vals, labels) if s is not None]
             a = 100.0 * auc([v for v, _ in sub], [s for _, s in sub])
-            note = f"; AUC (x100, seen vs unseen) <span class='auc' data-score='{name}'>{_n(a)}</span>"
+            n_seen, n_unseen = len(groups["seen"]), len(groups["unseen"])
+            note = (f"; AUC (x100, seen vs unseen) <span class='auc' data-score='{name}'>{_n(a)}</span> "
+                    f"(seen n={n_seen}, unseen n={n_unseen})")
+            small = small_group_note(n_seen, n_unseen)
+            if small:
+                note += f"</p><p class='membership-warning'><strong>warning:</strong> {_e(small)}"
         out.append(f"<p class='membership'>{_e(title)}{note}</p>")
         out += _svg(name, groups, min(vals), max(vals))
     return out

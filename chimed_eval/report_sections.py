@@ -63,13 +63,16 @@ def _n(x: Any, digits: int = 2) -> str:
 def calibration_inputs(recs: Sequence[SampleScore]) -> tuple[list[tuple[float, ...]], list[int]]:
     """The per-option log-probabilities and gold indices of the records that carry them: a
     single-letter gold (``"A"``..) within at least two stored option log-probabilities. Records of
-    generations, multi-answer gold (``"ABD"``) or scales are left out."""
+    generations, multi-answer gold (``"ABD"``), scales and unreadable log-probabilities (NaN, all
+    -inf: :func:`chimed_eval.metrics.calibration.valid_logprobs`) are left out."""
+    from .metrics.calibration import valid_logprobs
+
     lps, gold = [], []
     for r in recs:
         g = r.gold
         if r.logprobs and len(r.logprobs) >= 2 and isinstance(g, str) and len(g) == 1 and "A" <= g <= "Z":
             gi = ord(g) - ord("A")
-            if gi < len(r.logprobs) and not all(math.isinf(x) for x in r.logprobs):
+            if gi < len(r.logprobs) and valid_logprobs(r.logprobs):
                 lps.append(tuple(float(x) for x in r.logprobs))
                 gold.append(gi)
     return lps, gold

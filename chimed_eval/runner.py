@@ -315,7 +315,9 @@ def _run_batches(backend, prepared, by_key, done, stores, batch_size, progress, 
 def task_result(task: Task, p: PreparedTask | None, scores: list[SampleScore], seed: int, *,
                 variant: str | None = None, shots: int | None = None, data_files: dict[str, str] | None = None) -> TaskResult:
     variant = variant if p is None else p.variant
-    metrics, subjects = task.aggregate(scores, variant or "", seed)
+    # Figures from the records in item-id order: resampling (bootstrap intervals) and float sums
+    # then depend on the items, never on the order of the samples file (issue 22 item 3).
+    metrics, subjects = task.aggregate(sorted(scores, key=lambda s: str(s.id)), variant or "", seed)
     failures = sum(1 for s in scores if s.extraction_failed) if any(s.generation is not None for s in scores) else None
     return TaskResult(
         task=task.name, n=len(scores),

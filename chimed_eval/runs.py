@@ -148,7 +148,7 @@ def metric_from_dict(m: Any, source: Path, where: str) -> Metric:
     value = f.get("value", _NUMBER, math.nan)
     return Metric(name=name, value=value, ci_low=f.get("ci_low", _NUMBER), ci_high=f.get("ci_high", _NUMBER),
                   n=f.get("n", int), averaging=f.get("averaging", str), protocol=f.get("protocol", str),
-                  tokenization=f.get("tokenization", str))
+                  tokenization=f.get("tokenization", str), ci_method=f.get("ci_method", str))
 
 
 def _task_from_dict(name: str, t: Any, source: Path) -> TaskResult:

@@ -167,7 +167,9 @@ class SampleScore:
 
 @dataclass(frozen=True)
 class Metric:
-    """One reported figure. Unused fields stay None."""
+    """One reported figure. Unused fields stay None. ``ci_method`` names how ``ci_low`` /
+    ``ci_high`` were computed (``wilson``, ``wilson-mover``, ``bootstrap``:
+    :mod:`chimed_eval.metrics.stats`); None without an interval."""
 
     name: str
     value: float
@@ -177,6 +179,7 @@ class Metric:
     averaging: str | None = None
     protocol: str | None = None
     tokenization: str | None = None
+    ci_method: str | None = None
 
 
 @dataclass(frozen=True)

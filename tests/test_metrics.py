@@ -46,5 +46,5 @@ def test_bootstrap_is_seeded_and_sane():
 
 
 def test_macro_bootstrap_keeps_groups():
-    lo, hi = bootstrap_macro_ci([[1.0] * 10, [0.0] * 10], seed=0)
+    lo, hi = bootstrap_macro_ci({"a": [1.0] * 10, "b": [0.0] * 10}, seed=0)
     assert lo == hi == 0.5

@@ -10,6 +10,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from chimed_eval.metrics.stats import bootstrap_mean_ci
+from chimed_eval.metrics.stats import wilson as stats_wilson
 
 from .tokens import IGNORE
 
@@ -167,14 +168,11 @@ def reward_scores(model: Any, rows: Sequence[Sequence[int]], pad_id: int, batch_
     return out
 
 
-def wilson(k: float, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval of a proportion (not degenerate at 0/n or n/n, unlike the bootstrap)."""
-    if n == 0:
-        return (float("nan"), float("nan"))
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+def wilson(k: float, n: int) -> tuple[float, float]:
+    """Wilson score interval of a proportion (not degenerate at 0/n or n/n, unlike the bootstrap):
+    the evaluation's one implementation (:func:`chimed_eval.metrics.stats.wilson`); (nan, nan) for
+    n = 0, as the other training figures give for no data."""
+    return stats_wilson(k, n) or (float("nan"), float("nan"))
 
 
 def pair_accuracy(chosen: Sequence[float], rejected: Sequence[float], seed: int) -> dict[str, Any]:

@@ -245,8 +245,9 @@ def score_clean(out_dir: Path, report_path: Path, get_task: Callable[[str], Any]
         cm = {m.name: m for m in c.metrics} if c is not None else {}
         b = block["tasks"][t.task]
         for m in t.metrics:
-            print(f"{t.task:24} {m.name:22} {_fig(m):>24} {t.n:>6}  {_fig(cm.get(m.name)):>24} "
-                  f"{(c.n if c else 0):>6}  {b['excluded_items']} item(s)")
+            cn = cm[m.name].n if m.name in cm and cm[m.name].n is not None else (c.n if c else 0)
+            print(f"{t.task:24} {m.name:22} {_fig(m):>24} {m.n if m.n is not None else t.n:>6}  "
+                  f"{_fig(cm.get(m.name)):>24} {cn:>6}  {b['excluded_items']} item(s)")
     print(f"\nclean results: {out_dir / CLEAN_FILE} (results.json unchanged); "
           f"excluded items per task: {({k: v['excluded_items'] for k, v in block['tasks'].items()})}; "
           f"option-only matches kept: {({k: v['option_only_items'] for k, v in block['tasks'].items()})}")

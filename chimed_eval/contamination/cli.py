@@ -11,7 +11,8 @@ not counted as contaminated, nor excluded by ``score --exclude-contaminated``). 
 ``{"format", "format_version", "created", "n", "tokenisation", "rule", "max_documents", "data_dir",
 "corpus": {"files": [{"path", "format", "encoding", "bytes", "sha256", "documents"}], "skipped",
 "documents", "tokens", "ngrams"}, "tasks": {name: {"items", "checked", "too_short", "contaminated",
-"option_only", "rate", "rate_ci95", "data_files", "ids_sha256", "records": [{"id", "contaminated"
+"option_only", "rate", "rate_ci95", "rate_ci_method" ("wilson": :func:`chimed_eval.metrics.stats.wilson`,
+results.json's ``ci_method`` vocabulary), "data_files", "ids_sha256", "records": [{"id", "contaminated"
 (null: too short), "too_short", "match" ("question", "option-only" or null), "ngrams",
 "ngrams_seen", "overlap_ratio", "matched_fields", "example_ngram", "corpus_location",
 "example_documents"}]}}, "seconds"}``. Version 2: options matched on their own (version 1 joined
@@ -24,12 +25,12 @@ when an item is contaminated, 2 on a usage or data error.
 from __future__ import annotations
 
 import datetime as _dt
-import math
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
 from chimed_eval.errors import ConfigError
+from chimed_eval.metrics.stats import WILSON, wilson  # the one Wilson interval, shared with run figures
 
 REPORT_FORMAT = "chimed-eval-contamination"
 REPORT_VERSION = 2
@@ -56,16 +57,6 @@ def add_command(sub: Any) -> None:
     c.add_argument("--output", type=Path, default=None, metavar="REPORT.json", help="write the report here")
     c.add_argument("--show", type=int, default=5, metavar="K", help="contaminated items printed per task (default 5)")
     c.add_argument("--fail-on-contamination", action="store_true", help="exit 1 when an item is contaminated")
-
-
-def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float] | None:
-    """Wilson score interval of k successes in n trials (None for n = 0)."""
-    if n == 0:
-        return None
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def cmd_contamination(a: Any) -> int:
@@ -129,6 +120,7 @@ def build_report(n: int, max_documents: int | None, data_dir: str, stats: Sequen
         tasks[name] = {"items": len(recs), "checked": checked, "too_short": len(recs) - checked, "contaminated": bad,
                        "option_only": sum(1 for o in recs if o.option_only),
                        "rate": bad / checked if checked else None, "rate_ci95": list(ci) if ci else None,
+                       "rate_ci_method": WILSON if ci else None,
                        "data_files": dict(data.files), "ids_sha256": sha256_text("\n".join(o.id for o in recs)),
                        "records": [o.as_dict() for o in recs]}
     files = [{"path": str(cf.path), "format": cf.format, "encoding": st.encoding, "bytes": st.bytes,

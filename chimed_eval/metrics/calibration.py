@@ -18,7 +18,8 @@ Figures:
 * ``brier`` (0..2, not a percentage): the multi-class Brier score, the mean over items of
   ``sum_options (p_i - y_i)^2``, **not** divided by the number of options (Brier's original
   definition; sklearn's ``brier_score_loss`` on multi-class input). For two options it is twice the
-  binary Brier score of one option. Seeded 95% bootstrap interval over items.
+  binary Brier score of one option. Seeded 95% bootstrap interval over items (Wilson's on [0, 2]
+  when every item has the same score, e.g. one item: :func:`chimed_eval.metrics.stats.mean_ci`).
 * the reliability diagram: per bin its edges, count, mean confidence and accuracy (empty bins are
   kept, with None for their means, so the diagram always has ``n_bins`` columns).
 """
@@ -53,6 +54,16 @@ class CalibrationBin:
     count: int
     mean_confidence: float | None
     accuracy: float | None
+
+
+def valid_logprobs(logprobs: Sequence[float]) -> bool:
+    """Whether option log-probabilities can be read as a choice and as probabilities: no NaN, no
+    +inf, and at least one option above -inf. An item failing this has no prediction (it counts as
+    wrong, :func:`chimed_eval.evidence.judge_choice`) and is left out of ``ece`` / ``brier``, counted
+    in ``invalid_logprob_count`` (:func:`chimed_eval.expand.expanded_figures`): a NaN compares false
+    with everything, so an arg-max over it would pick an option by position, not by the model."""
+    xs = [float(x) for x in logprobs]
+    return bool(xs) and not any(math.isnan(x) or x == math.inf for x in xs) and any(x > -math.inf for x in xs)
 
 
 def softmax(logprobs: Sequence[float]) -> tuple[float, ...]:
@@ -120,15 +131,15 @@ def calibration_metrics(logprobs: Sequence[Sequence[float]], gold: Sequence[int]
                         protocol: str | None = None, n_bins: int = N_BINS) -> tuple[list[Metric], tuple[CalibrationBin, ...]]:
     """(``ece`` and ``brier`` Metrics, the reliability bins) from per-item option log-probabilities
     and gold indices; see the module docstring for units and rules."""
-    from .stats import bootstrap_mean_ci  # numpy, only when figures are computed
+    from .stats import mean_ci  # numpy, only when figures are computed
 
     probs = [softmax(lp) for lp in logprobs]
     bins = reliability_bins(probs, gold, n_bins)
     if not probs:
         return [], bins
     briers = brier_scores(probs, gold)
-    lo, hi = bootstrap_mean_ci(briers, seed)
+    lo, hi, method = mean_ci(briers, seed, 0.0, 2.0)
     n = len(probs)
     return [Metric("ece", 100.0 * expected_calibration_error(bins), None, None, n, f"items, {n_bins} equal-width bins",
                    protocol, None),
-            Metric("brier", sum(briers) / n, lo, hi, n, "items", protocol, None)], bins
+            Metric("brier", sum(briers) / n, lo, hi, n, "items", protocol, None, method)], bins

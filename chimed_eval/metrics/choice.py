@@ -20,9 +20,10 @@ def accuracy_metrics(scores: Sequence[SampleScore], seed: int, protocol: str | N
     ``acc`` averages over items (pooled); ``acc_macro`` is the unweighted mean of per-subject
     accuracies. The published tables mix the two, so both are reported under their names when the
     items have two subjects or more (over one subject a macro is ``acc`` again under another name).
-    Accuracies are percentages.
+    Accuracies are percentages; ``acc`` has a Wilson interval, ``acc_macro`` a MOVER-Wilson one
+    (:mod:`chimed_eval.metrics.stats`).
     """
-    from .stats import bootstrap_macro_ci, bootstrap_mean_ci  # numpy, only when figures are computed
+    from .stats import WILSON, macro_ci, proportion_ci  # numpy, only when figures are computed
 
     values = [s.score for s in scores]
     n = len(values)
@@ -33,12 +34,12 @@ def accuracy_metrics(scores: Sequence[SampleScore], seed: int, protocol: str | N
     if n == 0:
         return [], subjects
     acc = 100.0 * sum(values) / n
-    lo, hi = bootstrap_mean_ci(values, seed)
-    metrics = [Metric("acc", acc, 100 * lo, 100 * hi, n, "items", protocol, None)]
+    lo, hi = proportion_ci(values)
+    metrics = [Metric("acc", acc, 100 * lo, 100 * hi, n, "items", protocol, None, WILSON)]
     if len(subjects) > 1:
         macro = sum(v["acc"] for v in subjects.values()) / len(subjects)
-        mlo, mhi = bootstrap_macro_ci(list(by_subject.values()), seed)
-        metrics.append(Metric("acc_macro", macro, 100 * mlo, 100 * mhi, n, "subjects", protocol, None))
+        mlo, mhi, method = macro_ci(by_subject, seed)
+        metrics.append(Metric("acc_macro", macro, 100 * mlo, 100 * mhi, n, "subjects", protocol, None, method))
     failures = sum(1 for s in scores if s.extraction_failed)
     if any(s.generation is not None for s in scores):
         metrics.append(Metric("extraction_failure_rate", 100.0 * failures / n, None, None, n, "items", protocol, None))

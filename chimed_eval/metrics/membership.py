@@ -23,7 +23,9 @@ With items known to be seen (in the training data) or unseen:
   (what ``sklearn.metrics.roc_auc_score`` gives). Reported x100 (0-100, 50 = chance) as
   ``auc_min_k`` / ``auc_min_kpp``, with a seeded **stratified bootstrap** 95% percentile interval
   (seen and unseen items resampled with replacement within their own group, so every resample
-  keeps both group sizes).
+  keeps both group sizes). With fewer than ``MIN_GROUP_SIZE`` (10) items in either group the
+  figure is flagged wherever it is shown (:func:`small_group_note`, with both group sizes): an AUC
+  from one seen item is 0, 50 or 100 within a tie, and its interval ([0.00, 3.16]) looks precise.
 * **TPR at 5% FPR** (``tpr_at_5fpr_*``, x100): over the ROC points (threshold at every distinct
   score, predicted seen when score >= threshold, plus the point (0, 0)), the largest true positive
   rate whose false positive rate is strictly below 5%, as in the Min-K%++ authors' code
@@ -36,7 +38,7 @@ import math
 from typing import Sequence
 
 from ..types import Metric
-from .stats import N_BOOT, bootstrap_mean_ci
+from .stats import BOOTSTRAP, MIN_GROUP_SIZE, N_BOOT, bootstrap_mean_ci
 
 DEFAULT_K = 20
 PROTOCOL = "min-k"
@@ -134,6 +136,16 @@ def tpr_at_fpr(scores: Sequence[float], seen: Sequence[bool], max_fpr: float = 0
     return best
 
 
+def small_group_note(n_seen: int, n_unseen: int, min_size: int = MIN_GROUP_SIZE) -> str | None:
+    """A warning when the AUC's seen or unseen group has fewer than ``min_size`` items (with n per
+    group): an AUC from one seen item takes few values and its bootstrap interval cannot show how
+    little it knows; None when both groups are large enough or the AUC is not computed."""
+    if not n_seen or not n_unseen or min(n_seen, n_unseen) >= min_size:
+        return None
+    return (f"the membership AUC compares {n_seen} seen with {n_unseen} unseen items: below {min_size} items per "
+            "group the AUC and its interval rest on too few items to trust")
+
+
 def membership_metrics(min_k: Sequence[float], min_kpp: Sequence[float | None], seen: Sequence[bool | None],
                        seed: int) -> list[Metric]:
     """A task's figures: with both seen and unseen items, the AUC (x100, interval) and TPR at 5%
@@ -154,7 +166,7 @@ def membership_metrics(min_k: Sequence[float], min_kpp: Sequence[float | None], 
             sub = [vals[i] for i in labelled]
             lo, hi = auc_ci(sub, y, seed)
             out.append(Metric(f"auc_{name}", 100.0 * auc(sub, y), 100.0 * lo, 100.0 * hi, len(sub), "seen-vs-unseen",
-                              PROTOCOL, None))
+                              PROTOCOL, None, BOOTSTRAP))
         for name, vals in scores.items():
             sub = [vals[i] for i in labelled]
             out.append(Metric(f"tpr_at_5fpr_{name}", 100.0 * tpr_at_fpr(sub, y), None, None, len(sub),
@@ -165,7 +177,8 @@ def membership_metrics(min_k: Sequence[float], min_kpp: Sequence[float | None], 
     for name, vals in scores.items():
         if vals:
             lo, hi = bootstrap_mean_ci(vals, seed)
-            out.append(Metric(f"{name}_mean", float(sum(vals) / len(vals)), lo, hi, len(vals), "items", PROTOCOL, None))
+            out.append(Metric(f"{name}_mean", float(sum(vals) / len(vals)), lo, hi, len(vals), "items", PROTOCOL, None,
+                              BOOTSTRAP))
     if missing:
         out.append(Metric("min_kpp_unavailable_count", float(missing), None, None, n, "items", PROTOCOL, None))
     return out

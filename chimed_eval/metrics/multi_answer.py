@@ -67,10 +67,11 @@ def option_f1(pred: Collection[int], gold: Collection[int]) -> float:
 def multi_answer_metrics(preds: Sequence[int | str | Iterable[int] | None],
                          golds: Sequence[int | str | Iterable[int]],
                          seed: int, protocol: str | None = None) -> list[Metric]:
-    """``acc_exact_set`` and ``option_f1`` (percentages, averaged over items) with seeded 95%
-    bootstrap intervals over items. ``preds[i]`` and ``golds[i]`` are anything
+    """``acc_exact_set`` and ``option_f1`` (percentages, averaged over items) with 95% intervals
+    (Wilson for the exact-set proportion; option F1's by :func:`chimed_eval.metrics.stats.mean_ci`).
+    ``preds[i]`` and ``golds[i]`` are anything
     :func:`as_option_set` reads; a None prediction is an empty set (wrong)."""
-    from .stats import bootstrap_mean_ci  # numpy, only when figures are computed
+    from .stats import figure_ci  # numpy, only when figures are computed
 
     if len(preds) != len(golds):
         raise ValueError(f"{len(preds)} predictions for {len(golds)} gold answers")
@@ -80,7 +81,7 @@ def multi_answer_metrics(preds: Sequence[int | str | Iterable[int] | None],
     out = []
     for name, fn in (("acc_exact_set", exact_set_match), ("option_f1", option_f1)):
         values = [fn(p, g) for p, g in pairs]
-        lo, hi = bootstrap_mean_ci(values, seed)
+        lo, hi, method = figure_ci(values, seed, proportion=fn is exact_set_match)
         out.append(Metric(name, 100.0 * sum(values) / len(values), 100.0 * lo, 100.0 * hi, len(values),
-                          "items", protocol, None))
+                          "items", protocol, None, method))
     return out

@@ -292,6 +292,8 @@ def ner_metrics(records: Sequence[RecordCounts], types: Sequence[str], seed: int
     """
     import numpy as np
 
+    from .stats import BOOTSTRAP
+
     n = len(records)
     by_type_total = {t: sum((r.by_type.get(t, Counts()) for r in records), Counts()) for t in types}
     breakdown: dict[str, dict[str, float | int]] = {
@@ -315,7 +317,8 @@ def ner_metrics(records: Sequence[RecordCounts], types: Sequence[str], seed: int
         reps = _prf(boot[:, 0], boot[:, 1], boot[:, 2])
         for name, pv, rv in zip(("precision", "recall", "f1"), point, reps):
             lo, hi = _ci(rv)
-            out.append(Metric(f"{name}{suffix}", 100 * float(pv[0]), 100 * lo, 100 * hi, n, "corpus", protocol, tok))
+            out.append(Metric(f"{name}{suffix}", 100 * float(pv[0]), 100 * lo, 100 * hi, n, "corpus", protocol, tok,
+                              BOOTSTRAP))
     present = [t for t in types if by_type_total[t].tp + by_type_total[t].fp + by_type_total[t].fn > 0]
     if present:
         per = np.array([[r.by_type.get(t, Counts()).as_list() for t in present] for r in records], dtype=np.float64)
@@ -323,7 +326,7 @@ def ner_metrics(records: Sequence[RecordCounts], types: Sequence[str], seed: int
         boot = np.einsum("bn,ntk->btk", w, per)  # (n_boot, T, 3)
         f = _prf(boot[..., 0], boot[..., 1], boot[..., 2])[2].mean(axis=1)
         lo, hi = _ci(f)
-        out.append(Metric("f1_macro", 100 * macro_point, 100 * lo, 100 * hi, n, "subjects", protocol, None))
+        out.append(Metric("f1_macro", 100 * macro_point, 100 * lo, 100 * hi, n, "subjects", protocol, None, BOOTSTRAP))
     n_pred = sum(r.n_pred for r in records)
     n_gold = sum(r.n_gold_mentions for r in records)
     rate = lambda k, d: 100.0 * k / d if d else 0.0  # noqa: E731

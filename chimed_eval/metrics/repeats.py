@@ -14,8 +14,9 @@ caller). Per item, with n = K samples of which c are right:
   least one of k samples drawn without replacement from the n is right,
   ``1 - C(n - c, k) / C(n, k)`` (1 when n - c < k).
 
-Each figure is the mean over items, as a percentage, with a seeded 95% bootstrap interval over
-items. Every item must have the same number of repeats (a half-finished run is an error here).
+Each figure is the mean over items, as a percentage, with a 95% Wilson interval over items (a
+share of right samples per item: conservative, :mod:`chimed_eval.metrics.stats`). Every item
+must have the same number of repeats (a half-finished run is an error here).
 """
 
 from __future__ import annotations
@@ -90,8 +91,9 @@ def item_majority_correct(os: Sequence[RepeatOutcome]) -> float:
 def repeat_metrics(outcomes: Sequence[RepeatOutcome], seed: int, pass_ks: Sequence[int] | None = None,
                    protocol: str | None = None) -> list[Metric]:
     """``avg@K``, ``maj@K`` and ``pass@k`` for each k in ``pass_ks`` (default: k = K) over items,
-    as percentages with seeded bootstrap intervals over items (names carry K, e.g. ``maj@5``)."""
-    from .stats import bootstrap_mean_ci  # numpy, only when figures are computed
+    as percentages with Wilson intervals over items (names carry K, e.g. ``maj@5``); ``seed`` is
+    kept for the callers' signature, Wilson's interval draws nothing."""
+    from .stats import WILSON, proportion_ci  # numpy, only when figures are computed
 
     items = _items(outcomes)
     if not items:
@@ -106,7 +108,7 @@ def repeat_metrics(outcomes: Sequence[RepeatOutcome], seed: int, pass_ks: Sequen
         per.append((f"pass@{k}", [pass_at_k(k_all, sum(o.correct for o in os), k) for os in groups]))
     out = []
     for name, values in per:
-        lo, hi = bootstrap_mean_ci(values, seed)
+        lo, hi = proportion_ci(values)
         out.append(Metric(name, 100.0 * sum(values) / len(values), 100.0 * lo, 100.0 * hi, len(values), "items",
-                          protocol, None))
+                          protocol, None, WILSON))
     return out

@@ -9,9 +9,9 @@ Figures (percentages):
 
 * ``acc_shuffled``: the mean over items of the item's accuracy over its permutations (with equal
   K per item, the accuracy over all (item, permutation) pairs). Named apart from the task's
-  ``acc`` (the unshuffled pass) so the two never share a column. The interval is a cluster
-  bootstrap: items are resampled with all their permutations, since an item's permutations are
-  not independent.
+  ``acc`` (the unshuffled pass) so the two never share a column. The interval is Wilson's over
+  items (n = items, not pairs, since an item's permutations are not independent; conservative for
+  shares, :mod:`chimed_eval.metrics.stats`), as is ``circular_acc``'s and ``all_orders_acc``'s.
 * ``circular_acc``: the share of items right under *every* one of their n rotations
   (:func:`rotations`, each item's own n): OpenCompass's CircularEval. The name is given only when
   every item was shown exactly its n rotations (:func:`is_circular`); otherwise the same share is
@@ -198,9 +198,10 @@ def _position_bias_ci(items: Sequence[list[PermutedResult]], seed: int, n_boot: 
 def robustness_metrics(results: Sequence[PermutedResult], seed: int, protocol: str | None = None) -> list[Metric]:
     """``acc_shuffled``, ``circular_acc`` (every item under its n rotations) or else
     ``all_orders_acc``, ``pred_share_<letter>`` and ``position_bias`` (see the module docstring)
-    over items scored under their permutations. The shares have no interval; the
-    other figures have seeded 95% bootstrap intervals over items."""
-    from .stats import bootstrap_mean_ci  # numpy, only when figures are computed
+    over items scored under their permutations. The shares have no interval; ``acc_shuffled`` and
+    ``circular_acc``/``all_orders_acc`` have Wilson intervals, ``position_bias`` a seeded 95%
+    bootstrap interval over items (:mod:`chimed_eval.metrics.stats`)."""
+    from .stats import BOOTSTRAP, WILSON, proportion_ci  # numpy, only when figures are computed
 
     items = _by_item(results)
     if not items:
@@ -213,8 +214,8 @@ def robustness_metrics(results: Sequence[PermutedResult], seed: int, protocol: s
     for name, values, averaging in (("acc_shuffled", item_acc, "items x permutations"),
                                     ("circular_acc" if is_circular(results) else "all_orders_acc", item_all,
                                      "items")):
-        lo, hi = bootstrap_mean_ci(values, seed)
-        out.append(Metric(name, 100.0 * sum(values) / n, 100.0 * lo, 100.0 * hi, n, averaging, protocol, None))
+        lo, hi = proportion_ci(values)
+        out.append(Metric(name, 100.0 * sum(values) / n, 100.0 * lo, 100.0 * hi, n, averaging, protocol, None, WILSON))
     shares, bias = prediction_shares(results)
     answered = sum(1 for r in results if r.predicted is not None)
     for letter, share in shares.items():
@@ -222,5 +223,6 @@ def robustness_metrics(results: Sequence[PermutedResult], seed: int, protocol: s
                           protocol, None))
     if shares:
         lo, hi = _position_bias_ci(groups, seed)
-        out.append(Metric("position_bias", bias, lo, hi, answered, "answered items x permutations", protocol, None))
+        out.append(Metric("position_bias", bias, lo, hi, answered, "answered items x permutations", protocol, None,
+                          BOOTSTRAP))
     return out

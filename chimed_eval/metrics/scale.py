@@ -37,17 +37,23 @@ def first_option(text: str, letters: str, options: Sequence[str]) -> str | None:
 def scale_metrics(groups: Mapping[str, Sequence[SampleScore]], seed: int,
                   protocol: str | None) -> tuple[list[Metric], dict[str, dict[str, float | int]]]:
     """Per scale (in the order of ``groups``): ``<scale>_sum`` over the answered items (an
-    extraction failure is left out) and ``<scale>_mean`` with a 95% bootstrap interval; the
+    extraction failure is left out) and ``<scale>_mean`` with a 95% interval (the bootstrap, or
+    Wilson's over the scale's range where it collapses: :func:`chimed_eval.metrics.stats.mean_ci`); the
     breakdown gives the items, the answered items, the sum and the mean."""
-    from .stats import bootstrap_mean_ci
+    from .stats import BOOTSTRAP, bootstrap_mean_ci, mean_ci
 
     metrics, subjects = [], {}
     for scale, items in groups.items():
         vals = [s.score for s in items if not s.extraction_failed]
         total = float(sum(vals))
         mean = total / len(vals) if vals else float("nan")
-        lo, hi = bootstrap_mean_ci(vals, seed) if vals else (None, None)
+        points = [float(p) for s in items for p in (s.extra or {}).get("points", ())]
+        lo, hi, method = (None, None, None)
+        if vals and points and max(points) > min(points):  # the scale's range: Wilson where the bootstrap collapses
+            lo, hi, method = mean_ci(vals, seed, min(points), max(points))
+        elif vals:
+            lo, hi, method = (*bootstrap_mean_ci(vals, seed), BOOTSTRAP)
         metrics.append(Metric(f"{scale}_sum", total, None, None, len(vals), None, protocol, None))
-        metrics.append(Metric(f"{scale}_mean", mean, lo, hi, len(vals), "items", protocol, None))
+        metrics.append(Metric(f"{scale}_mean", mean, lo, hi, len(vals), "items", protocol, None, method))
         subjects[scale] = {"n": len(items), "answered": len(vals), "sum": total, "mean": mean}
     return metrics, subjects

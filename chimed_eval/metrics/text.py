@@ -76,11 +76,12 @@ def generation_stats(hyp: str, ref: str | Sequence[str]) -> dict:
 
 def text_metrics(scores: Sequence, seed: int) -> list:
     """The figures of a generation task from its SampleScores' ``extra["stats"]`` (percentages,
-    95% bootstrap intervals over items), each naming its protocol and tokenization, plus the
+    95% intervals over items: the bootstrap, Wilson for ROUGE when every item scores 0 or 1,
+    :func:`chimed_eval.metrics.stats.mean_ci`), each naming its protocol and tokenization, plus the
     rates (and counts) of empty generations (:func:`is_empty_generation`, or flagged ``empty`` by
     the task) and of truncated ones (flagged ``truncated`` by the task)."""
     from ..types import Metric
-    from .stats import bootstrap_mean_ci
+    from .stats import BOOTSTRAP, mean_ci
 
     n = len(scores)
     if n == 0:
@@ -93,24 +94,26 @@ def text_metrics(scores: Sequence, seed: int) -> list:
     for name, w in PAPER_BLEU_METRICS.items():
         fn = (lambda s, w=w: 100.0 * nltk_corpus_bleu(s, w))
         lo, hi = bootstrap_corpus_ci(paper, fn, seed)
-        out.append(Metric(name, fn(paper_total), lo, hi, n, "corpus", "paper", PAPER_BLEU_TOKENIZATION))
+        out.append(Metric(name, fn(paper_total), lo, hi, n, "corpus", "paper", PAPER_BLEU_TOKENIZATION, BOOTSTRAP))
     for key, name in zip(ROUGE_PKG_KEYS, ("paper_rouge1", "paper_rouge2", "paper_rougeL")):
         vals = [float(x["paper_rouge"][key]) for x in st]
-        lo, hi = bootstrap_mean_ci(vals, seed)
+        lo, hi, method = mean_ci(vals, seed)
         out.append(Metric(name, 100.0 * mean_like_rouge_pkg(vals), 100 * lo, 100 * hi, n, "items", "paper",
-                          PAPER_ROUGE_TOKENIZATION))
+                          PAPER_ROUGE_TOKENIZATION, method))
 
     sb = [BleuStats.from_list(x["sacrebleu"]) for x in st]
     sb_total = sum_stats(sb)
     for k in SACREBLEU_ORDERS:
         fn = (lambda s, k=k: sacrebleu_from_stats(s, k))
         lo, hi = bootstrap_corpus_ci(sb, fn, seed)
-        out.append(Metric(f"sacrebleu{k}_cum", fn(sb_total), lo, hi, n, "corpus", "standard", SACREBLEU_TOKENIZATION))
+        out.append(Metric(f"sacrebleu{k}_cum", fn(sb_total), lo, hi, n, "corpus", "standard", SACREBLEU_TOKENIZATION,
+                          BOOTSTRAP))
     for tok in TOKENIZATIONS:
         for key in ROUGE_SCORE_KEYS:
             vals = [float(x[f"rouge_{tok}"][key]) for x in st]
-            lo, hi = bootstrap_mean_ci(vals, seed)
-            out.append(Metric(f"{key}_{tok}", 100.0 * sum(vals) / n, 100 * lo, 100 * hi, n, "items", "standard", tok))
+            lo, hi, method = mean_ci(vals, seed)
+            out.append(Metric(f"{key}_{tok}", 100.0 * sum(vals) / n, 100 * lo, 100 * hi, n, "items", "standard", tok,
+                              method))
     out += rouge2_undefined_metrics([s.extra.get("references") or str(s.gold) for s in scores])
 
     out += rate_and_count("empty_generation", [bool(s.extra.get("empty")) or is_empty_generation(s.generation)
