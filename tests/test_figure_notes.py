@@ -99,7 +99,7 @@ def test_printed_n_counts_items_under_shuffle_choices(tmp_path, capsys):
     out = _run(tmp_path, 12, "--shuffle-choices", "4", model="random")
     text = capsys.readouterr().out
     m = _metrics(out)
-    for name in ("acc", "acc_macro", "circular_acc", "acc_shuffled", "ece", "brier"):
+    for name in ("acc", "all_orders_acc", "acc_shuffled", "ece", "brier"):
         assert _printed_n(text, name) == m[name]["n"] == 12, name
     assert _printed_n(text, "pred_share_A") == m["pred_share_A"]["n"]  # answered (item, order) records
     assert json.loads((out / "results.json").read_text())["tasks"]["mcq"]["n"] == 48

@@ -103,7 +103,10 @@ def test_figures_at_zero_and_one_item_have_width_and_name_their_method():
     one = [SampleScore(id="q", subject=None, prompt="p", prompt_hash="h", gold="A", prediction="A", score=1.0)]
     by = {m.name: m for m in accuracy_metrics(one, seed=0)[0]}
     assert by["acc"].ci_low == pytest.approx(20.65493, abs=1e-4) and by["acc"].ci_high == 100.0
-    assert (by["acc"].ci_method, by["acc_macro"].ci_method) == (WILSON, WILSON_MOVER)
+    assert by["acc"].ci_method == WILSON and "acc_macro" not in by  # one subject: no macro figure
+    two = one + [SampleScore(id="r", subject="other", prompt="p", prompt_hash="h", gold="A", prediction="A", score=1.0)]
+    macro = {m.name: m for m in accuracy_metrics(two, seed=0)[0]}["acc_macro"]
+    assert macro.ci_method == WILSON_MOVER and macro.ci_low < 100.0 == macro.ci_high
     # circular_acc 0 over 200 items (a model always answering A under 4 rotations)
     results = [PermutedResult(f"q{i}", k, tuple((j + k) % 4 for j in range(4)), k, 1) for i in range(200)
                for k in range(4)]
@@ -159,8 +162,7 @@ def test_every_interval_names_its_method_in_results_json(tmp_path):
     metrics = json.loads((out / "results.json").read_text())["tasks"]["mcq"]["metrics"]
     methods = {m["name"]: m["ci_method"] for m in metrics}
     assert all((m["ci_method"] is None) == (m["ci_low"] is None) for m in metrics), metrics
-    assert (methods["acc"], methods["acc_macro"], methods["circular_acc"], methods["brier"]) == (
-        WILSON, WILSON_MOVER, WILSON, BOOTSTRAP)
+    assert (methods["acc"], methods["all_orders_acc"], methods["brier"]) == (WILSON, WILSON, BOOTSTRAP)
 
 
 # --- item 3: the file's line order does not matter --------------------------------------------------

@@ -232,7 +232,7 @@ def _self_pref(values_by_judge: Mapping[str, Mapping[str, float | None]], produc
     delta, leniency = mean(diffs), mean(other)
     ci = bootstrap_mean_ci(diffs, seed=seed) if diffs else (nan, nan)
     # net = mean(diffs) - mean(other) = the mean of the two group means of 2 * diffs and -2 * other
-    net_ci = (bootstrap_macro_ci([[2 * d for d in diffs], [-2 * d for d in other]], seed=seed)
+    net_ci = (bootstrap_macro_ci({"own": [2 * d for d in diffs], "other": [-2 * d for d in other]}, seed=seed)
               if diffs and other else (nan, nan))
     return SelfPreference(judge, mean(mine), mean(theirs), delta, ci, len(diffs), leniency, len(om), delta - leniency,
                           net_ci)
