@@ -130,12 +130,14 @@ def check_adoptable(out_dir: Path, allowed_extra: tuple[str, ...] = ()) -> dict[
     """The run.json of OUT (None for an empty or new OUT); refuses anything else.
 
     ``allowed_extra``: names that may sit in an OUT without run.json (``shards`` of an unfinished
-    --data-parallel run)."""
+    --data-parallel run). The temporary files of an atomic write that a kill interrupted (``.run.json.<random>.tmp``
+    before the first run.json landed) do not make OUT foreign: the caller removes them under the lock."""
     if not out_dir.exists():
         return None
     if not out_dir.is_dir():
         raise ConfigError(f"--output {out_dir} exists and is not a directory")
-    entries = sorted(e.name for e in out_dir.iterdir() if e.name != LOCK_NAME and e.name not in allowed_extra)
+    entries = sorted(e.name for e in out_dir.iterdir() if e.name != LOCK_NAME and e.name not in allowed_extra
+                     and not (_TEMP_FILE.fullmatch(e.name) and e.is_file()))  # a killed first write's leftovers
     run_path = out_dir / "run.json"
     if not run_path.exists():
         if entries:

@@ -105,6 +105,21 @@ def test_a_later_run_removes_the_temporary_files_a_kill_left(tmp_path):
     assert not any(p.exists() for p in stale) and mine.exists()
 
 
+def test_a_kill_before_the_first_run_json_leaves_an_out_a_later_run_can_use(tmp_path):
+    """A SIGKILL during the first atomic write of run.json leaves only ``.run.json.<random>.tmp``:
+    that is no foreign content, so the same command runs (and the leftover goes)."""
+    out = tmp_path / "o"
+    out.mkdir()
+    stale = out / ".run.json.q1w2e3r4.tmp"
+    stale.write_text("{partial", encoding="utf-8")
+    assert _run(tmp_path, out, "--limit", "4") == 0
+    assert not stale.exists() and (out / "results.json").is_file()
+    foreign = tmp_path / "f"
+    foreign.mkdir()
+    (foreign / "notes.tmp").write_text("mine", encoding="utf-8")  # not an atomic write's leftover: still refused
+    assert _run(tmp_path, foreign, "--limit", "4") == 2
+
+
 def test_nul_bytes_of_a_judge_verdict_never_reach_the_html(tmp_path, monkeypatch, capsys):
     import chimed_eval.backends.fake_judge as fj
 
