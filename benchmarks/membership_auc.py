@@ -110,7 +110,7 @@ def evaluate(a, model: str, mode: str, work: Path, env: dict[str, str]) -> dict:
     out = work / f"eval-{'tuned' if model != a.model else 'base'}-{mode}"
     shutil.rmtree(out, ignore_errors=True)  # the response cache still serves what was computed before
     args = f"task={a.task},k={a.k},seen={work / 'seen.txt'},text={mode}"
-    secs = sh([sys.executable, "-m", "chimed_eval.cli", "run", "--backend", "hf", "--model", model, "--tasks",
+    secs = sh([sys.executable, "-m", "chimed_eval.cli.app", "run", "--backend", "hf", "--model", model, "--tasks",
                "membership", "--task-args", args, "--limit", str(a.n), "--data-dir", str(a.data_dir), "--output",
                str(out), "--dtype", "float32", "--batch-size", str(a.eval_batch_size), "--no-progress",
                "--seed", str(a.seed)], env, work / f"{out.name}.log")
@@ -136,7 +136,7 @@ def table(rows: list[dict]) -> str:
 
 
 def parse(argv=None):
-    from chimed_eval.cli import default_data_dir
+    from chimed_eval.cli.app import default_data_dir
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="smollm2-135m", help="a chimed-eval preset, a model directory or a hub id")

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from chimed_eval.errors import ConfigError
+from chimed_eval.core.errors import ConfigError
 
 from . import paper
 from .spec import AVERAGING_WORDS, Board, BoardSet, Column, load_boards

@@ -4,8 +4,8 @@ imported, so a new kind of task is one new file."""
 
 from __future__ import annotations
 
-from chimed_eval.registry import Registry
-from chimed_eval.task import Task
+from chimed_eval.core.registry import Registry
+from chimed_eval.task.base import Task
 
 TASKS: Registry = Registry("task")
 

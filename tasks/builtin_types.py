@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from chimed_eval.task import MCQTask, Task
+from chimed_eval.task.base import MCQTask, Task
 from tasks import custom, ner, scales
 from tasks.factory import TaskArg, TaskType, args_of, register_type
 

@@ -19,11 +19,11 @@ Defaults: ``question`` is the first of question/Question/题目/问题/题干 pr
 the single-letter columns A..J present in the header (or one options/选项 field); ``answer`` is
 the first of answer/Answer/答案/anwer.  Rows may have 2 to 10 options; empty trailing option cells
 are dropped, so a file with columns A..E can mix 4- and 5-option items.  The answer rules are
-those of :func:`chimed_eval.tabular.parse_answers`: one answer (a letter, a number, an option's
+those of :func:`chimed_eval.files.tabular.parse_answers`: one answer (a letter, a number, an option's
 text) or several (``ABD``, ``(BCDE)``, ``A、B、D``, texts separated by ``|`` or ``;``, a JSON list);
 numeric answers need ``answer_index_base`` unless the file itself proves the base (a 0 anywhere:
 0-based; an answer equal to its item's option count: 1-based).  A file with several-answer items
-is scored by exact set match and option F1 (:mod:`chimed_eval.multi_choice`); those items need a
+is scored by exact set match and option F1 (:mod:`chimed_eval.evidence.multi_choice`); those items need a
 generation variant (``--variant generate``).  ``option_sep`` is the literal separator between the
 options of one cell (CMExam's layout: ``option_sep=\\n``, the two characters backslash and n).
 An answer may also name the option column (``opb`` with ``choices=opa;opb;opc;opd``).
@@ -38,7 +38,7 @@ the file (a one-file-per-subject exam gets its ``acc_macro``); ``where=column=va
 the test rows whose cells match (several conditions joined by ``;``).
 
 Every sample keeps the source text its options were read from (``metadata["source"]``), so
-:mod:`chimed_eval.validate` and the fake oracle can check each option against it.  Finding the
+:mod:`chimed_eval.cli.validate` and the fake oracle can check each option against it.  Finding the
 files and the columns (and refusing shared few-shot items) is :mod:`tasks.custom_items`.
 """
 
@@ -49,14 +49,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from chimed_eval.errors import ConfigError, DataError
-from chimed_eval.tabular import (
+from chimed_eval.core.errors import ConfigError, DataError
+from chimed_eval.files.tabular import (
     LETTERS, Row, cell_text, infer_index_base, is_empty, keep_rows, parse_answers, parse_where, read_rows, require,
     split_options, where_text,
 )
-from chimed_eval.task import MCQTask, TaskData, TaskRunOptions, file_sha256
-from chimed_eval.types import Request, Sample
-from chimed_eval.validate import gold_mismatch
+from chimed_eval.task.base import MCQTask, TaskData, TaskRunOptions, file_sha256
+from chimed_eval.core.types import Request, Sample
+from chimed_eval.cli.validate import gold_mismatch
 
 from .config import (
     Converter, check_task_name, coerce_settings, config_entries, entry_type, flag_converter, resolve_paths, split_list,

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from chimed_eval.errors import DataError, MissingDataError
-from chimed_eval.tabular import EXTENSIONS, LETTERS, Row, infer_format
-from chimed_eval.types import Sample
+from chimed_eval.core.errors import DataError, MissingDataError
+from chimed_eval.files.tabular import EXTENSIONS, LETTERS, Row, infer_format
+from chimed_eval.core.types import Sample
 
 if TYPE_CHECKING:
     from .custom import McqSpec

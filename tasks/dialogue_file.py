@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from chimed_eval.errors import DataError, MissingDataError
-from chimed_eval.tabular import cell_text, infer_format, keep_rows, parse_where, read_rows, read_text, where_text
-from chimed_eval.task import TaskData, file_sha256
-from chimed_eval.types import Sample
+from chimed_eval.core.errors import DataError, MissingDataError
+from chimed_eval.files.tabular import cell_text, infer_format, keep_rows, parse_where, read_rows, read_text, where_text
+from chimed_eval.task.base import TaskData, file_sha256
+from chimed_eval.core.types import Sample
 from tasks.config import split_list
 from tasks.generation import DOCTOR, PATIENT
 from tasks.generation_data import dialogue_sample

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from chimed_eval.errors import ConfigError
-from chimed_eval.registry import Registry, UnknownNameError
-from chimed_eval.task import Task
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.core.registry import Registry, UnknownNameError
+from chimed_eval.task.base import Task
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
-from chimed_eval.data import CMD_QA_FILE, data_location
-from chimed_eval.errors import DataError, MissingDataError
-from chimed_eval.tabular import cell_text, read_rows, split_lines
-from chimed_eval.task import TaskData, file_sha256
-from chimed_eval.types import Sample
+from chimed_eval.data.sets import CMD_QA_FILE, data_location
+from chimed_eval.core.errors import DataError, MissingDataError
+from chimed_eval.files.tabular import cell_text, read_rows, split_lines
+from chimed_eval.task.base import TaskData, file_sha256
+from chimed_eval.core.types import Sample
 
 CMD_SPLIT_SALT = "cmd-qa-split@1"
 CMD_TEST_SIZE = 500

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from chimed_eval.errors import DataError, MissingDataError
-from chimed_eval.tabular import cell_text, keep_rows, parse_where, read_rows, where_text
-from chimed_eval.task import TaskData, file_sha256
-from chimed_eval.types import Sample
+from chimed_eval.core.errors import DataError, MissingDataError
+from chimed_eval.files.tabular import cell_text, keep_rows, parse_where, read_rows, where_text
+from chimed_eval.task.base import TaskData, file_sha256
+from chimed_eval.core.types import Sample
 from tasks.config import Converter, check_task_name, coerce_settings, typed_entries
 from tasks.factory import TaskType, args_of, register_type
 from tasks.generation import GenerationTask

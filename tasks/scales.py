@@ -36,12 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from chimed_eval.errors import ConfigError, DataError, MissingDataError
-from chimed_eval.evidence import SCALE_CORPUS, SCALE_SAMPLE, ScaleEvidence, has_keys
+from chimed_eval.core.errors import ConfigError, DataError, MissingDataError
+from chimed_eval.evidence.kinds import SCALE_CORPUS, SCALE_SAMPLE, ScaleEvidence, has_keys
 from chimed_eval.metrics.scale import first_option, item_points  # noqa: F401  (re-exported: the scale rules)
-from chimed_eval.prompts import LETTERS, apply_chat
-from chimed_eval.task import Task, TaskData, TaskRunOptions, file_sha256
-from chimed_eval.types import GenerationConfig, Metric, Request, Response, Sample, SampleScore
+from chimed_eval.prompts.variants import LETTERS, apply_chat
+from chimed_eval.task.base import Task, TaskData, TaskRunOptions, file_sha256
+from chimed_eval.core.types import GenerationConfig, Metric, Request, Response, Sample, SampleScore
 
 PROMPT_VERSION = "scale@1"
 DEFAULT_INSTRUCTION = "请阅读下面的陈述，并根据你自己的真实看法，从选项中选择最符合的一项。只需回答选项字母。"
@@ -202,7 +202,7 @@ class ScaleTask(Task):
         return SCALE_SAMPLE(base, ev, options.variant)
 
     def rescore(self, record: Mapping[str, object], variant: str) -> SampleScore:
-        from chimed_eval.records import record_to_score
+        from chimed_eval.runs.records import record_to_score
 
         s = record_to_score(record)
         return SCALE_SAMPLE(s, ScaleEvidence.from_extra(s.extra), variant)
@@ -223,7 +223,7 @@ def make_scale_task_from_args(args: Mapping[str, str]) -> ScaleTask:
 
 def rescoring_task(name: str, out_dir: Path) -> ScaleTask | None:
     """A ScaleTask able to re-score ``OUT/samples/<name>.jsonl`` when its records are scale records."""
-    from chimed_eval.records import first_record_extra
+    from chimed_eval.runs.records import first_record_extra
 
     if not has_keys(first_record_extra(out_dir, name), ScaleEvidence.KEYS):
         return None

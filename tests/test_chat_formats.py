@@ -10,12 +10,12 @@ import json
 
 import pytest
 
-from chimed_eval.chat import chat_setup, chatml_renderer
-from chimed_eval.cli import main
-from chimed_eval.errors import ConfigError
-from chimed_eval.models import MODELS, ModelPreset
-from chimed_eval.task import TaskRunOptions
-from chimed_eval.types import Sample
+from chimed_eval.models.chat import chat_setup, chatml_renderer
+from chimed_eval.cli.app import main
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.models.resolve import MODELS, ModelPreset
+from chimed_eval.task.base import TaskRunOptions
+from chimed_eval.core.types import Sample
 from tasks import get_task
 
 Q = "一岁宝宝发烧能吃啥药?"
@@ -146,7 +146,7 @@ def test_unknown_format_refuses_the_chat_variant(monkeypatch):
 
 
 def test_api_presets_use_the_server_template_and_refuse_local_backends():
-    from chimed_eval.chat import MESSAGES_TAG
+    from chimed_eval.models.chat import MESSAGES_TAG
 
     msgs = [{"role": "user", "content": Q}]
     setup = chat_setup("openai", "gpt-4", {})

@@ -10,7 +10,7 @@ import os
 import pytest
 
 from chimed_eval.contamination.corpus import CorpusFile, FileStats, documents, read_all, resolve
-from chimed_eval.errors import ConfigError
+from chimed_eval.core.errors import ConfigError
 
 
 def _docs(path, fmt):

@@ -12,7 +12,7 @@ import pytest
 from chimed_eval.contamination import ngrams as ng
 from chimed_eval.contamination.ngrams import TestIndex, TestItem, item_overlaps, sample_texts, tokens
 from chimed_eval.contamination.scan import CorpusScan
-from chimed_eval.types import Sample
+from chimed_eval.core.types import Sample
 
 TEXT = "患者因腹胀发现腹部包块在我院腹科行手术探查术中见盆腹腔肿物"  # 29 CJK characters
 

@@ -21,9 +21,9 @@ import pytest
 
 from conftest import free_port
 
-from chimed_eval import data
-from chimed_eval.data import ChecksumError, DatasetSpec, Download, DownloadError
-from chimed_eval.errors import ConfigError, MissingDataError
+from chimed_eval.data import sets as data
+from chimed_eval.data.sets import ChecksumError, DatasetSpec, Download, DownloadError
+from chimed_eval.core.errors import ConfigError, MissingDataError
 
 CSV = ",Question,A,B,C,D,Answer\n0,壁胸膜的分部不包括,肋胸膜,肺胸膜,膈胸膜,胸膜顶,B\n".encode("utf-8")
 GB = "department,title,ask,answer\n心血管科,高血压,能吃党参吗,可以\n".encode("gb18030")
@@ -380,7 +380,7 @@ def test_manifest_file_round_trip(tmp_path: Path) -> None:
 
 def test_import_is_light() -> None:
     code = (
-        "import sys, chimed_eval.data; "
+        "import sys, chimed_eval.data.sets; "
         "heavy = [m for m in ('numpy', 'torch', 'transformers', 'tqdm') if m in sys.modules]; "
         "assert not heavy, heavy"
     )

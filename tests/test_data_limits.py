@@ -24,9 +24,9 @@ import pytest
 from conftest import default_sigint
 from test_data_fetch import leftovers, make_zip, official, quiet, sha
 
-from chimed_eval import data
-from chimed_eval.data import DatasetSpec, Download, DownloadError
-from chimed_eval.errors import DataError
+from chimed_eval.data import sets as data
+from chimed_eval.data.sets import DatasetSpec, Download, DownloadError
+from chimed_eval.core.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -114,7 +114,7 @@ def test_an_endless_body_stops_at_the_manifest_size(misbehaving: list[Misbehavin
     misbehaving.append(srv)
     with pytest.raises(DownloadError) as info:
         data.fetch(["alpha"], tmp_path / "data", base_url=srv.url, log=quiet, manifest=one_file(1000))
-    from chimed_eval.data_transfer import size_cap
+    from chimed_eval.data.transfer import size_cap
 
     cap = size_cap(1000)
     assert f"more than the {cap} bytes" in str(info.value) and cap < 200_000
@@ -175,7 +175,7 @@ def test_a_signal_removes_the_partial_download(misbehaving: list[Misbehaving], t
     out = tmp_path / "data"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "chimed_eval.cli", "data", "--datasets", "cmexam", "--mirror", srv.url,
+        [sys.executable, "-m", "chimed_eval.cli.app", "data", "--datasets", "cmexam", "--mirror", srv.url,
          "--data-dir", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=default_sigint)
     try:
@@ -193,7 +193,7 @@ def test_a_signal_removes_the_partial_download(misbehaving: list[Misbehaving], t
 
 
 def test_deadline_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
-    from chimed_eval.cli import main
+    from chimed_eval.cli.app import main
 
     with pytest.raises(SystemExit) as info:
         main(["data", "--deadline", "0"])

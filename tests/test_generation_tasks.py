@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.cli import main
-from chimed_eval.errors import ConfigError, DataError, MissingDataError
+from chimed_eval.cli.app import main
+from chimed_eval.core.errors import ConfigError, DataError, MissingDataError
 from chimed_eval.metrics import text as T
-from chimed_eval.runner import RunSettings, item_seed
-from chimed_eval.task import TaskRunOptions
+from chimed_eval.engine.runner import RunSettings, item_seed
+from chimed_eval.task.base import TaskRunOptions
 from tasks import get_task
 from tasks.generation import CMD_FILE, detect_encoding, load_chimed_qa, load_cmd_qa, load_covid_zh, load_hetmc
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.cli import main
-from chimed_eval.errors import DataError
+from chimed_eval.cli.app import main
+from chimed_eval.core.errors import DataError
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

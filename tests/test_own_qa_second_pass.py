@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from chimed_eval.cli import main
+from chimed_eval.cli.app import main
 from chimed_eval.metrics.text import paper_rouge_pair, rouge_score_pair, sacrebleu_from_stats, sacrebleu_stats
 
 ROWS = [{"id": "q1", "科室": "心内科", "问题": "高血压患者饮食要注意什么？", "回答": ["低盐低脂饮食", "限制钠盐摄入"]},

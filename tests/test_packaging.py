@@ -19,7 +19,7 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path):
                     "-w", str(wheels)], check=True, capture_output=True)
     [whl] = wheels.glob("chimed_eval-*.whl")
     names = set(zipfile.ZipFile(whl).namelist())
-    for must in ("chimed_eval/cli.py", "chimed_eval/schema/results.schema.json", "chimed_eval/data_manifest.json",
+    for must in ("chimed_eval/cli/app.py", "chimed_eval/schema/results.schema.json", "chimed_eval/data/manifest.json",
                  "tasks/exams.py",
                  "tasks/custom.py", "leaderboards/paper.py"):
         assert must in names, must

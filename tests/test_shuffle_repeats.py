@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.check import metric_direction
-from chimed_eval.cli import main
-from chimed_eval.errors import ConfigError
-from chimed_eval.expand import expand_repeats, expand_shuffled, letters_of, mc_generation_config
+from chimed_eval.reports.check import metric_direction
+from chimed_eval.cli.app import main
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.evidence.expand import expand_repeats, expand_shuffled, letters_of, mc_generation_config
 from chimed_eval.metrics.repeats import majority_answer
-from chimed_eval.runner import RunSettings, item_seed, prepare
-from chimed_eval.task import TaskData
-from chimed_eval.types import GenerationConfig, Sample
+from chimed_eval.engine.runner import RunSettings, item_seed, prepare
+from chimed_eval.task.base import TaskData
+from chimed_eval.core.types import GenerationConfig, Sample
 from conftest import write_exam_csv
 
 EXAM_CYCLE = "ABCDDCBA"  # gold letters of the synthetic exam, item i -> EXAM_CYCLE[i % 8]

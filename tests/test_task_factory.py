@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.cli import main
+from chimed_eval.cli.app import main
 from conftest import write_exam_csv
 from tasks.factory import TASK_TYPES, build_tasks, describe
 
@@ -123,7 +123,7 @@ def test_a_task_config_that_is_no_regular_file_is_refused_at_once(tmp_path, comm
     elif command == "run":
         argv += ["--output", str(tmp_path / "out")]
     try:
-        done = subprocess.run([sys.executable, "-m", "chimed_eval.cli", *argv], capture_output=True, text=True,
+        done = subprocess.run([sys.executable, "-m", "chimed_eval.cli.app", *argv], capture_output=True, text=True,
                               timeout=120, cwd=tmp_path, preexec_fn=_limit_memory)
     except subprocess.TimeoutExpired:
         pytest.fail(f"{command} --task-config {special} still waits after 120 s")
@@ -135,8 +135,8 @@ def test_a_task_config_that_is_no_regular_file_is_refused_at_once(tmp_path, comm
 
 def test_a_task_config_that_is_a_directory_or_too_large_is_refused(tmp_path, capsys):
     from tasks.config import load_config_file
-    from chimed_eval.errors import ConfigError
-    from chimed_eval.tabular_text import MAX_TASK_CONFIG_BYTES
+    from chimed_eval.core.errors import ConfigError
+    from chimed_eval.files.text import MAX_TASK_CONFIG_BYTES
 
     with pytest.raises(ConfigError, match=f"{tmp_path}: the task config is a directory, not a regular file"):
         load_config_file(tmp_path)

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from chimed_eval.backends.fake import FakeBackend, script_key
-from chimed_eval.chat import chat_setup
-from chimed_eval.runner import RunSettings, oracle_script, prepare
-from chimed_eval.task import Task, TaskRunOptions
-from chimed_eval.types import Message, Request, Response
+from chimed_eval.models.chat import chat_setup
+from chimed_eval.engine.runner import RunSettings, oracle_script, prepare
+from chimed_eval.task.base import Task, TaskRunOptions
+from chimed_eval.core.types import Message, Request, Response
 from conftest import write_exam_csv
 from tasks.custom import make_mcq_task, spec_from_args
 from tasks.ner import make_ner_task_from_args
@@ -36,8 +36,8 @@ def _ner(tmp_path: Path) -> Task:
 def _generation_task(tmp_path: Path) -> Task:
     pytest.importorskip("jieba")
     from tasks.generation import GenerationTask
-    from chimed_eval.task import TaskData
-    from chimed_eval.types import Sample
+    from chimed_eval.task.base import TaskData
+    from chimed_eval.core.types import Sample
 
     data = TaskData(samples=[Sample("q1", "头痛怎么办", target="多休息。"),
                              Sample("d1", "(paper)", target="做过胃镜吗", metadata={"turns": [["patient", "胃胀\n"]]})])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chimed_eval.errors import ConfigError, DataError
+from chimed_eval.core.errors import ConfigError, DataError
 from training.config import Source, apply_overrides, from_dict
 from training.data import CMD_SPLITS, Chat, Pair, QA, easy_pairs, mixture, read_jsonl
 from training.overlap import check_no_eval_overlap, eval_overlap, record_texts

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chimed_eval.errors import ConfigError
+from chimed_eval.core.errors import ConfigError
 
 MEDQA_Q = "男，45岁。反复上腹痛3年，空腹时加重，进食后缓解。最可能的诊断是"
 OPTIONS = ("胃溃疡", "十二指肠溃疡", "慢性胃炎", "胃癌")

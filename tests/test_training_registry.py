@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from chimed_eval.errors import ConfigError
+from chimed_eval.core.errors import ConfigError
 from training.config import TrainSettings, from_dict, training_kwargs
 from training.registry import STAGES, StageSpec, get_stage, stages
 

@@ -221,7 +221,7 @@ def test_rejection_selects_the_best_scored_candidate_through_a_backend(tiny_mode
 def test_stage_config_mistakes_are_config_errors(tmp_path):
     """Mistakes in a rejection or reward config end in ConfigError (the CLI prints it and exits 2),
     not in a NameError or a traceback from deep inside a stage."""
-    from chimed_eval.errors import ConfigError
+    from chimed_eval.core.errors import ConfigError
     from training.config import from_dict
     from training.rejection import RejectionStageConfig, run_rejection
     from training.reward import HardNegatives, hard_pairs

@@ -15,7 +15,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from chimed_eval.errors import ChimedEvalError, ConfigError
+from chimed_eval.core.errors import ChimedEvalError, ConfigError
 
 FULL = "full"
 FULL_HELP = "every stage of a full file in sequence, then chimed-eval run"
@@ -57,7 +57,7 @@ def run_stage(stage: str, data: dict) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from chimed_eval.registry import UnknownNameError
+    from chimed_eval.core.registry import UnknownNameError
 
     from .config import apply_overrides, load_yaml
 

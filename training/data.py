@@ -45,7 +45,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from chimed_eval.errors import ConfigError, DataError, MissingDataError
+from chimed_eval.core.errors import ConfigError, DataError, MissingDataError
 
 from .config import Source
 
@@ -84,7 +84,7 @@ class PromptItem:
 
 
 def data_dir() -> Path:
-    from chimed_eval.cli import default_data_dir
+    from chimed_eval.cli.app import default_data_dir
 
     return Path(default_data_dir()).resolve()
 
@@ -131,7 +131,7 @@ def read_jsonl(path: str | Path, schema: str) -> list[Any]:
     """Records of ``schema`` (text | chat | pairs | prompts) from a JSONL file."""
     if schema not in SCHEMAS:
         raise ValueError(schema)
-    from chimed_eval.tabular import read_rows
+    from chimed_eval.files.tabular import read_rows
 
     p = Path(path).expanduser()
     out: list[Any] = []

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chimed_eval.errors import ConfigError
+from chimed_eval.core.errors import ConfigError
 
 from .config import from_dict
 from .registry import StageSpec, get_stage, stages
@@ -90,7 +90,7 @@ def run_evaluation(model: str, ev: EvaluateConfig) -> dict[str, Any]:
     """``chimed-eval run`` on the trained model (a separate process, as a user would run it)."""
     output = ev.output or str(Path(model) / "eval")
     exe = Path(sys.executable).with_name("chimed-eval")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-c", "import sys; from chimed_eval.cli import main; sys.exit(main())"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-c", "import sys; from chimed_eval.cli.app import main; sys.exit(main())"]
     cmd += ["run", "--model", model, "--tasks", ev.tasks, "--backend", ev.backend, "--output", output, "--no-progress"]
     if ev.limit:
         cmd += ["--limit", str(ev.limit)]

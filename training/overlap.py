@@ -33,7 +33,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from chimed_eval.errors import ConfigError, MissingDataError
+from chimed_eval.core.errors import ConfigError, MissingDataError
 
 MIN_IDENTIFYING_CHARS = 8
 # an option block's first marker: "\nA. ", " (A) ", "A、", "A：" ... (whitespace-normalised text)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable
 
-from chimed_eval.registry import Registry
+from chimed_eval.core.registry import Registry
 
 STAGES: Registry["StageSpec"] = Registry("stage")
 NOT_STAGES = frozenset({"cli", "registry", "__main__"})  # modules that register nothing

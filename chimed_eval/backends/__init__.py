@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..registry import Registry
+from chimed_eval.core.registry import Registry
 
 BACKENDS: Registry = Registry("backend")
 BACKENDS.add("fake", "chimed_eval.backends.fake:FakeBackend", "deterministic scripted answers (tests, dry runs)")
@@ -26,11 +26,11 @@ def accepted_args(name: str) -> frozenset[str]:
         return frozenset({"trust_remote_code", "attn_implementation", "prefix_cache", "min_prefix_tokens", "revision",
                           "chat_format"}) | HF_LOAD_ARGS
     if name == "vllm":
-        from .vllm import BOOL_ARGS, FLOAT_ARGS, INT_ARGS, OWN_ARGS
+        from chimed_eval.backends.vllm import BOOL_ARGS, FLOAT_ARGS, INT_ARGS, OWN_ARGS
 
         return frozenset(INT_ARGS | FLOAT_ARGS | BOOL_ARGS | OWN_ARGS) | VLLM_STRING_ARGS | {"data_parallel_size"}
     if name == "openai":
-        from .openai import IGNORED_ARGS, RESULT_ARGS, TRANSPORT_ARGS
+        from chimed_eval.backends.openai import IGNORED_ARGS, RESULT_ARGS, TRANSPORT_ARGS
 
         return frozenset(TRANSPORT_ARGS + RESULT_ARGS + IGNORED_ARGS)
     return frozenset()
@@ -40,8 +40,8 @@ def check_backend_args(name: str, args: dict[str, str], what: str = "--model-arg
     """Refuse, before anything is written, an argument backend ``name`` does not read (a typo, or a
     key under a name that does not look secret, such as ``headers=``): its name is given, its value
     never. An unknown backend is left to :data:`BACKENDS` to refuse."""
-    from ..errors import ConfigError
-    from ..secret_args import refuse_secret_args
+    from chimed_eval.core.errors import ConfigError
+    from chimed_eval.core.secrets import refuse_secret_args
 
     refuse_secret_args(args, what)
     known = accepted_args(name)
@@ -58,7 +58,7 @@ def open_backend(name: str, model: str, *, seed: int = 0, batch_size: int = 8, d
     False for no cache. Local-weights backends get the resolved model and the ``--model-args``
     meant for them; the fake backend its mode and, for ``oracle``, its ``script`` (the answers, from
     ``runner.oracle_script``); the API backend the name as given. The cache key
-    holds ``device``, ``dtype`` and the result-changing ``model_args`` (chimed_eval/cache.py); the
+    holds ``device``, ``dtype`` and the result-changing ``model_args`` (chimed_eval/backends/cache.py); the
     seed enters it where answers depend on it (the fake backend's ``cache_identity``, the per-item
     seed of sampled requests)."""
     args = dict(model_args or {})
@@ -68,12 +68,12 @@ def open_backend(name: str, model: str, *, seed: int = 0, batch_size: int = 8, d
     elif name == "openai":  # a served model: a preset or the API's model name, no local files
         inner = cls(model, seed=seed, model_args=args)
     else:
-        from ..models import resolve_model
+        from chimed_eval.models.resolve import resolve_model
 
         inner = cls(resolve_model(model, args), device=device, dtype=dtype, batch_size=batch_size, seed=seed,
                     model_args={k: v for k, v in args.items() if k not in ("revision", "chat_format")})
     if cache is False:
         return inner
-    from ..cache import CachingBackend, cache_extra_identity, default_cache_dir
+    from chimed_eval.backends.cache import CachingBackend, cache_extra_identity, default_cache_dir
 
     return CachingBackend(inner, cache or default_cache_dir(), cache_extra_identity(args, device, dtype))

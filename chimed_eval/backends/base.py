@@ -5,8 +5,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Sequence
 
-from ..errors import ConfigError
-from ..types import ModelInfo, Request, Response
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.core.types import ModelInfo, Request, Response
 
 
 class Backend(ABC):

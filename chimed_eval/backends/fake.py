@@ -17,9 +17,9 @@ import random
 import time
 from typing import Mapping, Sequence
 
-from ..errors import ConfigError
-from ..types import ModelInfo, Request, Response
-from .base import Backend
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.core.types import ModelInfo, Request, Response
+from chimed_eval.backends.base import Backend
 
 LETTERS = "ABCDEFGHIJ"
 Script = Mapping[str, "int | str | None"]
@@ -45,7 +45,7 @@ class FakeBackend(Backend):
                  **_: object) -> None:
         mode, _, arg = model.partition(":")
         if mode == "judge":  # a scripted judge (chimed_eval.backends.fake_judge)
-            from .fake_judge import check_behaviour
+            from chimed_eval.backends.fake_judge import check_behaviour
 
             check_behaviour(arg)
         elif mode not in ("oracle", "fixed", "random") or (mode != "fixed" and arg):
@@ -117,7 +117,7 @@ class FakeBackend(Backend):
         self.calls.append(("next_token", len(requests)))
         if self.mode != "judge":
             return self._scored(requests)
-        from .fake_judge import fake_next_token
+        from chimed_eval.backends.fake_judge import fake_next_token
 
         out = []
         for r in requests:
@@ -150,7 +150,7 @@ class FakeBackend(Backend):
                 answer = self.script.get(script_key(r))
                 text = f"答案：{LETTERS[answer]}" if isinstance(answer, int) else str(answer or "")
             elif self.mode == "judge":
-                from .fake_judge import fake_verdict
+                from chimed_eval.backends.fake_judge import fake_verdict
 
                 text = fake_verdict(self.arg, r.context)
             else:

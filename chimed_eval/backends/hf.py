@@ -12,9 +12,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from ..models import ResolvedModel
-from ..types import ModelInfo, Request, Response
-from .tokens import TokenizedBackend, as_bool
+from chimed_eval.models.resolve import ResolvedModel
+from chimed_eval.core.types import ModelInfo, Request, Response
+from chimed_eval.backends.tokens import TokenizedBackend, as_bool
 
 log = logging.getLogger(__name__)
 
@@ -150,13 +150,13 @@ class HFBackend(TokenizedBackend):
 
     def token_logprobs(self, requests: Sequence[Request]) -> list[Response]:
         """Exact per-token log-probabilities and vocabulary moments (:mod:`.token_scores`)."""
-        from .token_scores import hf_token_logprobs
+        from chimed_eval.backends.token_scores import hf_token_logprobs
 
         return hf_token_logprobs(self, requests)
 
     def request_length(self, request: Request) -> int:
         if request.kind == "token_logprobs":  # the text's tokens, not the (usually empty) context's
-            from .token_scores import token_row
+            from chimed_eval.backends.token_scores import token_row
 
             return len(token_row(self, request)[0])
         return super().request_length(request)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..types import Request
-from .base import Backend
+from chimed_eval.core.types import Request
+from chimed_eval.backends.base import Backend
 
 
 def as_bool(v: Any) -> bool:

@@ -32,11 +32,11 @@ from __future__ import annotations
 import logging
 from typing import Any, Sequence
 
-from ..errors import ConfigError
-from ..models import ResolvedModel
-from ..types import ModelInfo, Request, Response
-from .hf import decode_complete
-from .tokens import TokenizedBackend, as_bool
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.models.resolve import ResolvedModel
+from chimed_eval.core.types import ModelInfo, Request, Response
+from chimed_eval.backends.hf import decode_complete
+from chimed_eval.backends.tokens import TokenizedBackend, as_bool
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +231,7 @@ class VLLMBackend(TokenizedBackend):
         ``prompt_logprobs=0``, as for ``loglikelihood`` (a read position taken from the prefix
         cache is scored again without it). vLLM returns the actual tokens' log-probabilities, not
         the whole distribution: ``token_moments`` is None (Min-K%++ is then unavailable)."""
-        from .token_scores import token_row
+        from chimed_eval.backends.token_scores import token_row
 
         SP = self._vllm.SamplingParams
         plans = [token_row(self, r) for r in requests]

@@ -28,16 +28,16 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from chimed_eval.errors import ConfigError
+from chimed_eval.core.errors import ConfigError
 
 CLEAN_FILE = "results.clean.json"
 
 
 def read_report(path: Path) -> dict[str, Any]:
     """A ``chimed-eval contamination --output`` report, checked enough to exclude items by it."""
-    from chimed_eval.runs import read_json_file
+    from chimed_eval.runs.reader import read_json_file
 
-    from .cli import REPORT_FORMAT, REPORT_VERSION
+    from chimed_eval.cli.contamination import REPORT_FORMAT, REPORT_VERSION
 
     doc = read_json_file(path)
     if not isinstance(doc, dict) or doc.get("format") != REPORT_FORMAT:
@@ -101,7 +101,7 @@ def _at(path: Path, where: Sequence[str | int]) -> str:
 
 def _check_consistent(path: Path, name: str, t: dict[str, Any]) -> None:
     """Refuse a task of a report whose records contradict each other or its summary (module doc)."""
-    from chimed_eval.types import sha256_text
+    from chimed_eval.core.types import sha256_text
 
     recs = t["records"]
     first: dict[str, int] = {}
@@ -170,12 +170,12 @@ def clean_rescore(out_dir: Path, report_path: Path, get_task: Callable[[str], An
     """(figures on every item, figures on the unflagged items, the contamination block); writes
     OUT/results.clean.json (see the module doc)."""
     from chimed_eval import SCHEMA_VERSION
-    from chimed_eval.outdir import OutLock, check_adoptable
-    from chimed_eval.records import SampleStore, run_result_to_dict, task_result_to_dict, write_json_atomic
-    from chimed_eval.runner import task_result
-    from chimed_eval.runs import read_run, read_run_state
-    from chimed_eval.task import file_sha256
-    from chimed_eval.types import ModelInfo, RunResult
+    from chimed_eval.runs.outdir import OutLock, check_adoptable
+    from chimed_eval.runs.records import SampleStore, run_result_to_dict, task_result_to_dict, write_json_atomic
+    from chimed_eval.engine.runner import task_result
+    from chimed_eval.runs.reader import read_run, read_run_state
+    from chimed_eval.task.base import file_sha256
+    from chimed_eval.core.types import ModelInfo, RunResult
 
     if not (out_dir / "run.json").is_file():
         raise ConfigError(f"{out_dir} has no run.json: not a chimed-eval output directory")

@@ -183,7 +183,7 @@ OPTION_FIELD = "choice "  # the field name of an option's text: "choice A", "cho
 
 
 def sample_texts(sample: Any) -> tuple[tuple[str, str], ...]:
-    """The texts of a :class:`~chimed_eval.types.Sample` (see the module doc), by field name."""
+    """The texts of a :class:`~chimed_eval.core.types.Sample` (see the module doc), by field name."""
     out = [("input", sample.input)]
     choices = [str(c) for c in sample.choices or ()]
     out += [(f"{OPTION_FIELD}{chr(65 + i)}", c) for i, c in enumerate(choices)]

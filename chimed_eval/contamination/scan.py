@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from .ngrams import BATCH_TOKENS, PIECE_CHARS, TestIndex, key, pieces, tokens, window_hashes
+from chimed_eval.contamination.ngrams import BATCH_TOKENS, PIECE_CHARS, TestIndex, key, pieces, tokens, window_hashes
 
 
 @dataclass(frozen=True)

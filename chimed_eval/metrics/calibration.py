@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..types import Metric
+from chimed_eval.core.types import Metric
 
 N_BINS = 10
 
@@ -59,8 +59,8 @@ class CalibrationBin:
 def valid_logprobs(logprobs: Sequence[float]) -> bool:
     """Whether option log-probabilities can be read as a choice and as probabilities: no NaN, no
     +inf, and at least one option above -inf. An item failing this has no prediction (it counts as
-    wrong, :func:`chimed_eval.evidence.judge_choice`) and is left out of ``ece`` / ``brier``, counted
-    in ``invalid_logprob_count`` (:func:`chimed_eval.expand.expanded_figures`): a NaN compares false
+    wrong, :func:`chimed_eval.evidence.kinds.judge_choice`) and is left out of ``ece`` / ``brier``, counted
+    in ``invalid_logprob_count`` (:func:`chimed_eval.evidence.expand.expanded_figures`): a NaN compares false
     with everything, so an arg-max over it would pick an option by position, not by the model."""
     xs = [float(x) for x in logprobs]
     return bool(xs) and not any(math.isnan(x) or x == math.inf for x in xs) and any(x > -math.inf for x in xs)
@@ -131,7 +131,7 @@ def calibration_metrics(logprobs: Sequence[Sequence[float]], gold: Sequence[int]
                         protocol: str | None = None, n_bins: int = N_BINS) -> tuple[list[Metric], tuple[CalibrationBin, ...]]:
     """(``ece`` and ``brier`` Metrics, the reliability bins) from per-item option log-probabilities
     and gold indices; see the module docstring for units and rules."""
-    from .stats import mean_ci  # numpy, only when figures are computed
+    from chimed_eval.metrics.stats import mean_ci  # numpy, only when figures are computed
 
     probs = [softmax(lp) for lp in logprobs]
     bins = reliability_bins(probs, gold, n_bins)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Sequence
 
-from ..types import Metric, SampleScore
+from chimed_eval.core.types import Metric, SampleScore
 
 
 def argmax_first(values: Sequence[float]) -> int:
@@ -23,7 +23,7 @@ def accuracy_metrics(scores: Sequence[SampleScore], seed: int, protocol: str | N
     Accuracies are percentages; ``acc`` has a Wilson interval, ``acc_macro`` a MOVER-Wilson one
     (:mod:`chimed_eval.metrics.stats`).
     """
-    from .stats import WILSON, macro_ci, proportion_ci  # numpy, only when figures are computed
+    from chimed_eval.metrics.stats import WILSON, macro_ci, proportion_ci  # numpy, only when figures are computed
 
     values = [s.score for s in scores]
     n = len(values)

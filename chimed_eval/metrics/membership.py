@@ -37,8 +37,8 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from ..types import Metric
-from .stats import BOOTSTRAP, MIN_GROUP_SIZE, N_BOOT, bootstrap_mean_ci
+from chimed_eval.core.types import Metric
+from chimed_eval.metrics.stats import BOOTSTRAP, MIN_GROUP_SIZE, N_BOOT, bootstrap_mean_ci
 
 DEFAULT_K = 20
 PROTOCOL = "min-k"

@@ -36,7 +36,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
-from ..types import Metric
+from chimed_eval.core.types import Metric
 
 if TYPE_CHECKING:  # numpy loads only when corpus figures are computed (`chimed-eval tasks` stays light)
     import numpy as np
@@ -260,7 +260,7 @@ def bootstrap_weights(n: int, seed: int, n_boot: int | None = None) -> "np.ndarr
     (records resampled with replacement; the same draws as :mod:`chimed_eval.metrics.stats`)."""
     import numpy as np
 
-    from .stats import N_BOOT
+    from chimed_eval.metrics.stats import N_BOOT
 
     n_boot = N_BOOT if n_boot is None else n_boot
     rng = np.random.default_rng(seed)
@@ -292,7 +292,7 @@ def ner_metrics(records: Sequence[RecordCounts], types: Sequence[str], seed: int
     """
     import numpy as np
 
-    from .stats import BOOTSTRAP
+    from chimed_eval.metrics.stats import BOOTSTRAP
 
     n = len(records)
     by_type_total = {t: sum((r.by_type.get(t, Counts()) for r in records), Counts()) for t in types}

@@ -26,7 +26,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Hashable, Sequence
 
-from ..types import Metric
+from chimed_eval.core.types import Metric
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def repeat_metrics(outcomes: Sequence[RepeatOutcome], seed: int, pass_ks: Sequen
     """``avg@K``, ``maj@K`` and ``pass@k`` for each k in ``pass_ks`` (default: k = K) over items,
     as percentages with Wilson intervals over items (names carry K, e.g. ``maj@5``); ``seed`` is
     kept for the callers' signature, Wilson's interval draws nothing."""
-    from .stats import WILSON, proportion_ci  # numpy, only when figures are computed
+    from chimed_eval.metrics.stats import WILSON, proportion_ci  # numpy, only when figures are computed
 
     items = _items(outcomes)
     if not items:

@@ -39,7 +39,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..types import Metric
+from chimed_eval.core.types import Metric
 
 LETTERS = string.ascii_uppercase
 
@@ -201,7 +201,7 @@ def robustness_metrics(results: Sequence[PermutedResult], seed: int, protocol: s
     over items scored under their permutations. The shares have no interval; ``acc_shuffled`` and
     ``circular_acc``/``all_orders_acc`` have Wilson intervals, ``position_bias`` a seeded 95%
     bootstrap interval over items (:mod:`chimed_eval.metrics.stats`)."""
-    from .stats import BOOTSTRAP, WILSON, proportion_ci  # numpy, only when figures are computed
+    from chimed_eval.metrics.stats import BOOTSTRAP, WILSON, proportion_ci  # numpy, only when figures are computed
 
     items = _by_item(results)
     if not items:

@@ -7,7 +7,7 @@ import re
 import unicodedata
 from typing import Mapping, Sequence
 
-from ..types import Metric, SampleScore
+from chimed_eval.core.types import Metric, SampleScore
 
 
 def item_points(letter: str, letters: str, points: Sequence[float], reverse: bool) -> float:
@@ -40,7 +40,7 @@ def scale_metrics(groups: Mapping[str, Sequence[SampleScore]], seed: int,
     extraction failure is left out) and ``<scale>_mean`` with a 95% interval (the bootstrap, or
     Wilson's over the scale's range where it collapses: :func:`chimed_eval.metrics.stats.mean_ci`); the
     breakdown gives the items, the answered items, the sum and the mean."""
-    from .stats import BOOTSTRAP, bootstrap_mean_ci, mean_ci
+    from chimed_eval.metrics.stats import BOOTSTRAP, bootstrap_mean_ci, mean_ci
 
     metrics, subjects = [], {}
     for scale, items in groups.items():

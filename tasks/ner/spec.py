@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from chimed_eval.errors import ConfigError
-from chimed_eval.spans import SpanFields
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.files.spans import SpanFields
 
 from ..config import Converter, check_task_name, flag_converter, coerce_settings, config_entries, resolve_paths, split_list, text_value
 
 @dataclass
 class NerSpec:
-    """Your own NER data. ``path``: the records (JSONL or BIO, see :mod:`chimed_eval.spans`);
+    """Your own NER data. ``path``: the records (JSONL or BIO, see :mod:`chimed_eval.files.spans`);
     ``format``: json | jsonl | bio (default: .json -> a JSON array, or JSONL when it does not start
     with ``[``; .jsonl -> jsonl; else bio); ``types``: the inventory
     (default: the gold types in order of first appearance; given, it is enforced on the files);
@@ -24,7 +24,7 @@ class NerSpec:
     records; ``shots``: default shot count (5 with a fewshot file, else 0); ``text_field`` /
     ``entities_field`` / ``start_field`` / ``end_field`` / ``type_field``: the keys of JSON/JSONL
     records when not the usual ones; ``end_inclusive``: the end offset is the entity's last character;
-    ``check_ends``: false accepts spans that look off by one (see :mod:`chimed_eval.span_checks`)."""
+    ``check_ends``: false accepts spans that look off by one (see :mod:`chimed_eval.files.span_checks`)."""
 
     path: str | Path
     name: str = "ner"
@@ -47,7 +47,7 @@ class NerSpec:
     check_ends: bool = True
 
     def span_fields(self) -> SpanFields:
-        """The key names and end convention of JSON/JSONL records (:class:`chimed_eval.spans.SpanFields`)."""
+        """The key names and end convention of JSON/JSONL records (:class:`chimed_eval.files.spans.SpanFields`)."""
         return SpanFields(self.text_field, self.entities_field, self.start_field, self.end_field, self.type_field,
                           self.end_inclusive, self.check_ends)
 

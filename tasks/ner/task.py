@@ -12,12 +12,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from chimed_eval.errors import ConfigError
-from chimed_eval.evidence import NER_CORPUS, NER_SAMPLE, NerEvidence, NerPromptFacts, has_keys, judge_ner  # noqa: F401
-from chimed_eval.extract_ner import TypeInventory, render_answer
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.evidence.kinds import NER_CORPUS, NER_SAMPLE, NerEvidence, NerPromptFacts, has_keys, judge_ner  # noqa: F401
+from chimed_eval.extract.ner import TypeInventory, render_answer
 from chimed_eval.metrics.ner import ner_gold
-from chimed_eval.task import Task, TaskData, TaskRunOptions
-from chimed_eval.types import GenerationConfig, Metric, Request, Response, Sample, SampleScore
+from chimed_eval.task.base import Task, TaskData, TaskRunOptions
+from chimed_eval.core.types import GenerationConfig, Metric, Request, Response, Sample, SampleScore
 
 from .datasets import load_spec, mentions
 from .spec import NerSpec, spec_from_args
@@ -210,7 +210,7 @@ class NerTask(Task):
 
     def rescore(self, record: Mapping[str, object], variant: str) -> SampleScore:
         """Judge a saved record again with its own inventory (the task's for records without one)."""
-        from chimed_eval.records import record_to_score
+        from chimed_eval.runs.records import record_to_score
 
         s = record_to_score(record)
         ev = NerEvidence.from_extra(s.extra)
@@ -220,7 +220,7 @@ class NerTask(Task):
         return NER_SAMPLE(s, ev, variant)
 
     def aggregate(self, scores: Sequence[SampleScore], variant: str, seed: int) -> tuple[list[Metric], dict[str, dict[str, float | int]]]:
-        """The corpus figures (:data:`chimed_eval.evidence.NER_CORPUS`) over the task's inventory,
+        """The corpus figures (:data:`chimed_eval.evidence.kinds.NER_CORPUS`) over the task's inventory,
         else the one its records carry."""
         evidence = [NerEvidence.from_extra(s.extra) for s in scores]
         if self.types:
@@ -243,7 +243,7 @@ def make_ner_task_from_args(args: Mapping[str, str]) -> NerTask:
 def rescoring_task(name: str, out_dir: Path) -> NerTask | None:
     """A NerTask able to re-score ``OUT/samples/<name>.jsonl`` when its records are NER records
     (they carry their own text, gold spans and inventory), else None."""
-    from chimed_eval.records import first_record_extra
+    from chimed_eval.runs.records import first_record_extra
 
     extra = first_record_extra(out_dir, name)
     if not has_keys(extra, NerEvidence.KEYS):

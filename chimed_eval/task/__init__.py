@@ -1,0 +1,1 @@
+"""The Task interface, TaskData, TaskRunOptions and the multiple-choice task."""
