@@ -40,3 +40,22 @@ def test_a_new_subcommand_is_its_module_and_one_line_in_the_list(monkeypatch, ca
     assert app.main(["hello", "--who", "ward"]) == 7
     assert capsys.readouterr().out == "hello ward\n"
     assert "say hello" in app.build_parser().format_help()
+
+
+def test_no_module_of_the_package_imports_the_wiring():
+    """cli/app.py imports the command modules by name (not seen by tests/test_layers.py's AST walk),
+    so a command importing app back would be a cycle the walk misses: none may."""
+    import ast
+    from pathlib import Path
+
+    root = Path(chimed_eval.cli.__file__).resolve().parents[1]
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [f"{node.module}.{a.name}" for a in node.names] + [node.module or ""]
+                     if isinstance(node, ast.ImportFrom) else [])
+            if any(n == "chimed_eval.cli.app" or (isinstance(node, ast.ImportFrom) and node.level and n.endswith(".app"))
+                   for n in names):
+                offenders.append(f"{path.relative_to(root.parent)}:{node.lineno}")
+    assert offenders == []
