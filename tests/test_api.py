@@ -77,7 +77,7 @@ def test_task_objects_and_a_typed_config(shared_data):
 
     config = chimed_eval.RunConfig(limit=8, shots=1, progress=False)
     by_object = chimed_eval.evaluate("oracle", [get_task(TASK)], backend="fake", data_dir=shared_data, config=config)
-    by_name = chimed_eval.evaluate("oracle", [TASK], backend="fake", data_dir=shared_data, config=config)
+    by_name = chimed_eval.evaluate(Path("oracle"), [TASK], backend="fake", data_dir=shared_data, config=config)
     assert by_object.tasks == by_name.tasks
     assert by_object.tasks[0].n == 8 and by_object.tasks[0].shots == 1
 
@@ -117,7 +117,7 @@ def test_to_pandas_without_pandas_says_what_to_install(shared_data, monkeypatch)
 
 
 def test_import_is_light_and_lazy():
-    probe = ("import sys, chimed_eval; assert 'evaluate' in dir(chimed_eval); f = chimed_eval.read_run; "
+    probe = ("import sys, chimed_eval; assert 'evaluate' in dir(chimed_eval); f = chimed_eval.read_run, chimed_eval.evaluate; "
              "c = chimed_eval.RunConfig; print(sorted(m for m in ('torch', 'transformers', 'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"

@@ -125,7 +125,7 @@ def plan_run(model: Any, tasks: Sequence[str | Task] | str | Task, *, backend: s
     if check_tasks is not None:
         check_tasks(task_objects)
     BACKENDS.get(backend)  # an unknown backend fails here, before any data or model loads
-    name = model if loaded is None else loaded.model_info().name
+    name = str(model) if loaded is None else loaded.model_info().name
     if data_dir is None:
         from chimed_eval.data.locations import default_data_dir
 
