@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
-SCHEMA_VERSION = "1.0"
+from chimed_eval.core.version import SCHEMA_VERSION, __version__
 
 __all__ = ["__version__", "SCHEMA_VERSION", "evaluate", "read_run", "RunConfig", "RunResult"]
 

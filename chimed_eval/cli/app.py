@@ -15,7 +15,7 @@ from typing import Sequence
 
 from chimed_eval.cli import (check, compare, contamination, data_cmd, judge, leaderboard, list_models, list_tasks,
                              merge, report, run, score, validate)
-from chimed_eval import __version__
+from chimed_eval.core.version import __version__
 from chimed_eval.core.errors import ChimedEvalError
 from chimed_eval.core.registry import UnknownNameError
 

@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.core.types import RunResult
+from chimed_eval.runs.settings import RunSettings
 from chimed_eval.task.base import Task
 
 #: names -> objects with ``.task`` and ``.source(config_sha256)`` (``tasks.factory.build_tasks``)
@@ -71,7 +72,7 @@ class RunPlan:
     records go (None: nowhere, kept in memory)."""
 
     tasks: tuple[Task, ...]
-    settings: Any  # chimed_eval.engine.runner.RunSettings
+    settings: RunSettings
     backend_factory: Callable[..., Any]
     output: Path | None
     progress: bool = True
@@ -96,7 +97,6 @@ def plan_run(model: Any, tasks: Sequence[str | Task] | str | Task, *, backend: s
     ``run`` command always has; ``check_tasks`` sees the built tasks first (the CLI's ``--judge``
     checks)."""
     from chimed_eval.backends import BACKENDS, check_backend_args
-    from chimed_eval.engine.runner import RunSettings
     from chimed_eval.evidence.expand import parse_shuffle_choices
 
     config = config or RunConfig()
