@@ -64,7 +64,11 @@ class HFBackend(TokenizedBackend):
     name = "hf"
 
     def __init__(self, model: ResolvedModel, device: str | None = None, dtype: str | None = None,
-                 batch_size: int = 8, seed: int = 0, model_args: dict[str, str] | None = None) -> None:
+                 batch_size: int = 8, seed: int = 0, model_args: dict[str, str] | None = None,
+                 loaded: tuple[Any, Any] | None = None) -> None:
+        """``loaded``: a transformers model and its tokenizer the caller has already loaded
+        (``chimed_eval.evaluate(model=(model, tokenizer))``): used as they are, on their own
+        device and dtype, nothing read from ``model.path``."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -72,6 +76,14 @@ class HFBackend(TokenizedBackend):
         self.torch = torch
         self.resolved = model
         self.batch_size = max(1, int(batch_size))
+        use_prefix_cache = as_bool(args.pop("prefix_cache", True))  # few-shot prefix KV reuse
+        min_prefix = int(args.pop("min_prefix_tokens", 16))
+        if loaded is not None:
+            self.model, self.tokenizer = loaded
+            self.device = str(self.model.device)
+            self.dtype_name = str(self.model.dtype).removeprefix("torch.")
+            self._setup(torch, seed, use_prefix_cache, min_prefix)
+            return
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dt = DTYPES.get((dtype or model.dtype or "float32").lower())
         if dt is None:
@@ -80,13 +92,15 @@ class HFBackend(TokenizedBackend):
         torch_dtype = "auto" if dt == "auto" else getattr(torch, dt)
         trust = as_bool(args.pop("trust_remote_code", model.trust_remote_code))
         attn = args.pop("attn_implementation", None) or _default_attention()
-        use_prefix_cache = as_bool(args.pop("prefix_cache", True))  # few-shot prefix KV reuse
-        min_prefix = int(args.pop("min_prefix_tokens", 16))
         common = dict(revision=model.revision, trust_remote_code=trust)
         self.tokenizer = AutoTokenizer.from_pretrained(model.tokenizer_path or model.path, **common)
         self.model = AutoModelForCausalLM.from_pretrained(
             model.path, dtype=torch_dtype, attn_implementation=attn, **common, **args
         ).to(self.device)
+        self._setup(torch, seed, use_prefix_cache, min_prefix)
+
+    def _setup(self, torch: Any, seed: int, use_prefix_cache: bool, min_prefix: int) -> None:
+        """What the backend derives from its model and tokenizer, however they were loaded."""
         self.model.eval()
         torch.manual_seed(seed)
         cfg = self.model.config

@@ -15,6 +15,7 @@ import sys
 from types import ModuleType
 from typing import Sequence
 
+from chimed_eval.core.version import __version__
 from chimed_eval.core.errors import ChimedEvalError
 from chimed_eval.core.registry import UnknownNameError
 
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The whole command line: the global flags and every command of :data:`COMMANDS`."""
     p = argparse.ArgumentParser(prog="chimed-eval", description="Evaluate Chinese medical language models.")
     p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}", help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True)
     for command in command_modules():
         command.add_parser(sub)

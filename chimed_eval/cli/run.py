@@ -13,7 +13,7 @@ from chimed_eval.cli.rebuild import task_getter
 from chimed_eval.cli.summary import print_summary
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.core.kv import parse_kv
-from chimed_eval.data.locations import default_data_dir
+from chimed_eval.engine.api import RunConfig
 
 NAME = "run"
 
@@ -79,105 +79,53 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_run_flags(r)  # --judge, --judge-backend, --judge-args, ... (chimed_eval/cli/judge.py)
 
 
+def run_config(a: argparse.Namespace) -> RunConfig:
+    """The ``run`` flags as the one typed configuration :func:`chimed_eval.evaluate` takes."""
+    return RunConfig(variant=a.variant, shots=a.shots, limit=a.limit, batch_size=a.batch_size, seed=a.seed,
+                     device=a.device, dtype=a.dtype, max_new_tokens=a.max_new_tokens, decoding=a.decoding,
+                     shuffle_choices=a.shuffle_choices, repeats=a.repeats, think_markers=a.think_markers,
+                     apply_chat_template=a.apply_chat_template, system_prompt=a.system_prompt,
+                     fewshot_as_multiturn=a.fewshot_as_multiturn, task_args=parse_kv(a.task_args, "--task-args"),
+                     task_config=a.task_config, cache=a.cache, use_cache=not a.no_cache, shard=a.shard,
+                     progress=not a.no_progress)
+
+
 def run(a: argparse.Namespace) -> int:
-    """Evaluate the model on the tasks into --output (resumable); the figures table after."""
-    from chimed_eval.backends import BACKENDS, open_backend
-    from chimed_eval.evidence.expand import parse_shuffle_choices
-    from chimed_eval.engine.runner import RunSettings, evaluate
+    """Evaluate the model on the tasks into --output (resumable); the figures table after.
+    Parse, build one :class:`RunConfig`, run it as :func:`chimed_eval.evaluate` does."""
+    from chimed_eval.backends import check_backend_args
+    from chimed_eval.cli.judge import check_run_flags
+    from chimed_eval.engine.api import plan_run, run_plan
+    from tasks.factory import build_tasks
 
     names = [t.strip() for t in a.tasks.split(",") if t.strip()]
     if not names:
         raise ConfigError("--tasks is empty")
-    if a.limit is not None and a.limit < 1:
-        raise ConfigError("--limit must be >= 1")
-    if a.max_new_tokens is not None and a.max_new_tokens < 1:
-        raise ConfigError("--max-new-tokens must be >= 1")
+    config = run_config(a)
+    config.check()
     model_args = parse_kv(a.model_args, "--model-args")
-    from chimed_eval.backends import check_backend_args
-
     check_backend_args(a.backend, model_args)  # before anything is written or echoed
     if a.data_parallel > 1:
         return _run_data_parallel(a, model_args)
     if a.data_parallel < 1:
         raise ConfigError("--data-parallel must be >= 1")
-    shard = None
-    if a.shard:
-        from chimed_eval.engine.parallel import shard_dir, shard_from_env
-
-        shard = shard_from_env() if a.shard == "auto" else a.shard
-        a.output = shard_dir(a.output, shard)  # checks the I/N spec
-    from tasks.factory import build_tasks
-
-    built = build_tasks(names, parse_kv(a.task_args, "--task-args"), a.task_config)
-    tasks = [b.task for b in built]
-    from chimed_eval.cli.judge import check_run_flags
-
-    check_run_flags(a, tasks)  # --judge: refused before the run, not after it
-    BACKENDS.get(a.backend)  # an unknown backend fails here, before any data or model loads
-    settings = RunSettings(model=a.model, backend=a.backend, variant=a.variant, shots=a.shots, seed=a.seed,
-                           limit=a.limit, batch_size=a.batch_size, device=a.device, dtype=a.dtype,
-                           model_args=model_args, data_dir=a.data_dir or default_data_dir(),
-                           max_new_tokens=a.max_new_tokens, decoding=a.decoding, shard=shard,
-                           shuffle_choices=parse_shuffle_choices(a.shuffle_choices),
-                           repeats=_at_least(a.repeats, 1, "--repeats") if a.repeats != 1 else None,
-                           think_markers=_think_markers(a.think_markers), apply_chat_template=a.apply_chat_template,
-                           system_prompt=a.system_prompt or None, fewshot_as_multiturn=a.fewshot_as_multiturn,
-                           task_sources=_task_sources(built, a.task_config))
-    if a.variant == "chat":
-        _set_chat_template(tasks, a.backend, a.model, model_args)
-
-    from chimed_eval.models.presets import check_backend
-
-    check_backend(a.model, a.backend)
-
-    # the fake backend is cached only in a directory given explicitly
-    cache = False if a.no_cache or (a.backend == "fake" and a.cache is None) else a.cache
-
-    def factory(script=None):  # script: the fake oracle's answers (runner.oracle_script)
-        return open_backend(a.backend, a.model, seed=a.seed, batch_size=a.batch_size, device=a.device,
-                            dtype=a.dtype, model_args=model_args, cache=cache, script=script)
-
+    plan = plan_run(a.model, names, backend=a.backend, model_args=model_args, data_dir=a.data_dir or None,
+                    output=a.output, config=config, resolve_tasks=build_tasks,
+                    check_tasks=lambda tasks: check_run_flags(a, tasks))  # --judge: refused before the run
+    a.output = plan.output  # a --shard run's own directory
     try:
-        run = evaluate(tasks, factory, settings, a.output, progress=not a.no_progress)
+        result = run_plan(plan)
     except KeyboardInterrupt:
         print(f"\nchimed-eval: interrupted; the items finished so far are saved in {a.output / 'samples'}/. "
               "Run the same command again to resume.", file=sys.stderr)
         return 130
-    print_summary(run)
+    print_summary(result)
     print(f"\nresults: {a.output / 'results.json'}\nsamples: {a.output / 'samples'}/")
     if a.judge:
         from chimed_eval.cli.judge import judge_after_run
 
-        return judge_after_run(a, run)
+        return judge_after_run(a, result)
     return 0
-
-
-def _think_markers(text: str | None) -> str | None:
-    """``--think-markers`` checked (:func:`chimed_eval.extract.reasoning.parse_think_markers`); None when
-    absent or the default, so the default is recorded the same way whether given or not."""
-    from chimed_eval.extract.reasoning import DEFAULT_THINK_MARKERS, parse_think_markers
-
-    return None if text is None or parse_think_markers(text) == DEFAULT_THINK_MARKERS else text
-
-
-def _at_least(k: int | None, low: int, flag: str) -> int | None:
-    """``k`` when given and >= ``low`` (None when not given); a ConfigError naming the flag otherwise."""
-    if k is not None and k < low:
-        raise ConfigError(f"{flag} {k}: expected an integer >= {low}")
-    return k
-
-
-def _task_sources(built, task_config: Path | None) -> dict:
-    """What defines each task beyond its data files, recorded in run.json (compared on resume,
-    and how ``score`` rebuilds the task): its type and --task-args, or the --task-config file's
-    content hash."""
-    from chimed_eval.files.text import read_task_config
-    from chimed_eval.core.types import sha256_text
-
-    config_sha = None
-    if task_config is not None:  # read as build_tasks read it: a regular file of a bounded size
-        config_sha = sha256_text(read_task_config(task_config).decode("utf-8", "replace"))
-    return {b.task.name: b.source(config_sha) for b in built}
 
 
 def _run_data_parallel(a: argparse.Namespace, model_args: dict[str, str]) -> int:
@@ -196,14 +144,3 @@ def _run_data_parallel(a: argparse.Namespace, model_args: dict[str, str]) -> int
     print_summary(run)
     print(f"\nresults: {a.output / 'results.json'} (merged from {len(dirs)} shards in {a.output / 'shards'})")
     return 0
-
-
-def _set_chat_template(tasks, backend: str, model: str, model_args: dict[str, str]) -> None:
-    """Refuse early a ``chat`` variant this model has no format for: the preset's documented chat
-    format, the tokenizer's chat template, or the server's (see :mod:`chimed_eval.models.chat`). The
-    runner hands the same (memoised) setup to the tasks in their run options; nothing is loaded
-    when no selected task has a chat variant."""
-    if any("chat" in t.variants for t in tasks):
-        from chimed_eval.models.chat import run_chat_setup
-
-        run_chat_setup(backend, model, model_args)

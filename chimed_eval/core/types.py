@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Callable, Iterable, Iterator, Literal, Mapping
 
 RequestKind = Literal["loglikelihood", "next_token", "generate", "token_logprobs"]
 REQUEST_KINDS: tuple[RequestKind, ...] = ("loglikelihood", "next_token", "generate", "token_logprobs")
@@ -227,8 +227,18 @@ class ModelInfo:
     dtype: str | None
 
 
+#: the columns of :meth:`RunResult.to_rows` / :meth:`RunResult.to_pandas`, in order
+FIGURE_COLUMNS = ("task", "metric", "value", "ci_low", "ci_high", "ci_method", "n", "averaging", "protocol",
+                  "tokenization", "variant", "shots", "model")
+
+
 @dataclass(frozen=True)
 class RunResult:
+    """A run's figures (what results.json holds), as the runner returns them and the reader reads
+    them back (:func:`chimed_eval.read_run`). ``sample_source``: where :meth:`samples` finds the
+    per-item records of a task, handed in by whoever built this result (the runner keeps them in
+    memory for a run without an output directory; the reader reads OUT/samples)."""
+
     schema_version: str
     model: ModelInfo
     settings: Mapping[str, Any]
@@ -237,6 +247,36 @@ class RunResult:
     #: what the reader found checking the figures against their digest and records
     #: (:mod:`chimed_eval.runs.integrity`): "verified", "unverified: <why>", or "" when built in memory
     integrity: str = field(default="", compare=False)
+    sample_source: Callable[[str], Iterable[SampleScore]] | None = field(default=None, compare=False, repr=False)
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """One tidy row per figure (:data:`FIGURE_COLUMNS`): ``n`` is the figure's own count, or
+        its task's items where the figure has none (as the CLI's summary table prints it)."""
+        rows = []
+        for t in self.tasks:
+            for m in t.metrics:
+                rows.append({"task": t.task, "metric": m.name, "value": m.value, "ci_low": m.ci_low,
+                             "ci_high": m.ci_high, "ci_method": m.ci_method, "n": t.n if m.n is None else m.n,
+                             "averaging": m.averaging, "protocol": m.protocol, "tokenization": m.tokenization,
+                             "variant": t.variant, "shots": t.shots, "model": self.model.name})
+        return rows
+
+    def to_pandas(self) -> Any:
+        """:meth:`to_rows` as a ``pandas.DataFrame`` (pandas is imported here, only when asked)."""
+        try:
+            import pandas
+        except ImportError:
+            raise ImportError("RunResult.to_pandas() needs pandas: pip install pandas") from None
+        return pandas.DataFrame(self.to_rows(), columns=list(FIGURE_COLUMNS))
+
+    def samples(self, task: str) -> Iterator[SampleScore]:
+        """The per-item records of ``task`` (``samples/<task>.jsonl``), in item order."""
+        names = [t.task for t in self.tasks]
+        if task not in names:
+            raise KeyError(f"no task {task!r} in this run; it has: {', '.join(names) or 'none'}")
+        if self.sample_source is None:
+            raise LookupError(f"this result of {task!r} carries no per-item records (built without a source)")
+        return iter(self.sample_source(task))
 
     @property
     def unverified(self) -> str | None:

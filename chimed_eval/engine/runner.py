@@ -14,11 +14,13 @@ import datetime as _dt
 import hashlib
 import platform
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any, Sequence
 
 from chimed_eval.core.version import SCHEMA_VERSION, __version__
 from chimed_eval.core.errors import ConfigError
+from chimed_eval.runs.reader import iter_samples
 from chimed_eval.runs.outdir import OutLock, check_adoptable, remove_stale_temp_files
 from chimed_eval.runs.resume import check_model, check_resume, items_sha256, keep_earlier_tasks
 from chimed_eval.runs.settings import PreparedTask, RunSettings
@@ -139,17 +141,38 @@ def _package_versions() -> dict[str, str]:
     return out
 
 
-def evaluate(tasks: Sequence[Task], backend_factory, settings: RunSettings, out_dir: Path,
+class MemoryStore:
+    """The records of one task kept in memory, for a run without an output directory
+    (``out_dir=None``): the interface of :class:`~chimed_eval.runs.records.SampleStore`, nothing
+    written anywhere."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def load(self) -> dict[str, dict[str, Any]]:
+        return {}
+
+    def append(self, records: Sequence[dict[str, Any]]) -> None:
+        pass  # the runner keeps every record it scores; finalize receives them in item order
+
+    def finalize(self, ordered: list[dict[str, Any]]) -> None:
+        self.records = list(ordered)
+
+
+def evaluate(tasks: Sequence[Task], backend_factory, settings: RunSettings, out_dir: Path | None,
              progress: bool = True) -> RunResult:
     """Run ``tasks`` on the backend built by ``backend_factory()`` and write OUT.
 
     The backend is built only after the data has loaded and validated, so a data error costs no
     model loading. OUT is locked for the whole run; a resumed run must match OUT/run.json in every
     setting, task definition, item and the model's weights, else it is refused before any record
-    is reused. Tasks of an earlier run into the same OUT stay in results.json.
+    is reused. Tasks of an earlier run into the same OUT stay in results.json. With ``out_dir``
+    None nothing is written: the records stay in memory (``RunResult.samples``).
     """
     data_dir = Path(settings.data_dir)
     prepared = [prepare(t, data_dir, settings) for t in tasks]
+    if out_dir is None:
+        return _evaluate_locked(prepared, backend_factory, settings, None, progress, {})
     with OutLock(out_dir):
         adopted = check_adoptable(out_dir)
         remove_stale_temp_files(out_dir)  # what a killed run's atomic writes left; all writers hold the lock
@@ -157,9 +180,9 @@ def evaluate(tasks: Sequence[Task], backend_factory, settings: RunSettings, out_
         return _evaluate_locked(prepared, backend_factory, settings, out_dir, progress, state)
 
 
-def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: RunSettings, out_dir: Path,
+def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: RunSettings, out_dir: Path | None,
                      progress: bool, state: dict[str, Any]) -> RunResult:
-    stores = {p.task.name: SampleStore(out_dir, p.task.name) for p in prepared}
+    stores = {p.task.name: SampleStore(out_dir, p.task.name) if out_dir is not None else MemoryStore() for p in prepared}
     done = {name: store.load() for name, store in stores.items()}
     by_key: dict[tuple[str, str], tuple[PreparedTask, Sample, Request]] = {}
     for p in prepared:
@@ -177,7 +200,8 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
     backend = backend_factory(script=oracle_script(prepared)) if _wants_oracle_script(settings) else backend_factory()
     try:
         model = backend.model_info()
-        check_model(out_dir, state, model)
+        if out_dir is not None:
+            check_model(out_dir, state, model)
         if pending_total:
             # engines that schedule their own batches (vLLM) ask for larger hand-overs
             size = max(settings.batch_size, int(getattr(backend, "run_batch_size", None) or 0))
@@ -192,8 +216,11 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
         results.append(task_result(p.task, p, [record_to_score(r) for r in ordered], settings.seed))
     run = RunResult(schema_version=SCHEMA_VERSION, model=model, settings=_settings_record(settings, prepared),
                     tasks=tuple(results), created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    if out_dir is None:
+        kept = {p.task.name: tuple(record_to_score(r) for r in stores[p.task.name].records) for p in prepared}
+        return dataclasses.replace(run, sample_source=kept.__getitem__)
     write_json_atomic(out_dir / "results.json", keep_earlier_tasks(out_dir, run_result_to_dict(run), state))  # sealed
-    return run
+    return dataclasses.replace(run, sample_source=partial(iter_samples, out_dir))
 
 
 def _run_batches(backend, prepared, by_key, done, stores, batch_size, progress, pending_total) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
@@ -76,12 +77,13 @@ def read_run(path: Path, verify: bool = True) -> RunResult:
     With ``verify`` (every reader that presents figures), the figures are checked against the
     digest written with them and the records beside them (:mod:`chimed_eval.runs.integrity`): a
     mismatch is a ConfigError naming the file; what cannot be checked comes back flagged in
-    ``RunResult.integrity``. ``score`` reads without: it recomputes the figures anyway."""
+    ``RunResult.integrity``. ``score`` reads without: it recomputes the figures anyway.
+    ``RunResult.samples(task)`` then reads ``samples/<task>.jsonl`` beside the file."""
     f = results_file(path)
     if not f.exists():
         raise ConfigError(f"{f}: no results.json there (give results.json files or run output directories)")
     doc = read_json_file(f)
-    run = run_from_dict(doc, f)
+    run = replace(run_from_dict(doc, f), sample_source=partial(iter_samples, f.parent))  # RunResult.samples()
     if not verify:
         return run
     found = verify_results(doc, f)
