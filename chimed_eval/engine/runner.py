@@ -275,7 +275,9 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
         results.append(task_result(p.task, p, [record_to_score(r) for r in ordered], settings.seed))
     run = RunResult(schema_version=SCHEMA_VERSION, model=model, settings=_settings_record(settings, prepared),
                     tasks=tuple(results), created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-    write_json_atomic(out_dir / "results.json", keep_earlier_tasks(out_dir, run_result_to_dict(run), state))  # sealed
+    from chimed_eval.runs.outdir import results_json
+
+    write_json_atomic(results_json(out_dir), keep_earlier_tasks(out_dir, run_result_to_dict(run), state))  # sealed
     return run
 
 
