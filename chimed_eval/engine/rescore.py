@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as _dt
 from pathlib import Path
 
-from chimed_eval import SCHEMA_VERSION
+from chimed_eval.core.version import SCHEMA_VERSION
 from chimed_eval.runs.outdir import OutLock, check_adoptable
 from chimed_eval.runs.reader import read_run_if_any, read_run_state, require_run_dir, results_json, seal_results
 from chimed_eval.runs.records import SampleStore, run_result_to_dict, write_json_atomic
