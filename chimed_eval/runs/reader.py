@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from chimed_eval.runs.integrity import Verification
 
 
-
 def results_file(path: Path) -> Path:
     """``path`` itself, or ``path/results.json`` when ``path`` is a directory."""
     path = Path(path)
