@@ -157,6 +157,7 @@ def rescoring_task(name: str, out_dir: Path, source: Mapping[str, Any] | None,
                    task_config: Path | None = None) -> Task:
     """A task able to re-score OUT's records of ``name``, rebuilt from what run.json recorded
     (``source``); for older runs without it, from the records' own evidence."""
+    from chimed_eval.runs.reader import samples_file
     from tasks import TASKS, get_task
 
     kind = (source or {}).get("type")
@@ -169,7 +170,7 @@ def rescoring_task(name: str, out_dir: Path, source: Mapping[str, Any] | None,
     if kind in TASK_TYPES:
         rebuilt = TASK_TYPES.get(kind).rescoring(name, out_dir)
         if rebuilt is None:
-            raise ConfigError(f"{out_dir}/samples/{name}.jsonl: run.json says task {name!r} is of type {kind!r}, "
+            raise ConfigError(f"{samples_file(out_dir, name)}: run.json says task {name!r} is of type {kind!r}, "
                               "but its records are not")
         return rebuilt
     if kind == "config":

@@ -241,7 +241,7 @@ def make_membership_task(args: Mapping[str, str]) -> MembershipTask:
 def rescoring_task(name: str, out_dir: Path) -> MembershipTask | None:
     """A MembershipTask re-scoring ``OUT/samples/<name>.jsonl`` from the records alone (they hold
     their per-token values and their k), or None when they are not membership records."""
-    from chimed_eval.runs.records import first_record_extra
+    from chimed_eval.runs.reader import first_record_extra
 
     if not has_keys(first_record_extra(out_dir, name), RECORD_KEYS):
         return None

@@ -223,7 +223,7 @@ def make_scale_task_from_args(args: Mapping[str, str]) -> ScaleTask:
 
 def rescoring_task(name: str, out_dir: Path) -> ScaleTask | None:
     """A ScaleTask able to re-score ``OUT/samples/<name>.jsonl`` when its records are scale records."""
-    from chimed_eval.runs.records import first_record_extra
+    from chimed_eval.runs.reader import first_record_extra
 
     if not has_keys(first_record_extra(out_dir, name), ScaleEvidence.KEYS):
         return None

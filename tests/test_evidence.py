@@ -14,7 +14,7 @@ from chimed_eval.evidence.kinds import (
 )
 from chimed_eval.metrics.ner import Counts, RecordCounts, gold_spans_of, ner_gold
 from chimed_eval.metrics.text import BleuStats
-from chimed_eval.runs.records import read_records
+from chimed_eval.runs.reader import iter_records
 from chimed_eval.core.types import record_to_score
 from chimed_eval.core.types import Sample
 
@@ -88,7 +88,7 @@ def _run(tmp_path, name, *args):
 
 
 def _check_records(out, task, kind, judge, variant):
-    recs = list(read_records(out / "samples" / f"{task}.jsonl"))
+    recs = list(iter_records(out, task))
     assert recs
     for rec in recs:
         ev = kind.from_extra(rec["extra"])

@@ -99,7 +99,9 @@ def run_evaluation(model: str, ev: EvaluateConfig) -> dict[str, Any]:
     cmd += ev.extra_args
     log("[full] " + " ".join(cmd))
     subprocess.run(cmd, check=True)
-    return {"command": cmd, "results": json.loads((Path(output) / "results.json").read_text(encoding="utf-8"))}
+    from chimed_eval.runs.reader import read_json_file, results_json
+
+    return {"command": cmd, "results": read_json_file(results_json(output))}
 
 
 def done_report(name: str, cfg: Any) -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from chimed_eval.cli.rebuild import task_getter
 from chimed_eval.cli.summary import print_summary
+from chimed_eval.runs.reader import results_json
 
 NAME = "merge"
 
@@ -25,5 +26,5 @@ def run(a: argparse.Namespace) -> int:
 
     run = merge_shards(a.shards, a.output, task_getter(a.task_config, a.shards[0]))
     print_summary(run)
-    print(f"\nmerged {len(a.shards)} shards into {a.output / 'results.json'}")
+    print(f"\nmerged {len(a.shards)} shards into {results_json(a.output)}")
     return 0

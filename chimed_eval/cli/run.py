@@ -14,6 +14,7 @@ from chimed_eval.cli.summary import print_summary
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.core.kv import parse_kv
 from chimed_eval.engine.api import RunConfig
+from chimed_eval.runs.reader import results_json, samples_dir
 
 NAME = "run"
 
@@ -116,11 +117,11 @@ def run(a: argparse.Namespace) -> int:
     try:
         result = run_plan(plan)
     except KeyboardInterrupt:
-        print(f"\nchimed-eval: interrupted; the items finished so far are saved in {a.output / 'samples'}/. "
+        print(f"\nchimed-eval: interrupted; the items finished so far are saved in {samples_dir(a.output)}/. "
               "Run the same command again to resume.", file=sys.stderr)
         return 130
     print_summary(result)
-    print(f"\nresults: {a.output / 'results.json'}\nsamples: {a.output / 'samples'}/")
+    print(f"\nresults: {results_json(a.output)}\nsamples: {samples_dir(a.output)}/")
     if a.judge:
         from chimed_eval.cli.judge import judge_after_run
 
@@ -142,5 +143,5 @@ def _run_data_parallel(a: argparse.Namespace, model_args: dict[str, str]) -> int
         dirs = run_data_parallel(a.argv, a.data_parallel, a.output, per if a.backend in ("hf", "vllm") else 0)
         run = merge_shards(dirs, a.output, task_getter(a.task_config, dirs[0]), locked=True, allowed_extra=("shards",))
     print_summary(run)
-    print(f"\nresults: {a.output / 'results.json'} (merged from {len(dirs)} shards in {a.output / 'shards'})")
+    print(f"\nresults: {results_json(a.output)} (merged from {len(dirs)} shards in {a.output / 'shards'})")
     return 0

@@ -172,12 +172,11 @@ def clean_rescore(out_dir: Path, report_path: Path, get_task: Callable[[str], An
     from chimed_eval.runs.outdir import OutLock, check_adoptable
     from chimed_eval.runs.records import SampleStore, run_result_to_dict, task_result_to_dict, write_json_atomic
     from chimed_eval.engine.runner import task_result
-    from chimed_eval.runs.reader import read_run, read_run_state
+    from chimed_eval.runs.reader import read_run_if_any, read_run_state, require_run_dir
     from chimed_eval.task.base import file_sha256
     from chimed_eval.core.types import ModelInfo, RunResult
 
-    if not (out_dir / "run.json").is_file():
-        raise ConfigError(f"{out_dir} has no run.json: not a chimed-eval output directory")
+    require_run_dir(out_dir)
     rep = read_report(report_path)
     with OutLock(out_dir):
         check_adoptable(out_dir)
@@ -210,8 +209,7 @@ def clean_rescore(out_dir: Path, report_path: Path, get_task: Callable[[str], An
                            "excluded_ids": excluded, "report_rate": rt.get("rate"), "report_rate_ci95": rt.get("rate_ci95"),
                            "records_sha256": file_sha256(store.path),
                            "full_metrics": task_result_to_dict(full[-1])["metrics"]}
-        res_path = out_dir / "results.json"
-        old = read_run(res_path) if res_path.exists() else None
+        old = read_run_if_any(out_dir)
         model = old.model if old is not None else ModelInfo("unknown", "unknown", None, None, None)
         settings = dict((old.settings if old is not None else None) or state.settings)
         contamination = {"report": str(report_path), "report_sha256": file_sha256(report_path), "n": rep.get("n"),

@@ -27,10 +27,12 @@ from typing import Any, Callable, Mapping, Sequence
 
 from chimed_eval.core.version import SCHEMA_VERSION
 from chimed_eval.core.errors import ConfigError
-from chimed_eval.runs.outdir import LOCK_NAME, OutLock, read_json
+from chimed_eval.runs.outdir import LOCK_NAME, OutLock
 from chimed_eval.runs.records import SampleStore, run_result_to_dict, write_json_atomic
 from chimed_eval.engine.runner import parse_shard, task_result
-from chimed_eval.runs.reader import RunState, read_run, read_run_state, seal_results
+from chimed_eval.runs.reader import (
+    OUT_FIX, RunState, read_json_file, read_run, read_run_state, results_json, run_json, samples_file, seal_results,
+)
 from chimed_eval.core.types import RunResult
 
 MERGED_FROM = "merged_from.json"
@@ -39,17 +41,16 @@ MERGED_FROM = "merged_from.json"
 def _load(path: Path) -> tuple[RunState, RunResult]:
     """A finished shard: its run.json and results.json (refused when its figures or records were
     edited after they were written)."""
-    if not (path / "results.json").exists():
-        raise ConfigError(f"{path / 'results.json'} not found: {path} is not a finished chimed-eval output directory")
+    if not results_json(path).exists():
+        raise ConfigError(f"{results_json(path)} not found: {path} is not a finished chimed-eval output directory")
     return read_run_state(path), read_run(path)
 
 
 def shard_digest(shard_dir: Path, tasks: Sequence[str]) -> dict[str, Any]:
     """What identifies a shard's content: sha256 of its run.json and of each task's records."""
     from chimed_eval.runs.integrity import file_digest
-    from chimed_eval.runs.reader import samples_file
 
-    return {"run.json": file_digest(shard_dir / "run.json"),
+    return {"run.json": file_digest(run_json(shard_dir)),
             "samples": {t: file_digest(samples_file(shard_dir, t)) for t in sorted(tasks)}}
 
 
@@ -73,7 +74,7 @@ def check_merge_target(out_dir: Path, allowed_extra: tuple[str, ...] = (),
     path = out_dir / MERGED_FROM
     if not path.is_file():
         raise ConfigError(refuse)
-    earlier = read_json(path)
+    earlier = read_json_file(path, OUT_FIX)
     recorded = earlier.get("digests") if isinstance(earlier, dict) else None
     if not isinstance(recorded, list):
         raise ConfigError(f"{refuse} ({path} records no shard digests)")
@@ -135,7 +136,7 @@ def _merge(shard_dirs: Sequence[Path], out_dir: Path, get_task: Callable[[str], 
     for name, meta0 in run0.tasks.items():  # everything checked and computed before OUT is touched
         total = meta0.n_total
         if total is None:
-            raise ConfigError(f"merge: {d0}/run.json gives no total item count for task {name!r}")
+            raise ConfigError(f"merge: {run_json(d0)} gives no total item count for task {name!r}")
         per_shard = []
         for i, _, d, run, _res in shards:
             meta = run.tasks[name]
@@ -145,7 +146,7 @@ def _merge(shard_dirs: Sequence[Path], out_dir: Path, get_task: Callable[[str], 
             recs = list(SampleStore(d, name).load().values())
             expected = len(range(i, total, n))
             if len(recs) != expected or meta.n != expected:
-                raise ConfigError(f"merge: {d}/samples/{name}.jsonl holds {len(recs)} records, shard {i}/{n} of "
+                raise ConfigError(f"merge: {samples_file(d, name)} holds {len(recs)} records, shard {i}/{n} of "
                                   f"{total} items needs {expected}: finish that shard first (run its command again)")
             per_shard.append(recs)
         ordered = [per_shard[g % n][g // n] for g in range(total)]
@@ -169,11 +170,11 @@ def _merge(shard_dirs: Sequence[Path], out_dir: Path, get_task: Callable[[str], 
     for name, ordered in merged_records.items():
         SampleStore(out_dir, name).finalize(ordered)
     settings_fp = {k: v for k, v in run0.settings.items() if k != "shard"}
-    write_json_atomic(out_dir / "run.json", {"format": run0.format, "settings": settings_fp,
+    write_json_atomic(run_json(out_dir), {"format": run0.format, "settings": settings_fp,
                                              **({"model": run0.model} if run0.model is not None else {}),
                                              "tasks": merged_tasks})
     settings = {k: v for k, v in res0.settings.items() if k != "shard"}
     rr = RunResult(schema_version=SCHEMA_VERSION, model=res0.model, settings=settings, tasks=tuple(results),
                    created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-    write_json_atomic(out_dir / "results.json", seal_results(run_result_to_dict(rr), out_dir))
+    write_json_atomic(results_json(out_dir), seal_results(run_result_to_dict(rr), out_dir))
     return rr

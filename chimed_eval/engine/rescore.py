@@ -7,29 +7,25 @@ import datetime as _dt
 from pathlib import Path
 
 from chimed_eval.core.version import SCHEMA_VERSION
-from chimed_eval.core.errors import ConfigError
 from chimed_eval.runs.outdir import OutLock, check_adoptable
+from chimed_eval.runs.reader import read_run_if_any, read_run_state, require_run_dir, results_json, seal_results
 from chimed_eval.runs.records import SampleStore, run_result_to_dict, write_json_atomic
 from chimed_eval.engine.runner import task_result
 from chimed_eval.core.types import ModelInfo, RunResult
 
 def rescore(out_dir: Path, get_task) -> RunResult:
     """Recompute every metric from OUT/samples without the model; rewrites results.json."""
-    if not (out_dir / "run.json").is_file():
-        raise ConfigError(f"{out_dir} has no run.json: not a chimed-eval output directory")
+    require_run_dir(out_dir)
     with OutLock(out_dir):
         return _rescore_locked(out_dir, get_task)
 
 
 def _rescore_locked(out_dir: Path, get_task) -> RunResult:
-    from chimed_eval.runs.reader import read_run, read_run_state, seal_results
-
-    res_path = out_dir / "results.json"
     check_adoptable(out_dir)
     state = read_run_state(out_dir)
     # not verified: every figure is recomputed from the records here (the way back from a
     # results.json that no longer matches its records)
-    old = read_run(res_path, verify=False) if res_path.exists() else None
+    old = read_run_if_any(out_dir, verify=False)
     results = []
     for name, meta in state.tasks.items():
         store = SampleStore(out_dir, name)
@@ -43,5 +39,5 @@ def _rescore_locked(out_dir: Path, get_task) -> RunResult:
     settings = (old.settings if old is not None else None) or state.settings
     rr = RunResult(schema_version=SCHEMA_VERSION, model=model, settings=settings, tasks=tuple(results),
                    created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-    write_json_atomic(res_path, seal_results(run_result_to_dict(rr), out_dir))
+    write_json_atomic(results_json(out_dir), seal_results(run_result_to_dict(rr), out_dir))
     return rr

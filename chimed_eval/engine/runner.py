@@ -219,7 +219,9 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
     if out_dir is None:
         kept = {p.task.name: tuple(record_to_score(r) for r in stores[p.task.name].records) for p in prepared}
         return dataclasses.replace(run, sample_source=kept.__getitem__)
-    write_json_atomic(out_dir / "results.json", keep_earlier_tasks(out_dir, run_result_to_dict(run), state))  # sealed
+    from chimed_eval.runs.outdir import results_json
+
+    write_json_atomic(results_json(out_dir), keep_earlier_tasks(out_dir, run_result_to_dict(run), state))  # sealed
     return dataclasses.replace(run, sample_source=partial(iter_samples, out_dir))
 
 

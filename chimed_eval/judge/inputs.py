@@ -111,23 +111,17 @@ def is_generation_record(rec: dict) -> bool:
             and str(extra.get("prompt_version") or "").startswith("gen@"))
 
 
-def recorded_tasks(out_dir: Path) -> list[str]:
-    s = Path(out_dir) / "samples"
-    return sorted(p.stem for p in s.glob("*.jsonl")) if s.is_dir() else []
-
-
 def task_records(out_dir: Path, task: str) -> list[dict]:
     """The records of one generation task of OUT, in file order (a later record of an id replaces
     an earlier one); ConfigError when the task has no records or is not a generation task."""
-    from chimed_eval.runs.records import read_records
-    from chimed_eval.runs.reader import samples_file
+    from chimed_eval.runs.reader import iter_records, sample_tasks, samples_file
 
     path = samples_file(out_dir, task)
     by_id: dict[str, dict] = {}
-    for rec in read_records(path):
+    for rec in iter_records(out_dir, task):
         by_id[str(rec["id"])] = rec
     if not by_id:
-        have = ", ".join(recorded_tasks(out_dir)) or "none"
+        have = ", ".join(sample_tasks(out_dir)) or "none"
         raise ConfigError(f"{path}: no records of task {task!r} in {out_dir} (tasks recorded: {have})")
     if not all(is_generation_record(r) for r in by_id.values()):
         raise ConfigError(f"task {task!r} ({path}) is not an open-QA or dialogue task: its records are not free "
@@ -139,16 +133,15 @@ def task_records(out_dir: Path, task: str) -> list[dict]:
 def generation_tasks(out_dir: Path, tasks: Sequence[str] | None) -> list[str]:
     """The tasks to judge: those asked for (each must be a generation task with records), or
     every generation task recorded in OUT (ConfigError when there is none)."""
-    from chimed_eval.runs.records import read_records
-    from chimed_eval.runs.reader import samples_file
+    from chimed_eval.runs.reader import first_record, sample_tasks
 
     if tasks:
         return list(dict.fromkeys(tasks))
-    names = [t for t in recorded_tasks(out_dir)
-             if (rec := next(read_records(samples_file(out_dir, t)), None)) is not None and is_generation_record(rec)]
+    names = [t for t in sample_tasks(out_dir)
+             if (rec := first_record(out_dir, t)) is not None and is_generation_record(rec)]
     if not names:
         raise ConfigError(f"{out_dir}: no open-QA or dialogue task recorded (samples/<task>.jsonl of cmd-qa, chimed-qa, "
-                          f"mc-dialogue, covid-dialogue-zh or qa); tasks recorded: {', '.join(recorded_tasks(out_dir)) or 'none'}")
+                          f"mc-dialogue, covid-dialogue-zh or qa); tasks recorded: {', '.join(sample_tasks(out_dir)) or 'none'}")
     return names
 
 

@@ -37,7 +37,7 @@ from typing import Any, Sequence
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.core.types import GenerationConfig, Request
 from chimed_eval.judge.inputs import JudgeItem
-from chimed_eval.judge.store import BASELINE_ORDER, JUDGE_FORMAT, JudgeSettings, RecordStore, check_state, judge_dir, model_ident, pin_judge_model
+from chimed_eval.judge.store import BASELINE_ORDER, JUDGE_FORMAT, JUDGE_RESULTS, JudgeSettings, RecordStore, check_state, judge_dir, model_ident, pin_judge_model
 
 
 @dataclass(frozen=True)
@@ -170,21 +170,16 @@ def logprobs_record(job: JudgeJob, logprobs: Sequence[Sequence[float]], settings
 
 def _run_model_ident(out_dir: Path) -> dict[str, Any] | None:
     """The model of a run (results.json, else run.json), as judge.json pins it."""
-    from chimed_eval.runs.outdir import read_json
+    from chimed_eval.runs.reader import recorded_model
 
-    if (out_dir / "results.json").exists():
-        res = read_json(out_dir / "results.json")
-        if isinstance(res, dict) and isinstance(res.get("model"), dict):
-            return model_ident(res["model"])
-    if (out_dir / "run.json").exists():
-        run = read_json(out_dir / "run.json")
-        if isinstance(run, dict) and isinstance(run.get("model"), dict):
-            return model_ident(run["model"])
-    return None
+    model = recorded_model(out_dir)
+    return model_ident(model) if model is not None else None
 
 
 def _check_out(out_dir: Path, what: str) -> None:
-    if not (out_dir / "run.json").exists() or not (out_dir / "samples").is_dir():
+    from chimed_eval.runs.reader import is_run_dir, samples_dir
+
+    if not is_run_dir(out_dir) or not samples_dir(out_dir).is_dir():
         raise ConfigError(f"{what} {out_dir} is not a chimed-eval output directory (no run.json and samples/): "
                           "give the --output of a chimed-eval run")
 
@@ -235,8 +230,8 @@ def run_judges(out_dir: Path, settings: JudgeSettings, progress: bool = True) ->
         res = judge_results(items, {t: [done[t][k] for k in ordered_keys[t]] for t in tasks}, settings, state)
         from chimed_eval.runs.records import write_json_atomic
 
-        write_json_atomic(jdir / "results.json", res)
-    return {**res, "path": str(jdir / "results.json")}
+        write_json_atomic(jdir / JUDGE_RESULTS, res)
+    return {**res, "path": str(jdir / JUDGE_RESULTS)}
 
 
 def _inputs_sha(items: Sequence[JudgeItem]) -> dict[str, Any]:

@@ -34,9 +34,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from chimed_eval.core.errors import ConfigError
-from chimed_eval.runs.records import SampleStore, read_records, write_json_atomic
+from chimed_eval.runs.reader import OUT_FIX, read_json_file, read_jsonl
+from chimed_eval.runs.records import SampleStore, write_json_atomic
 
 JUDGE_FORMAT = 1
+#: the judge's own figures, ``OUT/judge/<dir>/results.json`` (beside judge.json and records/), not the run's
+JUDGE_RESULTS = "results.json"
 PROTOCOLS = ("pointwise", "pairwise")
 AGGREGATES = ("mean", "majority")
 ORDERS = {"pointwise": ("single",), "pairwise": ("AB", "BA")}  # AB: candidate shown as A; BA: as B
@@ -144,13 +147,11 @@ def _differences(old: Any, new: Any, where: str = "") -> list[str]:
 def check_state(jdir: Path, pinned: dict[str, Any]) -> dict[str, Any]:
     """judge.json: written when new; else it must match ``pinned`` in every key both hold (a
     judge's model identity is added once known). Returns the state now on disk."""
-    from chimed_eval.runs.outdir import read_json
-
     path = jdir / "judge.json"
     if not path.exists():
         write_json_atomic(path, pinned)
         return pinned
-    old = read_json(path)
+    old = read_json_file(path, OUT_FIX)
     if not isinstance(old, dict) or old.get("format") != JUDGE_FORMAT:
         raise ConfigError(f"{path}: not a judge.json of this chimed-eval (format {JUDGE_FORMAT}); delete {jdir} to judge again")
     diff = []
@@ -192,7 +193,7 @@ class RecordStore(SampleStore):
         self.path = jdir / "records" / f"{task}.jsonl"
 
     def load(self) -> dict[tuple[str, str, str], dict[str, Any]]:  # type: ignore[override]
-        return {record_key(r): r for r in read_records(self.path) if {"judge", "order"} <= set(r)}
+        return {record_key(r): r for r in read_jsonl(self.path) if {"judge", "order"} <= set(r)}
 
 
 def model_ident(info: Any) -> dict[str, Any]:

@@ -44,11 +44,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from chimed_eval.reports.baseline import BASELINE_KEY, _validate, baseline_dict, save_baseline  # noqa: F401  (importable from here)
+from chimed_eval.reports.baseline import baseline_dict, save_baseline  # noqa: F401  (importable from here)
+from chimed_eval.reports.view import RunView, TaskView, load_view  # noqa: F401  (importable from here)
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.metrics.calibration import MODEL_FLOAT_NOISE
-from chimed_eval.runs.reader import iter_records, metric_from_dict, read_json_file, run_from_dict, samples_file, verify_results
-from chimed_eval.core.types import Metric, TaskResult
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_CHANGED = 0, 1, 2, 3
 EXACT = 1e-9
@@ -57,92 +56,6 @@ EXACT = 1e-9
 LOWER_IS_BETTER = frozenset({"ece", "brier", "position_bias", "extraction_failure_rate", "truncated_generation",
                              "explanation_only", "empty_rate", "truncated_rate"})
 _NO_DIRECTION_PREFIXES = ("pred_share_",)  # a distribution, neither better nor worse
-
-
-@dataclass(frozen=True)
-class TaskView:
-    """What a check compares of one task, from a results.json or a baseline file alike."""
-
-    n: int
-    items_sha256: str
-    prompts_sha256: str
-    metrics: tuple[Metric, ...]
-    variant: str | None = None
-    shots: int | None = None
-    data_sha256: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class RunView:
-    """What a check needs of one side: per task n, hashes, metrics and (when known) the ordered
-    (item id, prompt hash) pairs."""
-
-    source: Path
-    model_name: str | None
-    weights_sha256: str | None
-    settings: Mapping[str, Any]
-    tasks: Mapping[str, TaskView]
-    items: Mapping[str, list[tuple[str, str]]]
-    integrity: str = ""  # a results.json's check against its digest: "verified" or "unverified: why"
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    """The JSON object in ``path``; anything unreadable is a ConfigError naming the file (exit 2)."""
-    doc = read_json_file(path)
-    if not isinstance(doc, dict) or not isinstance(doc.get("tasks"), dict):
-        raise ConfigError(f"{path}: not a chimed-eval results.json or baseline (expected a 'tasks' object)")
-    return doc
-
-
-def _sample_items(out_dir: Path, task: str) -> list[tuple[str, str]] | None:
-    """(id, prompt hash) of each record of ``OUT/samples/<task>.jsonl`` (torn lines skipped); None
-    when there are none to read."""
-    if not samples_file(out_dir, task).is_file():
-        return None
-    # the raw records: only id and prompt hash are compared, and a record that would not parse as a
-    # whole sample must never switch the per-item comparison off
-    return [(str(r["id"]), str(r.get("prompt_hash"))) for r in iter_records(out_dir, task)]
-
-
-def _baseline_task(t: Mapping[str, Any], source: Path, name: str) -> TaskView:
-    """A task of a baseline file (already validated by :func:`chimed_eval.reports.baseline._validate`)."""
-    return TaskView(
-        n=t["n"], items_sha256=t["items_sha256"], prompts_sha256=t["prompts_sha256"],
-        metrics=tuple(metric_from_dict(m, source, f"task {name!r} metric ") for m in t["metrics"]),
-        variant=t.get("variant"), shots=t.get("shots"),
-        data_sha256=tuple(sorted(t.get("data_sha256") or set((t.get("data_files") or {}).values()))))
-
-
-def _result_task(t: TaskResult) -> TaskView:
-    return TaskView(n=t.n, items_sha256=t.items_sha256, prompts_sha256=t.prompts_sha256, metrics=t.metrics,
-                    variant=t.variant, shots=t.shots, data_sha256=tuple(sorted(set(t.data_files.values()))))
-
-
-def load_view(path: Path, role: str = "results") -> RunView:
-    """A run directory, a results.json or a baseline file; ``role`` is ``results`` or ``baseline``
-    (a baseline is validated strictly, see :func:`chimed_eval.reports.baseline._validate`)."""
-    path = Path(path)
-    f = path / "results.json" if path.is_dir() else path
-    if not f.exists():
-        raise ConfigError(f"{f}: not found (give a run's output directory, its results.json or a baseline file)")
-    doc = _read_json(f)
-    _validate(f, doc, baseline=role == "baseline")
-    items: dict[str, list[tuple[str, str]]] = {}
-    for name, t in doc["tasks"].items():
-        if "items" in t:
-            items[name] = [(str(i), str(h)) for i, h in t["items"]]
-        else:
-            got = _sample_items(f.parent, name)
-            if got is not None and len(got) == t["n"]:
-                items[name] = got
-    if BASELINE_KEY in doc:  # a baseline file: its own shape, validated above
-        model = doc.get("model") or {}
-        tasks = {name: _baseline_task(t, f, name) for name, t in doc["tasks"].items()}
-        return RunView(f, model.get("name"), model.get("weights_sha256"), doc.get("settings") or {}, tasks, items)
-    run = run_from_dict(doc, f)  # a results.json: the one reader of runs
-    found = verify_results(doc, f)  # figures or records edited after they were written: refused (exit 2)
-    return RunView(f, run.model.name, run.model.weights_sha256, run.settings,
-                   {t.task: _result_task(t) for t in run.tasks}, items, str(found))
 
 
 # --- tolerance ---------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ def contamination_html(run_dir: Path) -> list[str]:
     if not path.is_file():
         return []
     from chimed_eval.reports.sections import _e, _n, headline
-    from chimed_eval.runs.reader import metric_from_dict, read_run
+    from chimed_eval.runs.reader import metric_from_dict, read_run, samples_file
     from chimed_eval.task.base import file_sha256
 
 
@@ -39,7 +39,7 @@ def contamination_html(run_dir: Path) -> list[str]:
         rate, ci = b.get("report_rate"), b.get("report_rate_ci95")
         rate_s = "-" if rate is None else f"{100 * rate:.1f}%" + (f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else "")
         diff = _n(cm.value - h.value) if cm is not None and h is not None else "-"
-        rec = Path(run_dir) / "samples" / f"{name}.jsonl"
+        rec = samples_file(run_dir, name)
         stale = rec.is_file() and file_sha256(rec) != b.get("records_sha256")
         out.append(f"<tr><td>{_e(name)}</td><td class='num'>{_e(b.get('excluded_items'))} / {_e(b.get('items'))}</td>"
                    f"<td class='num'>{_e(b.get('too_short_items'))}</td>"

@@ -34,9 +34,9 @@ from chimed_eval.reports.sections import guarded_section, headline, inline_json
 from chimed_eval.reports.membership import membership_html
 from chimed_eval.reports.notes import figure_warnings
 from chimed_eval.reports.contamination import contamination_html
-from chimed_eval.runs.reader import iter_samples, read_run
+from chimed_eval.runs.reader import iter_samples, read_run_if_any, results_json, sample_tasks, samples_dir
 from chimed_eval.reports.judge import judge_html
-from chimed_eval.core.types import Metric, RunResult, SampleScore
+from chimed_eval.core.types import Metric, SampleScore
 
 N_BOOT = 10_000
 
@@ -47,24 +47,14 @@ N_BOOT = 10_000
 def run_dir(path: Path) -> Path:
     path = Path(path)
     d = path.parent if path.is_file() else path
-    if not (d / "results.json").exists() and not (d / "samples").is_dir():
+    if not results_json(d).exists() and not samples_dir(d).is_dir():
         raise ConfigError(f"{path}: not a chimed-eval output directory (no results.json or samples/)")
     return d
-
-
-def load_results(d: Path) -> RunResult | None:
-    """The run's results, or None when it has per-sample records but no results.json yet."""
-    return read_run(d) if (d / "results.json").exists() else None
 
 
 def load_samples(d: Path, task: str) -> dict[str, SampleScore]:
     """A task's records by item id (a later record of an id replaces an earlier one)."""
     return {s.id: s for s in iter_samples(d, task)}
-
-
-def sample_tasks(d: Path) -> list[str]:
-    s = d / "samples"
-    return sorted(p.stem for p in s.glob("*.jsonl")) if s.is_dir() else []
 
 
 # --- paired tests ---------------------------------------------------------------------------------
@@ -159,7 +149,7 @@ def compare(a: Path, b: Path, tasks: Sequence[str] | None = None, max_items: int
     """Markdown: per shared task, the paired test and the items whose score changed, with the
     prompts and outputs of both runs side by side."""
     da, db = run_dir(a), run_dir(b)
-    ra, rb = load_results(da), load_results(db)
+    ra, rb = read_run_if_any(da), read_run_if_any(db)
     shared = [t for t in sample_tasks(da) if t in set(sample_tasks(db))]
     if tasks:
         missing = [t for t in tasks if t not in shared]
@@ -264,7 +254,7 @@ def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
     figures with intervals, per-subject breakdown, a reliability diagram where the records carry
     option log-probabilities, and the worst items."""
     d = run_dir(path)
-    res = load_results(d)
+    res = read_run_if_any(d)
     model = dataclasses.asdict(res.model) if res is not None else {}
     settings = res.settings if res is not None else {}
     tasks = {t.task: t for t in res.tasks} if res is not None else {}

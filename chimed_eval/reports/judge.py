@@ -109,10 +109,10 @@ def _text(x: Any) -> str:
 
 
 def _records_sample(jdir: Path, task: str) -> list[dict[str, Any]]:
-    from chimed_eval.runs.records import read_records
+    from chimed_eval.runs.reader import read_jsonl
 
     out = []
-    for rec in read_records(jdir / "records" / f"{task}.jsonl"):
+    for rec in read_jsonl(jdir / "records" / f"{task}.jsonl"):
         out.append(rec)
         if len(out) >= ITEMS_SHOWN:
             break

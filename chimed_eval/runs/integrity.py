@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from chimed_eval.core.errors import ConfigError
+from chimed_eval.runs.jsonio import OUT_FIX, read_json_file
+from chimed_eval.runs.outdir import RUN_FILE
 
 INTEGRITY_KEY = "integrity"
 INTEGRITY_VERSION = 1
@@ -85,9 +87,7 @@ def run_pins(run_json: Path, tasks: Iterable[str]) -> dict[str, Any] | None:
     run adding a task into the same OUT changes nothing already sealed."""
     if not run_json.is_file():
         return None
-    from chimed_eval.runs.outdir import read_json
-
-    doc = read_json(run_json)
+    doc = read_json_file(run_json, OUT_FIX)
     if not isinstance(doc, dict) or not isinstance(doc.get("tasks"), dict):
         return None
     return {"settings": _canonical_sha256(doc.get("settings")),
@@ -106,7 +106,7 @@ def seal(doc: Mapping[str, Any], out_dir: Path, samples: Callable[[str], Path],
         "version": INTEGRITY_VERSION,
         "figures_sha256": figures_sha256(body),
         "samples": {t: file_digest(samples(t)) for t in names},
-        "run": run_pins(Path(out_dir) / "run.json", names),
+        "run": run_pins(Path(out_dir) / RUN_FILE, names),
     }
     carried = sorted(set(unverified_tasks) & set(names))
     if carried:
@@ -155,7 +155,7 @@ def verify(doc: Mapping[str, Any], source: Path, samples: Callable[[str], Path],
 def _verify_run_pins(want: Any, source: Path, names: list[str], fix: str) -> None:
     """run.json beside ``source`` still pins what it pinned when the figures were written (for the
     tasks ``names``); nothing to check when either side is absent."""
-    run_json = source.parent / "run.json"
+    run_json = source.parent / RUN_FILE
     if not isinstance(want, dict):
         return
     got = run_pins(run_json, names)

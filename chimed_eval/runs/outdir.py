@@ -6,23 +6,47 @@
 * :func:`check_adoptable` refuses an OUT that is not empty and holds no ``run.json`` (its records
   would otherwise be relabelled as this run's), and a ``results.json`` that chimed-eval did not
   write (it would be overwritten).
-* :func:`read_json` reads OUT's JSON files with errors that name the path.
+* :func:`run_json`, :func:`results_json`, :func:`samples_file`: where a run's files lie in OUT
+  (read them through :mod:`chimed_eval.runs.reader`, the one reader of runs).
 * :func:`remove_stale_temp_files` deletes what a killed atomic write left behind.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any
 
 from chimed_eval.core.errors import ConfigError
+from chimed_eval.runs.jsonio import OUT_FIX, read_json_file
 
 LOCK_NAME = ".chimed-eval.lock"
+RUN_FILE = "run.json"
+RESULTS_FILE = "results.json"
+SAMPLES_DIR = "samples"
 #: a temporary file of :func:`chimed_eval.runs.records._replace_atomic`: ``.<name>.<8 random chars>.tmp`` (mkstemp)
 _TEMP_FILE = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+
+
+def run_json(out_dir: Path) -> Path:
+    """``OUT/run.json``: what the records depend on (settings, per task its definition, the model)."""
+    return Path(out_dir) / RUN_FILE
+
+
+def results_json(out_dir: Path) -> Path:
+    """``OUT/results.json``: the figures, sealed with their digest."""
+    return Path(out_dir) / RESULTS_FILE
+
+
+def samples_dir(out_dir: Path) -> Path:
+    """``OUT/samples``: one JSONL file of per-item records per task."""
+    return Path(out_dir) / SAMPLES_DIR
+
+
+def samples_file(out_dir: Path, task: str) -> Path:
+    """``OUT/samples/<task>.jsonl``."""
+    return samples_dir(out_dir) / f"{task}.jsonl"
 
 
 def ensure_dir(path: Path, what: str = "--output") -> None:
@@ -87,7 +111,7 @@ def remove_stale_temp_files(out_dir: Path) -> list[Path]:
     ``records``; returns those removed. Call only holding OUT's lock (:class:`OutLock`): every
     process that writes there holds it, so no such file belongs to a live write."""
     judge = Path(out_dir) / "judge"
-    dirs = [Path(out_dir), Path(out_dir) / "samples"]
+    dirs = [Path(out_dir), samples_dir(out_dir)]
     if judge.is_dir():
         dirs += [d for j in sorted(judge.iterdir()) if j.is_dir() for d in (j, j / "records")]
     removed = []
@@ -102,20 +126,6 @@ def remove_stale_temp_files(out_dir: Path) -> list[Path]:
                     continue
                 removed.append(p)
     return removed
-
-
-def read_json(path: Path) -> Any:
-    """A JSON file of OUT, or ConfigError naming the file (unreadable, not UTF-8, not JSON)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text; it is corrupt or was not written by chimed-eval") from None
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise ConfigError(f"{path}: corrupt, not valid JSON ({exc}); move it away or use a new --output") from None
 
 
 def is_chimed_results(obj: Any) -> bool:
@@ -136,18 +146,18 @@ def check_adoptable(out_dir: Path, allowed_extra: tuple[str, ...] = ()) -> dict[
     if not out_dir.is_dir():
         raise ConfigError(f"--output {out_dir} exists and is not a directory")
     entries = sorted(e.name for e in out_dir.iterdir() if e.name != LOCK_NAME and e.name not in allowed_extra)
-    run_path = out_dir / "run.json"
+    run_path = run_json(out_dir)
     if not run_path.exists():
         if entries:
             shown = ", ".join(entries[:5]) + (" ..." if len(entries) > 5 else "")
             raise ConfigError(f"{out_dir} is not empty ({shown}) and holds no chimed-eval run.json: refusing to "
                               "adopt records this run did not write; use an empty or new --output directory")
         return None
-    run = read_json(run_path)
+    run = read_json_file(run_path, OUT_FIX)
     if not (isinstance(run, dict) and isinstance(run.get("settings"), dict) and isinstance(run.get("tasks"), dict)):
         raise ConfigError(f"{run_path}: not a chimed-eval run.json (needs 'settings' and 'tasks' objects)")
-    res_path = out_dir / "results.json"
-    if res_path.exists() and not is_chimed_results(read_json(res_path)):
+    res_path = results_json(out_dir)
+    if res_path.exists() and not is_chimed_results(read_json_file(res_path, OUT_FIX)):
         raise ConfigError(f"{res_path} was not written by chimed-eval (no schema_version/model/settings/tasks); "
                           "refusing to overwrite it: move it away or use a new --output directory")
     return run

@@ -1,14 +1,21 @@
 """Reading a run back: the one reader of an output directory OUT.
 
-Every command that reads a finished (or interrupted) run goes through here: the leaderboard,
-``check``, ``compare`` and ``report``, ``merge`` and ``score``. Like inspect's ``read_eval_log``,
-it returns typed records, never dicts of unknown shape:
+Every read of a run's files (run.json, results.json, samples/<task>.jsonl) goes through here: the
+leaderboard, ``check`` and ``--save-baseline``, ``compare`` and ``report``, ``merge`` and ``score``,
+the judge (the answers it grades), the contamination clean figures, a task rebuilt from its records.
+No module outside :mod:`chimed_eval.runs` opens those files (``tests/test_one_reader.py``). Like
+inspect's ``read_eval_log``, it returns typed records, never dicts of unknown shape:
 
 * :func:`read_run` — ``OUT/results.json`` as a :class:`~chimed_eval.core.types.RunResult`
   (``ModelInfo``, ``TaskResult``, ``Metric``), validated field by field;
 * :func:`iter_samples` — ``OUT/samples/<task>.jsonl`` as :class:`~chimed_eval.core.types.SampleScore`
   records in file order (torn lines of an interrupted write are skipped, as the runner skips them);
-* :func:`read_run_state` — ``OUT/run.json`` (what the records depend on) as a :class:`RunState`.
+* :func:`read_run_state` — ``OUT/run.json`` (what the records depend on) as a :class:`RunState`;
+* :func:`iter_records`, :func:`first_record`, :func:`sample_tasks` — the raw records, for readers
+  that look at keys a SampleScore does not have (the judge, ``check``'s prompt hashes);
+  :func:`recorded_model`, :func:`is_run_dir` — what the judge and ``score`` ask of OUT;
+* :func:`read_json_file` / :func:`read_jsonl` (from :mod:`chimed_eval.runs.jsonio`) — the JSON
+  decoding itself, for the files the judge and contamination keep beside a run.
 
 Errors are :class:`~chimed_eval.core.errors.ConfigError` naming the file and what is wrong (the CLI
 prints them as one line and exits 2). Reading is lenient about what an older writer may have left
@@ -18,7 +25,6 @@ field that is present must have the documented type (``chimed_eval/schema/result
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -27,45 +33,19 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.core.types import Metric, ModelInfo, RunResult, SampleScore, TaskResult
+from chimed_eval.runs.jsonio import OUT_FIX, read_json_file, read_jsonl  # noqa: F401 (the one reader's door)
+from chimed_eval.runs.outdir import (  # noqa: F401 (where a run's files lie, for every reader)
+    RESULTS_FILE, RUN_FILE, results_json, run_json, samples_dir, samples_file,
+)
 
 if TYPE_CHECKING:
     from chimed_eval.runs.integrity import Verification
-
-RESULTS_FILE = "results.json"
-RUN_FILE = "run.json"
 
 
 def results_file(path: Path) -> Path:
     """``path`` itself, or ``path/results.json`` when ``path`` is a directory."""
     path = Path(path)
-    return path / RESULTS_FILE if path.is_dir() else path
-
-
-def samples_file(out_dir: Path, task: str) -> Path:
-    return Path(out_dir) / "samples" / f"{task}.jsonl"
-
-
-def read_json_file(path: Path) -> Any:
-    """The JSON document in ``path``; anything unreadable is a ConfigError naming the file: not
-    found, unreadable, not UTF-8 (with the offending byte and offset), invalid JSON (with the line),
-    nested too deeply."""
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: not found") from None
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not a chimed-eval results.json or baseline: not UTF-8 text "
-                          f"(byte 0x{data[e.start:e.start + 1].hex()} at offset {e.start})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
-    except RecursionError:
-        raise ConfigError(f"{path}: invalid JSON: nested too deeply") from None
+    return results_json(path) if path.is_dir() else path
 
 
 # --- results.json ------------------------------------------------------------------------------------
@@ -88,6 +68,12 @@ def read_run(path: Path, verify: bool = True) -> RunResult:
         return run
     found = verify_results(doc, f)
     return replace(run, integrity=str(found))
+
+
+def read_run_if_any(out_dir: Path, verify: bool = True) -> RunResult | None:
+    """:func:`read_run` of OUT, or None when OUT holds no results.json yet (the records of a run
+    that has not finished, or a run directory copied without its figures)."""
+    return read_run(out_dir, verify) if results_json(out_dir).exists() else None
 
 
 def verify_results(doc: Mapping[str, Any], f: Path, tasks: Iterable[str] | None = None) -> "Verification":
@@ -200,9 +186,7 @@ def iter_records(out_dir: Path, task: str) -> Iterator[dict[str, Any]]:
     Lines are cut at ``\\n`` only (a prompt may hold a raw U+2028 or U+0085, which
     :meth:`str.splitlines` would cut); a torn or invalid line, as a killed write leaves, and a line
     that is not a record (no ``id``) are skipped: the runner recomputes those items."""
-    from chimed_eval.runs.records import read_records
-
-    return read_records(samples_file(out_dir, task))
+    return read_jsonl(samples_file(out_dir, task))
 
 
 def iter_samples(out_dir: Path, task: str) -> Iterator[SampleScore]:
@@ -216,6 +200,26 @@ def iter_samples(out_dir: Path, task: str) -> Iterator[SampleScore]:
         except TypeError as exc:
             raise ConfigError(f"{samples_file(out_dir, task)}: record {rec.get('id')!r} is not a sample "
                               f"record ({exc})") from None
+
+
+def sample_tasks(out_dir: Path) -> list[str]:
+    """The tasks with a records file in OUT (``samples/<task>.jsonl``), sorted by name."""
+    d = samples_dir(out_dir)
+    return sorted(p.stem for p in d.glob("*.jsonl")) if d.is_dir() else []
+
+
+def first_record(out_dir: Path, task: str) -> dict[str, Any] | None:
+    """The first saved record of a task (see :func:`iter_records`), or None: enough to tell what
+    kind of task wrote the records (``score`` rebuilding a task, the judge finding generations)."""
+    return next(iter_records(out_dir, task), None)
+
+
+def first_record_extra(out_dir: Path, task: str) -> dict[str, Any] | None:
+    """The ``extra`` mapping of the first saved record of a task, or None (no file, no record, no
+    mapping): lets ``chimed-eval score`` recognise what kind of task wrote the records."""
+    rec = first_record(out_dir, task)
+    extra = rec.get("extra") if rec is not None else None
+    return extra if isinstance(extra, dict) else None
 
 
 # --- run.json ----------------------------------------------------------------------------------------
@@ -270,12 +274,10 @@ class RunState:
 
 def read_run_state(out_dir: Path) -> RunState:
     """OUT/run.json as a RunState; ConfigError naming the file when it is missing or malformed."""
-    from chimed_eval.runs.outdir import read_json
-
-    path = Path(out_dir) / RUN_FILE
+    path = run_json(out_dir)
     if not path.exists():
         raise ConfigError(f"{path} not found: {out_dir} is not a chimed-eval output directory")
-    doc = read_json(path)
+    doc = read_json_file(path, OUT_FIX)
     if not isinstance(doc, dict) or not isinstance(doc.get("settings"), dict) or not isinstance(doc.get("tasks"), dict):
         raise ConfigError(f"{path}: not a chimed-eval run.json (needs 'settings' and 'tasks' objects)")
     top = _Fields(doc, path, "")
@@ -291,3 +293,26 @@ def read_run_state(out_dir: Path) -> RunState:
             extra={k: v for k, v in t.items() if k not in _TASK_STATE_KEYS})
     model = top.get("model", dict)
     return RunState(path, top.get("format", int), doc["settings"], tasks, model)
+
+
+def is_run_dir(out_dir: Path) -> bool:
+    """Whether ``out_dir`` holds a run.json (a chimed-eval output directory, finished or not)."""
+    return run_json(out_dir).is_file()
+
+
+def require_run_dir(out_dir: Path) -> None:
+    """ConfigError unless ``out_dir`` is a chimed-eval output directory (holds a run.json)."""
+    if not is_run_dir(out_dir):
+        raise ConfigError(f"{out_dir} has no run.json: not a chimed-eval output directory")
+
+
+def recorded_model(out_dir: Path) -> dict[str, Any] | None:
+    """The model of a run as OUT records it: results.json's ``model``, else run.json's (once a
+    backend has run); None when neither records one. Read as written, without checking the
+    figures (the judge pins the model it grades, not the figures)."""
+    for path in (results_json(out_dir), run_json(out_dir)):
+        if path.exists():
+            doc = read_json_file(path, OUT_FIX)
+            if isinstance(doc, dict) and isinstance(doc.get("model"), dict):
+                return doc["model"]
+    return None

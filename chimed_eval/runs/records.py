@@ -13,10 +13,12 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.core.types import Metric, RunResult, TaskResult
+from chimed_eval.runs.jsonio import read_jsonl
+from chimed_eval.runs.outdir import samples_file
 
 
 def _current_umask() -> int:
@@ -67,11 +69,11 @@ class SampleStore:
     """``OUT/samples/<task>.jsonl``: append batches while running, finalize in item order."""
 
     def __init__(self, out_dir: Path, task: str) -> None:
-        self.path = out_dir / "samples" / f"{task}.jsonl"
+        self.path = samples_file(out_dir, task)
 
     def load(self) -> dict[str, dict[str, Any]]:
         """Records already written, by item id. A torn or invalid line is ignored."""
-        return {str(rec["id"]): rec for rec in read_records(self.path)}
+        return {str(rec["id"]): rec for rec in read_jsonl(self.path)}
 
     def append(self, records: Iterable[dict[str, Any]]) -> None:
         lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
@@ -96,42 +98,6 @@ class SampleStore:
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
         _replace_atomic(self.path, write)
-
-
-def read_records(path: Path) -> Iterator[dict[str, Any]]:
-    """The records of a JSONL file in file order; nothing when it does not exist.
-
-    Lines are cut at ``\\n`` only (a binary file iterates on ``b"\\n"``): a prompt may hold a raw
-    U+2028 or U+0085, which :meth:`str.splitlines` would cut. A torn or invalid line (what a killed
-    write leaves; that item is recomputed) and a JSON value that is not a record with an ``id`` are
-    skipped. An unreadable file is a ConfigError naming it."""
-    try:
-        f = open(path, "rb")
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    with f:
-        try:
-            for raw in f:
-                if not raw.strip():
-                    continue
-                try:
-                    rec = json.loads(raw.decode("utf-8"))
-                except (ValueError, UnicodeDecodeError, RecursionError):
-                    continue  # torn write of an interrupted batch: recomputed
-                if isinstance(rec, dict) and "id" in rec:
-                    yield rec
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
-
-
-def first_record_extra(out_dir: Path, task: str) -> dict[str, Any] | None:
-    """The ``extra`` mapping of the first saved record of a task, or None (no file, no record, no
-    mapping): lets ``chimed-eval score`` recognise what kind of task wrote the records."""
-    rec = next(read_records(Path(out_dir) / "samples" / f"{task}.jsonl"), None)
-    extra = rec.get("extra") if rec is not None else None
-    return extra if isinstance(extra, dict) else None
 
 
 def _ends_with_newline(path: Path) -> bool:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from chimed_eval.core.errors import ConfigError
-from chimed_eval.runs.outdir import read_json
+from chimed_eval.runs.jsonio import OUT_FIX, read_json_file
+from chimed_eval.runs.outdir import results_json, run_json
 from chimed_eval.runs.records import write_json_atomic
 from chimed_eval.core.types import ModelInfo, Sample, sha256_text
 
@@ -73,7 +74,7 @@ def check_resume(out_dir: Path, old: dict[str, Any] | None, settings: RunSetting
                   prepared: Sequence[PreparedTask]) -> dict[str, Any]:
     """OUT/run.json pins the settings, each task's definition and the model; a second run into
     the same OUT must match them (new tasks may be added). Returns the run.json now written."""
-    path = out_dir / "run.json"
+    path = run_json(out_dir)
     current: dict[str, Any] = {"format": RUN_FORMAT, "settings": settings.resume_key(),
                                "tasks": {p.task.name: _task_entry(p, settings) for p in prepared}}
     if old is not None:
@@ -112,7 +113,7 @@ def check_model(out_dir: Path, state: dict[str, Any], model: ModelInfo) -> None:
                           + "; ".join(_differences(old, ident)) + ". Use a new --output directory")
     if old is None:
         state["model"] = ident
-        write_json_atomic(out_dir / "run.json", state)
+        write_json_atomic(run_json(out_dir), state)
 
 
 def keep_earlier_tasks(out_dir: Path, new: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
@@ -123,10 +124,10 @@ def keep_earlier_tasks(out_dir: Path, new: dict[str, Any], state: dict[str, Any]
     a results.json without a digest stay flagged as unverified."""
     from chimed_eval.runs.reader import seal_results, verify_results
 
-    path = out_dir / "results.json"
+    path = results_json(out_dir)
     if not path.exists():
         return seal_results(new, out_dir)
-    old = read_json(path)
+    old = read_json_file(path, OUT_FIX)
     kept = {k: v for k, v in old.get("tasks", {}).items() if k not in new["tasks"] and k in state["tasks"]}
     if not kept:
         return seal_results(new, out_dir)

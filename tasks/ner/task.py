@@ -243,7 +243,7 @@ def make_ner_task_from_args(args: Mapping[str, str]) -> NerTask:
 def rescoring_task(name: str, out_dir: Path) -> NerTask | None:
     """A NerTask able to re-score ``OUT/samples/<name>.jsonl`` when its records are NER records
     (they carry their own text, gold spans and inventory), else None."""
-    from chimed_eval.runs.records import first_record_extra
+    from chimed_eval.runs.reader import first_record_extra
 
     extra = first_record_extra(out_dir, name)
     if not has_keys(extra, NerEvidence.KEYS):
