@@ -126,14 +126,13 @@ def run(a: argparse.Namespace) -> int:
     if a.variant == "chat":
         _set_chat_template(tasks, a.backend, a.model, model_args)
 
+    from chimed_eval.backends import backend_capabilities, run_cache
     from chimed_eval.models.presets import check_backend
 
-    check_backend(a.model, a.backend)
+    check_backend(a.model, backend_capabilities(a.backend))
+    cache = run_cache(a.backend, a.no_cache, a.cache)  # a backend not cached by default: only in --cache DIR
 
-    # the fake backend is cached only in a directory given explicitly
-    cache = False if a.no_cache or (a.backend == "fake" and a.cache is None) else a.cache
-
-    def factory(script=None):  # script: the fake oracle's answers (runner.oracle_script)
+    def factory(script=None):  # script: the oracle's answers (runner.oracle_script), for an answer_script backend
         return open_backend(a.backend, a.model, seed=a.seed, batch_size=a.batch_size, device=a.device,
                             dtype=a.dtype, model_args=model_args, cache=cache, script=script)
 
@@ -181,6 +180,7 @@ def _task_sources(built, task_config: Path | None) -> dict:
 
 
 def _run_data_parallel(a: argparse.Namespace, model_args: dict[str, str]) -> int:
+    from chimed_eval.backends import backend_capabilities
     from chimed_eval.engine.merge import check_merge_target, merge_shards
     from chimed_eval.engine.parallel import run_data_parallel
 
@@ -191,7 +191,8 @@ def _run_data_parallel(a: argparse.Namespace, model_args: dict[str, str]) -> int
     per = int(model_args.get("tensor_parallel_size", 1)) * int(model_args.get("pipeline_parallel_size", 1))
     with OutLock(a.output):
         check_merge_target(a.output, ("shards",))  # before any shard runs: empty, or an earlier merge
-        dirs = run_data_parallel(a.argv, a.data_parallel, a.output, per if a.backend in ("hf", "vllm") else 0)
+        gpus = per if backend_capabilities(a.backend).local_weights else 0  # GPUs per shard: local weights only
+        dirs = run_data_parallel(a.argv, a.data_parallel, a.output, gpus)
         run = merge_shards(dirs, a.output, task_getter(a.task_config, dirs[0]), locked=True, allowed_extra=("shards",))
     print_summary(run)
     print(f"\nresults: {a.output / 'results.json'} (merged from {len(dirs)} shards in {a.output / 'shards'})")
@@ -204,6 +205,7 @@ def _set_chat_template(tasks, backend: str, model: str, model_args: dict[str, st
     runner hands the same (memoised) setup to the tasks in their run options; nothing is loaded
     when no selected task has a chat variant."""
     if any("chat" in t.variants for t in tasks):
+        from chimed_eval.backends import backend_capabilities
         from chimed_eval.models.chat import run_chat_setup
 
-        run_chat_setup(backend, model, model_args)
+        run_chat_setup(backend, backend_capabilities(backend), model, model_args)
