@@ -76,7 +76,8 @@ class FakeBackend(Backend):
         self.calls: list[tuple[str, int]] = []  # (kind, batch size), for tests
 
     def model_info(self) -> ModelInfo:
-        return ModelInfo(name=f"fake-{self.mode}" + (f":{self.arg}" if self.arg else ""), path=MODEL_PATH, revision=None,
+        return ModelInfo(name=f"fake-{self.mode}" + (f":{self.arg}" if self.arg else ""), path=MODEL_PATH,
+                         revision=None,
                          weights_sha256=None, dtype=None)
 
     def cache_identity(self) -> dict[str, object]:

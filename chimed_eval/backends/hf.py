@@ -61,19 +61,16 @@ def decode_complete(tokenizer: Any, ids: Sequence[int]) -> str:
     return text.rstrip(REPLACEMENT_CHAR)
 
 
-#: ``from_pretrained`` loading options the hf backend passes on as given (string values)
-HF_LOAD_ARGS = frozenset({"device_map", "low_cpu_mem_usage", "use_safetensors", "variant", "subfolder", "cache_dir",
-                          "local_files_only", "offload_folder", "load_in_8bit", "load_in_4bit", "code_revision"})
-
-
 class HFBackend(TokenizedBackend):
     name = "hf"
     #: exact log-probabilities of every kind, the vocabulary moments from the full output layer
-    capabilities = Capabilities(letter_logprobs=True, prompt_logprobs=True, token_logprobs=True,
-                                vocabulary_moments=True, prefilled_answers=True, chat_template=True,
-                                local_weights=True)
-    accepted_args = frozenset({"trust_remote_code", "attn_implementation", "prefix_cache", "min_prefix_tokens",
-                               "revision", "chat_format"}) | HF_LOAD_ARGS
+    capabilities = Capabilities(letter_logprobs=True, prompt_logprobs=True, token_logprobs=True, vocabulary_moments=True,
+                                prefilled_answers=True, chat_template=True, local_weights=True)
+    #: its own options, then the ``from_pretrained`` loading options it passes on as given
+    accepted_args = frozenset({"trust_remote_code", "attn_implementation", "prefix_cache", "min_prefix_tokens", "revision",
+                               "chat_format", "device_map", "low_cpu_mem_usage", "use_safetensors", "variant", "subfolder",
+                               "cache_dir", "local_files_only", "offload_folder", "load_in_8bit", "load_in_4bit",
+                               "code_revision"})
 
     def __init__(self, model: ResolvedModel, device: str | None = None, dtype: str | None = None,
                  batch_size: int = 8, seed: int = 0, model_args: dict[str, str] | None = None) -> None:

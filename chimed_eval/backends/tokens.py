@@ -27,13 +27,15 @@ class TokenizedBackend(Backend):
     def create(cls, model: str, *, seed: int = 0, batch_size: int = 8, device: str | None = None,
                dtype: str | None = None, model_args: Mapping[str, str] | None = None,
                script: Any = None) -> "TokenizedBackend":
-        """Local weights: ``model`` resolved (a preset, hub id or path, :func:`chimed_eval.models.resolve.resolve_model`)
-        with ``revision`` and ``chat_format``, which are the resolution's, not the backend's."""
+        """Local weights: ``model`` resolved (a preset, hub id or path:
+        :func:`chimed_eval.models.resolve.resolve_model`) with ``revision`` and ``chat_format``, which
+        are the resolution's, not the backend's."""
         from chimed_eval.models.resolve import resolve_model
 
         args = dict(model_args or {})
-        return cls(resolve_model(model, args), device=device, dtype=dtype, batch_size=batch_size, seed=seed,  # type: ignore[call-arg]
-                   model_args={k: v for k, v in args.items() if k not in ("revision", "chat_format")})
+        own = {k: v for k, v in args.items() if k not in ("revision", "chat_format")}
+        return cls(resolve_model(model, args), device=device, dtype=dtype, batch_size=batch_size,  # type: ignore[call-arg]
+                   seed=seed, model_args=own)
 
     def encode(self, text: str, add_special_tokens: bool | None = None) -> list[int]:
         key = (text, add_special_tokens)

@@ -85,7 +85,8 @@ def settings_from_args(a: argparse.Namespace):
                          rubric=a.rubric, baseline=str(a.baseline) if a.baseline is not None else None,
                          aggregate=a.aggregate, tasks=tasks, limit=a.limit, max_new_tokens=a.max_new_tokens,
                          batch_size=a.batch_size, device=a.device, dtype=a.dtype, seed=a.seed,
-                         cache=run_cache(a.judge_backend, a.no_cache, a.cache), verdict=getattr(a, "verdict", "generate"))
+                         cache=run_cache(a.judge_backend, a.no_cache, a.cache),
+                         verdict=getattr(a, "verdict", "generate"))
 
 
 def _judge(out: Path, settings, progress: bool) -> int:

@@ -113,7 +113,8 @@ def chat_setup(backend: str, caps: Capabilities, model: str, model_args: Mapping
                           "messages (--backend openai)")
     if not caps.chat_template:
         raise ConfigError(f"the {backend} backend renders no tokenizer chat template: for model {model!r} use "
-                          f"--variant paper, or --model-args chat_format=NAME (one of {', '.join(sorted(CHAT_FORMATS))})")
+                          "--variant paper, or --model-args chat_format=NAME "
+                          f"(one of {', '.join(sorted(CHAT_FORMATS))})")
     return _tokenizer_setup(model, model_args)
 
 
