@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from chimed_eval.reports.check import metric_direction
+from chimed_eval.metrics import metric_direction
 from chimed_eval.core.errors import ConfigError
 
 from . import paper

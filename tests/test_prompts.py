@@ -103,10 +103,11 @@ def test_paper_requests_stop_at_the_next_human_or_bot_turn():
 
 def test_chat_requests_stop_at_their_formats_turn_markers():
     from chimed_eval.models.chat import chat_setup
+    from chimed_eval.backends import backend_capabilities
 
-    _, _, req, _ = _gen_request("cmd-qa", "chat", chat_setup("hf", "ziya-v2", {}))
+    _, _, req, _ = _gen_request("cmd-qa", "chat", chat_setup("hf", backend_capabilities("hf"), "ziya-v2", {}))
     assert req.generation.stop == ("<human>:", "<bot>:")
-    _, _, req, _ = _gen_request("mc-dialogue", "chat", chat_setup("hf", "baichuan", {}))
+    _, _, req, _ = _gen_request("mc-dialogue", "chat", chat_setup("hf", backend_capabilities("hf"), "baichuan", {}))
     assert req.generation.stop == ("<reserved_102>", "<reserved_103>")
 
 
@@ -123,7 +124,8 @@ def test_a_generation_the_backend_did_not_stop_is_cut_at_the_earliest_marker():
     assert scored.extra["stats"] == clean.extra["stats"] and "generation_uncut" not in clean.extra
     # chat formats cut at their own markers, whichever comes first in the text
     from chimed_eval.models.chat import chat_setup
+    from chimed_eval.backends import backend_capabilities
 
-    t, sample, req, opts = _gen_request("cmd-qa", "chat", chat_setup("hf", "ziya-v2", {}))
+    t, sample, req, opts = _gen_request("cmd-qa", "chat", chat_setup("hf", backend_capabilities("hf"), "ziya-v2", {}))
     scored = t.score(None, sample, req, Response(key=req.key, text="可以。\n<bot>:再问\n<human>:好"), opts)
     assert scored.generation == "可以。\n"

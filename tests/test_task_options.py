@@ -13,6 +13,7 @@ import pytest
 
 from chimed_eval.backends.fake import FakeBackend, script_key
 from chimed_eval.models.chat import chat_setup
+from chimed_eval.backends import backend_capabilities
 from chimed_eval.engine.runner import RunSettings, oracle_script, prepare
 from chimed_eval.task.base import Task, TaskRunOptions
 from chimed_eval.core.types import Message, Request, Response
@@ -108,13 +109,14 @@ def test_requests_carry_no_gold_and_the_oracle_reads_its_script(tmp_path):
 
 def test_chat_api_requests_carry_typed_messages_and_the_old_stored_context(tmp_path):
     task = _generation_task(tmp_path)
-    opts = TaskRunOptions("chat", chat=chat_setup("openai", "gpt-4", {}))
+    opts = TaskRunOptions("chat", chat=chat_setup("openai", backend_capabilities("openai"), "gpt-4", {}))
     data = task.load(tmp_path)
     qa, dialogue = task.build_requests(data, data.samples, opts)
     assert qa.messages == (Message("user", "头痛怎么办"),)
     assert dialogue.messages == (Message("user", "胃胀"),)
     assert qa.context == '<<chimed-eval:openai-messages>>[{"role": "user", "content": "头痛怎么办"}]'
-    local = task.build_requests(data, data.samples, TaskRunOptions("chat", chat=chat_setup("fake", "oracle", {})))
+    fake_chat = chat_setup("fake", backend_capabilities("fake"), "oracle", {})
+    local = task.build_requests(data, data.samples, TaskRunOptions("chat", chat=fake_chat))
     assert all(not r.messages for r in local)
 
 

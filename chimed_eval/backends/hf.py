@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from chimed_eval.core.capabilities import Capabilities
 from chimed_eval.models.resolve import ResolvedModel
 from chimed_eval.core.types import ModelInfo, Request, Response
 from chimed_eval.backends.tokens import TokenizedBackend, as_bool
@@ -62,6 +63,14 @@ def decode_complete(tokenizer: Any, ids: Sequence[int]) -> str:
 
 class HFBackend(TokenizedBackend):
     name = "hf"
+    #: exact log-probabilities of every kind, the vocabulary moments from the full output layer
+    capabilities = Capabilities(letter_logprobs=True, prompt_logprobs=True, token_logprobs=True, vocabulary_moments=True,
+                                prefilled_answers=True, chat_template=True, local_weights=True)
+    #: its own options, then the ``from_pretrained`` loading options it passes on as given
+    accepted_args = frozenset({"trust_remote_code", "attn_implementation", "prefix_cache", "min_prefix_tokens", "revision",
+                               "chat_format", "device_map", "low_cpu_mem_usage", "use_safetensors", "variant", "subfolder",
+                               "cache_dir", "local_files_only", "offload_folder", "load_in_8bit", "load_in_4bit",
+                               "code_revision"})
 
     def __init__(self, model: ResolvedModel, device: str | None = None, dtype: str | None = None,
                  batch_size: int = 8, seed: int = 0, model_args: dict[str, str] | None = None,

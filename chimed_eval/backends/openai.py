@@ -85,6 +85,7 @@ from chimed_eval.core.errors import ConfigError
 from chimed_eval.core.secrets import refuse_secret_args
 from chimed_eval.core.types import ModelInfo, Request, Response, sha256_text
 from chimed_eval.backends.base import Backend
+from chimed_eval.core.capabilities import Capabilities
 from chimed_eval.backends.openai_replies import ReplyReader
 from chimed_eval.backends.openai_secrets import (Redactor, Secret, check_base_url, is_loopback, read_key, refuse_clear_text_key,
                              sanitise_url)
@@ -106,6 +107,10 @@ DEFAULT_REQUEST_DEADLINE = 600.0
 
 class OpenAIBackend(Backend):
     name = "openai"
+    #: letters from the top log-probabilities; the prompt's log-probabilities with
+    #: ``endpoint=completions`` only (refused otherwise, :meth:`loglikelihood`); the turns as messages
+    capabilities = Capabilities(letter_logprobs=True, prompt_logprobs=True, chat_messages=True)
+    accepted_args = frozenset(TRANSPORT_ARGS + RESULT_ARGS + IGNORED_ARGS)
 
     def __init__(self, model: Any, device: str | None = None, dtype: str | None = None, batch_size: int = 8,
                  seed: int = 0, model_args: dict[str, str] | None = None, **_: object) -> None:

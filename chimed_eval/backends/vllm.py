@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Sequence
 
+from chimed_eval.core.capabilities import Capabilities
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.models.resolve import ResolvedModel
 from chimed_eval.core.types import ModelInfo, Request, Response
@@ -116,8 +117,17 @@ def _max_positions(model: ResolvedModel) -> int | None:
     return int(n) if n else None
 
 
+#: string-valued vLLM engine arguments passed on as given (the numeric and boolean ones above)
+VLLM_STRING_ARGS = frozenset({"quantization", "tokenizer_mode", "kv_cache_dtype", "load_format", "download_dir",
+                              "distributed_executor_backend", "tokenizer_revision", "code_revision"})
+
+
 class VLLMBackend(TokenizedBackend):
     name = "vllm"
+    #: as the hf backend, without vocabulary moments (vLLM returns no whole distribution)
+    capabilities = Capabilities(letter_logprobs=True, prompt_logprobs=True, token_logprobs=True,
+                                prefilled_answers=True, chat_template=True, local_weights=True)
+    accepted_args = frozenset(INT_ARGS | FLOAT_ARGS | BOOL_ARGS | OWN_ARGS) | VLLM_STRING_ARGS
 
     def __init__(self, model: ResolvedModel, device: str | None = None, dtype: str | None = None,
                  batch_size: int = 8, seed: int = 0, model_args: dict[str, str] | None = None) -> None:

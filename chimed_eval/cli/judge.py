@@ -71,16 +71,11 @@ def add_run_flags(r) -> None:
                    help="generate (default; parsed text) or logprobs (next-token probabilities, G-Eval)")
 
 
-def _cache(no_cache: bool, cache: Path | None, backend: str):
-    """As for run: off with --no-cache; the fake backend only in a directory given explicitly."""
-    return False if no_cache or (backend == "fake" and cache is None) else cache
-
-
 def settings_from_args(a: argparse.Namespace):
     from chimed_eval.judge.store import JudgeSettings
 
     args = parse_kv(a.judge_args, "--judge-args")
-    from chimed_eval.backends import BACKENDS, check_backend_args
+    from chimed_eval.backends import BACKENDS, check_backend_args, run_cache
 
     check_backend_args(a.judge_backend, args, "--judge-args")  # before anything is written or echoed
 
@@ -90,7 +85,8 @@ def settings_from_args(a: argparse.Namespace):
                          rubric=a.rubric, baseline=str(a.baseline) if a.baseline is not None else None,
                          aggregate=a.aggregate, tasks=tasks, limit=a.limit, max_new_tokens=a.max_new_tokens,
                          batch_size=a.batch_size, device=a.device, dtype=a.dtype, seed=a.seed,
-                         cache=_cache(a.no_cache, a.cache, a.judge_backend), verdict=getattr(a, "verdict", "generate"))
+                         cache=run_cache(a.judge_backend, a.no_cache, a.cache),
+                         verdict=getattr(a, "verdict", "generate"))
 
 
 def _judge(out: Path, settings, progress: bool) -> int:

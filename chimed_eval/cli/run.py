@@ -130,6 +130,7 @@ def run(a: argparse.Namespace) -> int:
 
 
 def _run_data_parallel(a: argparse.Namespace, model_args: dict[str, str]) -> int:
+    from chimed_eval.backends import backend_capabilities
     from chimed_eval.engine.merge import check_merge_target, merge_shards
     from chimed_eval.engine.parallel import run_data_parallel
 
@@ -140,7 +141,8 @@ def _run_data_parallel(a: argparse.Namespace, model_args: dict[str, str]) -> int
     per = int(model_args.get("tensor_parallel_size", 1)) * int(model_args.get("pipeline_parallel_size", 1))
     with OutLock(a.output):
         check_merge_target(a.output, ("shards",))  # before any shard runs: empty, or an earlier merge
-        dirs = run_data_parallel(a.argv, a.data_parallel, a.output, per if a.backend in ("hf", "vllm") else 0)
+        gpus = per if backend_capabilities(a.backend).local_weights else 0  # GPUs per shard: local weights only
+        dirs = run_data_parallel(a.argv, a.data_parallel, a.output, gpus)
         run = merge_shards(dirs, a.output, task_getter(a.task_config, dirs[0]), locked=True, allowed_extra=("shards",))
     print_summary(run)
     print(f"\nresults: {results_json(a.output)} (merged from {len(dirs)} shards in {a.output / 'shards'})")

@@ -96,7 +96,7 @@ def plan_run(model: Any, tasks: Sequence[str | Task] | str | Task, *, backend: s
     """Check everything that can be checked before the data and the model load, in the order the
     ``run`` command always has; ``check_tasks`` sees the built tasks first (the CLI's ``--judge``
     checks)."""
-    from chimed_eval.backends import BACKENDS, check_backend_args
+    from chimed_eval.backends import BACKENDS, backend_capabilities, check_backend_args
     from chimed_eval.evidence.expand import parse_shuffle_choices
 
     config = config or RunConfig()
@@ -143,10 +143,10 @@ def plan_run(model: Any, tasks: Sequence[str | Task] | str | Task, *, backend: s
     if config.variant == "chat" and any("chat" in t.variants for t in task_objects):
         from chimed_eval.models.chat import run_chat_setup  # refuses early a model with no chat format
 
-        run_chat_setup(backend, name, args)
+        run_chat_setup(backend, backend_capabilities(backend), name, args)
     from chimed_eval.models.presets import check_backend
 
-    check_backend(name, backend)
+    check_backend(name, backend_capabilities(backend))
     return RunPlan(tuple(task_objects), settings, _backend_factory(backend, name, config, args), out, config.progress)
 
 
@@ -234,10 +234,9 @@ def _think_markers(text: str | None) -> str | None:
 
 def _backend_factory(backend: str, model: str, config: RunConfig, args: dict[str, str]) -> Callable[..., Any]:
     """Opens the backend once the data has loaded; ``script``: the fake oracle's answers."""
-    from chimed_eval.backends import open_backend
+    from chimed_eval.backends import open_backend, run_cache
 
-    # the fake backend is cached only in a directory given explicitly
-    cache = False if not config.use_cache or (backend == "fake" and config.cache is None) else config.cache
+    cache = run_cache(backend, not config.use_cache, config.cache)  # not cached_by_default: only in a given DIR
 
     def factory(script: Any = None) -> Any:
         return open_backend(backend, model, seed=config.seed, batch_size=config.batch_size, device=config.device,

@@ -54,7 +54,10 @@ def run_options(task: Task, settings: RunSettings) -> TaskRunOptions:
         raise ConfigError("--shots must be >= 0")
     from chimed_eval.models.chat import template_run_options
 
-    variant, chat = template_run_options(task, settings, variant)  # chat setup, system prompt, think markers
+    from chimed_eval.backends import backend_capabilities
+
+    # chat setup (by what the backend can render), system prompt, think markers
+    variant, chat = template_run_options(task, settings, variant, backend_capabilities(settings.backend))
     return TaskRunOptions(variant=variant, shots=shots, seed=settings.seed, max_new_tokens=settings.max_new_tokens,
                           decoding=settings.decoding, **chat)  # type: ignore[arg-type]
 
@@ -126,7 +129,28 @@ def oracle_script(prepared: Sequence[PreparedTask]) -> dict[str, int | str | Non
 
 
 def _wants_oracle_script(settings: RunSettings) -> bool:
-    return settings.backend == "fake" and settings.model == "oracle"
+    """The model ``oracle`` on a backend that takes an answer script (``Capabilities.answer_script``)."""
+    from chimed_eval.backends import backend_capabilities
+
+    return settings.model == "oracle" and backend_capabilities(settings.backend).answer_script
+
+
+def check_capabilities(prepared: Sequence[PreparedTask], backend: str) -> None:
+    """Refuse, before the model loads, a task whose requests need what ``backend`` does not
+    declare (:data:`chimed_eval.core.capabilities.REQUEST_CAPABILITY`), naming the backends that do."""
+    from chimed_eval.backends import BACKENDS, backend_capabilities, backends_with
+    from chimed_eval.core.capabilities import REQUEST_CAPABILITY
+
+    if backend not in BACKENDS:  # a caller's own backend instance (chimed_eval.evaluate): it serves what it can
+        return
+    caps = backend_capabilities(backend)
+    for p in prepared:
+        for kind in sorted({r.kind for r in p.requests}):
+            need = REQUEST_CAPABILITY.get(kind)
+            if need is not None and not getattr(caps, need):
+                raise ConfigError(f"task {p.task.name!r} (variant {p.variant}) needs {need.replace('_', ' ')} "
+                                  f"({kind} requests), which the {backend} backend cannot return; backends that "
+                                  f"can: {', '.join(backends_with(need))}")
 
 
 def _package_versions() -> dict[str, str]:
@@ -171,6 +195,7 @@ def evaluate(tasks: Sequence[Task], backend_factory, settings: RunSettings, out_
     """
     data_dir = Path(settings.data_dir)
     prepared = [prepare(t, data_dir, settings) for t in tasks]
+    check_capabilities(prepared, settings.backend)
     if out_dir is None:
         return _evaluate_locked(prepared, backend_factory, settings, None, progress, {})
     with OutLock(out_dir):

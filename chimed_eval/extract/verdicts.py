@@ -44,14 +44,16 @@ WINNERS = ("A", "B", "C")
 _WINNER = {"A": "A", "B": "B", "C": "tie"}
 
 
-def check_verdict(verdict: str, backend: str) -> None:
-    """ConfigError for an unknown mode, or logprobs on a backend that cannot continue a prefilled answer."""
+def check_verdict(verdict: str, backend: str, prefilled_answers: bool) -> None:
+    """ConfigError for an unknown mode, or logprobs on a backend that cannot continue a prefilled
+    answer (``prefilled_answers``: its ``Capabilities``, looked up by the caller)."""
     if verdict not in VERDICTS:
         raise ConfigError(f"--verdict {verdict!r}: choose generate or logprobs")
-    if verdict == "logprobs" and backend == "openai":
+    if verdict == "logprobs" and not prefilled_answers:
         raise ConfigError("--verdict logprobs reads the judge's next-token log-probabilities after a prefilled "
-                          f"answer ({POINTWISE_PREFIX.strip()} 准确性: ), which a chat API (--judge-backend openai) "
-                          "cannot continue; use --verdict generate, or load the judge locally (--judge-backend hf|vllm)")
+                          f"answer ({POINTWISE_PREFIX.strip()} 准确性: ), which the {backend} backend "
+                          f"(--judge-backend {backend}) cannot continue; use --verdict generate, or load the judge "
+                          "locally (--judge-backend hf|vllm)")
 
 
 def criterion_prefix(zh: str) -> str:

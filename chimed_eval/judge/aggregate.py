@@ -74,7 +74,9 @@ def same_model(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool
         return True
     if a.get("name") and a.get("name") == b.get("name"):
         return True
-    return bool(a.get("path")) and a.get("path") not in ("fake",) and a.get("path") == b.get("path")
+    from chimed_eval.backends.fake import MODEL_PATH  # the fake models' placeholder path names no weights
+
+    return bool(a.get("path")) and a.get("path") != MODEL_PATH and a.get("path") == b.get("path")
 
 
 # --- pointwise ---------------------------------------------------------------------------------

@@ -87,14 +87,17 @@ def judge_prompt(item: JudgeItem, protocol: str, rubric: str, order: str) -> str
 
 def judge_chat_setup(backend: str, judge: str, args: dict[str, str]):
     """How a judge prompt reaches ``judge`` (module docstring): chimed_eval.models.chat's setup, or plain
-    text for a local model whose tokenizer has no chat template."""
+    text for a local model whose tokenizer has no chat template (on a backend that renders
+    tokenizer templates, ``Capabilities.chat_template``)."""
+    from chimed_eval.backends import backend_capabilities
     from chimed_eval.models.chat import ChatSetup, chat_setup, declared_format
 
+    caps = backend_capabilities(backend)
     fmt = declared_format(judge, args)
     try:
-        return chat_setup(backend, judge, args)
+        return chat_setup(backend, caps, judge, args)
     except ConfigError as exc:
-        if backend in ("hf", "vllm") and fmt in (None, "none") and "no chat template" in str(exc):
+        if caps.chat_template and fmt in (None, "none") and "no chat template" in str(exc):
             return ChatSetup(lambda msgs: msgs[-1]["content"], "plain text (the model has no chat template)",
                              add_special_tokens=None)
         raise ConfigError(f"judge {judge!r}: {exc}") from None

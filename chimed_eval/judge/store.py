@@ -76,7 +76,11 @@ class JudgeSettings:
         from chimed_eval.extract.verdicts import check_verdict
 
         refuse_secret_args(dict(self.judge_args), "--judge-args")  # before anything is written
-        check_verdict(self.verdict, self.backend)
+        from chimed_eval.backends import BACKENDS, backend_capabilities
+
+        # an unknown backend is refused by name where the judge opens it
+        check_verdict(self.verdict, self.backend,
+                      self.backend not in BACKENDS or backend_capabilities(self.backend).prefilled_answers)
         if not self.judges or any(not j for j in self.judges):
             raise ConfigError("--judge needs one or more judge models, comma-separated")
         if len(set(self.judges)) != len(self.judges):

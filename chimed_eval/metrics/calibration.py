@@ -42,6 +42,8 @@ N_BINS = 10
 #: scale: 1e-6 of a probability, i.e. 1e-4 points of ``ece`` (0..100) and 1e-6 of ``brier``
 #: (0..2), a hundred times the move measured and far below the printed precision.
 #: ``chimed-eval check`` allows this on top of any tolerance; counts and accuracies stay exact.
+#: which way each figure is better (:func:`chimed_eval.metrics.metric_direction`): an error and a loss
+DIRECTIONS = {"ece": "lower", "brier": "lower"}
 MODEL_FLOAT_NOISE: dict[str, float] = {"ece": 1e-4, "brier": 1e-6}
 
 

@@ -14,6 +14,10 @@ def argmax_first(values: Sequence[float]) -> int:
     return max(range(len(values)), key=lambda i: (values[i], -i))
 
 
+#: which way each figure of :func:`accuracy_metrics` is better (:func:`chimed_eval.metrics.metric_direction`)
+DIRECTIONS = {"acc": "higher", "acc_macro": "higher", "extraction_failure_rate": "lower"}
+
+
 def accuracy_metrics(scores: Sequence[SampleScore], seed: int, protocol: str | None = None) -> tuple[list[Metric], dict[str, dict[str, float | int]]]:
     """Return (metrics, per-subject breakdown).
 

@@ -146,6 +146,12 @@ def small_group_note(n_seen: int, n_unseen: int, min_size: int = MIN_GROUP_SIZE)
             "group the AUC and its interval rest on too few items to trust")
 
 
+#: which way each figure of :func:`membership_metrics` is better (:func:`chimed_eval.metrics.metric_direction`):
+#: none. A higher AUC or score is more evidence that the model saw the items, not a better model.
+DIRECTIONS = {"auc_*": None, "tpr_at_5fpr_*": None, "min_k_mean": None, "min_kpp_mean": None, "seen_count": None,
+              "unseen_count": None, "min_kpp_unavailable_count": None}
+
+
 def membership_metrics(min_k: Sequence[float], min_kpp: Sequence[float | None], seen: Sequence[bool | None],
                        seed: int) -> list[Metric]:
     """A task's figures: with both seen and unseen items, the AUC (x100, interval) and TPR at 5%

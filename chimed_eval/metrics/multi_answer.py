@@ -64,6 +64,11 @@ def option_f1(pred: Collection[int], gold: Collection[int]) -> float:
     return 2.0 * len(p & g) / (len(p) + len(g))
 
 
+#: which way each figure is better (:func:`chimed_eval.metrics.metric_direction`), with the
+#: ``_macro``/``_multi`` figures :mod:`chimed_eval.evidence.multi_choice` builds from them
+DIRECTIONS = {"acc_exact_set*": "higher", "option_f1*": "higher"}
+
+
 def multi_answer_metrics(preds: Sequence[int | str | Iterable[int] | None],
                          golds: Sequence[int | str | Iterable[int]],
                          seed: int, protocol: str | None = None) -> list[Metric]:

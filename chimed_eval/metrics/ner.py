@@ -277,6 +277,13 @@ def _ci(values: "np.ndarray", level: float = 0.95) -> tuple[float, float]:
     return float(np.quantile(values, a)), float(np.quantile(values, 1.0 - a))
 
 
+#: which way each figure of :func:`ner_metrics` is better (:func:`chimed_eval.metrics.metric_direction`):
+#: precision, recall and F1 of every protocol (``f1_span``, ``f1_macro``...) up, every failure rate down
+DIRECTIONS = {"precision*": "higher", "recall*": "higher", "f1*": "higher", "not_in_text_rate": "lower",
+              "unknown_type_rate": "lower", "gold_repeat_rate": "lower", "gold_nested_rate": "lower",
+              "gold_nested_count": None, "extraction_failure_rate": "lower", "truncated_prompt_rate": "lower"}
+
+
 def ner_metrics(records: Sequence[RecordCounts], types: Sequence[str], seed: int, protocol: str | None = None,
                 n_boot: int | None = None) -> tuple[list[Metric], dict[str, dict[str, float | int]]]:
     """Corpus metrics with seeded 95% bootstrap intervals (records resampled), and the per-type

@@ -88,6 +88,10 @@ def item_majority_correct(os: Sequence[RepeatOutcome]) -> float:
     return float(next(o.correct for o in os if o.answer == maj))
 
 
+#: which way each figure of :func:`repeat_metrics` is better (:func:`chimed_eval.metrics.metric_direction`)
+DIRECTIONS = {"avg@*": "higher", "maj@*": "higher", "pass@*": "higher"}
+
+
 def repeat_metrics(outcomes: Sequence[RepeatOutcome], seed: int, pass_ks: Sequence[int] | None = None,
                    protocol: str | None = None) -> list[Metric]:
     """``avg@K``, ``maj@K`` and ``pass@k`` for each k in ``pass_ks`` (default: k = K) over items,

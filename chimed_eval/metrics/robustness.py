@@ -195,6 +195,12 @@ def _position_bias_ci(items: Sequence[list[PermutedResult]], seed: int, n_boot: 
     return float(np.quantile(bias, 0.025)), float(np.quantile(bias, 0.975))
 
 
+#: which way each figure of :func:`robustness_metrics` is better (:func:`chimed_eval.metrics.metric_direction`):
+#: the letter shares are a distribution, with no better side
+DIRECTIONS = {"acc_shuffled": "higher", "circular_acc": "higher", "all_orders_acc": "higher", "pred_share_*": None,
+              "position_bias": "lower"}
+
+
 def robustness_metrics(results: Sequence[PermutedResult], seed: int, protocol: str | None = None) -> list[Metric]:
     """``acc_shuffled``, ``circular_acc`` (every item under its n rotations) or else
     ``all_orders_acc``, ``pred_share_<letter>`` and ``position_bias`` (see the module docstring)

@@ -34,6 +34,11 @@ def first_option(text: str, letters: str, options: Sequence[str]) -> str | None:
     return best[2] if best else None
 
 
+#: which way each figure of :func:`scale_metrics` is better (:func:`chimed_eval.metrics.metric_direction`):
+#: an attitude scale's sums and means describe the answers, with no better side
+DIRECTIONS = {"*_sum": None, "*_mean": None}
+
+
 def scale_metrics(groups: Mapping[str, Sequence[SampleScore]], seed: int,
                   protocol: str | None) -> tuple[list[Metric], dict[str, dict[str, float | int]]]:
     """Per scale (in the order of ``groups``): ``<scale>_sum`` over the answered items (an

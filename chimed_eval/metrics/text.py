@@ -74,6 +74,14 @@ def generation_stats(hyp: str, ref: str | Sequence[str]) -> dict:
     }
 
 
+#: which way each figure of :func:`text_metrics` is better (:func:`chimed_eval.metrics.metric_direction`),
+#: and the convention of :func:`rate_and_count` that every module follows: a ``<stem>_rate`` counts
+#: failures (empty, truncated, unread answers: lower is better), a ``<stem>_count`` is a count
+#: (no better side)
+DIRECTIONS = {"paper_*": "higher", "sacrebleu*_cum": "higher", "rouge?_char": "higher", "rouge?_jieba": "higher",
+              "*_rate": "lower", "*_count": None}
+
+
 def text_metrics(scores: Sequence, seed: int) -> list:
     """The figures of a generation task from its SampleScores' ``extra["stats"]`` (percentages,
     95% intervals over items: the bootstrap, Wilson for ROUGE when every item scores 0 or 1,

@@ -5,8 +5,9 @@ first, so that a model without a format is refused before any data loads) and ha
 the tasks in their ``TaskRunOptions.chat``. The format is decided by the model, never silently
 replaced by another one:
 
-* ``--backend openai``: the turns go to the server as ``Request.messages``; its own chat template
-  applies. The request's context holds the messages' stored text (:func:`messages_context`).
+* a backend that sends chat messages (``Capabilities.chat_messages``: ``--backend openai``): the
+  turns go to the server as ``Request.messages``; its own chat template applies. The request's
+  context holds the messages' stored text (:func:`messages_context`).
 * a preset (or ``--model-args chat_format=NAME``) whose format is in
   :data:`chimed_eval.prompts.variants.CHAT_FORMATS` (ziya, baichuan, chimed, ...): that format, as its model
   card documents it, with its turn markers as stop strings. This holds on every local backend,
@@ -14,8 +15,9 @@ replaced by another one:
 * a format that is neither in that table nor ``none``/``api``: refused (ConfigError), since any
   rendering would be a guess.
 * ``none`` (a hub id, a local directory, the small GGUF presets): the tokenizer's own chat
-  template; a tokenizer without one is refused. The fake backend, which has no tokenizer, uses a
-  ChatML stand-in and says so in the label.
+  template on a backend that renders it (``chat_template``: hf, vllm); a tokenizer without one is
+  refused. A backend with no model to get wrong (``chat_stand_in``: the fake one) uses a ChatML
+  stand-in and says so in the label. Which backend can do what: :mod:`chimed_eval.core.capabilities`.
 
 What was used is recorded in results.json (``settings.generation.<task>.chat_template``).
 
@@ -33,6 +35,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Mapping
 
+from chimed_eval.core.capabilities import Capabilities
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.prompts.variants import CHAT_FORMATS, TEMPLATE_FORMATS, ChatFormat, MCQParts, chat_format
 
@@ -89,10 +92,13 @@ def format_setup(fmt: ChatFormat) -> ChatSetup:
                      add_special_tokens=fmt.add_special_tokens)
 
 
-def chat_setup(backend: str, model: str, model_args: Mapping[str, str]) -> ChatSetup:
-    """The chat-variant setup for ``model`` on ``backend`` (see the module docstring)."""
-    if backend == "openai":
-        return ChatSetup(messages_context, "the server's chat template (openai chat endpoint, messages)", messages=True)
+def chat_setup(backend: str, caps: Capabilities, model: str, model_args: Mapping[str, str]) -> ChatSetup:
+    """The chat-variant setup for ``model`` on ``backend`` (see the module docstring), decided by
+    what the backend can do (``caps``, :func:`chimed_eval.backends.backend_capabilities`); the
+    name only labels the ChatML stand-in and the messages."""
+    if caps.chat_messages:
+        return ChatSetup(messages_context, f"the server's chat template ({backend} chat endpoint, messages)",
+                         messages=True)
     fmt = declared_format(model, model_args)
     if fmt in CHAT_FORMATS:
         return format_setup(chat_format(fmt))
@@ -100,10 +106,15 @@ def chat_setup(backend: str, model: str, model_args: Mapping[str, str]) -> ChatS
         raise ConfigError(f"model {model!r}: its chat format {fmt!r} is not a documented format "
                           f"(known: {', '.join(sorted(CHAT_FORMATS))}); the chat variant would render a guess. "
                           "Use --variant paper, or --model-args chat_format=NAME with one of those")
-    if backend == "fake":
-        return ChatSetup(chatml_renderer, "chatml (fake backend)", CHATML_STOP)
+    if caps.chat_stand_in:
+        return ChatSetup(chatml_renderer, f"chatml ({backend} backend)", CHATML_STOP)
     if fmt == "api":
-        raise ConfigError(f"model {model!r} is an API model: its chat variant needs --backend openai")
+        raise ConfigError(f"model {model!r} is an API model: its chat variant needs a backend that sends chat "
+                          "messages (--backend openai)")
+    if not caps.chat_template:
+        raise ConfigError(f"the {backend} backend renders no tokenizer chat template: for model {model!r} use "
+                          "--variant paper, or --model-args chat_format=NAME "
+                          f"(one of {', '.join(sorted(CHAT_FORMATS))})")
     return _tokenizer_setup(model, model_args)
 
 
@@ -129,15 +140,15 @@ def _tokenizer_setup(model: str, model_args: Mapping[str, str]) -> ChatSetup:
     return ChatSetup(render, label)
 
 
-def run_chat_setup(backend: str, model: str, model_args: Mapping[str, str]) -> ChatSetup:
+def run_chat_setup(backend: str, caps: Capabilities, model: str, model_args: Mapping[str, str]) -> ChatSetup:
     """:func:`chat_setup`, computed once per (backend, model, model args) in a process: a run with
     several chat tasks loads the tokenizer once."""
-    return _cached_setup(backend, model, tuple(sorted((str(k), str(v)) for k, v in model_args.items())))
+    return _cached_setup(backend, caps, model, tuple(sorted((str(k), str(v)) for k, v in model_args.items())))
 
 
 @lru_cache(maxsize=8)
-def _cached_setup(backend: str, model: str, model_args: tuple[tuple[str, str], ...]) -> ChatSetup:
-    return chat_setup(backend, model, dict(model_args))
+def _cached_setup(backend: str, caps: Capabilities, model: str, model_args: tuple[tuple[str, str], ...]) -> ChatSetup:
+    return chat_setup(backend, caps, model, dict(model_args))
 
 
 def with_system(messages: list[dict[str, str]], system_prompt: str | None) -> list[dict[str, str]]:
@@ -175,8 +186,10 @@ def render_messages(setup: ChatSetup, messages: list[dict[str, str]]) -> tuple[s
     return setup.render(messages), sent
 
 
-def template_run_options(task: object, settings: object, variant: str) -> tuple[str, dict[str, object]]:
-    """The variant and the chat/think fields of a task's run options (``runner.run_options``).
+def template_run_options(task: object, settings: object, variant: str,
+                         caps: Capabilities) -> tuple[str, dict[str, object]]:
+    """The variant and the chat/think fields of a task's run options (``runner.run_options``);
+    ``caps``: what the run's backend can do (its chat rendering).
 
     ``--apply-chat-template`` renders every multiple-choice task through the model's chat setup
     (:func:`run_chat_setup`) and puts generation tasks on their ``chat`` variant (an explicit other
@@ -203,7 +216,7 @@ def template_run_options(task: object, settings: object, variant: str) -> tuple[
         raise ConfigError("--system-prompt and --fewshot-as-multiturn shape chat messages: add --apply-chat-template")
     chat = None
     if apply or variant == "chat":
-        chat = run_chat_setup(str(getattr(settings, "backend")), str(getattr(settings, "model")),
+        chat = run_chat_setup(str(getattr(settings, "backend")), caps, str(getattr(settings, "model")),
                               dict(getattr(settings, "model_args", {}) or {}))
     return variant, {"chat": chat, "system_prompt": system_prompt or None, "fewshot_as_multiturn": multiturn,
                      "think_markers": parse_think_markers(getattr(settings, "think_markers", None))}

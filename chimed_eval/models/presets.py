@@ -26,6 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
+from chimed_eval.core.capabilities import Capabilities
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.models.resolve import MODELS, ModelPreset, ResolvedModel, cache_root, dequantise_gguf
 from chimed_eval.prompts.variants import apply_chat
@@ -150,8 +151,9 @@ def render_chat(fmt: str, prompt: str) -> str:
     return prompt if fmt in ("api", "none") else apply_chat(fmt, prompt)
 
 
-def check_backend(model: str, backend: str) -> None:
-    """An API preset cannot run on a local backend (a clear hint is better than a hub download error)."""
+def check_backend(model: str, caps: Capabilities) -> None:
+    """An API preset (its chat format is the server's) cannot run on a backend that loads local
+    weights (``caps.local_weights``): a clear hint is better than a hub download error."""
     b = BASELINES.get(model)
-    if b is not None and b.backend == "openai" and backend not in ("openai", "fake"):
-        raise ConfigError(f"{model!r} is an API model: run it with --backend openai (key in $OPENAI_API_KEY)")
+    if b is not None and b.chat_format == "api" and caps.local_weights:
+        raise ConfigError(f"{model!r} is an API model: run it with --backend {b.backend} (key in $OPENAI_API_KEY)")

@@ -23,11 +23,12 @@ Counts, accuracies, hashes and prompts stay exact. ``--tolerance 0.5``
 allows ``|current - baseline| <= 0.5`` points for every metric; ``acc=0.5,f1=1`` per metric name
 and ``mcq:acc=0`` per task and metric (the most specific wins). Moves in either direction count:
 a golden run is deterministic, so an unexplained improvement is as suspicious as a drop. A moved
-metric's delta says whether it went the better or the worse way (:func:`metric_direction`: ``ece``,
-``brier``, ``position_bias`` and failure rates are lower-is-better; ``pred_share_<letter>`` has no
-direction). Metrics are matched by exact name, and a changed protocol or averaging fails the
-metric: ``circular_acc`` (protocol ``paper+circular4``) is compared only with ``circular_acc``.
-Metrics the run reports and the baseline lacks (ECE and Brier added to an older baseline) do not
+metric's delta says whether it went the better or the worse way, as the module defining the metric
+declares it (:func:`chimed_eval.metrics.metric_direction`: ``ece``, ``brier``, ``position_bias`` and
+failure rates are lower-is-better; counts and ``pred_share_<letter>`` have no direction; a name no
+module declares is higher-is-better). Metrics are matched by exact name, and a changed protocol or
+averaging fails the metric: ``circular_acc`` (protocol ``paper+circular4``) is compared only with
+``circular_acc``. Metrics the run reports and the baseline lacks (ECE and Brier added to an older baseline) do not
 fail; ``--all`` lists them.
 
 RESULTS and BASELINE are each a run's output directory, its results.json, or a baseline file
@@ -48,14 +49,10 @@ from chimed_eval.reports.baseline import baseline_dict, save_baseline  # noqa: F
 from chimed_eval.reports.view import RunView, TaskView, load_view  # noqa: F401  (importable from here)
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.metrics.calibration import MODEL_FLOAT_NOISE
+from chimed_eval.metrics import metric_direction  # each metric module declares its direction
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_CHANGED = 0, 1, 2, 3
 EXACT = 1e-9
-#: metrics where a smaller value is the better model (calibration error, Brier score, position bias,
-#: failure and truncation rates); every other figure that has a direction is higher-is-better
-LOWER_IS_BETTER = frozenset({"ece", "brier", "position_bias", "extraction_failure_rate", "truncated_generation",
-                             "explanation_only", "empty_rate", "truncated_rate"})
-_NO_DIRECTION_PREFIXES = ("pred_share_",)  # a distribution, neither better nor worse
 
 
 # --- tolerance ---------------------------------------------------------------------------------------
@@ -231,15 +228,6 @@ def _check_prompts(rep: CheckReport, task: str, bt: TaskView, ct: TaskView, bite
     else:
         rep.findings.append(Finding(task, "prompt hashes", _short(bt.prompts_sha256), _short(ct.prompts_sha256),
                                     "", "equal", "ok", "prompts"))
-
-
-def metric_direction(name: str) -> str | None:
-    """``"lower"`` or ``"higher"`` (is better) for a metric name; None for a distribution
-    (``pred_share_<letter>``) or a count, which has no better side. Used to say which way a
-    moved metric went; a move either way still counts (a golden run is deterministic)."""
-    if name.startswith(_NO_DIRECTION_PREFIXES) or name.endswith("_count"):
-        return None
-    return "lower" if name in LOWER_IS_BETTER or name.endswith("_rate") else "higher"
 
 
 def _delta_text(name: str, d: float) -> str:
