@@ -7,13 +7,13 @@ a PNG chart.
 
 The work is split in three, in the order data flows:
 
-* :mod:`leaderboards.spec` — the board definitions (``Column``, ``Board``, ``load_boards``);
-* :mod:`leaderboards.table` — the runs (``load_results``) and the table of one board (``build``):
+* :mod:`chimed_eval.leaderboards.spec` — the board definitions (``Column``, ``Board``, ``load_boards``);
+* :mod:`chimed_eval.leaderboards.table` — the runs (``load_results``) and the table of one board (``build``):
   published rows first, measured cells with interval and item count, refusals, deltas only for the
   same model on a matched item set;
-* :mod:`leaderboards.render` — Markdown, CSV, LaTeX, PNG (``render``, ``write_boards``).
+* :mod:`chimed_eval.leaderboards.render` — Markdown, CSV, LaTeX, PNG (``render``, ``write_boards``).
 
-This module keeps the names callers import from ``leaderboards.boards``.
+This module keeps the names callers import from ``chimed_eval.leaderboards.boards``.
 """
 
 from __future__ import annotations

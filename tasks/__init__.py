@@ -1,5 +1,5 @@
 """Benchmark tasks. Each module registers its tasks in ``TASKS`` and its configurable task types
-in :data:`tasks.factory.TASK_TYPES` (importing them is cheap); every module of this package is
+in :data:`chimed_eval.tasks.factory.TASK_TYPES` (importing them is cheap); every module of this package is
 imported, so a new kind of task is one new file."""
 
 from __future__ import annotations

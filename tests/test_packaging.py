@@ -21,7 +21,7 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path):
     names = set(zipfile.ZipFile(whl).namelist())
     for must in ("chimed_eval/cli/app.py", "chimed_eval/schema/results.schema.json", "chimed_eval/data/manifest.json",
                  "tasks/exams.py",
-                 "tasks/custom.py", "leaderboards/paper.py"):
+                 "tasks/mcq.py", "leaderboards/paper.py"):
         assert must in names, must
     assert not any(n.startswith("tests/") for n in names)
 

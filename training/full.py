@@ -2,11 +2,11 @@
 from one YAML file, each stage's output feeding the next, then ``chimed-eval run`` on the result.
 
 YAML sections: ``defaults`` (merged into every stage, e.g. ``train: {...}``), one per registered
-stage (:mod:`training.registry`; in their order: ``pretrain``, ``sft``, ``reward``, ``judge``
+stage (:mod:`chimed_eval.training.registry`; in their order: ``pretrain``, ``sft``, ``reward``, ``judge``
 (optional: a reward stage on a disjoint split, used only to judge the rejection stage),
 ``rejection``), ``evaluate`` (``tasks``, ``limit``, ``max_new_tokens``, ``output``,
 ``extra_args``). A stage's inputs (``model``, ``policy``, ``reward_model``, declared by its
-:class:`~training.registry.StageSpec`) are filled in from the earlier stage's ``output_dir`` when
+:class:`~chimed_eval.training.registry.StageSpec`) are filled in from the earlier stage's ``output_dir`` when
 left out. ``skip_done: true`` skips a stage whose ``output_dir`` already holds its metrics file
 (resume a long regime after a crash).
 """

@@ -96,7 +96,7 @@ def sample_probes(task: str, sample: Any) -> Iterable[tuple[str, Probe]]:
 def registered_test_items(root: str) -> tuple[Mapping[str, Sequence[Any]], Mapping[str, str]]:
     """Every registered task's (``tasks.TASKS``) test items in data folder ``root``, by task, and
     the tasks skipped because their data is missing (name -> why)."""
-    from tasks import TASKS, get_task
+    from chimed_eval.tasks import TASKS, get_task
 
     loaded, skipped = {}, {}
     for name in TASKS.names():

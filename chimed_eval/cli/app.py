@@ -170,7 +170,7 @@ def cmd_run(a: argparse.Namespace) -> int:
 
         shard = shard_from_env() if a.shard == "auto" else a.shard
         a.output = shard_dir(a.output, shard)  # checks the I/N spec
-    from tasks.factory import build_tasks
+    from chimed_eval.tasks.factory import build_tasks
 
     built = build_tasks(names, parse_kv(a.task_args, "--task-args"), a.task_config)
     tasks = [b.task for b in built]
@@ -304,7 +304,7 @@ def _task_getter(task_config: Path | None, out_dir: Path):
     tasks = state.get("tasks") if isinstance(state, dict) else None
 
     def get(name: str):
-        from tasks.factory import rescoring_task
+        from chimed_eval.tasks.factory import rescoring_task
 
         entry = tasks.get(name) if isinstance(tasks, dict) else None
         source = entry.get("source") if isinstance(entry, dict) else None
@@ -336,8 +336,8 @@ def cmd_merge(a: argparse.Namespace) -> int:
 
 
 def cmd_tasks(a: argparse.Namespace) -> int:
-    from tasks import TASKS
-    from tasks.factory import TASK_TYPES, describe
+    from chimed_eval.tasks import TASKS
+    from chimed_eval.tasks.factory import TASK_TYPES, describe
 
     if a.describe:
         print(describe(a.describe))

@@ -61,7 +61,7 @@ def add_command(sub: Any) -> None:
 
 def cmd_contamination(a: Any) -> int:
     from chimed_eval.cli.app import default_data_dir, parse_kv
-    from tasks.factory import build_tasks
+    from chimed_eval.tasks.factory import build_tasks
 
     from chimed_eval.contamination.corpus import read_all, resolve
     from chimed_eval.contamination.ngrams import TestIndex, TestItem, item_overlaps, sample_texts

@@ -75,9 +75,9 @@ def _csv(text: str | None) -> list[str]:
 
 
 def cmd_leaderboard(a: argparse.Namespace) -> int:
-    from leaderboards.render import render, write_boards
-    from leaderboards.spec import load_boards
-    from leaderboards.table import load_results
+    from chimed_eval.leaderboards.render import render, write_boards
+    from chimed_eval.leaderboards.spec import load_boards
+    from chimed_eval.leaderboards.table import load_results
 
     boards = load_boards(a.boards)
     if a.list:

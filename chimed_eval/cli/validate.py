@@ -7,7 +7,7 @@ were misread.  A user's ``mcq`` sample keeps the text its options were read from
 re-reads option *i* from that text on its own terms -- the label of option A's form for letter
 *i* (``(D)`` when the field starts ``(A)``), then exactly the option's text, then the next
 letter's label or the end -- so an option cut at a letter inside its text (``James D.Watson``) or
-relabelled no longer matches.  The oracle (``tasks.custom.UserMCQTask``) answers wrong on an item
+relabelled no longer matches.  The oracle (``chimed_eval.tasks.mcq.UserMCQTask``) answers wrong on an item
 whose gold option fails this check.
 """
 
@@ -139,10 +139,10 @@ def add_command(sub: Any) -> None:
 def cmd_validate(a: Any) -> int:
     """Load each task, check every option of every item, print the first ``--show`` prompts;
     exit 1 when an option does not match its source, 0 otherwise."""
-    from tasks.factory import build_tasks
+    from chimed_eval.tasks.factory import build_tasks
 
     from chimed_eval.cli.app import default_data_dir, parse_kv
-    from chimed_eval.task.base import TaskRunOptions
+    from chimed_eval.task.options import TaskRunOptions
     from chimed_eval.reports.gold import gold_lines
 
     names = [t.strip() for t in a.tasks.split(",") if t.strip()]

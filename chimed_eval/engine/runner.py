@@ -24,7 +24,8 @@ from chimed_eval.runs.outdir import OutLock, check_adoptable, remove_stale_temp_
 from chimed_eval.runs.resume import check_model, check_resume, items_sha256, keep_earlier_tasks
 from chimed_eval.runs.records import SampleStore, record_to_score, run_result_to_dict, score_to_record, write_json_atomic
 from chimed_eval.core.secrets import redact_args, refuse_secret_args
-from chimed_eval.task.base import Task, TaskData, TaskRunOptions
+from chimed_eval.task.base import Task
+from chimed_eval.task.options import TaskData, TaskRunOptions
 from chimed_eval.core.types import REQUEST_KINDS, Request, RunResult, Sample, SampleScore, TaskResult, sha256_text
 
 
@@ -184,7 +185,7 @@ def _expand(task: Task, samples: list[Sample], settings: RunSettings) -> list[Sa
         raise ConfigError("--shuffle-choices and --repeats do not combine; run them separately")
     if settings.shuffle_choices:
         from chimed_eval.evidence.expand import expand_shuffled
-        from chimed_eval.task.base import MCQTask
+        from chimed_eval.task.multiple_choice import MCQTask
 
         if not isinstance(task, MCQTask):
             raise ConfigError(f"task {task.name!r} has no options to shuffle; --shuffle-choices is for "

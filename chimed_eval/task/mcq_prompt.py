@@ -25,7 +25,7 @@ from chimed_eval.prompts.variants import COT_MAX_NEW_TOKENS, COT_VERSION, LETTER
 from chimed_eval.core.types import GenerationConfig, Message, Sample
 
 if TYPE_CHECKING:
-    from chimed_eval.task.base import TaskRunOptions
+    from chimed_eval.task.options import TaskRunOptions
 
 GENERATE_MAX_NEW_TOKENS = 16  # the generate variant's budget: one letter, and room for "答案：" before it
 
