@@ -136,7 +136,7 @@ def table(rows: list[dict]) -> str:
 
 
 def parse(argv=None):
-    from chimed_eval.cli.app import default_data_dir
+    from chimed_eval.data.locations import default_data_dir
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="smollm2-135m", help="a chimed-eval preset, a model directory or a hub id")

@@ -38,7 +38,7 @@ the file (a one-file-per-subject exam gets its ``acc_macro``); ``where=column=va
 the test rows whose cells match (several conditions joined by ``;``).
 
 Every sample keeps the source text its options were read from (``metadata["source"]``), so
-:mod:`chimed_eval.cli.validate` and the fake oracle can check each option against it.  Finding the
+:mod:`chimed_eval.files.option_checks` and the fake oracle can check each option against it.  Finding the
 files and the columns (and refusing shared few-shot items) is :mod:`chimed_eval.tasks.mcq_items`.
 """
 
@@ -56,7 +56,7 @@ from chimed_eval.files.tabular import (
 from chimed_eval.core.types import Request, Sample, file_sha256
 from chimed_eval.task.multiple_choice import MCQTask
 from chimed_eval.task.options import TaskData, TaskRunOptions
-from chimed_eval.cli.validate import gold_mismatch
+from chimed_eval.files.option_checks import gold_mismatch
 
 from .config import (
     Converter, coerce_settings, config_entries, entry_type, flag_converter, resolve_paths, split_list,

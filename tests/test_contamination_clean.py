@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from chimed_eval.cli.app import main
-from chimed_eval.cli.contamination import wilson
+from chimed_eval.metrics.stats import wilson
 
 SCHEMA = Path(__file__).resolve().parents[1] / "chimed_eval" / "schema" / "results.schema.json"
 QUESTIONS = ["患者男性五十岁反复上腹痛三年加重伴黑便两天最可能的诊断是", "女性患者二十八岁停经四十天阴道少量流血伴下腹隐痛应首先考虑",

@@ -84,7 +84,7 @@ class PromptItem:
 
 
 def data_dir() -> Path:
-    from chimed_eval.cli.app import default_data_dir
+    from chimed_eval.data.locations import default_data_dir
 
     return Path(default_data_dir()).resolve()
 

@@ -30,17 +30,21 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from chimed_eval.core.errors import ConfigError
+from chimed_eval.core.kv import parse_kv
+from chimed_eval.data.locations import default_data_dir
 from chimed_eval.metrics.stats import WILSON, wilson  # the one Wilson interval, shared with run figures
 
+NAME = "contamination"
 REPORT_FORMAT = "chimed-eval-contamination"
 REPORT_VERSION = 2
 RULE = ("an item is contaminated when one of its texts other than its options shares at least one n-gram with one "
         "corpus document; options are matched each on its own and an option-only match is reported apart")
 
 
-def add_command(sub: Any) -> None:
+def add_parser(sub: Any) -> None:
+    """The ``contamination`` subcommand and its flags."""
     c = sub.add_parser(
-        "contamination", help="n-gram overlap (lm-eval's 13-gram rule) between a training corpus and test items",
+        NAME, help="n-gram overlap (lm-eval's 13-gram rule) between a training corpus and test items",
         description="Flag every test item of the tasks that shares a 13-gram (CJK characters as tokens) with a "
                     "corpus document; per task the rate with a Wilson 95% interval. Exit 0 whatever the figures.")
     c.add_argument("--corpus", required=True, nargs="+", action="extend", metavar="PATH",
@@ -59,8 +63,7 @@ def add_command(sub: Any) -> None:
     c.add_argument("--fail-on-contamination", action="store_true", help="exit 1 when an item is contaminated")
 
 
-def cmd_contamination(a: Any) -> int:
-    from chimed_eval.cli.app import default_data_dir, parse_kv
+def run(a: Any) -> int:
     from chimed_eval.tasks.factory import build_tasks
 
     from chimed_eval.contamination.corpus import read_all, resolve

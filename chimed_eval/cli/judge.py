@@ -12,6 +12,9 @@ import sys
 from pathlib import Path
 
 from chimed_eval.core.errors import ConfigError
+from chimed_eval.core.kv import parse_kv
+
+NAME = "judge"
 
 
 def _names(text: str | None) -> tuple[str, ...]:
@@ -19,8 +22,9 @@ def _names(text: str | None) -> tuple[str, ...]:
     return tuple(j.strip() for j in (text or "").split(",") if j.strip())
 
 
-def add_command(sub) -> None:
-    j = sub.add_parser("judge", help="grade a run's open-QA / dialogue answers with judge models (pointwise or pairwise)",
+def add_parser(sub) -> None:
+    """The ``judge`` subcommand and its flags."""
+    j = sub.add_parser(NAME, help="grade a run's open-QA / dialogue answers with judge models (pointwise or pairwise)",
                        description="Grade the answers of a run's open-QA and dialogue tasks with one or more judge "
                                    "models; verdicts, figures and judge-bias measures go to OUT/judge/<protocol>-<hash>/.")
     j.add_argument("output", type=Path, help="the run's output directory (OUT)")
@@ -73,7 +77,6 @@ def _cache(no_cache: bool, cache: Path | None, backend: str):
 
 
 def settings_from_args(a: argparse.Namespace):
-    from chimed_eval.cli.app import parse_kv
     from chimed_eval.judge.store import JudgeSettings
 
     args = parse_kv(a.judge_args, "--judge-args")
@@ -105,7 +108,7 @@ def _judge(out: Path, settings, progress: bool) -> int:
     return 0
 
 
-def cmd_judge(a: argparse.Namespace) -> int:
+def run(a: argparse.Namespace) -> int:
     return _judge(a.output, settings_from_args(a), not a.no_progress)
 
 
