@@ -4,6 +4,9 @@ imported, so a new kind of task is one new file."""
 
 from __future__ import annotations
 
+if __name__ != "chimed_eval.tasks":  # one name only: a module loaded twice would split the registries
+    raise ImportError(f"import chimed_eval.tasks, not {__name__} (this folder installs under chimed_eval)")
+
 from chimed_eval.core.registry import Registry
 from chimed_eval.task.base import Task
 

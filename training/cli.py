@@ -5,7 +5,8 @@ A stage's file is either that stage's settings or a file with a ``<stage>:`` sec
 file serves every stage (``chimed-train sft --config regime.yaml`` runs its ``sft:`` section with
 the file's ``defaults`` and the previous stage's output as the model; ``judge`` runs its
 ``judge:`` section, the second reward model, so that it can train beside ``reward``). With a
-``full`` file, ``skip_done: true`` skips a stage that already finished, as in ``full``. Multi-process: ``torchrun --nproc_per_node=N -m chimed_eval.training.cli sft ...`` or
+``full`` file, ``skip_done: true`` skips a stage that already finished, as in ``full``.
+Multi-process: ``torchrun --nproc_per_node=N -m chimed_eval.training.cli sft ...`` or
 ``deepspeed --num_gpus N -m chimed_eval.training.cli ...`` with ``train.deepspeed: zero2|zero3``.
 """
 
