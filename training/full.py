@@ -40,10 +40,10 @@ class EvaluateConfig:
     extra_args: list[str] = field(default_factory=list)
 
 
-def merge(base: dict, over: dict) -> dict:
+def merge_settings(base: dict, over: dict) -> dict:
     out = copy.deepcopy(base)
     for k, v in over.items():
-        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = merge_settings(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 
@@ -75,7 +75,7 @@ def plan(data: dict) -> dict[str, Any]:
             raise ConfigError(f"full: no '{spec.name}:' section")
         if spec.name in data and not isinstance(data[spec.name], dict):
             raise ConfigError(f"full:{spec.name}: expected a mapping, got {data[spec.name]!r}")
-    d = {s.name: merge(data.get("defaults", {}), copy.deepcopy(data[s.name])) for s in specs if s.name in data}
+    d = {s.name: merge_settings(data.get("defaults", {}), copy.deepcopy(data[s.name])) for s in specs if s.name in data}
     for spec in specs:
         for key, source in spec.inputs if spec.name in d else ():
             if source in d and "output_dir" in d[source]:

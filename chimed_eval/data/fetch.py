@@ -287,7 +287,7 @@ def _fetch_download(spec: DatasetSpec, dl: Download, data_dir: Path, base: str |
     return results
 
 
-def fetch(
+def fetch_datasets(
     names: list[str] | None,
     data_dir: Path,
     *,
