@@ -4,5 +4,6 @@ Importing the package is cheap: torch, transformers and vllm are imported only b
 that need them.
 """
 
-__version__ = "0.1.0"
-SCHEMA_VERSION = "1.0"
+from chimed_eval.core.version import SCHEMA_VERSION, __version__
+
+__all__ = ["SCHEMA_VERSION", "__version__"]

@@ -187,7 +187,7 @@ class GenerationTask(Task):
         return GENERATION_SAMPLE(base, ev, options.variant)
 
     def rescore(self, record: Mapping[str, object], variant: str) -> SampleScore:
-        from chimed_eval.runs.records import record_to_score
+        from chimed_eval.core.types import record_to_score
 
         s = record_to_score(record)
         return GENERATION_SAMPLE(s, GenerationEvidence.from_extra(s.extra), variant)

@@ -176,7 +176,7 @@ class MembershipTask(Task):
         return _scored(base)
 
     def rescore(self, record: Mapping[str, object], variant: str) -> SampleScore:
-        from chimed_eval.runs.records import record_to_score
+        from chimed_eval.core.types import record_to_score
 
         return _scored(record_to_score(record))
 

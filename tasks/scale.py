@@ -204,7 +204,7 @@ class ScaleTask(Task):
         return SCALE_SAMPLE(base, ev, options.variant)
 
     def rescore(self, record: Mapping[str, object], variant: str) -> SampleScore:
-        from chimed_eval.runs.records import record_to_score
+        from chimed_eval.core.types import record_to_score
 
         s = record_to_score(record)
         return SCALE_SAMPLE(s, ScaleEvidence.from_extra(s.extra), variant)

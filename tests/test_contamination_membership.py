@@ -291,7 +291,7 @@ def test_token_logprobs_requests_score_one_text_and_hash_it():
 
 
 def test_report_draws_the_score_histograms_with_the_auc(tmp_path):
-    from chimed_eval.runs.records import record_to_score
+    from chimed_eval.core.types import record_to_score
     from chimed_eval.reports.membership import histogram, membership_html
 
     ids = [r["id"] for r in _records(_run(tmp_path, "", "plain"))]

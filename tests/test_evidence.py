@@ -14,7 +14,8 @@ from chimed_eval.evidence.kinds import (
 )
 from chimed_eval.metrics.ner import Counts, RecordCounts, gold_spans_of, ner_gold
 from chimed_eval.metrics.text import BleuStats
-from chimed_eval.runs.records import read_records, record_to_score
+from chimed_eval.runs.records import read_records
+from chimed_eval.core.types import record_to_score
 from chimed_eval.core.types import Sample
 
 STATS = GenerationStats(BleuStats(3, 4, (2, 1, 0, 0), (3, 2, 1, 1)), {"rouge-1": 0.5, "rouge-2": 0.25, "rouge-l": 0.5},

@@ -139,7 +139,7 @@ def test_small_figures_and_subjects_are_flagged_with_their_n():
 
 
 def test_membership_report_prints_n_per_group_and_warns(tmp_path, capsys):
-    from chimed_eval.runs.records import record_to_score
+    from chimed_eval.core.types import record_to_score
     from chimed_eval.reports.membership import membership_html
 
     exam = write_exam_csv(tmp_path / "exam.csv", 12)

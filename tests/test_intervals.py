@@ -63,11 +63,11 @@ def test_known_wilson_values():
 
 
 def test_runs_contamination_and_training_share_one_wilson():
-    from chimed_eval.cli import contamination as contamination_cli
+    from chimed_eval.contamination import report as contamination_report
     from chimed_eval.metrics import stats
     from chimed_eval.training import measure
 
-    assert contamination_cli.wilson is stats.wilson
+    assert contamination_report.wilson is stats.wilson
     assert measure.wilson(3, 7) == stats.wilson(3, 7)
 
 

@@ -10,7 +10,8 @@ import pytest
 
 from chimed_eval.cli.app import main
 from chimed_eval.core.errors import ConfigError
-from chimed_eval.runs.records import SampleStore, record_to_score, run_result_to_dict, score_to_record, write_json_atomic
+from chimed_eval.runs.records import SampleStore, run_result_to_dict, write_json_atomic
+from chimed_eval.core.types import record_to_score, score_to_record
 from chimed_eval.runs.reader import iter_samples, read_run, read_run_state
 from chimed_eval.core.types import Metric, ModelInfo, RunResult, SampleScore, TaskResult
 from conftest import write_exam_csv

@@ -1,26 +1,44 @@
 """The ``chimed-eval`` command line: one module per subcommand, wired by :data:`COMMANDS`.
 
-Each command module has ``NAME``, ``add_parser(sub)`` (its subcommand and flags) and ``run(args)
--> int`` (the exit status). A new subcommand is its module plus one line in :data:`COMMANDS`.
+Each command module of ``chimed_eval/cli/`` has ``NAME``, ``add_parser(sub)`` (its subcommand and
+flags) and ``run(args) -> int`` (the exit status). A new subcommand is its module plus one line in
+:data:`COMMANDS`.
 Nothing here imports torch: heavy libraries load only inside the backend that is used.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from types import ModuleType
 from typing import Sequence
 
-from chimed_eval.cli import (check, compare, contamination, data_cmd, judge, leaderboard, list_models, list_tasks,
-                             merge, report, run, score, validate)
 from chimed_eval.core.errors import ChimedEvalError
 from chimed_eval.core.registry import UnknownNameError
 
-# the subcommands, in the order ``chimed-eval --help`` lists them
-COMMANDS: tuple[ModuleType, ...] = (run, merge, score, leaderboard, compare, check, report, validate, judge,
-                                    contamination, list_tasks, list_models, data_cmd)
+# the command modules of chimed_eval/cli/, in the order ``chimed-eval --help`` lists their subcommands
+COMMANDS: tuple[str, ...] = (
+    "run",
+    "merge",
+    "score",
+    "leaderboard",
+    "compare",
+    "check",
+    "report",
+    "validate",
+    "judge",
+    "contamination",
+    "list_tasks",
+    "list_models",
+    "data_cmd",
+)
+
+
+def command_modules() -> tuple[ModuleType, ...]:
+    """The modules of :data:`COMMANDS` (each imports only light modules at its top)."""
+    return tuple(importlib.import_module(f"chimed_eval.cli.{name}") for name in COMMANDS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chimed-eval", description="Evaluate Chinese medical language models.")
     p.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = p.add_subparsers(dest="command", required=True)
-    for command in COMMANDS:
+    for command in command_modules():
         command.add_parser(sub)
     return p
 
@@ -38,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    handler = {command.NAME: command.run for command in COMMANDS}[args.command]
+    handler = {command.NAME: command.run for command in command_modules()}[args.command]
     try:
         return handler(args)
     except (ChimedEvalError, UnknownNameError) as exc:

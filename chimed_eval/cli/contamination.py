@@ -1,22 +1,10 @@
 """``chimed-eval contamination``: which test items of the tasks share an n-gram with a corpus.
 
-The rule and tokenisation are :mod:`.ngrams`'s, the corpus formats :mod:`.corpus`'s. Per task:
-items, items checked (the others are too short: no text other than an option has n tokens), items
-contaminated (a text other than an option matched), and the rate contaminated / checked with its
-Wilson 95% interval; apart, the items whose only match lies inside one option (``option_only``:
-not counted as contaminated, nor excluded by ``score --exclude-contaminated``). ``--output`` writes the report
-(:data:`REPORT_FORMAT`, version :data:`REPORT_VERSION`) that ``chimed-eval score OUT
---exclude-contaminated REPORT`` reads:
-
-``{"format", "format_version", "created", "n", "tokenisation", "rule", "max_documents", "data_dir",
-"corpus": {"files": [{"path", "format", "encoding", "bytes", "sha256", "documents"}], "skipped",
-"documents", "tokens", "ngrams"}, "tasks": {name: {"items", "checked", "too_short", "contaminated",
-"option_only", "rate", "rate_ci95", "rate_ci_method" ("wilson": :func:`chimed_eval.metrics.stats.wilson`,
-results.json's ``ci_method`` vocabulary), "data_files", "ids_sha256", "records": [{"id", "contaminated"
-(null: too short), "too_short", "match" ("question", "option-only" or null), "ngrams",
-"ngrams_seen", "overlap_ratio", "matched_fields", "example_ngram", "corpus_location",
-"example_documents"}]}}, "seconds"}``. Version 2: options matched on their own (version 1 joined
-the question with its lettered options).
+The rule and tokenisation are :mod:`chimed_eval.contamination.ngrams`'s, the corpus formats
+:mod:`chimed_eval.contamination.corpus`'s, the report document (written by ``--output``, read by
+``chimed-eval score OUT --exclude-contaminated REPORT``) :mod:`chimed_eval.contamination.report`'s.
+Printed per task: items, items checked, items contaminated and the rate with its Wilson 95%
+interval; apart, the items whose only match lies inside one option.
 
 The exit status is 0 whatever the figures (a measurement), 1 with ``--fail-on-contamination``
 when an item is contaminated, 2 on a usage or data error.
@@ -24,21 +12,15 @@ when an item is contaminated, 2 on a usage or data error.
 
 from __future__ import annotations
 
-import datetime as _dt
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.core.kv import parse_kv
 from chimed_eval.data.locations import default_data_dir
-from chimed_eval.metrics.stats import WILSON, wilson  # the one Wilson interval, shared with run figures
 
 NAME = "contamination"
-REPORT_FORMAT = "chimed-eval-contamination"
-REPORT_VERSION = 2
-RULE = ("an item is contaminated when one of its texts other than its options shares at least one n-gram with one "
-        "corpus document; options are matched each on its own and an option-only match is reported apart")
 
 
 def add_parser(sub: Any) -> None:
@@ -68,6 +50,7 @@ def run(a: Any) -> int:
 
     from chimed_eval.contamination.corpus import read_all, resolve_corpus
     from chimed_eval.contamination.ngrams import TestIndex, TestItem, item_overlaps, sample_texts
+    from chimed_eval.contamination.report import build_report
     from chimed_eval.contamination.scan import CorpusScan
 
     if a.n < 1:
@@ -101,39 +84,6 @@ def run(a: Any) -> int:
     if a.fail_on_contamination and any(t["contaminated"] for t in doc["tasks"].values()):
         return 1
     return 0
-
-
-def build_report(n: int, max_documents: int | None, data_dir: str, stats: Sequence[Any], skipped: Sequence[str],
-                 scan: Any, loaded: Sequence[tuple[str, Any]], overlaps: Sequence[Any],
-                 seconds: dict[str, float]) -> dict[str, Any]:
-    """The report document (schema in the module doc)."""
-    from chimed_eval.core.types import sha256_text
-
-    from chimed_eval.contamination.ngrams import TOKENISATION
-
-    by_task: dict[str, list[Any]] = {name: [] for name, _ in loaded}
-    for o in overlaps:
-        by_task[o.task].append(o)
-    tasks = {}
-    for name, data in loaded:
-        recs = by_task[name]
-        checked = sum(1 for o in recs if o.contaminated is not None)
-        bad = sum(1 for o in recs if o.contaminated)
-        ci = wilson(bad, checked)
-        tasks[name] = {"items": len(recs), "checked": checked, "too_short": len(recs) - checked, "contaminated": bad,
-                       "option_only": sum(1 for o in recs if o.option_only),
-                       "rate": bad / checked if checked else None, "rate_ci95": list(ci) if ci else None,
-                       "rate_ci_method": WILSON if ci else None,
-                       "data_files": dict(data.files), "ids_sha256": sha256_text("\n".join(o.id for o in recs)),
-                       "records": [o.as_dict() for o in recs]}
-    files = [{"path": str(cf.path), "format": cf.format, "encoding": st.encoding, "bytes": st.bytes,
-              "sha256": st.sha256, "documents": st.documents} for cf, st in stats]
-    return {"format": REPORT_FORMAT, "format_version": REPORT_VERSION,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "n": n, "tokenisation": TOKENISATION, "rule": RULE, "max_documents": max_documents, "data_dir": data_dir,
-            "corpus": {"files": files, "skipped": list(skipped), "documents": scan.documents, "tokens": scan.tokens,
-                       "ngrams": scan.ngrams},
-            "tasks": tasks, "seconds": seconds}
 
 
 def _pct(x: float | None) -> str:

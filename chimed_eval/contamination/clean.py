@@ -36,8 +36,7 @@ CLEAN_FILE = "results.clean.json"
 def read_report(path: Path) -> dict[str, Any]:
     """A ``chimed-eval contamination --output`` report, checked enough to exclude items by it."""
     from chimed_eval.runs.reader import read_json_file
-
-    from chimed_eval.cli.contamination import REPORT_FORMAT, REPORT_VERSION
+    from chimed_eval.contamination.report import REPORT_FORMAT, REPORT_VERSION
 
     doc = read_json_file(path)
     if not isinstance(doc, dict) or doc.get("format") != REPORT_FORMAT:
@@ -169,7 +168,7 @@ def _fit(name: str, meta: Any, recs: dict[str, dict], rep: dict[str, Any], path:
 def clean_rescore(out_dir: Path, report_path: Path, get_task: Callable[[str], Any]) -> tuple[Any, Any, dict[str, Any]]:
     """(figures on every item, figures on the unflagged items, the contamination block); writes
     OUT/results.clean.json (see the module doc)."""
-    from chimed_eval import SCHEMA_VERSION
+    from chimed_eval.core.version import SCHEMA_VERSION
     from chimed_eval.runs.outdir import OutLock, check_adoptable
     from chimed_eval.runs.records import SampleStore, run_result_to_dict, task_result_to_dict, write_json_atomic
     from chimed_eval.engine.runner import task_result

@@ -7,6 +7,7 @@ All records are frozen dataclasses so that nothing downstream can mutate what up
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,6 +175,25 @@ class SampleScore:
     extracted: Any = None
     extraction_failed: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def score_to_record(s: SampleScore) -> dict[str, Any]:
+    """The JSON-ready record of a scored item (a line of ``samples/<task>.jsonl``)."""
+    d = dataclasses.asdict(s)
+    if d["logprobs"] is not None:
+        d["logprobs"] = list(d["logprobs"])
+    d["extra"] = dict(d["extra"])
+    return d
+
+
+def record_to_score(d: Mapping[str, Any]) -> SampleScore:
+    """The :class:`SampleScore` of a saved record (fields it does not know are left out), so a task
+    can re-score records without the runs layer."""
+    fields = {f.name for f in dataclasses.fields(SampleScore)}
+    kw = {k: v for k, v in d.items() if k in fields}
+    if kw.get("logprobs") is not None:
+        kw["logprobs"] = tuple(kw["logprobs"])
+    return SampleScore(**kw)
 
 
 @dataclass(frozen=True)

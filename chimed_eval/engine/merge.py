@@ -25,7 +25,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from chimed_eval import SCHEMA_VERSION
+from chimed_eval.core.version import SCHEMA_VERSION
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.runs.outdir import LOCK_NAME, OutLock, read_json
 from chimed_eval.runs.records import SampleStore, run_result_to_dict, write_json_atomic

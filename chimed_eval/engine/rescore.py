@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as _dt
 from pathlib import Path
 
-from chimed_eval import SCHEMA_VERSION
+from chimed_eval.core.version import SCHEMA_VERSION
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.runs.outdir import OutLock, check_adoptable
 from chimed_eval.runs.records import SampleStore, run_result_to_dict, write_json_atomic

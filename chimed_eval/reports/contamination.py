@@ -15,11 +15,10 @@ def contamination_html(run_dir: Path) -> list[str]:
     path = Path(run_dir) / "results.clean.json"
     if not path.is_file():
         return []
-    from chimed_eval.reports.sections import _e, _n
+    from chimed_eval.reports.sections import _e, _n, headline
     from chimed_eval.runs.reader import metric_from_dict, read_run
     from chimed_eval.core.types import file_sha256
 
-    from chimed_eval.reports.html import headline
 
     clean = read_run(path)
     block = clean.settings.get("contamination") or {}

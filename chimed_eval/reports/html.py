@@ -30,7 +30,7 @@ from chimed_eval.reports.sections import (  # noqa: F401 (re-exported: the repor
     RULE_PREFIX, RULE_SUFFIX, _e, _n, calibration_inputs, extracted_text, extraction_rules, extraction_rules_html,
     reliability_html,
 )
-from chimed_eval.reports.sections import guarded_section, inline_json
+from chimed_eval.reports.sections import guarded_section, headline, inline_json
 from chimed_eval.reports.membership import membership_html
 from chimed_eval.reports.notes import figure_warnings
 from chimed_eval.reports.contamination import contamination_html
@@ -39,7 +39,6 @@ from chimed_eval.reports.judge import judge_html
 from chimed_eval.core.types import Metric, RunResult, SampleScore
 
 N_BOOT = 10_000
-HEADLINE = ("acc", "f1", "paper_rougeL", "rougeL_char", "paper_bleu1_cum", "mean_score")
 
 
 # --- loading --------------------------------------------------------------------------------------
@@ -199,14 +198,6 @@ def compare_runs(a: Path, b: Path, tasks: Sequence[str] | None = None, max_items
 
 
 # --- HTML report ----------------------------------------------------------------------------------
-
-
-def headline(metrics: Sequence[Metric]) -> Metric | None:
-    by = {m.name: m for m in metrics}
-    for name in HEADLINE:
-        if name in by:
-            return by[name]
-    return next((m for m in metrics if m.ci_low is not None), metrics[0] if metrics else None)
 
 
 def worst_items(recs: Sequence[SampleScore], k: int) -> list[SampleScore]:

@@ -161,3 +161,17 @@ def extraction_rules_html(metrics: Sequence[Metric]) -> list[str]:
                    f"<td class='num'>{_n(100.0 * k / total if total else 0.0)}</td></tr>")
     out.append("</table>")
     return out
+
+
+# the figures that sum up a task, first found wins
+HEADLINE = ("acc", "f1", "paper_rougeL", "rougeL_char", "paper_bleu1_cum", "mean_score")
+
+
+def headline(metrics: Sequence[Metric]) -> Metric | None:
+    """The figure a task is summed up by: the first of :data:`HEADLINE` it has, else its first
+    figure with an interval, else its first figure (the HTML report's chart, the contamination section)."""
+    by = {m.name: m for m in metrics}
+    for name in HEADLINE:
+        if name in by:
+            return by[name]
+    return next((m for m in metrics if m.ci_low is not None), metrics[0] if metrics else None)

@@ -206,7 +206,7 @@ def iter_records(out_dir: Path, task: str) -> Iterator[dict[str, Any]]:
 def iter_samples(out_dir: Path, task: str) -> Iterator[SampleScore]:
     """The per-sample records of a task as SampleScore, in file order (see :func:`iter_records`).
     A record that parses but is not a SampleScore is a ConfigError naming the file."""
-    from chimed_eval.runs.records import record_to_score
+    from chimed_eval.core.types import record_to_score
 
     for rec in iter_records(out_dir, task):
         try:

@@ -13,10 +13,10 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator
 
 from chimed_eval.core.errors import ConfigError
-from chimed_eval.core.types import Metric, RunResult, SampleScore, TaskResult
+from chimed_eval.core.types import Metric, RunResult, TaskResult
 
 
 def _current_umask() -> int:
@@ -61,22 +61,6 @@ def write_json_atomic(path: Path, obj: Any) -> None:
         f.write("\n")
 
     _replace_atomic(path, write)
-
-
-def score_to_record(s: SampleScore) -> dict[str, Any]:
-    d = dataclasses.asdict(s)
-    if d["logprobs"] is not None:
-        d["logprobs"] = list(d["logprobs"])
-    d["extra"] = dict(d["extra"])
-    return d
-
-
-def record_to_score(d: Mapping[str, Any]) -> SampleScore:
-    fields = {f.name for f in dataclasses.fields(SampleScore)}
-    kw = {k: v for k, v in d.items() if k in fields}
-    if kw.get("logprobs") is not None:
-        kw["logprobs"] = tuple(kw["logprobs"])
-    return SampleScore(**kw)
 
 
 class SampleStore:

@@ -18,7 +18,7 @@ from chimed_eval.runs.records import write_json_atomic
 from chimed_eval.core.types import ModelInfo, Sample, sha256_text
 
 if TYPE_CHECKING:
-    from chimed_eval.engine.runner import PreparedTask, RunSettings
+    from chimed_eval.runs.settings import PreparedTask, RunSettings
 
 RUN_FORMAT = 2  # run.json layout: settings (resume_key), model identity, per-task definitions
 

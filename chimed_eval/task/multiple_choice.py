@@ -125,7 +125,7 @@ class MCQTask(Task):
 
     def rescore(self, record: Mapping[str, object], variant: str) -> SampleScore:
         """Recompute the prediction and score of a saved record (no model needed)."""
-        from chimed_eval.runs.records import record_to_score
+        from chimed_eval.core.types import record_to_score
 
         s = record_to_score(record)
         return CHOICE_SAMPLE(s, ChoiceEvidence.from_extra(s.extra), variant)

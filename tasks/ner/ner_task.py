@@ -211,7 +211,7 @@ class NerTask(Task):
 
     def rescore(self, record: Mapping[str, object], variant: str) -> SampleScore:
         """Judge a saved record again with its own inventory (the task's for records without one)."""
-        from chimed_eval.runs.records import record_to_score
+        from chimed_eval.core.types import record_to_score
 
         s = record_to_score(record)
         ev = NerEvidence.from_extra(s.extra)
