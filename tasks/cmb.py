@@ -31,7 +31,9 @@ from typing import Any
 from chimed_eval.data.sets import data_location
 from chimed_eval.core.errors import DataError, MissingDataError
 from chimed_eval.files.tabular import parse_answers, read_rows, require, split_options
-from chimed_eval.task.base import MCQTask, TaskData, file_sha256
+from chimed_eval.core.types import file_sha256
+from chimed_eval.task.multiple_choice import MCQTask
+from chimed_eval.task.options import TaskData
 from chimed_eval.core.types import Sample
 
 from . import TASKS

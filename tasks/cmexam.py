@@ -28,7 +28,9 @@ from chimed_eval.data.sets import data_location
 from chimed_eval.core.errors import DataError, MissingDataError
 from chimed_eval.evidence.multi_choice import multi_target
 from chimed_eval.files.tabular import cell_text, read_rows, require
-from chimed_eval.task.base import MCQTask, TaskData, file_sha256
+from chimed_eval.core.types import file_sha256
+from chimed_eval.task.multiple_choice import MCQTask
+from chimed_eval.task.options import TaskData
 from chimed_eval.core.types import Sample
 
 from . import TASKS

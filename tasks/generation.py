@@ -63,7 +63,8 @@ from chimed_eval.core.errors import ConfigError
 from chimed_eval.evidence.kinds import GENERATION_CORPUS, GENERATION_SAMPLE, SOURCE_KEYS, Decoding, GenerationEvidence
 from chimed_eval.prompts.variants import CHIMED, apply_chat, cut_at_stop
 from chimed_eval.extract.reasoning import strip_reasoning
-from chimed_eval.task.base import Task, TaskData, TaskRunOptions
+from chimed_eval.task.base import Task
+from chimed_eval.task.options import TaskData, TaskRunOptions
 from chimed_eval.core.types import GenerationConfig, Message, Metric, Request, Response, Sample, SampleScore
 
 from . import TASKS

@@ -44,10 +44,12 @@ from typing import Mapping, Sequence
 
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.evidence.base import has_keys
-from chimed_eval.task.base import Task, TaskData, TaskRunOptions, file_sha256
+from chimed_eval.core.types import file_sha256
+from chimed_eval.task.base import Task
+from chimed_eval.task.options import TaskData, TaskRunOptions
 from chimed_eval.core.types import Metric, Request, Response, Sample, SampleScore
 
-from tasks.factory import TaskArg, TaskType, register_type
+from chimed_eval.tasks.factory import TaskArg, TaskType, register_type
 
 TEXT_MODES = ("both", "input", "target")
 OWN_ARGS = ("task", "k", "seen", "text")
@@ -212,8 +214,8 @@ def _int_k(value: str) -> int:
 
 def make_membership_task(args: Mapping[str, str]) -> MembershipTask:
     """``--tasks membership --task-args task=NAME[,k=20][,seen=FILE][,text=both][,<NAME's own args>]``."""
-    from tasks import TASKS, get_task
-    from tasks.factory import TASK_TYPES
+    from chimed_eval.tasks import TASKS, get_task
+    from chimed_eval.tasks.factory import TASK_TYPES
 
     if not args.get("task"):
         raise ConfigError("task 'membership' needs --task-args task=<a task name or task type>, e.g. task=cmd-qa")

@@ -73,7 +73,7 @@ def test_output_writes_a_resumable_run_directory(shared_data, tmp_path):
 
 
 def test_task_objects_and_a_typed_config(shared_data):
-    from tasks import get_task
+    from chimed_eval.tasks import get_task
 
     config = chimed_eval.RunConfig(limit=8, shots=1, progress=False)
     by_object = chimed_eval.evaluate("oracle", [get_task(TASK)], backend="fake", data_dir=shared_data, config=config)

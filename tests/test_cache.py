@@ -36,7 +36,7 @@ class Counting(FakeBackend):
 
 
 def _task(exam: Path):
-    from tasks.custom import make_mcq_task, spec_from_args
+    from chimed_eval.tasks.mcq import make_mcq_task, spec_from_args
 
     return make_mcq_task(spec_from_args({"path": str(exam)}))
 

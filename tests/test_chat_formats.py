@@ -16,9 +16,9 @@ from chimed_eval.backends import backend_capabilities
 from chimed_eval.cli.app import main
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.models.resolve import MODELS, ModelPreset
-from chimed_eval.task.base import TaskRunOptions
+from chimed_eval.task.options import TaskRunOptions
 from chimed_eval.core.types import Sample
-from tasks import get_task
+from chimed_eval.tasks import get_task
 
 Q = "一岁宝宝发烧能吃啥药?"
 

@@ -230,7 +230,7 @@ def test_response_cache_stores_and_serves_the_new_fields(tmp_path):
 
 def test_a_second_run_is_served_by_the_cache_and_a_resumed_run_completes(tmp_path):
     from chimed_eval.engine.runner import RunSettings, evaluate
-    from tasks.membership import make_membership_task
+    from chimed_eval.tasks.membership import make_membership_task
 
     exam = write_exam_csv(tmp_path / "exam.csv", 12)
     computed = []

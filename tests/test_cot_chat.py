@@ -12,11 +12,11 @@ import pytest
 from chimed_eval.models.chat import ChatSetup, chatml_renderer, mcq_chat_messages
 from chimed_eval.cli.app import main
 from chimed_eval.core.errors import ConfigError
-from chimed_eval.prompts.mcq import chat_or_cot_prompt, mc_budget
+from chimed_eval.task.mcq_prompt import chat_or_cot_prompt, mc_budget
 from chimed_eval.prompts.variants import (CHAT_FORMATS, Shot, mcq_parts, render_cot, render_generate, render_lmeval,
                                  render_paper)
 from chimed_eval.extract.reasoning import judge_generation, parse_think_markers, reasoning_figures, strip_reasoning
-from chimed_eval.task.base import TaskRunOptions
+from chimed_eval.task.options import TaskRunOptions
 from chimed_eval.core.types import Sample, SampleScore
 from conftest import write_exam_csv
 
@@ -281,9 +281,9 @@ def test_chat_flags_are_refused_where_they_mean_nothing(tmp_path, capsys):
 
 def test_generation_task_chat_template_system_prompt_and_think(tmp_path):
     pytest.importorskip("jieba")
-    from tasks.generation import GenerationTask
+    from chimed_eval.tasks.generation import GenerationTask
     from chimed_eval.engine.runner import RunSettings, run_options
-    from chimed_eval.task.base import TaskData
+    from chimed_eval.task.options import TaskData
     from chimed_eval.core.types import Response
 
     task = GenerationTask("qa", lambda d: TaskData([]))

@@ -1,4 +1,4 @@
-"""The generic ``mcq`` task (tasks/custom.py) on small files of every supported layout."""
+"""The generic ``mcq`` task (tasks/mcq.py) on small files of every supported layout."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from chimed_eval.core.errors import ConfigError, DataError, MissingDataError
-from chimed_eval.task.base import MCQTask, TaskRunOptions, file_sha256
-from tasks.custom import McqSpec, load_task_config, make_mcq_task, spec_from_args
+from chimed_eval.core.types import file_sha256
+from chimed_eval.task.multiple_choice import MCQTask
+from chimed_eval.task.options import TaskRunOptions
+from chimed_eval.tasks.mcq import McqSpec, load_task_config, make_mcq_task, spec_from_args
 
 
 def _write(path: Path, text: str, encoding: str = "utf-8") -> Path:

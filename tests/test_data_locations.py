@@ -15,7 +15,7 @@ import pytest
 
 from chimed_eval.data import sets as data
 from chimed_eval.core.errors import MissingDataError
-from tasks import TASKS, get_task
+from chimed_eval.tasks import TASKS, get_task
 
 #: task -> the data set whose files it reads
 TASK_DATA = {

@@ -1,6 +1,6 @@
 """The ``generate`` variant's answer reading as a data table: text, valid letters, expected letter
 (None = failure). It is the same letter reader as ``cot`` (issue 22 item 6):
-``extract_choice.extract_final_answer`` without option texts, through ``evidence.judge_choice``."""
+``chimed_eval.extract.letters.extract_final_answer`` without option texts, through ``evidence.judge_choice``."""
 
 import pytest
 

@@ -106,7 +106,7 @@ class _Crash(Exception):
 
 def test_resume_after_a_crash_is_identical(tiny_model, tmp_path):
     from chimed_eval.backends.hf import HFBackend
-    from tasks.custom import McqSpec, make_mcq_task
+    from chimed_eval.tasks.mcq import McqSpec, make_mcq_task
 
     exam = write_exam_csv(tmp_path / "exam.csv", 23)
     task = make_mcq_task(McqSpec(path=str(exam), name="exam"))

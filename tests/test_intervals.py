@@ -65,7 +65,7 @@ def test_known_wilson_values():
 def test_runs_contamination_and_training_share_one_wilson():
     from chimed_eval.contamination import report as contamination_report
     from chimed_eval.metrics import stats
-    from training import measure
+    from chimed_eval.training import measure
 
     assert contamination_report.wilson is stats.wilson
     assert measure.wilson(3, 7) == stats.wilson(3, 7)

@@ -6,6 +6,9 @@ absolute or relative -- and the test fails naming the module and line of:
 (b) an import from a folder above the importer's in :data:`LAYERS` (or of a module directly in
     ``chimed_eval/``, the package's door, from inside a folder),
 (c) an import of ``tasks``, ``leaderboards`` or ``training`` from outside ``cli/``.
+The plug-ins are ``chimed_eval.tasks``, ``chimed_eval.leaderboards`` and ``chimed_eval.training``
+(links to the repository's top-level folders): above every folder but ``cli/``, they import the
+folders and each other.
 The checker runs on a synthetic package too, so the test is shown able to fail.
 """
 
@@ -23,9 +26,11 @@ DOOR = "(door)"  # the layer of the modules directly in the package folder
 
 
 def package_modules(root: Path, package: str) -> dict[str, Path]:
-    """Dotted module name -> file, for every ``.py`` under ``root/package`` (a package is its ``__init__``)."""
+    """Dotted module name -> file, for every ``.py`` under ``root/package`` (a package is its ``__init__``),
+    the plug-in folders it links to included."""
     out = {}
-    for f in sorted((root / package).rglob("*.py")):
+    linked = [d for d in (root / package).iterdir() if d.is_symlink() and d.is_dir()]  # rglob does not follow them
+    for f in sorted([*(root / package).rglob("*.py"), *(f for d in linked for f in d.rglob("*.py"))]):
         parts = list(f.relative_to(root).with_suffix("").parts)
         if parts[-1] == "__init__":
             parts = parts[:-1]
@@ -123,6 +128,7 @@ def layer_problems(root: Path, package: str, layers: tuple[str, ...], plugins: t
     modules = package_modules(root, package)
     known = set(modules)
     rank = {name: i for i, name in enumerate(layers)}
+    rank.update({name: rank[plugin_importer] - 0.5 for name in plugins})  # just below their one importer
     problems: list[str] = []
     folders = sorted({p.parent.name for p in (root / package).glob("*/__init__.py")}
                      | {p.parent.relative_to(root / package).parts[0] for p in (root / package).glob("*/**/*.py")})
@@ -139,8 +145,8 @@ def layer_problems(root: Path, package: str, layers: tuple[str, ...], plugins: t
         edges: dict[str, int] = {}
         reported: set[tuple[int, str]] = set()
         for target, line in imports_of(mod, path, known):
-            top = target.split(".")[0]
-            if top in plugins and src_layer != plugin_importer:
+            top = target.split(".")[0] if target not in known else layer_of(target, package, modules)
+            if top in plugins and src_layer != plugin_importer and src_layer not in plugins:
                 problems.append(f"{where}:{line}: {mod} imports the plug-in {target} (only {package}/{plugin_importer}/ may)")
             if target not in known or target.startswith(mod + "."):  # a package importing its own children
                 continue

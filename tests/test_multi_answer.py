@@ -181,7 +181,7 @@ def test_cmb_exam_letter_scoring_refused(tmp_path, capsys):
 
 
 def test_cmb_exam_answer_file_errors(tmp_path):
-    from tasks.cmb import load_cmb_exam
+    from chimed_eval.tasks.cmb import load_cmb_exam
 
     data = _cmb(tmp_path)
     apath = data / "cmb" / "CMB-test-choice-answer.json"
@@ -204,7 +204,7 @@ needs_cmexam = pytest.mark.skipif(not (SHARED / "cmexam" / "val.xlsx").exists(),
 @needs_cmexam
 def test_cmexam_counts():
     from chimed_eval.evidence.multi_choice import is_multi
-    from tasks import get_task
+    from chimed_eval.tasks import get_task
 
     task = get_task("cmexam")
     data = task.load(SHARED)

@@ -12,10 +12,10 @@ import pytest
 from chimed_eval.cli.app import main
 from chimed_eval.core.errors import ConfigError, DataError
 from chimed_eval.files.spans import read_bio, read_span_file, read_span_jsonl
-from chimed_eval.task.base import TaskRunOptions
+from chimed_eval.task.options import TaskRunOptions
 from conftest import write_exam_csv
-from tasks import get_task
-from tasks.ner import CCKS_TYPES, make_ner_task_from_args, spec_from_args
+from chimed_eval.tasks import get_task
+from chimed_eval.tasks.ner import CCKS_TYPES, make_ner_task_from_args, spec_from_args
 
 SCHEMA = Path(__file__).resolve().parents[1] / "chimed_eval" / "schema" / "results.schema.json"
 

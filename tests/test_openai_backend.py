@@ -454,8 +454,8 @@ def test_baseline_presets_cover_every_published_row():
     the openai backend), and the paper decoding a preset documents is what the tasks run."""
     from chimed_eval.models.resolve import MODELS, resolve_model
     from chimed_eval.models.presets import BASELINES, PUBLISHED_ROWS
-    from leaderboards.paper import MODELS as PUBLISHED
-    from tasks.generation import DECODING
+    from chimed_eval.leaderboards.paper import MODELS as PUBLISHED
+    from chimed_eval.tasks.generation import DECODING
 
     assert sorted(PUBLISHED_ROWS.values()) == sorted(PUBLISHED)
     for name, b in BASELINES.items():

@@ -132,7 +132,7 @@ def test_a_judge_is_shown_every_reference_of_an_item(tmp_path):
 
 def test_contamination_checks_every_reference_of_an_item(tmp_path):
     from chimed_eval.contamination.ngrams import sample_texts
-    from tasks.qa_file import QaSpec, load
+    from chimed_eval.tasks.qa import QaSpec, load
 
     f = tmp_path / "qa.json"
     f.write_text(json.dumps(ROWS, ensure_ascii=False), encoding="utf-8")

@@ -2,7 +2,8 @@
 
 
 from chimed_eval.prompts.variants import Shot, render_generate, render_lmeval, render_paper
-from chimed_eval.task.base import MCQTask, TaskData
+from chimed_eval.task.multiple_choice import MCQTask
+from chimed_eval.task.options import TaskData
 from chimed_eval.core.types import Sample
 
 SHOT = Shot("女性生殖腺是", ("卵巢", "前庭大腺", "前庭球", "乳腺"), 0)
@@ -81,9 +82,9 @@ def _gen_request(task_name: str, variant: str = "paper", setup=None):
     import pytest
 
     pytest.importorskip("jieba")
-    from chimed_eval.task.base import TaskRunOptions
+    from chimed_eval.task.options import TaskRunOptions
     from chimed_eval.core.types import Sample
-    from tasks import get_task
+    from chimed_eval.tasks import get_task
 
     t = get_task(task_name)
     opts = TaskRunOptions(variant, chat=setup)

@@ -15,11 +15,12 @@ from chimed_eval.backends.fake import FakeBackend, script_key
 from chimed_eval.models.chat import chat_setup
 from chimed_eval.backends import backend_capabilities
 from chimed_eval.engine.runner import RunSettings, oracle_script, prepare
-from chimed_eval.task.base import Task, TaskRunOptions
+from chimed_eval.task.base import Task
+from chimed_eval.task.options import TaskRunOptions
 from chimed_eval.core.types import Message, Request, Response
 from conftest import write_exam_csv
-from tasks.custom import make_mcq_task, spec_from_args
-from tasks.ner import make_ner_task_from_args
+from chimed_eval.tasks.mcq import make_mcq_task, spec_from_args
+from chimed_eval.tasks.ner import make_ner_task_from_args
 
 BIO = "胃 B-疾病\n癌 I-疾病\n服 O\n药 B-药物\n\n头 O\n痛 B-疾病\n"
 
@@ -36,8 +37,8 @@ def _ner(tmp_path: Path) -> Task:
 
 def _generation_task(tmp_path: Path) -> Task:
     pytest.importorskip("jieba")
-    from tasks.generation import GenerationTask
-    from chimed_eval.task.base import TaskData
+    from chimed_eval.tasks.generation import GenerationTask
+    from chimed_eval.task.options import TaskData
     from chimed_eval.core.types import Sample
 
     data = TaskData(samples=[Sample("q1", "头痛怎么办", target="多休息。"),

@@ -48,7 +48,7 @@ def test_qa_gold_references(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_dialogue_gold_reference(shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from tasks.factory import build_tasks
+    from chimed_eval.tasks.factory import build_tasks
 
     [built] = build_tasks(["mc-dialogue"], {}, None)
     first = built.task.load(shared_data).samples[0]

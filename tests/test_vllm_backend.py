@@ -140,7 +140,7 @@ def test_sampling_is_seeded_per_item(engines):
 
 def test_a_run_through_vllm_predicts_what_transformers_predicts(engines, tmp_path):
     from chimed_eval.backends.hf import HFBackend
-    from tasks.custom import McqSpec, make_mcq_task
+    from chimed_eval.tasks.mcq import McqSpec, make_mcq_task
 
     v, h = engines
     exam = write_exam_csv(tmp_path / "exam.csv", 14)

@@ -1,12 +1,13 @@
 """``chimed-train <stage>|full --config FILE.yaml [--set key.path=value ...]``; the stages are the
-registered ones (:mod:`training.registry`: pretrain, sft, reward, judge, rejection).
+registered ones (:mod:`chimed_eval.training.registry`: pretrain, sft, reward, judge, rejection).
 
 A stage's file is either that stage's settings or a file with a ``<stage>:`` section; a ``full``
 file serves every stage (``chimed-train sft --config regime.yaml`` runs its ``sft:`` section with
 the file's ``defaults`` and the previous stage's output as the model; ``judge`` runs its
 ``judge:`` section, the second reward model, so that it can train beside ``reward``). With a
-``full`` file, ``skip_done: true`` skips a stage that already finished, as in ``full``. Multi-process: ``torchrun --nproc_per_node=N -m training.cli sft ...`` or
-``deepspeed --num_gpus N -m training.cli ...`` with ``train.deepspeed: zero2|zero3``.
+``full`` file, ``skip_done: true`` skips a stage that already finished, as in ``full``.
+Multi-process: ``torchrun --nproc_per_node=N -m chimed_eval.training.cli sft ...`` or
+``deepspeed --num_gpus N -m chimed_eval.training.cli ...`` with ``train.deepspeed: zero2|zero3``.
 """
 
 from __future__ import annotations

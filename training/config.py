@@ -24,7 +24,7 @@ MAX_BLOCK = 4096
 @dataclass
 class Source:
     """One data source: your own JSONL file (``path``) or a built-in set (``builtin``, see
-    :mod:`training.data`), ``split`` for built-ins, ``weight`` its share in a mixture, ``limit``
+    :mod:`chimed_eval.training.data`), ``split`` for built-ins, ``weight`` its share in a mixture, ``limit``
     the first N records (in the source's fixed order)."""
 
     path: str | None = None

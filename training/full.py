@@ -2,11 +2,11 @@
 from one YAML file, each stage's output feeding the next, then ``chimed-eval run`` on the result.
 
 YAML sections: ``defaults`` (merged into every stage, e.g. ``train: {...}``), one per registered
-stage (:mod:`training.registry`; in their order: ``pretrain``, ``sft``, ``reward``, ``judge``
+stage (:mod:`chimed_eval.training.registry`; in their order: ``pretrain``, ``sft``, ``reward``, ``judge``
 (optional: a reward stage on a disjoint split, used only to judge the rejection stage),
 ``rejection``), ``evaluate`` (``tasks``, ``limit``, ``max_new_tokens``, ``output``,
 ``extra_args``). A stage's inputs (``model``, ``policy``, ``reward_model``, declared by its
-:class:`~training.registry.StageSpec`) are filled in from the earlier stage's ``output_dir`` when
+:class:`~chimed_eval.training.registry.StageSpec`) are filled in from the earlier stage's ``output_dir`` when
 left out. ``skip_done: true`` skips a stage whose ``output_dir`` already holds its metrics file
 (resume a long regime after a crash).
 """
@@ -40,10 +40,10 @@ class EvaluateConfig:
     extra_args: list[str] = field(default_factory=list)
 
 
-def merge(base: dict, over: dict) -> dict:
+def merge_settings(base: dict, over: dict) -> dict:
     out = copy.deepcopy(base)
     for k, v in over.items():
-        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = merge_settings(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 
@@ -75,7 +75,7 @@ def plan(data: dict) -> dict[str, Any]:
             raise ConfigError(f"full: no '{spec.name}:' section")
         if spec.name in data and not isinstance(data[spec.name], dict):
             raise ConfigError(f"full:{spec.name}: expected a mapping, got {data[spec.name]!r}")
-    d = {s.name: merge(data.get("defaults", {}), copy.deepcopy(data[s.name])) for s in specs if s.name in data}
+    d = {s.name: merge_settings(data.get("defaults", {}), copy.deepcopy(data[s.name])) for s in specs if s.name in data}
     for spec in specs:
         for key, source in spec.inputs if spec.name in d else ():
             if source in d and "output_dir" in d[source]:

@@ -3,7 +3,7 @@ tasks' resolver handed in.
 
 It lives in the cli layer because this layer is the only importer of the plug-ins (``tasks/``):
 the Python API and the ``run`` command are the package's two doors, and both resolve task names
-the same way (:func:`tasks.factory.build_tasks`).
+the same way (:func:`chimed_eval.tasks.factory.build_tasks`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from chimed_eval.task.base import Task
 def evaluate(model: Any, tasks: Sequence[str | Task] | str | Task, **kwargs: Any) -> RunResult:
     """Evaluate ``model`` on ``tasks`` (names or Task objects); see
     :func:`chimed_eval.engine.api.evaluate` for every argument."""
-    from tasks.factory import build_tasks
+    from chimed_eval.tasks.factory import build_tasks
 
     return api.evaluate(model, tasks, resolve_tasks=build_tasks, **kwargs)
 

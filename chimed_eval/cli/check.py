@@ -40,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(a: argparse.Namespace) -> int:
     """Write a baseline, or check RESULTS against one; the exit code says what moved."""
     from chimed_eval.reports.baseline import save_baseline
-    from chimed_eval.reports.check import check, parse_tolerance
+    from chimed_eval.reports.check import check_against_baseline, parse_tolerance
 
     if a.save_baseline is not None:
         doc = save_baseline(a.results, a.save_baseline, split_csv(a.tasks) or None)
@@ -48,7 +48,7 @@ def run(a: argparse.Namespace) -> int:
         return 0
     if a.baseline is None:
         raise ConfigError("check needs --baseline BASELINE (or --save-baseline FILE to write one)")
-    rep = check(a.results, a.baseline, parse_tolerance(a.tolerance))
+    rep = check_against_baseline(a.results, a.baseline, parse_tolerance(a.tolerance))
     print(f"check {rep.results} against {rep.baseline}")
     print(rep.table(a.all), end="")
     return rep.exit_code

@@ -24,9 +24,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(a: argparse.Namespace) -> int:
     """Print (and with --output write) the Markdown comparison of runs A and B."""
-    from chimed_eval.reports.html import compare
+    from chimed_eval.reports.html import compare_runs
 
-    text, _ = compare(a.a, a.b, split_csv(a.tasks) or None, a.max_items, a.prompt_chars, a.seed)
+    text, _ = compare_runs(a.a, a.b, split_csv(a.tasks) or None, a.max_items, a.prompt_chars, a.seed)
     print(text)
     if a.output:
         a.output.write_text(text + "\n", encoding="utf-8")

@@ -46,9 +46,9 @@ def add_parser(sub: Any) -> None:
 
 
 def run(a: Any) -> int:
-    from tasks.factory import build_tasks
+    from chimed_eval.tasks.factory import build_tasks
 
-    from chimed_eval.contamination.corpus import read_all, resolve
+    from chimed_eval.contamination.corpus import read_all, resolve_corpus
     from chimed_eval.contamination.ngrams import TestIndex, TestItem, item_overlaps, sample_texts
     from chimed_eval.contamination.report import build_report
     from chimed_eval.contamination.scan import CorpusScan
@@ -60,7 +60,7 @@ def run(a: Any) -> int:
     names = list(dict.fromkeys(t.strip() for t in a.tasks.split(",") if t.strip()))
     if not names:
         raise ConfigError("--tasks is empty")
-    files, skipped = resolve(a.corpus)  # a missing corpus fails before any task loads
+    files, skipped = resolve_corpus(a.corpus)  # a missing corpus fails before any task loads
     data_dir = Path(a.data_dir or default_data_dir())
     t0 = time.perf_counter()
     loaded = [(b.task.name, b.task.load(data_dir))

@@ -121,7 +121,7 @@ def _run_judge_args(a: argparse.Namespace) -> argparse.Namespace:
 def check_run_flags(a: argparse.Namespace, tasks) -> None:
     """``run --judge``: refuse bad judge flags, and a run with no open-QA/dialogue task among
     ``tasks`` (the built task objects), before the run starts."""
-    from tasks.generation import GenerationTask
+    from chimed_eval.tasks.generation import GenerationTask
 
     if not a.judge:
         if a.judge_baseline is not None or a.judge_args or getattr(a, "judge_verdict", "generate") != "generate":

@@ -30,9 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(a: argparse.Namespace) -> int:
     """List the boards, or render them from the results given (printed, and written unless --no-write)."""
-    from leaderboards.render import render, write_boards
-    from leaderboards.spec import load_boards
-    from leaderboards.table import load_results
+    from chimed_eval.leaderboards.render import render_board, write_boards
+    from chimed_eval.leaderboards.spec import load_boards
+    from chimed_eval.leaderboards.table import load_results
 
     boards = load_boards(a.boards)
     if a.list:
@@ -44,7 +44,7 @@ def run(a: argparse.Namespace) -> int:
         raise ConfigError("leaderboard needs at least one results.json or run directory (or --list)")
     runs = load_results(a.results)
     if a.no_write:
-        print(render(a.board, runs, boards), end="")
+        print(render_board(a.board, runs, boards), end="")
         return 0
     md, written = write_boards(a.board, runs, a.output_dir, split_csv(a.formats), boards)
     print(md, end="")

@@ -16,8 +16,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(a: argparse.Namespace) -> int:
     """Print the named tasks and the task types (or one type's arguments)."""
-    from tasks import TASKS
-    from tasks.factory import TASK_TYPES, describe
+    from chimed_eval.tasks import TASKS
+    from chimed_eval.tasks.factory import TASK_TYPES, describe
 
     if a.describe:
         print(describe(a.describe))

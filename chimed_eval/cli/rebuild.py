@@ -14,7 +14,7 @@ def task_getter(task_config: Path | None, out_dir: Path):
     tasks = read_run_state(out_dir).tasks if is_run_dir(out_dir) else {}
 
     def get(name: str):
-        from tasks.factory import rescoring_task
+        from chimed_eval.tasks.factory import rescoring_task
 
         entry = tasks.get(name)
         source = entry.source if entry is not None else None

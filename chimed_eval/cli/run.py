@@ -97,7 +97,7 @@ def run(a: argparse.Namespace) -> int:
     from chimed_eval.backends import check_backend_args
     from chimed_eval.cli.judge import check_run_flags
     from chimed_eval.engine.api import plan_run, run_plan
-    from tasks.factory import build_tasks
+    from chimed_eval.tasks.factory import build_tasks
 
     names = [t.strip() for t in a.tasks.split(",") if t.strip()]
     if not names:

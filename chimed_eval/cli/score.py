@@ -23,13 +23,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(a: argparse.Namespace) -> int:
     """Recompute OUT's figures from its records (and, with --exclude-contaminated, the clean ones)."""
-    from chimed_eval.engine.rescore import rescore
+    from chimed_eval.engine.rescore import rescore_run
 
     get = task_getter(a.task_config, a.output)
     if a.exclude_contaminated is not None:
         from chimed_eval.contamination.clean import score_clean
 
         return score_clean(a.output, a.exclude_contaminated, get)
-    run = rescore(a.output, get)
+    run = rescore_run(a.output, get)
     print_summary(run)
     return 0

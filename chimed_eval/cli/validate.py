@@ -31,9 +31,9 @@ def add_parser(sub: Any) -> None:
 def run(a: Any) -> int:
     """Load each task, check every option of every item, print the first ``--show`` prompts;
     exit 1 when an option does not match its source, 0 otherwise."""
-    from tasks.factory import build_tasks
+    from chimed_eval.tasks.factory import build_tasks
 
-    from chimed_eval.task.base import TaskRunOptions
+    from chimed_eval.task.options import TaskRunOptions
     from chimed_eval.reports.gold import gold_lines
 
     names = [t.strip() for t in a.tasks.split(",") if t.strip()]

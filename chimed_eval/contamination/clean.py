@@ -173,7 +173,7 @@ def clean_rescore(out_dir: Path, report_path: Path, get_task: Callable[[str], An
     from chimed_eval.runs.records import SampleStore, run_result_to_dict, task_result_to_dict, write_json_atomic
     from chimed_eval.engine.runner import task_result
     from chimed_eval.runs.reader import read_run_if_any, read_run_state, require_run_dir
-    from chimed_eval.task.base import file_sha256
+    from chimed_eval.core.types import file_sha256
     from chimed_eval.core.types import ModelInfo, RunResult
 
     require_run_dir(out_dir)

@@ -68,7 +68,7 @@ def _format(path: Path) -> str | None:
     return FORMATS.get(path.suffix.lower())
 
 
-def resolve(specs: Sequence[str]) -> tuple[list[CorpusFile], list[str]]:
+def resolve_corpus(specs: Sequence[str]) -> tuple[list[CorpusFile], list[str]]:
     """The corpus files named by ``specs`` (files, directories, globs) in order, without repeats,
     and the files skipped in directories and globs (not a corpus format)."""
     files: dict[Path, CorpusFile] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Literal, Mapping
 
 RequestKind = Literal["loglikelihood", "next_token", "generate", "token_logprobs"]
@@ -19,6 +20,16 @@ REQUEST_KINDS: tuple[RequestKind, ...] = ("loglikelihood", "next_token", "genera
 def sha256_text(text: str) -> str:
     """Hex sha256 of a UTF-8 string (used for prompt and item-list hashes)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks (the digests of data files recorded in
+    results.json, checked by ``chimed-eval data`` and the integrity checks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 @dataclass(frozen=True)

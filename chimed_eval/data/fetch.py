@@ -15,7 +15,6 @@ pooch is imported only when something must be downloaded (``pip install pooch``)
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -33,12 +32,12 @@ from chimed_eval.data.specs import DatasetSpec, Download, Manifest, select, ship
 from chimed_eval.data.transfer import (DEFAULT_DEADLINE, TransferError, copy_file, download, size_cap,
                             terminate_as_interrupt, unzip_members)
 from chimed_eval.core.errors import ChimedEvalError, ConfigError, DataError
+from chimed_eval.core.types import file_sha256
 
 MIRROR_ENV = "CHIMED_EVAL_DATA_MIRROR"
 """Environment variable with a mirror base URL; used when ``base_url`` is not given."""
 
 DEFAULT_TIMEOUT = 60.0
-_CHUNK = 1 << 20
 _USER_AGENT = "chimed-eval-data/0.1 (+pooch)"
 POOCH_HINT = "downloading data needs pooch: pip install pooch"
 
@@ -117,14 +116,6 @@ def mirror_url(url: str, base_url: str | None) -> str:
 
 # --------------------------------------------------------------------------------------------
 # pooch glue
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _is_valid(path: Path, expected: str) -> bool:
@@ -296,7 +287,7 @@ def _fetch_download(spec: DatasetSpec, dl: Download, data_dir: Path, base: str |
     return results
 
 
-def fetch(
+def fetch_datasets(
     names: list[str] | None,
     data_dir: Path,
     *,

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from chimed_eval.data.fetch import (
-    DEFAULT_TIMEOUT, MIRROR_ENV, ChecksumError, DownloadError, FetchResult, fetch, file_sha256, mirror_url,
+    DEFAULT_TIMEOUT, MIRROR_ENV, ChecksumError, DownloadError, FetchResult, fetch_datasets, file_sha256, mirror_url,
     resolve_base_url,
 )
 from chimed_eval.data.transfer import DEFAULT_DEADLINE
@@ -39,8 +39,8 @@ from chimed_eval.core.errors import ChimedEvalError, ConfigError
 __all__ = [
     "CHIMED_QA_TEST", "CHIMST_TEST", "CMD_QA_FILE", "DATA_LOCATIONS", "DEFAULT_DEADLINE", "DEFAULT_TIMEOUT", "MANIFEST_FILE",
     "MANUAL_SETS", "MIRROR_ENV", "ChecksumError", "DatasetSpec", "DatasetStatus", "Download", "DownloadError",
-    "FetchResult", "Manifest", "ManualSet", "data_location", "describe_manual", "fetch", "file_sha256", "list_urls",
-    "load_manifest", "mirror_url", "resolve_base_url", "run_data_command", "shipped_manifest", "status",
+    "FetchResult", "Manifest", "ManualSet", "data_location", "describe_manual", "fetch_datasets", "file_sha256",
+    "list_urls", "load_manifest", "mirror_url", "resolve_base_url", "run_data_command", "shipped_manifest", "status",
 ]
 
 
@@ -215,7 +215,7 @@ def run_data_command(
     failed: list[str] = []
     for name in spec_names:
         try:
-            fetch([name], data_dir, base_url=base or "", force=force, manifest=manifest, timeout=timeout,
+            fetch_datasets([name], data_dir, base_url=base or "", force=force, manifest=manifest, timeout=timeout,
                   deadline=deadline)
         except ChimedEvalError as exc:
             _err(f"error: {name}: {exc}")

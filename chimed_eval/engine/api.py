@@ -23,7 +23,7 @@ from chimed_eval.core.types import RunResult
 from chimed_eval.runs.settings import RunSettings
 from chimed_eval.task.base import Task
 
-#: names -> objects with ``.task`` and ``.source(config_sha256)`` (``tasks.factory.build_tasks``)
+#: names -> objects with ``.task`` and ``.source(config_sha256)`` (``chimed_eval.tasks.factory.build_tasks``)
 TaskResolver = Callable[[Sequence[str], Mapping[str, str], "Path | None"], Sequence[Any]]
 
 

@@ -13,7 +13,7 @@ from chimed_eval.runs.records import SampleStore, run_result_to_dict, write_json
 from chimed_eval.engine.runner import task_result
 from chimed_eval.core.types import ModelInfo, RunResult
 
-def rescore(out_dir: Path, get_task) -> RunResult:
+def rescore_run(out_dir: Path, get_task) -> RunResult:
     """Recompute every metric from OUT/samples without the model; rewrites results.json."""
     require_run_dir(out_dir)
     with OutLock(out_dir):

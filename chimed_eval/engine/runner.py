@@ -26,7 +26,8 @@ from chimed_eval.runs.resume import check_model, check_resume, items_sha256, kee
 from chimed_eval.runs.settings import PreparedTask, RunSettings
 from chimed_eval.runs.records import SampleStore, run_result_to_dict, write_json_atomic
 from chimed_eval.core.types import record_to_score, score_to_record
-from chimed_eval.task.base import Task, TaskRunOptions
+from chimed_eval.task.base import Task
+from chimed_eval.task.options import TaskRunOptions
 from chimed_eval.core.types import REQUEST_KINDS, Request, RunResult, Sample, SampleScore, TaskResult, sha256_text
 
 
@@ -106,7 +107,7 @@ def _expand(task: Task, samples: list[Sample], settings: RunSettings) -> list[Sa
         raise ConfigError("--shuffle-choices and --repeats do not combine; run them separately")
     if settings.shuffle_choices:
         from chimed_eval.evidence.expand import expand_shuffled
-        from chimed_eval.task.base import MCQTask
+        from chimed_eval.task.multiple_choice import MCQTask
 
         if not isinstance(task, MCQTask):
             raise ConfigError(f"task {task.name!r} has no options to shuffle; --shuffle-choices is for "

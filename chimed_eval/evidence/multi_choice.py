@@ -1,5 +1,6 @@
 """Multiple-answer exam items (CMExam, CMB-Exam, a user's ``ABD`` answers): targets, prompts,
-judging and figures, called from :class:`chimed_eval.task.base.MCQTask` and :mod:`chimed_eval.evidence.kinds`.
+judging and figures, called from :class:`chimed_eval.task.multiple_choice.MCQTask` and
+:mod:`chimed_eval.evidence.kinds`.
 
 An item's ``Sample.target`` is an ``int`` when it has one answer (so nothing on disk changes for
 single-answer exams) and a sorted tuple of two or more indices when it has several; its record's

@@ -1,8 +1,8 @@
 """Reasoning in generations: ``<think>`` traces of reasoning models, and the chain-of-thought
 (``cot``) exam variant's judging and figures.
 
-Called from :class:`chimed_eval.task.base.MCQTask` (every exam variant that generates),
-:mod:`tasks.generation` (open QA, dialogue) and :mod:`chimed_eval.evidence.kinds` (judging, figures).
+Called from :class:`chimed_eval.task.multiple_choice.MCQTask` (every exam variant that generates),
+:mod:`chimed_eval.tasks.generation` (open QA, dialogue) and :mod:`chimed_eval.evidence.kinds` (judging, figures).
 
 * **Traces** (:func:`strip_reasoning`): a generation holding the run's think markers (``--think-markers
   START,END``, default ``<think>,</think>``; ``none`` turns stripping off) is split by

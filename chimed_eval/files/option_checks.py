@@ -7,7 +7,7 @@ were misread.  A user's ``mcq`` sample keeps the text its options were read from
 re-reads option *i* from that text on its own terms -- the label of option A's form for letter
 *i* (``(D)`` when the field starts ``(A)``), then exactly the option's text, then the next
 letter's label or the end -- so an option cut at a letter inside its text (``James D.Watson``) or
-relabelled no longer matches.  The oracle (``tasks.custom.UserMCQTask``) answers wrong on an item
+relabelled no longer matches.  The oracle (``chimed_eval.tasks.mcq.UserMCQTask``) answers wrong on an item
 whose gold option fails this check.
 """
 

@@ -1,5 +1,5 @@
 """Attitude-scale scoring: an answer's (reverse-aware) points, the option a generation names, and
-the per-scale sums and means (see :mod:`tasks.scales` for the protocol)."""
+the per-scale sums and means (see :mod:`chimed_eval.tasks.scale` for the protocol)."""
 
 from __future__ import annotations
 

@@ -89,7 +89,7 @@ def question_block(question: str, choices: Sequence[str]) -> str:
     return f"{question.strip()}\n{_options(choices, '. ')}"
 
 
-# --- cot: reasoning first, then a final line 答案：X (extraction: extract_choice.extract_final_answer) --
+# --- cot: reasoning first, then a final line 答案：X (extraction: extract.letters.extract_final_answer) --
 COT_VERSION = "cot@1"
 COT_MAX_NEW_TOKENS = 512  # room for the reasoning; --max-new-tokens overrides (recorded)
 

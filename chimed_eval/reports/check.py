@@ -159,7 +159,7 @@ def _short(h: str | None) -> str:
     return (h or "-")[:12]
 
 
-def check(results: Path, baseline: Path, tolerance: Tolerance | None = None) -> CheckReport:
+def check_against_baseline(results: Path, baseline: Path, tolerance: Tolerance | None = None) -> CheckReport:
     tol = tolerance or Tolerance()
     cur, base = load_view(results, "results"), load_view(baseline, "baseline")
     rep = CheckReport(cur.source, base.source, [])

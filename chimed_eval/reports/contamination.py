@@ -17,7 +17,7 @@ def contamination_html(run_dir: Path) -> list[str]:
         return []
     from chimed_eval.reports.sections import _e, _n, headline
     from chimed_eval.runs.reader import metric_from_dict, read_run, samples_file
-    from chimed_eval.task.base import file_sha256
+    from chimed_eval.core.types import file_sha256
 
 
     clean = read_run(path)

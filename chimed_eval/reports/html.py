@@ -144,7 +144,7 @@ def _md(s: str) -> str:
     return s.replace("|", "\\|").replace("\r", "").replace("\n", "⏎")
 
 
-def compare(a: Path, b: Path, tasks: Sequence[str] | None = None, max_items: int = 50, prompt_chars: int = 300,
+def compare_runs(a: Path, b: Path, tasks: Sequence[str] | None = None, max_items: int = 50, prompt_chars: int = 300,
             seed: int = 1234) -> tuple[str, list[TaskComparison]]:
     """Markdown: per shared task, the paired test and the items whose score changed, with the
     prompts and outputs of both runs side by side."""

@@ -1,4 +1,4 @@
-"""The HTML report's membership section (:mod:`tasks.membership` records): a histogram of each
+"""The HTML report's membership section (:mod:`chimed_eval.tasks.membership` records): a histogram of each
 score (Min-K%, and Min-K%++ where every record has it) over the task's items, inline SVG drawn
 here (no script). With seen/unseen labels the two groups are overlaid, each bar the share of its
 own group's items in that bin (so groups of other sizes compare), with the AUC (x100, Mann-Whitney,

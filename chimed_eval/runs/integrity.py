@@ -71,7 +71,7 @@ def figures_sha256(doc: Mapping[str, Any]) -> str:
 
 def file_digest(path: Path) -> str | None:
     """sha256 of a file's bytes; None when it does not exist."""
-    from chimed_eval.task.base import file_sha256
+    from chimed_eval.core.types import file_sha256
 
     try:
         return file_sha256(path)

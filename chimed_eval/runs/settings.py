@@ -15,7 +15,8 @@ from typing import Any, Mapping
 
 from chimed_eval.core.secrets import redact_args, refuse_secret_args
 from chimed_eval.core.types import Request, Sample
-from chimed_eval.task.base import Task, TaskData, TaskRunOptions
+from chimed_eval.task.base import Task
+from chimed_eval.task.options import TaskData, TaskRunOptions
 
 
 @dataclass

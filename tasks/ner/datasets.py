@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Sequence
 
 from chimed_eval.core.errors import DataError, MissingDataError
 from chimed_eval.files.spans import BIO_EXTENSIONS, SpanRecord, inventory_from, read_span_file
-from chimed_eval.task.base import TaskData, file_sha256
+from chimed_eval.core.types import file_sha256
+from chimed_eval.task.options import TaskData
 from chimed_eval.core.types import Sample
 
 if TYPE_CHECKING:

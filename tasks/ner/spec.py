@@ -1,5 +1,5 @@
 """The generic ``ner`` task's settings: ``--task-args`` or a ``type = "ner"`` entry of a
-``--task-config`` file, read through the shared coercion of :mod:`tasks.config`."""
+``--task-config`` file, read through the shared coercion of :mod:`chimed_eval.tasks.config`."""
 
 from __future__ import annotations
 
@@ -114,10 +114,10 @@ def spec_from_args(args: Mapping[str, str]) -> NerSpec:
 
 
 def load_ner_specs(path: Path) -> list[NerSpec]:
-    """The ``type = "ner"`` entries of a JSON/TOML task config (the format of tasks.custom:
+    """The ``type = "ner"`` entries of a JSON/TOML task config (the format of chimed_eval.tasks.mcq:
     one task, or ``tasks = [...]`` with top-level defaults). Relative paths are resolved against
     the config file's folder; top-level defaults that only mcq tasks know are ignored here."""
-    from tasks.custom import SPEC_KEYS as MCQ_KEYS
+    from chimed_eval.tasks.mcq_spec import SPEC_KEYS as MCQ_KEYS
 
     path = Path(path)
     defaults, entries = config_entries(path)

@@ -39,12 +39,11 @@ the test rows whose cells match (several conditions joined by ``;``).
 
 Every sample keeps the source text its options were read from (``metadata["source"]``), so
 :mod:`chimed_eval.files.option_checks` and the fake oracle can check each option against it.  Finding the
-files and the columns (and refusing shared few-shot items) is :mod:`tasks.custom_items`.
+files and the columns (and refusing shared few-shot items) is :mod:`chimed_eval.tasks.mcq_items`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -54,15 +53,17 @@ from chimed_eval.files.tabular import (
     LETTERS, Row, cell_text, infer_index_base, is_empty, keep_rows, parse_answers, parse_where, read_rows, require,
     split_options, where_text,
 )
-from chimed_eval.task.base import MCQTask, TaskData, TaskRunOptions, file_sha256
-from chimed_eval.core.types import Request, Sample
+from chimed_eval.core.types import Request, Sample, file_sha256
+from chimed_eval.task.multiple_choice import MCQTask
+from chimed_eval.task.options import TaskData, TaskRunOptions
 from chimed_eval.files.option_checks import gold_mismatch
 
 from .config import (
-    Converter, check_task_name, coerce_settings, config_entries, entry_type, flag_converter, resolve_paths, split_list,
+    Converter, coerce_settings, config_entries, entry_type, flag_converter, resolve_paths, split_list,
     text_value,
 )
-from .custom_items import (
+from .mcq_spec import SPEC_KEYS, McqSpec
+from .mcq_items import (
     ANSWER_COLUMNS, FILE_SUBJECT, OPTIONS_FIELDS, QUESTION_COLUMNS, _answer_value, _Layout, _layout, _refuse_shared_shots,
     _rel_names, file_subject, resolve_files,
 )
@@ -71,57 +72,6 @@ __all__ = ["ANSWER_COLUMNS", "OPTIONS_FIELDS", "QUESTION_COLUMNS", "SPEC_KEYS", 
            "load_mcq", "load_task_config", "make_mcq_task", "resolve_files", "spec_from_args"]
 
 
-@dataclass
-class McqSpec:
-    """Where a user's exam items are and which columns hold what (None: detect)."""
-
-    path: str | Path
-    format: str | None = None
-    encoding: str | None = None
-    id: str | None = None
-    question: str | None = None
-    choices: list[str] | None = None
-    options: str | None = None
-    answer: str | None = None
-    answer_index_base: int | None = None
-    subject: str | None = None
-    subject_name: str | None = None
-    fewshot: str | Path | None = None
-    name: str = "mcq"
-    sheet: str | None = None
-    option_sep: str | None = None
-    on_invalid: str = "error"
-    subject_in_prompt: bool = False
-    where: tuple[tuple[str, str], ...] | None = None
-
-    def __post_init__(self) -> None:
-        if self.choices is not None and self.options is not None:
-            raise ConfigError(f"task {self.name!r}: give either choices= (one column per option) or options= "
-                              "(one field holding all options), not both")
-        if self.answer_index_base not in (None, 0, 1):
-            raise ConfigError(f"task {self.name!r}: answer_index_base must be 0 or 1, not {self.answer_index_base!r}")
-        if self.option_sep is not None and self.choices is not None:
-            raise ConfigError(f"task {self.name!r}: option_sep= splits one options field; it does not apply to "
-                              "choices= (one column per option)")
-        if self.on_invalid not in ("error", "skip"):
-            raise ConfigError(f"task {self.name!r}: on_invalid must be error or skip, not {self.on_invalid!r}")
-        if self.subject_in_prompt and self.subject_name is not None:
-            raise ConfigError(f"task {self.name!r}: subject_name= names the subject in the prompt; "
-                              "subject_in_prompt=true would use the subject column's values instead: give one")
-        if self.subject_in_prompt and self.subject is None:
-            raise ConfigError(f"task {self.name!r}: subject_in_prompt=true needs subject=<column>")
-        if self.option_sep == "":
-            raise ConfigError(f"task {self.name!r}: option_sep= is empty")
-        check_task_name(self.name)
-        if self.choices is not None:
-            if not 2 <= len(self.choices) <= len(LETTERS):
-                raise ConfigError(f"task {self.name!r}: choices= must name 2 to {len(LETTERS)} columns, "
-                                  f"got {len(self.choices)}")
-            if len(set(self.choices)) != len(self.choices):
-                raise ConfigError(f"task {self.name!r}: choices= names a column twice: {self.choices}")
-
-
-SPEC_KEYS = tuple(f.name for f in dataclasses.fields(McqSpec))
 _PATH_KEYS = ("path", "fewshot")
 
 
@@ -190,7 +140,7 @@ def load_task_config(path: Path) -> list[McqSpec]:
 
 def _mcq_entries(labelled: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
     """The entries of ``type = "mcq"`` (the default), without that key; the other kinds' entries
-    (:data:`tasks.config.CONFIG_TYPES`) are read by their own modules."""
+    (:data:`chimed_eval.tasks.config.CONFIG_TYPES`) are read by their own modules."""
     out = []
     for where, entry in labelled:
         if entry_type(entry, where) == "mcq":

@@ -40,7 +40,9 @@ from chimed_eval.core.errors import ConfigError, DataError, MissingDataError
 from chimed_eval.evidence.kinds import SCALE_CORPUS, SCALE_SAMPLE, ScaleEvidence, has_keys
 from chimed_eval.metrics.scale import first_option, item_points  # noqa: F401  (re-exported: the scale rules)
 from chimed_eval.prompts.variants import LETTERS, apply_chat
-from chimed_eval.task.base import Task, TaskData, TaskRunOptions, file_sha256
+from chimed_eval.core.types import file_sha256
+from chimed_eval.task.base import Task
+from chimed_eval.task.options import TaskData, TaskRunOptions
 from chimed_eval.core.types import GenerationConfig, Metric, Request, Response, Sample, SampleScore
 
 PROMPT_VERSION = "scale@1"

@@ -1,7 +1,7 @@
 """``dialogue``: your own doctor-patient dialogues (JSON or JSONL), scored on the doctor's next turn
 exactly as the built-in dialogue tasks (``mc-dialogue``, ``covid-dialogue-zh``) are: the last
 doctor turn after a patient turn is the reference, every turn before it the context, consecutive
-utterances of one speaker merged (:mod:`tasks.generation`), BLEU/ROUGE in both protocols.
+utterances of one speaker merged (:mod:`chimed_eval.tasks.generation`), BLEU/ROUGE in both protocols.
 
 ``chimed-eval run --tasks dialogue --task-args path=dialogues.jsonl,turns=对话``, or a ``type =
 "dialogue"`` entry of a ``--task-config`` file. Two turn layouts, one per dialogue record:
@@ -30,12 +30,13 @@ from typing import Any, Mapping
 
 from chimed_eval.core.errors import DataError, MissingDataError
 from chimed_eval.files.tabular import cell_text, infer_format, keep_rows, parse_where, read_rows, read_text, where_text
-from chimed_eval.task.base import TaskData, file_sha256
+from chimed_eval.core.types import file_sha256
+from chimed_eval.task.options import TaskData
 from chimed_eval.core.types import Sample
-from tasks.config import split_list
-from tasks.generation import DOCTOR, PATIENT
-from tasks.generation_data import dialogue_sample
-from tasks.qa_file import register_generation_type
+from chimed_eval.tasks.config import split_list
+from chimed_eval.tasks.generation import DOCTOR, PATIENT
+from chimed_eval.tasks.generation_data import dialogue_sample
+from chimed_eval.tasks.qa import register_generation_type
 
 TURN_FIELDS = ("turns", "dialogue", "dialog", "conversation", "conversations", "messages", "utterances")
 ROLE_FIELDS = ("role", "from", "speaker")

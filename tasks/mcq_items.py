@@ -1,6 +1,6 @@
 """How the ``mcq`` task finds its items: the files a path names, which columns hold the question,
 options and answer (named or detected), an answer that names its option column, and the refusal
-of few-shot items that are also test items.  Split out of :mod:`tasks.custom`, which reads the
+of few-shot items that are also test items.  Split out of :mod:`chimed_eval.tasks.mcq`, which reads the
 rows with these and re-exports the public names."""
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 from chimed_eval.core.errors import DataError, MissingDataError
 from chimed_eval.files.tabular import EXTENSIONS, LETTERS, Row, infer_format
 from chimed_eval.core.types import Sample
 
-if TYPE_CHECKING:
-    from .custom import McqSpec
+from .mcq_spec import McqSpec
 
 
 QUESTION_COLUMNS = ("question", "Question", "题目", "问题", "题干")

@@ -1,6 +1,6 @@
 """The few-shot NER task: prompts, per-record budgets, scoring over (entity, type) pairs.
 
-See :mod:`tasks.ner` for the protocol.
+See :mod:`chimed_eval.tasks.ner` for the protocol.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from chimed_eval.core.errors import ConfigError
 from chimed_eval.evidence.kinds import NER_CORPUS, NER_SAMPLE, NerEvidence, NerPromptFacts, has_keys, judge_ner  # noqa: F401
 from chimed_eval.extract.ner import TypeInventory, render_answer
 from chimed_eval.metrics.ner import ner_gold
-from chimed_eval.task.base import Task, TaskData, TaskRunOptions
+from chimed_eval.task.base import Task
+from chimed_eval.task.options import TaskData, TaskRunOptions
 from chimed_eval.core.types import GenerationConfig, Metric, Request, Response, Sample, SampleScore
 
 from .datasets import load_spec, mentions
@@ -48,7 +49,7 @@ def estimate_tokens(text: str) -> int:
 @dataclass(frozen=True)
 class PromptPlan:
     """How one record's prompt is built: the shared prefix (instruction and the shots that fit),
-    the record's own block, and its generation budget (see the module docstring of tasks.ner)."""
+    the record's own block, and its generation budget (see the module docstring of chimed_eval.tasks.ner)."""
 
     prefix: str
     test: str
@@ -68,7 +69,7 @@ class PromptPlan:
 
 
 class NerTask(Task):
-    """Few-shot NER by generation; scored over (entity, type) pairs (see :mod:`tasks.ner`).
+    """Few-shot NER by generation; scored over (entity, type) pairs (see :mod:`chimed_eval.tasks.ner`).
 
     Stateless: the type inventory is the task's own (``types``) or, when None, the one its data
     defines (``TaskData.labels``); each record's prompt plan is a pure function of the data, the

@@ -25,11 +25,12 @@ from typing import Any, Callable, Mapping
 
 from chimed_eval.core.errors import DataError, MissingDataError
 from chimed_eval.files.tabular import cell_text, keep_rows, parse_where, read_rows, where_text
-from chimed_eval.task.base import TaskData, file_sha256
+from chimed_eval.core.types import file_sha256
+from chimed_eval.task.options import TaskData
 from chimed_eval.core.types import Sample
-from tasks.config import Converter, check_task_name, coerce_settings, typed_entries
-from tasks.factory import TaskType, args_of, register_type
-from tasks.generation import GenerationTask
+from chimed_eval.tasks.config import Converter, check_task_name, coerce_settings, typed_entries
+from chimed_eval.tasks.factory import TaskType, args_of, register_type
+from chimed_eval.tasks.generation import GenerationTask
 
 
 @dataclass(frozen=True)

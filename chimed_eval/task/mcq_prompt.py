@@ -1,7 +1,7 @@
 """Exam prompts beyond the plain variants: the chain-of-thought variant (``cot``) and chat
 rendering (``--apply-chat-template``, ``--system-prompt``, ``--fewshot-as-multiturn``), with the
 generation budgets and the ``settings.generation`` record they need. Called from
-:class:`chimed_eval.task.base.MCQTask`; pure functions of a rendered item and the run options.
+:class:`chimed_eval.task.multiple_choice.MCQTask`; pure functions of a rendered item and the run options.
 
 * ``cot``: the instruction asks for step-by-step reasoning, then a final line ``答案：X``
   (:func:`chimed_eval.prompts.variants.render_cot`); it generates up to :data:`~chimed_eval.prompts.variants.COT_MAX_NEW_TOKENS`
@@ -25,7 +25,7 @@ from chimed_eval.prompts.variants import COT_MAX_NEW_TOKENS, COT_VERSION, LETTER
 from chimed_eval.core.types import GenerationConfig, Message, Sample
 
 if TYPE_CHECKING:
-    from chimed_eval.task.base import TaskRunOptions
+    from chimed_eval.task.options import TaskRunOptions
 
 GENERATE_MAX_NEW_TOKENS = 16  # the generate variant's budget: one letter, and room for "答案：" before it
 
