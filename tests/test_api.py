@@ -145,8 +145,6 @@ def test_readme_python_api_example_runs(shared_data, bare_dirs, monkeypatch, cap
     assert "acc" in out and "100.0" in out
 
 
-@pytest.mark.xfail(strict=True, reason="issue 23 item 7: the user's tasks.py shadows the plug-in package until the "
-                                       "plug-ins are installed under the chimed_eval namespace (remove this mark then)")
 def test_done_when_from_a_directory_with_shadowing_files(shared_data, tmp_path):
     for name in SHADOWS:
         (tmp_path / name).write_text("raise ImportError('the user module was imported')\n", encoding="utf-8")
