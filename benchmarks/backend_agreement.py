@@ -42,9 +42,9 @@ def _records(out: Path, task: str) -> list[dict]:
 
 
 def run_backend(name: str, args, workdir: Path) -> dict:
-    from chimed_eval.models import resolve_model
-    from chimed_eval.runner import RunSettings, evaluate
-    from tasks import get_task
+    from chimed_eval.models.resolve import resolve_model
+    from chimed_eval.engine.runner import RunSettings, evaluate
+    from chimed_eval.tasks import get_task
 
     model_args = dict(kv.split("=", 1) for kv in args.vllm_args.split(",") if kv) if name == "vllm" else {}
     settings = RunSettings(model=args.model, backend=name, variant=args.variant, shots=args.shots,

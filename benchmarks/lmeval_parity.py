@@ -70,7 +70,7 @@ REPO = Path(__file__).resolve().parents[1]
 TASK = "cmmlu-medical-paper"
 MIN_SPEED_ITEMS = 300  # a speed ratio is judged on at least this many items (model loading amortised)
 sys.path.insert(0, str(REPO))
-from tasks.exams import CMMLU_PAPER as SUBJECTS  # noqa: E402  (chimed-eval's documented subject order)
+from chimed_eval.tasks.exams import CMMLU_PAPER as SUBJECTS  # noqa: E402  (chimed-eval's documented subject order)
 
 LETTERS = "ABCD"
 TASK_PREFIX = "parity_cmmlu_"
@@ -183,7 +183,7 @@ def write_lmeval_tasks(task_dir: Path, data_dir: Path) -> list[str]:
 
 
 def resolve_model_dir(preset: str) -> str:
-    from chimed_eval.models import resolve_model
+    from chimed_eval.models.resolve import resolve_model
 
     r = resolve_model(preset)
     return r.path
@@ -193,7 +193,7 @@ def chimed_cmd() -> list[str]:
     exe = Path(sys.executable).parent / "chimed-eval"
     if exe.exists():
         return [str(exe)]
-    return [sys.executable, "-m", "chimed_eval.cli"]
+    return [sys.executable, "-m", "chimed_eval.cli.app"]
 
 
 def run_timed(cmd: list[str], env: dict[str, str], log_path: Path) -> float:
@@ -388,8 +388,8 @@ json.dump(res, open(out, "w", encoding="utf-8"), ensure_ascii=False)
 def prompts_only(shots: int, task_names: list[str], task_dir: Path, data_dir: Path, tmp: Path, args, env) -> dict[str, Any]:
     """Render every prompt with lm-eval's own task code and with chimed-eval's; compare them."""
     sys.path.insert(0, str(REPO))
-    from tasks import get_task  # the repo's task registry (chimed-eval's `tasks` package)
-    from chimed_eval.task import TaskRunOptions
+    from chimed_eval.tasks import get_task  # the repo's task registry (chimed-eval's `tasks` package)
+    from chimed_eval.task.options import TaskRunOptions
 
     helper = tmp / "render_lmeval.py"
     helper.write_text(_LMEVAL_RENDER, encoding="utf-8")

@@ -7,7 +7,7 @@ The experiment (issue 17), end to end through the two command lines:
    same ones) are split in two halves by a seeded hash of the item id (``sha256("membership-auc@"
    seed NUL id)``, the smaller half of the keys is *seen*); the seen ids go to ``WORK/seen.txt``;
 2. the seen half is written as ``chimed-train`` SFT data (the chat schema: one user turn, the
-   item's question as :func:`tasks.membership.document_parts` defines it, and one assistant turn,
+   item's question as :func:`chimed_eval.tasks.membership.document_parts` defines it, and one assistant turn,
    its reference answer) and ``chimed-train sft`` fine-tunes ``--model`` on it (``WORK/sft.yaml``:
    ``--epochs`` epochs, learning rate ``--lr``, fp32, ``max_length`` ``--max-length``, the
    ``paper`` turn format, ``allow_eval_overlap``: every task, training on test items is the point);
@@ -55,7 +55,7 @@ def split_seen(ids: list[str], seed: int) -> list[str]:
 
 
 def load_items(task: str, data_dir: Path, n: int):
-    from tasks import get_task
+    from chimed_eval.tasks import get_task
 
     samples = get_task(task).load(data_dir).samples[:n]
     if len(samples) < n:
@@ -64,7 +64,7 @@ def load_items(task: str, data_dir: Path, n: int):
 
 
 def write_sft_data(samples, path: Path) -> int:
-    from tasks.membership import document_parts
+    from chimed_eval.tasks.membership import document_parts
 
     rows = []
     for s in samples:
@@ -77,7 +77,7 @@ def write_sft_data(samples, path: Path) -> int:
 
 
 def _registered_tasks() -> list[str]:
-    from tasks import TASKS
+    from chimed_eval.tasks import TASKS
 
     return list(TASKS.names())
 
@@ -110,7 +110,7 @@ def evaluate(a, model: str, mode: str, work: Path, env: dict[str, str]) -> dict:
     out = work / f"eval-{'tuned' if model != a.model else 'base'}-{mode}"
     shutil.rmtree(out, ignore_errors=True)  # the response cache still serves what was computed before
     args = f"task={a.task},k={a.k},seen={work / 'seen.txt'},text={mode}"
-    secs = sh([sys.executable, "-m", "chimed_eval.cli", "run", "--backend", "hf", "--model", model, "--tasks",
+    secs = sh([sys.executable, "-m", "chimed_eval.cli.app", "run", "--backend", "hf", "--model", model, "--tasks",
                "membership", "--task-args", args, "--limit", str(a.n), "--data-dir", str(a.data_dir), "--output",
                str(out), "--dtype", "float32", "--batch-size", str(a.eval_batch_size), "--no-progress",
                "--seed", str(a.seed)], env, work / f"{out.name}.log")
@@ -136,7 +136,7 @@ def table(rows: list[dict]) -> str:
 
 
 def parse(argv=None):
-    from chimed_eval.cli import default_data_dir
+    from chimed_eval.data.locations import default_data_dir
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="smollm2-135m", help="a chimed-eval preset, a model directory or a hub id")
@@ -191,7 +191,7 @@ def main(argv=None) -> dict:
 
         (work / "sft.yaml").write_text(yaml.safe_dump(sft_config(a, work / "sft_seen.jsonl", tuned), allow_unicode=True),
                                        encoding="utf-8")
-        train_s = sh([sys.executable, "-m", "training.cli", "sft", "--config", str(work / "sft.yaml")], env,
+        train_s = sh([sys.executable, "-m", "chimed_eval.training.cli", "sft", "--config", str(work / "sft.yaml")], env,
                      work / "sft.log")
     rows = []
     for label, model in (("base", a.model), ("tuned", str(tuned))):

@@ -1,8 +1,41 @@
 """chimed-eval: an evaluation-first toolkit for Chinese medical language models.
 
-Importing the package is cheap: torch, transformers and vllm are imported only by the backends
-that need them.
+The public Python API::
+
+    import chimed_eval
+    r = chimed_eval.evaluate(model="oracle", backend="fake", tasks=["ceval-medical-paper"])
+    r.to_pandas()                          # one row per figure
+    list(r.samples("ceval-medical-paper"))  # the per-item records
+    chimed_eval.read_run("out/run1")       # the same object for a run on disk
+
+Importing the package is cheap: the API loads on first use (module ``__getattr__``), and torch,
+transformers and vllm are imported only by the backends that need them.
 """
 
-__version__ = "0.1.0"
-SCHEMA_VERSION = "1.0"
+from __future__ import annotations
+
+from typing import Any
+
+from chimed_eval.core.version import SCHEMA_VERSION, __version__
+
+__all__ = ["__version__", "SCHEMA_VERSION", "evaluate", "read_run", "RunConfig", "RunResult"]
+
+
+def __getattr__(name: str) -> Any:
+    """The public API, imported on first access (``import chimed_eval`` stays light)."""
+    if name == "evaluate":  # the engine's evaluate with the plug-in tasks' resolver handed in
+        from chimed_eval.cli.api import evaluate as value
+    elif name == "read_run":
+        from chimed_eval.engine.api import read_run as value
+    elif name == "RunConfig":
+        from chimed_eval.engine.api import RunConfig as value
+    elif name == "RunResult":
+        from chimed_eval.core.types import RunResult as value
+    else:
+        raise AttributeError(f"module 'chimed_eval' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

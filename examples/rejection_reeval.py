@@ -15,10 +15,10 @@ import argparse
 import json
 from pathlib import Path
 
-from training.config import apply_overrides, load_yaml
-from training.data import load_source
-from training.full import plan
-from training.rejection import evaluate_rejection
+from chimed_eval.training.config import apply_overrides, load_yaml
+from chimed_eval.training.data import load_source
+from chimed_eval.training.full import plan
+from chimed_eval.training.rejection import evaluate_rejection
 
 
 def main() -> None:

@@ -14,11 +14,11 @@ import json
 import sys
 from pathlib import Path
 
-from training.config import Source, TrainSettings
-from training.data import load_source
-from training.generate import Decoding, generate_answers
-from training.measure import pair_accuracy
-from training.rejection import context, score_answers
+from chimed_eval.training.config import Source, TrainSettings
+from chimed_eval.training.data import load_source
+from chimed_eval.training.generate import Decoding, generate_answers
+from chimed_eval.training.measure import pair_accuracy
+from chimed_eval.training.rejection import context, score_answers
 
 
 def main() -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 
-from training.config import apply_overrides, load_yaml
-from training.full import done_report, plan
-from training.reward import hard_pairs
+from chimed_eval.training.config import apply_overrides, load_yaml
+from chimed_eval.training.full import done_report, plan
+from chimed_eval.training.reward import hard_pairs
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from training.measure import wilson
+from chimed_eval.training.measure import wilson
 
 
 def f(d: dict, digits: int = 3) -> str:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from chimed_eval.errors import ConfigError
+from chimed_eval.core.errors import ConfigError
 
 from . import paper
 from .spec import AVERAGING_WORDS, Board, BoardSet, Column, load_boards
@@ -245,7 +245,7 @@ def write_png(table: Table, path: Path) -> Path:
 # --- entry point -----------------------------------------------------------------------------------
 
 
-def render(board_name: str, runs: Sequence[Run], boards: BoardSet | None = None) -> str:
+def render_board(board_name: str, runs: Sequence[Run], boards: BoardSet | None = None) -> str:
     """Markdown of one board (or of all, ``board_name='all'``)."""
     boards = boards or load_boards()
     return "\n".join(to_markdown(build(b, runs, boards.aliases)) for b in boards.select(board_name))

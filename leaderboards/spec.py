@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from chimed_eval.check import metric_direction
-from chimed_eval.errors import ConfigError
+from chimed_eval.metrics import metric_direction
+from chimed_eval.core.errors import ConfigError
 
 from . import paper
 

@@ -1,5 +1,5 @@
 """The table of one board: published rows (from ``paper.py``) above measured rows (from
-results.json files, read by :func:`chimed_eval.runs.read_run`), cell by cell.
+results.json files, read by :func:`chimed_eval.runs.reader.read_run`), cell by cell.
 
 A measured cell carries its 95% interval and item count; a run whose figures no longer match
 their digest or records is refused by the reader, one that cannot be checked (no digest: an older
@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from chimed_eval.errors import ConfigError
-from chimed_eval.runs import read_run, results_file
-from chimed_eval.types import Metric, RunResult, TaskResult
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.runs.reader import read_run, results_file
+from chimed_eval.core.types import Metric, RunResult, TaskResult
 
 from . import paper
 from .spec import Board, Column

@@ -1,14 +1,15 @@
 """The built-in configurable task types (``mcq``, ``ner``, ``scale``), registered in
-:data:`tasks.factory.TASK_TYPES` when it is first used."""
+:data:`chimed_eval.tasks.factory.TASK_TYPES` when it is first used."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
 
-from chimed_eval.task import MCQTask, Task
-from tasks import custom, ner, scales
-from tasks.factory import TaskArg, TaskType, args_of, register_type
+from chimed_eval.task.base import Task
+from chimed_eval.task.multiple_choice import MCQTask
+from chimed_eval.tasks import mcq, ner, scale
+from chimed_eval.tasks.factory import TaskArg, TaskType, args_of, register_type
 
 _MCQ_HELP = {
     "path": "file, folder or glob of your items (CSV, TSV, JSONL, JSON, XLSX)",
@@ -72,7 +73,7 @@ def mcq_rescoring(name: str, _out: Path) -> Task:
 
 
 def mcq_config(path: Path) -> list[Task]:
-    return [custom.make_mcq_task(spec) for spec in custom.load_task_config(path)]
+    return [mcq.make_mcq_task(spec) for spec in mcq.load_task_config(path)]
 
 
 def ner_config(path: Path) -> list[Task]:
@@ -80,8 +81,8 @@ def ner_config(path: Path) -> list[Task]:
 
 
 register_type(TaskType(
-    "mcq", "your own multiple-choice file (CSV, TSV, JSONL, JSON, XLSX)", args_of(custom.McqSpec, _MCQ_HELP),
-    lambda a: custom.make_mcq_task(custom.spec_from_args(a)), mcq_rescoring, mcq_config,
+    "mcq", "your own multiple-choice file (CSV, TSV, JSONL, JSON, XLSX)", args_of(mcq.McqSpec, _MCQ_HELP),
+    lambda a: mcq.make_mcq_task(mcq.spec_from_args(a)), mcq_rescoring, mcq_config,
     example="--tasks mcq --task-args path=exam.jsonl,question=题干,options=选项,answer=正确答案"))
 register_type(TaskType(
     "ner", "your own span-NER file (JSONL or BIO)", args_of(ner.NerSpec, _NER_HELP),
@@ -89,7 +90,7 @@ register_type(TaskType(
     example="--tasks ner --task-args path=notes.jsonl,types=疾病;药物"))
 register_type(TaskType(
     "scale", "your own attitude scale (JSON/TOML: Likert items, reverse scoring)",
-    (TaskArg("path", "str", dataclasses.MISSING, "the scale file (JSON or TOML; its format: tasks/scales.py)"),
+    (TaskArg("path", "str", dataclasses.MISSING, "the scale file (JSON or TOML; its format: tasks/scale.py)"),
      TaskArg("name", "str | None", None, "the task name (default: the file's name key, else 'scale')")),
-    scales.make_scale_task_from_args, scales.rescoring_task, None,
+    scale.make_scale_task_from_args, scale.rescoring_task, None,
     example="--tasks scale --task-args path=cami.json"))

@@ -14,7 +14,7 @@ The official scorer (``src/score_test.py``) reports accuracy per ``exam_type`` a
 ``exam_class``; the leaderboard's figure is the unweighted mean over sub-categories. Here an item's
 subject is ``<exam_type>/<exam_class>`` (28 sub-categories, 400 items each, in the release), so
 ``acc_exact_set_macro`` is the official figure and ``acc_exact_set`` the pooled one; both are
-reported, with option F1 beside them (:mod:`chimed_eval.multi_choice`). Items keep the question
+reported, with option F1 beside them (:mod:`chimed_eval.evidence.multi_choice`). Items keep the question
 file's order. 0-shot; default variant ``generate`` (letter scoring refuses 多项选择题 items).
 
 A question file that leaves some of the answer file's questions out is refused, with the counts of
@@ -28,11 +28,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from chimed_eval.data import data_location
-from chimed_eval.errors import DataError, MissingDataError
-from chimed_eval.tabular import parse_answers, read_rows, require, split_options
-from chimed_eval.task import MCQTask, TaskData, file_sha256
-from chimed_eval.types import Sample
+from chimed_eval.data.sets import data_location
+from chimed_eval.core.errors import DataError, MissingDataError
+from chimed_eval.files.tabular import parse_answers, read_rows, require, split_options
+from chimed_eval.core.types import file_sha256
+from chimed_eval.task.multiple_choice import MCQTask
+from chimed_eval.task.options import TaskData
+from chimed_eval.core.types import Sample
 
 from . import TASKS
 

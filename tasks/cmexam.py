@@ -14,7 +14,7 @@ characters backslash and n (not a line break), read with ``option_sep``. There i
 column, so no per-subject breakdown. Items keep file order; ids are ``val-<row>``.
 
 Scoring: exact set match (``acc_exact_set``, the official rule) and option F1, never ``acc``
-(:mod:`chimed_eval.multi_choice`). The default variant is ``generate``: the letter-scoring
+(:mod:`chimed_eval.evidence.multi_choice`). The default variant is ``generate``: the letter-scoring
 variants (``paper``, ``lm-eval``) refuse the 211 several-answer items.
 """
 
@@ -24,12 +24,14 @@ import re
 import unicodedata
 from pathlib import Path
 
-from chimed_eval.data import data_location
-from chimed_eval.errors import DataError, MissingDataError
-from chimed_eval.multi_choice import multi_target
-from chimed_eval.tabular import cell_text, read_rows, require
-from chimed_eval.task import MCQTask, TaskData, file_sha256
-from chimed_eval.types import Sample
+from chimed_eval.data.sets import data_location
+from chimed_eval.core.errors import DataError, MissingDataError
+from chimed_eval.evidence.multi_choice import multi_target
+from chimed_eval.files.tabular import cell_text, read_rows, require
+from chimed_eval.core.types import file_sha256
+from chimed_eval.task.multiple_choice import MCQTask
+from chimed_eval.task.options import TaskData
+from chimed_eval.core.types import Sample
 
 from . import TASKS
 

@@ -17,8 +17,8 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from chimed_eval.errors import ConfigError
-from chimed_eval.tabular_text import read_task_config
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.files.text import read_task_config
 
 #: the task kinds a ``--task-config`` entry's ``type`` may name (default mcq)
 CONFIG_TYPES = ("mcq", "ner", "qa", "dialogue")

@@ -12,10 +12,12 @@ from functools import partial
 from pathlib import Path
 from typing import Sequence
 
-from chimed_eval.errors import DataError, MissingDataError
-from chimed_eval.tabular import parse_answer, read_rows, require, split_options
-from chimed_eval.task import MCQTask, TaskData, file_sha256
-from chimed_eval.types import Sample
+from chimed_eval.core.errors import DataError, MissingDataError
+from chimed_eval.files.tabular import parse_answer, read_rows, require, split_options
+from chimed_eval.core.types import file_sha256
+from chimed_eval.task.multiple_choice import MCQTask
+from chimed_eval.task.options import TaskData
+from chimed_eval.core.types import Sample
 
 from . import TASKS
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from chimed_eval.errors import ConfigError
-from chimed_eval.registry import Registry, UnknownNameError
-from chimed_eval.task import Task
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.core.registry import Registry, UnknownNameError
+from chimed_eval.task.base import Task
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,9 @@ class TaskType:
     example: str = ""
 
 
-#: filled by :mod:`tasks.builtin_types` (mcq, ner, scale) on first use, and by any module that
+#: filled by :mod:`chimed_eval.tasks.builtin_types` (mcq, ner, scale) on first use, and by any module that
 #: calls :func:`register_type`
-TASK_TYPES: Registry[TaskType] = Registry("task type", populate="tasks.builtin_types")
+TASK_TYPES: Registry[TaskType] = Registry("task type", populate="chimed_eval.tasks.builtin_types")
 
 
 def register_type(t: TaskType) -> TaskType:
@@ -84,7 +84,7 @@ def describe(name: str) -> str:
         if t.example:
             lines += ["", f"example: {t.example}"]
         return "\n".join(lines)
-    from tasks import TASKS
+    from chimed_eval.tasks import TASKS
 
     if name in TASKS:
         return f"{name}: {TASKS.help(name)}\n(a named task: it takes no --task-args; --shots, --variant, --limit apply)"
@@ -128,7 +128,7 @@ class BuiltTask:
 def build_tasks(names: Sequence[str], task_args: Mapping[str, str], task_config: Path | None) -> list[BuiltTask]:
     """The tasks named on the command line: a --task-config task, a task type built from
     --task-args, or a named (registered) task. --task-args given to a named task are refused."""
-    from tasks import TASKS, get_task
+    from chimed_eval.tasks import TASKS, get_task
 
     custom = config_tasks(task_config)
     out = []
@@ -157,7 +157,8 @@ def rescoring_task(name: str, out_dir: Path, source: Mapping[str, Any] | None,
                    task_config: Path | None = None) -> Task:
     """A task able to re-score OUT's records of ``name``, rebuilt from what run.json recorded
     (``source``); for older runs without it, from the records' own evidence."""
-    from tasks import TASKS, get_task
+    from chimed_eval.runs.reader import samples_file
+    from chimed_eval.tasks import TASKS, get_task
 
     kind = (source or {}).get("type")
     if kind == "named" or (kind is None and name in TASKS):
@@ -169,7 +170,7 @@ def rescoring_task(name: str, out_dir: Path, source: Mapping[str, Any] | None,
     if kind in TASK_TYPES:
         rebuilt = TASK_TYPES.get(kind).rescoring(name, out_dir)
         if rebuilt is None:
-            raise ConfigError(f"{out_dir}/samples/{name}.jsonl: run.json says task {name!r} is of type {kind!r}, "
+            raise ConfigError(f"{samples_file(out_dir, name)}: run.json says task {name!r} is of type {kind!r}, "
                               "but its records are not")
         return rebuilt
     if kind == "config":

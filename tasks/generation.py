@@ -3,7 +3,7 @@
 Tasks (``--limit N`` takes the first N items of the documented order):
 
 * ``chimed-qa``: the ChiMed open-QA test set (not public). Put it at ``<data-dir>/chimed/test.jsonl``
-  (``chimed_eval.data.DATA_LOCATIONS`` defines every data folder; ``chimed-eval data`` prints them)
+  (``chimed_eval.data.sets.DATA_LOCATIONS`` defines every data folder; ``chimed-eval data`` prints them)
   (or ``test.json`` / ``.csv`` / ``.tsv`` / ``.xlsx``): one record per question with ``question``,
   ``answer_1`` and optionally ``answer_2`` (and ``id``); the authors' processed form
   ``{"prompt": [q], "output": [a]}`` is read too. Each question appears once per reference answer,
@@ -28,7 +28,7 @@ Prompt variants (``--variant``): ``paper`` (default) renders ``[human]:{question
 and ``[human]:{p1}[bot]:{d1}...[human]:{pn}[bot]:`` for dialogue (turn texts end in ``\\n``), and
 generation stops at the next ``[human]:`` or ``[bot]:`` (the model starting another turn);
 ``chat`` renders the same turns as user/assistant messages in the model's own format
-(:mod:`chimed_eval.chat`: the preset's documented chat format from :data:`chimed_eval.prompts.CHAT_FORMATS`,
+(:mod:`chimed_eval.models.chat`: the preset's documented chat format from :data:`chimed_eval.prompts.variants.CHAT_FORMATS`,
 stopping at that format's turn markers, or the tokenizer's chat template; a model with neither is
 refused). A backend that does not apply the stop strings itself is covered too: the generation is
 cut at the earliest stop string before scoring, the uncut text kept in ``extra.generation_uncut``.
@@ -48,7 +48,7 @@ backend reports a token count, else ``len(text) >= max_new_tokens`` characters, 
 holds for tokenizers with at least one character per token, as usual for Chinese), the decoding,
 and the per-item metric statistics (:mod:`chimed_eval.metrics.text`), which ``chimed-eval score``
 recomputes from the texts alone. That ``extra`` is typed as
-:class:`chimed_eval.evidence.GenerationEvidence`, and its metrics are declared beside it.
+:class:`chimed_eval.evidence.kinds.GenerationEvidence`, and its metrics are declared beside it.
 """
 
 from __future__ import annotations
@@ -57,14 +57,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from chimed_eval.chat import chatml_renderer, with_system
-from chimed_eval.data import CHIMED_QA_TEST
-from chimed_eval.errors import ConfigError
-from chimed_eval.evidence import GENERATION_CORPUS, GENERATION_SAMPLE, SOURCE_KEYS, Decoding, GenerationEvidence
-from chimed_eval.prompts import CHIMED, apply_chat, cut_at_stop
-from chimed_eval.reasoning import strip_reasoning
-from chimed_eval.task import Task, TaskData, TaskRunOptions
-from chimed_eval.types import GenerationConfig, Message, Metric, Request, Response, Sample, SampleScore
+from chimed_eval.models.chat import chatml_renderer, with_system
+from chimed_eval.data.sets import CHIMED_QA_TEST
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.evidence.kinds import GENERATION_CORPUS, GENERATION_SAMPLE, SOURCE_KEYS, Decoding, GenerationEvidence
+from chimed_eval.prompts.variants import CHIMED, apply_chat, cut_at_stop
+from chimed_eval.extract.reasoning import strip_reasoning
+from chimed_eval.task.base import Task
+from chimed_eval.task.options import TaskData, TaskRunOptions
+from chimed_eval.core.types import GenerationConfig, Message, Metric, Request, Response, Sample, SampleScore
 
 from . import TASKS
 from .generation_data import (
@@ -186,7 +187,7 @@ class GenerationTask(Task):
         return GENERATION_SAMPLE(base, ev, options.variant)
 
     def rescore(self, record: Mapping[str, object], variant: str) -> SampleScore:
-        from chimed_eval.records import record_to_score
+        from chimed_eval.core.types import record_to_score
 
         s = record_to_score(record)
         return GENERATION_SAMPLE(s, GenerationEvidence.from_extra(s.extra), variant)

@@ -1,6 +1,6 @@
 """The data of the open-QA and dialogue tasks: the CMD and ChiMed QA readers, the HET-MC and
 COVID-Dialogue readers, and the turn merging they share.  The formats, splits and item ids are
-documented in :mod:`tasks.generation`, which registers the tasks and re-exports these names; kept
+documented in :mod:`chimed_eval.tasks.generation`, which registers the tasks and re-exports these names; kept
 apart so the task (prompts, decoding, scoring) and its readers each stay readable (training reads
 the CMD and HET-MC data through them too)."""
 
@@ -12,11 +12,12 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
-from chimed_eval.data import CMD_QA_FILE, data_location
-from chimed_eval.errors import DataError, MissingDataError
-from chimed_eval.tabular import cell_text, read_rows, split_lines
-from chimed_eval.task import TaskData, file_sha256
-from chimed_eval.types import Sample
+from chimed_eval.data.sets import CMD_QA_FILE, data_location
+from chimed_eval.core.errors import DataError, MissingDataError
+from chimed_eval.files.tabular import cell_text, read_rows, split_lines
+from chimed_eval.core.types import file_sha256
+from chimed_eval.task.options import TaskData
+from chimed_eval.core.types import Sample
 
 CMD_SPLIT_SALT = "cmd-qa-split@1"
 CMD_TEST_SIZE = 500

@@ -42,12 +42,14 @@ import dataclasses
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from chimed_eval.errors import ConfigError
-from chimed_eval.evidence_base import has_keys
-from chimed_eval.task import Task, TaskData, TaskRunOptions, file_sha256
-from chimed_eval.types import Metric, Request, Response, Sample, SampleScore
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.evidence.base import has_keys
+from chimed_eval.core.types import file_sha256
+from chimed_eval.task.base import Task
+from chimed_eval.task.options import TaskData, TaskRunOptions
+from chimed_eval.core.types import Metric, Request, Response, Sample, SampleScore
 
-from tasks.factory import TaskArg, TaskType, register_type
+from chimed_eval.tasks.factory import TaskArg, TaskType, register_type
 
 TEXT_MODES = ("both", "input", "target")
 OWN_ARGS = ("task", "k", "seen", "text")
@@ -174,7 +176,7 @@ class MembershipTask(Task):
         return _scored(base)
 
     def rescore(self, record: Mapping[str, object], variant: str) -> SampleScore:
-        from chimed_eval.records import record_to_score
+        from chimed_eval.core.types import record_to_score
 
         return _scored(record_to_score(record))
 
@@ -212,8 +214,8 @@ def _int_k(value: str) -> int:
 
 def make_membership_task(args: Mapping[str, str]) -> MembershipTask:
     """``--tasks membership --task-args task=NAME[,k=20][,seen=FILE][,text=both][,<NAME's own args>]``."""
-    from tasks import TASKS, get_task
-    from tasks.factory import TASK_TYPES
+    from chimed_eval.tasks import TASKS, get_task
+    from chimed_eval.tasks.factory import TASK_TYPES
 
     if not args.get("task"):
         raise ConfigError("task 'membership' needs --task-args task=<a task name or task type>, e.g. task=cmd-qa")
@@ -232,7 +234,7 @@ def make_membership_task(args: Mapping[str, str]) -> MembershipTask:
                               f"{name!r} (known: {', '.join(OWN_ARGS)}; other keys are for task types such as mcq)")
         inner = get_task(name)
     else:
-        from chimed_eval.registry import UnknownNameError
+        from chimed_eval.core.registry import UnknownNameError
 
         raise UnknownNameError(TASKS.unknown_message(name) + f". Task types: {', '.join(TASK_TYPES.names())}")
     return MembershipTask(inner, _int_k(args.get("k", "20")), args.get("seen") or None, text)
@@ -241,7 +243,7 @@ def make_membership_task(args: Mapping[str, str]) -> MembershipTask:
 def rescoring_task(name: str, out_dir: Path) -> MembershipTask | None:
     """A MembershipTask re-scoring ``OUT/samples/<name>.jsonl`` from the records alone (they hold
     their per-token values and their k), or None when they are not membership records."""
-    from chimed_eval.records import first_record_extra
+    from chimed_eval.runs.reader import first_record_extra
 
     if not has_keys(first_record_extra(out_dir, name), RECORD_KEYS):
         return None

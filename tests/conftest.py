@@ -107,7 +107,7 @@ def write_qa_run(tmp: Path, answers, out: str, model: str = "oracle") -> Path:
     in ``tmp/out``: ``oracle`` answers each reference exactly, ``fixed:X`` always X."""
     import json
 
-    from chimed_eval.cli import main
+    from chimed_eval.cli.app import main
 
     f = tmp / f"{out}.jsonl"
     rows = [{"问题": f"第{i}个问题：头痛怎么办？", "回答": a} for i, a in enumerate(answers)]

@@ -14,10 +14,10 @@ from pathlib import Path
 
 
 from chimed_eval.backends.fake import FakeBackend
-from chimed_eval.cache import DB_NAME, CachingBackend, ResponseCache, cache_key
-from chimed_eval.cli import main
-from chimed_eval.runner import RunSettings, evaluate
-from chimed_eval.types import GenerationConfig, Request, Response
+from chimed_eval.backends.cache import DB_NAME, CachingBackend, ResponseCache, cache_key
+from chimed_eval.cli.app import main
+from chimed_eval.engine.runner import RunSettings, evaluate
+from chimed_eval.core.types import GenerationConfig, Request, Response
 from conftest import write_exam_csv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ class Counting(FakeBackend):
 
 
 def _task(exam: Path):
-    from tasks.custom import make_mcq_task, spec_from_args
+    from chimed_eval.tasks.mcq import make_mcq_task, spec_from_args
 
     return make_mcq_task(spec_from_args({"path": str(exam)}))
 
@@ -135,8 +135,8 @@ def test_concurrent_writers_threads(tmp_path):
 
 WRITER = """
 import sys, time
-from chimed_eval.cache import ResponseCache
-from chimed_eval.types import Response
+from chimed_eval.backends.cache import ResponseCache
+from chimed_eval.core.types import Response
 c = ResponseCache(sys.argv[1])
 start, n, pause = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 for i in range(start, start + n):
@@ -238,7 +238,7 @@ def _moved_aside(directory: Path) -> list[Path]:
 def test_a_cache_damaged_in_the_middle_is_moved_aside_on_open(tmp_path, caplog):
     keys = _filled_and_damaged(tmp_path)
     damaged = (tmp_path / DB_NAME).read_bytes()
-    with caplog.at_level("WARNING", logger="chimed_eval.cache"):
+    with caplog.at_level("WARNING", logger="chimed_eval.backends.cache"):
         c = ResponseCache(tmp_path)
     assert any("damaged" in r.getMessage() and "corrupt-" in r.getMessage() for r in caplog.records)
     [aside] = _moved_aside(tmp_path)
@@ -259,7 +259,7 @@ def test_damage_a_read_meets_after_open_is_moved_aside_once_by_two_caches(tmp_pa
     monkeypatch.setattr(ResponseCache, "_check", staticmethod(lambda conn: None), raising=False)
     keys = _filled_and_damaged(tmp_path)
     first, second = ResponseCache(tmp_path), ResponseCache(tmp_path)
-    with caplog.at_level("WARNING", logger="chimed_eval.cache"):
+    with caplog.at_level("WARNING", logger="chimed_eval.backends.cache"):
         assert first.get_many(keys) == {}
         first.put_many([("new", "generate", Response("new", text="fresh"))])
         assert len(_moved_aside(tmp_path)) == 1
@@ -295,7 +295,7 @@ def test_damage_a_write_meets_is_recovered_and_the_write_kept(tmp_path, caplog):
     c = ResponseCache(tmp_path)
     c.put_many([("old", "generate", Response("old", text="before"))])
     c._conn = _FailingConnection(c._conn)
-    with caplog.at_level("WARNING", logger="chimed_eval.cache"):
+    with caplog.at_level("WARNING", logger="chimed_eval.backends.cache"):
         c.put_many([("k", "generate", Response("k", text="kept"))])
     assert any("damaged" in r.getMessage() for r in caplog.records)
     assert len(_moved_aside(tmp_path)) == 1
@@ -304,7 +304,7 @@ def test_damage_a_write_meets_is_recovered_and_the_write_kept(tmp_path, caplog):
 
 
 def test_a_busy_database_is_not_taken_for_a_damaged_one(tmp_path):
-    from chimed_eval.cache import is_corruption
+    from chimed_eval.backends.cache import is_corruption
 
     assert not is_corruption(sqlite3.OperationalError("database is locked"))
     assert is_corruption(sqlite3.DatabaseError("database disk image is malformed"))

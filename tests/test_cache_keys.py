@@ -17,10 +17,10 @@ import pytest
 
 from chimed_eval.backends import open_backend
 from chimed_eval.backends.fake import FakeBackend
-from chimed_eval.cache import (SECRET_MODEL_ARGS, VOLATILE_MODEL_ARGS, CachingBackend, cache_extra_identity,
+from chimed_eval.backends.cache import (SECRET_MODEL_ARGS, VOLATILE_MODEL_ARGS, CachingBackend, cache_extra_identity,
                                cache_key)
-from chimed_eval.cli import main
-from chimed_eval.types import GenerationConfig, Message, ModelInfo, Request
+from chimed_eval.cli.app import main
+from chimed_eval.core.types import GenerationConfig, Message, ModelInfo, Request
 from conftest import write_exam_csv
 
 BASE_GEN = GenerationConfig(max_new_tokens=16, stop=("\n\n", "问题："), temperature=0.7, top_p=0.9, seed=11)

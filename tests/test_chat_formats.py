@@ -10,13 +10,15 @@ import json
 
 import pytest
 
-from chimed_eval.chat import chat_setup, chatml_renderer
-from chimed_eval.cli import main
-from chimed_eval.errors import ConfigError
-from chimed_eval.models import MODELS, ModelPreset
-from chimed_eval.task import TaskRunOptions
-from chimed_eval.types import Sample
-from tasks import get_task
+from chimed_eval.models.chat import chat_setup, chatml_renderer
+
+from chimed_eval.backends import backend_capabilities
+from chimed_eval.cli.app import main
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.models.resolve import MODELS, ModelPreset
+from chimed_eval.task.options import TaskRunOptions
+from chimed_eval.core.types import Sample
+from chimed_eval.tasks import get_task
 
 Q = "一岁宝宝发烧能吃啥药?"
 
@@ -81,7 +83,7 @@ PAPER = TaskRunOptions("paper")
 
 
 def _chat(preset: str, backend: str = "hf", **model_args: str) -> TaskRunOptions:
-    return TaskRunOptions("chat", chat=chat_setup(backend, preset, model_args))
+    return TaskRunOptions("chat", chat=chat_setup(backend, backend_capabilities(backend), preset, model_args))
 
 
 def _render(sample: Sample, options: TaskRunOptions) -> str:
@@ -136,31 +138,31 @@ def test_single_turn_format_refuses_a_dialogue():
 
 def test_unknown_format_refuses_the_chat_variant(monkeypatch):
     with pytest.raises(ConfigError, match="'llama2' is not a documented format.*--variant paper"):
-        chat_setup("hf", "ziya-v2", {"chat_format": "llama2"})
+        chat_setup("hf", backend_capabilities("hf"), "ziya-v2", {"chat_format": "llama2"})
     monkeypatch.setitem(MODELS._entries, "mystery-7b",
                         ModelPreset("mystery-7b", "a preset without a documented format", "-", lambda: None,
                                     chat_format="mystery"))
     for backend in ("hf", "vllm", "fake"):
         with pytest.raises(ConfigError, match="'mystery-7b'.*'mystery' is not a documented format"):
-            chat_setup(backend, "mystery-7b", {})
+            chat_setup(backend, backend_capabilities(backend), "mystery-7b", {})
 
 
 def test_api_presets_use_the_server_template_and_refuse_local_backends():
-    from chimed_eval.chat import MESSAGES_TAG
+    from chimed_eval.models.chat import MESSAGES_TAG
 
     msgs = [{"role": "user", "content": Q}]
-    setup = chat_setup("openai", "gpt-4", {})
+    setup = chat_setup("openai", backend_capabilities("openai"), "gpt-4", {})
     assert setup.messages  # the turns travel as Request.messages
     # the stored context is what earlier releases stored (prompt hashes do not move)
     assert setup.render(msgs) == MESSAGES_TAG + json.dumps(msgs, ensure_ascii=False)
     with pytest.raises(ConfigError, match="--backend openai"):
-        chat_setup("hf", "gpt-4", {})
+        chat_setup("hf", backend_capabilities("hf"), "gpt-4", {})
 
 
 def test_tokenizer_template_presets_get_the_stand_in_only_on_the_fake_backend():
     for name in TOKENIZER_TEMPLATE:
         assert MODELS.get(name).chat_format == "none"
-        setup = chat_setup("fake", name, {})
+        setup = chat_setup("fake", backend_capabilities("fake"), name, {})
         assert setup.render is chatml_renderer and "fake backend" in setup.label
 
 
@@ -171,9 +173,9 @@ def test_a_model_without_template_or_format_is_refused(tmp_path):
     transformers.PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>").save_pretrained(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
     with pytest.raises(ConfigError, match="no chat template and no documented chat format"):
-        chat_setup("hf", str(tmp_path), {})
+        chat_setup("hf", backend_capabilities("hf"), str(tmp_path), {})
     # a documented format given for it is used as is, with no tokenizer needed
-    assert chat_setup("hf", str(tmp_path), {"chat_format": "ziya"}).render(
+    assert chat_setup("hf", backend_capabilities("hf"), str(tmp_path), {"chat_format": "ziya"}).render(
         [{"role": "user", "content": "a"}]) == "<human>:a\n<bot>:"
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.check import EXIT_CHANGED, EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, parse_tolerance
-from chimed_eval.cli import main
+from chimed_eval.reports.check import EXIT_CHANGED, EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, parse_tolerance
+from chimed_eval.cli.app import main
 from golden.regenerate import GOLDEN, run_golden
 
 GOLDEN_BY_NAME = {g.name: g for g in GOLDEN}
@@ -67,7 +67,7 @@ def test_golden_baselines_hold_hashes_and_metrics_only():
 
 
 def test_changed_prompt_template_fails_with_the_prompt_hash_reason(tmp_path, capsys, monkeypatch):
-    import chimed_eval.task as task_module
+    import chimed_eval.task.multiple_choice as task_module
 
     original = task_module.render_paper
 
@@ -164,7 +164,7 @@ def test_changed_item_set_exits_3_and_names_the_items(tmp_path, capsys):
 
 
 def test_a_run_directory_serves_as_baseline_with_per_item_prompt_hashes(base_run, tmp_path, capsys, monkeypatch):
-    import chimed_eval.task as task_module
+    import chimed_eval.task.multiple_choice as task_module
 
     original = task_module.render_paper
 

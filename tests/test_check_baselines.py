@@ -12,8 +12,8 @@ from typing import Any, Callable
 
 import pytest
 
-from chimed_eval.check import EXIT_USAGE
-from chimed_eval.cli import main
+from chimed_eval.reports.check import EXIT_USAGE
+from chimed_eval.cli.app import main
 from golden.regenerate import GOLDEN
 
 GOOD = next(g.baseline for g in GOLDEN if g.name == "fake-exam")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.cli import main
-from chimed_eval.contamination.cli import wilson
+from chimed_eval.cli.app import main
+from chimed_eval.metrics.stats import wilson
 
 SCHEMA = Path(__file__).resolve().parents[1] / "chimed_eval" / "schema" / "results.schema.json"
 QUESTIONS = ["患者男性五十岁反复上腹痛三年加重伴黑便两天最可能的诊断是", "女性患者二十八岁停经四十天阴道少量流血伴下腹隐痛应首先考虑",
@@ -185,7 +185,7 @@ def _line_of(report: Path, needle: str, nth: int = 1) -> int:
 
 def _resummarise(t: dict) -> None:
     """The summary of a task's records, recomputed as the contamination command writes it."""
-    from chimed_eval.types import sha256_text
+    from chimed_eval.core.types import sha256_text
 
     recs = t["records"]
     t["items"], t["checked"] = len(recs), sum(r["contaminated"] is not None for r in recs)

@@ -9,8 +9,8 @@ import os
 
 import pytest
 
-from chimed_eval.contamination.corpus import CorpusFile, FileStats, documents, read_all, resolve
-from chimed_eval.errors import ConfigError
+from chimed_eval.contamination.corpus import CorpusFile, FileStats, documents, read_all, resolve_corpus
+from chimed_eval.core.errors import ConfigError
 
 
 def _docs(path, fmt):
@@ -114,25 +114,26 @@ def test_files_directories_and_globs(tmp_path):
     (d / "sub" / "b.TXT").write_text("二\n", encoding="utf-8")
     (d / "LICENSE").write_text("MIT\n", encoding="utf-8")
     (d / ".hidden.txt").write_text("三\n", encoding="utf-8")
-    files, skipped = resolve([str(d)])
+    files, skipped = resolve_corpus([str(d)])
     assert [(f.path.name, f.format) for f in files] == [("a.jsonl", "jsonl"), ("b.TXT", "text")]
     assert skipped == [str(d / "LICENSE")]
-    files, _ = resolve([str(d / "**" / "*.TXT"), str(d / "a.jsonl"), str(d)])  # no repeats
+    files, _ = resolve_corpus([str(d / "**" / "*.TXT"), str(d / "a.jsonl"), str(d)])  # no repeats
     assert [f.path.name for f in files] == ["b.TXT", "a.jsonl"]
     seen = []
     stats = read_all(files, lambda label, segs: seen.append(list(segs)[0][1].strip()))
     assert seen == ["二", "一"] and [s.documents for _, s in stats] == [1, 1]
     (tmp_path / "x.parquet").write_bytes(b"PAR1")
     with pytest.raises(ConfigError, match="convert parquet to JSONL"):
-        resolve([str(tmp_path / "x.parquet")])
+        resolve_corpus([str(tmp_path / "x.parquet")])
     with pytest.raises(ConfigError, match="not found"):
-        resolve([str(tmp_path / "missing.jsonl")])
+        resolve_corpus([str(tmp_path / "missing.jsonl")])
     fifo = tmp_path / "fifo.jsonl"
     os.mkfifo(fifo)
     with pytest.raises(ConfigError, match=r"fifo\.jsonl: not a regular file \(a fifo"):
-        resolve([str(fifo)])  # refused before anything opens it (opening would block)
-    assert resolve([str(tmp_path / "*.jsonl"), str(d)])[1] == [f"{fifo} (not a regular file)", str(d / "LICENSE")]
+        resolve_corpus([str(fifo)])  # refused before anything opens it (opening would block)
+    assert resolve_corpus([str(tmp_path / "*.jsonl"), str(d)])[1] == [f"{fifo} (not a regular file)",
+                                                                      str(d / "LICENSE")]
     with pytest.raises(ConfigError, match="no file matches"):
-        resolve([str(tmp_path / "*.nothing")])
+        resolve_corpus([str(tmp_path / "*.nothing")])
     with pytest.raises(ConfigError, match="no corpus file there"):
-        resolve([str(d / "LICENSE").replace("LICENSE", "LICENS*")])
+        resolve_corpus([str(d / "LICENSE").replace("LICENSE", "LICENS*")])

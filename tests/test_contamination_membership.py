@@ -14,12 +14,12 @@ import pytest
 
 from chimed_eval.backends.base import Backend
 from chimed_eval.backends.fake import FakeBackend
-from chimed_eval.cache import CachingBackend, ResponseCache, _decode, _encode
-from chimed_eval.cli import main
-from chimed_eval.errors import ConfigError
+from chimed_eval.backends.cache import CachingBackend, ResponseCache, _decode, _encode
+from chimed_eval.cli.app import main
+from chimed_eval.core.errors import ConfigError
 from chimed_eval.metrics.membership import (auc, auc_ci, lowest_count, membership_metrics, min_k_plus_plus,
                                             min_k_prob, tpr_at_fpr)
-from chimed_eval.types import ModelInfo, Request, Response
+from chimed_eval.core.types import ModelInfo, Request, Response
 from conftest import write_exam_csv
 
 TASK = "membership-mcq"
@@ -229,8 +229,8 @@ def test_response_cache_stores_and_serves_the_new_fields(tmp_path):
 
 
 def test_a_second_run_is_served_by_the_cache_and_a_resumed_run_completes(tmp_path):
-    from chimed_eval.runner import RunSettings, evaluate
-    from tasks.membership import make_membership_task
+    from chimed_eval.engine.runner import RunSettings, evaluate
+    from chimed_eval.tasks.membership import make_membership_task
 
     exam = write_exam_csv(tmp_path / "exam.csv", 12)
     computed = []
@@ -291,8 +291,8 @@ def test_token_logprobs_requests_score_one_text_and_hash_it():
 
 
 def test_report_draws_the_score_histograms_with_the_auc(tmp_path):
-    from chimed_eval.records import record_to_score
-    from chimed_eval.report_membership import histogram, membership_html
+    from chimed_eval.core.types import record_to_score
+    from chimed_eval.reports.membership import histogram, membership_html
 
     ids = [r["id"] for r in _records(_run(tmp_path, "", "plain"))]
     seen = tmp_path / "seen.txt"

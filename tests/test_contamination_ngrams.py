@@ -10,9 +10,9 @@ import string
 import pytest
 
 from chimed_eval.contamination import ngrams as ng
-from chimed_eval.contamination.ngrams import TestIndex, TestItem, item_overlaps, sample_texts, tokens
+from chimed_eval.contamination.ngrams import TestIndex, TestItem, item_overlaps, sample_texts, word_tokens
 from chimed_eval.contamination.scan import CorpusScan
-from chimed_eval.types import Sample
+from chimed_eval.core.types import Sample
 
 TEXT = "患者因腹胀发现腹部包块在我院腹科行手术探查术中见盆腹腔肿物"  # 29 CJK characters
 
@@ -30,7 +30,7 @@ TEXT = "患者因腹胀发现腹部包块在我院腹科行手术探查术中见
     ("。，！？……", []),
 ])
 def test_tokenisation_table(text, expected):
-    assert tokens(text) == expected
+    assert word_tokens(text) == expected
 
 
 def janitor_tokens(s: str) -> list[str]:
@@ -44,13 +44,13 @@ def janitor_tokens(s: str) -> list[str]:
 @pytest.mark.parametrize("s", ["The quick brown fox jumps over the lazy dog.",
                                "Which of the following is NOT a cause of hypertension? (A) Renal artery stenosis"])
 def test_english_tokens_are_lm_eval_janitor_tokens(s):
-    assert tokens(s) == janitor_tokens(s)
+    assert word_tokens(s) == janitor_tokens(s)
 
 
 def test_punctuation_inside_a_word_separates_where_the_janitor_joins():
     s = "Patients aged 45-60 received 20 mg/day"
     assert janitor_tokens(s) == ["patients", "aged", "4560", "received", "20", "mgday"]
-    assert tokens(s) == ["patients", "aged", "45", "60", "received", "20", "mg", "day"]
+    assert word_tokens(s) == ["patients", "aged", "45", "60", "received", "20", "mg", "day"]
 
 
 def _run(items, docs, n=13, max_documents=None, **scan_args):

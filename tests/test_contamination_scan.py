@@ -11,7 +11,7 @@ import pytest
 
 from chimed_eval.contamination import corpus as corpus_mod
 from chimed_eval.contamination.corpus import CorpusFile, FileStats, documents, read_all
-from chimed_eval.contamination.ngrams import TestIndex, TestItem, item_overlaps, pieces, tokens
+from chimed_eval.contamination.ngrams import TestIndex, TestItem, item_overlaps, pieces, word_tokens
 from chimed_eval.contamination.scan import CorpusScan
 
 CJK = "患者腹胀发现部包块在我院科行手术探查中见盆肿物心肌梗死急性期血压糖尿病冠脉"
@@ -69,7 +69,7 @@ def test_long_texts_are_tokenised_in_pieces_with_the_same_tokens():
     for size in (8, 9, 13, 50, 701):
         parts = list(pieces(text, size))
         assert "".join(parts) == text and max(map(len, parts)) <= size
-        assert [t for p in parts for t in tokens(p)] == tokens(text)
+        assert [t for p in parts for t in word_tokens(p)] == word_tokens(text)
 
 
 def test_a_text_files_long_lines_and_paragraphs_are_read_in_pieces(tmp_path, monkeypatch):
@@ -83,7 +83,7 @@ def test_a_text_files_long_lines_and_paragraphs_are_read_in_pieces(tmp_path, mon
     assert docs[0] == (str(p), [(1, "前言\n")]) and docs[2] == (str(p), [(len(lines) - 20 + 5, "尾声\n")])
     assert max(len(t.encode()) for _, segs in docs for _, t in segs) <= 64 + 3  # a piece, never a whole line
     assert "".join(t for _, t in docs[1][1]) == body.replace("\n", "", 20)  # a line of spaces ends it
-    assert [t for _, t in docs[1][1] for t in tokens(t)] == tokens(body.replace("\n", "", 20))
+    assert [t for _, t in docs[1][1] for t in word_tokens(t)] == word_tokens(body.replace("\n", "", 20))
     assert st.documents == 3 and st.bytes == p.stat().st_size
     # read in pieces, the same verdicts as the paragraph given whole
     scan_pieces = CorpusScan(TestIndex(items), chunk_tokens=50)

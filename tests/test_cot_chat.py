@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.chat import ChatSetup, chatml_renderer, mcq_chat_messages
-from chimed_eval.cli import main
-from chimed_eval.errors import ConfigError
-from chimed_eval.mcq_render import chat_or_cot_prompt, mc_budget
-from chimed_eval.prompts import (CHAT_FORMATS, Shot, mcq_parts, render_cot, render_generate, render_lmeval,
+from chimed_eval.models.chat import ChatSetup, chatml_renderer, mcq_chat_messages
+from chimed_eval.cli.app import main
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.task.mcq_prompt import chat_or_cot_prompt, mc_budget
+from chimed_eval.prompts.variants import (CHAT_FORMATS, Shot, mcq_parts, render_cot, render_generate, render_lmeval,
                                  render_paper)
-from chimed_eval.reasoning import judge_generation, parse_think_markers, reasoning_figures, strip_reasoning
-from chimed_eval.task import TaskRunOptions
-from chimed_eval.types import Sample, SampleScore
+from chimed_eval.extract.reasoning import judge_generation, parse_think_markers, reasoning_figures, strip_reasoning
+from chimed_eval.task.options import TaskRunOptions
+from chimed_eval.core.types import Sample, SampleScore
 from conftest import write_exam_csv
 
 SHOTS = [Shot("问一", ("甲", "乙", "丙", "丁"), 1), Shot("问二", ("子", "丑", "寅", "卯"), 3)]
@@ -63,7 +63,7 @@ def test_system_prompt_in_documented_formats():
                  ("assistant", "D"), ("user", "Q3答案：")]),
 ])
 def test_chat_messages_single_and_multiturn(system, multiturn, expected):
-    from chimed_eval.prompts import MCQParts
+    from chimed_eval.prompts.variants import MCQParts
 
     parts = MCQParts("I\n", (("Q1答案：", "B"), ("Q2答案：", "D")), "Q3答案：", " ", "\n\n")
     msgs = mcq_chat_messages(parts, system, multiturn)
@@ -197,7 +197,7 @@ def test_cot_oracle_end_to_end_with_rule_counts_and_report(tmp_path):
     rec = _records(out)[0]
     assert rec["extra"]["extraction_rule"] == "final" and rec["extra"]["options"] == ["选项甲0", "选项乙0", "选项丙0", "选项丁0"]
     assert main(["score", str(out)]) == 0 and _metrics(out)["extraction_rule_final_count"] == 8
-    from chimed_eval.report import render_html
+    from chimed_eval.reports.html import render_html
 
     html = render_html(out)
     assert "<table class='extraction-rules'>" in html and "<td>final</td><td class='num'>8</td>" in html
@@ -281,10 +281,10 @@ def test_chat_flags_are_refused_where_they_mean_nothing(tmp_path, capsys):
 
 def test_generation_task_chat_template_system_prompt_and_think(tmp_path):
     pytest.importorskip("jieba")
-    from tasks.generation import GenerationTask
-    from chimed_eval.runner import RunSettings, run_options
-    from chimed_eval.task import TaskData
-    from chimed_eval.types import Response
+    from chimed_eval.tasks.generation import GenerationTask
+    from chimed_eval.engine.runner import RunSettings, run_options
+    from chimed_eval.task.options import TaskData
+    from chimed_eval.core.types import Response
 
     task = GenerationTask("qa", lambda d: TaskData([]))
     with pytest.raises(ConfigError, match="chat variant"):
@@ -302,7 +302,7 @@ def test_generation_task_chat_template_system_prompt_and_think(tmp_path):
 
 
 def test_letter_tasks_without_chat_rendering_refuse_the_flag():
-    from chimed_eval.runner import RunSettings, run_options
+    from chimed_eval.engine.runner import RunSettings, run_options
 
     class NoChat:  # like the NER and scale tasks: variants of their own, no chat rendering
         name, variants = "ner-x", ("paper", "json")

@@ -1,4 +1,4 @@
-"""The generic ``mcq`` task (tasks/custom.py) on small files of every supported layout."""
+"""The generic ``mcq`` task (tasks/mcq.py) on small files of every supported layout."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.errors import ConfigError, DataError, MissingDataError
-from chimed_eval.task import MCQTask, TaskRunOptions, file_sha256
-from tasks.custom import McqSpec, load_task_config, make_mcq_task, spec_from_args
+from chimed_eval.core.errors import ConfigError, DataError, MissingDataError
+from chimed_eval.core.types import file_sha256
+from chimed_eval.task.multiple_choice import MCQTask
+from chimed_eval.task.options import TaskRunOptions
+from chimed_eval.tasks.mcq import McqSpec, load_task_config, make_mcq_task, spec_from_args
 
 
 def _write(path: Path, text: str, encoding: str = "utf-8") -> Path:
@@ -264,7 +266,7 @@ def test_duplicate_ids_name_both_lines(tmp_path):
 # --- several answers (issue 16): a user's exam in three layouts, run end to end -------------------
 
 def _oracle_run(tmp_path: Path, task_args: str, *extra: str) -> dict:
-    from chimed_eval.cli import main
+    from chimed_eval.cli.app import main
 
     out = tmp_path / "out"
     assert main(["run", "--no-progress", "--backend", "fake", "--model", "oracle", "--tasks", "mcq",
@@ -314,7 +316,7 @@ def test_csv_answers_as_option_texts_with_several(tmp_path):
 
 
 def test_several_answers_refused_by_letter_scoring(tmp_path, capsys):
-    from chimed_eval.cli import main
+    from chimed_eval.cli.app import main
 
     p = _write(tmp_path / "m.jsonl", '{"question": "一", "options": ["甲", "乙", "丙"], "answer": "AB"}\n')
     code = main(["run", "--no-progress", "--backend", "fake", "--model", "oracle", "--tasks", "mcq",

@@ -21,9 +21,9 @@ import pytest
 
 from conftest import free_port
 
-from chimed_eval import data
-from chimed_eval.data import ChecksumError, DatasetSpec, Download, DownloadError
-from chimed_eval.errors import ConfigError, MissingDataError
+from chimed_eval.data import sets as data
+from chimed_eval.data.sets import ChecksumError, DatasetSpec, Download, DownloadError
+from chimed_eval.core.errors import ConfigError, MissingDataError
 
 CSV = ",Question,A,B,C,D,Answer\n0,壁胸膜的分部不包括,肋胸膜,肺胸膜,膈胸膜,胸膜顶,B\n".encode("utf-8")
 GB = "department,title,ask,answer\n心血管科,高血压,能吃党参吗,可以\n".encode("gb18030")
@@ -161,7 +161,7 @@ def leftovers(root: Path) -> list[Path]:
 
 def test_fetch_writes_the_layout_and_verifies(server: Server, tmp_path: Path) -> None:
     out = tmp_path / "data"
-    results = data.fetch(None, out, base_url=server.url, log=quiet, manifest=fixture_manifest())
+    results = data.fetch_datasets(None, out, base_url=server.url, log=quiet, manifest=fixture_manifest())
     expected = {
         "alpha/dev/anatomy.csv": CSV,
         "alpha/internal_medicine.csv": GB,
@@ -182,22 +182,22 @@ def test_fetch_writes_the_layout_and_verifies(server: Server, tmp_path: Path) ->
 
 def test_second_run_downloads_nothing(server: Server, tmp_path: Path) -> None:
     out = tmp_path / "data"
-    data.fetch(None, out, base_url=server.url, log=quiet, manifest=fixture_manifest())
+    data.fetch_datasets(None, out, base_url=server.url, log=quiet, manifest=fixture_manifest())
     n = len(server.requests)
-    again = data.fetch(None, out, base_url=server.url, log=quiet, manifest=fixture_manifest())
+    again = data.fetch_datasets(None, out, base_url=server.url, log=quiet, manifest=fixture_manifest())
     assert len(server.requests) == n
     assert all(r.action == "present" for r in again)
-    forced = data.fetch(["beta"], out, base_url=server.url, log=quiet, manifest=fixture_manifest(), force=True)
+    forced = data.fetch_datasets(["beta"], out, base_url=server.url, log=quiet, manifest=fixture_manifest(), force=True)
     assert len(server.requests) == n + 2
     assert all(r.action == "downloaded" for r in forced)
 
 
 def test_only_missing_files_are_fetched(server: Server, tmp_path: Path) -> None:
     out = tmp_path / "data"
-    data.fetch(["alpha"], out, base_url=server.url, log=quiet, manifest=fixture_manifest())
+    data.fetch_datasets(["alpha"], out, base_url=server.url, log=quiet, manifest=fixture_manifest())
     (out / "alpha/dev/anatomy.csv").unlink()
     server.requests.clear()
-    res = data.fetch(["alpha"], out, base_url=server.url, log=quiet, manifest=fixture_manifest())
+    res = data.fetch_datasets(["alpha"], out, base_url=server.url, log=quiet, manifest=fixture_manifest())
     assert [r.path for r in res if r.action == "downloaded"] == ["alpha/dev/anatomy.csv"]
     assert server.requests == ["/example.org/repo/abc/data/dev/anatomy.csv"]
 
@@ -208,11 +208,11 @@ def test_mirror_url_mapping_and_env_var(server: Server, tmp_path: Path, monkeypa
     assert data.mirror_url(url, None) == url
     assert data.mirror_url("https://h.org/样例.csv", None) == "https://h.org/%E6%A0%B7%E4%BE%8B.csv"
     monkeypatch.setenv(data.MIRROR_ENV, server.url)
-    data.fetch(["alpha"], tmp_path / "data", log=quiet, manifest=fixture_manifest())
+    data.fetch_datasets(["alpha"], tmp_path / "data", log=quiet, manifest=fixture_manifest())
     assert (tmp_path / "data/alpha/internal_medicine.csv").read_bytes() == GB
     # a file:// mirror works too: the tree is host/path under a folder
     out2 = tmp_path / "data2"
-    data.fetch(["alpha"], out2, base_url=server.root.as_uri(), log=quiet, manifest=fixture_manifest())
+    data.fetch_datasets(["alpha"], out2, base_url=server.root.as_uri(), log=quiet, manifest=fixture_manifest())
     assert (out2 / "alpha/dev/anatomy.csv").read_bytes() == CSV
 
 
@@ -220,7 +220,7 @@ def test_checksum_mismatch_fails_and_leaves_no_file(server: Server, tmp_path: Pa
     server.write("example.org/repo/abc/data/dev/anatomy.csv", CSV + b"tampered\n")
     out = tmp_path / "data"
     with pytest.raises(ChecksumError) as info:
-        data.fetch(["alpha"], out, base_url=server.url, log=quiet, manifest=fixture_manifest())
+        data.fetch_datasets(["alpha"], out, base_url=server.url, log=quiet, manifest=fixture_manifest())
     msg = str(info.value)
     assert "alpha/dev/anatomy.csv" in msg
     assert sha(CSV) in msg and sha(CSV + b"tampered\n") in msg
@@ -233,7 +233,7 @@ def test_checksum_mismatch_in_zip_member(server: Server, tmp_path: Path) -> None
     server.write("example.org/hub/beta/resolve/main/beta.zip", make_zip({"dev/anatomy_dev.csv": b"bad"}))
     out = tmp_path / "data"
     with pytest.raises(ChecksumError, match="anatomy_dev.csv"):
-        data.fetch(["beta"], out, base_url=server.url, log=quiet, manifest=fixture_manifest())
+        data.fetch_datasets(["beta"], out, base_url=server.url, log=quiet, manifest=fixture_manifest())
     assert not (out / "beta/dev/anatomy_dev.csv").exists()
     assert [p for p in out.rglob("*") if p.is_file()] == []  # neither the archive nor parts remain
 
@@ -241,23 +241,24 @@ def test_checksum_mismatch_in_zip_member(server: Server, tmp_path: Path) -> None
 def test_not_a_zip_is_a_clear_error(server: Server, tmp_path: Path) -> None:
     server.write("example.org/repo/abc/nested.zip", b"<html>login</html>")
     with pytest.raises(DownloadError, match="did not return a zip"):
-        data.fetch(["beta"], tmp_path / "data", base_url=server.url, log=quiet, manifest=fixture_manifest())
+        data.fetch_datasets(["beta"], tmp_path / "data", base_url=server.url, log=quiet, manifest=fixture_manifest())
     assert leftovers(tmp_path / "data") == []
 
 
 def test_a_good_file_survives_a_bad_forced_download(server: Server, tmp_path: Path) -> None:
     out = tmp_path / "data"
-    data.fetch(["alpha"], out, base_url=server.url, log=quiet, manifest=fixture_manifest())
+    data.fetch_datasets(["alpha"], out, base_url=server.url, log=quiet, manifest=fixture_manifest())
     server.write("example.org/repo/abc/data/dev/anatomy.csv", b"oops")
     with pytest.raises(ChecksumError):
-        data.fetch(["alpha"], out, base_url=server.url, log=quiet, manifest=fixture_manifest(), force=True)
+        data.fetch_datasets(["alpha"], out, base_url=server.url, log=quiet, manifest=fixture_manifest(), force=True)
     assert (out / "alpha/dev/anatomy.csv").read_bytes() == CSV
 
 
 def test_unreachable_server_names_the_url(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(DownloadError) as info:
-        data.fetch(["alpha"], tmp_path / "data", base_url=base, log=quiet, manifest=fixture_manifest(), timeout=5)
+        data.fetch_datasets(["alpha"], tmp_path / "data", base_url=base, log=quiet, manifest=fixture_manifest(),
+                            timeout=5)
     msg = str(info.value)
     assert f"{base}/example.org/repo/abc/data/dev/anatomy.csv" in msg
     assert "https://example.org/repo/abc/data/dev/anatomy.csv" in msg  # the official URL too
@@ -268,7 +269,7 @@ def test_unreachable_server_names_the_url(tmp_path: Path) -> None:
 def test_http_404_names_the_url(server: Server, tmp_path: Path) -> None:
     (server.root / "example.org/repo/abc/sample/train.dialog").unlink()
     with pytest.raises(DownloadError, match=r"404.*|train\.dialog") as info:
-        data.fetch(["alpha"], tmp_path / "data", base_url=server.url, log=quiet, manifest=fixture_manifest())
+        data.fetch_datasets(["alpha"], tmp_path / "data", base_url=server.url, log=quiet, manifest=fixture_manifest())
     assert "/example.org/repo/abc/sample/train.dialog" in str(info.value)
     assert "404" in str(info.value)
     assert leftovers(tmp_path / "data") == []
@@ -280,7 +281,7 @@ def test_optional_file_only_warns(server: Server, tmp_path: Path) -> None:
     alpha = manifest["alpha"]
     manifest["alpha"] = DatasetSpec(alpha.name, alpha.title, alpha.licence, alpha.source, alpha.downloads + (licence,))
     msgs: list[str] = []
-    res = data.fetch(["alpha"], tmp_path / "data", base_url=server.url, log=msgs.append, manifest=manifest)
+    res = data.fetch_datasets(["alpha"], tmp_path / "data", base_url=server.url, log=msgs.append, manifest=manifest)
     assert [r.action for r in res if r.path == "alpha/LICENSE"] == ["unavailable"]
     assert any("warning" in m and "alpha/LICENSE" in m for m in msgs)
     [st] = data.status(tmp_path / "data", manifest=manifest, include_manual=False, names=["alpha"])
@@ -292,7 +293,7 @@ def test_status_reports_missing_and_corrupt(server: Server, tmp_path: Path) -> N
     rows = {s.name: s for s in data.status(out, manifest=fixture_manifest())}
     assert rows["alpha"].state == "missing" and len(rows["alpha"].missing) == 3
     assert rows["chimst"].manual and rows["chimst"].missing == ("chimst/",)
-    data.fetch(None, out, base_url=server.url, log=quiet, manifest=fixture_manifest())
+    data.fetch_datasets(None, out, base_url=server.url, log=quiet, manifest=fixture_manifest())
     (out / "beta/val/anatomy_val.csv").write_bytes(b"edited")
     (out / "alpha/internal_medicine.csv").unlink()
     (out / "chimst").mkdir()
@@ -304,24 +305,25 @@ def test_status_reports_missing_and_corrupt(server: Server, tmp_path: Path) -> N
     assert rows["chimst"].ok and rows["chimst"].present == ("chimst/test.jsonl",)
     assert not rows["chimed_qa"].ok
     # fetching again repairs both
-    data.fetch(None, out, base_url=server.url, log=quiet, manifest=fixture_manifest())
+    data.fetch_datasets(None, out, base_url=server.url, log=quiet, manifest=fixture_manifest())
     assert all(s.ok for s in data.status(out, manifest=fixture_manifest(), include_manual=False))
 
 
 def test_unknown_names_suggest_the_close_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(ConfigError, match="Did you mean 'cmmlu'"):
-        data.fetch(["cmmluu"], tmp_path, log=quiet)
+        data.fetch_datasets(["cmmluu"], tmp_path, log=quiet)
     with pytest.raises(ConfigError, match="safetybench"):
-        data.fetch(["safetybnch"], tmp_path, log=quiet)
+        data.fetch_datasets(["safetybnch"], tmp_path, log=quiet)
     with pytest.raises(MissingDataError, match="chimst/"):
-        data.fetch(["chimst"], tmp_path, log=quiet)
+        data.fetch_datasets(["chimst"], tmp_path, log=quiet)
     assert data.run_data_command(tmp_path, ["ceavl"], None, False, False) == 2
     assert "Did you mean 'ceval'" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())  # nothing was downloaded or created
 
 
 def test_names_are_normalised(server: Server, tmp_path: Path) -> None:
-    res = data.fetch(["ALPHA", "alpha"], tmp_path / "d", base_url=server.url, log=quiet, manifest=fixture_manifest())
+    res = data.fetch_datasets(["ALPHA", "alpha"], tmp_path / "d", base_url=server.url, log=quiet,
+                              manifest=fixture_manifest())
     assert len(res) == 3
 
 
@@ -360,7 +362,7 @@ def test_without_pooch_a_download_says_how_to_install_it(
     raised before anything is written; checking and listing still work without it."""
     monkeypatch.setitem(sys.modules, "pooch", None)
     with pytest.raises(ConfigError, match="pip install pooch"):
-        data.fetch(["alpha"], tmp_path / "data", base_url=server.url, log=quiet, manifest=fixture_manifest())
+        data.fetch_datasets(["alpha"], tmp_path / "data", base_url=server.url, log=quiet, manifest=fixture_manifest())
     assert not (tmp_path / "data").exists()
     assert server.requests == []
     assert not data.status(tmp_path / "data", manifest=fixture_manifest(), include_manual=False)[0].ok
@@ -380,7 +382,7 @@ def test_manifest_file_round_trip(tmp_path: Path) -> None:
 
 def test_import_is_light() -> None:
     code = (
-        "import sys, chimed_eval.data; "
+        "import sys, chimed_eval.data.sets; "
         "heavy = [m for m in ('numpy', 'torch', 'transformers', 'tqdm') if m in sys.modules]; "
         "assert not heavy, heavy"
     )

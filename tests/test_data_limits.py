@@ -24,9 +24,9 @@ import pytest
 from conftest import default_sigint
 from test_data_fetch import leftovers, make_zip, official, quiet, sha
 
-from chimed_eval import data
-from chimed_eval.data import DatasetSpec, Download, DownloadError
-from chimed_eval.errors import DataError
+from chimed_eval.data import sets as data
+from chimed_eval.data.sets import DatasetSpec, Download, DownloadError
+from chimed_eval.core.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -101,7 +101,7 @@ def test_a_dripping_server_stops_at_the_deadline(misbehaving: list[Misbehaving],
     srv = Misbehaving("drip")
     misbehaving.append(srv)
     with pytest.raises(DownloadError) as info:
-        data.fetch(["alpha"], tmp_path / "data", base_url=srv.url, log=quiet, manifest=one_file(10**6),
+        data.fetch_datasets(["alpha"], tmp_path / "data", base_url=srv.url, log=quiet, manifest=one_file(10**6),
                    timeout=60, deadline=0.5)
     msg = str(info.value)
     assert "deadline of 0.5 s" in msg and "--deadline" in msg and "/example.org/repo/abc/big.csv" in msg
@@ -113,8 +113,8 @@ def test_an_endless_body_stops_at_the_manifest_size(misbehaving: list[Misbehavin
     srv = Misbehaving("endless")
     misbehaving.append(srv)
     with pytest.raises(DownloadError) as info:
-        data.fetch(["alpha"], tmp_path / "data", base_url=srv.url, log=quiet, manifest=one_file(1000))
-    from chimed_eval.data_transfer import size_cap
+        data.fetch_datasets(["alpha"], tmp_path / "data", base_url=srv.url, log=quiet, manifest=one_file(1000))
+    from chimed_eval.data.transfer import size_cap
 
     cap = size_cap(1000)
     assert f"more than the {cap} bytes" in str(info.value) and cap < 200_000
@@ -125,7 +125,7 @@ def test_an_announced_huge_body_is_refused_before_reading(misbehaving: list[Misb
     srv = Misbehaving("huge")
     misbehaving.append(srv)
     with pytest.raises(DownloadError, match="announced 10000000000 bytes"):
-        data.fetch(["alpha"], tmp_path / "data", base_url=srv.url, log=quiet, manifest=one_file(1000))
+        data.fetch_datasets(["alpha"], tmp_path / "data", base_url=srv.url, log=quiet, manifest=one_file(1000))
     assert leftovers(tmp_path / "data") == []
 
 
@@ -134,7 +134,7 @@ def test_a_file_mirror_is_capped_too(tmp_path: Path) -> None:
     mirror.mkdir(parents=True)
     (mirror / "big.csv").write_bytes(b"z" * 300_000)
     with pytest.raises(DownloadError, match="more than the"):
-        data.fetch(["alpha"], tmp_path / "data", base_url=(tmp_path / "mirror").as_uri(), log=quiet,
+        data.fetch_datasets(["alpha"], tmp_path / "data", base_url=(tmp_path / "mirror").as_uri(), log=quiet,
                    manifest=one_file(1000))
     assert leftovers(tmp_path / "data") == []
 
@@ -148,7 +148,7 @@ def test_a_zip_bomb_is_refused_before_unpacking(misbehaving: list[Misbehaving], 
     dl = Download(official("repo/abc/bomb.zip"), {"beta/part1.txt": sha(b"wanted")}, kind="zip", size=len(bomb))
     manifest = {"beta": DatasetSpec("beta", "a zip", "MIT", "example.org", (dl,))}
     with pytest.raises(DataError) as info:
-        data.fetch(["beta"], tmp_path / "data", base_url=srv.url, log=quiet, manifest=manifest)
+        data.fetch_datasets(["beta"], tmp_path / "data", base_url=srv.url, log=quiet, manifest=manifest)
     msg = str(info.value)
     assert "zip bomb" in msg and "'Task1/part1.txt'" in msg and str(20 << 20) in msg and "bomb.zip" in msg
     assert [p for p in (tmp_path / "data").rglob("*") if p.is_file()] == []
@@ -161,7 +161,7 @@ def test_only_the_wanted_members_are_unpacked(misbehaving: list[Misbehaving], tm
     misbehaving.append(srv)
     dl = Download(official("repo/abc/mixed.zip"), {"beta/wanted.txt": sha(b"wanted")}, kind="zip", size=len(archive))
     manifest = {"beta": DatasetSpec("beta", "a zip", "MIT", "example.org", (dl,))}
-    [res] = data.fetch(["beta"], tmp_path / "data", base_url=srv.url, log=quiet, manifest=manifest)
+    [res] = data.fetch_datasets(["beta"], tmp_path / "data", base_url=srv.url, log=quiet, manifest=manifest)
     assert res.action == "downloaded" and (tmp_path / "data/beta/wanted.txt").read_bytes() == b"wanted"
     assert [p.name for p in (tmp_path / "data").rglob("*") if p.is_file()] == ["wanted.txt"]
 
@@ -175,7 +175,7 @@ def test_a_signal_removes_the_partial_download(misbehaving: list[Misbehaving], t
     out = tmp_path / "data"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "chimed_eval.cli", "data", "--datasets", "cmexam", "--mirror", srv.url,
+        [sys.executable, "-m", "chimed_eval.cli.app", "data", "--datasets", "cmexam", "--mirror", srv.url,
          "--data-dir", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=default_sigint)
     try:
@@ -193,7 +193,7 @@ def test_a_signal_removes_the_partial_download(misbehaving: list[Misbehaving], t
 
 
 def test_deadline_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
-    from chimed_eval.cli import main
+    from chimed_eval.cli.app import main
 
     with pytest.raises(SystemExit) as info:
         main(["data", "--deadline", "0"])

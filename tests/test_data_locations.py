@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval import data
-from chimed_eval.errors import MissingDataError
-from tasks import TASKS, get_task
+from chimed_eval.data import sets as data
+from chimed_eval.core.errors import MissingDataError
+from chimed_eval.tasks import TASKS, get_task
 
 #: task -> the data set whose files it reads
 TASK_DATA = {
@@ -94,7 +94,7 @@ def test_files_placed_where_data_says_are_what_the_tasks_load(tmp_path, capsys):
 
 
 def test_the_commands_data_prints_are_valid_commands(tmp_path, capsys):
-    from chimed_eval.cli import build_parser
+    from chimed_eval.cli.app import build_parser
 
     assert data.run_data_command(tmp_path, ["cmd", "chimst"], None, True, False) == 1
     err = capsys.readouterr().err

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.cli import main
-from chimed_eval.errors import DataError
-from chimed_eval.spans import read_bio, read_span_jsonl
-from chimed_eval.tabular import read_rows
+from chimed_eval.cli.app import main
+from chimed_eval.core.errors import DataError
+from chimed_eval.files.spans import read_bio, read_span_jsonl
+from chimed_eval.files.tabular import read_rows
 from golden.regenerate import GOLDEN
-from tasks.custom import McqSpec, make_mcq_task
-from tasks.ner import _read_types_file
+from chimed_eval.tasks.mcq import McqSpec, make_mcq_task
+from chimed_eval.tasks.ner import _read_types_file
 
 # characters str.splitlines() cuts at, that are not newlines in a data file
 ODD_BREAKS = ["\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e"]

@@ -6,16 +6,17 @@ import json
 
 import pytest
 
-from chimed_eval.cli import main
-from chimed_eval.evidence import (
+from chimed_eval.cli.app import main
+from chimed_eval.evidence.kinds import (
     CHOICE_CORPUS, CHOICE_SAMPLE, GENERATION_CORPUS, GENERATION_SAMPLE, NER_CORPUS, NER_SAMPLE, SCALE_CORPUS,
     SCALE_SAMPLE, ChoiceEvidence, Decoding, GenerationEvidence, GenerationOutcome, GenerationStats, NerEvidence,
     NerOutcome, NerPromptFacts, ScaleEvidence, has_keys,
 )
 from chimed_eval.metrics.ner import Counts, RecordCounts, gold_spans_of, ner_gold
 from chimed_eval.metrics.text import BleuStats
-from chimed_eval.records import read_records, record_to_score
-from chimed_eval.types import Sample
+from chimed_eval.runs.reader import iter_records
+from chimed_eval.core.types import record_to_score
+from chimed_eval.core.types import Sample
 
 STATS = GenerationStats(BleuStats(3, 4, (2, 1, 0, 0), (3, 2, 1, 1)), {"rouge-1": 0.5, "rouge-2": 0.25, "rouge-l": 0.5},
                         BleuStats(3, 4, (2, 1, 0, 0), (3, 2, 1, 1)), {"rouge1": 0.5, "rouge2": 0.2, "rougeL": 0.5},
@@ -87,7 +88,7 @@ def _run(tmp_path, name, *args):
 
 
 def _check_records(out, task, kind, judge, variant):
-    recs = list(read_records(out / "samples" / f"{task}.jsonl"))
+    recs = list(iter_records(out, task))
     assert recs
     for rec in recs:
         ev = kind.from_extra(rec["extra"])

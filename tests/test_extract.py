@@ -1,12 +1,12 @@
 """The ``generate`` variant's answer reading as a data table: text, valid letters, expected letter
 (None = failure). It is the same letter reader as ``cot`` (issue 22 item 6):
-``extract_choice.extract_final_answer`` without option texts, through ``evidence.judge_choice``."""
+``chimed_eval.extract.letters.extract_final_answer`` without option texts, through ``evidence.judge_choice``."""
 
 import pytest
 
-from chimed_eval.evidence import ChoiceEvidence, judge_choice
-from chimed_eval.extract_choice import extract_final_answer
-from chimed_eval.types import SampleScore
+from chimed_eval.evidence.kinds import ChoiceEvidence, judge_choice
+from chimed_eval.extract.letters import extract_final_answer
+from chimed_eval.core.types import SampleScore
 
 CASES = [
     ("答案：B", "ABCD", "B"),
@@ -60,8 +60,8 @@ def test_generate_and_cot_read_one_output_alike_and_the_report_shows_the_reading
     extracted answer beside the raw output."""
     import json
 
-    from chimed_eval.cli import main
-    from chimed_eval.report import render_html
+    from chimed_eval.cli.app import main
+    from chimed_eval.reports.html import render_html
     from conftest import write_exam_csv
 
     exam = write_exam_csv(tmp_path / "exam.csv", 4)
@@ -90,7 +90,7 @@ def test_generate_and_cot_read_one_output_alike_and_the_report_shows_the_reading
     (None, False, {}, "多休息", ""),  # free text, scored as it is
 ])
 def test_worst_items_show_what_was_extracted(prediction, failed, extra, generation, shown):
-    from chimed_eval.report_sections import extracted_text
+    from chimed_eval.reports.sections import extracted_text
 
     rec = SampleScore(id="q", subject=None, prompt="p", prompt_hash="h", gold="A", prediction=prediction, score=0.0,
                       generation=generation, extraction_failed=failed, extra=extra)

@@ -1,12 +1,12 @@
 """Multiple answers, chain-of-thought answers and reasoning traces, as data tables.
 
 Expected answers are written as letters ("ABD"; None = extraction failure) and expected rules as
-the names in ``chimed_eval.extract_choice.RULES``.
+the names in ``chimed_eval.extract.letters.RULES``.
 """
 
 import pytest
 
-from chimed_eval.extract_choice import RULES, Extraction, extract_final_answer, parse_letters, split_reasoning
+from chimed_eval.extract.letters import RULES, Extraction, extract_final_answer, parse_letters, split_reasoning
 
 LIVER = ("肝脏", "脾脏", "卵巢", "肾脏", "胰腺")
 DRUGS = ("Aspirin", "Metformin", "Insulin glargine", "Propranolol", "Amiodarone")

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.cli import main
-from chimed_eval.evidence import ChoiceEvidence, judge_choice
-from chimed_eval.figure_notes import figure_warnings
+from chimed_eval.cli.app import main
+from chimed_eval.evidence.kinds import ChoiceEvidence, judge_choice
+from chimed_eval.reports.notes import figure_warnings
 from chimed_eval.metrics.calibration import valid_logprobs
 from chimed_eval.metrics.membership import membership_metrics, small_group_note
 from chimed_eval.metrics.stats import MIN_GROUP_SIZE
-from chimed_eval.types import Metric, SampleScore, TaskResult
+from chimed_eval.core.types import Metric, SampleScore, TaskResult
 from conftest import write_exam_csv
 
 NAN, INF = math.nan, math.inf
@@ -139,8 +139,8 @@ def test_small_figures_and_subjects_are_flagged_with_their_n():
 
 
 def test_membership_report_prints_n_per_group_and_warns(tmp_path, capsys):
-    from chimed_eval.records import record_to_score
-    from chimed_eval.report_membership import membership_html
+    from chimed_eval.core.types import record_to_score
+    from chimed_eval.reports.membership import membership_html
 
     exam = write_exam_csv(tmp_path / "exam.csv", 12)
     plain = tmp_path / "plain"

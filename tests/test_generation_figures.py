@@ -16,7 +16,7 @@ import pytest
 
 from chimed_eval.backends.hf import decode_complete
 from chimed_eval.metrics import text as T
-from chimed_eval.types import GenerationConfig, Request, SampleScore
+from chimed_eval.core.types import GenerationConfig, Request, SampleScore
 
 FFFD = "\ufffd"
 
@@ -196,7 +196,7 @@ def test_hf_backend_returns_complete_characters_and_counts_every_token():
 def test_html_report_shows_counts_as_whole_numbers_and_rates_as_percentages(tmp_path):
     import json
 
-    from chimed_eval.report import render_html
+    from chimed_eval.reports.html import render_html
 
     metrics = [{"name": "empty_generation_rate", "value": 50.0, "ci_low": None, "ci_high": None, "n": 4,
                 "averaging": "items", "protocol": None, "tokenization": None},

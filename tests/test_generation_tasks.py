@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.cli import main
-from chimed_eval.errors import ConfigError, DataError, MissingDataError
+from chimed_eval.cli.app import main
+from chimed_eval.core.errors import ConfigError, DataError, MissingDataError
 from chimed_eval.metrics import text as T
-from chimed_eval.runner import RunSettings, item_seed
-from chimed_eval.task import TaskRunOptions
-from tasks import get_task
-from tasks.generation import CMD_FILE, detect_encoding, load_chimed_qa, load_cmd_qa, load_covid_zh, load_hetmc
+from chimed_eval.engine.runner import RunSettings, item_seed
+from chimed_eval.task.options import TaskRunOptions
+from chimed_eval.tasks import get_task
+from chimed_eval.tasks.generation import CMD_FILE, detect_encoding, load_chimed_qa, load_cmd_qa, load_covid_zh, load_hetmc
 
 SCHEMA = Path(__file__).resolve().parents[1] / "chimed_eval" / "schema" / "results.schema.json"
 GEN_TASKS = ("chimed-qa", "cmd-qa", "mc-dialogue", "covid-dialogue-zh")

@@ -2,7 +2,7 @@
 
 transformers and torch are replaced (in the child processes, through ``sys.modules``) by a slow
 fake conversion that writes a model directory, so the locking and renaming of
-``chimed_eval.models.dequantise_gguf`` run for real without a real GGUF file.
+``chimed_eval.models.resolve.dequantise_gguf`` run for real without a real GGUF file.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval import models
+from chimed_eval.models import resolve as models
 
 #: the folder holding the chimed_eval package under test (the children import the same one)
-PKG_ROOT = Path(models.__file__).resolve().parents[1]
+PKG_ROOT = Path(models.__file__).resolve().parents[2]
 
 #: Installs the fake transformers/torch; each conversion appends a line to the file ``LOG``.
 FAKE_LIBS = r'''
@@ -62,7 +62,7 @@ sys.modules["transformers"], sys.modules["torch"] = transformers, torch
 #: converts; prints the resolved path.
 CHILD = "import sys\nfrom pathlib import Path\nLOG = Path(sys.argv[1])\n" + FAKE_LIBS + r'''
 import os
-from chimed_eval.models import dequantise_gguf
+from chimed_eval.models.resolve import dequantise_gguf
 
 gguf, ready, n = Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
 (ready / str(os.getpid())).touch()

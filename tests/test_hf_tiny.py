@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from chimed_eval.models import ResolvedModel
-from chimed_eval.runner import RunSettings, evaluate
-from chimed_eval.types import GenerationConfig, Request
+from chimed_eval.models.resolve import ResolvedModel
+from chimed_eval.engine.runner import RunSettings, evaluate
+from chimed_eval.core.types import GenerationConfig, Request
 from conftest import write_exam_csv
 
 pytestmark = pytest.mark.slow
@@ -106,7 +106,7 @@ class _Crash(Exception):
 
 def test_resume_after_a_crash_is_identical(tiny_model, tmp_path):
     from chimed_eval.backends.hf import HFBackend
-    from tasks.custom import McqSpec, make_mcq_task
+    from chimed_eval.tasks.mcq import McqSpec, make_mcq_task
 
     exam = write_exam_csv(tmp_path / "exam.csv", 23)
     task = make_mcq_task(McqSpec(path=str(exam), name="exam"))
@@ -135,7 +135,7 @@ def test_resume_after_a_crash_is_identical(tiny_model, tmp_path):
 
 
 def test_cli_on_a_local_model_directory(tiny_model, tmp_path):
-    from chimed_eval.cli import main
+    from chimed_eval.cli.app import main
 
     exam = write_exam_csv(tmp_path / "exam.csv", 6)
     out = tmp_path / "o"

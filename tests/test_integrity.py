@@ -3,7 +3,7 @@
 * ``merge --output`` refuses an OUT that is not empty and not an earlier merge of the same
   shards (another run, one of the shards), leaving it byte for byte as it was.
 * results.json is sealed with a digest of its figures, records and run.json pins
-  (:mod:`chimed_eval.integrity`): every reader that presents figures (leaderboard, report, check,
+  (:mod:`chimed_eval.runs.integrity`): every reader that presents figures (leaderboard, report, check,
   check --save-baseline, merge) refuses figures or records edited alone (exit 2 naming the file),
   flags what cannot be checked (older versions) and ``score`` recomputes and re-seals.
 * ``merge`` recomputes the figures from the records as ``score`` does: one rule.
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.cli import main
-from chimed_eval.runs import read_run
+from chimed_eval.cli.app import main
+from chimed_eval.runs.reader import read_run
 from conftest import write_exam_csv
 
 

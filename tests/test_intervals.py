@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.cli import main
+from chimed_eval.cli.app import main
 from chimed_eval.metrics.choice import accuracy_metrics
 from chimed_eval.metrics.multi_answer import multi_answer_metrics
 from chimed_eval.metrics.repeats import RepeatOutcome, repeat_metrics
@@ -22,7 +22,7 @@ from chimed_eval.metrics.stats import (
     BOOTSTRAP, WILSON, WILSON_MOVER, bootstrap_macro_ci, bootstrap_mean_ci, macro_ci, macro_proportion_ci, mean_ci,
     proportion_ci, wilson,
 )
-from chimed_eval.types import SampleScore
+from chimed_eval.core.types import SampleScore
 from conftest import write_exam_csv
 
 SCHEMA = Path(__file__).resolve().parents[1] / "chimed_eval" / "schema" / "results.schema.json"
@@ -63,11 +63,11 @@ def test_known_wilson_values():
 
 
 def test_runs_contamination_and_training_share_one_wilson():
-    from chimed_eval.contamination import cli as contamination_cli
+    from chimed_eval.contamination import report as contamination_report
     from chimed_eval.metrics import stats
-    from training import measure
+    from chimed_eval.training import measure
 
-    assert contamination_cli.wilson is stats.wilson
+    assert contamination_report.wilson is stats.wilson
     assert measure.wilson(3, 7) == stats.wilson(3, 7)
 
 
@@ -218,7 +218,7 @@ def test_macro_bootstrap_walks_subjects_by_name():
 
 
 def test_compare_paired_bootstrap_does_not_depend_on_the_pairs_order():
-    from chimed_eval.report import paired_bootstrap
+    from chimed_eval.reports.html import paired_bootstrap
 
     a = [1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0]
     b = [1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import write_qa_run
 
-from chimed_eval.cli import main
+from chimed_eval.cli.app import main
 
 FILL = "建议多休息多喝水注意饮食清淡按时服药定期复查"
 
@@ -162,9 +162,9 @@ def test_cmb_clin_rubric_scores_its_four_criteria(tmp_path):
 
 
 def test_question_recovered_from_each_prompt_markup():
-    from chimed_eval.chat import chatml_renderer, messages_context
+    from chimed_eval.models.chat import chatml_renderer, messages_context
     from chimed_eval.judge.inputs import question_of
-    from chimed_eval.prompts import apply_chat, chat_format
+    from chimed_eval.prompts.variants import apply_chat, chat_format
 
     assert question_of(apply_chat("chimed", "头痛怎么办？")) == ("头痛怎么办？", "format:chimed")
     dialogue = "[human]:我头痛\n[bot]:多久了？\n[human]:三天\n[bot]:"

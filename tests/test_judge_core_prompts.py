@@ -2,8 +2,8 @@
 
 import pytest
 
-from chimed_eval.errors import ConfigError
-from chimed_eval.judge import prompts as P
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.prompts import judge as P
 from chimed_eval.judge.parse import parse_pairwise, parse_pointwise
 
 Q = "患者，男，45岁，反复上腹痛3个月，进食后缓解，夜间痛醒。最可能的诊断是什么？应如何处理？"
@@ -167,7 +167,7 @@ def test_judge_core_imports_no_numpy():
     import subprocess
     import sys
 
-    code = ("import sys, chimed_eval.judge.prompts, chimed_eval.judge.parse, chimed_eval.judge.agreement, "
+    code = ("import sys, chimed_eval.prompts.judge, chimed_eval.judge.parse, chimed_eval.judge.agreement, "
             "chimed_eval.judge.bias; print(sorted(m for m in ('numpy', 'scipy', 'sklearn', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import write_qa_run
 
-from chimed_eval.cli import main
+from chimed_eval.cli.app import main
 
 
 def _judge(out: Path, *args: str) -> dict:

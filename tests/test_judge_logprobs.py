@@ -14,8 +14,8 @@ import pytest
 from conftest import count_judge_calls, write_qa_run
 
 from chimed_eval.backends.fake import FakeBackend
-from chimed_eval.cli import main
-from chimed_eval.errors import ConfigError
+from chimed_eval.cli.app import main
+from chimed_eval.core.errors import ConfigError
 
 ANSWERS = ["多休息。", "多喝水，注意饮食清淡。", "按时服药，定期复查血压。", "立即就医。"]
 LP = ("--verdict", "logprobs")
@@ -76,7 +76,7 @@ def test_expectation_matches_a_hand_computation(cand, nt_calls, capsys):
 
 
 def test_distribution_rules():
-    from chimed_eval.judge.logprobs import argmax, distribution, expectation, read_pairwise
+    from chimed_eval.extract.verdicts import argmax, distribution, expectation, read_pairwise
 
     assert distribution([math.log(0.2), math.log(0.1), -math.inf]) == pytest.approx([2 / 3, 1 / 3, 0.0])
     assert distribution([-math.inf, -math.inf]) is None and distribution([0.0, math.nan]) is None
@@ -89,7 +89,7 @@ def test_distribution_rules():
 
 
 def test_requests_are_the_chat_turn_plus_one_criterion_prefix(cand):
-    from chimed_eval.chat import chatml_renderer
+    from chimed_eval.models.chat import chatml_renderer
     from chimed_eval.judge.inputs import JudgeItem
     from chimed_eval.judge.pipeline import build_jobs, judge_chat_setup
     from chimed_eval.judge.store import JudgeSettings

@@ -12,7 +12,7 @@ import pytest
 from conftest import count_judge_calls
 
 from chimed_eval.backends.fake import FakeBackend
-from chimed_eval.cli import main
+from chimed_eval.cli.app import main
 
 ANSWERS = ["多休息。", "多喝水，注意饮食清淡。", "按时服药，定期复查血压。", "立即就医。", "卧床休息三天，如有发热请就诊。",
            "少吃盐。"]
@@ -103,7 +103,7 @@ def test_resume_after_interrupt_writes_the_same_records_without_asking_again(can
 
 def test_changed_inputs_are_refused_with_the_difference_named(cand, monkeypatch, capsys):
     assert judge(cand, "--judge", "judge:score-3") == 0
-    from chimed_eval.judge import prompts
+    from chimed_eval.prompts import judge as prompts
 
     monkeypatch.setattr(prompts, "PROMPT_VERSION", "judge@2")
     assert judge(cand, "--judge", "judge:score-3") == 2
@@ -214,7 +214,7 @@ def test_a_transformers_judge_without_chat_template_gets_plain_text(cand, tiny_m
 
 
 def test_an_api_judge_gets_the_prompt_as_one_chat_message():
-    from chimed_eval.chat import MESSAGES_TAG
+    from chimed_eval.models.chat import MESSAGES_TAG
     from chimed_eval.judge.inputs import JudgeItem
     from chimed_eval.judge.pipeline import build_jobs, judge_chat_setup
     from chimed_eval.judge.store import JudgeSettings

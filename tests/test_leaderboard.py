@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.cli import main
-from chimed_eval.runs import seal_results
+from chimed_eval.cli.app import main
+from chimed_eval.runs.reader import seal_results
 from conftest import write_exam_csv
-from leaderboards import paper
-from leaderboards.render import to_markdown
-from leaderboards.spec import load_boards
-from leaderboards.table import BoardRefused, build, load_results
+from chimed_eval.leaderboards import paper
+from chimed_eval.leaderboards.render import to_markdown
+from chimed_eval.leaderboards.spec import load_boards
+from chimed_eval.leaderboards.table import BoardRefused, build, load_results
 
 # --- the published figures, recomputed from integer counts ---------------------------------------------
 
@@ -99,7 +99,7 @@ def _metric_names() -> dict[str, dict[str, tuple[str | None, str | None]]]:
     """Metric name -> (protocol, averaging) as each task family really reports them."""
     from chimed_eval.metrics.choice import accuracy_metrics
     from chimed_eval.metrics.ner import Counts, RecordCounts, ner_metrics
-    from chimed_eval.types import SampleScore
+    from chimed_eval.core.types import SampleScore
 
     s = SampleScore("1", "x", "p", "h", "A", "A", 1.0)
     mcq = {m.name: (m.protocol, m.averaging) for m in accuracy_metrics([s, s], 0, "paper")[0]}
@@ -123,7 +123,7 @@ FAMILY = {"ceval-medical-paper": "mcq", "cmmlu-medical-paper": "mcq", "medqa-mcm
 
 
 def test_board_columns_name_registered_tasks_and_the_metrics_they_report():
-    from tasks import TASKS
+    from chimed_eval.tasks import TASKS
 
     boards = load_boards()
     assert {"paper-table-a", "paper-table-b", "paper-table-c"} <= set(boards.boards)
@@ -144,8 +144,8 @@ def test_board_columns_name_registered_tasks_and_the_metrics_they_report():
 
 
 def test_pinned_item_hashes_are_the_tasks_item_sets(shared_data):
-    from chimed_eval.types import sha256_text
-    from tasks import get_task
+    from chimed_eval.core.types import sha256_text
+    from chimed_eval.tasks import get_task
 
     seen = {}
     for b in load_boards().boards.values():
@@ -301,7 +301,7 @@ def test_formats_and_unknown_board(tmp_path, capsys):
 
 PROBE = """
 import sys
-from chimed_eval.cli import main
+from chimed_eval.cli.app import main
 main({argv!r})
 print("HEAVY:" + ",".join(sorted(m for m in ("torch", "transformers", "matplotlib") if m in sys.modules)))
 """

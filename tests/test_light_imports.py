@@ -7,7 +7,7 @@ import pytest
 
 PROBE = """
 import sys
-from chimed_eval.cli import main
+from chimed_eval.cli.app import main
 try:
     main({argv!r})
 except SystemExit:

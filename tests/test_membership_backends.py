@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.models import ResolvedModel
-from chimed_eval.types import Request
+from chimed_eval.models.resolve import ResolvedModel
+from chimed_eval.core.types import Request
 
 pytestmark = pytest.mark.slow
 

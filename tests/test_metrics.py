@@ -4,7 +4,7 @@ import pytest
 
 from chimed_eval.metrics.choice import accuracy_metrics
 from chimed_eval.metrics.stats import bootstrap_macro_ci, bootstrap_mean_ci
-from chimed_eval.types import SampleScore
+from chimed_eval.core.types import SampleScore
 
 
 def _s(i, subject, score, gen=None, failed=False):

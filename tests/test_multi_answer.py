@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.cli import main
-from chimed_eval.errors import ConfigError, DataError
-from chimed_eval.multi_choice import (
+from chimed_eval.cli.app import main
+from chimed_eval.core.errors import ConfigError, DataError
+from chimed_eval.evidence.multi_choice import (
     judge_multi, multi_answer_figures, refuse_letter_scoring, render_multi_generate, target_letters,
 )
-from chimed_eval.prompts import Shot, render_generate
-from chimed_eval.tabular import parse_answers, split_options
-from chimed_eval.types import Sample, SampleScore
+from chimed_eval.prompts.variants import Shot, render_generate
+from chimed_eval.files.tabular import parse_answers, split_options
+from chimed_eval.core.types import Sample, SampleScore
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CH5 = ("原发病", "出血部位", "出血量", "停留时间", "以上均非")
@@ -181,7 +181,7 @@ def test_cmb_exam_letter_scoring_refused(tmp_path, capsys):
 
 
 def test_cmb_exam_answer_file_errors(tmp_path):
-    from tasks.cmb import load_cmb_exam
+    from chimed_eval.tasks.cmb import load_cmb_exam
 
     data = _cmb(tmp_path)
     apath = data / "cmb" / "CMB-test-choice-answer.json"
@@ -203,8 +203,8 @@ needs_cmexam = pytest.mark.skipif(not (SHARED / "cmexam" / "val.xlsx").exists(),
 
 @needs_cmexam
 def test_cmexam_counts():
-    from chimed_eval.multi_choice import is_multi
-    from tasks import get_task
+    from chimed_eval.evidence.multi_choice import is_multi
+    from chimed_eval.tasks import get_task
 
     task = get_task("cmexam")
     data = task.load(SHARED)

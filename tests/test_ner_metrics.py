@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 
-from chimed_eval.extract_ner import TypeInventory, parse_ner
+from chimed_eval.extract.ner import TypeInventory, parse_ner
 from chimed_eval.metrics.ner import (
     Counts, RecordCounts, gold_spans, locate, multiset_counts, ner_metrics, record_counts, resolve_overlaps,
     set_counts, spans_to_bio,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.cli import main
+from chimed_eval.cli.app import main
 from chimed_eval.metrics.ner import RecordCounts, ner_metrics, record_counts
 
 TYPES = ("疾病", "部位", "药物")

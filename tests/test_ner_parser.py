@@ -1,4 +1,4 @@
-"""The NER output parser (chimed_eval/extract_ner.py) as a data table: one row per rule.
+"""The NER output parser (chimed_eval/extract/ner.py) as a data table: one row per rule.
 
 Each row: (name, variant, raw output, expected pairs in output order with duplicates, tags that
 the decisions must show). A decision's tags are its action, its reason and its notes (the part
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from chimed_eval.extract_ner import TypeInventory, parse_ner, render_answer
+from chimed_eval.extract.ner import TypeInventory, parse_ner, render_answer
 
 INV = TypeInventory(
     ("疾病和诊断", "影像检查", "实验室检验", "手术", "药物", "解剖部位"),

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.errors import DataError
-from chimed_eval.spans import SpanFields, read_span_file
+from chimed_eval.core.errors import DataError
+from chimed_eval.files.spans import SpanFields, read_span_file
 
 DRUGS = ["华法林", "阿司匹林", "头孢曲松", "二甲双胍", "氯吡格雷"]
 DISEASES = ["高血压", "糖尿病", "冠心病", "房颤", "慢性胃炎"]
@@ -102,7 +102,7 @@ def test_mention_strings_settle_the_convention(tmp_path: Path) -> None:
 def test_the_ner_task_and_validate_refuse_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """``validate`` no longer says all is well: one line naming the file and line, exit 2;
     ``check_ends=false`` in --task-args lets it through."""
-    from chimed_eval.cli import main
+    from chimed_eval.cli.app import main
 
     incl = write(tmp_path, "incl.jsonl", records(end_inclusive=True))
     assert main(["validate", "--tasks", "ner", "--task-args", f"path={incl}", "--show", "0"]) == 2

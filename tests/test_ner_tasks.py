@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.cli import main
-from chimed_eval.errors import ConfigError, DataError
-from chimed_eval.spans import read_bio, read_span_file, read_span_jsonl
-from chimed_eval.task import TaskRunOptions
+from chimed_eval.cli.app import main
+from chimed_eval.core.errors import ConfigError, DataError
+from chimed_eval.files.spans import read_bio, read_span_file, read_span_jsonl
+from chimed_eval.task.options import TaskRunOptions
 from conftest import write_exam_csv
-from tasks import get_task
-from tasks.ner import CCKS_TYPES, make_ner_task_from_args, spec_from_args
+from chimed_eval.tasks import get_task
+from chimed_eval.tasks.ner import CCKS_TYPES, make_ner_task_from_args, spec_from_args
 
 SCHEMA = Path(__file__).resolve().parents[1] / "chimed_eval" / "schema" / "results.schema.json"
 
@@ -403,7 +403,7 @@ def test_cap_applies_to_the_requests_and_a_bad_cap_is_refused(tmp_path):
 
 
 def test_truncation_uses_the_backends_token_count(tmp_path):
-    from chimed_eval.types import Response
+    from chimed_eval.core.types import Response
 
     test, _ = _bio_files(tmp_path)
     task = make_ner_task_from_args({"path": str(test), "types": "疾病;药物"})

@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 
 from chimed_eval.backends.openai import APIError, OpenAIBackend, backoff_delay, parse_retry_after, sanitise_url
-from chimed_eval.presets import PAPER_API_SYSTEM_PROMPT
-from chimed_eval.cli import main
-from chimed_eval.errors import ConfigError
-from chimed_eval.types import GenerationConfig, Message, Request
+from chimed_eval.models.presets import PAPER_API_SYSTEM_PROMPT
+from chimed_eval.cli.app import main
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.core.types import GenerationConfig, Message, Request
 from conftest import write_exam_csv
 
 SECRET = "sk-test-SECRET123"
@@ -452,10 +452,10 @@ def test_api_presets_resolve_to_the_openai_backend(server, tmp_path, capsys):
 def test_baseline_presets_cover_every_published_row():
     """Every published row has a preset that resolves (a hub model to its hub id, an API model to
     the openai backend), and the paper decoding a preset documents is what the tasks run."""
-    from chimed_eval.models import MODELS, resolve_model
-    from chimed_eval.presets import BASELINES, PUBLISHED_ROWS
-    from leaderboards.paper import MODELS as PUBLISHED
-    from tasks.generation import DECODING
+    from chimed_eval.models.resolve import MODELS, resolve_model
+    from chimed_eval.models.presets import BASELINES, PUBLISHED_ROWS
+    from chimed_eval.leaderboards.paper import MODELS as PUBLISHED
+    from chimed_eval.tasks.generation import DECODING
 
     assert sorted(PUBLISHED_ROWS.values()) == sorted(PUBLISHED)
     for name, b in BASELINES.items():

@@ -28,9 +28,9 @@ from conftest import default_sigint
 from chimed_eval.backends import open_backend
 from chimed_eval.backends.openai import (INSTALL_HINT, APIError, OpenAIBackend, Redactor, backoff_delay,
                                          parse_retry_after)
-from chimed_eval.cache import ResponseCache
-from chimed_eval.errors import ConfigError
-from chimed_eval.types import GenerationConfig, Request
+from chimed_eval.backends.cache import ResponseCache
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.core.types import GenerationConfig, Request
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "sk-proj-Abc123XYZ987def456GHI"
@@ -311,7 +311,7 @@ def test_slow_drip_body_is_cut_at_the_whole_request_timeout(serve):
 CTRL_C_SCRIPT = textwrap.dedent("""
     import sys
     from chimed_eval.backends.openai import OpenAIBackend
-    from chimed_eval.types import GenerationConfig, Request
+    from chimed_eval.core.types import GenerationConfig, Request
 
     b = OpenAIBackend("m", model_args={{"base_url": {url!r}, "concurrency": "4", "max_retries": "1000",
                                         "backoff": "5", "max_backoff": "30"}})
@@ -385,7 +385,7 @@ def test_missing_httpx_is_a_config_error_with_the_install_hint(monkeypatch):
 
 
 def test_httpx_is_imported_only_when_the_backend_is_built():
-    probe = ("import sys\nimport chimed_eval.backends.openai\nfrom chimed_eval.cli import main\n"
+    probe = ("import sys\nimport chimed_eval.backends.openai\nfrom chimed_eval.cli.app import main\n"
              "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\nprint('httpx' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "False"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.cli import main
+from chimed_eval.cli.app import main
 from conftest import default_sigint, write_exam_csv
 
 
@@ -168,7 +168,7 @@ def test_other_tasks_into_the_same_out_keep_the_earlier_results(tmp_path):
 # --- 4. one process per OUT ----------------------------------------------------------------------------
 
 def _cmd(out: Path, exam: Path, delay: str, seed: str = "1234") -> list[str]:
-    return [sys.executable, "-m", "chimed_eval.cli", "run", "--backend", "fake", "--model", "random", "--tasks", "mcq",
+    return [sys.executable, "-m", "chimed_eval.cli.app", "run", "--backend", "fake", "--model", "random", "--tasks", "mcq",
             "--task-args", f"path={exam}", "--batch-size", "4", "--model-args", f"delay={delay}", "--seed", seed,
             "--output", str(out), "--no-progress"]
 
@@ -215,8 +215,8 @@ def test_a_pasted_key_without_a_name_is_not_echoed(tmp_path, capsys):
 
 
 def test_programmatic_settings_refuse_secrets_too():
-    from chimed_eval.errors import ConfigError
-    from chimed_eval.runner import RunSettings
+    from chimed_eval.core.errors import ConfigError
+    from chimed_eval.engine.runner import RunSettings
 
     with pytest.raises(ConfigError):
         RunSettings(model="oracle", backend="fake", model_args={"token": "abc"})

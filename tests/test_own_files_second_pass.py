@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.cli import main
-from chimed_eval.errors import DataError
+from chimed_eval.cli.app import main
+from chimed_eval.core.errors import DataError
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -73,7 +73,7 @@ def test_ceval_style_ids_restarting_in_each_split_are_not_called_shared_items(tm
     (tmp_path / "exam" / "dev" / "内科_dev.csv").write_text(
         "id,question,A,B,C,D,answer\n9,内科test第1题,甲1,乙1,丙1,丁1,B\n", encoding="utf-8")
     with pytest.raises(DataError, match="shares the question text with test item"):
-        from tasks.custom import McqSpec, load_mcq
+        from chimed_eval.tasks.mcq import McqSpec, load_mcq
         load_mcq(McqSpec(path=str(tmp_path / "exam" / "test"), fewshot=str(tmp_path / "exam" / "dev"), id="id"))
 
 
@@ -110,7 +110,7 @@ def test_mcq_where_keeps_the_matching_rows_and_names_a_missing_column(tmp_path, 
 
 
 def test_an_empty_final_doctor_turn_is_never_a_reference(tmp_path):
-    from tasks.generation_data import load_covid_zh
+    from chimed_eval.tasks.generation_data import load_covid_zh
 
     root = tmp_path / "dialogue" / "covid_zh"
     root.mkdir(parents=True)
@@ -168,7 +168,7 @@ def test_a_users_dialogue_file_is_scored_on_the_next_doctor_turn_like_the_builti
     m = {x["name"]: x["value"] for x in _results(tmp_path / "o")["tasks"]["dialogue"]["metrics"]}
     assert m["rougeL_char"] == pytest.approx(100.0) and m["sacrebleu4_cum"] == pytest.approx(100.0)
     # the built-in COVID-Dialogue reader gives the same item from the same turns
-    from tasks.generation_data import load_covid_zh
+    from chimed_eval.tasks.generation_data import load_covid_zh
 
     (tmp_path / "data" / "dialogue" / "covid_zh").mkdir(parents=True)
     (tmp_path / "data" / "dialogue" / "covid_zh" / "test_data.json").write_text(

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from chimed_eval.cli import main
+from chimed_eval.cli.app import main
 from chimed_eval.metrics.text import paper_rouge_pair, rouge_score_pair, sacrebleu_from_stats, sacrebleu_stats
 
 ROWS = [{"id": "q1", "科室": "心内科", "问题": "高血压患者饮食要注意什么？", "回答": ["低盐低脂饮食", "限制钠盐摄入"]},
@@ -132,7 +132,7 @@ def test_a_judge_is_shown_every_reference_of_an_item(tmp_path):
 
 def test_contamination_checks_every_reference_of_an_item(tmp_path):
     from chimed_eval.contamination.ngrams import sample_texts
-    from tasks.qa_file import QaSpec, load
+    from chimed_eval.tasks.qa import QaSpec, load
 
     f = tmp_path / "qa.json"
     f.write_text(json.dumps(ROWS, ensure_ascii=False), encoding="utf-8")

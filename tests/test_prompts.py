@@ -1,9 +1,10 @@
 """Rendered prompts, character for character, against the published templates."""
 
 
-from chimed_eval.prompts import Shot, render_generate, render_lmeval, render_paper
-from chimed_eval.task import MCQTask, TaskData
-from chimed_eval.types import Sample
+from chimed_eval.prompts.variants import Shot, render_generate, render_lmeval, render_paper
+from chimed_eval.task.multiple_choice import MCQTask
+from chimed_eval.task.options import TaskData
+from chimed_eval.core.types import Sample
 
 SHOT = Shot("女性生殖腺是", ("卵巢", "前庭大腺", "前庭球", "乳腺"), 0)
 Q, CH = "直接和语言活动有关的中枢", ("额中回后分", "顶上小叶缘上回", "额下回后分", "角回")
@@ -66,7 +67,7 @@ def test_five_shots_use_the_first_five_dev_items():
 def test_too_many_shots_is_a_clear_error():
     import pytest
 
-    from chimed_eval.errors import ConfigError
+    from chimed_eval.core.errors import ConfigError
 
     data = TaskData(samples=[Sample("1", "问", ("x", "y"), 0, "s")], fewshot={"s": []})
     task = MCQTask("t", lambda _: data)
@@ -81,9 +82,9 @@ def _gen_request(task_name: str, variant: str = "paper", setup=None):
     import pytest
 
     pytest.importorskip("jieba")
-    from chimed_eval.task import TaskRunOptions
-    from chimed_eval.types import Sample
-    from tasks import get_task
+    from chimed_eval.task.options import TaskRunOptions
+    from chimed_eval.core.types import Sample
+    from chimed_eval.tasks import get_task
 
     t = get_task(task_name)
     opts = TaskRunOptions(variant, chat=setup)
@@ -102,16 +103,17 @@ def test_paper_requests_stop_at_the_next_human_or_bot_turn():
 
 
 def test_chat_requests_stop_at_their_formats_turn_markers():
-    from chimed_eval.chat import chat_setup
+    from chimed_eval.models.chat import chat_setup
+    from chimed_eval.backends import backend_capabilities
 
-    _, _, req, _ = _gen_request("cmd-qa", "chat", chat_setup("hf", "ziya-v2", {}))
+    _, _, req, _ = _gen_request("cmd-qa", "chat", chat_setup("hf", backend_capabilities("hf"), "ziya-v2", {}))
     assert req.generation.stop == ("<human>:", "<bot>:")
-    _, _, req, _ = _gen_request("mc-dialogue", "chat", chat_setup("hf", "baichuan", {}))
+    _, _, req, _ = _gen_request("mc-dialogue", "chat", chat_setup("hf", backend_capabilities("hf"), "baichuan", {}))
     assert req.generation.stop == ("<reserved_102>", "<reserved_103>")
 
 
 def test_a_generation_the_backend_did_not_stop_is_cut_at_the_earliest_marker():
-    from chimed_eval.types import Response
+    from chimed_eval.core.types import Response
 
     t, sample, req, opts = _gen_request("cmd-qa")
     raw = "可以少量服用。\n[bot]:还有别的问题吗？\n[human]:谢谢"
@@ -122,8 +124,9 @@ def test_a_generation_the_backend_did_not_stop_is_cut_at_the_earliest_marker():
     clean = t.score(None, sample, req, Response(key=req.key, text="可以少量服用。\n"), opts)
     assert scored.extra["stats"] == clean.extra["stats"] and "generation_uncut" not in clean.extra
     # chat formats cut at their own markers, whichever comes first in the text
-    from chimed_eval.chat import chat_setup
+    from chimed_eval.models.chat import chat_setup
+    from chimed_eval.backends import backend_capabilities
 
-    t, sample, req, opts = _gen_request("cmd-qa", "chat", chat_setup("hf", "ziya-v2", {}))
+    t, sample, req, opts = _gen_request("cmd-qa", "chat", chat_setup("hf", backend_capabilities("hf"), "ziya-v2", {}))
     scored = t.score(None, sample, req, Response(key=req.key, text="可以。\n<bot>:再问\n<human>:好"), opts)
     assert scored.generation == "可以。\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from chimed_eval.cli import main
+from chimed_eval.cli.app import main
 
 
 def _metrics(out) -> dict[str, float]:

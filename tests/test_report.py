@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.cli import main
-from chimed_eval.report import mcnemar_exact, paired_bootstrap, render_html
+from chimed_eval.cli.app import main
+from chimed_eval.reports.html import mcnemar_exact, paired_bootstrap, render_html
 from conftest import write_exam_csv
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -170,7 +170,7 @@ def test_report_draws_the_reliability_diagram_from_the_records_option_logprobs(t
     import re
 
     from chimed_eval.metrics.calibration import calibration_metrics
-    from chimed_eval.report import calibration_inputs, load_samples
+    from chimed_eval.reports.html import calibration_inputs, load_samples
 
     out, res = _report_run(tmp_path)
     html = render_html(out)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import write_exam_csv, write_qa_run
 
-from chimed_eval.cli import main
+from chimed_eval.cli.app import main
 
 BAD_NAME = "ev<!--<script>"
 
@@ -37,9 +37,9 @@ def test_a_task_name_with_markup_is_refused(tmp_path, capsys):
 def test_the_inline_json_of_the_report_cannot_be_broken_by_a_name(tmp_path, monkeypatch, capsys):
     """A run made before names were checked (the check bypassed here) still gives a report whose
     data script holds no '<' and parses back to the name."""
-    import tasks.custom
+    import chimed_eval.tasks.mcq_spec
 
-    monkeypatch.setattr(tasks.custom, "check_task_name", lambda name, what="task name": name)
+    monkeypatch.setattr(chimed_eval.tasks.mcq_spec, "check_task_name", lambda name, what="task name": name)
     out = tmp_path / "o"
     f = write_exam_csv(tmp_path / "e.csv", 4)
     assert main(["run", "--no-progress", "--backend", "fake", "--model", "oracle", "--tasks", "mcq",
@@ -52,7 +52,7 @@ def test_the_inline_json_of_the_report_cannot_be_broken_by_a_name(tmp_path, monk
 
 
 def test_a_full_cache_disk_is_one_clear_line_and_the_records_stay(tmp_path, monkeypatch, capsys):
-    from chimed_eval.cache import ResponseCache
+    from chimed_eval.backends.cache import ResponseCache
 
     opened = ResponseCache._open
 
@@ -134,8 +134,8 @@ def test_nul_bytes_of_a_judge_verdict_never_reach_the_html(tmp_path, monkeypatch
 
 @pytest.mark.parametrize("name", ["a b", "x/y", ".hidden", "a<b", "a&b", 'a"b', "tab\there", "nul\x00"])
 def test_task_name_check(name):
-    from chimed_eval.errors import ConfigError
-    from tasks.config import check_task_name
+    from chimed_eval.core.errors import ConfigError
+    from chimed_eval.tasks.config import check_task_name
 
     with pytest.raises(ConfigError):
         check_task_name(name)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.cli import main
+from chimed_eval.cli.app import main
 from conftest import write_exam_csv
 
 SCHEMA = Path(__file__).resolve().parents[1] / "chimed_eval" / "schema" / "results.schema.json"
@@ -139,7 +139,7 @@ def test_unknown_task_suggests(tmp_path, capsys):
 
 
 def _cli(out: Path, exam: Path, delay: str) -> list[str]:
-    return [sys.executable, "-m", "chimed_eval.cli", "run", "--backend", "fake", "--model", "random",
+    return [sys.executable, "-m", "chimed_eval.cli.app", "run", "--backend", "fake", "--model", "random",
             "--tasks", "mcq", "--task-args", f"path={exam}", "--batch-size", "4", "--model-args", f"delay={delay}",
             "--output", str(out), "--no-progress"]
 

@@ -1,4 +1,4 @@
-"""The one reader of runs (`chimed_eval.runs`): what the writer wrote comes back as the same typed
+"""The one reader of runs (`chimed_eval.runs.reader`): what the writer wrote comes back as the same typed
 records; a torn last line is skipped as the runner skips it; a corrupt file is an error naming it."""
 
 from __future__ import annotations
@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.cli import main
-from chimed_eval.errors import ConfigError
-from chimed_eval.records import SampleStore, record_to_score, run_result_to_dict, score_to_record, write_json_atomic
-from chimed_eval.runs import iter_samples, read_run, read_run_state
-from chimed_eval.types import Metric, ModelInfo, RunResult, SampleScore, TaskResult
+from chimed_eval.cli.app import main
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.runs.records import SampleStore, run_result_to_dict, write_json_atomic
+from chimed_eval.core.types import record_to_score, score_to_record
+from chimed_eval.runs.reader import iter_samples, read_run, read_run_state
+from chimed_eval.core.types import Metric, ModelInfo, RunResult, SampleScore, TaskResult
 from conftest import write_exam_csv
 
 H = "a" * 64

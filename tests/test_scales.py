@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.cli import main
-from chimed_eval.errors import ConfigError, DataError
-from tasks.scales import first_option, item_points, make_scale_task_from_args, read_scale_file
+from chimed_eval.cli.app import main
+from chimed_eval.core.errors import ConfigError, DataError
+from chimed_eval.tasks.scale import first_option, item_points, make_scale_task_from_args, read_scale_file
 
 OPTIONS = ["非常同意", "同意", "不确定", "不同意", "非常不同意"]  # A..E, points 5..1 by default
 SCALE = {

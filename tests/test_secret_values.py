@@ -9,7 +9,7 @@ import json
 import pytest
 from conftest import write_exam_csv, write_qa_run
 
-from chimed_eval.cli import main
+from chimed_eval.cli.app import main
 
 KEY = "sk-live-Q7vX2mB9kL4pR8tW1zY6nC3d"
 
@@ -74,7 +74,7 @@ def test_judge_args_holding_a_key_are_redacted_in_judge_json(tmp_path, capsys):
 @pytest.mark.parametrize("value", [KEY, f"Authorization: Bearer {KEY}", "Bearer abcdefgh12", "hf_aBcDeFgHiJkLmNoPqRsTuV",
                                    "ghp_0123456789abcdefABCDEF", "x" * 3 + "Zx8Qp2Lm9Rt4Vb7Nc1KsW3"])
 def test_key_shapes_are_recognised(value):
-    from chimed_eval.secret_args import looks_like_key, redact_args
+    from chimed_eval.core.secrets import looks_like_key, redact_args
 
     assert looks_like_key(value)
     assert redact_args({"anything": value}) == {"anything": "<redacted>"}
@@ -84,6 +84,6 @@ def test_key_shapes_are_recognised(value):
                                    "8f3b2c9d1e0a4f5b6c7d8e9f0a1b2c3d4e5f6a7b", "https://api.openai.com/v1",
                                    "0.9", "你是一名医生，请回答。Basic knowledge only.", "main"])
 def test_ordinary_values_are_kept(value):
-    from chimed_eval.secret_args import looks_like_key
+    from chimed_eval.core.secrets import looks_like_key
 
     assert not looks_like_key(value)

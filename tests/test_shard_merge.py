@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.cli import main
-from chimed_eval.errors import ConfigError
-from chimed_eval.parallel import child_envs, shard_dir, shard_from_env
+from chimed_eval.cli.app import main
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.engine.parallel import child_envs, shard_dir, shard_from_env
 from conftest import write_exam_csv
 
 

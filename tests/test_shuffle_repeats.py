@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.check import metric_direction
-from chimed_eval.cli import main
-from chimed_eval.errors import ConfigError
-from chimed_eval.expand import expand_repeats, expand_shuffled, letters_of, mc_generation_config
+from chimed_eval.reports.check import metric_direction
+from chimed_eval.cli.app import main
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.evidence.expand import expand_repeats, expand_shuffled, letters_of, mc_generation_config
 from chimed_eval.metrics.repeats import majority_answer
-from chimed_eval.runner import RunSettings, item_seed, prepare
-from chimed_eval.task import TaskData
-from chimed_eval.types import GenerationConfig, Sample
+from chimed_eval.engine.runner import RunSettings, item_seed, prepare
+from chimed_eval.task.options import TaskData
+from chimed_eval.core.types import GenerationConfig, Sample
 from conftest import write_exam_csv
 
 EXAM_CYCLE = "ABCDDCBA"  # gold letters of the synthetic exam, item i -> EXAM_CYCLE[i % 8]
@@ -217,7 +217,7 @@ def test_pass_zero_is_the_unshuffled_run_and_score_and_resume_reproduce_it(exam,
 
 
 def test_shuffling_a_task_without_options_is_refused(tmp_path):
-    from tasks.generation import GenerationTask
+    from chimed_eval.tasks.generation import GenerationTask
 
     task = GenerationTask("qa", lambda _d: TaskData([Sample("g1", "头痛怎么办", target="多休息")]))
     with pytest.raises(ConfigError, match="no options to shuffle"):
@@ -253,7 +253,7 @@ def test_repeats_need_sampling(exam, tmp_path, capsys):
 
 
 def test_each_repeat_is_seeded_per_seed_item_and_k(exam, tmp_path):
-    from tasks.factory import build_tasks
+    from chimed_eval.tasks.factory import build_tasks
 
     task = build_tasks(["mcq"], {"path": str(exam)}, None)[0].task
     p = prepare(task, tmp_path, RunSettings(model="random", backend="fake", variant="generate", seed=5, repeats=3,
@@ -269,7 +269,7 @@ def test_unshuffled_pass_is_the_plain_runs_request_under_sampling(exam, tmp_path
     """Issue 22 item 10: on sampled decoding, pass 0 of --shuffle-choices sends exactly the request
     of a run without the flag (same prompt, same generation settings and seed); the other orders
     draw their own seeds."""
-    from tasks.factory import build_tasks
+    from chimed_eval.tasks.factory import build_tasks
 
     task = build_tasks(["mcq"], {"path": str(exam)}, None)[0].task
     common = dict(model="random", backend="fake", variant="generate", seed=5, decoding="paper-sampling",

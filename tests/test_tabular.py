@@ -1,4 +1,4 @@
-"""chimed_eval.tabular: row readers, answers and options, and the precision of their errors."""
+"""chimed_eval.files.tabular: row readers, answers and options, and the precision of their errors."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from chimed_eval.errors import ConfigError, DataError
-from chimed_eval.tabular import Row, infer_index_base, parse_answer, read_rows, require, split_options
+from chimed_eval.core.errors import ConfigError, DataError
+from chimed_eval.files.tabular import Row, infer_index_base, parse_answer, read_rows, require, split_options
 
 
 def _write(path, text, encoding="utf-8"):

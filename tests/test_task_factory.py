@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.cli import main
+from chimed_eval.cli.app import main
 from conftest import write_exam_csv
-from tasks.factory import TASK_TYPES, build_tasks, describe
+from chimed_eval.tasks.factory import TASK_TYPES, build_tasks, describe
 
 
 def run(*argv: str) -> int:
@@ -18,10 +18,10 @@ def run(*argv: str) -> int:
 
 
 def test_every_type_describes_every_key_it_accepts():
-    from tasks import custom, ner
+    from chimed_eval.tasks import mcq, ner
 
     assert {"mcq", "ner", "scale"} <= set(TASK_TYPES)
-    assert {a.name for a in TASK_TYPES.get("mcq").args} == set(custom.SPEC_KEYS)
+    assert {a.name for a in TASK_TYPES.get("mcq").args} == set(mcq.SPEC_KEYS)
     assert {a.name for a in TASK_TYPES.get("ner").args} == set(ner.NER_KEYS)
     for name in TASK_TYPES:
         t = TASK_TYPES.get(name)
@@ -123,7 +123,7 @@ def test_a_task_config_that_is_no_regular_file_is_refused_at_once(tmp_path, comm
     elif command == "run":
         argv += ["--output", str(tmp_path / "out")]
     try:
-        done = subprocess.run([sys.executable, "-m", "chimed_eval.cli", *argv], capture_output=True, text=True,
+        done = subprocess.run([sys.executable, "-m", "chimed_eval.cli.app", *argv], capture_output=True, text=True,
                               timeout=120, cwd=tmp_path, preexec_fn=_limit_memory)
     except subprocess.TimeoutExpired:
         pytest.fail(f"{command} --task-config {special} still waits after 120 s")
@@ -134,9 +134,9 @@ def test_a_task_config_that_is_no_regular_file_is_refused_at_once(tmp_path, comm
 
 
 def test_a_task_config_that_is_a_directory_or_too_large_is_refused(tmp_path, capsys):
-    from tasks.config import load_config_file
-    from chimed_eval.errors import ConfigError
-    from chimed_eval.tabular_text import MAX_TASK_CONFIG_BYTES
+    from chimed_eval.tasks.config import load_config_file
+    from chimed_eval.core.errors import ConfigError
+    from chimed_eval.files.text import MAX_TASK_CONFIG_BYTES
 
     with pytest.raises(ConfigError, match=f"{tmp_path}: the task config is a directory, not a regular file"):
         load_config_file(tmp_path)

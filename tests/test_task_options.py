@@ -12,13 +12,15 @@ from pathlib import Path
 import pytest
 
 from chimed_eval.backends.fake import FakeBackend, script_key
-from chimed_eval.chat import chat_setup
-from chimed_eval.runner import RunSettings, oracle_script, prepare
-from chimed_eval.task import Task, TaskRunOptions
-from chimed_eval.types import Message, Request, Response
+from chimed_eval.models.chat import chat_setup
+from chimed_eval.backends import backend_capabilities
+from chimed_eval.engine.runner import RunSettings, oracle_script, prepare
+from chimed_eval.task.base import Task
+from chimed_eval.task.options import TaskRunOptions
+from chimed_eval.core.types import Message, Request, Response
 from conftest import write_exam_csv
-from tasks.custom import make_mcq_task, spec_from_args
-from tasks.ner import make_ner_task_from_args
+from chimed_eval.tasks.mcq import make_mcq_task, spec_from_args
+from chimed_eval.tasks.ner import make_ner_task_from_args
 
 BIO = "胃 B-疾病\n癌 I-疾病\n服 O\n药 B-药物\n\n头 O\n痛 B-疾病\n"
 
@@ -35,9 +37,9 @@ def _ner(tmp_path: Path) -> Task:
 
 def _generation_task(tmp_path: Path) -> Task:
     pytest.importorskip("jieba")
-    from tasks.generation import GenerationTask
-    from chimed_eval.task import TaskData
-    from chimed_eval.types import Sample
+    from chimed_eval.tasks.generation import GenerationTask
+    from chimed_eval.task.options import TaskData
+    from chimed_eval.core.types import Sample
 
     data = TaskData(samples=[Sample("q1", "头痛怎么办", target="多休息。"),
                              Sample("d1", "(paper)", target="做过胃镜吗", metadata={"turns": [["patient", "胃胀\n"]]})])
@@ -108,13 +110,14 @@ def test_requests_carry_no_gold_and_the_oracle_reads_its_script(tmp_path):
 
 def test_chat_api_requests_carry_typed_messages_and_the_old_stored_context(tmp_path):
     task = _generation_task(tmp_path)
-    opts = TaskRunOptions("chat", chat=chat_setup("openai", "gpt-4", {}))
+    opts = TaskRunOptions("chat", chat=chat_setup("openai", backend_capabilities("openai"), "gpt-4", {}))
     data = task.load(tmp_path)
     qa, dialogue = task.build_requests(data, data.samples, opts)
     assert qa.messages == (Message("user", "头痛怎么办"),)
     assert dialogue.messages == (Message("user", "胃胀"),)
     assert qa.context == '<<chimed-eval:openai-messages>>[{"role": "user", "content": "头痛怎么办"}]'
-    local = task.build_requests(data, data.samples, TaskRunOptions("chat", chat=chat_setup("fake", "oracle", {})))
+    fake_chat = chat_setup("fake", backend_capabilities("fake"), "oracle", {})
+    local = task.build_requests(data, data.samples, TaskRunOptions("chat", chat=fake_chat))
     assert all(not r.messages for r in local)
 
 

@@ -226,7 +226,7 @@ def test_random_pairs_all_protocols_equal_the_packages(nltk_bleu):
 def test_standard_protocol_without_its_packages_names_the_install(monkeypatch):
     """The standard protocol is sacreBLEU's and rouge-score's own code: without them it stops with
     the install hint (a ConfigError, one clean line in the CLI); the paper protocol needs neither."""
-    from chimed_eval.errors import ConfigError
+    from chimed_eval.core.errors import ConfigError
     from chimed_eval.metrics import text_standard
 
     monkeypatch.setitem(sys.modules, "sacrebleu.metrics.bleu", None)
@@ -297,7 +297,7 @@ def test_readme_paper_padding_procedure_taken_literally_is_the_codes_tokenizatio
 def test_a_one_token_reference_keeps_rouge_scores_zero_rouge2_and_is_counted():
     pytest.importorskip("rouge_score")
     pytest.importorskip("jieba")
-    from chimed_eval.types import SampleScore
+    from chimed_eval.core.types import SampleScore
 
     # rouge-score itself: no bigram in the reference -> ROUGE-2 F = 0, even for an exact answer
     assert T.rouge_score_pair("头痛", "头痛", "jieba") == {"rouge1": 1.0, "rouge2": 0.0, "rougeL": 1.0}

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chimed_eval.errors import ConfigError, DataError
-from training.config import Source, apply_overrides, from_dict
-from training.data import CMD_SPLITS, Chat, Pair, QA, easy_pairs, mixture, read_jsonl
-from training.overlap import check_no_eval_overlap, eval_overlap, record_texts
+from chimed_eval.core.errors import ConfigError, DataError
+from chimed_eval.training.config import Source, apply_overrides, from_dict
+from chimed_eval.training.data import CMD_SPLITS, Chat, Pair, QA, easy_pairs, mixture, read_jsonl
+from chimed_eval.training.overlap import check_no_eval_overlap, eval_overlap, record_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,7 +90,7 @@ def test_easy_pairs_never_pair_an_answer_with_itself():
 
 
 def test_config_errors_and_overrides():
-    from training.sft import SFTStageConfig
+    from chimed_eval.training.sft import SFTStageConfig
 
     with pytest.raises(ConfigError, match="unknown key"):
         from_dict(SFTStageConfig, {"model": "m", "output_dir": "o", "lr": 1})
@@ -104,7 +104,7 @@ def test_config_errors_and_overrides():
 
 
 def test_full_plan_chains_the_stages():
-    from training.full import plan
+    from chimed_eval.training.full import plan
 
     data = yaml.safe_load((ROOT / "examples" / "train_regime.yaml").read_text(encoding="utf-8"))
     p = plan({k: v for k, v in data.items() if k != "skip_done"})
@@ -120,9 +120,9 @@ def test_full_plan_chains_the_stages():
 def test_stage_commands_on_a_full_file_run_the_judge_and_skip_finished_stages(tmp_path, monkeypatch):
     import dataclasses
 
-    from training import cli
-    from training.full import plan
-    from training.registry import STAGES, get_stage
+    from chimed_eval.training import cli
+    from chimed_eval.training.full import plan
+    from chimed_eval.training.registry import STAGES, get_stage
 
     data = yaml.safe_load((ROOT / "examples" / "train_regime.yaml").read_text(encoding="utf-8"))
     for sec in ("pretrain", "sft", "reward", "judge", "rejection"):
@@ -157,8 +157,8 @@ def real_data(shared_data, monkeypatch):
 
 
 def test_cmd_splits_are_disjoint_and_exclude_the_cmd_qa_test_set(real_data):
-    from tasks.generation import load_cmd_qa
-    from training.data import cmd_splits
+    from chimed_eval.tasks.generation import load_cmd_qa
+    from chimed_eval.training.data import cmd_splits
 
     splits = cmd_splits(str(real_data.resolve()))
     test = load_cmd_qa(real_data).samples
@@ -179,8 +179,8 @@ def test_cmd_splits_are_disjoint_and_exclude_the_cmd_qa_test_set(real_data):
 def test_no_evaluation_test_item_in_the_example_regime(real_data):
     """Every training and held-out record the example regime reads (all stages) is checked
     against cmd-qa's test split, mc-dialogue's test targets and SafetyBench's questions."""
-    from training.data import load_source
-    from training.full import plan
+    from chimed_eval.training.data import load_source
+    from chimed_eval.training.full import plan
 
     data = yaml.safe_load((ROOT / "examples" / "train_regime.yaml").read_text(encoding="utf-8"))
     stages = plan({k: v for k, v in data.items() if k != "skip_done"})
@@ -205,8 +205,8 @@ def test_no_evaluation_test_item_in_the_example_regime(real_data):
 
 
 def test_overlap_is_detected_and_refused(real_data):
-    from tasks.generation import load_cmd_qa, load_hetmc
-    from training.data import safetybench_chats
+    from chimed_eval.tasks.generation import load_cmd_qa, load_hetmc
+    from chimed_eval.training.data import safetybench_chats
 
     t = load_cmd_qa(real_data).samples[0]
     leak = [Chat((("user", t.input), ("assistant", "x")))]
@@ -223,7 +223,7 @@ def test_overlap_is_detected_and_refused(real_data):
 
 
 def test_hetmc_training_dialogues_are_not_test_dialogues(real_data):
-    from training.data import hetmc_chats
+    from chimed_eval.training.data import hetmc_chats
 
     chats = hetmc_chats("train")
     assert len(chats) > 300
@@ -234,8 +234,8 @@ def test_hetmc_training_dialogues_are_not_test_dialogues(real_data):
 def test_deepspeed_configs_and_attention_fallback():
     import importlib.util
 
-    from training.config import TrainSettings, attention, training_kwargs
-    from training.deepspeed import zero_config
+    from chimed_eval.training.config import TrainSettings, attention, training_kwargs
+    from chimed_eval.training.deepspeed import zero_config
 
     z2 = zero_config(2, "optimizer")
     assert z2["zero_optimization"]["stage"] == 2 and z2["zero_optimization"]["offload_optimizer"]["device"] == "cpu"
@@ -254,7 +254,7 @@ def test_deepspeed_configs_and_attention_fallback():
 
 
 def test_wilson_interval_against_known_values():
-    from training.measure import wilson
+    from chimed_eval.training.measure import wilson
 
     lo, hi = wilson(24, 24)  # 24/24: the bootstrap interval collapses to [1, 1]; Wilson does not
     assert lo == pytest.approx(24 / (24 + 1.959964 ** 2), abs=1e-9) and hi == pytest.approx(1.0)

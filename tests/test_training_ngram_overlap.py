@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chimed_eval.errors import ConfigError
+from chimed_eval.core.errors import ConfigError
 
 MEDQA_Q = "男，45岁。反复上腹痛3年，空腹时加重，进食后缓解。最可能的诊断是"
 OPTIONS = ("胃溃疡", "十二指肠溃疡", "慢性胃炎", "胃癌")
@@ -24,7 +24,7 @@ COPY = "医生你好！男 45 岁, 反复上腹痛 3 年; 空腹时加重, 进�
 @pytest.fixture()
 def planted(tmp_path, monkeypatch):
     """A data folder with one MedQA test item (every other task's data is missing)."""
-    from training.overlap import clear_test_caches
+    from chimed_eval.training.overlap import clear_test_caches
 
     root = tmp_path / "data"
     (root / "medqa_mcmle").mkdir(parents=True)
@@ -38,13 +38,13 @@ def planted(tmp_path, monkeypatch):
 
 
 def _chats(*pairs):
-    from training.data import Chat
+    from chimed_eval.training.data import Chat
 
     return [Chat((("user", q), ("assistant", a)), f"sft.jsonl:{i + 1}") for i, (q, a) in enumerate(pairs)]
 
 
 def test_a_reformatted_copy_passes_the_exact_check_and_is_refused(planted):
-    from training.overlap import check_no_eval_ngram_overlap, eval_overlap, record_texts
+    from chimed_eval.training.overlap import check_no_eval_ngram_overlap, eval_overlap, record_texts
 
     recs = _chats(("头痛怎么办？", "多休息，必要时就医。"), (COPY, "十二指肠溃疡"))
     assert eval_overlap(record_texts(recs)) == {}  # not an exact copy
@@ -60,7 +60,7 @@ def test_a_reformatted_copy_passes_the_exact_check_and_is_refused(planted):
 
 
 def test_allowed_tasks_are_counted_not_refused(planted):
-    from training.overlap import check_no_eval_ngram_overlap
+    from chimed_eval.training.overlap import check_no_eval_ngram_overlap
 
     check = check_no_eval_ngram_overlap(_chats((COPY, "B")), "sft", allow=["medqa-mcmle"])
     assert check.contaminated == {"medqa-mcmle": 1} and check.checked == () and check.allowed == ("medqa-mcmle",)
@@ -72,8 +72,8 @@ def test_allowed_tasks_are_counted_not_refused(planted):
 
 
 def test_every_kind_of_record_is_checked(planted):
-    from training.data import Pair, PromptItem
-    from training.overlap import check_no_eval_ngram_overlap, record_documents
+    from chimed_eval.training.data import Pair, PromptItem
+    from chimed_eval.training.overlap import check_no_eval_ngram_overlap, record_documents
 
     recs = ["正常的医学文本。", Pair("问", "好的回答", "坏的回答", origin="p:1"), PromptItem("x", "问题", "参考", ("外部",))]
     assert [t for _, t in record_documents(recs)] == ["正常的医学文本。", "问", "好的回答", "坏的回答", "问题", "参考", "外部"]
@@ -83,7 +83,7 @@ def test_every_kind_of_record_is_checked(planted):
 
 
 def test_the_test_side_is_indexed_once_per_process(planted):
-    from training.overlap import _data_root, test_ngram_index
+    from chimed_eval.training.overlap import _data_root, test_ngram_index
 
     a = test_ngram_index(_data_root(), 13)
     assert test_ngram_index(_data_root(), 13) is a and a[1] == ("medqa-mcmle",) and len(a[0]) > 0
@@ -95,8 +95,8 @@ class _Cfg:
 
 
 def test_the_stage_report_records_the_ngram_check(planted, tmp_path):
-    from training.config import Source, TrainSettings
-    from training.stage import Stage
+    from chimed_eval.training.config import Source, TrainSettings
+    from chimed_eval.training.stage import Stage
 
     f = tmp_path / "sft.jsonl"
     f.write_text(json.dumps({"prompt": "头痛怎么办？", "completion": "多休息。"}, ensure_ascii=False) + "\n"
@@ -122,16 +122,16 @@ def test_the_stage_report_records_the_ngram_check(planted, tmp_path):
 
 
 def test_a_bad_policy_fails_before_any_data_is_read(tmp_path):
-    from training.config import TrainSettings
-    from training.stage import Stage
+    from chimed_eval.training.config import TrainSettings
+    from chimed_eval.training.stage import Stage
 
     with pytest.raises(ConfigError, match="train.eval_ngram_overlap 'warn': choose drop or refuse"):
         Stage("sft", _Cfg(), str(tmp_path / "o"), TrainSettings(precision="fp32", use_cpu=True, eval_ngram_overlap="warn"))
 
 
 def test_only_the_contaminating_records_are_dropped(planted):
-    from training.data import Pair
-    from training.overlap import decontaminate
+    from chimed_eval.training.data import Pair
+    from chimed_eval.training.overlap import decontaminate
 
     recs = [*_chats(("头痛怎么办？", "多休息。"), ("胃痛", COPY)), Pair("问", "好", COPY, origin="p:1"), "正常的医学文本。"]
     kept, check = decontaminate(recs, "x")
@@ -141,7 +141,7 @@ def test_only_the_contaminating_records_are_dropped(planted):
 
 
 def test_a_reformatted_copy_stops_the_pretrain_stage(planted, tmp_path, capsys):
-    from training.cli import main
+    from chimed_eval.training.cli import main
 
     docs = tmp_path / "docs.jsonl"
     docs.write_text(json.dumps({"text": "正常的医学文本。" * 20}, ensure_ascii=False) + "\n"

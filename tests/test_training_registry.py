@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from chimed_eval.errors import ConfigError
-from training.config import TrainSettings, from_dict, training_kwargs
-from training.registry import STAGES, StageSpec, get_stage, stages
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.training.config import TrainSettings, from_dict, training_kwargs
+from chimed_eval.training.registry import STAGES, StageSpec, get_stage, stages
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,7 +56,7 @@ def test_built_in_stages_in_regime_order():
 
 
 def test_help_lists_every_stage_without_importing_torch_or_transformers():
-    code = ("import sys\nfrom training.cli import build_parser\ntry:\n    build_parser().parse_args(['--help'])\n"
+    code = ("import sys\nfrom chimed_eval.training.cli import build_parser\ntry:\n    build_parser().parse_args(['--help'])\n"
             "except SystemExit:\n    pass\nprint([m for m in ('torch', 'transformers', 'trl') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
     assert out.strip().endswith("[]")
@@ -65,8 +65,8 @@ def test_help_lists_every_stage_without_importing_torch_or_transformers():
 
 
 def test_a_new_stage_is_one_registration(tmp_path, monkeypatch):
-    from training import cli
-    from training.full import plan, run_full
+    from chimed_eval.training import cli
+    from chimed_eval.training.full import plan, run_full
 
     ran: list[tuple[str, Any]] = []
     _add_stage(monkeypatch, StageSpec("toy", "a DPO-like stage after sft", ToyConfig,
@@ -118,7 +118,7 @@ def test_train_settings_take_any_training_arguments_field():
     ({"trainer_args": {"not_a_field": 1}}, "not a transformers TrainingArguments field"),
 ])
 def test_unknown_or_translated_training_settings_are_refused(train, msg):
-    from training.sft import SFTStageConfig
+    from chimed_eval.training.sft import SFTStageConfig
 
     with pytest.raises(ConfigError, match=msg):
         from_dict(SFTStageConfig, {"model": "m", "output_dir": "o", "train": train}, "sft")
@@ -135,8 +135,8 @@ CMMLU_OPTIONS = ("肾阴虚而肝阳亢", "肾阴虚而相火动", "心阴虚而
 @pytest.fixture()
 def planted_data(tmp_path, monkeypatch):
     """A data folder in the shared layout with one MedQA item and one CMMLU item per subject."""
-    from training.overlap import clear_test_caches
-    from tasks.exams import CMMLU_MEDICAL
+    from chimed_eval.training.overlap import clear_test_caches
+    from chimed_eval.tasks.exams import CMMLU_MEDICAL
 
     root = tmp_path / "data"
     (root / "medqa_mcmle").mkdir(parents=True)
@@ -160,9 +160,9 @@ def _jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 def test_planted_medqa_and_cmmlu_items_are_refused(planted_data, tmp_path):
-    from training.data import load_source
-    from training.config import Source
-    from training.overlap import check_no_eval_overlap, eval_overlap, record_texts
+    from chimed_eval.training.data import load_source
+    from chimed_eval.training.config import Source
+    from chimed_eval.training.overlap import check_no_eval_overlap, eval_overlap, record_texts
 
     medqa_prompt = MEDQA_Q + "\n" + "\n".join(f"{'ABCD'[i]}. {o}" for i, o in enumerate(MEDQA_OPTIONS))
     cmmlu_prompt = CMMLU_Q + "\nA. " + "\nB. ".join(CMMLU_OPTIONS)
@@ -188,7 +188,7 @@ def test_planted_medqa_and_cmmlu_items_are_refused(planted_data, tmp_path):
 
 
 def test_a_planted_item_stops_the_pretrain_stage(planted_data, tmp_path, capsys):
-    from training.cli import main
+    from chimed_eval.training.cli import main
 
     docs = _jsonl(tmp_path / "docs.jsonl", [{"text": "正常的医学文本。" * 20}, {"text": MEDQA_Q}])
     cfg = tmp_path / "pretrain.yaml"
@@ -202,8 +202,8 @@ def test_a_planted_item_stops_the_pretrain_stage(planted_data, tmp_path, capsys)
 
 def test_every_real_task_is_asked_for_its_test_items(shared_data, monkeypatch):
     """On the real data the check covers the exam tasks, C-Eval and CCKS too."""
-    from tasks import get_task
-    from training.overlap import eval_overlap, test_texts
+    from chimed_eval.tasks import get_task
+    from chimed_eval.training.overlap import eval_overlap, test_texts
 
     monkeypatch.setenv("CHIMED_EVAL_DATA", str(shared_data))
     tt = test_texts(str(shared_data.resolve()))

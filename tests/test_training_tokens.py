@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from training.tokens import IGNORE, PackedCollator, encode_chat, pack_documents, paper_segments, prompt_text
+from chimed_eval.training.tokens import IGNORE, PackedCollator, encode_chat, pack_documents, paper_segments, prompt_text
 
 
 def test_packing_blocks_positions_and_targets():
@@ -99,9 +99,9 @@ def test_answer_only_mask_chat_template(tiny_model):
 
 def test_sft_trainer_trains_on_our_labels(tiny_model, tmp_path):
     """TRL's SFTTrainer keeps the prebuilt labels: the batch it trains on masks the prompt."""
-    from training.config import TrainSettings
-    from training.sft import SFTStageConfig, sft_trainer
-    from training.stage import Stage, load_causal_lm
+    from chimed_eval.training.config import TrainSettings
+    from chimed_eval.training.sft import SFTStageConfig, sft_trainer
+    from chimed_eval.training.stage import Stage, load_causal_lm
 
     cfg = SFTStageConfig(model=str(tiny_model), output_dir=str(tmp_path), train=TrainSettings(max_steps=1, batch_size=2))
     model, tok = load_causal_lm(str(tiny_model), cfg.train)

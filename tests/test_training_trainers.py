@@ -55,8 +55,8 @@ TRAIN = {"max_steps": 3, "batch_size": 4, "logging_steps": 1, "learning_rate": 1
 
 
 def test_pretrain_changes_every_parameter_and_reports_heldout_loss(tiny_model, files):
-    from training.config import from_dict
-    from training.pretrain import PretrainConfig, run_pretrain
+    from chimed_eval.training.config import from_dict
+    from chimed_eval.training.pretrain import PretrainConfig, run_pretrain
 
     out = files.root / "pt"
     rep = run_pretrain(from_dict(PretrainConfig, {"model": str(tiny_model), "output_dir": str(out), "block_size": 32,
@@ -71,8 +71,8 @@ def test_pretrain_changes_every_parameter_and_reports_heldout_loss(tiny_model, f
 
 
 def test_sft_changes_every_parameter_with_answer_only_loss(tiny_model, files):
-    from training.config import from_dict
-    from training.sft import SFTStageConfig, run_sft
+    from chimed_eval.training.config import from_dict
+    from chimed_eval.training.sft import SFTStageConfig, run_sft
 
     out = files.root / "sft"
     held = _jsonl(files.root / "held.jsonl", [{"prompt": "留出问题", "completion": "答案 治疗"}] * 2)
@@ -86,8 +86,8 @@ def test_sft_changes_every_parameter_with_answer_only_loss(tiny_model, files):
 
 @pytest.mark.parametrize("match_lengths", [False, True])
 def test_reward_changes_every_parameter_and_reports_accuracy(tiny_model, files, match_lengths):
-    from training.config import from_dict
-    from training.reward import RewardStageConfig, run_reward
+    from chimed_eval.training.config import from_dict
+    from chimed_eval.training.reward import RewardStageConfig, run_reward
 
     out = files.root / "rm"
     held = _jsonl(files.root / "hp.jsonl", [{"prompt": f"留出{i}", "chosen": "答案 肝硬化 检查", "rejected": f"quick fox {i}",
@@ -111,9 +111,9 @@ def test_bradley_terry_loss_matches_a_hand_computed_value(tiny_model, tmp_path):
     import torch
     from trl import RewardConfig, RewardTrainer
 
-    from training.config import TrainSettings
-    from training.reward import encode_pairs, load_reward_model
-    from training.stage import make_dataset
+    from chimed_eval.training.config import TrainSettings
+    from chimed_eval.training.reward import encode_pairs, load_reward_model
+    from chimed_eval.training.stage import make_dataset
 
     model, tok = load_reward_model(str(tiny_model), TrainSettings())
     data = make_dataset(encode_pairs(tok, [], 32) or [{"chosen_ids": [5, 6], "rejected_ids": [7]}])
@@ -132,8 +132,8 @@ def test_bradley_terry_loss_matches_a_hand_computed_value(tiny_model, tmp_path):
 
 
 def test_resume_from_checkpoint_gives_the_same_next_loss(tiny_model, files):
-    from training.config import from_dict
-    from training.pretrain import PretrainConfig, run_pretrain
+    from chimed_eval.training.config import from_dict
+    from chimed_eval.training.pretrain import PretrainConfig, run_pretrain
 
     def cfg(out: Path, resume: bool):
         return from_dict(PretrainConfig, {"model": str(tiny_model), "output_dir": str(out), "block_size": 32,
@@ -156,7 +156,7 @@ def test_resume_from_checkpoint_gives_the_same_next_loss(tiny_model, files):
 
 
 def test_cli_reports_bad_data_with_file_and_line(tiny_model, tmp_path, capsys):
-    from training.cli import main
+    from chimed_eval.training.cli import main
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "ok"}\n{"text": ""}\n', encoding="utf-8")
@@ -171,8 +171,8 @@ def test_cli_reports_bad_data_with_file_and_line(tiny_model, tmp_path, capsys):
 
 
 def test_gradient_checkpointing_gives_the_same_losses(tiny_model, files):
-    from training.config import from_dict
-    from training.pretrain import PretrainConfig, run_pretrain
+    from chimed_eval.training.config import from_dict
+    from chimed_eval.training.pretrain import PretrainConfig, run_pretrain
 
     def curve(out: str, ckpt: bool):
         return run_pretrain(from_dict(PretrainConfig, {
@@ -186,10 +186,10 @@ def test_gradient_checkpointing_gives_the_same_losses(tiny_model, files):
 def test_rejection_selects_the_best_scored_candidate_through_a_backend(tiny_model, tmp_path):
     """Samples come from an evaluation backend chosen by name (here the scripted fake one), the
     external answers compete, and the kept answer is the one the reward model scores highest."""
-    from training.config import TrainSettings, from_dict
-    from training.rejection import RejectionStageConfig, score_answers, select
+    from chimed_eval.training.config import TrainSettings, from_dict
+    from chimed_eval.training.rejection import RejectionStageConfig, score_answers, select
 
-    from training.reward import load_reward_model
+    from chimed_eval.training.reward import load_reward_model
 
     rm_dir = tmp_path / "rm"  # a reward model with a fixed (saved) head
     rm, tok = load_reward_model(str(tiny_model), TrainSettings())
@@ -202,7 +202,7 @@ def test_rejection_selects_the_best_scored_candidate_through_a_backend(tiny_mode
                                            "output_dir": str(tmp_path / "o"), "n_samples": 3, "keep": 1,
                                            "include_reference": True, "prompts": [{"path": str(prompts)}],
                                            "train": {"max_length": 64}})
-    from training.data import load_source
+    from chimed_eval.training.data import load_source
 
     items = load_source(cfg.prompts[0], "prompts")
     chosen, stats = select(cfg, items)
@@ -221,10 +221,10 @@ def test_rejection_selects_the_best_scored_candidate_through_a_backend(tiny_mode
 def test_stage_config_mistakes_are_config_errors(tmp_path):
     """Mistakes in a rejection or reward config end in ConfigError (the CLI prints it and exits 2),
     not in a NameError or a traceback from deep inside a stage."""
-    from chimed_eval.errors import ConfigError
-    from training.config import from_dict
-    from training.rejection import RejectionStageConfig, run_rejection
-    from training.reward import HardNegatives, hard_pairs
+    from chimed_eval.core.errors import ConfigError
+    from chimed_eval.training.config import from_dict
+    from chimed_eval.training.rejection import RejectionStageConfig, run_rejection
+    from chimed_eval.training.reward import HardNegatives, hard_pairs
 
     prompts = _jsonl(tmp_path / "p.jsonl", [{"prompt": f"问题{i}"} for i in range(3)])
     base = {"policy": "random", "backend": "fake", "reward_model": "rm", "output_dir": str(tmp_path / "o"),
@@ -246,10 +246,10 @@ def test_rejection_evaluation_averages_several_samples_per_prompt(tiny_model, tm
     from nltk.translate.bleu_score import corpus_bleu
 
     from chimed_eval.metrics.text import chimed_char_pad
-    from training.config import TrainSettings, from_dict
-    from training.generate import generate_answers
-    from training.rejection import RejectionStageConfig, context, evaluate_rejection, score_answers
-    from training.reward import load_reward_model
+    from chimed_eval.training.config import TrainSettings, from_dict
+    from chimed_eval.training.generate import generate_answers
+    from chimed_eval.training.rejection import RejectionStageConfig, context, evaluate_rejection, score_answers
+    from chimed_eval.training.reward import load_reward_model
 
     rm_dir = tmp_path / "rm"
     rm, tok = load_reward_model(str(tiny_model), TrainSettings())
@@ -265,7 +265,7 @@ def test_rejection_evaluation_averages_several_samples_per_prompt(tiny_model, tm
     ev = evaluate_rejection(cfg, "random", after, [])
     assert ev["n"] == 4 and ev["n_samples"] == 3
 
-    from training.data import load_source
+    from chimed_eval.training.data import load_source
 
     items = load_source(cfg.evaluate.prompts[0], "prompts")
     gens = generate_answers("random", [(p.id, context(p)) for p in items], 3, cfg.evaluate.decoding, 7, backend="fake")
@@ -297,8 +297,8 @@ def test_rejection_evaluation_averages_several_samples_per_prompt(tiny_model, tm
 def test_match_lengths_cuts_both_answers_of_a_pair_to_the_shorter(tiny_model):
     from transformers import AutoTokenizer
 
-    from training.data import Pair
-    from training.reward import encode_answer, encode_pairs
+    from chimed_eval.training.data import Pair
+    from chimed_eval.training.reward import encode_answer, encode_pairs
 
     tok = AutoTokenizer.from_pretrained(tiny_model)
     long, short = "高血压患者可以食用石斛，但要坚持服用降压药物，不要随意停药。", "可以"

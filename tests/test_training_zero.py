@@ -29,8 +29,8 @@ def setup(tiny_model, tmp_path_factory):
     cfg.write_text(f"model: {tiny_model}\nsources: [{{path: {text}}}]\nblock_size: 32\n"
                    "train: {max_steps: 5, logging_steps: 1, learning_rate: 0.002, use_cpu: true}\n", encoding="utf-8")
     single = root / "single"
-    subprocess.run([sys.executable, "-m", "training.cli", "pretrain", "--config", str(cfg), "--set", f"output_dir={single}",
-                    "--set", "train.batch_size=4"], check=True, cwd=ROOT, capture_output=True, text=True)
+    subprocess.run([sys.executable, "-m", "chimed_eval.training.cli", "pretrain", "--config", str(cfg),
+                    "--set", f"output_dir={single}", "--set", "train.batch_size=4"], check=True, cwd=ROOT, capture_output=True, text=True)
     return root, cfg, json.loads((single / "loss_curve.json").read_text())
 
 
@@ -40,8 +40,8 @@ def test_two_process_zero_matches_single_process(setup, stage):
     out = root / stage
     env = {**os.environ, "DS_ACCELERATOR": "cpu", "OMP_NUM_THREADS": "1"}
     torchrun = Path(sys.executable).with_name("torchrun")
-    cmd = [str(torchrun), "--nproc_per_node=2", f"--master_port={free_port()}", "-m", "training.cli", "pretrain",
-           "--config", str(cfg), "--set", f"output_dir={out}", "--set", "train.batch_size=2",
+    cmd = [str(torchrun), "--nproc_per_node=2", f"--master_port={free_port()}", "-m", "chimed_eval.training.cli",
+           "pretrain", "--config", str(cfg), "--set", f"output_dir={out}", "--set", "train.batch_size=2",
            "--set", f"train.deepspeed={stage}"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

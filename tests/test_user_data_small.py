@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from chimed_eval.backends.fake import FakeBackend
-from chimed_eval.cli import main
-from chimed_eval.errors import ConfigError, DataError
-from chimed_eval.tabular import read_rows
+from chimed_eval.cli.app import main
+from chimed_eval.core.errors import ConfigError, DataError
+from chimed_eval.files.tabular import read_rows
 from conftest import write_exam_csv
 
 ROWS = "question,A,B,C,D,answer\n成人发热首选哪项检查？,血常规,胸片,心电图,尿常规,A\n哪种维生素缺乏导致坏血病？,维生素A,维生素B1,维生素C,维生素D,C\n"

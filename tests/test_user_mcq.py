@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-import tasks.custom as custom
-from chimed_eval.cli import main
-from chimed_eval.errors import ConfigError, DataError
-from chimed_eval.tabular_answers import _LABEL, _label_index, split_options
-from chimed_eval.task import TaskRunOptions
-from chimed_eval.validate import option_problems
-from tasks.custom import McqSpec, make_mcq_task, spec_from_args
+import chimed_eval.tasks.mcq as custom
+from chimed_eval.cli.app import main
+from chimed_eval.core.errors import ConfigError, DataError
+from chimed_eval.files.answers import _LABEL, _label_index, split_options
+from chimed_eval.task.options import TaskRunOptions
+from chimed_eval.files.option_checks import option_problems
+from chimed_eval.tasks.mcq import McqSpec, make_mcq_task, spec_from_args
 
 SCHEMA = Path(__file__).resolve().parents[1] / "chimed_eval" / "schema" / "results.schema.json"
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.cli import main
-from chimed_eval.errors import ConfigError, DataError
-from chimed_eval.spans import SpanFields, read_span_file
-from tasks.ner import load_ner_specs, load_spec, spec_from_args
+from chimed_eval.cli.app import main
+from chimed_eval.core.errors import ConfigError, DataError
+from chimed_eval.files.spans import SpanFields, read_span_file
+from chimed_eval.tasks.ner import load_ner_specs, load_spec, spec_from_args
 
 # CMeEE-like: a JSON array (pretty-printed, one key per line), end_idx is the last character
 CMEEE = [

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from chimed_eval.cli import main
+from chimed_eval.cli.app import main
 
 
 def validate(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
@@ -48,7 +48,7 @@ def test_qa_gold_references(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_dialogue_gold_reference(shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from tasks.factory import build_tasks
+    from chimed_eval.tasks.factory import build_tasks
 
     [built] = build_tasks(["mc-dialogue"], {}, None)
     first = built.task.load(shared_data).samples[0]
@@ -57,8 +57,8 @@ def test_dialogue_gold_reference(shared_data: Path, capsys: pytest.CaptureFixtur
 
 
 def test_gold_lines_for_each_kind() -> None:
-    from chimed_eval.types import Sample
-    from chimed_eval.validate_gold import MAX_REFERENCE_CHARS, gold_lines
+    from chimed_eval.core.types import Sample
+    from chimed_eval.reports.gold import MAX_REFERENCE_CHARS, gold_lines
 
     assert gold_lines(Sample("a", "q", ("x", "y"), 1)) == ["gold: B  (B 'y')"]
     assert gold_lines(Sample("n", "无特殊。", metadata={"spans": []})) == ["gold: 0 entities"]

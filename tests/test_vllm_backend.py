@@ -10,10 +10,10 @@ import json
 
 import pytest
 
-from chimed_eval.errors import ConfigError
-from chimed_eval.models import ResolvedModel
-from chimed_eval.runner import RunSettings, evaluate
-from chimed_eval.types import GenerationConfig, Request
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.models.resolve import ResolvedModel
+from chimed_eval.engine.runner import RunSettings, evaluate
+from chimed_eval.core.types import GenerationConfig, Request
 from conftest import write_exam_csv
 
 pytestmark = pytest.mark.slow
@@ -140,7 +140,7 @@ def test_sampling_is_seeded_per_item(engines):
 
 def test_a_run_through_vllm_predicts_what_transformers_predicts(engines, tmp_path):
     from chimed_eval.backends.hf import HFBackend
-    from tasks.custom import McqSpec, make_mcq_task
+    from chimed_eval.tasks.mcq import McqSpec, make_mcq_task
 
     v, h = engines
     exam = write_exam_csv(tmp_path / "exam.csv", 14)
@@ -164,7 +164,7 @@ def test_the_cli_builds_the_vllm_backend_from_its_options(engines, tiny_model, t
     """`chimed-eval run --backend vllm` hands the resolved model, dtype, seed and engine options
     to the backend (the module's engine stands in, so no second engine starts)."""
     from chimed_eval.backends import BACKENDS
-    from chimed_eval.cli import main
+    from chimed_eval.cli.app import main
 
     v, _ = engines
     seen = {}
@@ -201,7 +201,7 @@ def test_many_seeded_samples_at_once_on_cpu(engines):
 def test_engine_starts_only_when_the_cache_lacks_an_answer(engines, tiny_model, tmp_path):
     """A fully cached run starts no engine (a minute on CPU); the first missing answer starts it."""
     from chimed_eval.backends.vllm import VLLMBackend
-    from chimed_eval.cache import CachingBackend
+    from chimed_eval.backends.cache import CachingBackend
 
     v, _ = engines
     reqs = [Request("generate", f"g{i}", f"问题{i}：", generation=GenerationConfig(max_new_tokens=6)) for i in range(3)]

@@ -16,9 +16,9 @@ import urllib.request
 
 import pytest
 
-from chimed_eval.cli import main
-from chimed_eval.models import ResolvedModel
-from chimed_eval.types import GenerationConfig, Request
+from chimed_eval.cli.app import main
+from chimed_eval.models.resolve import ResolvedModel
+from chimed_eval.core.types import GenerationConfig, Request
 from conftest import free_port, write_exam_csv
 
 pytestmark = pytest.mark.slow

@@ -1,12 +1,13 @@
 """``chimed-train <stage>|full --config FILE.yaml [--set key.path=value ...]``; the stages are the
-registered ones (:mod:`training.registry`: pretrain, sft, reward, judge, rejection).
+registered ones (:mod:`chimed_eval.training.registry`: pretrain, sft, reward, judge, rejection).
 
 A stage's file is either that stage's settings or a file with a ``<stage>:`` section; a ``full``
 file serves every stage (``chimed-train sft --config regime.yaml`` runs its ``sft:`` section with
 the file's ``defaults`` and the previous stage's output as the model; ``judge`` runs its
 ``judge:`` section, the second reward model, so that it can train beside ``reward``). With a
-``full`` file, ``skip_done: true`` skips a stage that already finished, as in ``full``. Multi-process: ``torchrun --nproc_per_node=N -m training.cli sft ...`` or
-``deepspeed --num_gpus N -m training.cli ...`` with ``train.deepspeed: zero2|zero3``.
+``full`` file, ``skip_done: true`` skips a stage that already finished, as in ``full``.
+Multi-process: ``torchrun --nproc_per_node=N -m chimed_eval.training.cli sft ...`` or
+``deepspeed --num_gpus N -m chimed_eval.training.cli ...`` with ``train.deepspeed: zero2|zero3``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from chimed_eval.errors import ChimedEvalError, ConfigError
+from chimed_eval.core.errors import ChimedEvalError, ConfigError
 
 FULL = "full"
 FULL_HELP = "every stage of a full file in sequence, then chimed-eval run"
@@ -57,7 +58,7 @@ def run_stage(stage: str, data: dict) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from chimed_eval.registry import UnknownNameError
+    from chimed_eval.core.registry import UnknownNameError
 
     from .config import apply_overrides, load_yaml
 

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
-from chimed_eval.errors import ConfigError
+from chimed_eval.core.errors import ConfigError
 
 MAX_BLOCK = 4096
 
@@ -24,7 +24,7 @@ MAX_BLOCK = 4096
 @dataclass
 class Source:
     """One data source: your own JSONL file (``path``) or a built-in set (``builtin``, see
-    :mod:`training.data`), ``split`` for built-ins, ``weight`` its share in a mixture, ``limit``
+    :mod:`chimed_eval.training.data`), ``split`` for built-ins, ``weight`` its share in a mixture, ``limit``
     the first N records (in the source's fixed order)."""
 
     path: str | None = None
@@ -238,7 +238,7 @@ def save_json(obj: Any, path: Path) -> None:
 def model_dir(spec: str) -> str:
     """A preset (``smollm2-135m``), a local transformers directory, a .gguf file or a hub id, as
     the directory (or hub id) transformers loads: the evaluation package's own resolution."""
-    from chimed_eval.models import resolve_model
+    from chimed_eval.models.resolve import resolve_model
 
     return resolve_model(spec).path
 

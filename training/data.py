@@ -45,7 +45,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from chimed_eval.errors import ConfigError, DataError, MissingDataError
+from chimed_eval.core.errors import ConfigError, DataError, MissingDataError
 
 from .config import Source
 
@@ -84,7 +84,7 @@ class PromptItem:
 
 
 def data_dir() -> Path:
-    from chimed_eval.cli import default_data_dir
+    from chimed_eval.data.locations import default_data_dir
 
     return Path(default_data_dir()).resolve()
 
@@ -131,7 +131,7 @@ def read_jsonl(path: str | Path, schema: str) -> list[Any]:
     """Records of ``schema`` (text | chat | pairs | prompts) from a JSONL file."""
     if schema not in SCHEMAS:
         raise ValueError(schema)
-    from chimed_eval.tabular import read_rows
+    from chimed_eval.files.tabular import read_rows
 
     p = Path(path).expanduser()
     out: list[Any] = []
@@ -178,7 +178,7 @@ class QA:
 @lru_cache(maxsize=4)
 def cmd_test_texts(root: str) -> tuple[frozenset[str], frozenset[str]]:
     """(questions, answers) of the ``cmd-qa`` evaluation test split."""
-    from tasks.generation import load_cmd_qa
+    from chimed_eval.tasks.generation import load_cmd_qa
 
     samples = load_cmd_qa(Path(root)).samples
     return frozenset(s.input for s in samples), frozenset(str(s.target) for s in samples)
@@ -190,7 +190,7 @@ def cmd_splits(root: str) -> dict[str, tuple[QA, ...]]:
     The rows are the ``cmd-qa`` task's (its loader, every row: same question rule, same dedup)."""
     import sys
 
-    from tasks.generation import load_cmd_qa
+    from chimed_eval.tasks.generation import load_cmd_qa
 
     try:
         every = load_cmd_qa(Path(root), test_size=sys.maxsize).samples
@@ -245,7 +245,7 @@ def hetmc_chats(split: str = "train") -> list[Chat]:
 def _hetmc_all(root: str, split: str) -> tuple[Chat, ...]:
     """Every HET-MC dialogue of ``split`` as a chat, read by the task's own loader: its turns
     (leading doctor turns dropped) and the target doctor turn as the last assistant turn."""
-    from tasks.generation import DOCTOR, PATIENT, load_hetmc
+    from chimed_eval.tasks.generation import DOCTOR, PATIENT, load_hetmc
 
     path = Path(root) / "dialogue" / "hetmc" / f"{split}.dialog"
     if not path.is_file():
@@ -264,7 +264,7 @@ def _hetmc_all(root: str, split: str) -> tuple[Chat, ...]:
 def safetybench_chats() -> list[Chat]:
     """The ``safetybench-zh`` test items (its loader) as one-turn chats: the question with its
     options, answered with the correct option's text."""
-    from tasks.exams import load_safetybench
+    from chimed_eval.tasks.exams import load_safetybench
 
     out = []
     for s in load_safetybench(data_dir()).samples:

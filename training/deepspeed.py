@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from chimed_eval.errors import ConfigError
+from chimed_eval.core.errors import ConfigError
 
 OFFLOADS = ("none", "optimizer", "all")
 

@@ -2,11 +2,11 @@
 from one YAML file, each stage's output feeding the next, then ``chimed-eval run`` on the result.
 
 YAML sections: ``defaults`` (merged into every stage, e.g. ``train: {...}``), one per registered
-stage (:mod:`training.registry`; in their order: ``pretrain``, ``sft``, ``reward``, ``judge``
+stage (:mod:`chimed_eval.training.registry`; in their order: ``pretrain``, ``sft``, ``reward``, ``judge``
 (optional: a reward stage on a disjoint split, used only to judge the rejection stage),
 ``rejection``), ``evaluate`` (``tasks``, ``limit``, ``max_new_tokens``, ``output``,
 ``extra_args``). A stage's inputs (``model``, ``policy``, ``reward_model``, declared by its
-:class:`~training.registry.StageSpec`) are filled in from the earlier stage's ``output_dir`` when
+:class:`~chimed_eval.training.registry.StageSpec`) are filled in from the earlier stage's ``output_dir`` when
 left out. ``skip_done: true`` skips a stage whose ``output_dir`` already holds its metrics file
 (resume a long regime after a crash).
 """
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chimed_eval.errors import ConfigError
+from chimed_eval.core.errors import ConfigError
 
 from .config import from_dict
 from .registry import StageSpec, get_stage, stages
@@ -40,10 +40,10 @@ class EvaluateConfig:
     extra_args: list[str] = field(default_factory=list)
 
 
-def merge(base: dict, over: dict) -> dict:
+def merge_settings(base: dict, over: dict) -> dict:
     out = copy.deepcopy(base)
     for k, v in over.items():
-        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = merge_settings(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 
@@ -75,7 +75,7 @@ def plan(data: dict) -> dict[str, Any]:
             raise ConfigError(f"full: no '{spec.name}:' section")
         if spec.name in data and not isinstance(data[spec.name], dict):
             raise ConfigError(f"full:{spec.name}: expected a mapping, got {data[spec.name]!r}")
-    d = {s.name: merge(data.get("defaults", {}), copy.deepcopy(data[s.name])) for s in specs if s.name in data}
+    d = {s.name: merge_settings(data.get("defaults", {}), copy.deepcopy(data[s.name])) for s in specs if s.name in data}
     for spec in specs:
         for key, source in spec.inputs if spec.name in d else ():
             if source in d and "output_dir" in d[source]:
@@ -90,7 +90,7 @@ def run_evaluation(model: str, ev: EvaluateConfig) -> dict[str, Any]:
     """``chimed-eval run`` on the trained model (a separate process, as a user would run it)."""
     output = ev.output or str(Path(model) / "eval")
     exe = Path(sys.executable).with_name("chimed-eval")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-c", "import sys; from chimed_eval.cli import main; sys.exit(main())"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-c", "import sys; from chimed_eval.cli.app import main; sys.exit(main())"]
     cmd += ["run", "--model", model, "--tasks", ev.tasks, "--backend", ev.backend, "--output", output, "--no-progress"]
     if ev.limit:
         cmd += ["--limit", str(ev.limit)]
@@ -99,7 +99,9 @@ def run_evaluation(model: str, ev: EvaluateConfig) -> dict[str, Any]:
     cmd += ev.extra_args
     log("[full] " + " ".join(cmd))
     subprocess.run(cmd, check=True)
-    return {"command": cmd, "results": json.loads((Path(output) / "results.json").read_text(encoding="utf-8"))}
+    from chimed_eval.runs.reader import read_json_file, results_json
+
+    return {"command": cmd, "results": read_json_file(results_json(output))}
 
 
 def done_report(name: str, cfg: Any) -> dict[str, Any] | None:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from chimed_eval.prompts import CHIMED
-from chimed_eval.types import GenerationConfig, Request
+from chimed_eval.prompts.variants import CHIMED
+from chimed_eval.core.types import GenerationConfig, Request
 
 #: the evaluation's stop strings for the paper format: the next ``[human]:`` or ``[bot]:`` turn
 PAPER_STOP = CHIMED.stop
@@ -30,7 +30,7 @@ def sample_answers(backend, prompts: Sequence[tuple[str, str]], n: int, decoding
                    stop: tuple[str, ...] = PAPER_STOP) -> dict[str, list[str]]:
     """``n`` answers per (id, context). Sample j of item i has the seed ``item_seed(seed,
     f"{i}#{j}")`` (the runner's per-item seeds), so it is the same whoever asks for it."""
-    from chimed_eval.runner import item_seed
+    from chimed_eval.engine.runner import item_seed
 
     reqs = []
     for pid, ctx in prompts:

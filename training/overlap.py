@@ -33,7 +33,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from chimed_eval.errors import ConfigError, MissingDataError
+from chimed_eval.core.errors import ConfigError, MissingDataError
 
 MIN_IDENTIFYING_CHARS = 8
 # an option block's first marker: "\nA. ", " (A) ", "A、", "A：" ... (whitespace-normalised text)
@@ -96,7 +96,7 @@ def sample_probes(task: str, sample: Any) -> Iterable[tuple[str, Probe]]:
 def registered_test_items(root: str) -> tuple[Mapping[str, Sequence[Any]], Mapping[str, str]]:
     """Every registered task's (``tasks.TASKS``) test items in data folder ``root``, by task, and
     the tasks skipped because their data is missing (name -> why)."""
-    from tasks import TASKS, get_task
+    from chimed_eval.tasks import TASKS, get_task
 
     loaded, skipped = {}, {}
     for name in TASKS.names():
@@ -259,7 +259,7 @@ def decontaminate(recs: Sequence[Any], where: str, allow: Sequence[str] = (), n:
     items although no row repeats one (measured: 303 of 500 test items, 3,804 of 6,745 rows)."""
     import time
 
-    from chimed_eval.contamination.ngrams import DEFAULT_N, item_overlaps, key, ngrams
+    from chimed_eval.contamination.ngrams import DEFAULT_N, item_overlaps, key, word_ngrams
     from chimed_eval.contamination.scan import CorpusScan
 
     if policy not in NGRAM_POLICIES:
@@ -287,7 +287,7 @@ def decontaminate(recs: Sequence[Any], where: str, allow: Sequence[str] = (), n:
             "(chimed-eval contamination --corpus FILE --tasks TASK lists every item)")
     if refused:  # drop: every record holding an n-gram of a refused task's item
         bad = _refused_ngrams(index, seen, set(refused), n)
-        kept = [r for r in recs if not any(key(g) in bad for _, t in record_documents([r]) for g in ngrams(t, n))]
+        kept = [r for r in recs if not any(key(g) in bad for _, t in record_documents([r]) for g in word_ngrams(t, n))]
         dropped = len(recs) - len(kept)
     return kept, NgramCheck(n, tuple(t for t in loaded if t not in allow), tuple(allow), dict(skipped), len(recs),
                             scan.documents, scan.ngrams, dict(sorted(per_task.items())),
@@ -296,12 +296,12 @@ def decontaminate(recs: Sequence[Any], where: str, allow: Sequence[str] = (), n:
 
 def _refused_ngrams(index: Any, seen: Mapping[str, Any], tasks: set[str], n: int) -> set[str]:
     """The n-gram keys seen in the records that belong to a test item of one of ``tasks``."""
-    from chimed_eval.contamination.ngrams import key, ngrams
+    from chimed_eval.contamination.ngrams import key, word_ngrams
 
     out: set[str] = set()
     for it in index.items:
         if it.task in tasks:
-            out |= {k for _, text in it.texts for g in ngrams(text, n) if (k := key(g)) in seen}
+            out |= {k for _, text in it.texts for g in word_ngrams(text, n) if (k := key(g)) in seen}
     return out
 
 

@@ -1,5 +1,5 @@
 """Stage ``pretrain``: continued pre-training, a causal LM on raw text packed into fixed blocks
-(:func:`training.tokens.pack_documents`: documents do not attend to each other), trained by
+(:func:`chimed_eval.training.tokens.pack_documents`: documents do not attend to each other), trained by
 transformers' ``Trainer``; resumable from its checkpoints (``train.resume: true``)."""
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable
 
-from chimed_eval.registry import Registry
+from chimed_eval.core.registry import Registry
 
 STAGES: Registry["StageSpec"] = Registry("stage")
 NOT_STAGES = frozenset({"cli", "registry", "__main__"})  # modules that register nothing
@@ -60,11 +60,10 @@ def register(spec: StageSpec) -> StageSpec:
 
 @lru_cache(maxsize=1)
 def _discover() -> None:
-    import training
-
-    for m in pkgutil.iter_modules(training.__path__):
+    package = importlib.import_module(__package__)
+    for m in pkgutil.iter_modules(package.__path__):
         if m.name not in NOT_STAGES:
-            importlib.import_module(f"training.{m.name}")
+            importlib.import_module(f"{__package__}.{m.name}")
 
 
 def stages() -> list[StageSpec]:

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from chimed_eval.errors import ConfigError
+from chimed_eval.core.errors import ConfigError
 
 from .config import Source, TrainSettings, save_json
 from .data import PromptItem, load_source, write_jsonl

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from chimed_eval.errors import ConfigError
+from chimed_eval.core.errors import ConfigError
 
 from .config import Source, TrainSettings, attention, model_dir, save_json
 from .data import Pair, load_source

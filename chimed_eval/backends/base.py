@@ -1,12 +1,20 @@
-"""The backend protocol: one method per request kind, batches in, responses out (same order)."""
+"""The backend protocol: one method per request kind, batches in, responses out (same order).
+
+A backend class declares what it can do (``capabilities``, :class:`~chimed_eval.core.capabilities.Capabilities`),
+the ``--model-args`` names it reads (``accepted_args``) and how a run builds it (:meth:`Backend.create`),
+so that nothing outside its own file asks for its name.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
-from ..errors import ConfigError
-from ..types import ModelInfo, Request, Response
+from chimed_eval.core.capabilities import Capabilities
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.core.types import ModelInfo, Request, Response
+
+__all__ = ["Backend", "Capabilities"]
 
 
 class Backend(ABC):
@@ -15,6 +23,21 @@ class Backend(ABC):
     name: str = "backend"
     #: requests per call that the runner should hand over (None: the run's --batch-size)
     run_batch_size: int | None = None
+    #: what it can do beyond ``generate``; read from the class, before any model loads
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    #: the ``--model-args`` (``--judge-args``) names it reads; any other is refused before a run
+    accepted_args: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def create(cls, model: str, *, seed: int = 0, batch_size: int = 8, device: str | None = None,
+               dtype: str | None = None, model_args: Mapping[str, str] | None = None,
+               script: Any = None) -> "Backend":
+        """The backend ``chimed-eval run --backend NAME --model MODEL`` builds
+        (:func:`chimed_eval.backends.open_backend`): by default the model as given and every run
+        setting by keyword. Backends that resolve local weights or take an answer script
+        (``script``, only for ``capabilities.answer_script``) override this."""
+        return cls(model, seed=seed, batch_size=batch_size, device=device, dtype=dtype,  # type: ignore[call-arg]
+                   model_args=dict(model_args or {}))
 
     @abstractmethod
     def model_info(self) -> ModelInfo: ...

@@ -17,11 +17,14 @@ import random
 import time
 from typing import Mapping, Sequence
 
-from ..errors import ConfigError
-from ..types import ModelInfo, Request, Response
-from .base import Backend
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.core.types import ModelInfo, Request, Response
+from chimed_eval.backends.base import Backend
+from chimed_eval.core.capabilities import Capabilities
 
 LETTERS = "ABCDEFGHIJ"
+#: ``ModelInfo.path`` of every fake mode: it names no files, so two fake models never share weights by it
+MODEL_PATH = "fake"
 Script = Mapping[str, "int | str | None"]
 
 
@@ -40,12 +43,25 @@ def script_key(request: Request) -> str:
 
 class FakeBackend(Backend):
     name = "fake"
+    #: every request kind, scripted; no model, so chat turns get a ChatML stand-in; the ``oracle``
+    #: answers from the runner's script; answering costs nothing, so no default response cache
+    capabilities = Capabilities(letter_logprobs=True, prompt_logprobs=True, token_logprobs=True,
+                                vocabulary_moments=True, prefilled_answers=True, chat_stand_in=True,
+                                answer_script=True, cached_by_default=False)
+    accepted_args = frozenset({"delay", "chat_format", "revision"})
+
+    @classmethod
+    def create(cls, model: str, *, seed: int = 0, batch_size: int = 8, device: str | None = None,
+               dtype: str | None = None, model_args: Mapping[str, str] | None = None,
+               script: Script | None = None) -> "FakeBackend":
+        """The mode ``model``, the seed, ``--model-args delay=`` and the ``oracle``'s ``script``."""
+        return cls(model=model, seed=seed, delay=float((model_args or {}).get("delay", 0)), script=script)
 
     def __init__(self, model: str = "oracle", seed: int = 0, delay: float = 0.0, script: Script | None = None,
                  **_: object) -> None:
         mode, _, arg = model.partition(":")
         if mode == "judge":  # a scripted judge (chimed_eval.backends.fake_judge)
-            from .fake_judge import check_behaviour
+            from chimed_eval.backends.fake_judge import check_behaviour
 
             check_behaviour(arg)
         elif mode not in ("oracle", "fixed", "random") or (mode != "fixed" and arg):
@@ -60,7 +76,8 @@ class FakeBackend(Backend):
         self.calls: list[tuple[str, int]] = []  # (kind, batch size), for tests
 
     def model_info(self) -> ModelInfo:
-        return ModelInfo(name=f"fake-{self.mode}" + (f":{self.arg}" if self.arg else ""), path="fake", revision=None,
+        return ModelInfo(name=f"fake-{self.mode}" + (f":{self.arg}" if self.arg else ""), path=MODEL_PATH,
+                         revision=None,
                          weights_sha256=None, dtype=None)
 
     def cache_identity(self) -> dict[str, object]:
@@ -117,7 +134,7 @@ class FakeBackend(Backend):
         self.calls.append(("next_token", len(requests)))
         if self.mode != "judge":
             return self._scored(requests)
-        from .fake_judge import fake_next_token
+        from chimed_eval.backends.fake_judge import fake_next_token
 
         out = []
         for r in requests:
@@ -150,7 +167,7 @@ class FakeBackend(Backend):
                 answer = self.script.get(script_key(r))
                 text = f"答案：{LETTERS[answer]}" if isinstance(answer, int) else str(answer or "")
             elif self.mode == "judge":
-                from .fake_judge import fake_verdict
+                from chimed_eval.backends.fake_judge import fake_verdict
 
                 text = fake_verdict(self.arg, r.context)
             else:

@@ -1,6 +1,6 @@
 """Scripted judges for the fake backend (``--judge-backend fake --judge judge:<behaviour>``).
 
-A fake judge reads the texts back from its judge prompt (:func:`chimed_eval.judge.prompts.prompt_parts`;
+A fake judge reads the texts back from its judge prompt (:func:`chimed_eval.prompts.judge.prompt_parts`;
 a ChatML wrapping, as the fake backend's chat stand-in renders it, is taken off first) and answers
 in the format the prompt asks for: pointwise one line ``<criterion>: N`` per criterion of the
 prompt's rubric, pairwise a last line ``[[A]]``, ``[[B]]`` or ``[[C]]`` (tie). Lengths are
@@ -17,7 +17,7 @@ characters of the texts as the judge saw them. Behaviours:
   (equal: ``[[C]]``).
 
 ``--verdict logprobs`` (``next_token`` requests whose context is the ChatML-wrapped judge prompt
-followed by an answer prefix of :mod:`chimed_eval.judge.logprobs`): the same behaviours, as
+followed by an answer prefix of :mod:`chimed_eval.extract.verdicts`): the same behaviours, as
 log-probabilities (:func:`fake_next_token`). Pointwise, with s the score above, candidate i (1..5)
 gets log p = -1 - |i - s| (unnormalised: the five sum to less than 1, so the reader must
 renormalise; argmax s, expectation pulled toward 3). Pairwise, the winner above gets -1 and the
@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from ..errors import ConfigError
+from chimed_eval.core.errors import ConfigError
 
 BEHAVIOURS = ("first", "second", "longer", "shorter", "invalid", "score-N", "reference")
 _CHATML_USER = re.compile(r"<\|im_start\|>user\n(.*?)<\|im_end\|>", re.DOTALL)
@@ -100,7 +100,7 @@ def _pairwise_winner(behaviour: str, a: str, b: str, reference: str | None) -> s
 
 def fake_verdict(behaviour: str, context: str) -> str:
     """What the fake judge ``behaviour`` answers to a request whose context is ``context``."""
-    from ..judge.prompts import RUBRICS, prompt_parts
+    from chimed_eval.prompts.judge import RUBRICS, prompt_parts
 
     try:
         parts = prompt_parts(unwrap(context))
@@ -122,8 +122,8 @@ _CHATML_ASSISTANT = "<|im_start|>assistant\n"
 def fake_next_token(behaviour: str, context: str, continuations: tuple[str, ...]) -> tuple[float, ...] | None:
     """The fake judge's log-probabilities of ``continuations`` after ``context`` (module
     docstring); None when the context is not a judge prompt followed by a verdict prefix."""
-    from ..judge.logprobs import PAIRWISE_PREFIX, SCORES, WINNERS, criterion_prefix
-    from ..judge.prompts import RUBRICS, prompt_parts
+    from chimed_eval.extract.verdicts import PAIRWISE_PREFIX, SCORES, WINNERS, criterion_prefix
+    from chimed_eval.prompts.judge import RUBRICS, prompt_parts
 
     head, sep, prefix = context.rpartition(_CHATML_ASSISTANT)
     try:

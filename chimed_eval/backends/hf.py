@@ -12,9 +12,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from ..models import ResolvedModel
-from ..types import ModelInfo, Request, Response
-from .tokens import TokenizedBackend, as_bool
+from chimed_eval.core.capabilities import Capabilities
+from chimed_eval.models.resolve import ResolvedModel
+from chimed_eval.core.types import ModelInfo, Request, Response
+from chimed_eval.backends.tokens import TokenizedBackend, as_bool
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +63,21 @@ def decode_complete(tokenizer: Any, ids: Sequence[int]) -> str:
 
 class HFBackend(TokenizedBackend):
     name = "hf"
+    #: exact log-probabilities of every kind, the vocabulary moments from the full output layer
+    capabilities = Capabilities(letter_logprobs=True, prompt_logprobs=True, token_logprobs=True, vocabulary_moments=True,
+                                prefilled_answers=True, chat_template=True, local_weights=True)
+    #: its own options, then the ``from_pretrained`` loading options it passes on as given
+    accepted_args = frozenset({"trust_remote_code", "attn_implementation", "prefix_cache", "min_prefix_tokens", "revision",
+                               "chat_format", "device_map", "low_cpu_mem_usage", "use_safetensors", "variant", "subfolder",
+                               "cache_dir", "local_files_only", "offload_folder", "load_in_8bit", "load_in_4bit",
+                               "code_revision"})
 
     def __init__(self, model: ResolvedModel, device: str | None = None, dtype: str | None = None,
-                 batch_size: int = 8, seed: int = 0, model_args: dict[str, str] | None = None) -> None:
+                 batch_size: int = 8, seed: int = 0, model_args: dict[str, str] | None = None,
+                 loaded: tuple[Any, Any] | None = None) -> None:
+        """``loaded``: a transformers model and its tokenizer the caller has already loaded
+        (``chimed_eval.evaluate(model=(model, tokenizer))``): used as they are, on their own
+        device and dtype, nothing read from ``model.path``."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -72,6 +85,14 @@ class HFBackend(TokenizedBackend):
         self.torch = torch
         self.resolved = model
         self.batch_size = max(1, int(batch_size))
+        use_prefix_cache = as_bool(args.pop("prefix_cache", True))  # few-shot prefix KV reuse
+        min_prefix = int(args.pop("min_prefix_tokens", 16))
+        if loaded is not None:
+            self.model, self.tokenizer = loaded
+            self.device = str(self.model.device)
+            self.dtype_name = str(self.model.dtype).removeprefix("torch.")
+            self._setup(torch, seed, use_prefix_cache, min_prefix)
+            return
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dt = DTYPES.get((dtype or model.dtype or "float32").lower())
         if dt is None:
@@ -80,13 +101,15 @@ class HFBackend(TokenizedBackend):
         torch_dtype = "auto" if dt == "auto" else getattr(torch, dt)
         trust = as_bool(args.pop("trust_remote_code", model.trust_remote_code))
         attn = args.pop("attn_implementation", None) or _default_attention()
-        use_prefix_cache = as_bool(args.pop("prefix_cache", True))  # few-shot prefix KV reuse
-        min_prefix = int(args.pop("min_prefix_tokens", 16))
         common = dict(revision=model.revision, trust_remote_code=trust)
         self.tokenizer = AutoTokenizer.from_pretrained(model.tokenizer_path or model.path, **common)
         self.model = AutoModelForCausalLM.from_pretrained(
             model.path, dtype=torch_dtype, attn_implementation=attn, **common, **args
         ).to(self.device)
+        self._setup(torch, seed, use_prefix_cache, min_prefix)
+
+    def _setup(self, torch: Any, seed: int, use_prefix_cache: bool, min_prefix: int) -> None:
+        """What the backend derives from its model and tokenizer, however they were loaded."""
         self.model.eval()
         torch.manual_seed(seed)
         cfg = self.model.config
@@ -150,13 +173,13 @@ class HFBackend(TokenizedBackend):
 
     def token_logprobs(self, requests: Sequence[Request]) -> list[Response]:
         """Exact per-token log-probabilities and vocabulary moments (:mod:`.token_scores`)."""
-        from .token_scores import hf_token_logprobs
+        from chimed_eval.backends.token_scores import hf_token_logprobs
 
         return hf_token_logprobs(self, requests)
 
     def request_length(self, request: Request) -> int:
         if request.kind == "token_logprobs":  # the text's tokens, not the (usually empty) context's
-            from .token_scores import token_row
+            from chimed_eval.backends.token_scores import token_row
 
             return len(token_row(self, request)[0])
         return super().request_length(request)

@@ -16,7 +16,7 @@ Options (``--model-args k=v,...``):
   ``--model`` as given; ``vllm serve`` names a model by its path unless ``--served-model-name``).
 * ``api_key_env`` (default ``OPENAI_API_KEY``) or ``api_key_file``: where the key is read. A key is
   never accepted on the command line (``api_key=``, ``token=``, ``Authorization=``... are refused,
-  :mod:`chimed_eval.secret_args`), never written to results, samples, the cache, logs or error
+  :mod:`chimed_eval.core.secrets`), never written to results, samples, the cache, logs or error
   messages: every message is redacted of the key, of any run of 8 or more of its characters, of
   its base64 and hex forms (an ``Authorization`` header echoed back), and server bodies are cut
   to 200 characters. No key: no ``Authorization`` header (local servers).
@@ -55,7 +55,7 @@ Request kinds:
 
 Reliability: every reply is validated before it is used (a choice, its text a string, logprobs of
 the right shapes and finite); an invalid reply is retried like a 5xx and never returned, so the
-response cache (:mod:`chimed_eval.cache`) never stores it. Retried: 408/409/425/429/5xx,
+response cache (:mod:`chimed_eval.backends.cache`) never stores it. Retried: 408/409/425/429/5xx,
 connection errors (refused, reset, dropped without a response), timeouts, malformed or
 incomplete JSON and invalid replies, up to ``max_retries`` times with exponential back-off and
 full jitter (``uniform(0, min(max_backoff, backoff * 2**attempt))``); a ``Retry-After`` (or
@@ -81,14 +81,15 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..errors import ConfigError
-from ..secret_args import refuse_secret_args
-from ..types import ModelInfo, Request, Response, sha256_text
-from .base import Backend
-from .openai_replies import ReplyReader
-from .openai_secrets import (Redactor, Secret, check_base_url, is_loopback, read_key, refuse_clear_text_key,
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.core.secrets import refuse_secret_args
+from chimed_eval.core.types import ModelInfo, Request, Response, sha256_text
+from chimed_eval.backends.base import Backend
+from chimed_eval.core.capabilities import Capabilities
+from chimed_eval.backends.openai_replies import ReplyReader
+from chimed_eval.backends.openai_secrets import (Redactor, Secret, check_base_url, is_loopback, read_key, refuse_clear_text_key,
                              sanitise_url)
-from .openai_transport import (INSTALL_HINT, APIError, RetryPolicy, Transport, backoff_delay, map_concurrently,
+from chimed_eval.backends.openai_transport import (INSTALL_HINT, APIError, RetryPolicy, Transport, backoff_delay, map_concurrently,
                                parse_retry_after)
 
 __all__ = ["APIError", "INSTALL_HINT", "OpenAIBackend", "Redactor", "backoff_delay", "parse_retry_after",
@@ -106,6 +107,10 @@ DEFAULT_REQUEST_DEADLINE = 600.0
 
 class OpenAIBackend(Backend):
     name = "openai"
+    #: letters from the top log-probabilities; the prompt's log-probabilities with
+    #: ``endpoint=completions`` only (refused otherwise, :meth:`loglikelihood`); the turns as messages
+    capabilities = Capabilities(letter_logprobs=True, prompt_logprobs=True, chat_messages=True)
+    accepted_args = frozenset(TRANSPORT_ARGS + RESULT_ARGS + IGNORED_ARGS)
 
     def __init__(self, model: Any, device: str | None = None, dtype: str | None = None, batch_size: int = 8,
                  seed: int = 0, model_args: dict[str, str] | None = None, **_: object) -> None:
@@ -334,7 +339,7 @@ def _system_prompt(args: dict[str, str], default: str | None) -> str | None:
 def _resolve(model: Any) -> tuple[str | None, str, str | None, str]:
     """(preset name or None, API model name, default system prompt, default endpoint) for a
     preset name, a ResolvedModel, or a plain API model name."""
-    from ..presets import BASELINES
+    from chimed_eval.models.presets import BASELINES
 
     name = model if isinstance(model, str) else getattr(model, "name", None)
     if name in BASELINES:

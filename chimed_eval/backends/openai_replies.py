@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from .openai_transport import APIError, Malformed, NoLogprobs
+from chimed_eval.backends.openai_transport import APIError, Malformed, NoLogprobs
 
 
 @dataclass(frozen=True)

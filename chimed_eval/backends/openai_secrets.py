@@ -18,7 +18,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Iterable
 
-from ..errors import ConfigError
+from chimed_eval.core.errors import ConfigError
 
 #: a run of this many characters of the key (or of its encodings) is redacted wherever it appears
 REDACT_RUN = 8

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Sequence, TypeVar
 
-from ..errors import ChimedEvalError, ConfigError
-from .openai_secrets import Redactor, Secret, sanitise_url
+from chimed_eval.core.errors import ChimedEvalError, ConfigError
+from chimed_eval.backends.openai_secrets import Redactor, Secret, sanitise_url
 
 #: the logger of :mod:`chimed_eval.backends.openai`, whose transport this is (one name to configure)
 log = logging.getLogger("chimed_eval.backends.openai")

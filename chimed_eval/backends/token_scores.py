@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..types import Request, Response
+from chimed_eval.core.types import Request, Response
 
 #: logits per output-layer chunk (2**25 float32 = 128 MiB: 680 positions of a 49k vocabulary)
 CHUNK_ELEMENTS = 1 << 25

@@ -5,10 +5,10 @@ compared item by item."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-from ..types import Request
-from .base import Backend
+from chimed_eval.core.types import Request
+from chimed_eval.backends.base import Backend
 
 
 def as_bool(v: Any) -> bool:
@@ -22,6 +22,20 @@ class TokenizedBackend(Backend):
     tokenizer: Any
     max_length: int
     _enc_cache: dict[tuple[str, bool | None], list[int]]
+
+    @classmethod
+    def create(cls, model: str, *, seed: int = 0, batch_size: int = 8, device: str | None = None,
+               dtype: str | None = None, model_args: Mapping[str, str] | None = None,
+               script: Any = None) -> "TokenizedBackend":
+        """Local weights: ``model`` resolved (a preset, hub id or path:
+        :func:`chimed_eval.models.resolve.resolve_model`) with ``revision`` and ``chat_format``, which
+        are the resolution's, not the backend's."""
+        from chimed_eval.models.resolve import resolve_model
+
+        args = dict(model_args or {})
+        own = {k: v for k, v in args.items() if k not in ("revision", "chat_format")}
+        return cls(resolve_model(model, args), device=device, dtype=dtype, batch_size=batch_size,  # type: ignore[call-arg]
+                   seed=seed, model_args=own)
 
     def encode(self, text: str, add_special_tokens: bool | None = None) -> list[int]:
         key = (text, add_special_tokens)

@@ -32,11 +32,12 @@ from __future__ import annotations
 import logging
 from typing import Any, Sequence
 
-from ..errors import ConfigError
-from ..models import ResolvedModel
-from ..types import ModelInfo, Request, Response
-from .hf import decode_complete
-from .tokens import TokenizedBackend, as_bool
+from chimed_eval.core.capabilities import Capabilities
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.models.resolve import ResolvedModel
+from chimed_eval.core.types import ModelInfo, Request, Response
+from chimed_eval.backends.hf import decode_complete
+from chimed_eval.backends.tokens import TokenizedBackend, as_bool
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +117,17 @@ def _max_positions(model: ResolvedModel) -> int | None:
     return int(n) if n else None
 
 
+#: string-valued vLLM engine arguments passed on as given (the numeric and boolean ones above)
+VLLM_STRING_ARGS = frozenset({"quantization", "tokenizer_mode", "kv_cache_dtype", "load_format", "download_dir",
+                              "distributed_executor_backend", "tokenizer_revision", "code_revision"})
+
+
 class VLLMBackend(TokenizedBackend):
     name = "vllm"
+    #: as the hf backend, without vocabulary moments (vLLM returns no whole distribution)
+    capabilities = Capabilities(letter_logprobs=True, prompt_logprobs=True, token_logprobs=True,
+                                prefilled_answers=True, chat_template=True, local_weights=True)
+    accepted_args = frozenset(INT_ARGS | FLOAT_ARGS | BOOL_ARGS | OWN_ARGS) | VLLM_STRING_ARGS
 
     def __init__(self, model: ResolvedModel, device: str | None = None, dtype: str | None = None,
                  batch_size: int = 8, seed: int = 0, model_args: dict[str, str] | None = None) -> None:
@@ -231,7 +241,7 @@ class VLLMBackend(TokenizedBackend):
         ``prompt_logprobs=0``, as for ``loglikelihood`` (a read position taken from the prefix
         cache is scored again without it). vLLM returns the actual tokens' log-probabilities, not
         the whole distribution: ``token_moments`` is None (Min-K%++ is then unavailable)."""
-        from .token_scores import token_row
+        from chimed_eval.backends.token_scores import token_row
 
         SP = self._vllm.SamplingParams
         plans = [token_row(self, r) for r in requests]

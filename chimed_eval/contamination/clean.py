@@ -28,16 +28,15 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from chimed_eval.errors import ConfigError
+from chimed_eval.core.errors import ConfigError
 
 CLEAN_FILE = "results.clean.json"
 
 
 def read_report(path: Path) -> dict[str, Any]:
     """A ``chimed-eval contamination --output`` report, checked enough to exclude items by it."""
-    from chimed_eval.runs import read_json_file
-
-    from .cli import REPORT_FORMAT, REPORT_VERSION
+    from chimed_eval.runs.reader import read_json_file
+    from chimed_eval.contamination.report import REPORT_FORMAT, REPORT_VERSION
 
     doc = read_json_file(path)
     if not isinstance(doc, dict) or doc.get("format") != REPORT_FORMAT:
@@ -101,7 +100,7 @@ def _at(path: Path, where: Sequence[str | int]) -> str:
 
 def _check_consistent(path: Path, name: str, t: dict[str, Any]) -> None:
     """Refuse a task of a report whose records contradict each other or its summary (module doc)."""
-    from chimed_eval.types import sha256_text
+    from chimed_eval.core.types import sha256_text
 
     recs = t["records"]
     first: dict[str, int] = {}
@@ -169,16 +168,15 @@ def _fit(name: str, meta: Any, recs: dict[str, dict], rep: dict[str, Any], path:
 def clean_rescore(out_dir: Path, report_path: Path, get_task: Callable[[str], Any]) -> tuple[Any, Any, dict[str, Any]]:
     """(figures on every item, figures on the unflagged items, the contamination block); writes
     OUT/results.clean.json (see the module doc)."""
-    from chimed_eval import SCHEMA_VERSION
-    from chimed_eval.outdir import OutLock, check_adoptable
-    from chimed_eval.records import SampleStore, run_result_to_dict, task_result_to_dict, write_json_atomic
-    from chimed_eval.runner import task_result
-    from chimed_eval.runs import read_run, read_run_state
-    from chimed_eval.task import file_sha256
-    from chimed_eval.types import ModelInfo, RunResult
+    from chimed_eval.core.version import SCHEMA_VERSION
+    from chimed_eval.runs.outdir import OutLock, check_adoptable
+    from chimed_eval.runs.records import SampleStore, run_result_to_dict, task_result_to_dict, write_json_atomic
+    from chimed_eval.engine.runner import task_result
+    from chimed_eval.runs.reader import read_run_if_any, read_run_state, require_run_dir
+    from chimed_eval.core.types import file_sha256
+    from chimed_eval.core.types import ModelInfo, RunResult
 
-    if not (out_dir / "run.json").is_file():
-        raise ConfigError(f"{out_dir} has no run.json: not a chimed-eval output directory")
+    require_run_dir(out_dir)
     rep = read_report(report_path)
     with OutLock(out_dir):
         check_adoptable(out_dir)
@@ -211,8 +209,7 @@ def clean_rescore(out_dir: Path, report_path: Path, get_task: Callable[[str], An
                            "excluded_ids": excluded, "report_rate": rt.get("rate"), "report_rate_ci95": rt.get("rate_ci95"),
                            "records_sha256": file_sha256(store.path),
                            "full_metrics": task_result_to_dict(full[-1])["metrics"]}
-        res_path = out_dir / "results.json"
-        old = read_run(res_path) if res_path.exists() else None
+        old = read_run_if_any(out_dir)
         model = old.model if old is not None else ModelInfo("unknown", "unknown", None, None, None)
         settings = dict((old.settings if old is not None else None) or state.settings)
         contamination = {"report": str(report_path), "report_sha256": file_sha256(report_path), "n": rep.get("n"),

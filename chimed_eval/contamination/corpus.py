@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-from chimed_eval.errors import ConfigError
+from chimed_eval.core.errors import ConfigError
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".txt": "text", ".md": "text",
            ".csv": "csv", ".tsv": "tsv"}
@@ -68,7 +68,7 @@ def _format(path: Path) -> str | None:
     return FORMATS.get(path.suffix.lower())
 
 
-def resolve(specs: Sequence[str]) -> tuple[list[CorpusFile], list[str]]:
+def resolve_corpus(specs: Sequence[str]) -> tuple[list[CorpusFile], list[str]]:
     """The corpus files named by ``specs`` (files, directories, globs) in order, without repeats,
     and the files skipped in directories and globs (not a corpus format)."""
     files: dict[Path, CorpusFile] = {}
@@ -140,7 +140,7 @@ def _text_pieces(path: Path, stats: FileStats) -> Iterator[tuple[int, str, bool]
     :data:`PIECE_BYTES` at most at a time and hashed as it goes: a longer line comes in several
     pieces, each cut after a whitespace character or a CJK ideograph (:func:`~.ngrams.safe_cut`, so
     no token is split)."""
-    from .ngrams import safe_cut
+    from chimed_eval.contamination.ngrams import safe_cut
 
     size = PIECE_BYTES
     h = hashlib.sha256()

@@ -61,12 +61,12 @@ def normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 
 
-def tokens(text: str) -> list[str]:
+def word_tokens(text: str) -> list[str]:
     """The tokens of ``text`` (see the module doc)."""
     return _TOKEN.findall(normalise(text))
 
 
-def render(toks: Sequence[str]) -> str:
+def join_tokens(toks: Sequence[str]) -> str:
     """Tokens as readable text: CJK tokens side by side, a space between two other tokens."""
     out: list[str] = []
     for i, t in enumerate(toks):
@@ -100,9 +100,9 @@ def pieces(text: str, size: int = PIECE_CHARS) -> Iterator[str]:
     yield text[start:]
 
 
-def ngrams(text: str, n: int = DEFAULT_N) -> list[tuple[str, ...]]:
+def word_ngrams(text: str, n: int = DEFAULT_N) -> list[tuple[str, ...]]:
     """The n-grams of ``text`` in order (a text of fewer than n tokens has none)."""
-    t = tokens(text)
+    t = word_tokens(text)
     return [tuple(t[i:i + n]) for i in range(len(t) - n + 1)]
 
 
@@ -183,7 +183,7 @@ OPTION_FIELD = "choice "  # the field name of an option's text: "choice A", "cho
 
 
 def sample_texts(sample: Any) -> tuple[tuple[str, str], ...]:
-    """The texts of a :class:`~chimed_eval.types.Sample` (see the module doc), by field name."""
+    """The texts of a :class:`~chimed_eval.core.types.Sample` (see the module doc), by field name."""
     out = [("input", sample.input)]
     choices = [str(c) for c in sample.choices or ()]
     out += [(f"{OPTION_FIELD}{chr(65 + i)}", c) for i, c in enumerate(choices)]
@@ -214,7 +214,7 @@ class TestIndex:
         offsets = [0]
         for i, it in enumerate(self.items):
             for field, text in it.texts:
-                t = tokens(text)
+                t = word_tokens(text)
                 self.text_item.append(i)
                 self.text_field.append(field)
                 self.texts.append(text)
@@ -239,7 +239,7 @@ class TestIndex:
 
     def text_tokens(self, t: int) -> list[str]:
         if t not in self._tokens:
-            self._tokens[t] = tokens(self.texts[t])
+            self._tokens[t] = word_tokens(self.texts[t])
         return self._tokens[t]
 
     def __len__(self) -> int:
@@ -315,5 +315,5 @@ def item_overlaps(index: TestIndex, seen: Mapping[str, Any]) -> list[ItemOverlap
         k, (first, _) = min(((k, v) for k, v in found.items() if v[1] == hit),
                             key=lambda kv: (kv[1][0].documents, kv[1][0].order))
         out.append(ItemOverlap(it.task, it.id, True if hit else clean.contaminated, distinct, len(found), tuple(fields),
-                               render(k.split(_SEP)), first.location, first.documents, option_only=not hit))
+                               join_tokens(k.split(_SEP)), first.location, first.documents, option_only=not hit))
     return out

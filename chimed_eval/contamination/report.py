@@ -1,54 +1,66 @@
-"""The "Contamination" section of the HTML report: shown when OUT has ``results.clean.json``
-(written by ``chimed-eval score OUT --exclude-contaminated REPORT``). Per task: the items
-excluded, the items too short to check, the items whose only match lies inside an option (kept:
-not counted as contaminated), the report's contamination rate (Wilson 95% interval),
-and the headline figure on every item beside the same figure on the unflagged items. A task whose
-records changed since (their sha256 differs) is marked stale."""
+"""The contamination report: the document ``chimed-eval contamination --output`` writes and
+``score --exclude-contaminated`` reads (:mod:`.clean`), built from the scan's verdicts.
+
+The rule and tokenisation are :mod:`.ngrams`'s, the corpus formats :mod:`.corpus`'s. Per task:
+items, items checked (the others are too short: no text other than an option has n tokens), items
+contaminated (a text other than an option matched), and the rate contaminated / checked with its
+Wilson 95% interval; apart, the items whose only match lies inside one option (``option_only``:
+not counted as contaminated, nor excluded by ``score --exclude-contaminated``). ``--output`` writes the report
+(:data:`REPORT_FORMAT`, version :data:`REPORT_VERSION`) that ``chimed-eval score OUT
+--exclude-contaminated REPORT`` reads:
+
+``{"format", "format_version", "created", "n", "tokenisation", "rule", "max_documents", "data_dir",
+"corpus": {"files": [{"path", "format", "encoding", "bytes", "sha256", "documents"}], "skipped",
+"documents", "tokens", "ngrams"}, "tasks": {name: {"items", "checked", "too_short", "contaminated",
+"option_only", "rate", "rate_ci95", "rate_ci_method" ("wilson": :func:`chimed_eval.metrics.stats.wilson`,
+results.json's ``ci_method`` vocabulary), "data_files", "ids_sha256", "records": [{"id", "contaminated"
+(null: too short), "too_short", "match" ("question", "option-only" or null), "ngrams",
+"ngrams_seen", "overlap_ratio", "matched_fields", "example_ngram", "corpus_location",
+"example_documents"}]}}, "seconds"}``. Version 2: options matched on their own (version 1 joined
+the question with its lettered options).
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import datetime as _dt
+from typing import Any, Sequence
+
+from chimed_eval.metrics.stats import WILSON, wilson  # the one Wilson interval, shared with run figures
+
+REPORT_FORMAT = "chimed-eval-contamination"
+REPORT_VERSION = 2
+RULE = ("an item is contaminated when one of its texts other than its options shares at least one n-gram with one "
+        "corpus document; options are matched each on its own and an option-only match is reported apart")
 
 
-def contamination_html(run_dir: Path) -> list[str]:
-    """HTML lines of the section; [] when the run has no results.clean.json."""
-    path = Path(run_dir) / "results.clean.json"
-    if not path.is_file():
-        return []
-    from chimed_eval.report_sections import _e, _n
-    from chimed_eval.runs import metric_from_dict, read_run
-    from chimed_eval.task import file_sha256
+def build_report(n: int, max_documents: int | None, data_dir: str, stats: Sequence[Any], skipped: Sequence[str],
+                 scan: Any, loaded: Sequence[tuple[str, Any]], overlaps: Sequence[Any],
+                 seconds: dict[str, float]) -> dict[str, Any]:
+    """The report document (schema in the module doc)."""
+    from chimed_eval.core.types import sha256_text
 
-    from ..report import headline
+    from chimed_eval.contamination.ngrams import TOKENISATION
 
-    clean = read_run(path)
-    block = clean.settings.get("contamination") or {}
-    tasks = block.get("tasks") or {}
-    by_task = {t.task: t for t in clean.tasks}
-    out = ["<h2 id='contamination'>Contamination</h2>",
-           f"<p class='muted'>Items flagged by {_e(block.get('report'))} (n = {_e(block.get('n'))}, tokenisation "
-           f"{_e(block.get('tokenisation'))}"
-           + (f", n-grams in more than {_e(block['max_documents'])} corpus documents ignored" if block.get("max_documents") else "")
-           + f") are left out of the clean figures ({_e(path.name)}); results.json keeps every item.</p>",
-           "<table id='contamination-table'><tr><th>task</th><th>excluded</th><th>too short to check</th>"
-           "<th>option-only matches (kept)</th><th>contamination rate</th><th>metric</th><th>all items</th><th>clean items</th><th>difference</th></tr>"]
-    for name, b in tasks.items():
-        full = [metric_from_dict(m, path, f"task {name!r}: full metric ") for m in b.get("full_metrics") or []]
-        h = headline(full)
-        c = by_task.get(name)
-        cm = next((m for m in (c.metrics if c is not None else ()) if h is not None and m.name == h.name), None)
-        rate, ci = b.get("report_rate"), b.get("report_rate_ci95")
-        rate_s = "-" if rate is None else f"{100 * rate:.1f}%" + (f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else "")
-        diff = _n(cm.value - h.value) if cm is not None and h is not None else "-"
-        rec = Path(run_dir) / "samples" / f"{name}.jsonl"
-        stale = rec.is_file() and file_sha256(rec) != b.get("records_sha256")
-        out.append(f"<tr><td>{_e(name)}</td><td class='num'>{_e(b.get('excluded_items'))} / {_e(b.get('items'))}</td>"
-                   f"<td class='num'>{_e(b.get('too_short_items'))}</td>"
-                   f"<td class='num option-only'>{_e(b.get('option_only_items', '-'))}</td><td class='num'>{_e(rate_s)}</td>"
-                   f"<td>{_e(h.name if h else '-')}</td><td class='num'>{_n(h.value) if h else '-'}</td>"
-                   f"<td class='num clean-figure' data-task='{_e(name)}'>{_n(cm.value) if cm else '-'}</td>"
-                   f"<td class='num'>{diff}</td></tr>"
-                   + ("<tr><td colspan='9' class='muted'>the records changed since: run score --exclude-contaminated "
-                      "again</td></tr>" if stale else ""))
-    out.append("</table>")
-    return out
+    by_task: dict[str, list[Any]] = {name: [] for name, _ in loaded}
+    for o in overlaps:
+        by_task[o.task].append(o)
+    tasks = {}
+    for name, data in loaded:
+        recs = by_task[name]
+        checked = sum(1 for o in recs if o.contaminated is not None)
+        bad = sum(1 for o in recs if o.contaminated)
+        ci = wilson(bad, checked)
+        tasks[name] = {"items": len(recs), "checked": checked, "too_short": len(recs) - checked, "contaminated": bad,
+                       "option_only": sum(1 for o in recs if o.option_only),
+                       "rate": bad / checked if checked else None, "rate_ci95": list(ci) if ci else None,
+                       "rate_ci_method": WILSON if ci else None,
+                       "data_files": dict(data.files), "ids_sha256": sha256_text("\n".join(o.id for o in recs)),
+                       "records": [o.as_dict() for o in recs]}
+    files = [{"path": str(cf.path), "format": cf.format, "encoding": st.encoding, "bytes": st.bytes,
+              "sha256": st.sha256, "documents": st.documents} for cf, st in stats]
+    return {"format": REPORT_FORMAT, "format_version": REPORT_VERSION,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "n": n, "tokenisation": TOKENISATION, "rule": RULE, "max_documents": max_documents, "data_dir": data_dir,
+            "corpus": {"files": files, "skipped": list(skipped), "documents": scan.documents, "tokens": scan.tokens,
+                       "ngrams": scan.ngrams},
+            "tasks": tasks, "seconds": seconds}

@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from .ngrams import BATCH_TOKENS, PIECE_CHARS, TestIndex, key, pieces, tokens, window_hashes
+from chimed_eval.contamination.ngrams import (BATCH_TOKENS, PIECE_CHARS, TestIndex, key, pieces, window_hashes,
+                                             word_tokens)
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class CorpusScan:
         part: _Part | None = None
         for line, text in segments:
             for piece in pieces(text, self.piece_chars):
-                t = tokens(piece)
+                t = word_tokens(piece)
                 if not t:
                     continue
                 if part is None:

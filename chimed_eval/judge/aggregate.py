@@ -45,7 +45,7 @@ import math
 from itertools import combinations
 from typing import Any, Mapping, Sequence
 
-from .store import BASELINE_ORDER, JudgeSettings
+from chimed_eval.judge.store import BASELINE_ORDER, JudgeSettings
 
 FLIP_WARN = 0.20  # flip rate above which a judge's pairwise figures are flagged
 INVALID_WARN = 0.10  # share of unreadable verdicts above which a judge is flagged
@@ -58,7 +58,7 @@ def _num(x: float | None) -> float | None:
 
 
 def _mean_ci(values: Sequence[float], seed: int) -> dict[str, Any]:
-    from ..metrics.stats import bootstrap_mean_ci
+    from chimed_eval.metrics.stats import bootstrap_mean_ci
 
     if not values:
         return {"value": None, "ci_low": None, "ci_high": None, "n": 0, "note": "no valid verdict"}
@@ -74,7 +74,9 @@ def same_model(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool
         return True
     if a.get("name") and a.get("name") == b.get("name"):
         return True
-    return bool(a.get("path")) and a.get("path") not in ("fake",) and a.get("path") == b.get("path")
+    from chimed_eval.backends.fake import MODEL_PATH  # the fake models' placeholder path names no weights
+
+    return bool(a.get("path")) and a.get("path") != MODEL_PATH and a.get("path") == b.get("path")
 
 
 # --- pointwise ---------------------------------------------------------------------------------
@@ -86,7 +88,7 @@ def _criterion(rec: Mapping[str, Any], c: str) -> float:
 
 
 def _pointwise_judge(recs: Sequence[dict], criteria: Sequence[str], seed: int) -> dict[str, Any]:
-    from .bias import length_correlation
+    from chimed_eval.judge.bias import length_correlation
 
     valid = [r for r in recs if r.get("valid")]
     n = len(recs)
@@ -105,7 +107,7 @@ def _pointwise_judge(recs: Sequence[dict], criteria: Sequence[str], seed: int) -
 def _pointwise_task(recs_by_judge: Mapping[str, list[dict]], criteria: Sequence[str], seed: int) -> dict[str, Any]:
     """Figures of one task; with ``--baseline`` each judge's records alternate candidate, baseline
     per item: the main figures are the candidate's, ``baseline_answers`` the baseline's."""
-    from .agreement import cohen_kappa, krippendorff_alpha, mean_scores
+    from chimed_eval.judge.agreement import cohen_kappa, krippendorff_alpha, mean_scores
 
     judges = list(recs_by_judge)
     cand = {j: [r for r in rs if r.get("order") != BASELINE_ORDER] for j, rs in recs_by_judge.items()}
@@ -146,7 +148,7 @@ def _overall_values(recs_by_judge: Mapping[str, list[dict]]) -> dict[str, dict[s
 
 def _leniency(recs_by_judge: Mapping[str, list[dict]], seed: int) -> dict[str, dict[str, Any]]:
     """Per judge its mean excess over the other judges' mean on the same answers (every answer graded)."""
-    from .bias import leniency
+    from chimed_eval.judge.bias import leniency
 
     values = _overall_values(recs_by_judge)
     out = {}
@@ -161,7 +163,7 @@ def _leniency(recs_by_judge: Mapping[str, list[dict]], seed: int) -> dict[str, d
 
 def _combined(recs: Sequence[dict]) -> list[tuple[str | None, bool, dict, dict]]:
     """Per comparison (outcome, flipped, AB record, BA record) from the records in AB, BA order."""
-    from .bias import combine_orders
+    from chimed_eval.judge.bias import combine_orders
 
     out = []
     for ab, ba in zip(recs[0::2], recs[1::2]):
@@ -171,7 +173,7 @@ def _combined(recs: Sequence[dict]) -> list[tuple[str | None, bool, dict, dict]]
 
 
 def _pairwise_judge(recs: Sequence[dict], seed: int) -> dict[str, Any]:
-    from .bias import flip_rate, length_controlled_win_rate, position_preference, win_rate, win_rate_ci
+    from chimed_eval.judge.bias import flip_rate, length_controlled_win_rate, position_preference, win_rate, win_rate_ci
 
     comps = _combined(recs)
     outcomes = [c[0] for c in comps]
@@ -194,8 +196,8 @@ def _pairwise_judge(recs: Sequence[dict], seed: int) -> dict[str, Any]:
 
 
 def _pairwise_task(recs_by_judge: Mapping[str, list[dict]], rule: str, seed: int) -> dict[str, Any]:
-    from .agreement import cohen_kappa, krippendorff_alpha, majority
-    from .bias import OUTCOME_VALUE, length_controlled_win_rate, win_rate, win_rate_ci
+    from chimed_eval.judge.agreement import cohen_kappa, krippendorff_alpha, majority
+    from chimed_eval.judge.bias import OUTCOME_VALUE, length_controlled_win_rate, win_rate, win_rate_ci
 
     judges = list(recs_by_judge)
     out: dict[str, Any] = {"judges": {j: _pairwise_judge(recs_by_judge[j], seed) for j in judges}}
@@ -233,7 +235,7 @@ def _self_preference(protocol: str, recs_by_judge: Mapping[str, list[dict]], sta
     over the other judges on its own model's answers), and where it also graded another model's
     answers (pointwise with ``--baseline``) ``leniency`` (the same excess on those) and ``net`` =
     ``delta`` - ``leniency``; otherwise ``identifiable`` is false and ``note`` says why."""
-    from .bias import pairwise_self_preference, self_preference
+    from chimed_eval.judge.bias import pairwise_self_preference, self_preference
 
     models = state.get("judge_models") or {}
     cand = (state.get("candidate") or {}).get("model")
@@ -308,7 +310,7 @@ def judge_results(items: Mapping[str, list], records: Mapping[str, list[dict]], 
                   state: Mapping[str, Any]) -> dict[str, Any]:
     """results.json of one judge directory from the records of this invocation's items, in
     canonical order (item, judge, order)."""
-    from .prompts import PROMPT_VERSION, rubric_criteria
+    from chimed_eval.prompts.judge import PROMPT_VERSION, rubric_criteria
 
     criteria = [c.name for c in rubric_criteria(settings.rubric)]
     per = len(settings.orders)

@@ -92,7 +92,7 @@ def win_rate(outcomes: Sequence[str | None]) -> float:
 
 def win_rate_ci(outcomes: Sequence[str | None], seed: int) -> tuple[float, float]:
     """Seeded 95% percentile bootstrap interval of :func:`win_rate` (valid outcomes resampled)."""
-    from ..metrics.stats import bootstrap_mean_ci
+    from chimed_eval.metrics.stats import bootstrap_mean_ci
 
     return bootstrap_mean_ci([100.0 * x for x in _values(outcomes)], seed=seed)
 
@@ -217,7 +217,7 @@ def _paired(values_by_judge: Mapping[str, Mapping[str, float | None]], judge: st
 
 def _self_pref(values_by_judge: Mapping[str, Mapping[str, float | None]], producer: Mapping[str, str],
                judge: str, judge_model: str | None, seed: int) -> SelfPreference:
-    from ..metrics.stats import bootstrap_macro_ci, bootstrap_mean_ci
+    from chimed_eval.metrics.stats import bootstrap_macro_ci, bootstrap_mean_ci
 
     if judge not in values_by_judge:
         raise ValueError(f"self-preference: no verdicts of judge {judge!r} (judges: {', '.join(sorted(values_by_judge))})")
@@ -243,7 +243,7 @@ def leniency(values_by_judge: Mapping[str, Mapping[str, float | None]], judge: s
     """(mean, bootstrap interval, n) of ``judge``'s value minus the other judges' mean value, per
     answer that ``judge`` and at least one other judge scored: how much more generous it is than
     the panel on the same answers. NaN (n = 0) with no other judge or no shared answer."""
-    from ..metrics.stats import bootstrap_mean_ci
+    from chimed_eval.metrics.stats import bootstrap_mean_ci
 
     ids = list(values_by_judge.get(judge, {}))
     mine, theirs = _paired(values_by_judge, judge, ids)

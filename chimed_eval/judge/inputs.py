@@ -11,7 +11,7 @@ saved ``prompt`` without the prompt markup, by the first rule that applies (:fun
 1. ``messages``: a chat-API request (``<<chimed-eval:openai-messages>>`` + JSON): its messages;
 2. ``chatml``: ``<|im_start|>role ... <|im_end|>`` blocks (the fake backend's stand-in, Qwen-style
    templates): the user and assistant blocks (system blocks dropped);
-3. ``format:NAME``: a documented chat format of :data:`chimed_eval.prompts.CHAT_FORMATS` (``chimed``
+3. ``format:NAME``: a documented chat format of :data:`chimed_eval.prompts.variants.CHAT_FORMATS` (``chimed``
    is the ``paper`` variant's ``[human]:…[bot]:``) whose turn markers split the prompt so that
    rendering the turns again gives back exactly the prompt;
 4. ``raw``: otherwise (a tokenizer template no rule undoes) the prompt as saved.
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import ConfigError
+from chimed_eval.core.errors import ConfigError
 
 PATIENT_LABEL, DOCTOR_LABEL = "患者：", "医生："
 _CHATML = re.compile(r"<\|im_start\|>(system|user|assistant)\n(.*?)<\|im_end\|>", re.DOTALL)
@@ -62,7 +62,7 @@ def _render_turns(turns: Sequence[tuple[str, str]]) -> str:
 
 
 def _format_turns(prompt: str) -> tuple[str, list[tuple[str, str]]] | None:
-    from ..prompts import CHAT_FORMATS
+    from chimed_eval.prompts.variants import CHAT_FORMATS
 
     for name, f in CHAT_FORMATS.items():
         up, ap = f.user[0], f.assistant[0]
@@ -88,7 +88,7 @@ def _format_turns(prompt: str) -> tuple[str, list[tuple[str, str]]] | None:
 
 def question_of(prompt: str) -> tuple[str, str]:
     """(question text, rule) recovered from a record's prompt (rules in the module docstring)."""
-    from ..chat import MESSAGES_TAG
+    from chimed_eval.models.chat import MESSAGES_TAG
 
     if prompt.startswith(MESSAGES_TAG):
         try:
@@ -111,23 +111,17 @@ def is_generation_record(rec: dict) -> bool:
             and str(extra.get("prompt_version") or "").startswith("gen@"))
 
 
-def recorded_tasks(out_dir: Path) -> list[str]:
-    s = Path(out_dir) / "samples"
-    return sorted(p.stem for p in s.glob("*.jsonl")) if s.is_dir() else []
-
-
 def task_records(out_dir: Path, task: str) -> list[dict]:
     """The records of one generation task of OUT, in file order (a later record of an id replaces
     an earlier one); ConfigError when the task has no records or is not a generation task."""
-    from ..records import read_records
-    from ..runs import samples_file
+    from chimed_eval.runs.reader import iter_records, sample_tasks, samples_file
 
     path = samples_file(out_dir, task)
     by_id: dict[str, dict] = {}
-    for rec in read_records(path):
+    for rec in iter_records(out_dir, task):
         by_id[str(rec["id"])] = rec
     if not by_id:
-        have = ", ".join(recorded_tasks(out_dir)) or "none"
+        have = ", ".join(sample_tasks(out_dir)) or "none"
         raise ConfigError(f"{path}: no records of task {task!r} in {out_dir} (tasks recorded: {have})")
     if not all(is_generation_record(r) for r in by_id.values()):
         raise ConfigError(f"task {task!r} ({path}) is not an open-QA or dialogue task: its records are not free "
@@ -139,16 +133,15 @@ def task_records(out_dir: Path, task: str) -> list[dict]:
 def generation_tasks(out_dir: Path, tasks: Sequence[str] | None) -> list[str]:
     """The tasks to judge: those asked for (each must be a generation task with records), or
     every generation task recorded in OUT (ConfigError when there is none)."""
-    from ..records import read_records
-    from ..runs import samples_file
+    from chimed_eval.runs.reader import first_record, sample_tasks
 
     if tasks:
         return list(dict.fromkeys(tasks))
-    names = [t for t in recorded_tasks(out_dir)
-             if (rec := next(read_records(samples_file(out_dir, t)), None)) is not None and is_generation_record(rec)]
+    names = [t for t in sample_tasks(out_dir)
+             if (rec := first_record(out_dir, t)) is not None and is_generation_record(rec)]
     if not names:
         raise ConfigError(f"{out_dir}: no open-QA or dialogue task recorded (samples/<task>.jsonl of cmd-qa, chimed-qa, "
-                          f"mc-dialogue, covid-dialogue-zh or qa); tasks recorded: {', '.join(recorded_tasks(out_dir)) or 'none'}")
+                          f"mc-dialogue, covid-dialogue-zh or qa); tasks recorded: {', '.join(sample_tasks(out_dir)) or 'none'}")
     return names
 
 
@@ -173,7 +166,7 @@ def load_items(out_dir: Path, tasks: Sequence[str], limit: int | None = None,
 
 
 def _paired(task: str, items: list[JudgeItem], baseline: Path) -> list[JudgeItem]:
-    from ..runs import samples_file
+    from chimed_eval.runs.reader import samples_file
 
     if not samples_file(baseline, task).exists():
         raise ConfigError(f"baseline {baseline} has no records of task {task!r} (samples/{task}.jsonl); "

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal, Mapping
 
-from .prompts import DEFAULT_RUBRIC, Criterion, rubric_criteria
+from chimed_eval.prompts.judge import DEFAULT_RUBRIC, Criterion, rubric_criteria
 
 _FULLWIDTH = str.maketrans("０１２３４５６７８９：／＝．－～", "0123456789:/=.-~")
 _CN_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}

@@ -1,7 +1,7 @@
 """``chimed-eval judge``: ask judge models about a run's answers, save every verdict, resume.
 
 Flow (one way): OUT's records -> :class:`~.inputs.JudgeItem` -> one judge prompt per item and order
-(:mod:`.prompts`) -> a ``generate`` :class:`~chimed_eval.types.Request` per judge -> the judge backend
+(:mod:`.prompts`) -> a ``generate`` :class:`~chimed_eval.core.types.Request` per judge -> the judge backend
 (opened with :func:`chimed_eval.backends.open_backend`, behind the same response cache as a run) ->
 verdict text -> :mod:`.parse` -> a record in ``OUT/judge/<dir>/records/<task>.jsonl`` (:mod:`.store`)
 -> figures (:mod:`.aggregate`) in ``results.json``.
@@ -11,7 +11,7 @@ for the baseline run's answer when pointwise has ``--baseline``; ``AB`` with the
 answer A, ``BA`` with it shown as B), greedy decoding, ``--max-new-tokens``
 (512) new tokens. The context is the judge prompt as one user message in the judge's chat format:
 an openai judge gets it as a chat message (the server's template); a model with a documented chat
-format (:data:`chimed_eval.prompts.CHAT_FORMATS`) gets that format; otherwise the tokenizer's chat
+format (:data:`chimed_eval.prompts.variants.CHAT_FORMATS`) gets that format; otherwise the tokenizer's chat
 template, and plain text when the tokenizer has none; the fake backend its ChatML stand-in. A
 ``<think>…</think>`` trace is taken off the verdict before parsing (the raw text is kept).
 With ``--verdict logprobs`` the same rendered context, followed by a fixed answer prefix, goes in
@@ -34,10 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import ConfigError
-from ..types import GenerationConfig, Request
-from .inputs import JudgeItem
-from .store import BASELINE_ORDER, JUDGE_FORMAT, JudgeSettings, RecordStore, check_state, judge_dir, model_ident, pin_judge_model
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.core.types import GenerationConfig, Request
+from chimed_eval.judge.inputs import JudgeItem
+from chimed_eval.judge.store import BASELINE_ORDER, JUDGE_FORMAT, JUDGE_RESULTS, JudgeSettings, RecordStore, check_state, judge_dir, model_ident, pin_judge_model
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class JudgeJob:
     def prompt_hash(self) -> str:
         """The hash a record keeps: the request's prompt hash (one request), else the sha256 of
         the requests' prompt hashes joined by newlines."""
-        from ..types import sha256_text
+        from chimed_eval.core.types import sha256_text
 
         if len(self.requests) == 1:
             return self.request.prompt_hash
@@ -77,7 +77,7 @@ def judged_answer(item: JudgeItem, order: str) -> str:
 
 
 def judge_prompt(item: JudgeItem, protocol: str, rubric: str, order: str) -> str:
-    from .prompts import pairwise_prompt, pointwise_prompt
+    from chimed_eval.prompts.judge import pairwise_prompt, pointwise_prompt
 
     if protocol == "pointwise":
         return pointwise_prompt(item.question, judged_answer(item, order), item.reference, rubric)
@@ -86,23 +86,26 @@ def judge_prompt(item: JudgeItem, protocol: str, rubric: str, order: str) -> str
 
 
 def judge_chat_setup(backend: str, judge: str, args: dict[str, str]):
-    """How a judge prompt reaches ``judge`` (module docstring): chimed_eval.chat's setup, or plain
-    text for a local model whose tokenizer has no chat template."""
-    from ..chat import ChatSetup, chat_setup, declared_format
+    """How a judge prompt reaches ``judge`` (module docstring): chimed_eval.models.chat's setup, or plain
+    text for a local model whose tokenizer has no chat template (on a backend that renders
+    tokenizer templates, ``Capabilities.chat_template``)."""
+    from chimed_eval.backends import backend_capabilities
+    from chimed_eval.models.chat import ChatSetup, chat_setup, declared_format
 
+    caps = backend_capabilities(backend)
     fmt = declared_format(judge, args)
     try:
-        return chat_setup(backend, judge, args)
+        return chat_setup(backend, caps, judge, args)
     except ConfigError as exc:
-        if backend in ("hf", "vllm") and fmt in (None, "none") and "no chat template" in str(exc):
+        if caps.chat_template and fmt in (None, "none") and "no chat template" in str(exc):
             return ChatSetup(lambda msgs: msgs[-1]["content"], "plain text (the model has no chat template)",
                              add_special_tokens=None)
         raise ConfigError(f"judge {judge!r}: {exc}") from None
 
 
 def build_jobs(items: dict[str, list[JudgeItem]], settings: JudgeSettings, judge: str, setup) -> list[JudgeJob]:
-    from ..chat import render_messages
-    from .logprobs import verdict_requests
+    from chimed_eval.models.chat import render_messages
+    from chimed_eval.extract.verdicts import verdict_requests
 
     gen = GenerationConfig(max_new_tokens=settings.max_new_tokens, stop=tuple(setup.stop), temperature=0.0)
     jobs = []
@@ -125,8 +128,8 @@ def build_jobs(items: dict[str, list[JudgeItem]], settings: JudgeSettings, judge
 
 def verdict_record(job: JudgeJob, text: str, settings: JudgeSettings) -> dict[str, Any]:
     """The saved record of one verdict: what was asked, what came back, what was read from it."""
-    from ..reasoning import parse_think_markers, strip_reasoning
-    from .parse import parse_pairwise, parse_pointwise
+    from chimed_eval.extract.reasoning import parse_think_markers, strip_reasoning
+    from chimed_eval.judge.parse import parse_pairwise, parse_pointwise
 
     answer_text, _ = strip_reasoning(text, parse_think_markers(None))
     item = job.item
@@ -149,7 +152,7 @@ def verdict_record(job: JudgeJob, text: str, settings: JudgeSettings) -> dict[st
 def logprobs_record(job: JudgeJob, logprobs: Sequence[Sequence[float]], settings: JudgeSettings) -> dict[str, Any]:
     """The saved record of one logprobs verdict: the judge prompt, the answer prefix(es), the
     candidates' log-probabilities (``raw``) and what was read from them (:mod:`.logprobs`)."""
-    from .logprobs import read_pairwise, read_pointwise
+    from chimed_eval.extract.verdicts import read_pairwise, read_pointwise
 
     item = job.item
     rec: dict[str, Any] = {"id": item.id, "judge": job.judge, "order": job.order, "question_rule": item.question_rule,
@@ -170,21 +173,16 @@ def logprobs_record(job: JudgeJob, logprobs: Sequence[Sequence[float]], settings
 
 def _run_model_ident(out_dir: Path) -> dict[str, Any] | None:
     """The model of a run (results.json, else run.json), as judge.json pins it."""
-    from ..outdir import read_json
+    from chimed_eval.runs.reader import recorded_model
 
-    if (out_dir / "results.json").exists():
-        res = read_json(out_dir / "results.json")
-        if isinstance(res, dict) and isinstance(res.get("model"), dict):
-            return model_ident(res["model"])
-    if (out_dir / "run.json").exists():
-        run = read_json(out_dir / "run.json")
-        if isinstance(run, dict) and isinstance(run.get("model"), dict):
-            return model_ident(run["model"])
-    return None
+    model = recorded_model(out_dir)
+    return model_ident(model) if model is not None else None
 
 
 def _check_out(out_dir: Path, what: str) -> None:
-    if not (out_dir / "run.json").exists() or not (out_dir / "samples").is_dir():
+    from chimed_eval.runs.reader import is_run_dir, samples_dir
+
+    if not is_run_dir(out_dir) or not samples_dir(out_dir).is_dir():
         raise ConfigError(f"{what} {out_dir} is not a chimed-eval output directory (no run.json and samples/): "
                           "give the --output of a chimed-eval run")
 
@@ -192,10 +190,10 @@ def _check_out(out_dir: Path, what: str) -> None:
 def run_judges(out_dir: Path, settings: JudgeSettings, progress: bool = True) -> dict[str, Any]:
     """Judge OUT's answers with every judge of ``settings``; returns the results written to
     ``OUT/judge/<dir>/results.json`` (``path`` added)."""
-    from ..outdir import OutLock
-    from .aggregate import judge_results
-    from .inputs import generation_tasks, load_items
-    from .prompts import PROMPT_VERSION
+    from chimed_eval.runs.outdir import OutLock
+    from chimed_eval.judge.aggregate import judge_results
+    from chimed_eval.judge.inputs import generation_tasks, load_items
+    from chimed_eval.prompts.judge import PROMPT_VERSION
 
     out_dir = Path(out_dir)
     _check_out(out_dir, "OUT")
@@ -215,7 +213,7 @@ def run_judges(out_dir: Path, settings: JudgeSettings, progress: bool = True) ->
               "inputs": {t: _inputs_sha(v) for t, v in items.items()}}  # this invocation's items (not compared)
     jdir = judge_dir(out_dir, settings)
     with OutLock(out_dir):
-        from ..outdir import remove_stale_temp_files
+        from chimed_eval.runs.outdir import remove_stale_temp_files
 
         remove_stale_temp_files(out_dir)  # what a killed judging's atomic writes left; all writers hold the lock
         state = check_state(jdir, pinned)
@@ -233,17 +231,17 @@ def run_judges(out_dir: Path, settings: JudgeSettings, progress: bool = True) ->
             wanted = set(ordered_keys[t])
             stores[t].finalize([done[t][k] for k in ordered_keys[t]] + [r for k, r in done[t].items() if k not in wanted])
         res = judge_results(items, {t: [done[t][k] for k in ordered_keys[t]] for t in tasks}, settings, state)
-        from ..records import write_json_atomic
+        from chimed_eval.runs.records import write_json_atomic
 
-        write_json_atomic(jdir / "results.json", res)
-    return {**res, "path": str(jdir / "results.json")}
+        write_json_atomic(jdir / JUDGE_RESULTS, res)
+    return {**res, "path": str(jdir / JUDGE_RESULTS)}
 
 
 def _inputs_sha(items: Sequence[JudgeItem]) -> dict[str, Any]:
     """What was judged: the count and sha256 of the items' (id, question, reference, answer, baseline answer)."""
     import json
 
-    from ..types import sha256_text
+    from chimed_eval.core.types import sha256_text
 
     rows = [[i.id, i.question, i.reference, i.answer, i.baseline] for i in items]
     return {"n": len(items), "sha256": sha256_text(json.dumps(rows, ensure_ascii=False))}
@@ -267,7 +265,7 @@ def _run_judge(judge: str, jobs: list[JudgeJob], settings: JudgeSettings, done: 
                state: dict, progress: bool) -> None:
     from tqdm import tqdm
 
-    from ..backends import open_backend
+    from chimed_eval.backends import open_backend
 
     backend = open_backend(settings.backend, judge, seed=settings.seed, batch_size=settings.batch_size,
                            device=settings.device, dtype=settings.dtype, model_args=dict(settings.judge_args),

@@ -18,7 +18,7 @@ sha256 per task): a changed answer is caught per item instead, since every recor
 of the prompt it was judged on (:mod:`.pipeline`).
 
 Records, one per (item, judge, order), are appended batch by batch (write + fsync, as
-:class:`chimed_eval.records.SampleStore`), so Ctrl-C or a kill keeps every finished batch and a torn
+:class:`chimed_eval.runs.records.SampleStore`), so Ctrl-C or a kill keeps every finished batch and a torn
 last line is recomputed; when a run completes, each file is rewritten atomically in a fixed order
 (item order, then judge, then order), so an interrupted-and-resumed run leaves the same bytes as an
 uninterrupted one.
@@ -33,10 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..errors import ConfigError
-from ..records import SampleStore, read_records, write_json_atomic
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.runs.reader import OUT_FIX, read_json_file, read_jsonl
+from chimed_eval.runs.records import SampleStore, write_json_atomic
 
 JUDGE_FORMAT = 1
+#: the judge's own figures, ``OUT/judge/<dir>/results.json`` (beside judge.json and records/), not the run's
+JUDGE_RESULTS = "results.json"
 PROTOCOLS = ("pointwise", "pairwise")
 AGGREGATES = ("mean", "majority")
 ORDERS = {"pointwise": ("single",), "pairwise": ("AB", "BA")}  # AB: candidate shown as A; BA: as B
@@ -67,13 +70,17 @@ class JudgeSettings:
     verdict: str = "generate"  # or "logprobs": read from next-token probabilities (.logprobs)
 
     def __post_init__(self) -> None:
-        from ..secret_args import refuse_secret_args
-        from .prompts import rubric_criteria
+        from chimed_eval.core.secrets import refuse_secret_args
+        from chimed_eval.prompts.judge import rubric_criteria
 
-        from .logprobs import check_verdict
+        from chimed_eval.extract.verdicts import check_verdict
 
         refuse_secret_args(dict(self.judge_args), "--judge-args")  # before anything is written
-        check_verdict(self.verdict, self.backend)
+        from chimed_eval.backends import BACKENDS, backend_capabilities
+
+        # an unknown backend is refused by name where the judge opens it
+        check_verdict(self.verdict, self.backend,
+                      self.backend not in BACKENDS or backend_capabilities(self.backend).prefilled_answers)
         if not self.judges or any(not j for j in self.judges):
             raise ConfigError("--judge needs one or more judge models, comma-separated")
         if len(set(self.judges)) != len(self.judges):
@@ -106,8 +113,8 @@ class JudgeSettings:
 
     def key(self) -> dict[str, Any]:
         """The settings that change a verdict (the directory hash; pinned in judge.json)."""
-        from ..cache import VOLATILE_MODEL_ARGS
-        from ..secret_args import redact_args
+        from chimed_eval.backends.cache import VOLATILE_MODEL_ARGS
+        from chimed_eval.core.secrets import redact_args
 
         args = {k: v for k, v in sorted(redact_args(dict(self.judge_args)).items()) if k not in VOLATILE_MODEL_ARGS}
         d: dict[str, Any] = {"judges": list(self.judges), "backend": self.backend, "judge_args": args,
@@ -133,7 +140,7 @@ def judge_dir(out_dir: Path, settings: JudgeSettings) -> Path:
 
 
 def _differences(old: Any, new: Any, where: str = "") -> list[str]:
-    from ..resume import _differences as diff  # the same "key: old -> new" wording as a resumed run
+    from chimed_eval.runs.resume import _differences as diff  # the same "key: old -> new" wording as a resumed run
 
     if isinstance(old, dict) and isinstance(new, dict):
         return [f"{where}{d}" for d in diff(old, new)]
@@ -144,17 +151,15 @@ def _differences(old: Any, new: Any, where: str = "") -> list[str]:
 def check_state(jdir: Path, pinned: dict[str, Any]) -> dict[str, Any]:
     """judge.json: written when new; else it must match ``pinned`` in every key both hold (a
     judge's model identity is added once known). Returns the state now on disk."""
-    from ..outdir import read_json
-
     path = jdir / "judge.json"
     if not path.exists():
         write_json_atomic(path, pinned)
         return pinned
-    old = read_json(path)
+    old = read_json_file(path, OUT_FIX)
     if not isinstance(old, dict) or old.get("format") != JUDGE_FORMAT:
         raise ConfigError(f"{path}: not a judge.json of this chimed-eval (format {JUDGE_FORMAT}); delete {jdir} to judge again")
     diff = []
-    from ..resume import _redacted
+    from chimed_eval.runs.resume import _redacted
 
     for k in ("settings", "prompt_version", "candidate", "baseline"):
         was = _redacted(old.get(k), "judge_args") if k == "settings" else old.get(k)
@@ -186,13 +191,13 @@ def record_key(rec: Mapping[str, Any]) -> tuple[str, str, str]:
 
 class RecordStore(SampleStore):
     """``records/<task>.jsonl`` of one judge directory: records keyed by (item id, judge, order);
-    appending and finalizing as :class:`~chimed_eval.records.SampleStore` does."""
+    appending and finalizing as :class:`~chimed_eval.runs.records.SampleStore` does."""
 
     def __init__(self, jdir: Path, task: str) -> None:  # noqa: D107 - no SampleStore.__init__: another path
         self.path = jdir / "records" / f"{task}.jsonl"
 
     def load(self) -> dict[tuple[str, str, str], dict[str, Any]]:  # type: ignore[override]
-        return {record_key(r): r for r in read_records(self.path) if {"judge", "order"} <= set(r)}
+        return {record_key(r): r for r in read_jsonl(self.path) if {"judge", "order"} <= set(r)}
 
 
 def model_ident(info: Any) -> dict[str, Any]:

@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..types import Metric
+from chimed_eval.core.types import Metric
 
 N_BINS = 10
 
@@ -42,6 +42,8 @@ N_BINS = 10
 #: scale: 1e-6 of a probability, i.e. 1e-4 points of ``ece`` (0..100) and 1e-6 of ``brier``
 #: (0..2), a hundred times the move measured and far below the printed precision.
 #: ``chimed-eval check`` allows this on top of any tolerance; counts and accuracies stay exact.
+#: which way each figure is better (:func:`chimed_eval.metrics.metric_direction`): an error and a loss
+DIRECTIONS = {"ece": "lower", "brier": "lower"}
 MODEL_FLOAT_NOISE: dict[str, float] = {"ece": 1e-4, "brier": 1e-6}
 
 
@@ -59,8 +61,8 @@ class CalibrationBin:
 def valid_logprobs(logprobs: Sequence[float]) -> bool:
     """Whether option log-probabilities can be read as a choice and as probabilities: no NaN, no
     +inf, and at least one option above -inf. An item failing this has no prediction (it counts as
-    wrong, :func:`chimed_eval.evidence.judge_choice`) and is left out of ``ece`` / ``brier``, counted
-    in ``invalid_logprob_count`` (:func:`chimed_eval.expand.expanded_figures`): a NaN compares false
+    wrong, :func:`chimed_eval.evidence.kinds.judge_choice`) and is left out of ``ece`` / ``brier``, counted
+    in ``invalid_logprob_count`` (:func:`chimed_eval.evidence.expand.expanded_figures`): a NaN compares false
     with everything, so an arg-max over it would pick an option by position, not by the model."""
     xs = [float(x) for x in logprobs]
     return bool(xs) and not any(math.isnan(x) or x == math.inf for x in xs) and any(x > -math.inf for x in xs)
@@ -131,7 +133,7 @@ def calibration_metrics(logprobs: Sequence[Sequence[float]], gold: Sequence[int]
                         protocol: str | None = None, n_bins: int = N_BINS) -> tuple[list[Metric], tuple[CalibrationBin, ...]]:
     """(``ece`` and ``brier`` Metrics, the reliability bins) from per-item option log-probabilities
     and gold indices; see the module docstring for units and rules."""
-    from .stats import mean_ci  # numpy, only when figures are computed
+    from chimed_eval.metrics.stats import mean_ci  # numpy, only when figures are computed
 
     probs = [softmax(lp) for lp in logprobs]
     bins = reliability_bins(probs, gold, n_bins)

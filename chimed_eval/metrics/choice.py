@@ -6,12 +6,16 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Sequence
 
-from ..types import Metric, SampleScore
+from chimed_eval.core.types import Metric, SampleScore
 
 
 def argmax_first(values: Sequence[float]) -> int:
     """The index of the highest value, ties going to the earlier one (the earlier letter)."""
     return max(range(len(values)), key=lambda i: (values[i], -i))
+
+
+#: which way each figure of :func:`accuracy_metrics` is better (:func:`chimed_eval.metrics.metric_direction`)
+DIRECTIONS = {"acc": "higher", "acc_macro": "higher", "extraction_failure_rate": "lower"}
 
 
 def accuracy_metrics(scores: Sequence[SampleScore], seed: int, protocol: str | None = None) -> tuple[list[Metric], dict[str, dict[str, float | int]]]:
@@ -23,7 +27,7 @@ def accuracy_metrics(scores: Sequence[SampleScore], seed: int, protocol: str | N
     Accuracies are percentages; ``acc`` has a Wilson interval, ``acc_macro`` a MOVER-Wilson one
     (:mod:`chimed_eval.metrics.stats`).
     """
-    from .stats import WILSON, macro_ci, proportion_ci  # numpy, only when figures are computed
+    from chimed_eval.metrics.stats import WILSON, macro_ci, proportion_ci  # numpy, only when figures are computed
 
     values = [s.score for s in scores]
     n = len(values)

@@ -37,8 +37,8 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from ..types import Metric
-from .stats import BOOTSTRAP, MIN_GROUP_SIZE, N_BOOT, bootstrap_mean_ci
+from chimed_eval.core.types import Metric
+from chimed_eval.metrics.stats import BOOTSTRAP, MIN_GROUP_SIZE, N_BOOT, bootstrap_mean_ci
 
 DEFAULT_K = 20
 PROTOCOL = "min-k"
@@ -144,6 +144,12 @@ def small_group_note(n_seen: int, n_unseen: int, min_size: int = MIN_GROUP_SIZE)
         return None
     return (f"the membership AUC compares {n_seen} seen with {n_unseen} unseen items: below {min_size} items per "
             "group the AUC and its interval rest on too few items to trust")
+
+
+#: which way each figure of :func:`membership_metrics` is better (:func:`chimed_eval.metrics.metric_direction`):
+#: none. A higher AUC or score is more evidence that the model saw the items, not a better model.
+DIRECTIONS = {"auc_*": None, "tpr_at_5fpr_*": None, "min_k_mean": None, "min_kpp_mean": None, "seen_count": None,
+              "unseen_count": None, "min_kpp_unavailable_count": None}
 
 
 def membership_metrics(min_k: Sequence[float], min_kpp: Sequence[float | None], seen: Sequence[bool | None],

@@ -11,7 +11,7 @@ Two figures, both over items, both percentages:
   official figure; it shows how far from right the wrong answers are.
 
 Options are 0-based indices (A = 0). Parsing letters out of a generation is the extractor's job
-(:mod:`chimed_eval.extract`); :func:`letters_to_set` only reads a stored gold or prediction such as
+(:mod:`chimed_eval.extract.text`); :func:`letters_to_set` only reads a stored gold or prediction such as
 ``"ABD"``.
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Collection, Iterable, Sequence
 
-from ..types import Metric
+from chimed_eval.core.types import Metric
 
 OptionSet = frozenset[int]
 
@@ -64,6 +64,11 @@ def option_f1(pred: Collection[int], gold: Collection[int]) -> float:
     return 2.0 * len(p & g) / (len(p) + len(g))
 
 
+#: which way each figure is better (:func:`chimed_eval.metrics.metric_direction`), with the
+#: ``_macro``/``_multi`` figures :mod:`chimed_eval.evidence.multi_choice` builds from them
+DIRECTIONS = {"acc_exact_set*": "higher", "option_f1*": "higher"}
+
+
 def multi_answer_metrics(preds: Sequence[int | str | Iterable[int] | None],
                          golds: Sequence[int | str | Iterable[int]],
                          seed: int, protocol: str | None = None) -> list[Metric]:
@@ -71,7 +76,7 @@ def multi_answer_metrics(preds: Sequence[int | str | Iterable[int] | None],
     (Wilson for the exact-set proportion; option F1's by :func:`chimed_eval.metrics.stats.mean_ci`).
     ``preds[i]`` and ``golds[i]`` are anything
     :func:`as_option_set` reads; a None prediction is an empty set (wrong)."""
-    from .stats import figure_ci  # numpy, only when figures are computed
+    from chimed_eval.metrics.stats import figure_ci  # numpy, only when figures are computed
 
     if len(preds) != len(golds):
         raise ValueError(f"{len(preds)} predictions for {len(golds)} gold answers")

@@ -36,7 +36,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
-from ..types import Metric
+from chimed_eval.core.types import Metric
 
 if TYPE_CHECKING:  # numpy loads only when corpus figures are computed (`chimed-eval tasks` stays light)
     import numpy as np
@@ -260,7 +260,7 @@ def bootstrap_weights(n: int, seed: int, n_boot: int | None = None) -> "np.ndarr
     (records resampled with replacement; the same draws as :mod:`chimed_eval.metrics.stats`)."""
     import numpy as np
 
-    from .stats import N_BOOT
+    from chimed_eval.metrics.stats import N_BOOT
 
     n_boot = N_BOOT if n_boot is None else n_boot
     rng = np.random.default_rng(seed)
@@ -275,6 +275,13 @@ def _ci(values: "np.ndarray", level: float = 0.95) -> tuple[float, float]:
 
     a = (1.0 - level) / 2.0
     return float(np.quantile(values, a)), float(np.quantile(values, 1.0 - a))
+
+
+#: which way each figure of :func:`ner_metrics` is better (:func:`chimed_eval.metrics.metric_direction`):
+#: precision, recall and F1 of every protocol (``f1_span``, ``f1_macro``...) up, every failure rate down
+DIRECTIONS = {"precision*": "higher", "recall*": "higher", "f1*": "higher", "not_in_text_rate": "lower",
+              "unknown_type_rate": "lower", "gold_repeat_rate": "lower", "gold_nested_rate": "lower",
+              "gold_nested_count": None, "extraction_failure_rate": "lower", "truncated_prompt_rate": "lower"}
 
 
 def ner_metrics(records: Sequence[RecordCounts], types: Sequence[str], seed: int, protocol: str | None = None,
@@ -292,7 +299,7 @@ def ner_metrics(records: Sequence[RecordCounts], types: Sequence[str], seed: int
     """
     import numpy as np
 
-    from .stats import BOOTSTRAP
+    from chimed_eval.metrics.stats import BOOTSTRAP
 
     n = len(records)
     by_type_total = {t: sum((r.by_type.get(t, Counts()) for r in records), Counts()) for t in types}

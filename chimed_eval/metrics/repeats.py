@@ -26,7 +26,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Hashable, Sequence
 
-from ..types import Metric
+from chimed_eval.core.types import Metric
 
 
 @dataclass(frozen=True)
@@ -88,12 +88,16 @@ def item_majority_correct(os: Sequence[RepeatOutcome]) -> float:
     return float(next(o.correct for o in os if o.answer == maj))
 
 
+#: which way each figure of :func:`repeat_metrics` is better (:func:`chimed_eval.metrics.metric_direction`)
+DIRECTIONS = {"avg@*": "higher", "maj@*": "higher", "pass@*": "higher"}
+
+
 def repeat_metrics(outcomes: Sequence[RepeatOutcome], seed: int, pass_ks: Sequence[int] | None = None,
                    protocol: str | None = None) -> list[Metric]:
     """``avg@K``, ``maj@K`` and ``pass@k`` for each k in ``pass_ks`` (default: k = K) over items,
     as percentages with Wilson intervals over items (names carry K, e.g. ``maj@5``); ``seed`` is
     kept for the callers' signature, Wilson's interval draws nothing."""
-    from .stats import WILSON, proportion_ci  # numpy, only when figures are computed
+    from chimed_eval.metrics.stats import WILSON, proportion_ci  # numpy, only when figures are computed
 
     items = _items(outcomes)
     if not items:

@@ -39,7 +39,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..types import Metric
+from chimed_eval.core.types import Metric
 
 LETTERS = string.ascii_uppercase
 
@@ -195,13 +195,19 @@ def _position_bias_ci(items: Sequence[list[PermutedResult]], seed: int, n_boot: 
     return float(np.quantile(bias, 0.025)), float(np.quantile(bias, 0.975))
 
 
+#: which way each figure of :func:`robustness_metrics` is better (:func:`chimed_eval.metrics.metric_direction`):
+#: the letter shares are a distribution, with no better side
+DIRECTIONS = {"acc_shuffled": "higher", "circular_acc": "higher", "all_orders_acc": "higher", "pred_share_*": None,
+              "position_bias": "lower"}
+
+
 def robustness_metrics(results: Sequence[PermutedResult], seed: int, protocol: str | None = None) -> list[Metric]:
     """``acc_shuffled``, ``circular_acc`` (every item under its n rotations) or else
     ``all_orders_acc``, ``pred_share_<letter>`` and ``position_bias`` (see the module docstring)
     over items scored under their permutations. The shares have no interval; ``acc_shuffled`` and
     ``circular_acc``/``all_orders_acc`` have Wilson intervals, ``position_bias`` a seeded 95%
     bootstrap interval over items (:mod:`chimed_eval.metrics.stats`)."""
-    from .stats import BOOTSTRAP, WILSON, proportion_ci  # numpy, only when figures are computed
+    from chimed_eval.metrics.stats import BOOTSTRAP, WILSON, proportion_ci  # numpy, only when figures are computed
 
     items = _by_item(results)
     if not items:

@@ -1,5 +1,5 @@
 """Attitude-scale scoring: an answer's (reverse-aware) points, the option a generation names, and
-the per-scale sums and means (see :mod:`tasks.scales` for the protocol)."""
+the per-scale sums and means (see :mod:`chimed_eval.tasks.scale` for the protocol)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 import unicodedata
 from typing import Mapping, Sequence
 
-from ..types import Metric, SampleScore
+from chimed_eval.core.types import Metric, SampleScore
 
 
 def item_points(letter: str, letters: str, points: Sequence[float], reverse: bool) -> float:
@@ -34,13 +34,18 @@ def first_option(text: str, letters: str, options: Sequence[str]) -> str | None:
     return best[2] if best else None
 
 
+#: which way each figure of :func:`scale_metrics` is better (:func:`chimed_eval.metrics.metric_direction`):
+#: an attitude scale's sums and means describe the answers, with no better side
+DIRECTIONS = {"*_sum": None, "*_mean": None}
+
+
 def scale_metrics(groups: Mapping[str, Sequence[SampleScore]], seed: int,
                   protocol: str | None) -> tuple[list[Metric], dict[str, dict[str, float | int]]]:
     """Per scale (in the order of ``groups``): ``<scale>_sum`` over the answered items (an
     extraction failure is left out) and ``<scale>_mean`` with a 95% interval (the bootstrap, or
     Wilson's over the scale's range where it collapses: :func:`chimed_eval.metrics.stats.mean_ci`); the
     breakdown gives the items, the answered items, the sum and the mean."""
-    from .stats import BOOTSTRAP, bootstrap_mean_ci, mean_ci
+    from chimed_eval.metrics.stats import BOOTSTRAP, bootstrap_mean_ci, mean_ci
 
     metrics, subjects = [], {}
     for scale, items in groups.items():

@@ -28,7 +28,7 @@
 Every interval depends on the items, never on the order of the samples file: the bootstrap sorts
 the values before it draws (the mean of a resample depends only on which values it holds) and
 walks subjects in name order; callers that resample rows (NER, AUC, position bias) get the
-records sorted by item id (:func:`chimed_eval.runner.task_result`).
+records sorted by item id (:func:`chimed_eval.engine.runner.task_result`).
 """
 
 from __future__ import annotations

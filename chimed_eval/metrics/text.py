@@ -19,13 +19,13 @@ from __future__ import annotations
 import unicodedata
 from typing import Sequence
 
-from .corpus import BleuStats, bootstrap_corpus_ci, same_length, sum_stats
-from .text_paper import (
+from chimed_eval.metrics.corpus import BleuStats, bootstrap_corpus_ci, same_length, sum_stats
+from chimed_eval.metrics.text_paper import (
     PAPER_BLEU_WEIGHTS, PAPER_MAX_N, ROUGE_PKG_KEYS, SCRIPT_WEIGHTS, as_references, chimed_char_pad, is_chinese_char,
     mean_like_rouge_pkg, nltk_bleu_stats, nltk_bleu_stats_multi, nltk_brevity_penalty, nltk_corpus_bleu, paper_bleu,
     paper_bleu_stats, paper_rouge, paper_rouge_pair, rouge_pkg_pair,
 )
-from .text_standard import (
+from chimed_eval.metrics.text_standard import (
     ROUGE2_MIN_TOKENS, ROUGE_SCORE_KEYS, SACREBLEU_MAX_N, TEXT_EXTRA_HINT, TEXT_PACKAGES, TOKENIZATIONS, char_tokens,
     jieba_available, jieba_tokens, missing_text_packages, rouge2_undefined, rouge2_undefined_metrics, rouge_score_pair,
     sacrebleu_from_stats, sacrebleu_stats, sacrebleu_zh, sacrebleu_zh_tokens,
@@ -74,14 +74,22 @@ def generation_stats(hyp: str, ref: str | Sequence[str]) -> dict:
     }
 
 
+#: which way each figure of :func:`text_metrics` is better (:func:`chimed_eval.metrics.metric_direction`),
+#: and the convention of :func:`rate_and_count` that every module follows: a ``<stem>_rate`` counts
+#: failures (empty, truncated, unread answers: lower is better), a ``<stem>_count`` is a count
+#: (no better side)
+DIRECTIONS = {"paper_*": "higher", "sacrebleu*_cum": "higher", "rouge?_char": "higher", "rouge?_jieba": "higher",
+              "*_rate": "lower", "*_count": None}
+
+
 def text_metrics(scores: Sequence, seed: int) -> list:
     """The figures of a generation task from its SampleScores' ``extra["stats"]`` (percentages,
     95% intervals over items: the bootstrap, Wilson for ROUGE when every item scores 0 or 1,
     :func:`chimed_eval.metrics.stats.mean_ci`), each naming its protocol and tokenization, plus the
     rates (and counts) of empty generations (:func:`is_empty_generation`, or flagged ``empty`` by
     the task) and of truncated ones (flagged ``truncated`` by the task)."""
-    from ..types import Metric
-    from .stats import BOOTSTRAP, mean_ci
+    from chimed_eval.core.types import Metric
+    from chimed_eval.metrics.stats import BOOTSTRAP, mean_ci
 
     n = len(scores)
     if n == 0:
@@ -150,7 +158,7 @@ def rate_and_count(stem: str, flags: Sequence[bool], averaging: str, protocol: s
     """``<stem>_rate`` (percentage of the items flagged, 0-100, ``n`` = the items) and, beside it,
     ``<stem>_count`` (the number flagged, ``n`` = the same items): a count is never reported
     where a percentage is expected."""
-    from ..types import Metric
+    from chimed_eval.core.types import Metric
 
     n, k = len(flags), sum(1 for f in flags if f)
     return [Metric(f"{stem}_rate", 100.0 * k / n if n else 0.0, None, None, n, averaging, protocol, None),

@@ -41,7 +41,7 @@ from collections import Counter
 from functools import lru_cache
 from typing import Sequence
 
-from .corpus import BleuStats, same_length, sum_stats
+from chimed_eval.metrics.corpus import BleuStats, same_length, sum_stats
 
 # --- tokenization ---------------------------------------------------------------------------------
 

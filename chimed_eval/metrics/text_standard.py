@@ -19,7 +19,7 @@
   ``rouge2_{char,jieba}_undefined_count`` (:func:`rouge2_undefined_metrics`).
 
 sacrebleu, rouge-score and jieba are imported when first used (``pip install "chimed-eval[text]"``);
-a missing one is a :class:`~chimed_eval.errors.ConfigError` with that hint.
+a missing one is a :class:`~chimed_eval.core.errors.ConfigError` with that hint.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Callable, Sequence
 
-from ..errors import ConfigError
-from .corpus import BleuStats, same_length, sum_stats
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.metrics.corpus import BleuStats, same_length, sum_stats
 
 TEXT_PACKAGES = {"jieba": "jieba", "sacrebleu": "sacrebleu", "rouge_score": "rouge-score"}
 """Module -> distribution of what the open QA and dialogue metrics import."""
@@ -180,7 +180,7 @@ def rouge2_undefined_metrics(refs: Sequence[str | Sequence[str]]) -> list:
     have fewer than two tokens (an item with several references: all of them), ``n`` = all the
     items. Their ROUGE-2 is rouge-score's 0 and stays in ``rouge2_<tok>``; the count says how much
     of that figure is such zeros."""
-    from ..types import Metric
+    from chimed_eval.core.types import Metric
 
     n = len(refs)
     groups = [[r] if isinstance(r, str) else list(r) for r in refs]

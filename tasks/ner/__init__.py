@@ -49,7 +49,7 @@ from .. import TASKS
 from .datasets import (CCKS_ALIASES, CCKS_TYPES, CHIMST_HINT, _read_types_file, gold_types, load_ccks2019,
                        load_chimst, load_spec, mentions)
 from .spec import NER_KEYS, NerSpec, load_ner_specs, spec_from_args
-from .task import (INSTRUCTION, NEW_TOKENS, PROMPT_VERSION, STOP, NerTask, PromptPlan, estimate_tokens, judge_ner,
+from .ner_task import (INSTRUCTION, NEW_TOKENS, PROMPT_VERSION, STOP, NerTask, PromptPlan, estimate_tokens, judge_ner,
                    make_ner_task, make_ner_task_from_args, rescoring_task)
 
 # the names this package had as one module (tasks/ner.py), importable from here as before

@@ -11,10 +11,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from chimed_eval.errors import DataError, MissingDataError
-from chimed_eval.spans import BIO_EXTENSIONS, SpanRecord, inventory_from, read_span_file
-from chimed_eval.task import TaskData, file_sha256
-from chimed_eval.types import Sample
+from chimed_eval.core.errors import DataError, MissingDataError
+from chimed_eval.files.spans import BIO_EXTENSIONS, SpanRecord, inventory_from, read_span_file
+from chimed_eval.core.types import file_sha256
+from chimed_eval.task.options import TaskData
+from chimed_eval.core.types import Sample
 
 if TYPE_CHECKING:
     from .spec import NerSpec
@@ -103,7 +104,7 @@ def _find(root: Path, stem: str) -> Path | None:
 
 def _read_types_file(path: Path) -> tuple[str, ...]:
     """``types.txt``: one entity type per line, ``#`` comments; a DataError names the file and line."""
-    from chimed_eval.tabular import read_text, split_lines
+    from chimed_eval.files.tabular import read_text, split_lines
 
     types = []
     for i, line in enumerate(split_lines(read_text(path)), 1):  # UTF-8 (BOM accepted), undecodable bytes refused

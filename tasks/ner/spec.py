@@ -1,5 +1,5 @@
 """The generic ``ner`` task's settings: ``--task-args`` or a ``type = "ner"`` entry of a
-``--task-config`` file, read through the shared coercion of :mod:`tasks.config`."""
+``--task-config`` file, read through the shared coercion of :mod:`chimed_eval.tasks.config`."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from chimed_eval.errors import ConfigError
-from chimed_eval.spans import SpanFields
+from chimed_eval.core.errors import ConfigError
+from chimed_eval.files.spans import SpanFields
 
 from ..config import Converter, check_task_name, flag_converter, coerce_settings, config_entries, resolve_paths, split_list, text_value
 
 @dataclass
 class NerSpec:
-    """Your own NER data. ``path``: the records (JSONL or BIO, see :mod:`chimed_eval.spans`);
+    """Your own NER data. ``path``: the records (JSONL or BIO, see :mod:`chimed_eval.files.spans`);
     ``format``: json | jsonl | bio (default: .json -> a JSON array, or JSONL when it does not start
     with ``[``; .jsonl -> jsonl; else bio); ``types``: the inventory
     (default: the gold types in order of first appearance; given, it is enforced on the files);
@@ -24,7 +24,7 @@ class NerSpec:
     records; ``shots``: default shot count (5 with a fewshot file, else 0); ``text_field`` /
     ``entities_field`` / ``start_field`` / ``end_field`` / ``type_field``: the keys of JSON/JSONL
     records when not the usual ones; ``end_inclusive``: the end offset is the entity's last character;
-    ``check_ends``: false accepts spans that look off by one (see :mod:`chimed_eval.span_checks`)."""
+    ``check_ends``: false accepts spans that look off by one (see :mod:`chimed_eval.files.span_checks`)."""
 
     path: str | Path
     name: str = "ner"
@@ -47,7 +47,7 @@ class NerSpec:
     check_ends: bool = True
 
     def span_fields(self) -> SpanFields:
-        """The key names and end convention of JSON/JSONL records (:class:`chimed_eval.spans.SpanFields`)."""
+        """The key names and end convention of JSON/JSONL records (:class:`chimed_eval.files.spans.SpanFields`)."""
         return SpanFields(self.text_field, self.entities_field, self.start_field, self.end_field, self.type_field,
                           self.end_inclusive, self.check_ends)
 
@@ -114,10 +114,10 @@ def spec_from_args(args: Mapping[str, str]) -> NerSpec:
 
 
 def load_ner_specs(path: Path) -> list[NerSpec]:
-    """The ``type = "ner"`` entries of a JSON/TOML task config (the format of tasks.custom:
+    """The ``type = "ner"`` entries of a JSON/TOML task config (the format of chimed_eval.tasks.mcq:
     one task, or ``tasks = [...]`` with top-level defaults). Relative paths are resolved against
     the config file's folder; top-level defaults that only mcq tasks know are ignored here."""
-    from tasks.custom import SPEC_KEYS as MCQ_KEYS
+    from chimed_eval.tasks.mcq_spec import SPEC_KEYS as MCQ_KEYS
 
     path = Path(path)
     defaults, entries = config_entries(path)

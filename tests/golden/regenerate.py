@@ -84,7 +84,7 @@ def write_exam(workdir: Path) -> tuple[Path, Path]:
 
 def run_golden(g: Golden, workdir: Path, model: Path | None = None, data: Path | None = None) -> Path:
     """Run one golden evaluation into ``workdir/<name>``; returns the output directory."""
-    from chimed_eval.cli import main
+    from chimed_eval.cli.app import main
 
     exam, fewshot = write_exam(workdir)
     out = workdir / g.name
@@ -97,7 +97,7 @@ def run_golden(g: Golden, workdir: Path, model: Path | None = None, data: Path |
 
 
 def main(argv: list[str] | None = None) -> int:
-    from chimed_eval.check import save_baseline
+    from chimed_eval.reports.check import save_baseline
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", default=None, help="comma-separated golden names")

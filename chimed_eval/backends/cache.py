@@ -1,0 +1,409 @@
+"""An on-disk response cache: every model call, keyed by the model's identity and the exact request.
+
+``chimed-eval run`` wraps every real backend in :class:`CachingBackend` (``--cache DIR``, default
+``$CHIMED_EVAL_CACHE/responses``; ``--no-cache`` to disable; the fake backend only with an
+explicit ``--cache``). A second identical run, even into a new output directory, makes no model
+calls; a run that died half-way through a batch resumes without asking again for the responses
+that had arrived (the API backend hands each response to the cache as soon as it arrives).
+
+The key is ``sha256`` of canonical JSON holding
+
+* the backend's name and ``model_info()`` (name, path, revision, weights sha256, dtype); for a
+  local directory whose weights were too large to hash, a fingerprint of the weight files' names,
+  sizes and modification times;
+* the backend's ``cache_identity()`` where it has one (API: model name, base URL, endpoint, system
+  prompt, temperature override, top-logprobs, floor; fake: its mode and the run's ``--seed``,
+  from which it draws its answers);
+* what the command line adds (:func:`cache_extra_identity`): ``--dtype`` as asked, ``--device``,
+  and every ``--model-args`` entry except those in :data:`VOLATILE_MODEL_ARGS` (how a backend
+  talks, waits or batches, never what it answers) and :data:`SECRET_MODEL_ARGS` (credentials:
+  they change no answer and must never be written anywhere, not even hashed);
+* every field of the Request (kind, item key, context, continuations, prefix, special tokens,
+  the whole GenerationConfig: max new tokens, stop strings, temperature, top-p and the per-item
+  seed; the chat messages).
+
+The run's ``--seed`` reaches the real backends' answers only through that per-item seed, which
+the runner sets on every sampled generation request: greedy generations and log-probabilities do
+not depend on it, so runs with other seeds share them. ``--batch-size`` is not in the key either
+(it groups requests; it does not change what a request asks).
+
+A hub id without ``revision=`` keys on the name alone: pin the revision, or clear the cache when
+the hub model changes.
+
+Storage: one SQLite file in WAL mode (``responses.sqlite3``): writers in other threads and
+processes wait for each other (busy timeout), every write is one transaction, so a crash
+mid-write leaves the previous state (SQLite discards a torn WAL tail), and each row carries the
+sha256 of its value so a damaged row is a miss, never a wrong answer. A damaged file (not a
+database, truncated, overwritten pages: ``PRAGMA quick_check`` on open, any "malformed"/"not a
+database" error later) is moved aside (``*.corrupt-<time>-<pid>``) with a warning; the run goes on.
+Any other SQLite failure (a full disk, a read-only directory) is one line naming the file
+(:class:`~chimed_eval.core.errors.CacheStorageError`); the records written so far are kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence, TypeVar
+
+from chimed_eval.backends.base import Backend
+from chimed_eval.core.errors import CacheStorageError
+from chimed_eval.core.types import ModelInfo, Request, Response
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+CACHE_VERSION = 3  # 2: fake backend's seed and --dtype in the key; 3: chat messages, no `oracle` field
+DB_NAME = "responses.sqlite3"
+#: --model-args that change how a backend talks, waits or batches, never what it answers: the fake
+#: backend's delay, the API backend's transport settings and where it finds its key, the vLLM
+#: backend's requests per engine call (vLLM schedules its own batches inside, like --batch-size).
+VOLATILE_MODEL_ARGS = frozenset({"delay", "concurrency", "timeout", "max_retries", "backoff", "max_backoff",
+                                 "api_key_env", "api_key_file", "batch", "request_deadline", "allow_insecure_http"})
+#: examples of credential --model-args left out of the key, even hashed (the rule: secret_args.is_secret_name)
+SECRET_MODEL_ARGS = frozenset({"api_key", "token", "hf_token", "use_auth_token", "access_token", "auth_token",
+                               "password", "secret"})
+#: SQLite's primary result codes for a damaged file (SQLITE_CORRUPT, SQLITE_NOTADB).
+_CORRUPT_CODES = frozenset({11, 26})
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def request_fields(r: Request) -> dict[str, Any]:
+    return dataclasses.asdict(r)
+
+
+def cache_key(identity: Mapping[str, Any], request: Request) -> str:
+    doc = {"v": CACHE_VERSION, "identity": identity, "request": request_fields(request)}
+    return hashlib.sha256(_canonical(doc).encode("utf-8")).hexdigest()
+
+
+_LATER_FIELDS = ("token_logprobs", "token_moments")  # stored only when set: older entries unchanged
+
+
+def _encode(resp: Response) -> str:  # tuples are stored as JSON lists
+    d = {k: v for k, v in dataclasses.asdict(resp).items() if v is not None or k not in _LATER_FIELDS}
+    return json.dumps(d, ensure_ascii=False)  # -inf / nan survive (Python's JSON extension)
+
+
+def _decode(text: str) -> Response:
+    d = json.loads(text)
+    for k, v in d.items():  # lists back to tuples (token_moments: a tuple of (mu, sigma) pairs)
+        if isinstance(v, list):
+            d[k] = tuple(tuple(x) if isinstance(x, list) else x for x in v)
+    return Response(**d)
+
+
+class CorruptCacheError(sqlite3.DatabaseError):
+    """``PRAGMA quick_check`` found damage that SQLite had not reported as an error yet."""
+
+
+def is_corruption(exc: sqlite3.Error) -> bool:
+    """Whether an SQLite error means a damaged file (as opposed to a busy lock, a full disk or a
+    missing directory, which moving the file aside would not cure)."""
+    if isinstance(exc, CorruptCacheError):
+        return True
+    code = getattr(exc, "sqlite_errorcode", None)  # Python >= 3.11
+    if isinstance(code, int):
+        return (code & 0xFF) in _CORRUPT_CODES
+    msg = str(exc).lower()
+    return "malformed" in msg or "not a database" in msg
+
+
+class ResponseCache:
+    """A key -> Response store in ``DIR/responses.sqlite3``; thread- and process-safe.
+
+    A damaged file never stops a run: it is moved aside (kept for inspection) and the cache starts
+    again empty, on open and on any later read or write that meets the damage."""
+
+    def __init__(self, directory: Path | str, busy_timeout_s: float = 60.0) -> None:
+        self.dir = Path(directory).expanduser()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.dir / DB_NAME
+        self.busy_timeout_s = busy_timeout_s
+        self._lock = threading.Lock()
+        self._file_id: tuple[int, int] | None = None  # (st_dev, st_ino) of the file the connection opened
+        try:
+            try:
+                self._conn = self._open()
+            except sqlite3.DatabaseError as e:
+                if not is_corruption(e):
+                    raise
+                self._move_aside(e)
+                self._conn = self._open()
+        except sqlite3.OperationalError as e:
+            raise CacheStorageError(self.path, e) from None
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect, check the whole file (``quick_check``: every page, not only the table's) and
+        create the table; raises ``sqlite3.DatabaseError`` for a damaged file."""
+        conn = sqlite3.connect(str(self.path), timeout=self.busy_timeout_s, isolation_level=None,
+                               check_same_thread=False)
+        try:
+            st = self.path.stat()
+            self._file_id = (st.st_dev, st.st_ino)
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._check(conn)
+            conn.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, kind TEXT NOT NULL, "
+                         "value TEXT NOT NULL, sha256 TEXT NOT NULL, created REAL NOT NULL)")
+            conn.execute("SELECT count(*) FROM responses").fetchone()
+        except sqlite3.DatabaseError:
+            conn.close()
+            raise
+        return conn
+
+    @staticmethod
+    def _check(conn: sqlite3.Connection) -> None:
+        """``PRAGMA quick_check``: reads every page (a plain query reads only those it needs, so
+        damage elsewhere would surface mid-run); O(size), about a second per GB."""
+        problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check").fetchall()]
+        if problems != ["ok"]:
+            lines = [line for p in problems for line in p.splitlines() if line.strip() and "***" not in line]
+            raise CorruptCacheError("quick_check: " + "; ".join(lines[:2]) + ("; ..." if len(lines) > 2 else ""))
+
+    def _aside_path(self) -> Path:
+        """``responses.sqlite3.corrupt-<unix time>-<pid>``, unique even for two in one second."""
+        base = f"{self.path.name}.corrupt-{int(time.time())}-{os.getpid()}"
+        aside, n = self.path.with_name(base), 1
+        while aside.exists():
+            aside, n = self.path.with_name(f"{base}.{n}"), n + 1
+        return aside
+
+    def _move_aside(self, err: sqlite3.Error) -> None:
+        """Move the damaged file and its WAL/SHM aside, unless another process already did (the
+        file at ``self.path`` is no longer the one this connection opened): never move away the
+        fresh cache that process started."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return
+        if self._file_id is not None and (st.st_dev, st.st_ino) != self._file_id:
+            log.warning("response cache %s was damaged (%s); another process (or connection) has already "
+                        "replaced it", self.path, err)
+            return
+        aside = self._aside_path()
+        os.replace(self.path, aside)
+        for suffix in ("-wal", "-shm"):
+            side = self.path.with_name(self.path.name + suffix)
+            try:
+                os.replace(side, aside.with_name(aside.name + suffix))
+            except FileNotFoundError:
+                pass
+        log.warning("response cache %s is damaged (%s); moved to %s, continuing with an empty cache",
+                    self.path, err, aside.name)
+
+    def _recover(self, err: sqlite3.Error) -> None:
+        """After a read or write met a damaged file: close it, move it aside, open a new one.
+        Called with ``self._lock`` held."""
+        try:
+            self._conn.close()
+        except sqlite3.Error:
+            pass
+        self._move_aside(err)
+        self._conn = self._open()
+
+    def _guarded(self, fn: Callable[[], _T]) -> _T:
+        """``fn()`` under the lock; if the file turns out damaged, recover and run it once more on
+        the new file (which another process may already have started filling)."""
+        with self._lock:
+            try:
+                try:
+                    return fn()
+                except sqlite3.DatabaseError as e:
+                    if not is_corruption(e):
+                        raise
+                    self._recover(e)
+                    return fn()
+            except sqlite3.OperationalError as e:  # full disk, I/O error, read-only, locked past the timeout
+                raise CacheStorageError(self.path, e) from None
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Response]:
+        """The stored responses for those keys that have one (after damage: those in the new file)."""
+        return self._guarded(lambda: self._get_many(keys))
+
+    def _get_many(self, keys: Sequence[str]) -> dict[str, Response]:
+        out: dict[str, Response] = {}
+        bad: list[str] = []
+        for start in range(0, len(keys), 500):
+            chunk = list(keys[start:start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(f"SELECT key, value, sha256 FROM responses WHERE key IN ({marks})",
+                                      chunk).fetchall()
+            for key, value, digest in rows:
+                try:
+                    if hashlib.sha256(value.encode("utf-8")).hexdigest() != digest:
+                        raise ValueError("checksum mismatch")
+                    out[key] = _decode(value)
+                except (ValueError, TypeError):
+                    bad.append(key)
+        if bad:
+            log.warning("response cache: %d damaged entries dropped (recomputed)", len(bad))
+            self._write(lambda c: c.executemany("DELETE FROM responses WHERE key = ?", [(k,) for k in bad]))
+        return out
+
+    def put_many(self, items: Sequence[tuple[str, str, Response]]) -> None:
+        """Store (key, kind, response) triples in one transaction; existing keys are kept. On a
+        damaged file they go into the fresh one that replaces it."""
+        if not items:
+            return
+        now = time.time()
+        rows = []
+        for key, kind, resp in items:
+            value = _encode(resp)
+            rows.append((key, kind, value, hashlib.sha256(value.encode("utf-8")).hexdigest(), now))
+
+        def insert() -> None:
+            self._write(lambda c: c.executemany(
+                "INSERT OR IGNORE INTO responses (key, kind, value, sha256, created) VALUES (?, ?, ?, ?, ?)", rows))
+
+        self._guarded(insert)
+
+    def _write(self, fn) -> None:
+        """One IMMEDIATE transaction (takes the write lock up front: no reader-upgrade deadlock),
+        retried while another process holds the lock past the busy timeout."""
+        deadline = time.monotonic() + self.busy_timeout_s
+        while True:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    fn(self._conn)
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    try:
+                        self._conn.execute("ROLLBACK")
+                    except sqlite3.Error:  # SQLite may have rolled back already (e.g. on damage)
+                        pass
+                    raise
+                return
+            except sqlite3.OperationalError as e:
+                if ("locked" not in str(e) and "busy" not in str(e)) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
+    def __len__(self) -> int:
+        return self._guarded(lambda: int(self._conn.execute("SELECT count(*) FROM responses").fetchone()[0]))
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def model_identity(info: ModelInfo) -> dict[str, Any]:
+    d = dataclasses.asdict(info)
+    if d.get("weights_sha256") is None and d.get("path"):
+        p = Path(d["path"])
+        if p.is_dir():  # local weights too large to hash: names, sizes and mtimes stand in
+            d["weights_stat"] = sorted(
+                (f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in p.iterdir()
+                if f.suffix in (".safetensors", ".bin", ".gguf", ".pt"))
+    return d
+
+
+class CachingBackend(Backend):
+    """Serves cached responses and forwards only the misses (as one batch) to ``inner``."""
+
+    def __init__(self, inner: Backend, cache: ResponseCache | Path | str,
+                 extra_identity: Mapping[str, Any] | None = None) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.cache = cache if isinstance(cache, ResponseCache) else ResponseCache(cache)
+        self.extra_identity = dict(extra_identity or {})
+        self._identity: dict[str, Any] | None = None
+        self.hits = 0
+        self.misses = 0
+        if hasattr(inner, "on_response"):  # store each response as soon as it arrives
+            inner.on_response = self._store_one
+
+    def identity(self) -> dict[str, Any]:
+        if self._identity is None:
+            ident: dict[str, Any] = {"backend": self.inner.name, "model": model_identity(self.inner.model_info())}
+            extra = getattr(self.inner, "cache_identity", None)
+            if callable(extra):
+                ident["backend_settings"] = extra()
+            if self.extra_identity:
+                ident["run"] = self.extra_identity
+            self._identity = ident
+        return self._identity
+
+    def key(self, request: Request) -> str:
+        return cache_key(self.identity(), request)
+
+    def _store_one(self, request: Request, response: Response) -> None:
+        self.cache.put_many([(self.key(request), request.kind, response)])
+
+    # -- the Backend interface: delegate
+    def model_info(self) -> ModelInfo:
+        return self.inner.model_info()
+
+    @property
+    def run_batch_size(self) -> int | None:  # type: ignore[override]
+        return getattr(self.inner, "run_batch_size", None)
+
+    def request_length(self, request: Request) -> int:
+        return self.inner.request_length(request)
+
+    def sort_key(self, request: Request) -> tuple:
+        return self.inner.sort_key(request)
+
+    def loglikelihood(self, requests: Sequence[Request]) -> list[Response]:
+        return self._cached("loglikelihood", requests)
+
+    def next_token(self, requests: Sequence[Request]) -> list[Response]:
+        return self._cached("next_token", requests)
+
+    def generate(self, requests: Sequence[Request]) -> list[Response]:
+        return self._cached("generate", requests)
+
+    def token_logprobs(self, requests: Sequence[Request]) -> list[Response]:
+        return self._cached("token_logprobs", requests)
+
+    def _cached(self, kind: str, requests: Sequence[Request]) -> list[Response]:
+        keys = [self.key(r) for r in requests]
+        found = self.cache.get_many(keys)
+        miss_idx = [i for i, k in enumerate(keys) if k not in found]
+        self.hits += len(requests) - len(miss_idx)
+        self.misses += len(miss_idx)
+        fresh: dict[int, Response] = {}
+        if miss_idx:
+            answers = self.inner.run(kind, [requests[i] for i in miss_idx])
+            self.cache.put_many([(keys[i], kind, a) for i, a in zip(miss_idx, answers)])
+            fresh = dict(zip(miss_idx, answers))
+        return [fresh[i] if i in fresh else dataclasses.replace(found[keys[i]], key=r.key)
+                for i, r in enumerate(requests)]
+
+    def close(self) -> None:
+        try:
+            self.inner.close()
+        finally:
+            if self.hits or self.misses:
+                log.info("response cache %s: %d hits, %d misses", self.cache.path, self.hits, self.misses)
+            self.cache.close()
+
+
+def cache_extra_identity(model_args: Mapping[str, str], device: str | None,
+                         dtype: str | None = None) -> dict[str, Any]:
+    """What the command line adds to the identity: the result-changing model args (all but the
+    volatile and the secret ones), the device and the dtype as asked (a backend's model info holds
+    the dtype it resolved; the request is kept too, so no backend can drop it)."""
+    from chimed_eval.core.secrets import is_secret_arg  # the one rule for what a secret looks like (name or value)
+
+    return {"model_args": {k: v for k, v in sorted(model_args.items())
+                           if k not in VOLATILE_MODEL_ARGS and not is_secret_arg(k, v)},
+            "device": device, "dtype": dtype}
+
+
+def default_cache_dir() -> Path:
+    from chimed_eval.models.resolve import cache_root
+
+    return cache_root() / "responses"

@@ -1,0 +1,1 @@
+"""One file per command, wired by one list; the only importer of the plug-ins."""

@@ -1,0 +1,48 @@
+"""``chimed-eval data``: download the public releases into --data-dir (checked against the
+manifest); say where to put the others."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+NAME = "data"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """The ``data`` subcommand and its flags."""
+    d = sub.add_parser(NAME, help="download the public releases into --data-dir; say where to put the others")
+    d.add_argument("--data-dir", type=Path, default=Path("data"))
+    d.add_argument("--datasets", default=None, help="comma-separated (default: all with a public URL)")
+    d.add_argument("--mirror", default=None, help="base URL of a mirror (also $CHIMED_EVAL_DATA_MIRROR)")
+    d.add_argument("--check", action="store_true", help="only report what is present, missing or corrupt")
+    d.add_argument("--force", action="store_true", help="download again even if present")
+    d.add_argument("--deadline", type=_positive_seconds, default=None, metavar="SECONDS",
+                   help="the most one download (one URL) may take, whatever the server does (default 600)")
+
+
+def _positive_seconds(text: str) -> float:
+    """``--deadline``: a number of seconds above zero (argparse turns the error into exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
+    return value
+
+
+def run(a: argparse.Namespace) -> int:
+    """Download (or --check) the data sets into --data-dir."""
+    from chimed_eval.data.sets import run_data_command
+    from chimed_eval.data.transfer import DEFAULT_DEADLINE
+
+    names = [x.strip() for x in a.datasets.split(",")] if a.datasets else None
+    deadline = DEFAULT_DEADLINE if a.deadline is None else a.deadline
+    try:
+        return run_data_command(a.data_dir, names, a.mirror, a.check, a.force, deadline=deadline)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the download in progress was removed
+        print("\nchimed-eval: interrupted; the files verified so far stay, the partial download was removed.",
+              file=sys.stderr)
+        return 130

@@ -1,0 +1,35 @@
+"""``chimed-eval score``: recompute every metric from OUT/samples without the model (optionally
+also on the items a contamination report does not flag)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from chimed_eval.cli.rebuild import task_getter
+from chimed_eval.cli.summary import print_summary
+
+NAME = "score"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """The ``score`` subcommand and its flags."""
+    s = sub.add_parser(NAME, help="recompute every metric from OUT/samples without the model")
+    s.add_argument("output", type=Path)
+    s.add_argument("--task-config", type=Path, default=None)
+    s.add_argument("--exclude-contaminated", type=Path, default=None, metavar="REPORT",
+                   help="also score the items a `chimed-eval contamination` report does not flag: OUT/results.clean.json")
+
+
+def run(a: argparse.Namespace) -> int:
+    """Recompute OUT's figures from its records (and, with --exclude-contaminated, the clean ones)."""
+    from chimed_eval.engine.rescore import rescore_run
+
+    get = task_getter(a.task_config, a.output)
+    if a.exclude_contaminated is not None:
+        from chimed_eval.contamination.clean import score_clean
+
+        return score_clean(a.output, a.exclude_contaminated, get)
+    run = rescore_run(a.output, get)
+    print_summary(run)
+    return 0

@@ -1,0 +1,1 @@
+"""The typed records, errors, the one registry, key=value parsing, secret arguments."""

@@ -1,0 +1,1 @@
+"""Dataset specs and the manifest, fetching (mirrors, caps), where data lives."""

@@ -1,0 +1,1 @@
+"""The runner, data parallelism, merging shards, re-scoring."""

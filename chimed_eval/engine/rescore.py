@@ -1,0 +1,43 @@
+"""``chimed-eval score``: recompute every metric from OUT's records, without the model, and seal
+results.json with the digest of those records (:mod:`chimed_eval.runs.integrity`)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+
+from chimed_eval.core.version import SCHEMA_VERSION
+from chimed_eval.runs.outdir import OutLock, check_adoptable
+from chimed_eval.runs.reader import read_run_if_any, read_run_state, require_run_dir, results_json, seal_results
+from chimed_eval.runs.records import SampleStore, run_result_to_dict, write_json_atomic
+from chimed_eval.engine.runner import task_result
+from chimed_eval.core.types import ModelInfo, RunResult
+
+def rescore_run(out_dir: Path, get_task) -> RunResult:
+    """Recompute every metric from OUT/samples without the model; rewrites results.json."""
+    require_run_dir(out_dir)
+    with OutLock(out_dir):
+        return _rescore_locked(out_dir, get_task)
+
+
+def _rescore_locked(out_dir: Path, get_task) -> RunResult:
+    check_adoptable(out_dir)
+    state = read_run_state(out_dir)
+    # not verified: every figure is recomputed from the records here (the way back from a
+    # results.json that no longer matches its records)
+    old = read_run_if_any(out_dir, verify=False)
+    results = []
+    for name, meta in state.tasks.items():
+        store = SampleStore(out_dir, name)
+        if not store.path.exists():
+            continue
+        task = get_task(name)
+        scores = [task.rescore(r, meta.variant) for r in store.load().values()]
+        results.append(task_result(task, None, scores, state.seed, variant=meta.variant, shots=meta.shots,
+                                   data_files=dict(meta.data_files)))
+    model = old.model if old is not None else ModelInfo("unknown", "unknown", None, None, None)
+    settings = (old.settings if old is not None else None) or state.settings
+    rr = RunResult(schema_version=SCHEMA_VERSION, model=model, settings=settings, tasks=tuple(results),
+                   created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    write_json_atomic(results_json(out_dir), seal_results(run_result_to_dict(rr), out_dir))
+    return rr

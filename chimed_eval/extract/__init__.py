@@ -1,0 +1,1 @@
+"""Reading answers: letters, the choice cascade, reasoning traces, NER lines, judge verdicts."""

@@ -1,0 +1,1 @@
+"""Model presets, model resolution, chat set-up."""

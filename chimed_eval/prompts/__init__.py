@@ -1,0 +1,1 @@
+"""Named, versioned prompt variants, the MCQ and judge prompt texts."""

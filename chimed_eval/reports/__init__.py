@@ -1,0 +1,1 @@
+"""HTML report and its sections, compare, check and baselines, figure notes."""

@@ -1,0 +1,177 @@
+"""Sections of the HTML report (:mod:`chimed_eval.reports.html`): the reliability diagram of a task's
+option log-probabilities (calibration) and the table of answer-extraction rules, with the HTML
+escaping and number formatting the report shares. Imported from :mod:`chimed_eval.reports.html` too."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from chimed_eval.core.types import Metric, SampleScore
+
+__all__ = ["RULE_PREFIX", "RULE_SUFFIX", "calibration_inputs", "extracted_text", "extraction_rules",
+           "extraction_rules_html", "reliability_html"]
+
+
+#: control characters (C0 but tab, newline and carriage return; DEL; C1): a NUL from a model's output
+#: is not valid HTML text, so each is shown as a visible ``\xNN`` escape instead
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+#: what a report section may raise on a file it reads that is truncated, malformed or unreadable
+SECTION_ERRORS = (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError)
+
+
+def _e(x: Any) -> str:
+    r"""HTML-escaped text, control characters shown as ``\xNN``."""
+    text = html.escape("" if x is None else str(x), quote=True)
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def inline_json(obj: Any) -> str:
+    r"""JSON safe inside a ``<script>`` element: ``<``, ``>`` and ``&`` as ``\u003c``, ``\u003e``,
+    ``\u0026`` (a ``<!--`` or ``</script`` in a task name would otherwise end or hide the script);
+    ``json.loads`` of the text gives ``obj`` back."""
+    text = json.dumps(obj, ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def unreadable_html(path: Path, exc: BaseException, heading: str | None = None) -> list[str]:
+    """The notice that stands in for a section whose file cannot be read (truncated, malformed)."""
+    reason = str(exc) if str(path) in str(exc) else f"{type(exc).__name__}: {exc}"
+    return ([f"<h2>{_e(heading)}</h2>"] if heading else []) + [
+        f"<p class='unreadable'><strong>unreadable:</strong> {_e(path)} could not be read ({_e(reason)}); "
+        "this section is left out, the rest of the report is complete</p>"]
+
+
+def guarded_section(heading: str, path: Path, render: Callable[[], list[str]]) -> list[str]:
+    """``render()``, or :func:`unreadable_html` naming ``path`` when the file it reads is broken."""
+    try:
+        return render()
+    except SECTION_ERRORS as exc:
+        return unreadable_html(path, exc, heading)
+
+
+def _n(x: Any, digits: int = 2) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ""
+    return f"{x:.{digits}f}" if isinstance(x, float) else _e(x)
+
+
+def calibration_inputs(recs: Sequence[SampleScore]) -> tuple[list[tuple[float, ...]], list[int]]:
+    """The per-option log-probabilities and gold indices of the records that carry them: a
+    single-letter gold (``"A"``..) within at least two stored option log-probabilities. Records of
+    generations, multi-answer gold (``"ABD"``), scales and unreadable log-probabilities (NaN, all
+    -inf: :func:`chimed_eval.metrics.calibration.valid_logprobs`) are left out."""
+    from chimed_eval.metrics.calibration import valid_logprobs
+
+    lps, gold = [], []
+    for r in recs:
+        g = r.gold
+        if r.logprobs and len(r.logprobs) >= 2 and isinstance(g, str) and len(g) == 1 and "A" <= g <= "Z":
+            gi = ord(g) - ord("A")
+            if gi < len(r.logprobs) and valid_logprobs(r.logprobs):
+                lps.append(tuple(float(x) for x in r.logprobs))
+                gold.append(gi)
+    return lps, gold
+
+
+def reliability_html(recs: Sequence[SampleScore], seed: int = 1234) -> list[str]:
+    """The reliability diagram of a task's records (inline SVG, drawn here, no script) with its
+    bins, ECE and Brier score (:mod:`chimed_eval.metrics.calibration`); nothing when no record
+    carries option log-probabilities."""
+    from chimed_eval.metrics.calibration import calibration_metrics
+
+    lps, gold = calibration_inputs(recs)
+    if not lps:
+        return []
+    metrics, bins = calibration_metrics(lps, gold, seed)
+    by = {m.name: m for m in metrics}
+    size, pad = 240, 30
+
+    def px(v: float) -> float:
+        return pad + size * v
+
+    def py(v: float) -> float:
+        return pad + size * (1.0 - v)
+
+    svg = [f"<svg class='reliability' width='{size + 2 * pad}' height='{size + 2 * pad}' role='img'>",
+           f"<rect x='{pad}' y='{pad}' width='{size}' height='{size}' fill='none' stroke='#999'/>"]
+    for b in bins:
+        if b.count and b.accuracy is not None:
+            svg.append(f"<rect class='rel-bar' data-bin='{b.lower:.1f}' data-count='{b.count}' x='{px(b.lower):.1f}' "
+                       f"y='{py(b.accuracy):.1f}' width='{size * (b.upper - b.lower) - 1:.1f}' "
+                       f"height='{size * b.accuracy:.1f}' fill='#3b75af'/>")
+    svg += [f"<line x1='{px(0)}' y1='{py(0)}' x2='{px(1)}' y2='{py(1)}' stroke='#c33' stroke-dasharray='4 3'/>",
+            f"<text x='{pad + size / 2}' y='{size + 2 * pad - 6}' text-anchor='middle'>confidence</text>",
+            f"<text x='12' y='{pad + size / 2}' transform='rotate(-90 12 {pad + size / 2})' "
+            "text-anchor='middle'>accuracy</text>", "</svg>"]
+    ece, brier = by["ece"], by["brier"]
+    out = [f"<h3>Calibration ({ece.n} items with option log-probabilities)</h3>",
+           f"<p class='calibration'>ECE (%, {len(bins)} equal-width bins of the top option's probability) "
+           f"<span class='ece'>{_n(ece.value)}</span>; Brier score <span class='brier'>{_n(brier.value, 4)}</span> "
+           f"[{_n(brier.ci_low, 4)}, {_n(brier.ci_high, 4)}] (sum over options, 0..2)</p>", *svg,
+           "<table class='reliability-bins'><tr><th>confidence</th><th>n</th><th>mean confidence</th>"
+           "<th>accuracy</th></tr>"]
+    for b in bins:
+        out.append(f"<tr><td>[{b.lower:.1f}, {b.upper:.1f}{']' if b.upper >= 1.0 else ')'}</td>"
+                   f"<td class='num'>{b.count}</td><td class='num'>{_n(b.mean_confidence, 3)}</td>"
+                   f"<td class='num'>{_n(b.accuracy, 3)}</td></tr>")
+    out.append("</table>")
+    return out
+
+
+RULE_PREFIX, RULE_SUFFIX = "extraction_rule_", "_count"
+
+
+def extraction_rules(metrics: Sequence[Metric]) -> dict[str, int]:
+    """Records per answer-extraction rule (``cot``: :data:`chimed_eval.extract.letters.RULES`), from
+    a task's ``extraction_rule_<rule>_count`` metrics, in their order; empty when it has none."""
+    return {m.name[len(RULE_PREFIX):-len(RULE_SUFFIX)]: int(m.value) for m in metrics
+            if m.name.startswith(RULE_PREFIX) and m.name.endswith(RULE_SUFFIX)}
+
+
+def extracted_text(rec: SampleScore) -> str:
+    """What was read from a record's output, for the worst-items table beside the raw output: the
+    chosen answer (letters, the predicted option; entities as JSON), ``none`` on an extraction
+    failure, with the extraction rule when the record carries one (``B (last_letter)``,
+    ``none (several)``); empty for free text scored as it is (open QA, dialogue)."""
+    rule = rec.extra.get("extraction_rule")
+    if rec.extraction_failed:
+        value = "none"
+    elif rec.prediction is None:
+        return ""
+    else:
+        value = rec.prediction if isinstance(rec.prediction, str) else json.dumps(rec.prediction, ensure_ascii=False)
+    return f"{value} ({rule})" if rule and rule != "none" else value
+
+
+def extraction_rules_html(metrics: Sequence[Metric]) -> list[str]:
+    """A small table, rule -> records, of how the answers were extracted (``none``: failures)."""
+    rules = extraction_rules(metrics)
+    if not rules:
+        return []
+    total = sum(rules.values())
+    out = ["<h3>Answer extraction (rule that found each answer)</h3>",
+           "<table class='extraction-rules'><tr><th>rule</th><th>records</th><th>%</th></tr>"]
+    for rule, k in rules.items():
+        out.append(f"<tr><td>{_e(rule)}</td><td class='num'>{k}</td>"
+                   f"<td class='num'>{_n(100.0 * k / total if total else 0.0)}</td></tr>")
+    out.append("</table>")
+    return out
+
+
+# the figures that sum up a task, first found wins
+HEADLINE = ("acc", "f1", "paper_rougeL", "rougeL_char", "paper_bleu1_cum", "mean_score")
+
+
+def headline(metrics: Sequence[Metric]) -> Metric | None:
+    """The figure a task is summed up by: the first of :data:`HEADLINE` it has, else its first
+    figure with an interval, else its first figure (the HTML report's chart, the contamination section)."""
+    by = {m.name: m for m in metrics}
+    for name in HEADLINE:
+        if name in by:
+            return by[name]
+    return next((m for m in metrics if m.ci_low is not None), metrics[0] if metrics else None)

@@ -1,0 +1,1 @@
+"""Output directory, record writer, the one reader of runs, resume, integrity digests."""
