@@ -169,12 +169,14 @@ def test_the_cli_builds_the_vllm_backend_from_its_options(engines, tiny_model, t
     v, _ = engines
     seen = {}
 
-    def build(model, **kw):
-        seen.update(model=model, **kw)
-        return _Shared(v)
+    real = BACKENDS.get("vllm")  # resolve the lazy entry, then stand in for it: same declarations, no new engine
 
-    BACKENDS.get("vllm")  # resolve the lazy entry, then stand in for it
-    monkeypatch.setitem(BACKENDS._entries, "vllm", build)
+    class StandIn(real):
+        def __new__(cls, model, **kw):
+            seen.update(model=model, **kw)
+            return _Shared(v)
+
+    monkeypatch.setitem(BACKENDS._entries, "vllm", StandIn)
     exam = write_exam_csv(tmp_path / "exam.csv", 6)
     out = tmp_path / "cli"
     assert main(["run", "--backend", "vllm", "--model", str(tiny_model), "--tasks", "mcq", "--task-args",
