@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv and install chimed-eval with the transformers backend and the test tools, pinned to
 # the CPU reference machine (constraints/cpu.txt: torch 2.13.0 CPU, transformers <5.20).
-# GPU users: pip install -e ".[hf,dev]" (or ".[vllm]") without the constraints file; docs/gpu.md.
+# GPU users: pip install -e ".[hf,dev]" (or ".[vllm]") without the constraints file; docs/en/howto/gpu.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
