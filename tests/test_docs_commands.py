@@ -1,5 +1,5 @@
-"""Every shell command shown in the docs and the README runs as written (the rules: docs/README-free
-copy in /work/wt/notes/DOCS.md, and the "Shell commands in the docs" section of docs/en/howto/docs.md).
+"""Every shell command shown in the docs and the README runs as written (the rules, for writers:
+docs/en/howto/write-docs.md, "Shell commands").
 
 Each ```bash/```sh/```shell block of a page is one ``bash -e -o pipefail`` script; a page's blocks
 run in order in one fresh working directory (``examples/`` linked in), with ``chimed-eval`` and
