@@ -83,3 +83,18 @@ def test_site_builds_strict(lang: str, tmp_path: Path) -> None:
                  "reference/metrics.html", "reference/schema.html"):
         assert (out / page).is_file(), page
     assert "chimed_eval.cli.api.evaluate" in (out / "reference/api.html").read_text(encoding="utf-8")
+
+
+def test_readme_is_short_links_resolve_and_holds_the_ci_command() -> None:
+    """The README stays a front page (at most 200 lines), every relative link in it names a file
+    that exists, and it shows the exact test command that .ci/run runs."""
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 200, len(readme.splitlines())
+    targets = [t.split("#", 1)[0] for t in re.findall(r"\]\(([^)]+)\)", readme) if "://" not in t]
+    missing = [t for t in targets if t and not (ROOT / t).exists()]
+    assert not missing, f"README links to files that do not exist: {missing}"
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    command = "bash scripts/setup.sh && .venv/bin/python -m pytest -q --durations=15"
+    assert command in ci and command in readme

@@ -63,9 +63,16 @@ def _t(key: str, lang: str) -> str:
     return T[key][lang]
 
 
+def _escape_html(text: str) -> str:
+    """``<`` and ``>`` outside code spans as entities, so that ``samples/<task>.jsonl`` is not read as
+    an HTML tag (inside backticks they stay as they are: a code span shows entities literally)."""
+    parts = text.split("`")
+    return "`".join(p if i % 2 else p.replace("<", "&lt;").replace(">", "&gt;") for i, p in enumerate(parts))
+
+
 def _cell(text: object) -> str:
     """A value made safe for one Markdown table cell."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return _escape_html(str(text)).replace("|", "\\|").replace("\n", " ")
 
 
 # --- CLI -----------------------------------------------------------------------------------------
@@ -80,6 +87,17 @@ def _subcommands(parser: argparse.ArgumentParser) -> list[tuple[str, str, argpar
     return out
 
 
+def _help_text(parser: argparse.ArgumentParser, action: argparse.Action) -> str:
+    """The help string as ``--help`` prints it (``%(default)s`` and the like filled in)."""
+    text = action.help or ""
+    if text == argparse.SUPPRESS:
+        return ""
+    try:
+        return text % {**vars(action), "prog": parser.prog}
+    except (KeyError, TypeError, ValueError):
+        return text
+
+
 def _flags_table(parser: argparse.ArgumentParser, lang: str) -> list[str]:
     rows = []
     for a in parser._actions:
@@ -90,8 +108,8 @@ def _flags_table(parser: argparse.ArgumentParser, lang: str) -> list[str]:
             flags += f" `{a.metavar or a.dest.upper()}`" if not isinstance(a.metavar, tuple) else ""
         if a.choices and not isinstance(a.choices, dict):
             flags += " {" + ", ".join(str(c) for c in a.choices) + "}"
-        default = "" if a.default in (None, argparse.SUPPRESS, False) or a.nargs == 0 else f"`{a.default}`"
-        rows.append(f"| {_cell(flags)} | {_cell(default)} | {_cell((a.help or '') % {'prog': parser.prog, 'default': a.default} if '%(' in (a.help or '') else (a.help or ''))} |")
+        default = "" if a.default in (None, argparse.SUPPRESS, False, "") or a.nargs == 0 else f"`{a.default}`"
+        rows.append(f"| {_cell(flags)} | {_cell(default)} | {_cell(_help_text(parser, a))} |")
     if not rows:
         return []
     return [f"| {_t('flag', lang)} | {_t('default', lang)} | {_t('help', lang)} |", "|---|---|---|", *rows, ""]
@@ -220,8 +238,9 @@ def tasks_page(lang: str) -> str:
         try:
             n: object = f"{len(get_task(name).load(data_dir).samples):,}"
             present = _t("present", lang)
-        except (ChimedEvalError, OSError, ValueError) as exc:
-            n, present = "–", f"{_t('absent', lang)}: {str(exc).splitlines()[0][:160]}"
+        except (ChimedEvalError, OSError, ValueError) as exc:  # the first sentence, paths relative to the data
+            why = str(exc).splitlines()[0].replace(f"{data_dir}/", "<data-dir>/").split(". ", 1)[0]
+            n, present = "–", f"{_t('absent', lang)}: {why}"
         lines.append(f"| `{name}` | {n} | {_cell(present)} | {_cell(TASKS.help(name))} |")
     lines += ["", f"## {_t('types', lang)}", "", _t("types_intro", lang), "",
               f"| {_t('task', lang)} | {_t('help', lang)} |", "|---|---|"]
@@ -235,7 +254,7 @@ def tasks_page(lang: str) -> str:
 def _rst_to_md(text: str) -> str:
     """Sphinx roles and double backticks to Markdown code."""
     text = re.sub(r":(?:func|class|mod|data|meth|attr|obj):`~?\.?([^`]+)`", r"`\1`", text)
-    return text.replace("``", "`")
+    return _escape_html(text.replace("``", "`"))
 
 
 def metrics_page(lang: str) -> str:
