@@ -55,7 +55,7 @@ class Block:
 def blocks(path: Path) -> list[Block]:
     """The fenced blocks of one Markdown file, indented ones (lists, admonitions) included."""
     text = path.read_text(encoding="utf-8")
-    rel = path.relative_to(ROOT).as_posix()
+    rel = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
     out = []
     for m in FENCE.finditer(text):
         info = m["info"].strip()
@@ -120,19 +120,20 @@ def environment(tmp: Path) -> dict[str, str]:
     return env
 
 
-@pytest.mark.parametrize("path", runnable_pages(), ids=page_id)
-def test_documented_commands_run(path: Path, tmp_path: Path) -> None:
-    """Each runnable block of the page exits as documented (0, or its ``# docs-test: exit N``)."""
-    if not (SHARED_DATA / "cmmlu").is_dir():
-        pytest.skip(f"real data not found at {SHARED_DATA} (set CHIMED_EVAL_SHARED_DATA to its folder)")
+def run_page(path: Path, tmp_path: Path) -> list[str]:
+    """Run the page's blocks as documented; one message per block that did not exit as it says."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     env = environment(tmp_path)
     work = tmp_path / "work"
     work.mkdir()
     (work / "examples").symlink_to(ROOT / "examples")
+    failures = []
     for i, b in enumerate(blocks(path)):
         if b.title and b.lang not in SHELLS:
             target = (work / b.title).resolve()
-            assert target.is_relative_to(work), f"{b.page}:{b.line}: title={b.title!r} leaves the working directory"
+            if not target.is_relative_to(work):
+                failures.append(f"{b.page}:{b.line}: title={b.title!r} leaves the working directory")
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(b.body, encoding="utf-8")
             continue
@@ -145,25 +146,48 @@ def test_documented_commands_run(path: Path, tmp_path: Path) -> None:
             proc = subprocess.run(["bash", "-e", "-o", "pipefail", str(script)], cwd=work, env=env,
                                   stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"{b.page}:{b.line}: the block ran past 120 s")
-        assert proc.returncode == want, (
-            f"{b.page}:{b.line}: exit {proc.returncode}, documented {want}\n--- block\n{b.body}"
-            f"--- stdout (tail)\n{proc.stdout[-3000:]}\n--- stderr (tail)\n{proc.stderr[-3000:]}")
+            failures.append(f"{b.page}:{b.line}: the block ran past 120 s")
+            continue
+        if proc.returncode != want:
+            failures.append(f"{b.page}:{b.line}: exit {proc.returncode}, documented {want}\n--- block\n{b.body}"
+                            f"--- stdout (tail)\n{proc.stdout[-3000:]}\n--- stderr (tail)\n{proc.stderr[-3000:]}")
+    return failures
+
+
+@pytest.mark.parametrize("path", runnable_pages(), ids=page_id)
+def test_documented_commands_run(path: Path, tmp_path: Path) -> None:
+    """Each runnable block of the page exits as documented (0, or its ``# docs-test: exit N``)."""
+    if not (SHARED_DATA / "cmmlu").is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA} (set CHIMED_EVAL_SHARED_DATA to its folder)")
+    failures = run_page(path, tmp_path)
+    assert not failures, "\n\n".join(failures)
+
+
+def test_a_failing_or_misdocumented_block_is_reported(tmp_path: Path) -> None:
+    """The runner itself: a block that fails, one whose documented exit differs, and a title that
+    leaves the working directory are reported with their page and line; the rest pass."""
+    page = tmp_path / "probe.md"
+    page.write_text("# P\n\n```text title=\"a.txt\"\nhello\n```\n\n```bash\ngrep -q hello a.txt\n```\n\n"
+                    "```bash\nfalse\necho never\n```\n\n```sh\n# docs-test: exit 3\nexit 2\n```\n\n"
+                    "```bash\n# docs-test: exit 1\nchimed-eval check missing-run --baseline nope.json || exit $(( $? - 1 ))\n```\n\n"
+                    "```text title=\"../escape.txt\"\nx\n```\n", encoding="utf-8")
+    failures = run_page(page, tmp_path / "run")
+    assert len(failures) == 3, failures
+    assert failures[0].startswith("probe.md:11: exit 1, documented 0"), failures[0]
+    assert failures[1].startswith("probe.md:16: exit 2, documented 3"), failures[1]
+    assert "title='../escape.txt' leaves the working directory" in failures[2]
 
 
 # --- the extraction itself ----------------------------------------------------------------------
 
 def test_blocks_are_read_with_their_marks(tmp_path: Path) -> None:
     """Fences in lists and admonitions are found; marks, titles and languages are read."""
-    page = ROOT / "docs" / "__probe__.md"
+    page = tmp_path / "probe.md"
     text = ("# T\n\n```bash\necho one\n```\n\n!!! note\n    ```sh\n    # docs-test: exit 2\n    exit 2\n    ```\n\n"
             "```console\n$ chimed-eval run\n```\n\n```yaml title=\"run.yaml\"\nmodel: x\n```\n\n"
             "```bash\n# docs-test: skip needs a GPU\nnvidia-smi\n```\n")
     page.write_text(text, encoding="utf-8")
-    try:
-        got = blocks(page)
-    finally:
-        page.unlink()
+    got = blocks(page)
     assert [(b.lang, b.runnable, b.mark, b.title) for b in got] == [
         ("bash", True, None, None), ("sh", True, ("exit", "2"), None), ("console", False, None, None),
         ("yaml", False, None, "run.yaml"), ("bash", False, ("skip", "needs a GPU"), None)]
