@@ -23,7 +23,7 @@ Engine options come from ``--model-args`` (``k=v``): ``tensor_parallel_size``,
 ``enforce_eager``, ``max_num_seqs``, ``quantization``, ``trust_remote_code``, ``swap_space``,
 ``distributed_executor_backend`` ... any other key is handed to ``vllm.LLM`` as is (numbers and
 booleans converted). Data parallelism: ``chimed-eval run --data-parallel N`` starts N engines,
-one per GPU group, on disjoint shards of the items and merges them (see docs/gpu.md); vLLM's own
+one per GPU group, on disjoint shards of the items and merges them (see docs/en/howto/gpu.md); vLLM's own
 offline ``LLM(data_parallel_size>1)`` is refused by vLLM itself in a single process.
 """
 
