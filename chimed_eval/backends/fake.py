@@ -11,6 +11,7 @@ the seed is part of its response-cache identity.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -18,7 +19,7 @@ import time
 from typing import Mapping, Sequence
 
 from chimed_eval.core.errors import ConfigError
-from chimed_eval.core.types import ModelInfo, Request, Response
+from chimed_eval.core.types import ModelInfo, Request, Response, Usage
 from chimed_eval.backends.base import Backend
 from chimed_eval.core.capabilities import Capabilities
 
@@ -126,14 +127,15 @@ class FakeBackend(Backend):
 
     def loglikelihood(self, requests: Sequence[Request]) -> list[Response]:
         self.calls.append(("loglikelihood", len(requests)))
-        return self._scored(requests)
+        return [dataclasses.replace(x, usage=_usage(r.context + "".join(r.continuations), 0))
+                for r, x in zip(requests, self._scored(requests))]
 
     def next_token(self, requests: Sequence[Request]) -> list[Response]:
         """As loglikelihood; a fake judge (``judge:``) answers its ``--verdict logprobs`` requests
         with its scripted log-probabilities (:func:`.fake_judge.fake_next_token`)."""
         self.calls.append(("next_token", len(requests)))
         if self.mode != "judge":
-            return self._scored(requests)
+            return [dataclasses.replace(x, usage=_usage(r.context, 1)) for r, x in zip(requests, self._scored(requests))]
         from chimed_eval.backends.fake_judge import fake_next_token
 
         out = []
@@ -154,7 +156,7 @@ class FakeBackend(Backend):
         for r in requests:
             vals = [fake_token_values(self.seed, c) for c in r.continuations[0]]
             out.append(Response(key=r.key, n_tokens=(len(vals),), token_logprobs=tuple(v[0] for v in vals),
-                                token_moments=tuple((v[1], v[2]) for v in vals)))
+                                token_moments=tuple((v[1], v[2]) for v in vals), usage=_usage(r.continuations[0], 0)))
         return out
 
     def generate(self, requests: Sequence[Request]) -> list[Response]:
@@ -172,5 +174,10 @@ class FakeBackend(Backend):
                 text = fake_verdict(self.arg, r.context)
             else:
                 text = f"答案：{LETTERS[self._rng(r.key).randrange(4)]}"
-            out.append(Response(key=r.key, text=text))
+            out.append(Response(key=r.key, text=text, usage=_usage(r.context, len(text))))
         return out
+
+
+def _usage(prompt: str, completion: int) -> Usage:
+    """The fake backend's token counts: one token per character (its stand-in tokenizer)."""
+    return Usage(prompt_tokens=len(prompt), completion_tokens=completion)

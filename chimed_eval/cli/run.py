@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from chimed_eval.cli.rebuild import task_getter
-from chimed_eval.cli.summary import print_summary
+from chimed_eval.cli.summary import add_cost_flags, print_summary, print_usage
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.core.kv import parse_kv
 from chimed_eval.engine.api import RunConfig
@@ -72,6 +72,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="I/N: score only items I, I+N, I+2N, ... of every task (one process, GPU or node of N); "
                         "'auto' takes I and N from RANK/WORLD_SIZE, SLURM_PROCID/SLURM_NTASKS or VLLM_DP_RANK/VLLM_DP_SIZE; "
                         "'{shard}' in --output becomes I-of-N. Merge with: chimed-eval merge")
+    add_cost_flags(r)
     r.add_argument("--data-parallel", type=int, default=1, metavar="N",
                    help="run N shards at once on this machine (one engine each; GPUs split into N groups of "
                         "tensor_parallel_size) and merge them into --output")
@@ -88,7 +89,7 @@ def run_config(a: argparse.Namespace) -> RunConfig:
                      apply_chat_template=a.apply_chat_template, system_prompt=a.system_prompt,
                      fewshot_as_multiturn=a.fewshot_as_multiturn, task_args=parse_kv(a.task_args, "--task-args"),
                      task_config=a.task_config, cache=a.cache, use_cache=not a.no_cache, shard=a.shard,
-                     progress=not a.no_progress)
+                     progress=not a.no_progress, price=a.price, max_cost=a.max_cost, max_tokens=a.max_tokens)
 
 
 def run(a: argparse.Namespace) -> int:
@@ -121,6 +122,7 @@ def run(a: argparse.Namespace) -> int:
               "Run the same command again to resume.", file=sys.stderr)
         return 130
     print_summary(result)
+    print_usage(result.usage)
     print(f"\nresults: {results_json(a.output)}\nsamples: {samples_dir(a.output)}/")
     if a.judge:
         from chimed_eval.cli.judge import judge_after_run
