@@ -5,7 +5,8 @@ Modes (``--model``): ``oracle`` answers from a script it is given at constructio
 perfect model answers, built by the runner from the tasks (``runner.oracle_script``), so gold
 answers never travel on a request; a request the script does not know gets option A or an empty
 generation. ``fixed:X`` always answers option X (a letter or a continuation text), ``random``
-answers a random option seeded from (seed, request key), so a run is reproducible and resumable;
+answers a random option seeded from (seed, request key), so a run is reproducible and resumable
+(``random:N``: another random model, seeded from (N, seed, request key));
 the seed is part of its response-cache identity.
 """
 
@@ -65,9 +66,11 @@ class FakeBackend(Backend):
             from chimed_eval.backends.fake_judge import check_behaviour
 
             check_behaviour(arg)
-        elif mode not in ("oracle", "fixed", "random") or (mode != "fixed" and arg):
+        elif mode not in ("oracle", "fixed", "random") or (mode == "oracle" and arg) or \
+                (mode == "random" and arg and not arg.isdigit()):
             raise ConfigError(f"unknown fake backend model {model!r}; choose from: oracle (answers the gold "
                               "answers), fixed:X (always answers X, e.g. fixed:A), random (a seeded random option), "
+                              "random:N (another random model, drawing from its own seed N), "
                               "judge:BEHAVIOUR (a scripted judge for chimed-eval judge)")
         if mode == "fixed" and not arg:
             raise ConfigError("fake backend 'fixed' needs an answer, e.g. --model fixed:A")
@@ -95,7 +98,9 @@ class FakeBackend(Backend):
         return len(request.context)
 
     def _rng(self, key: str) -> random.Random:
-        digest = hashlib.sha256(f"{self.seed}\x00{key}".encode()).digest()
+        # random:N is a model of its own (many distinct fake models for sweeps); plain random as before
+        own = f"{self.arg}\x00" if self.mode == "random" and self.arg else ""
+        digest = hashlib.sha256(f"{own}{self.seed}\x00{key}".encode()).digest()
         return random.Random(int.from_bytes(digest[:8], "big"))
 
     def _choice(self, r: Request) -> int:

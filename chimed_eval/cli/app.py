@@ -23,6 +23,7 @@ from chimed_eval.core.registry import UnknownNameError
 COMMANDS: tuple[str, ...] = (
     "run",
     "merge",
+    "sweep",
     "score",
     "leaderboard",
     "compare",
