@@ -293,7 +293,7 @@ def _write_summary(result: SweepResult) -> None:
 
 def summary_lines(result: SweepResult) -> list[str]:
     """The summary as a table: one line per (model, task), its first figure."""
-    lines = [f"{'model':24} {'task':28} {'status':13} {'n':>5}  {"metric":16} {"value":>8} {"seconds":>8}"]
+    lines = [f"{'model':24} {'task':28} {'status':13} {'n':>5}  {'metric':16} {'value':>8} {'seconds':>8}"]
     seen = set()
     for r in result.rows:
         key = (r["model"], r["task"])
@@ -302,6 +302,6 @@ def summary_lines(result: SweepResult) -> list[str]:
         seen.add(key)
         value = "" if r["value"] is None else f"{r['value']:8.3f}"
         lines.append(f"{r['model'][:24]:24} {r['task'][:28]:28} {r['status']:13} {r['n'] if r['n'] is not None else '':>5}  "
-                     f"{(r['metric'] or '')[:16]:16} {value:>8} {r["seconds"]:8.2f}")
+                     f"{(r['metric'] or '')[:16]:16} {value:>8} {r['seconds']:8.2f}")
     lines.append(f"{len(result.units)} units; wall {result.wall_s:.1f} s, sum of unit times {result.unit_s:.1f} s")
     return lines
