@@ -180,25 +180,21 @@ def _schedule(ray: Any, units: Sequence[Unit], spec: RunSpec, workers: int, cpus
         queues.setdefault(u.model, deque()).append(u)
     actors = {m: [worker_cls.remote(m, spec) for _ in range(min(workers, len(q)))] for m, q in queues.items()}
     pending: dict[Any, tuple[Unit, Any]] = {}
-    busy = {m: 0 for m in queues}
-    used: set[int] = set()  # the workers given a unit (the others may never have started)
+    busy: dict[int, int] = {}  # units queued on each worker (by id of its handle)
     stopped = False
 
-    def submit(model: str, actor: Any) -> bool:
+    def submit(model: str, actor: Any) -> None:
         nonlocal stopped
-        while queues[model] and not stopped:
+        if queues[model] and not stopped:
             unit = queues[model].popleft()
             if next_budget is not None:
                 budgeted = next_budget(unit)
                 if budgeted is None:
                     stopped = True
-                    return False
+                    return
                 unit = budgeted
             pending[actor.run_unit.remote(unit)] = (unit, actor)
-            used.add(id(actor))
-            busy[model] += 1
-            return True
-        return False
+            busy[id(actor)] = busy.get(id(actor), 0) + 1
 
     for model, handles in actors.items():
         for actor in handles:
@@ -208,7 +204,7 @@ def _schedule(ray: Any, units: Sequence[Unit], spec: RunSpec, workers: int, cpus
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
         unit, actor = pending.pop(ready[0])
-        busy[unit.model] -= 1
+        busy[id(actor)] -= 1
         try:
             outcome = ray.get(ready[0])
         except ray.exceptions.RayError as exc:  # the worker died more often than max_retries
@@ -217,16 +213,17 @@ def _schedule(ray: Any, units: Sequence[Unit], spec: RunSpec, workers: int, cpus
         if on_result is not None:
             on_result(outcome)
         submit(unit.model, actor)
-        if busy[unit.model] == 0 and (stopped or not queues[unit.model]):
-            _release(ray, actors.pop(unit.model, []), used)
-    for handles in actors.values():  # models whose units were never scheduled (a spent budget)
-        _release(ray, handles, used)
+        if busy[id(actor)] == 0:  # nothing left for this worker: its resources go to the next model
+            actors[unit.model].remove(actor)
+            _release(ray, [actor], busy)
+    for handles in actors.values():  # workers never given a unit (a spent budget, more workers than units)
+        _release(ray, handles, busy)
     return outcomes
 
 
-def _release(ray: Any, handles: Sequence[Any], used: set[int]) -> None:
+def _release(ray: Any, handles: Sequence[Any], used: Mapping[int, int]) -> None:
     """Close the workers' backends, then end their processes (their resources go to the next
-    model); a worker never given a unit is only ended."""
+    model); a worker never given a unit (it may never have started) is only ended."""
     for h in handles:
         if id(h) in used:
             try:
@@ -234,3 +231,31 @@ def _release(ray: Any, handles: Sequence[Any], used: set[int]) -> None:
             except Exception as exc:  # noqa: BLE001 -- a worker that cannot close still has to go
                 print(f"chimed-eval: a worker did not close cleanly: {str(exc)[:200]}", file=sys.stderr)
         ray.kill(h)
+
+
+def run_shards(model: str, tasks: Sequence[str], output: Path, n: int, spec: RunSpec, gpus: float,
+               address: str | None = None) -> list[Path]:
+    """``--data-parallel N``: the run as N units ``--shard I/N`` into ``OUTPUT/shards/I-of-N`` on N
+    workers (one engine each; ``gpus`` each where the Ray cluster has GPUs, else CPU workers);
+    returns their directories, or raises ConfigError naming the shards that failed."""
+    dirs = [Path(output) / "shards" / f"{i}-of-{n}" for i in range(n)]
+    units = [Unit(model, tuple(tasks), d, f"{i}/{n}") for i, d in enumerate(dirs)]
+    ray = import_ray()
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        have = ray.cluster_resources().get("GPU", 0)
+        if gpus and have and have < gpus * n:
+            raise ConfigError(f"--data-parallel {n} with {gpus:g} GPU(s) per engine needs {gpus * n:g} GPUs; "
+                              f"the Ray cluster has {have:g}")
+        outcomes = run_units(units, spec, workers_per_model=n, gpus=gpus if have else 0.0, in_flight=1,
+                             cpus=max(0.01, min(4.0, ray.cluster_resources().get("CPU", 1) / n)))
+    finally:
+        if started:
+            ray.shutdown()
+    failed = [o for o in outcomes if o.status != "done"]
+    if failed:
+        raise ConfigError("data-parallel shards failed: " + "; ".join(f"{o.unit.shard} ({o.message})" for o in failed)
+                          + "; run the same command again to resume them")
+    return dirs
