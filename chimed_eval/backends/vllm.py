@@ -309,7 +309,7 @@ class VLLMBackend(TokenizedBackend):
             n = next((k for k, t in enumerate(ids) if t in self._end_ids), len(ids))
             text = decode_complete(self.tokenizer, ids[:n])
             res.append(Response(key=r.key, text=self.cut_at_stop(r, text), n_tokens=(n,),
-                                usage=Usage(prompt_tokens=len(prompt), completion_tokens=len(ids))))
+                                usage=Usage(prompt_tokens=len(prompt), completion_tokens=n)))
         return res
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ from chimed_eval.core.kv import parse_kv
 
 NAME = "sweep"
 #: flags of ``run`` that a sweep does not take (it has its own models, tasks, output and shards)
-_NOT_SWEEP = {"--model", "--tasks", "--output", "--shard", "--data-parallel", "--help"}
+_NOT_SWEEP = {"--model", "--tasks", "--output", "--shard", "--data-parallel", "--config", "--help"}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
