@@ -64,6 +64,9 @@ def test_api_run_reports_tokens_latency_percentiles_and_cost(server, tmp_path, c
     assert run["latency_p50_s"] == pytest.approx((lat[4] + lat[5]) / 2, abs=1e-6)
     assert lat[0] <= run["latency_p95_s"] <= lat[-1] and run["requests_per_s"] > 0
     assert doc["tasks"]["mcq"]["cost_usd"] == run["cost_usd"]
+    import chimed_eval
+
+    assert chimed_eval.read_run(out).usage == doc  # the Python API reads the usage with the figures
     assert "samples" not in json.dumps(doc)  # nothing of the answers in the usage
     # the samples carry no latency: the records stay byte-identical however a run is scheduled
     assert "latency" not in (out / "samples" / "mcq.jsonl").read_text()

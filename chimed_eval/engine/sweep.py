@@ -28,8 +28,8 @@ from typing import Any, Callable, Mapping, Sequence
 from chimed_eval.core.errors import BudgetReached, ConfigError
 from chimed_eval.engine.distribute import Outcome, RunSpec, Unit, run_units
 from chimed_eval.runs.outdir import LOCK_NAME, OutLock
-from chimed_eval.runs.reader import read_run_if_any
-from chimed_eval.runs.usage import USAGE_SUMMARY, Budget, UsageMeter, run_price
+from chimed_eval.runs.reader import read_run_if_any, read_usage_summary
+from chimed_eval.runs.usage import Budget, UsageMeter, run_price
 
 SWEEP_FILE = "sweep.json"
 SUMMARY_COLUMNS = ("model", "task", "status", "n", "metric", "value", "ci_low", "ci_high", "seconds",
@@ -112,7 +112,7 @@ def _check_stamp(root: Path, stamp: dict[str, Any]) -> None:
 
 
 def _complete(out: Path, task: str) -> bool:
-    run = read_run_if_any(out, verify=False) if (out / "results.json").exists() else None
+    run = read_run_if_any(out, verify=False)
     return run is not None and any(t.task == task for t in run.tasks)
 
 
@@ -271,11 +271,12 @@ def _summary(root: Path, models: Sequence[str], tasks: Sequence[str], outcomes: 
 
 
 def _usage_of(out: Path) -> Mapping[str, Any]:
-    path = out / USAGE_SUMMARY
     try:
-        return json.loads(path.read_text(encoding="utf-8")).get("run") or {}
-    except (OSError, ValueError, AttributeError):
+        doc = read_usage_summary(out)
+    except ConfigError:
         return {}
+    run = (doc or {}).get("run")
+    return run if isinstance(run, dict) else {}
 
 
 def _write_summary(result: SweepResult) -> None:
