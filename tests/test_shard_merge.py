@@ -85,6 +85,8 @@ def test_data_parallel_runs_shards_as_ray_workers_and_merges(tmp_path, exam_task
     assert run("run", *common, "--data-parallel", "3", "--output", str(tmp_path / "dp")) == 0
     assert sorted(p.name for p in (tmp_path / "dp" / "shards").iterdir() if p.is_dir()) == ["0-of-3", "1-of-3", "2-of-3"]
     assert comparable(tmp_path / "dp") == comparable(tmp_path / "single")
+    usage = json.loads((tmp_path / "dp" / "usage.json").read_text(encoding="utf-8"))  # the shards' usage, merged
+    assert usage["run"]["requests"] == 27 and usage["tasks"]["exam-b"]["requests"] == 4
     # the same command again: every shard is complete, nothing is recomputed, same output
     assert run("run", *common, "--data-parallel", "3", "--output", str(tmp_path / "dp")) == 0
     assert comparable(tmp_path / "dp") == comparable(tmp_path / "single")

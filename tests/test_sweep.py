@@ -34,7 +34,7 @@ def local_ray():
 def comparable(out: Path) -> dict:
     res = json.loads((out / "results.json").read_text(encoding="utf-8"))
     res.pop("created")  # when the figures were sealed: the one field that differs between two runs
-    return {"results": res, "run": (out / "run.json").read_bytes(),
+    return {"results": res, "run": json.loads((out / "run.json").read_text(encoding="utf-8")),
             "samples": {p.name: p.read_bytes() for p in sorted((out / "samples").glob("*.jsonl"))}}
 
 
@@ -51,6 +51,7 @@ def test_four_unit_sweep_equals_four_single_runs_and_resumes(tmp_path, capsys):
             assert main(["run", "--backend", "fake", "--model", m, "--tasks", t, "--output", str(single),
                          "--no-progress", *limit]) == 0
             assert comparable(s / m / t) == comparable(single), (m, t)
+            assert (s / m / t / "run.json").read_bytes() == (single / "run.json").read_bytes()
     summary = json.loads((s / "summary.json").read_text(encoding="utf-8"))
     assert sorted((u["model"], u["task"], u["status"]) for u in summary["units"]) == \
         sorted((m, t, "done") for m in MODELS for t in TASKS)
@@ -138,3 +139,16 @@ def test_killing_workers_mid_sweep_loses_nothing_and_counts_no_unit_twice(tmp_pa
             assert comparable(out) == comparable(single)
     with pytest.raises(ConfigError, match="given twice"):
         sweep(["a", "a"], names, tmp_path / "T", spec, get_task=lambda d: task_getter(cfg, d))
+
+
+def test_sharded_units_merge_into_the_single_run(tmp_path):
+    exam = write_exam_csv(tmp_path / "exam.csv", 11)
+    cfg = tmp_path / "tasks.toml"
+    cfg.write_text(f'[[tasks]]\nname = "t0"\npath = "{exam}"\n', encoding="utf-8")
+    common = ["--backend", "fake", "--tasks", "t0", "--task-config", str(cfg), "--batch-size", "2", "--no-progress"]
+    assert main(["sweep", "--models", "random:3", "--shards", "3", "--output", str(tmp_path / "S"), *common]) == 0
+    out = tmp_path / "S" / "random:3" / "t0"
+    assert sorted(p.name for p in (out / "shards").iterdir()) == ["0-of-3", "1-of-3", "2-of-3"]
+    assert main(["run", "--model", "random:3", "--output", str(tmp_path / "single"), *common]) == 0
+    assert comparable(out) == comparable(tmp_path / "single")
+    assert json.loads((out / "usage.json").read_text(encoding="utf-8"))["run"]["requests"] == 11

@@ -152,5 +152,6 @@ def _run_data_parallel(a: argparse.Namespace, model_args: dict[str, str]) -> int
         dirs = run_shards(a.model, names, a.output, a.data_parallel, spec, gpus, getattr(a, "ray_address", None))
         run = merge_shards(dirs, a.output, task_getter(a.task_config, dirs[0]), locked=True, allowed_extra=("shards",))
     print_summary(run)
+    print_usage(run.usage)
     print(f"\nresults: {results_json(a.output)} (merged from {len(dirs)} shards in {a.output / 'shards'})")
     return 0

@@ -82,6 +82,10 @@ def run(a: argparse.Namespace) -> int:
                        shards=a.shards, address=a.ray_address, workers_per_model=a.workers_per_model,
                        cpus_per_model=a.cpus_per_model, gpus_per_model=a.gpus_per_model, max_retries=a.max_retries,
                        on_result=ended)
+    except KeyboardInterrupt:
+        print(f"\nchimed-eval: interrupted; finished units and items are kept under {a.output}. "
+              "Run the same command again to resume.", file=sys.stderr)
+        return 130
     except BudgetReached as exc:  # the table of what was done, then the CLI's budget exit
         for line in summary_lines(exc.result):  # type: ignore[attr-defined]
             print(line)

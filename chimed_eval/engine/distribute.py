@@ -114,7 +114,9 @@ class UnitWorker:
                 return factory(script=script)
             if self._backend is None:
                 self._backend = factory()
-            return _Lent(self._backend)
+            from chimed_eval.engine.api import _Borrowed  # close() leaves it open for the next unit
+
+            return _Borrowed(self._backend)
 
         return open_shared
 
@@ -122,19 +124,6 @@ class UnitWorker:
         if self._backend is not None:
             self._backend.close()
             self._backend = None
-
-
-class _Lent:
-    """The worker's backend lent to one unit: ``close`` leaves it open for the next."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def close(self) -> None:
-        pass
 
 
 def import_ray() -> Any:

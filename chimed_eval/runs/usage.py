@@ -235,6 +235,30 @@ class UsageMeter:
         return doc
 
 
+def merge_usage(shard_dirs: Sequence[Path], out_dir: Path, tasks: Sequence[str]) -> dict[str, Any] | None:
+    """The usage of merged shards: their lines per task into ``OUT/usage/`` and their summary into
+    ``OUT/usage.json``, priced as the first shard was; None (nothing written) when no shard
+    recorded any usage."""
+    lines = {t: [x for d in shard_dirs for x in read_usage(d, t)] for t in tasks}
+    if not any(lines.values()):
+        return None
+    price = None
+    first = Path(shard_dirs[0]) / USAGE_SUMMARY
+    if first.is_file():
+        try:
+            p = json.loads(first.read_text(encoding="utf-8")).get("price_usd")
+            price = None if not p else Price(float(p["input_per_million"]), float(p["output_per_million"]), str(p["source"]))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            price = None
+    from chimed_eval.runs.records import _replace_atomic
+
+    for t, rows in lines.items():
+        _replace_atomic(usage_file(out_dir, t),
+                        lambda f, rows=rows: f.write("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in rows)))
+    meter = UsageMeter(out_dir, list(tasks), price, None)
+    return meter.write_summary()
+
+
 def usage_table(doc: Mapping[str, Any]) -> list[str]:
     """Lines of a plain-text table of a usage summary: one row per task and the run's total."""
     head = f"{'task':<28} {'requests':>8} {'cached':>6} {'prompt':>9} {'compl.':>8} {'p50 s':>8} {'p95 s':>8} " \
