@@ -67,6 +67,10 @@ def test_api_run_reports_tokens_latency_percentiles_and_cost(server, tmp_path, c
     import chimed_eval
 
     assert chimed_eval.read_run(out).usage == doc  # the Python API reads the usage with the figures
+    from chimed_eval.reports.html import render_html
+
+    page = render_html(out)  # and the HTML report shows it
+    assert "<h2>Cost and latency</h2>" in page and f"{run['cost_usd']:.6f}" in page and "--price in=2,out=10" in page
     assert "samples" not in json.dumps(doc)  # nothing of the answers in the usage
     # the samples carry no latency: the records stay byte-identical however a run is scheduled
     assert "latency" not in (out / "samples" / "mcq.jsonl").read_text()
