@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from chimed_eval.core.errors import BudgetReached, ConfigError
+from chimed_eval.core.errors import BudgetReached
 from chimed_eval.core.kv import parse_kv
 
 NAME = "sweep"
@@ -62,9 +62,6 @@ def run(a: argparse.Namespace) -> int:
 
     models = [m.strip() for m in a.models.split(",") if m.strip()]
     tasks = [t.strip() for t in a.tasks.split(",") if t.strip()]
-    for flag in ("judge",):
-        if getattr(a, flag, None):
-            raise ConfigError("--judge does not apply to a sweep; judge each unit's directory afterwards")
     a.shard = None  # each unit's shard is the sweep's to set
     spec = RunSpec(backend=a.backend, model_args=parse_kv(a.model_args, "--model-args"), data_dir=a.data_dir or None,
                    config=run_config(a), resolve_tasks=build_tasks)
