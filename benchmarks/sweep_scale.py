@@ -58,7 +58,7 @@ def main() -> int:
     from chimed_eval.cli.rebuild import task_getter
     from chimed_eval.engine.api import RunConfig, plan_run, run_plan
     from chimed_eval.engine.distribute import Outcome, RunSpec
-    from chimed_eval.engine.sweep import sweep
+    from chimed_eval.engine.sweep import run_sweep
     from chimed_eval.tasks.factory import build_tasks
 
     tmp = Path(tempfile.mkdtemp(prefix="sweep-scale-"))
@@ -91,7 +91,7 @@ def main() -> int:
         out = a.keep or tmp / "S"
         spec = RunSpec("fake", {}, None, config, build_tasks)
         t0 = time.perf_counter()
-        result = sweep(models, tasks, out, spec, get_task=lambda d: task_getter(cfg, d),
+        result = run_sweep(models, tasks, out, spec, get_task=lambda d: task_getter(cfg, d),
                        cpus_per_model=a.cpus_per_model, on_result=ended)
         wall = time.perf_counter() - t0
         ray.shutdown()

@@ -91,7 +91,7 @@ def test_killing_workers_mid_sweep_loses_nothing_and_counts_no_unit_twice(tmp_pa
     from chimed_eval.cli.rebuild import task_getter
     from chimed_eval.engine.api import RunConfig
     from chimed_eval.engine.distribute import RunSpec
-    from chimed_eval.engine.sweep import sweep
+    from chimed_eval.engine.sweep import run_sweep
     from chimed_eval.tasks.factory import build_tasks
 
     exam = write_exam_csv(tmp_path / "exam.csv", 12)
@@ -120,7 +120,7 @@ def test_killing_workers_mid_sweep_loses_nothing_and_counts_no_unit_twice(tmp_pa
             partial.append(records.read_text().count("\n") if records.exists() else 0)
 
     models = ["random:1", "random:2"]
-    result = sweep(models, names, tmp_path / "S", spec, get_task=lambda d: task_getter(cfg, d), max_retries=3,
+    result = run_sweep(models, names, tmp_path / "S", spec, get_task=lambda d: task_getter(cfg, d), max_retries=3,
                    on_result=on_result)
     assert len(killed) == 2 and all(0 < n < 12 for n in partial), partial  # both kills landed inside a unit
     assert sorted(ended) == sorted((m, t) for m in models for t in names)  # each unit ended once
@@ -138,7 +138,7 @@ def test_killing_workers_mid_sweep_loses_nothing_and_counts_no_unit_twice(tmp_pa
                          "--no-progress"]) == 0
             assert comparable(out) == comparable(single)
     with pytest.raises(ConfigError, match="given twice"):
-        sweep(["a", "a"], names, tmp_path / "T", spec, get_task=lambda d: task_getter(cfg, d))
+        run_sweep(["a", "a"], names, tmp_path / "T", spec, get_task=lambda d: task_getter(cfg, d))
 
 
 def test_sharded_units_merge_into_the_single_run(tmp_path):

@@ -57,7 +57,7 @@ def run(a: argparse.Namespace) -> int:
     from chimed_eval.cli.rebuild import task_getter
     from chimed_eval.cli.run import run_config
     from chimed_eval.engine.distribute import Outcome, RunSpec
-    from chimed_eval.engine.sweep import summary_lines, sweep
+    from chimed_eval.engine.sweep import run_sweep, summary_lines
     from chimed_eval.tasks.factory import build_tasks
 
     models = [m.strip() for m in a.models.split(",") if m.strip()]
@@ -75,7 +75,7 @@ def run(a: argparse.Namespace) -> int:
             print(f"[{count[0]}/{total}] {o.unit.label}: {o.status} ({o.seconds:.1f} s){more}", file=sys.stderr)
 
     try:
-        result = sweep(models, tasks, a.output, spec, get_task=lambda d: task_getter(a.task_config, d),
+        result = run_sweep(models, tasks, a.output, spec, get_task=lambda d: task_getter(a.task_config, d),
                        shards=a.shards, address=a.ray_address, workers_per_model=a.workers_per_model,
                        cpus_per_model=a.cpus_per_model, gpus_per_model=a.gpus_per_model, max_retries=a.max_retries,
                        on_result=ended)

@@ -177,7 +177,7 @@ class _SweepBudget:
         self.spent[outcome.unit.output] = (cost or 0.0, tokens)
 
 
-def sweep(models: Sequence[str], tasks: Sequence[str], output: Path, spec: RunSpec, *,
+def run_sweep(models: Sequence[str], tasks: Sequence[str], output: Path, spec: RunSpec, *,
           get_task: Callable[[Path], Callable[[str], Any]], shards: int = 1, address: str | None = None,
           workers_per_model: int = 1, cpus_per_model: float = 1.0, gpus_per_model: float = 0.0,
           max_retries: int = 3, on_result: Callable[[Outcome], None] | None = None) -> SweepResult:
