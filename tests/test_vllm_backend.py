@@ -126,6 +126,9 @@ def test_greedy_generation_equals_transformers(engines):
     for a, b in zip(v.generate(reqs), h.generate(reqs)):
         assert a.text == b.text
         assert a.n_tokens == b.n_tokens
+        # issue 27: both count the tokenizer's tokens (latency is the runner's to measure)
+        assert (a.usage.prompt_tokens, a.usage.completion_tokens) == (b.usage.prompt_tokens, b.usage.completion_tokens)
+        assert a.usage.completion_tokens == a.n_tokens[0]
 
 
 def test_sampling_is_seeded_per_item(engines):

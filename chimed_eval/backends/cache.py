@@ -55,7 +55,7 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from chimed_eval.backends.base import Backend
 from chimed_eval.core.errors import CacheStorageError
-from chimed_eval.core.types import ModelInfo, Request, Response
+from chimed_eval.core.types import ModelInfo, Request, Response, Usage
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -87,11 +87,14 @@ def cache_key(identity: Mapping[str, Any], request: Request) -> str:
     return hashlib.sha256(_canonical(doc).encode("utf-8")).hexdigest()
 
 
+_CACHED = Usage(cached=True)  # what a cache hit cost: no call
 _LATER_FIELDS = ("token_logprobs", "token_moments")  # stored only when set: older entries unchanged
 
 
 def _encode(resp: Response) -> str:  # tuples are stored as JSON lists
-    d = {k: v for k, v in dataclasses.asdict(resp).items() if v is not None or k not in _LATER_FIELDS}
+    # usage (tokens, latency) is what one call cost, not the answer: a cache hit costs nothing
+    d = {k: v for k, v in dataclasses.asdict(resp).items()
+         if k != "usage" and (v is not None or k not in _LATER_FIELDS)}
     return json.dumps(d, ensure_ascii=False)  # -inf / nan survive (Python's JSON extension)
 
 
@@ -379,7 +382,7 @@ class CachingBackend(Backend):
             answers = self.inner.run(kind, [requests[i] for i in miss_idx])
             self.cache.put_many([(keys[i], kind, a) for i, a in zip(miss_idx, answers)])
             fresh = dict(zip(miss_idx, answers))
-        return [fresh[i] if i in fresh else dataclasses.replace(found[keys[i]], key=r.key)
+        return [fresh[i] if i in fresh else dataclasses.replace(found[keys[i]], key=r.key, usage=_CACHED)
                 for i, r in enumerate(requests)]
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from chimed_eval.core.capabilities import Capabilities
 from chimed_eval.models.resolve import ResolvedModel
-from chimed_eval.core.types import ModelInfo, Request, Response
+from chimed_eval.core.types import ModelInfo, Request, Response, Usage
 from chimed_eval.backends.tokens import TokenizedBackend, as_bool
 
 log = logging.getLogger(__name__)
@@ -198,7 +198,8 @@ class HFBackend(TokenizedBackend):
                 lps.append(float(sum(v[0] for v in vals)))
                 greedy.append(all(v[1] for v in vals))
                 ntok.append(len(spots))
-            out.append(Response(key=r.key, logprobs=tuple(lps), greedy=tuple(greedy), n_tokens=tuple(ntok)))
+            out.append(Response(key=r.key, logprobs=tuple(lps), greedy=tuple(greedy), n_tokens=tuple(ntok),
+                                usage=Usage(prompt_tokens=sum(len(row.tokens) for row in rows), completion_tokens=0)))
         return out
 
     def _prefix_len(self, r: Request, tokens: Sequence[int], first_read: int) -> int:
@@ -344,7 +345,9 @@ class HFBackend(TokenizedBackend):
             if r.generation is not None and not r.generation.greedy:
                 torch.manual_seed(int(r.generation.seed or 0))
             texts.update(self._generate_batch([r], prefix_len=self._gen_prefix_len(r)))
-        return [Response(key=r.key, text=texts[r.key][0], n_tokens=(texts[r.key][1],)) for r in requests]
+        return [Response(key=r.key, text=texts[r.key][0], n_tokens=(texts[r.key][1],),
+                         usage=Usage(prompt_tokens=len(self.generation_ids(r)), completion_tokens=texts[r.key][1]))
+                for r in requests]
 
     def _gen_prefix_len(self, r: Request) -> int:
         ids = self.generation_ids(r)

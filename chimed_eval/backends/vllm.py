@@ -35,7 +35,7 @@ from typing import Any, Sequence
 from chimed_eval.core.capabilities import Capabilities
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.models.resolve import ResolvedModel
-from chimed_eval.core.types import ModelInfo, Request, Response
+from chimed_eval.core.types import ModelInfo, Request, Response, Usage
 from chimed_eval.backends.hf import decode_complete
 from chimed_eval.backends.tokens import TokenizedBackend, as_bool
 
@@ -207,14 +207,16 @@ class VLLMBackend(TokenizedBackend):
         lps: list[list[float]] = [[] for _ in requests]
         greedy: list[list[bool]] = [[] for _ in requests]
         ntok: list[list[int]] = [[] for _ in requests]
+        read = [0 for _ in requests]  # prompt tokens the engine read for each request (its usage)
         for ri, full, cenc in plan:
+            read[ri] += len(full)
             entries = got[index[tuple(full)]]
             tail = entries[len(entries) - len(cenc):]
             lps[ri].append(float(sum(lp for lp, _ in tail)))
             greedy[ri].append(all(rank == 1 for _, rank in tail))
             ntok[ri].append(len(cenc))
-        return [Response(key=r.key, logprobs=tuple(lps[i]), greedy=tuple(greedy[i]), n_tokens=tuple(ntok[i]))
-                for i, r in enumerate(requests)]
+        return [Response(key=r.key, logprobs=tuple(lps[i]), greedy=tuple(greedy[i]), n_tokens=tuple(ntok[i]),
+                         usage=Usage(prompt_tokens=read[i], completion_tokens=0)) for i, r in enumerate(requests)]
 
     @staticmethod
     def _read_tail(out, n_read: int) -> list[tuple[float, int]] | None:
@@ -278,7 +280,8 @@ class VLLMBackend(TokenizedBackend):
             if missing:
                 raise RuntimeError(f"vLLM returned no log-probability for token ids {missing} of request {r.key}")
             res.append(Response(key=r.key, logprobs=tuple(float(step[t].logprob) for t in cands),
-                                greedy=tuple(t == chosen for t in cands), n_tokens=tuple(1 for _ in cands)))
+                                greedy=tuple(t == chosen for t in cands), n_tokens=tuple(1 for _ in cands),
+                                usage=Usage(prompt_tokens=len(ctx), completion_tokens=0)))
         return res
 
     # ------------------------------------------------------------ generation
@@ -294,9 +297,10 @@ class VLLMBackend(TokenizedBackend):
             else:
                 params.append(SP(max_tokens=max_new, temperature=g.temperature, top_p=g.top_p,
                                  seed=int(g.seed or 0), stop=stop or None))
-        outs = self._run([self.generation_ids(r) for r in requests], params)
+        prompts = [self.generation_ids(r) for r in requests]
+        outs = self._run(prompts, params)
         res = []
-        for r, o in zip(requests, outs):
+        for r, o, prompt in zip(requests, outs, prompts):
             comp = o.outputs[0]
             ids = list(comp.token_ids)
             # the same text and count the hf backend gives: the tokenizer's decode of the tokens
@@ -304,7 +308,8 @@ class VLLMBackend(TokenizedBackend):
             # string
             n = next((k for k, t in enumerate(ids) if t in self._end_ids), len(ids))
             text = decode_complete(self.tokenizer, ids[:n])
-            res.append(Response(key=r.key, text=self.cut_at_stop(r, text), n_tokens=(n,)))
+            res.append(Response(key=r.key, text=self.cut_at_stop(r, text), n_tokens=(n,),
+                                usage=Usage(prompt_tokens=len(prompt), completion_tokens=n)))
         return res
 
     def close(self) -> None:

@@ -16,13 +16,14 @@ from types import ModuleType
 from typing import Sequence
 
 from chimed_eval.core.version import __version__
-from chimed_eval.core.errors import ChimedEvalError
+from chimed_eval.core.errors import BUDGET_EXIT, BudgetReached, ChimedEvalError
 from chimed_eval.core.registry import UnknownNameError
 
 # the command modules of chimed_eval/cli/, in the order ``chimed-eval --help`` lists their subcommands
 COMMANDS: tuple[str, ...] = (
     "run",
     "merge",
+    "sweep",
     "score",
     "leaderboard",
     "compare",
@@ -61,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = {command.NAME: command.run for command in command_modules()}[args.command]
     try:
         return handler(args)
+    except BudgetReached as exc:  # a clean stop, not an error: its own exit status
+        print(f"chimed-eval: {exc}", file=sys.stderr)
+        return BUDGET_EXIT
     except (ChimedEvalError, UnknownNameError) as exc:
         print(f"chimed-eval: error: {exc}", file=sys.stderr)
         return 2

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from chimed_eval.cli.rebuild import task_getter
-from chimed_eval.cli.summary import print_summary
+from chimed_eval.cli.summary import add_cost_flags, print_summary, print_usage
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.core.kv import parse_kv
 from chimed_eval.engine.api import RunConfig
@@ -72,9 +72,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="I/N: score only items I, I+N, I+2N, ... of every task (one process, GPU or node of N); "
                         "'auto' takes I and N from RANK/WORLD_SIZE, SLURM_PROCID/SLURM_NTASKS or VLLM_DP_RANK/VLLM_DP_SIZE; "
                         "'{shard}' in --output becomes I-of-N. Merge with: chimed-eval merge")
+    add_cost_flags(r)
     r.add_argument("--data-parallel", type=int, default=1, metavar="N",
-                   help="run N shards at once on this machine (one engine each; GPUs split into N groups of "
-                        "tensor_parallel_size) and merge them into --output")
+                   help="run N shards at once as Ray workers (a local Ray instance unless $RAY_ADDRESS; one engine "
+                        "each, asking tensor_parallel_size GPUs where there are GPUs) and merge them into --output")
     from chimed_eval.cli.judge import add_run_flags
 
     add_run_flags(r)  # --judge, --judge-backend, --judge-args, ... (chimed_eval/cli/judge.py)
@@ -88,7 +89,7 @@ def run_config(a: argparse.Namespace) -> RunConfig:
                      apply_chat_template=a.apply_chat_template, system_prompt=a.system_prompt,
                      fewshot_as_multiturn=a.fewshot_as_multiturn, task_args=parse_kv(a.task_args, "--task-args"),
                      task_config=a.task_config, cache=a.cache, use_cache=not a.no_cache, shard=a.shard,
-                     progress=not a.no_progress)
+                     progress=not a.no_progress, price=a.price, max_cost=a.max_cost, max_tokens=a.max_tokens)
 
 
 def run(a: argparse.Namespace) -> int:
@@ -121,6 +122,7 @@ def run(a: argparse.Namespace) -> int:
               "Run the same command again to resume.", file=sys.stderr)
         return 130
     print_summary(result)
+    print_usage(result.usage)
     print(f"\nresults: {results_json(a.output)}\nsamples: {samples_dir(a.output)}/")
     if a.judge:
         from chimed_eval.cli.judge import judge_after_run
@@ -130,20 +132,26 @@ def run(a: argparse.Namespace) -> int:
 
 
 def _run_data_parallel(a: argparse.Namespace, model_args: dict[str, str]) -> int:
+    """``--data-parallel N``: the run as N shard units on Ray (one worker, and one engine, per
+    shard; :mod:`chimed_eval.engine.distribute`), merged into --output."""
     from chimed_eval.backends import backend_capabilities
+    from chimed_eval.engine.distribute import RunSpec, run_shards
     from chimed_eval.engine.merge import check_merge_target, merge_shards
-    from chimed_eval.engine.parallel import run_data_parallel
+    from chimed_eval.runs.outdir import OutLock
+    from chimed_eval.tasks.factory import build_tasks
 
     if a.shard:
         raise ConfigError("--data-parallel and --shard do not combine: --data-parallel makes the shards itself")
-    from chimed_eval.runs.outdir import OutLock
-
+    names = [t.strip() for t in a.tasks.split(",") if t.strip()]
     per = int(model_args.get("tensor_parallel_size", 1)) * int(model_args.get("pipeline_parallel_size", 1))
+    gpus = per if backend_capabilities(a.backend).local_weights else 0  # GPUs per shard (where the cluster has any)
+    spec = RunSpec(backend=a.backend, model_args=model_args, data_dir=a.data_dir or None, config=run_config(a),
+                   resolve_tasks=build_tasks)
     with OutLock(a.output):
         check_merge_target(a.output, ("shards",))  # before any shard runs: empty, or an earlier merge
-        gpus = per if backend_capabilities(a.backend).local_weights else 0  # GPUs per shard: local weights only
-        dirs = run_data_parallel(a.argv, a.data_parallel, a.output, gpus)
+        dirs = run_shards(a.model, names, a.output, a.data_parallel, spec, gpus, getattr(a, "ray_address", None))
         run = merge_shards(dirs, a.output, task_getter(a.task_config, dirs[0]), locked=True, allowed_extra=("shards",))
     print_summary(run)
+    print_usage(run.usage)
     print(f"\nresults: {results_json(a.output)} (merged from {len(dirs)} shards in {a.output / 'shards'})")
     return 0

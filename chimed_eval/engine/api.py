@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.core.types import RunResult
 from chimed_eval.runs.settings import RunSettings
+from chimed_eval.runs.usage import Budget, Price, run_price
 from chimed_eval.task.base import Task
 
 #: names -> objects with ``.task`` and ``.source(config_sha256)`` (``chimed_eval.tasks.factory.build_tasks``)
@@ -32,7 +33,9 @@ class RunConfig:
     """The run options of ``chimed-eval run``, typed (each field is the flag of the same name;
     ``chimed-eval run --help`` says what each does). ``cache``: the response cache directory (None:
     the default one; the fake backend is cached only in a directory given); ``use_cache=False``
-    reads and writes no cache."""
+    reads and writes no cache. ``price`` (``in=X,out=Y``, USD per million tokens), ``max_cost``
+    and ``max_tokens``: the cost and the budget (:mod:`chimed_eval.runs.usage`), never part of
+    the run's settings, so a new budget resumes the same run."""
 
     variant: str | None = None
     shots: int | None = None
@@ -55,6 +58,9 @@ class RunConfig:
     use_cache: bool = True
     shard: str | None = None
     progress: bool = True
+    price: str | None = None
+    max_cost: float | None = None
+    max_tokens: int | None = None
 
     def check(self) -> None:
         """The checks that need no data and no model (their messages name the CLI flag)."""
@@ -76,6 +82,8 @@ class RunPlan:
     backend_factory: Callable[..., Any]
     output: Path | None
     progress: bool = True
+    price: Price | None = None
+    budget: Budget | None = None
 
 
 def with_options(config: RunConfig | None, options: Mapping[str, Any]) -> RunConfig:
@@ -138,8 +146,12 @@ def plan_run(model: Any, tasks: Sequence[str | Task] | str | Task, *, backend: s
         repeats=config.repeats if config.repeats != 1 else None, think_markers=_think_markers(config.think_markers),
         apply_chat_template=config.apply_chat_template, system_prompt=config.system_prompt or None,
         fewshot_as_multiturn=config.fewshot_as_multiturn, task_sources=_task_sources(built, config.task_config))
+    price = run_price(name, config.price)
+    budget = Budget(config.max_cost, config.max_tokens)
+    budget.check(price)
     if loaded is not None:
-        return RunPlan(tuple(task_objects), settings, lambda script=None: _Borrowed(loaded), out, config.progress)
+        return RunPlan(tuple(task_objects), settings, lambda script=None: _Borrowed(loaded), out, config.progress,
+                       price, budget)
     if config.variant == "chat" and any("chat" in t.variants for t in task_objects):
         from chimed_eval.models.chat import run_chat_setup  # refuses early a model with no chat format
 
@@ -147,14 +159,16 @@ def plan_run(model: Any, tasks: Sequence[str | Task] | str | Task, *, backend: s
     from chimed_eval.models.presets import check_backend
 
     check_backend(name, backend_capabilities(backend))
-    return RunPlan(tuple(task_objects), settings, _backend_factory(backend, name, config, args), out, config.progress)
+    return RunPlan(tuple(task_objects), settings, _backend_factory(backend, name, config, args), out, config.progress,
+                   price, budget)
 
 
 def run_plan(plan: RunPlan) -> RunResult:
     """Run a plan: the records go to ``plan.output`` (resumable), or stay in memory."""
     from chimed_eval.engine.runner import evaluate
 
-    return evaluate(list(plan.tasks), plan.backend_factory, plan.settings, plan.output, progress=plan.progress)
+    return evaluate(list(plan.tasks), plan.backend_factory, plan.settings, plan.output, progress=plan.progress,
+                    price=plan.price, budget=plan.budget)
 
 
 def evaluate(model: Any, tasks: Sequence[str | Task] | str | Task, *, backend: str = "hf",

@@ -14,6 +14,7 @@ import datetime as _dt
 import hashlib
 import platform
 import sys
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any, Sequence
@@ -25,6 +26,7 @@ from chimed_eval.runs.outdir import OutLock, check_adoptable, remove_stale_temp_
 from chimed_eval.runs.resume import check_model, check_resume, items_sha256, keep_earlier_tasks
 from chimed_eval.runs.settings import PreparedTask, RunSettings
 from chimed_eval.runs.records import SampleStore, run_result_to_dict, write_json_atomic
+from chimed_eval.runs.usage import Budget, Price, UsageMeter, usage_line
 from chimed_eval.core.types import record_to_score, score_to_record
 from chimed_eval.task.base import Task
 from chimed_eval.task.options import TaskRunOptions
@@ -185,29 +187,32 @@ class MemoryStore:
 
 
 def evaluate(tasks: Sequence[Task], backend_factory, settings: RunSettings, out_dir: Path | None,
-             progress: bool = True) -> RunResult:
+             progress: bool = True, price: Price | None = None, budget: Budget | None = None) -> RunResult:
     """Run ``tasks`` on the backend built by ``backend_factory()`` and write OUT.
 
     The backend is built only after the data has loaded and validated, so a data error costs no
     model loading. OUT is locked for the whole run; a resumed run must match OUT/run.json in every
     setting, task definition, item and the model's weights, else it is refused before any record
     is reused. Tasks of an earlier run into the same OUT stay in results.json. With ``out_dir``
-    None nothing is written: the records stay in memory (``RunResult.samples``).
+    None nothing is written: the records stay in memory (``RunResult.samples``). Each scored
+    request's tokens and latency go to OUT/usage/ (:mod:`chimed_eval.runs.usage`, priced by
+    ``price``); a spent ``budget`` stops scheduling with :class:`BudgetReached`.
     """
     data_dir = Path(settings.data_dir)
     prepared = [prepare(t, data_dir, settings) for t in tasks]
     check_capabilities(prepared, settings.backend)
     if out_dir is None:
-        return _evaluate_locked(prepared, backend_factory, settings, None, progress, {})
+        return _evaluate_locked(prepared, backend_factory, settings, None, progress, {}, price, budget)
     with OutLock(out_dir):
         adopted = check_adoptable(out_dir)
         remove_stale_temp_files(out_dir)  # what a killed run's atomic writes left; all writers hold the lock
         state = check_resume(out_dir, adopted, settings, prepared)
-        return _evaluate_locked(prepared, backend_factory, settings, out_dir, progress, state)
+        return _evaluate_locked(prepared, backend_factory, settings, out_dir, progress, state, price, budget)
 
 
 def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: RunSettings, out_dir: Path | None,
-                     progress: bool, state: dict[str, Any]) -> RunResult:
+                     progress: bool, state: dict[str, Any], price: Price | None = None,
+                     budget: Budget | None = None) -> RunResult:
     stores = {p.task.name: SampleStore(out_dir, p.task.name) if out_dir is not None else MemoryStore() for p in prepared}
     done = {name: store.load() for name, store in stores.items()}
     by_key: dict[tuple[str, str], tuple[PreparedTask, Sample, Request]] = {}
@@ -222,6 +227,9 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
             by_key[(p.task.name, s.id)] = (p, s, r)
 
     pending_total = sum(1 for (t, i) in by_key if i not in done[t])
+    meter = UsageMeter(out_dir, [p.task.name for p in prepared], price, budget)
+    if pending_total:
+        meter.check(len(by_key) - pending_total, len(by_key), _progress(prepared, done))  # spent before any model loads
     # the scripted oracle is told the answers; every other backend factory takes no argument
     backend = backend_factory(script=oracle_script(prepared)) if _wants_oracle_script(settings) else backend_factory()
     try:
@@ -231,7 +239,7 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
         if pending_total:
             # engines that schedule their own batches (vLLM) ask for larger hand-overs
             size = max(settings.batch_size, int(getattr(backend, "run_batch_size", None) or 0))
-            _run_batches(backend, prepared, by_key, done, stores, size, progress, pending_total)
+            _run_batches(backend, prepared, by_key, done, stores, size, progress, pending_total, meter)
     finally:
         backend.close()
 
@@ -241,7 +249,8 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
         stores[p.task.name].finalize(ordered)
         results.append(task_result(p.task, p, [record_to_score(r) for r in ordered], settings.seed))
     run = RunResult(schema_version=SCHEMA_VERSION, model=model, settings=_settings_record(settings, prepared),
-                    tasks=tuple(results), created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+                    tasks=tuple(results), created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                    usage=meter.write_summary())
     if out_dir is None:
         kept = {p.task.name: tuple(record_to_score(r) for r in stores[p.task.name].records) for p in prepared}
         return dataclasses.replace(run, sample_source=kept.__getitem__)
@@ -251,7 +260,13 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
     return dataclasses.replace(run, sample_source=partial(iter_samples, out_dir))
 
 
-def _run_batches(backend, prepared, by_key, done, stores, batch_size, progress, pending_total) -> None:
+def _progress(prepared: Sequence[PreparedTask], done: dict[str, dict[str, Any]]) -> dict[str, tuple[int, int]]:
+    """Per task: (items scored, items) -- what a budget stop reports."""
+    return {p.task.name: (sum(1 for s in p.samples if s.id in done[p.task.name]), len(p.samples)) for p in prepared}
+
+
+def _run_batches(backend, prepared, by_key, done, stores, batch_size, progress, pending_total,
+                 meter: UsageMeter) -> None:
     from tqdm import tqdm
 
     bar = tqdm(total=pending_total, unit="item", desc="evaluating", disable=not progress, file=sys.stderr,
@@ -269,17 +284,23 @@ def _run_batches(backend, prepared, by_key, done, stores, batch_size, progress, 
                 missing = [(k, v) for k, v in batch if k[1] not in done[k[0]]]
                 if not missing:
                     continue
+                started = time.perf_counter()
                 responses = backend.run(kind, [v[2] for _, v in batch])
+                wall = time.perf_counter() - started
                 new: dict[str, list[dict[str, Any]]] = {}
+                used: dict[str, list[dict[str, Any]]] = {}
                 for (key, (p, s, r)), resp in zip(batch, responses):
                     if key[1] in done[key[0]]:
                         continue
                     rec = score_to_record(p.task.score(p.data, s, r, resp, p.options))
                     new.setdefault(key[0], []).append(rec)
+                    used.setdefault(key[0], []).append(usage_line(s.id, kind, resp.usage, wall / len(batch), wall))
                     done[key[0]][key[1]] = rec
                 for task_name, recs in new.items():
                     stores[task_name].append(recs)
+                    meter.record(task_name, used[task_name])  # after the records: a kill between loses usage only
                 bar.update(len(missing))
+                meter.check(sum(len(d) for d in done.values()), len(by_key), _progress(prepared, done))
     finally:
         bar.close()
 

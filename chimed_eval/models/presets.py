@@ -139,6 +139,11 @@ PRESETS: tuple[ModelPreset, ...] = (
 for _p in PRESETS:
     MODELS.add(_p.name, _p)
 
+#: USD per million (prompt, completion) tokens of the API presets: OpenAI's list prices when this
+#: table was written (gpt-3.5-turbo as gpt-3.5-turbo-0125); the default of a run's cost, which
+#: ``--price in=X,out=Y`` overrides (prices change: check them before trusting a budget)
+API_PRICES: Mapping[str, tuple[float, float]] = {"gpt-3.5-turbo": (0.5, 1.5), "gpt-4": (30.0, 60.0)}
+
 #: the presets that reproduce a published row, by preset name
 BASELINES: Mapping[str, ModelPreset] = {p.name: p for p in PRESETS if p.published}
 
