@@ -70,7 +70,7 @@ class HFBackend(TokenizedBackend):
     accepted_args = frozenset({"trust_remote_code", "attn_implementation", "prefix_cache", "min_prefix_tokens", "revision",
                                "chat_format", "device_map", "low_cpu_mem_usage", "use_safetensors", "variant", "subfolder",
                                "cache_dir", "local_files_only", "offload_folder", "load_in_8bit", "load_in_4bit",
-                               "code_revision"})
+                               "code_revision", "hub"})
 
     def __init__(self, model: ResolvedModel, device: str | None = None, dtype: str | None = None,
                  batch_size: int = 8, seed: int = 0, model_args: dict[str, str] | None = None,

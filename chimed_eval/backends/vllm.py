@@ -50,7 +50,7 @@ FLOAT_ARGS = {"gpu_memory_utilization", "cpu_offload_gb"}
 BOOL_ARGS = {"enable_prefix_caching", "enforce_eager", "trust_remote_code", "enable_chunked_prefill",
              "disable_custom_all_reduce"}
 #: our own options, not the engine's
-OWN_ARGS = {"revision", "chat_format", "batch", "prefix_cache", "min_prefix_tokens", "attn_implementation"}
+OWN_ARGS = {"revision", "chat_format", "hub", "batch", "prefix_cache", "min_prefix_tokens", "attn_implementation"}
 
 
 def _convert(key: str, value: Any) -> Any:
