@@ -292,8 +292,9 @@ class VLLMBackend(TokenizedBackend):
             if g is None or g.greedy:
                 params.append(SP(max_tokens=max_new, temperature=0.0, stop=stop or None))
             else:
+                extra = {} if g.top_k is None else {"top_k": g.top_k}  # --gen_kwargs top_k
                 params.append(SP(max_tokens=max_new, temperature=g.temperature, top_p=g.top_p,
-                                 seed=int(g.seed or 0), stop=stop or None))
+                                 seed=int(g.seed or 0), stop=stop or None, **extra))
         outs = self._run([self.generation_ids(r) for r in requests], params)
         res = []
         for r, o in zip(requests, outs):

@@ -22,18 +22,29 @@ NAME = "run"
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """The ``run`` subcommand and its flags (the judge's from :mod:`chimed_eval.cli.judge`)."""
     r = sub.add_parser(NAME, help="evaluate a model on tasks")
-    r.add_argument("--model", required=True, help="preset (chimed-eval models), local dir, .gguf file or hub id")
-    r.add_argument("--tasks", required=True, help="comma-separated task names (chimed-eval tasks)")
-    r.add_argument("--output", required=True, type=Path, help="output directory (resumable)")
-    r.add_argument("--backend", default="hf", help="hf (default), openai (OpenAI-compatible API) or fake")
-    r.add_argument("--model-args", default="", help="k=v,... passed to the backend (revision=, trust_remote_code=, ...)")
+    r.add_argument("--config", type=Path, default=None, metavar="FILE",
+                   help="run options from a .yaml/.toml/.json file (any flag below, lists of models and tasks); "
+                        "flags given here win")
+    r.add_argument("--model", default=None,
+                   help="preset (chimed-eval models), local dir, .gguf file or hub id (required unless in --config)")
+    r.add_argument("--tasks", default=None, help="comma-separated task names (chimed-eval tasks)")
+    r.add_argument("--output", "--output_path", dest="output", default=None, type=Path,
+                   help="output directory (resumable)")
+    r.add_argument("--backend", default=None, help="hf (default), vllm, openai (OpenAI-compatible API) or fake")
+    r.add_argument("--model-args", "--model_args", dest="model_args", default="",
+                   help="k=v,... passed to the backend (revision=, trust_remote_code=, hub=modelscope, ...)")
     r.add_argument("--data-dir", default=None, help="data in the layout of shared/data (default: $CHIMED_EVAL_DATA, ./data or ../shared/data)")
-    r.add_argument("--limit", type=int, default=None, help="first N items of each task, in the task's documented order")
-    r.add_argument("--shots", type=int, default=None, help="few-shot examples (default: the task's own, 0 for exams)")
+    r.add_argument("--limit", type=_limit, default=None,
+                   help="first N items of each task, in the task's documented order; 0 < x < 1: that fraction "
+                        "of each task's items, rounded up")
+    r.add_argument("--shots", "--num_fewshot", dest="shots", type=int, default=None,
+                   help="few-shot examples (default: the task's own, 0 for exams)")
     r.add_argument("--variant", default=None,
                    help="prompt variant: paper | lm-eval | generate | cot (exams; cot: reasoning then 答案：X); paper | chat (open QA, dialogue); "
                         "next-token | generate (scales)")
-    r.add_argument("--batch-size", type=int, default=8)
+    r.add_argument("--batch-size", "--batch_size", dest="batch_size", type=_batch_size, default=8,
+                   help="requests per batch, or auto: the largest that fits (hf on a GPU: tried on the longest "
+                        "requests, halved on out-of-memory; 8 on a CPU; vllm: its own scheduling); recorded")
     r.add_argument("--seed", type=int, default=1234)
     r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     r.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 | auto")
@@ -41,6 +52,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="generation budget of open-QA/dialogue tasks (overriding the decoding preset's 512) and of "
                         "the exam variants generate (16) and cot (512); "
                         "caps each NER record's own budget (recorded)")
+    r.add_argument("--gen_kwargs", "--gen-kwargs", dest="gen_kwargs", default=None, metavar="K=V,...",
+                   help="decoding of every generated answer: temperature, top_p, top_k, max_gen_toks, do_sample, "
+                        "until (hf, vllm, openai); recorded and part of the resume key")
     r.add_argument("--decoding", default=None, choices=("greedy", "paper-sampling"),
                    help="open-QA/dialogue and exam generate-variant decoding: greedy (default) or paper-sampling (top_p 0.85, temperature 1.0, "
                         "seeded per item from --seed)")
@@ -80,6 +94,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_run_flags(r)  # --judge, --judge-backend, --judge-args, ... (chimed_eval/cli/judge.py)
 
 
+def _limit(text: str) -> int | float:
+    from chimed_eval.engine.api import parse_limit
+
+    try:
+        return parse_limit(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
+
+
+def _batch_size(text: str) -> int | str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1 or auto, not {text!r}")
+    return value
+
+
 def run_config(a: argparse.Namespace) -> RunConfig:
     """The ``run`` flags as the one typed configuration :func:`chimed_eval.evaluate` takes."""
     return RunConfig(variant=a.variant, shots=a.shots, limit=a.limit, batch_size=a.batch_size, seed=a.seed,
@@ -88,23 +123,53 @@ def run_config(a: argparse.Namespace) -> RunConfig:
                      apply_chat_template=a.apply_chat_template, system_prompt=a.system_prompt,
                      fewshot_as_multiturn=a.fewshot_as_multiturn, task_args=parse_kv(a.task_args, "--task-args"),
                      task_config=a.task_config, cache=a.cache, use_cache=not a.no_cache, shard=a.shard,
-                     progress=not a.no_progress)
+                     progress=not (a.no_progress or getattr(a, "quiet", False)), gen_kwargs=a.gen_kwargs)
 
 
 def run(a: argparse.Namespace) -> int:
-    """Evaluate the model on the tasks into --output (resumable); the figures table after.
-    Parse, build one :class:`RunConfig`, run it as :func:`chimed_eval.evaluate` does."""
+    """Evaluate the model on the tasks into --output (resumable); the figures table after. With
+    --config, each model of the file in turn (:mod:`chimed_eval.cli.config_file`)."""
+    if a.config is not None:
+        from chimed_eval.cli.config_file import run_config_file
+
+        return run_config_file(a, run_one)
+    return run_one(a)
+
+
+def peer_model(a: argparse.Namespace, model_args: dict[str, str]) -> None:
+    """lm-evaluation-harness's ``--model hf --model_args pretrained=X`` read as ``--backend hf
+    --model X`` (said on stderr); ``--model hf`` alone is refused with that hint."""
+    from chimed_eval.backends import BACKENDS
+    from chimed_eval.engine.api import backend_as_model_hint
+
+    if a.model not in BACKENDS or Path(a.model).exists():
+        return
+    if "pretrained" not in model_args:
+        raise ConfigError(backend_as_model_hint(a.model))
+    if a.backend not in (None, a.model):
+        raise ConfigError(f"--model {a.model} (a backend) and --backend {a.backend} disagree")
+    a.backend, a.model = a.model, model_args.pop("pretrained")
+    print(f"chimed-eval: note: read as --backend {a.backend} --model {a.model}", file=sys.stderr)
+
+
+def run_one(a: argparse.Namespace) -> int:
+    """One model: parse, build one :class:`RunConfig`, run it as :func:`chimed_eval.evaluate` does."""
     from chimed_eval.backends import check_backend_args
     from chimed_eval.cli.judge import check_run_flags
     from chimed_eval.engine.api import plan_run, run_plan
     from chimed_eval.tasks.factory import build_tasks
 
+    for flag, value in (("--model", a.model), ("--tasks", a.tasks), ("--output", a.output)):
+        if value is None:
+            raise ConfigError(f"{flag} is required (on the command line or in a --config file)")
     names = [t.strip() for t in a.tasks.split(",") if t.strip()]
     if not names:
         raise ConfigError("--tasks is empty")
+    model_args = parse_kv(a.model_args, "--model-args")
+    peer_model(a, model_args)
+    a.backend = a.backend or "hf"
     config = run_config(a)
     config.check()
-    model_args = parse_kv(a.model_args, "--model-args")
     check_backend_args(a.backend, model_args)  # before anything is written or echoed
     if a.data_parallel > 1:
         return _run_data_parallel(a, model_args)
