@@ -75,7 +75,10 @@ def load_mapping(path: Path) -> dict[str, Any]:
     except ConfigError:
         raise
     except Exception as exc:  # noqa: BLE001 - each parser has its own error type; all name a line
-        raise ConfigError(f"--config {path}: not valid {suffix[1:].upper()}: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)  # PyYAML: where the problem is
+        why = (f"line {mark.line + 1}, column {mark.column + 1}: {getattr(exc, 'problem', exc)}" if mark is not None
+               else str(exc).splitlines()[0])
+        raise ConfigError(f"--config {path}: not valid {suffix[1:].upper()}: {why}") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"--config {path}: expected a table of run options at the top, got {type(doc).__name__}")
     return doc
