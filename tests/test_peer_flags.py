@@ -263,3 +263,24 @@ def test_bash_completion_script_comes_from_the_parser(capsys) -> None:
     assert _complete(script, ["chimed-eval", "run", "--backend", "vl"]) == ["vllm"]
     assert "paper-sampling" in _complete(script, ["chimed-eval", "run", "--decoding", ""])
     assert "--mirror" in _complete(script, ["chimed-eval", "data", "--mi"])
+
+
+@pytest.mark.slow
+def test_hf_backend_passes_top_k_and_picks_8_on_cpu(tiny_model) -> None:
+    from chimed_eval.backends.hf import HFBackend
+    from chimed_eval.core.types import Request
+    from chimed_eval.models.resolve import ResolvedModel
+
+    b = HFBackend(ResolvedModel(name="tiny", path=str(tiny_model)), device="cpu", dtype="float32", batch_size=2)
+    seen: list[dict] = []
+    real = b.model.generate
+
+    def spy(*args, **kw):
+        seen.append(kw)
+        return real(*args, **kw)
+
+    b.model.generate = spy
+    g = GenerationConfig(max_new_tokens=3, temperature=0.8, top_p=0.9, top_k=5, seed=1)
+    b.generate([Request("generate", "a", "问题：", generation=g)])
+    assert (seen[-1]["top_k"], seen[-1]["temperature"], seen[-1]["top_p"], seen[-1]["do_sample"]) == (5, 0.8, 0.9, True)
+    assert b.choose_batch_size("generate", [Request("generate", "a", "问题：", generation=g)]) == 8
