@@ -284,3 +284,20 @@ def test_hf_backend_passes_top_k_and_picks_8_on_cpu(tiny_model) -> None:
     b.generate([Request("generate", "a", "问题：", generation=g)])
     assert (seen[-1]["top_k"], seen[-1]["temperature"], seen[-1]["top_p"], seen[-1]["do_sample"]) == (5, 0.8, 0.9, True)
     assert b.choose_batch_size("generate", [Request("generate", "a", "问题：", generation=g)]) == 8
+
+
+def test_an_unset_top_k_leaves_the_cache_keys_of_older_requests_unchanged() -> None:
+    """GenerationConfig.top_k (for --gen_kwargs) enters the response-cache key only when set."""
+    import dataclasses
+    import hashlib
+
+    from chimed_eval.backends.cache import CACHE_VERSION, _canonical, cache_key
+    from chimed_eval.core.types import Request
+
+    r = Request("generate", "k", "问题：", generation=GenerationConfig(max_new_tokens=4, temperature=0.5, seed=3))
+    old = dataclasses.asdict(r)
+    old["generation"].pop("top_k")  # the request as it was before the field existed
+    doc = {"v": CACHE_VERSION, "identity": {"m": 1}, "request": old}
+    assert cache_key({"m": 1}, r) == hashlib.sha256(_canonical(doc).encode("utf-8")).hexdigest()
+    assert cache_key({"m": 1}, dataclasses.replace(r, generation=dataclasses.replace(r.generation, top_k=5))) != \
+        cache_key({"m": 1}, r)

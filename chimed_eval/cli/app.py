@@ -66,8 +66,10 @@ def _add_loudness(p: argparse.ArgumentParser, default: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the command; a configuration or file-system error is one line, exit 2."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
+    args.parser = parser  # for commands that read the command line itself (completion)
     if args.verbose and args.quiet:
         print("chimed-eval: error: -v and -q contradict each other; give one", file=sys.stderr)
         return 2

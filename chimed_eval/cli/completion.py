@@ -76,8 +76,6 @@ def bash_script(parser: argparse.ArgumentParser) -> str:
 
 
 def run(a: argparse.Namespace) -> int:
-    """Print the script for ``a.shell``."""
-    from chimed_eval.cli.app import build_parser
-
-    print(bash_script(build_parser()), end="")
+    """Print the script for ``a.shell`` (``a.parser``: the whole command line, set by ``main``)."""
+    print(bash_script(a.parser), end="")
     return 0

@@ -26,6 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.core.kv import parse_kv
+from chimed_eval.cli.run_flags import add_run_arguments, run_config
 from chimed_eval.engine.api import RunConfig
 
 #: keys that hold a list of models
@@ -85,10 +86,9 @@ def load_mapping(path: Path) -> dict[str, Any]:
 
 
 def _run_parser() -> argparse.ArgumentParser:
-    from chimed_eval.cli.app import build_parser
-
-    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    return sub.choices["run"]
+    p = argparse.ArgumentParser(prog="chimed-eval run")
+    add_run_arguments(p)
+    return p
 
 
 def _flags(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
@@ -136,8 +136,6 @@ def safe_name(model: str) -> str:
 def read_run_config(path: Path, cli_words: Sequence[str] = ()) -> list[RunEntry]:
     """One :class:`RunEntry` per model of the file at ``path``; ``cli_words`` (``run``'s own flags
     from the command line, without ``--config``) win over the file."""
-    from chimed_eval.cli.run import run_config
-
     doc = load_mapping(path)
     parser = _run_parser()
     flags = _flags(parser)
@@ -222,4 +220,4 @@ def _run_words(argv: Sequence[str]) -> list[str]:
     return out
 
 
-__all__ = ["RunEntry", "load_mapping", "read_run_config", "run_config_file", "safe_name"]
+__all__ = ["RunEntry", "load_mapping", "read_run_config", "run_config", "run_config_file", "safe_name"]
