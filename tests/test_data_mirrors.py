@@ -62,9 +62,9 @@ def fetched(out: Path) -> dict[str, bytes]:
 
 
 def test_parse_mirror_forms(tmp_path: Path) -> None:
-    assert parse_mirror("https://hf-mirror.com") == Mirror("hf", "https://hf-mirror.com")
-    assert parse_mirror("hf-mirror") == Mirror("hf", "https://hf-mirror.com")
-    assert parse_mirror("hf:http://127.0.0.1:9/hub/") == Mirror("hf", "http://127.0.0.1:9/hub")
+    assert parse_mirror("https://hf-mirror.com") == Mirror("hf-endpoint", "https://hf-mirror.com")
+    assert parse_mirror("hf-mirror") == Mirror("hf-endpoint", "https://hf-mirror.com")
+    assert parse_mirror("hf:http://127.0.0.1:9/hub/") == Mirror("hf-endpoint", "http://127.0.0.1:9/hub")
     assert parse_mirror("modelscope") == Mirror("modelscope", MODELSCOPE)
     assert parse_mirror("modelscope:http://127.0.0.1:9/ms") == Mirror("modelscope", "http://127.0.0.1:9/ms")
     assert parse_mirror("http://mirror.lan/chimed/") == Mirror("tree", "http://mirror.lan/chimed")
@@ -77,7 +77,7 @@ def test_parse_mirror_forms(tmp_path: Path) -> None:
 
 
 def test_each_layout_maps_the_official_urls() -> None:
-    hf, ms = Mirror("hf", "https://hf-mirror.com"), Mirror("modelscope", MODELSCOPE)
+    hf, ms = Mirror("hf-endpoint", "https://hf-mirror.com"), Mirror("modelscope", MODELSCOPE)
     assert source_url(HF_URL, hf, MS, env={}) == "https://hf-mirror.com/datasets/acme/exam/resolve/main/exam.zip"
     assert source_url(GH_URL, hf, None, env={}) == GH_URL  # hf-mirror serves only the hub's files
     assert source_url(HF_URL, ms, MS, env={}) == "https://www.modelscope.cn/datasets/acme-ms/exam/resolve/master/exam.zip"

@@ -41,7 +41,7 @@ HF_HOST = "huggingface.co"
 HF_MIRROR = "https://hf-mirror.com"
 MODELSCOPE = "https://www.modelscope.cn"
 
-MirrorKind = Literal["official", "tree", "hf", "modelscope"]
+MirrorKind = Literal["official", "tree", "hf-endpoint", "modelscope"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class Mirror:
 
     def describe(self) -> str:
         return {"official": "official hosts", "tree": f"mirror tree {self.base}",
-                "hf": f"Hugging Face endpoint {self.base}", "modelscope": f"ModelScope {self.base}"}[self.kind]
+                "hf-endpoint": f"Hugging Face endpoint {self.base}", "modelscope": f"ModelScope {self.base}"}[self.kind]
 
 
 def parse_mirror(spec: str | None, env: Mapping[str, str] | None = None) -> Mirror:
@@ -82,13 +82,13 @@ def parse_mirror(spec: str | None, env: Mapping[str, str] | None = None) -> Mirr
     if low.startswith("modelscope:") and "//" in spec:
         return Mirror("modelscope", _url(spec.split(":", 1)[1]))
     if low in ("hf-mirror", "hf-mirror.com"):
-        return Mirror("hf", HF_MIRROR)
+        return Mirror("hf-endpoint", HF_MIRROR)
     if low.startswith("hf:"):
-        return Mirror("hf", _url(spec[3:]))
+        return Mirror("hf-endpoint", _url(spec[3:]))
     parts = urllib.parse.urlsplit(spec)
     if parts.scheme in ("http", "https"):
         if parts.hostname == "hf-mirror.com":
-            return Mirror("hf", _url(spec))
+            return Mirror("hf-endpoint", _url(spec))
         return Mirror("tree", _url(spec))
     if parts.scheme == "file":
         return Mirror("tree", spec.rstrip("/"))
@@ -155,7 +155,7 @@ def source_url(url: str, mirror: Mirror, modelscope: ModelScopeFile | None = Non
     if mirror.kind == "modelscope" and modelscope is not None:
         return quote_path(modelscope.url(mirror.base or MODELSCOPE))
     is_hf = urllib.parse.urlsplit(url).hostname == HF_HOST
-    if mirror.kind == "hf" and is_hf:
+    if mirror.kind == "hf-endpoint" and is_hf:
         return on_host(url, mirror.base or HF_MIRROR)
     endpoint = hf_endpoint(env)
     if is_hf and endpoint:

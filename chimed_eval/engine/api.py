@@ -165,7 +165,7 @@ def plan_run(model: Any, tasks: Sequence[str | Task] | str | Task, *, backend: s
         check_tasks(task_objects)
     BACKENDS.get(backend)  # an unknown backend fails here, before any data or model loads
     name = str(model) if loaded is None else loaded.model_info().name
-    if loaded is None and name in BACKENDS and backend != "fake" and not Path(name).exists():
+    if loaded is None and name in BACKENDS and not Path(name).exists():
         raise ConfigError(backend_as_model_hint(name))
     if data_dir is None:
         from chimed_eval.data.locations import default_data_dir

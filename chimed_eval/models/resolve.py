@@ -217,7 +217,7 @@ def from_modelscope(spec: str, revision: str | None) -> ResolvedModel:
         from modelscope import snapshot_download
     except ImportError:
         raise ConfigError("hub=modelscope needs the modelscope package: pip install modelscope") from None
-    local = Path(snapshot_download(ms_id, revision=revision))
+    local = Path(snapshot_download(ms_id, **({"revision": revision} if revision else {})))
     return ResolvedModel(**{**base.__dict__, "path": str(local), "tokenizer_path": None,
                             "revision": f"modelscope:{ms_id}@{revision or 'master'}"})
 
