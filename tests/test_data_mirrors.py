@@ -157,24 +157,19 @@ def _cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Complete
                           text=True, timeout=120)
 
 
-def test_data_check_and_run_find_the_same_data_dir(tmp_path: Path) -> None:
+def test_data_check_and_run_find_the_same_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without --data-dir, `data --check` looks where `run` looks: ../shared/data from a sibling folder."""
     shared = tmp_path / "shared" / "data" / "ceval"
     shared.mkdir(parents=True)
     work = tmp_path / "work"
     work.mkdir()
-    env = {"CHIMED_EVAL_DATA": ""}
-    res = _cli(["data", "--check", "--datasets", "ceval"], work, env)
+    res = _cli(["data", "--check", "--datasets", "ceval"], work, {"CHIMED_EVAL_DATA": ""})
     assert "data dir: ../shared/data" in res.stdout, res.stdout + res.stderr
     from chimed_eval.data.locations import default_data_dir
 
-    old = Path.cwd()
-    try:
-        os.chdir(work)
-        os.environ.pop("CHIMED_EVAL_DATA", None)
-        assert default_data_dir() == str(Path("../shared/data"))
-    finally:
-        os.chdir(old)
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("CHIMED_EVAL_DATA", raising=False)
+    assert default_data_dir() == str(Path("../shared/data"))
 
 
 def test_tasks_marks_which_tasks_have_their_data(tmp_path: Path) -> None:

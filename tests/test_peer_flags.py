@@ -24,11 +24,19 @@ TASK = "ceval-medical-paper"  # 41 items, letter-scored
 GEN_TASK = "cmd-qa"  # generates
 
 
+SHARED = Path(os.environ.get("CHIMED_EVAL_SHARED_DATA", "/work/shared/data"))
+
+
+@pytest.fixture(autouse=True)
+def shared_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs here read the shared data (whatever other tests did to the environment)."""
+    monkeypatch.setenv("CHIMED_EVAL_DATA", str(SHARED))
+
+
 def _data() -> Path:
-    d = Path(os.environ.get("CHIMED_EVAL_SHARED_DATA", "/work/shared/data"))
-    if not (d / "ceval").is_dir() or not (d / "cmd").is_dir():
+    if not (SHARED / "ceval").is_dir() or not (SHARED / "cmd").is_dir():
         pytest.skip("the shared data is not here")
-    return d
+    return SHARED
 
 
 def results(out: Path) -> dict:

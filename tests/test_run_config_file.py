@@ -20,10 +20,11 @@ TASK = "ceval-medical-paper"
 
 
 @pytest.fixture(autouse=True)
-def data() -> None:
+def data(monkeypatch: pytest.MonkeyPatch) -> None:
     d = Path(os.environ.get("CHIMED_EVAL_SHARED_DATA", "/work/shared/data"))
     if not (d / "ceval").is_dir():
         pytest.skip("the shared data is not here")
+    monkeypatch.setenv("CHIMED_EVAL_DATA", str(d))
 
 
 def results(out: Path) -> dict:
