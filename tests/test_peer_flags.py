@@ -309,3 +309,17 @@ def test_an_unset_top_k_leaves_the_cache_keys_of_older_requests_unchanged() -> N
     assert cache_key({"m": 1}, r) == hashlib.sha256(_canonical(doc).encode("utf-8")).hexdigest()
     assert cache_key({"m": 1}, dataclasses.replace(r, generation=dataclasses.replace(r.generation, top_k=5))) != \
         cache_key({"m": 1}, r)
+
+
+def test_vllm_sampling_params_carry_the_gen_kwargs() -> None:
+    from chimed_eval.backends.vllm import sampling_params
+
+    def SP(**kw):  # vLLM's SamplingParams, as a record of its arguments
+        return kw
+
+    g = parse_gen_kwargs("temperature=0.6,top_p=0.9,top_k=5,max_gen_toks=7,until=x").apply(GenerationConfig(seed=3))
+    assert sampling_params(SP, g) == {"max_tokens": 7, "temperature": 0.6, "top_p": 0.9, "seed": 3, "stop": ["x"],
+                                      "top_k": 5}
+    greedy = parse_gen_kwargs("do_sample=false,max_gen_toks=4").apply(GenerationConfig(temperature=1.0, top_p=0.85))
+    assert sampling_params(SP, greedy) == {"max_tokens": 4, "temperature": 0.0, "stop": None}
+    assert "top_k" not in sampling_params(SP, GenerationConfig(temperature=1.0, seed=1))  # vLLM's default
