@@ -79,7 +79,12 @@ def _canonical(obj: Any) -> str:
 
 
 def request_fields(r: Request) -> dict[str, Any]:
-    return dataclasses.asdict(r)
+    """The request as the key sees it; ``generation.top_k`` only when set, so the keys of the
+    requests made before it existed are unchanged."""
+    d = dataclasses.asdict(r)
+    if d.get("generation") is not None and d["generation"].get("top_k") is None:
+        d["generation"].pop("top_k", None)
+    return d
 
 
 def cache_key(identity: Mapping[str, Any], request: Request) -> str:
@@ -352,6 +357,11 @@ class CachingBackend(Backend):
     @property
     def run_batch_size(self) -> int | None:  # type: ignore[override]
         return getattr(self.inner, "run_batch_size", None)
+
+    def choose_batch_size(self, kind: str, requests: Sequence[Request]) -> int | None:
+        """``--batch-size auto``: the inner backend's choice (its trial batches bypass the cache)."""
+        chooser = getattr(self.inner, "choose_batch_size", None)
+        return None if chooser is None else chooser(kind, requests)
 
     def request_length(self, request: Request) -> int:
         return self.inner.request_length(request)

@@ -70,7 +70,7 @@ class HFBackend(TokenizedBackend):
     accepted_args = frozenset({"trust_remote_code", "attn_implementation", "prefix_cache", "min_prefix_tokens", "revision",
                                "chat_format", "device_map", "low_cpu_mem_usage", "use_safetensors", "variant", "subfolder",
                                "cache_dir", "local_files_only", "offload_folder", "load_in_8bit", "load_in_4bit",
-                               "code_revision"})
+                               "code_revision", "hub"})
 
     def __init__(self, model: ResolvedModel, device: str | None = None, dtype: str | None = None,
                  batch_size: int = 8, seed: int = 0, model_args: dict[str, str] | None = None,
@@ -328,6 +328,20 @@ class HFBackend(TokenizedBackend):
             log.info("decoder+head differs from model logits; using full logits")
         return ok
 
+    def choose_batch_size(self, kind: str, requests: Sequence[Request]) -> int:
+        """``--batch-size auto`` (:mod:`chimed_eval.backends.batching`): on a GPU the largest size
+        from 64 down (halving on out-of-memory) that runs ``requests[:size]``, the longest first;
+        on a CPU the default 8."""
+        from chimed_eval.backends.batching import AUTO_START, CPU_AUTO_BATCH, find_batch_size
+
+        torch = self.torch
+        if not str(self.device).startswith("cuda") or not requests:
+            return CPU_AUTO_BATCH
+        oom = getattr(torch.cuda, "OutOfMemoryError", RuntimeError)
+        return find_batch_size(lambda n: self.run(kind, list(requests[:n])), min(AUTO_START, len(requests)),
+                               is_oom=lambda e: isinstance(e, oom) or "out of memory" in str(e),
+                               after_oom=torch.cuda.empty_cache)
+
     # ------------------------------------------------------------ generation
     def generate(self, requests: Sequence[Request]) -> list[Response]:
         """Greedy requests without a usable shared prefix run as one left-padded batch. A request
@@ -370,6 +384,8 @@ class HFBackend(TokenizedBackend):
         kw: dict[str, Any] = dict(max_new_tokens=max_new, pad_token_id=self.pad_id, do_sample=sample)
         if sample and g is not None:
             kw.update(temperature=g.temperature, top_p=g.top_p)
+            if g.top_k is not None:  # --gen_kwargs top_k (else the model's generation_config default)
+                kw["top_k"] = g.top_k
         else:
             kw.update(temperature=None, top_p=None, top_k=None)
         if stops:

@@ -270,6 +270,8 @@ class OpenAIBackend(Backend):
         if g is not None:
             if g.top_p < 1.0:
                 payload["top_p"] = g.top_p
+            if g.top_k is not None:  # --gen_kwargs top_k: vLLM's and most compatible servers read it
+                payload["top_k"] = g.top_k
             if g.stop:
                 payload["stop"] = list(g.stop[:4])
             if g.seed is not None:

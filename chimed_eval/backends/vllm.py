@@ -35,7 +35,7 @@ from typing import Any, Sequence
 from chimed_eval.core.capabilities import Capabilities
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.models.resolve import ResolvedModel
-from chimed_eval.core.types import ModelInfo, Request, Response, Usage
+from chimed_eval.core.types import GenerationConfig, ModelInfo, Request, Response, Usage
 from chimed_eval.backends.hf import decode_complete
 from chimed_eval.backends.tokens import TokenizedBackend, as_bool
 
@@ -50,7 +50,19 @@ FLOAT_ARGS = {"gpu_memory_utilization", "cpu_offload_gb"}
 BOOL_ARGS = {"enable_prefix_caching", "enforce_eager", "trust_remote_code", "enable_chunked_prefill",
              "disable_custom_all_reduce"}
 #: our own options, not the engine's
-OWN_ARGS = {"revision", "chat_format", "batch", "prefix_cache", "min_prefix_tokens", "attn_implementation"}
+OWN_ARGS = {"revision", "chat_format", "hub", "batch", "prefix_cache", "min_prefix_tokens", "attn_implementation"}
+
+
+def sampling_params(SP: Any, g: GenerationConfig | None) -> Any:
+    """vLLM's ``SamplingParams`` for a generation request: greedy is temperature 0; a sampled
+    request keeps its temperature, top-p, per-item seed and (``--gen_kwargs``) top-k."""
+    max_new = g.max_new_tokens if g else 256
+    stop = list(g.stop) if g else []
+    if g is None or g.greedy:
+        return SP(max_tokens=max_new, temperature=0.0, stop=stop or None)
+    extra = {} if g.top_k is None else {"top_k": g.top_k}
+    return SP(max_tokens=max_new, temperature=g.temperature, top_p=g.top_p, seed=int(g.seed or 0),
+              stop=stop or None, **extra)
 
 
 def _convert(key: str, value: Any) -> Any:
@@ -286,17 +298,7 @@ class VLLMBackend(TokenizedBackend):
 
     # ------------------------------------------------------------ generation
     def generate(self, requests: Sequence[Request]) -> list[Response]:
-        SP = self._vllm.SamplingParams
-        params = []
-        for r in requests:
-            g = r.generation
-            max_new = g.max_new_tokens if g else 256
-            stop = list(g.stop) if g else []
-            if g is None or g.greedy:
-                params.append(SP(max_tokens=max_new, temperature=0.0, stop=stop or None))
-            else:
-                params.append(SP(max_tokens=max_new, temperature=g.temperature, top_p=g.top_p,
-                                 seed=int(g.seed or 0), stop=stop or None))
+        params = [sampling_params(self._vllm.SamplingParams, r.generation) for r in requests]
         prompts = [self.generation_ids(r) for r in requests]
         outs = self._run(prompts, params)
         res = []

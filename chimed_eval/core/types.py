@@ -70,6 +70,7 @@ class GenerationConfig:
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int | None = None
+    top_k: int | None = None  # None: the backend's default (``--gen_kwargs top_k=``)
 
     @property
     def greedy(self) -> bool:
