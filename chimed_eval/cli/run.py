@@ -65,6 +65,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--task-args", default="", help="k=v,... for the generic mcq / ner / scale tasks (path=, question=, choices=A;B;C;D, answer=, ...)")
     r.add_argument("--task-config", type=Path, default=None, help="JSON/TOML file defining your own mcq tasks")
     r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--all-metrics", action="store_true", help="print every figure (default: the headline figures of each task; all are in results.json)")
     r.add_argument("--cache", type=Path, default=None,
                    help="response cache directory (default: $CHIMED_EVAL_CACHE/responses; the fake backend only when given)")
     r.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
@@ -120,7 +121,7 @@ def run(a: argparse.Namespace) -> int:
         print(f"\nchimed-eval: interrupted; the items finished so far are saved in {samples_dir(a.output)}/. "
               "Run the same command again to resume.", file=sys.stderr)
         return 130
-    print_summary(result)
+    print_summary(result, a.all_metrics)
     print(f"\nresults: {results_json(a.output)}\nsamples: {samples_dir(a.output)}/")
     if a.judge:
         from chimed_eval.cli.judge import judge_after_run
@@ -144,6 +145,6 @@ def _run_data_parallel(a: argparse.Namespace, model_args: dict[str, str]) -> int
         gpus = per if backend_capabilities(a.backend).local_weights else 0  # GPUs per shard: local weights only
         dirs = run_data_parallel(a.argv, a.data_parallel, a.output, gpus)
         run = merge_shards(dirs, a.output, task_getter(a.task_config, dirs[0]), locked=True, allowed_extra=("shards",))
-    print_summary(run)
+    print_summary(run, a.all_metrics)
     print(f"\nresults: {results_json(a.output)} (merged from {len(dirs)} shards in {a.output / 'shards'})")
     return 0
