@@ -26,6 +26,8 @@ COMMANDS: tuple[str, ...] = (
     "score",
     "leaderboard",
     "compare",
+    "export",
+    "view",
     "check",
     "report",
     "validate",

@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 from chimed_eval.core.types import Metric, SampleScore
 
 __all__ = ["RULE_PREFIX", "RULE_SUFFIX", "calibration_inputs", "extracted_text", "extraction_rules",
-           "extraction_rules_html", "reliability_html"]
+           "extraction_rules_html", "extracted_value", "reliability_html"]
 
 
 #: control characters (C0 but tab, newline and carriage return; DEL; C1): a NUL from a model's output
@@ -144,8 +144,16 @@ def extracted_text(rec: SampleScore) -> str:
     elif rec.prediction is None:
         return ""
     else:
-        value = rec.prediction if isinstance(rec.prediction, str) else json.dumps(rec.prediction, ensure_ascii=False)
+        value = extracted_value(rec) or ""
     return f"{value} ({rule})" if rule and rule != "none" else value
+
+
+def extracted_value(rec: SampleScore) -> str | None:
+    """The answer read from a record's output (letters, the option, entities as JSON); None on an
+    extraction failure or where nothing is read (free text scored as it is)."""
+    if rec.extraction_failed or rec.prediction is None:
+        return None
+    return rec.prediction if isinstance(rec.prediction, str) else json.dumps(rec.prediction, ensure_ascii=False)
 
 
 def extraction_rules_html(metrics: Sequence[Metric]) -> list[str]:
