@@ -1,0 +1,159 @@
+"""What the charts of the viewer and of the single-run report show, computed from a run's records
+and figures (JSON-ready dicts; the page's script draws them with Chart.js, :mod:`.assets`).
+
+* :func:`subject_bars` — per subject, the mean per-item score in % with a 95% interval
+  (:func:`chimed_eval.metrics.stats.figure_ci`: Wilson for right/wrong, else the bootstrap);
+* :func:`reliability` — the reliability diagram's bins (count, mean confidence, accuracy), ECE
+  and Brier (:func:`chimed_eval.metrics.calibration.calibration_metrics`);
+* :func:`letter_shares` — position bias: per option letter, the share of gold answers, the share
+  of predictions, and the accuracy on items whose gold is that letter;
+* :func:`rule_counts` — records per answer-extraction rule (the ``extraction_rule_*_count``
+  figures, else the rule each record carries);
+* :func:`judge_summary` / :func:`judge_verdicts` — what ``chimed-eval judge`` left in
+  ``OUT/judge/*``: each judge's figure and the agreement between judges; each item's verdicts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from chimed_eval.core.types import Metric, SampleScore
+from chimed_eval.reports.sections import SECTION_ERRORS, calibration_inputs, extraction_rules
+
+_LETTERS = "ABCDEFGHIJ"
+
+
+def _pct(x: float | None) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(100.0 * float(x), 4)
+
+
+def subject_bars(recs: Sequence[SampleScore], seed: int) -> list[dict[str, Any]]:
+    """Per subject (records without one: ``-``), the mean per-item score in % with its 95%
+    interval and record count; empty when the records carry one subject or none."""
+    from chimed_eval.metrics.stats import figure_ci, is_binary
+
+    groups: dict[str, list[float]] = defaultdict(list)
+    for r in recs:
+        if r.score is not None:
+            groups[r.subject or "-"].append(min(1.0, max(0.0, float(r.score))))
+    if len(groups) < 2:
+        return []
+    out = []
+    for subject in sorted(groups):
+        v = groups[subject]
+        lo, hi, method = figure_ci(v, seed, is_binary(v))
+        out.append({"subject": subject, "value": _pct(sum(v) / len(v)), "ci_low": _pct(lo), "ci_high": _pct(hi),
+                    "n": len(v), "ci_method": method})
+    return out
+
+
+def reliability(recs: Sequence[SampleScore], seed: int) -> dict[str, Any] | None:
+    """The reliability diagram of records carrying option log-probabilities: equal-width bins of
+    the top option's probability with count, mean confidence and accuracy (0..1); None without."""
+    from chimed_eval.metrics.calibration import calibration_metrics
+
+    lps, gold = calibration_inputs(recs)
+    if not lps:
+        return None
+    metrics, bins = calibration_metrics(lps, gold, seed)
+    by = {m.name: m for m in metrics}
+    return {"n": len(lps), "ece": by["ece"].value, "brier": by["brier"].value,
+            "bins": [{"lower": b.lower, "upper": b.upper, "count": b.count, "mean_confidence": b.mean_confidence,
+                      "accuracy": b.accuracy} for b in bins]}
+
+
+def _letter(x: Any) -> str | None:
+    return x if isinstance(x, str) and len(x) == 1 and x in _LETTERS else None
+
+
+def letter_shares(recs: Sequence[SampleScore]) -> dict[str, Any] | None:
+    """Position bias of single-answer multiple choice: per letter (A.. up to the last one seen),
+    the % of records whose gold is it, the % whose prediction is it, and the accuracy (%) on the
+    records whose gold is it; None when no record has a single-letter gold and prediction."""
+    pairs = [(g, _letter(r.prediction)) for r in recs if (g := _letter(r.gold)) is not None and not r.extraction_failed]
+    pairs = [(g, p) for g, p in pairs if p is not None]
+    if not pairs:
+        return None
+    last = max(_LETTERS.index(x) for pair in pairs for x in pair)
+    letters = list(_LETTERS[: last + 1])
+    gold, pred = Counter(g for g, _ in pairs), Counter(p for _, p in pairs)
+    right = Counter(g for g, p in pairs if g == p)
+    n = len(pairs)
+    return {"n": n, "letters": letters, "gold_share": [_pct(gold[x] / n) for x in letters],
+            "pred_share": [_pct(pred[x] / n) for x in letters],
+            "acc_by_gold": [_pct(right[x] / gold[x]) if gold[x] else None for x in letters]}
+
+
+def rule_counts(metrics: Sequence[Metric], recs: Sequence[SampleScore]) -> dict[str, int]:
+    """Records per extraction rule: the task's ``extraction_rule_<rule>_count`` figures, else
+    the ``extraction_rule`` each record carries (``none`` for a failure); empty when neither."""
+    rules = extraction_rules(metrics)
+    if rules:
+        return rules
+    got = Counter("none" if r.extraction_failed else str(r.extra.get("extraction_rule"))
+                  for r in recs if r.extra.get("extraction_rule") is not None or r.extraction_failed)
+    return dict(got) if any(k != "none" for k in got) else {}
+
+
+def task_charts(recs: Sequence[SampleScore], metrics: Sequence[Metric], seed: int) -> dict[str, Any]:
+    """Every chart of one task of one run."""
+    return {"subjects": subject_bars(recs, seed), "reliability": reliability(recs, seed),
+            "letters": letter_shares(recs), "rules": rule_counts(metrics, recs)}
+
+
+def _judge_files(run_dir: Path) -> list[Path]:
+    return sorted(Path(run_dir).glob("judge/*/results.json"))
+
+
+def judge_summary(run_dir: Path) -> list[dict[str, Any]]:
+    """Per judge directory and task: each judge's main figure (pointwise overall score, pairwise
+    win rate) with its interval, and the agreement between judges (Cohen's kappa, Krippendorff's
+    alpha) where there are several; unreadable files are left out."""
+    out = []
+    for f in _judge_files(run_dir):
+        try:
+            res = json.loads(f.read_text(encoding="utf-8"))
+            for task, t in (res.get("tasks") or {}).items():
+                judges = []
+                for j, fig in (t.get("judges") or {}).items():
+                    main = fig.get("overall") or fig.get("win_rate") or {}
+                    judges.append({"judge": j, "value": main.get("value"), "ci_low": main.get("ci_low"),
+                                   "ci_high": main.get("ci_high"), "n": fig.get("n")})
+                ag = t.get("agreement") or {}
+                out.append({"dir": f.parent.name, "protocol": res.get("protocol"), "task": task, "judges": judges,
+                            "kappa": ag.get("cohen_kappa"), "alpha": ag.get("krippendorff_alpha")})
+        except SECTION_ERRORS + (AttributeError,):
+            continue
+    return out
+
+
+def judge_verdicts(run_dir: Path) -> dict[str, dict[str, list[str]]]:
+    """Per task and item id, each judge's verdict as a short text (``judge (order): verdict``)."""
+    from chimed_eval.runs.reader import read_jsonl
+
+    out: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for f in _judge_files(run_dir):
+        for rec_file in sorted((f.parent / "records").glob("*.jsonl")):
+            try:
+                for rec in read_jsonl(rec_file):
+                    verdict = rec.get("scores") if "scores" in rec else rec.get("winner")
+                    text = verdict if isinstance(verdict, str) else json.dumps(verdict, ensure_ascii=False)
+                    out[rec_file.stem][str(rec.get("id"))].append(
+                        f"{rec.get('judge')} ({rec.get('order')}): {text}" + ("" if rec.get("valid", True) else " [invalid]"))
+            except SECTION_ERRORS:
+                continue
+    return {t: dict(v) for t, v in out.items()}
+
+
+def headline_of(metrics: Sequence[Metric]) -> Mapping[str, Any] | None:
+    """The figure a task is compared by, as a dict (name, value, interval, n); None without one."""
+    from chimed_eval.reports.sections import headline
+
+    h = headline(metrics)
+    if h is None or h.value is None or math.isnan(float(h.value)):
+        return None
+    return {"metric": h.name, "value": float(h.value), "ci_low": h.ci_low, "ci_high": h.ci_high, "n": h.n}
