@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from chimed_eval.core.types import Metric, SampleScore
-from chimed_eval.reports.sections import SECTION_ERRORS, calibration_inputs, extraction_rules
+from chimed_eval.reports.sections import SECTION_ERRORS, _n, calibration_inputs, extraction_rules
 
 _LETTERS = "ABCDEFGHIJ"
 
@@ -61,9 +61,32 @@ def reliability(recs: Sequence[SampleScore], seed: int) -> dict[str, Any] | None
         return None
     metrics, bins = calibration_metrics(lps, gold, seed)
     by = {m.name: m for m in metrics}
-    return {"n": len(lps), "ece": by["ece"].value, "brier": by["brier"].value,
+    return {"n": len(lps), "ece": by["ece"].value, "brier": by["brier"].value, "brier_ci_low": by["brier"].ci_low,
+            "brier_ci_high": by["brier"].ci_high,
             "bins": [{"lower": b.lower, "upper": b.upper, "count": b.count, "mean_confidence": b.mean_confidence,
                       "accuracy": b.accuracy} for b in bins]}
+
+
+def reliability_html(rel: Mapping[str, Any] | None) -> list[str]:
+    """The report's calibration figures of a task (:func:`reliability`): ECE, Brier score and the
+    table of the reliability diagram's bins (the diagram itself is a chart drawn by the page);
+    nothing when no record carries option log-probabilities."""
+    if rel is None:
+        return []
+    bins = rel["bins"]
+    out = [f"<h3>Calibration ({rel['n']} items with option log-probabilities)</h3>",
+           f"<p class='calibration'>ECE (%, {len(bins)} equal-width bins of the top option's probability) "
+           f"<span class='ece'>{_n(rel['ece'])}</span>; Brier score <span class='brier'>{_n(rel['brier'], 4)}</span> "
+           f"[{_n(rel['brier_ci_low'], 4)}, {_n(rel['brier_ci_high'], 4)}] (sum over options, 0..2); the reliability "
+           "diagram is drawn above</p>",
+           "<table class='reliability-bins'><tr><th>confidence</th><th>n</th><th>mean confidence</th>"
+           "<th>accuracy</th></tr>"]
+    for b in bins:
+        out.append(f"<tr><td>[{b['lower']:.1f}, {b['upper']:.1f}{']' if b['upper'] >= 1.0 else ')'}</td>"
+                   f"<td class='num'>{b['count']}</td><td class='num'>{_n(b['mean_confidence'], 3)}</td>"
+                   f"<td class='num'>{_n(b['accuracy'], 3)}</td></tr>")
+    out.append("</table>")
+    return out
 
 
 def _letter(x: Any) -> str | None:

@@ -24,37 +24,19 @@ from __future__ import annotations
 
 import http.server
 import json
-import math
 import socketserver
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence
 
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.reports.charts import headline_of, judge_summary, judge_verdicts, task_charts
 from chimed_eval.reports.html import compare_task, load_samples, output_of, paired_bootstrap, run_dir
-from chimed_eval.reports.sections import _e, extracted_value, inline_json
+from chimed_eval.reports.sections import ERROR_TRAP, FONT_STACK, _e, asset, extracted_value, finite, inline_json
 from chimed_eval.runs.reader import read_run_if_any, sample_tasks
 
-#: CJK-capable fonts after the system UI font, so that Chinese prompts and outputs never render
-#: as empty boxes (the CI browser test installs fonts-noto-cjk)
-FONT_STACK = ("system-ui, -apple-system, 'Segoe UI', 'Noto Sans CJK SC', 'Noto Sans SC', 'Source Han Sans SC', "
-              "'PingFang SC', 'Hiragino Sans GB', 'Microsoft YaHei', 'WenQuanYi Micro Hei', 'WenQuanYi Zen Hei', "
-              "'Noto Sans', Arial, sans-serif")
-#: the first script of a page: every uncaught error and console.error is kept in window.__errors,
-#: which the page's self-test (``#selftest``) writes into the DOM for the headless browser test
-ERROR_TRAP = ("window.__errors=[];window.addEventListener('error',function(e){window.__errors.push(String(e.message))});"
-              "(function(){var f=console.error;console.error=function(){window.__errors.push("
-              "Array.prototype.join.call(arguments,' '));return f.apply(console,arguments)}})();")
 TEXT_CHARS = 4000  # the end of a prompt or an output kept on the page
 MAX_ITEMS = 5000  # items per task in the browser (the figures always count every item)
-
-
-def asset(name: str) -> str:
-    """The text of a file of :mod:`chimed_eval.reports.assets` (the vendored Chart.js, the page's
-    script and style)."""
-    return resources.files("chimed_eval.reports.assets").joinpath(name).read_text(encoding="utf-8")
 
 
 def _tail(text: str | None, n: int = TEXT_CHARS) -> str | None:
@@ -101,18 +83,6 @@ def view_data(paths: Sequence[Path], seed: int = 1234, max_items: int = MAX_ITEM
         items.extend(_items(t, [recs.get((i, t), {}) for i in range(len(dirs))], verdicts, max_items))
     return finite({"runs": runs, "tasks": out_tasks, "paired": paired, "items": items,
                    "judges": [judge_summary(d) for d in dirs], "max_items": max_items})
-
-
-def finite(obj: Any) -> Any:
-    """``obj`` with every NaN or infinite number as None: JSON has no NaN, and the page's
-    ``JSON.parse`` would refuse the whole document for one."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite(v) for v in obj]
-    return obj
 
 
 def _paired(task: str, a: int, b: int, ra: dict, rb: dict, seed: int) -> dict[str, Any]:

@@ -21,7 +21,7 @@
         var meta = chart.getDatasetMeta(di);
         if (meta.hidden) return;
         meta.data.forEach(function (el, i) {
-          if (ds.counts && ds.counts[i] != null) {  // a count written above (or beside) the bar
+          if (ds.counts && ds.counts[i]) {  // a count written above (or beside) the bar
             ctx.save(); ctx.fillStyle = '#333'; ctx.font = '11px ' + font; ctx.textAlign = 'center';
             if (horiz) { ctx.textAlign = 'left'; ctx.fillText('n=' + ds.counts[i], el.x + 4, el.y + 4); }
             else ctx.fillText('n=' + ds.counts[i], el.x, Math.min(el.y, el.base) - 4);
@@ -80,7 +80,7 @@
         return {label: s.label, data: s.values, lo: s.lo, hi: s.hi, counts: s.counts,
                 backgroundColor: s.color || COLORS[i % COLORS.length]};
       })},
-      options: {indexAxis: o.horizontal ? 'y' : 'x', responsive: true,
+      options: {indexAxis: o.horizontal ? 'y' : 'x', responsive: true, layout: {padding: {right: o.horizontal ? 48 : 0}},
                 plugins: {legend: {display: series.length > 1 || !!o.legend},
                           tooltip: {callbacks: {label: function (c) {
                             var s = series[c.datasetIndex], i = c.dataIndex, t = s.label + ': ' + fmt(s.values[i]);
@@ -117,7 +117,9 @@
   function letters(canvas, runs) {
     var labels = runs[0].letters.letters;
     var series = [{label: 'gold', color: '#aaaaaa', values: runs[0].letters.gold_share}];
-    runs.forEach(function (r) { series.push({label: r.label + ' predicted', values: r.letters.pred_share}); });
+    runs.forEach(function (r, i) {
+      series.push({label: r.label + ' predicted', values: r.letters.pred_share, color: COLORS[i % COLORS.length]});
+    });
     return bars(canvas, labels, series, {valueTitle: '% of records', catTitle: 'option letter', legend: true});
   }
 
