@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from chimed_eval.core.types import Metric, SampleScore
+from chimed_eval.reports.judge import judge_results_files
 from chimed_eval.reports.sections import SECTION_ERRORS, _n, calibration_inputs, extraction_rules
 
 _LETTERS = "ABCDEFGHIJ"
@@ -33,14 +34,14 @@ def _pct(x: float | None) -> float | None:
 
 def subject_bars(recs: Sequence[SampleScore], seed: int) -> list[dict[str, Any]]:
     """Per subject (records without one: ``-``), the mean per-item score in % with its 95%
-    interval and record count; empty when the records carry one subject or none."""
+    interval and record count; empty when no record names a subject."""
     from chimed_eval.metrics.stats import figure_ci, is_binary
 
     groups: dict[str, list[float]] = defaultdict(list)
     for r in recs:
         if r.score is not None:
             groups[r.subject or "-"].append(min(1.0, max(0.0, float(r.score))))
-    if len(groups) < 2:
+    if set(groups) <= {"-"}:  # no record names a subject
         return []
     out = []
     for subject in sorted(groups):
@@ -128,16 +129,12 @@ def task_charts(recs: Sequence[SampleScore], metrics: Sequence[Metric], seed: in
             "letters": letter_shares(recs), "rules": rule_counts(metrics, recs)}
 
 
-def _judge_files(run_dir: Path) -> list[Path]:
-    return sorted(Path(run_dir).glob("judge/*/results.json"))
-
-
 def judge_summary(run_dir: Path) -> list[dict[str, Any]]:
     """Per judge directory and task: each judge's main figure (pointwise overall score, pairwise
     win rate) with its interval, and the agreement between judges (Cohen's kappa, Krippendorff's
     alpha) where there are several; unreadable files are left out."""
     out = []
-    for f in _judge_files(run_dir):
+    for f in judge_results_files(run_dir):
         try:
             res = json.loads(f.read_text(encoding="utf-8"))
             for task, t in (res.get("tasks") or {}).items():
@@ -159,7 +156,7 @@ def judge_verdicts(run_dir: Path) -> dict[str, dict[str, list[str]]]:
     from chimed_eval.runs.reader import read_jsonl
 
     out: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for f in _judge_files(run_dir):
+    for f in judge_results_files(run_dir):
         for rec_file in sorted((f.parent / "records").glob("*.jsonl")):
             try:
                 for rec in read_jsonl(rec_file):
