@@ -139,7 +139,7 @@ def test_report_renders_in_headless_chromium_with_its_figures(tmp_path):
     acc = next(m for m in t["metrics"] if m["name"] == "acc")
     # the charts were drawn by the page's script (Chart.js): headline, per subject, reliability, letters
     assert 'id="chart" data-rendered="true"' in dom
-    for chart in ("headline-chart", "subjects-chart", "reliability-chart", "letters-chart", "position-chart"):
+    for chart in ("headline-chart", "reliability-chart", "letters-chart", "position-chart"):
         assert f'class="chart {chart}" data-rendered="true"' in dom, chart
     # the tables show the figure, its interval and the per-subject breakdown
     assert f'data-task="mcq">{acc["value"]:.2f}</td>' in dom
