@@ -151,9 +151,10 @@ def write_view(paths: Sequence[Path], output: Path, seed: int = 1234, max_items:
     return output
 
 
-def serve(page: Path, port: int = 8765, host: str = "127.0.0.1") -> None:
-    """Serve ``page`` (and nothing else) on ``host:port`` until Ctrl-C. Only loopback addresses
-    are accepted: the page holds prompts and outputs, which should not leave the machine."""
+def make_server(page: Path, port: int = 8765, host: str = "127.0.0.1") -> socketserver.TCPServer:
+    """A server of ``page`` (and nothing else: any other path is a 404) bound to ``host:port``.
+    Only loopback addresses are accepted: the page holds prompts and outputs, which should not
+    leave the machine."""
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ConfigError(f"--serve binds 127.0.0.1 only, not {host!r}")
     body = Path(page).read_bytes()
@@ -172,12 +173,18 @@ def serve(page: Path, port: int = 8765, host: str = "127.0.0.1") -> None:
         def log_message(self, *args: Any) -> None:  # quiet: one line per request is noise here
             pass
 
-    socketserver.TCPServer.allow_reuse_address = True
+    class Server(socketserver.TCPServer):
+        allow_reuse_address = True
+
     try:
-        server = socketserver.TCPServer((host, port), Handler)
+        return Server((host, port), Handler)
     except OSError as exc:
         raise ConfigError(f"cannot serve on {host}:{port}: {exc.strerror or exc} (try --port 0)") from None
-    with server:
+
+
+def serve(page: Path, port: int = 8765, host: str = "127.0.0.1") -> None:
+    """Serve ``page`` on ``host:port`` (:func:`make_server`) until Ctrl-C."""
+    with make_server(page, port, host) as server:
         print(f"serving {page} at http://{host}:{server.server_address[1]}/ (Ctrl-C stops)", file=sys.stderr, flush=True)
         try:
             server.serve_forever()
