@@ -72,7 +72,8 @@
     o = o || {};
     var top = 0;
     series.forEach(function (s) { (s.hi || s.values).concat(s.values).forEach(function (v) { if (v != null && v > top) top = v; }); });
-    var valueAxis = axis(o.valueTitle || '%', o.min == null ? 0 : o.min, o.max != null ? o.max : top * 1.08);
+    var max = o.max != null ? o.max : top <= 100 ? 100 : top * 1.08;  // percentages end at 100
+    var valueAxis = axis(o.valueTitle || '%', o.min == null ? 0 : o.min, max);
     var catAxis = axis(o.catTitle || '', null, null);
     var chart = new Chart(canvas, {
       type: 'bar',

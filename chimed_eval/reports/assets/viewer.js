@@ -26,6 +26,12 @@
     });
     body.appendChild(tr); return tr;
   }
+  /* A p-value as shown: 4 decimals, very small ones in exponent form; a bootstrap p of 0 only says
+     that no resample crossed zero, so it reads as below one in the number of resamples. */
+  function pText(p) {
+    if (p.p === 0) return '< ' + (/bootstrap \((\d+)/.exec(p.test) ? (1 / Number(/bootstrap \((\d+)/.exec(p.test)[1])).toExponential(0) : '1e-4');
+    return p.p < 0.001 ? p.p.toExponential(2) : fmt(p.p, 4);
+  }
   function ci(lo, hi) { return lo == null ? '' : '[' + fmt(lo) + ', ' + fmt(hi) + ']'; }
 
   function runsSection() {
@@ -61,12 +67,13 @@
     var s = section('paired', 'Paired differences on shared items (each run minus ' + labels[0] + ')');
     s.appendChild(el('p', {'class': 'muted'}, 'Mean per-item score difference in points with the paired bootstrap\'s ' +
       '95% interval; p from McNemar\'s exact test when every score is right/wrong, else from the paired bootstrap.'));
-    var b = table(s, ['task', 'run', 'shared items', labels[0], 'run', 'difference', '95% interval', 'test', 'p', 'changed'], 'paired');
+    var b = table(s, ['task', 'run', 'shared items', 'mean: ' + labels[0], 'mean: run', 'difference', '95% interval',
+                      'test', 'p', 'items changed'], 'paired');
     D.paired.forEach(function (p) {
       row(b, [p.task, labels[p.b], p.n_common, fmt(p.mean_a), fmt(p.mean_b),
               {text: (p.diff >= 0 ? '+' : '') + fmt(p.diff), cls: 'num diff'},
               {text: ci(p.ci_low, p.ci_high), cls: 'num diff-ci'}, p.test,
-              {text: p.p < 0.001 ? p.p.toExponential(2) : fmt(p.p, 4), cls: 'num' + (p.p < 0.05 ? ' signif' : '')},
+              {text: pText(p), cls: 'num' + (p.p < 0.05 ? ' signif' : '')},
               p.changed], 'pair');
     });
     if (D.paired.length) {
@@ -160,6 +167,17 @@
     return rows;
   }
   function pre(text, cls) { return el('pre', cls ? {'class': cls} : {}, text == null ? '' : text); }
+  /* A long text shown clipped (its head, or for a prompt its tail, where the question is), the whole
+     of it one click away. */
+  var CLIP = 240;
+  function clipped(text, cls, keep) {
+    text = text == null ? '' : String(text);
+    if (text.length <= CLIP) return pre(text, cls);
+    var d = el('details', {'class': 'clipped'});
+    d.appendChild(el('summary', {}, keep === 'tail' ? '…' + text.slice(-CLIP) : text.slice(0, CLIP) + '…'));
+    d.appendChild(pre(text, cls));
+    return d;
+  }
   function runCell(r) {
     var box = el('div', {'class': 'run-cell'});
     if (!r) { box.appendChild(el('span', {'class': 'muted'}, 'not recorded')); return box; }
@@ -168,7 +186,7 @@
     head.appendChild(el('span', {'class': 'extracted'}, r.failed ? 'no answer read' : (r.extracted == null ? '' : r.extracted)));
     if (r.rule) head.appendChild(el('span', {'class': 'rule'}, r.rule));
     box.appendChild(head);
-    var d = el('details'); d.appendChild(el('summary', {}, 'raw output')); d.appendChild(pre(r.output, 'output')); box.appendChild(d);
+    box.appendChild(clipped(r.output, 'output', 'head'));
     (r.verdicts || []).forEach(function (v) { box.appendChild(el('div', {'class': 'verdict'}, v)); });
     if (!r.same_prompt) box.appendChild(el('div', {'class': 'muted'}, '(a different prompt than the first run\'s)'));
     return box;
@@ -177,8 +195,7 @@
     var rows = filtered(), body = document.getElementById('items-body');
     body.textContent = '';
     rows.slice(0, state.shown).forEach(function (it) {
-      var p = el('details'); p.appendChild(el('summary', {}, 'prompt')); p.appendChild(pre(it.prompt, 'prompt'));
-      row(body, [it.task, it.id, it.subject || '', {node: pre(it.gold, 'gold')}, {node: p}]
+      row(body, [it.task, it.id, it.subject || '', {node: pre(it.gold, 'gold')}, {node: clipped(it.prompt, 'prompt', 'tail')}]
         .concat(it.runs.map(function (r) { return {node: runCell(r)}; })), 'item');
     });
     document.getElementById('row-count').textContent = rows.length + ' of ' + D.items.length + ' items match' +
@@ -246,6 +263,13 @@
   runsSection(); headlineSection(); pairedSection();
   D.tasks.forEach(taskSection);
   judgeSection(); browserSection();
+  var show = /^#show=([\w,-]+)$/.exec(location.hash);
+  if (show) {
+    var keep = show[1].split(',');
+    Array.prototype.forEach.call(document.querySelectorAll('#app > section'), function (s) {
+      if (keep.indexOf(s.id) < 0) s.style.display = 'none';
+    });
+  }
   document.body.setAttribute('data-ready', 'true');
   if (location.hash === '#selftest') selfTest();
 })();
