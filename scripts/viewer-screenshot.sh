@@ -14,7 +14,7 @@ done
 "$PY" -m chimed_eval view "$tmp/random" "$tmp/oracle" --output "$tmp/view.html" >/dev/null
 browser=$(command -v chromium || command -v chromium-browser || command -v google-chrome)
 "$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars --user-data-dir="$tmp/profile" \
-  --virtual-time-budget=3000 --window-size=1200,1400 --screenshot="$tmp/shot.png" "file://$tmp/view.html#show=headline,paired,browser" 2>/dev/null
+  --virtual-time-budget=6000 --window-size=1200,1300 --screenshot="$tmp/shot.png" "file://$tmp/view.html#show=headline,paired,browser" 2>/dev/null
 "$PY" - "$tmp/shot.png" docs/assets/viewer.png <<'PYEOF'
 import sys
 from PIL import Image
