@@ -10,17 +10,13 @@ from pathlib import Path
 import pytest
 
 from chimed_eval.cli.app import main
-from conftest import write_exam_csv, write_qa_run
+from conftest import write_mcq_run, write_qa_run
 
 pd = pytest.importorskip("pandas")
 
 
-def run(tmp_path: Path, name: str, model: str, *extra: str, n: int = 12) -> Path:
-    exam = write_exam_csv(tmp_path / "exam.csv", n)
-    out = tmp_path / name
-    assert main(["run", "--no-progress", "--backend", "fake", "--model", model, "--tasks", "mcq",
-                 "--task-args", f"path={exam}", "--output", str(out), *extra]) == 0
-    return out
+def run(tmp_path: Path, name: str, model: str, *extra: str) -> Path:
+    return write_mcq_run(tmp_path, name, model, *extra, n=12)
 
 
 def figures(out: Path) -> dict[str, dict]:

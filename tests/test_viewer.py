@@ -18,7 +18,7 @@ from chimed_eval.core.errors import ConfigError
 from chimed_eval.reports.html import compare_task, load_samples, paired_bootstrap
 from chimed_eval.reports.sections import asset
 from chimed_eval.reports.viewer import make_server, render_view, view_data
-from conftest import write_exam_csv
+from conftest import write_exam_csv, write_mcq_run
 from headless import dump_dom, need_browser
 
 
@@ -28,10 +28,7 @@ def run(tmp_path: Path, name: str, model: str, n: int = 16) -> Path:
         write_exam_csv(exam, n)
         text = exam.read_text(encoding="utf-8").replace("第3题", "第3题</script><b>粗</b>")  # markup in a prompt
         exam.write_text(text, encoding="utf-8")
-    out = tmp_path / name
-    assert main(["run", "--no-progress", "--backend", "fake", "--model", model, "--tasks", "mcq",
-                 "--task-args", f"path={exam}", "--output", str(out)]) == 0
-    return out
+    return write_mcq_run(tmp_path, name, model, exam=exam)
 
 
 @pytest.fixture()
