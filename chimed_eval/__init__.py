@@ -33,9 +33,9 @@ def __getattr__(name: str) -> Any:
     elif name == "RunConfig":
         from chimed_eval.engine.api import RunConfig as value
     elif name == "export":  # tidy tables of runs: CSV, JSONL, Parquet (chimed-eval export)
-        from chimed_eval.reports.export import export as value
+        from chimed_eval.reports.tidy import export_table as value
     elif name == "export_rows":
-        from chimed_eval.reports.export import export_rows as value
+        from chimed_eval.reports.tidy import export_rows as value
     elif name == "view":  # the page comparing runs (chimed-eval view)
         from chimed_eval.reports.viewer import write_view as value
     elif name == "RunResult":

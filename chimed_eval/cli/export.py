@@ -1,5 +1,5 @@
 """``chimed-eval export RUN...``: the runs' figures (or with ``--items`` their records) as one tidy
-table, CSV, JSONL or Parquet (:mod:`chimed_eval.reports.export`)."""
+table, CSV, JSONL or Parquet (:mod:`chimed_eval.reports.tidy`)."""
 
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(a: argparse.Namespace) -> int:
     """Print the table, or write it and say where."""
-    from chimed_eval.reports.export import export
+    from chimed_eval.reports.tidy import export_table
 
-    got = export(a.runs, a.output, a.format, a.items)
+    got = export_table(a.runs, a.output, a.format, a.items)
     if a.output is None:
         sys.stdout.write(str(got))
     else:

@@ -1,5 +1,5 @@
 """Tidy tables of runs for pandas, R or a spreadsheet: ``chimed-eval export`` and
-:func:`chimed_eval.export`.
+:func:`chimed_eval.export` (:func:`export_table`).
 
 Two tables, one row per observation (as lm-evaluation-harness's per-sample files and inspect's
 ``evals_df`` give them):
@@ -139,7 +139,7 @@ def write_parquet(rows: Sequence[dict[str, Any]], columns: Sequence[str], path: 
     pq.write_table(pa.Table.from_arrays(arrays, schema=schema), str(path))
 
 
-def export(runs: Sequence[RunLike] | RunLike, output: Path | str | None = None, format: str | None = None,
+def export_table(runs: Sequence[RunLike] | RunLike, output: Path | str | None = None, format: str | None = None,
            items: bool = False, labels: Sequence[str] | None = None) -> str | Path:
     """Write the tidy table of ``runs`` to ``output`` (format from ``format`` or the file's
     suffix) and return its path; without ``output``, return the CSV or JSONL text (Parquet needs a
