@@ -19,7 +19,7 @@ from chimed_eval.reports.html import compare_task, load_samples, paired_bootstra
 from chimed_eval.reports.sections import asset
 from chimed_eval.reports.viewer import make_server, render_view, view_data
 from conftest import write_exam_csv, write_mcq_run
-from headless import dump_dom, need_browser
+from headless import browser, dump_dom, need_browser
 
 
 def run(tmp_path: Path, name: str, model: str, n: int = 16) -> Path:
@@ -116,3 +116,33 @@ def test_view_in_headless_chromium_filters_rows_and_shows_the_paired_difference(
     (p,) = data["paired"]
     assert got["paired"] == [{"task": "mcq", "diff": f"+{p['diff']:.2f}", "ci": f"[{p['ci_low']:.2f}, {p['ci_high']:.2f}]",
                               "p": f"{p['p']:.4f}" if p["p"] >= 0.001 else f"{p['p']:.2e}".replace("e-0", "e-")}]
+
+
+def test_judges_figures_agreement_and_verdicts_reach_the_viewer_and_the_report(tmp_path):
+    from chimed_eval.reports.charts import judge_summary, judge_verdicts
+    from chimed_eval.reports.html import render_html
+    from chimed_eval.reports.judge import kappa_text
+    from conftest import write_qa_run
+
+    out = write_qa_run(tmp_path, ["多休息。", "多喝水。", "按时服药。"], "q")
+    assert main(["judge", str(out), "--judge-backend", "fake", "--no-progress", "--judge", "judge:longer,judge:score-1"]) == 0
+    res = json.loads(next((out / "judge").glob("*/results.json")).read_text(encoding="utf-8"))
+    t = res["tasks"]["my-qa"]
+    (s,) = judge_summary(out)
+    assert s["task"] == "my-qa" and [j["judge"] for j in s["judges"]] == ["judge:longer", "judge:score-1"]
+    assert [j["value"] for j in s["judges"]] == [t["judges"][j]["overall"]["value"] for j in ("judge:longer", "judge:score-1")]
+    assert s["kappa"] == kappa_text(t["agreement"]) and "judge:longer" in s["kappa"]
+    assert s["alpha"] == t["agreement"]["krippendorff_alpha"]
+    verdicts = judge_verdicts(out)["my-qa"]
+    assert len(verdicts) == 3 and all(len(v) == 2 and v[0].startswith("judge:longer") for v in verdicts.values())
+    data = view_data([out])
+    assert data["judges"] == [[s]]
+    assert all(it["runs"][0]["verdicts"] == verdicts[it["id"]] for it in data["items"])
+    page = render_html(out)
+    assert "<div id='judge-charts'></div>" in page and '"kappa"' in page
+    if browser() is not None:  # both pages draw the judges' chart and table without a console error
+        for name, text in (("report.html", page), ("view.html", render_view([out]))):
+            (tmp_path / name).write_text(text, encoding="utf-8")
+            dom, console = dump_dom(tmp_path / name, tmp_path)
+            assert console == [] and 'data-ready="true"' in dom, (name, console)
+        assert "judge:score-1" in dom and "class=\"judges\"" in dom

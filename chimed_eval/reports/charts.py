@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from chimed_eval.core.types import Metric, SampleScore
-from chimed_eval.reports.judge import judge_results_files
+from chimed_eval.reports.judge import judge_results_files, kappa_text
 from chimed_eval.reports.sections import SECTION_ERRORS, _n, calibration_inputs, extraction_rules
 
 _LETTERS = "ABCDEFGHIJ"
@@ -131,8 +131,9 @@ def task_charts(recs: Sequence[SampleScore], metrics: Sequence[Metric], seed: in
 
 def judge_summary(run_dir: Path) -> list[dict[str, Any]]:
     """Per judge directory and task: each judge's main figure (pointwise overall score, pairwise
-    win rate) with its interval, and the agreement between judges (Cohen's kappa, Krippendorff's
-    alpha) where there are several; unreadable files are left out."""
+    win rate) with its interval, and the agreement between judges where there are several (Cohen's
+    kappa of each pair, as text: :func:`~chimed_eval.reports.judge.kappa_text`; Krippendorff's
+    alpha); unreadable files are left out."""
     out = []
     for f in judge_results_files(run_dir):
         try:
@@ -145,7 +146,7 @@ def judge_summary(run_dir: Path) -> list[dict[str, Any]]:
                                    "ci_high": main.get("ci_high"), "n": fig.get("n")})
                 ag = t.get("agreement") or {}
                 out.append({"dir": f.parent.name, "protocol": res.get("protocol"), "task": task, "judges": judges,
-                            "kappa": ag.get("cohen_kappa"), "alpha": ag.get("krippendorff_alpha")})
+                            "kappa": kappa_text(ag) if ag else None, "alpha": ag.get("krippendorff_alpha")})
         except SECTION_ERRORS + (AttributeError,):
             continue
     return out

@@ -51,7 +51,7 @@
     D.judges.forEach(function (j) {
       if (!j.judges.length) return;
       var cap = j.task + ' (' + j.protocol + '): each judge\'s figure, 95% interval' +
-        (j.kappa != null ? "; Cohen's kappa " + fmt(j.kappa) : '') + (j.alpha != null ? "; Krippendorff's alpha " + fmt(j.alpha) : '');
+        (j.kappa ? "; Cohen's kappa " + j.kappa : '') + (j.alpha != null ? "; Krippendorff's alpha " + fmt(j.alpha) : '');
       var pick = function (k) { return j.judges.map(function (x) { return x[k]; }); };
       C.bars(C.figure(jbox, cap, 60 + 30 * j.judges.length, 'judge-chart'), pick('judge'),
              [{label: 'figure', values: pick('value'), lo: pick('ci_low'), hi: pick('ci_high'), counts: pick('n')}],

@@ -128,7 +128,7 @@
     D.judges.forEach(function (list, i) {
       list.forEach(function (j) {
         j.judges.forEach(function (x) {
-          row(b, [labels[i], j.task, j.protocol, x.judge, fmt(x.value), ci(x.ci_low, x.ci_high), fmt(j.kappa), fmt(j.alpha)]);
+          row(b, [labels[i], j.task, j.protocol, x.judge, fmt(x.value), ci(x.ci_low, x.ci_high), j.kappa || '', fmt(j.alpha)]);
         });
       });
     });
