@@ -146,3 +146,9 @@ def test_judges_figures_agreement_and_verdicts_reach_the_viewer_and_the_report(t
             dom, console = dump_dom(tmp_path / name, tmp_path)
             assert console == [] and 'data-ready="true"' in dom, (name, console)
         assert "judge:score-1" in dom and "class=\"judges\"" in dom
+
+
+def test_max_items_caps_the_browser_not_the_figures(runs):
+    data = view_data(list(runs), max_items=5)
+    assert len(data["items"]) == 5 and data["tasks"][0]["items_total"] == 16
+    assert data["paired"][0]["n_common"] == 16  # the paired test counts every shared item

@@ -35,12 +35,18 @@ from chimed_eval.reports.html import compare_task, load_samples, output_of, pair
 from chimed_eval.reports.sections import ERROR_TRAP, FONT_STACK, _e, asset, extracted_value, finite, inline_json
 from chimed_eval.runs.reader import read_run_if_any, sample_tasks
 
-TEXT_CHARS = 4000  # the end of a prompt or an output kept on the page
+TEXT_CHARS = 2000  # the end of a prompt, the start of an output, kept on the page
 MAX_ITEMS = 5000  # items per task in the browser (the figures always count every item)
 
 
 def _tail(text: str | None, n: int = TEXT_CHARS) -> str | None:
+    """The end of a prompt (where the question is)."""
     return text if text is None or len(text) <= n else "…" + text[-n:]
+
+
+def _head(text: str | None, n: int = TEXT_CHARS) -> str | None:
+    """The start of an output (where the answer is)."""
+    return text if text is None or len(text) <= n else text[:n] + "…"
 
 
 def _labels(dirs: Sequence[Path], names: Sequence[str]) -> list[str]:
@@ -80,7 +86,9 @@ def view_data(paths: Sequence[Path], seed: int = 1234, max_items: int = MAX_ITEM
             other = recs.get((i, t))
             if base and other and any(k in other for k in base):  # no shared item: nothing to pair
                 paired.append(_paired(t, 0, i, base, other, seed))
-        items.extend(_items(t, [recs.get((i, t), {}) for i in range(len(dirs))], verdicts, max_items))
+        per_run = [recs.get((i, t), {}) for i in range(len(dirs))]
+        entry["items_total"] = len({k for r in per_run for k in r})  # the browser notes when it holds fewer
+        items.extend(_items(t, per_run, verdicts, max_items))
     return finite({"runs": runs, "tasks": out_tasks, "paired": paired, "items": items,
                    "judges": [judge_summary(d) for d in dirs], "max_items": max_items})
 
@@ -108,7 +116,7 @@ def _items(task: str, per_run: Sequence[dict], verdicts: Sequence[dict], max_ite
         for k, recs in enumerate(per_run):
             r = recs.get(item_id)
             cells.append(None if r is None else {
-                "score": None if r.score is None else float(r.score), "output": _tail(output_of(r)),
+                "score": None if r.score is None else float(r.score), "output": _head(output_of(r)),
                 "extracted": extracted_value(r), "rule": r.extra.get("extraction_rule"),
                 "failed": bool(r.extraction_failed), "same_prompt": r.prompt_hash == first.prompt_hash,
                 "verdicts": verdicts[k].get(task, {}).get(str(item_id), [])})

@@ -216,6 +216,13 @@
     var wrong = check('filter-wrong', 'wrong in some run'), dis = check('filter-disagree', 'runs disagree');
     bar.appendChild(el('span', {id: 'row-count'}));
     s.appendChild(bar);
+    D.tasks.forEach(function (t) {
+      var held = D.items.filter(function (it) { return it.task === t.task; }).length;
+      if (t.items_total > held) {
+        s.appendChild(el('p', {'class': 'muted'}, t.task + ': the first ' + held + ' of ' + t.items_total +
+          ' items are in the browser (--max-items); every figure counts them all.'));
+      }
+    });
     var t = el('table', {id: 'items', 'class': 'items'}), tr = el('tr');
     var cols = [['task', 'task'], ['id', 'id'], ['subject', 'subject'], ['gold', 'gold'], ['prompt', null]]
       .concat(labels.map(function (l, i) { return [l, i]; }));
