@@ -23,12 +23,15 @@ import csv
 import io
 import json
 import math
+import os
+import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence, Union
 
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.core.types import FIGURE_COLUMNS, RunResult
 from chimed_eval.reports.sections import extracted_value
+from chimed_eval.runs.records import write_text_atomic
 
 FORMATS = ("csv", "jsonl", "parquet")
 #: the figures table: the run's label first, then :data:`FIGURE_COLUMNS`, then its seed and integrity
@@ -156,14 +159,15 @@ def export_table(runs: Sequence[RunLike] | RunLike, output: Path | str | None = 
     if output is None:
         return to_csv(rows, columns) if fmt == "csv" else to_jsonl(rows)
     out = Path(output)
+    if fmt != "parquet":  # a Ctrl-C or a full disk never leaves half a table under the real name
+        write_text_atomic(out, to_csv(rows, columns) if fmt == "csv" else to_jsonl(rows))
+        return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.part")  # a Ctrl-C never leaves half a table under the real name
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
     try:
-        if fmt == "parquet":
-            write_parquet(rows, columns, tmp)
-        else:
-            tmp.write_text(to_csv(rows, columns) if fmt == "csv" else to_jsonl(rows), encoding="utf-8")
-        tmp.replace(out)
+        write_parquet(rows, columns, Path(tmp))
+        os.replace(tmp, out)
     finally:
-        tmp.unlink(missing_ok=True)
+        Path(tmp).unlink(missing_ok=True)
     return out

@@ -34,6 +34,7 @@ from chimed_eval.reports.charts import headline_of, judge_summary, judge_verdict
 from chimed_eval.reports.html import compare_task, load_samples, output_of, paired_bootstrap, run_dir
 from chimed_eval.reports.sections import ERROR_TRAP, FONT_STACK, _e, asset, extracted_value, finite, inline_json
 from chimed_eval.runs.reader import read_run_if_any, sample_tasks
+from chimed_eval.runs.records import write_text_atomic
 
 TEXT_CHARS = 2000  # the end of a prompt, the start of an output, kept on the page
 MAX_ITEMS = 5000  # items per task in the browser (the figures always count every item)
@@ -147,15 +148,8 @@ def render_view(paths: Sequence[Path], seed: int = 1234, max_items: int = MAX_IT
 def write_view(paths: Sequence[Path], output: Path, seed: int = 1234, max_items: int = MAX_ITEMS) -> Path:
     """Write the page to ``output`` (through a temporary file, so an interrupted write never
     leaves half a page under the real name)."""
-    text = render_view(paths, seed, max_items)
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.part")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(output)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text_atomic(output, render_view(paths, seed, max_items))
     return output
 
 
