@@ -1,9 +1,9 @@
 """An ad-hoc board: the runs' own tasks as columns, without a TOML file
 (``chimed-eval leaderboard RUN... [--tasks X,Y] [--metric acc]``).
 
-Each column is one task; its metric is ``--metric`` where given, else the task's first headline
-figure (:func:`chimed_eval.metrics.headline_metrics`: ``acc`` for multiple choice, the paper's
-BLEU-1 for generations, ``f1`` for NER) as the first run holding the task reports it. The column's
+Each column is one task; its metric is ``--metric`` where given, else the figure the task is
+summed up by (:func:`chimed_eval.metrics.primary_metric`: ``acc`` for multiple choice, the paper's
+ROUGE-L for generations, ``f1`` for NER, as the pages' headline charts) in the first run holding it. The column's
 protocol is ``any``: runs that measured the same figure under different protocols are refused
 together (:func:`chimed_eval.leaderboards.table.build`), never placed side by side.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from chimed_eval.core.errors import ConfigError
-from chimed_eval.metrics import headline_metrics
+from chimed_eval.metrics import primary_metric
 
 from .spec import Board, BoardSet, Column
 from .table import Run
@@ -43,10 +43,10 @@ def adhoc_board(runs: Sequence[Run], tasks: Sequence[str] | None = None, metric:
                                   f"{', '.join(dict.fromkeys(names))}")
             name = metric
         else:
-            heads = headline_metrics(held[0].metrics)
-            if not heads:
-                raise ConfigError(f"task {task!r} reports no figure in {runs[0].source}")
-            name = heads[0].name
+            head = primary_metric(held[0].metrics)
+            if head is None:
+                raise ConfigError(f"task {task!r} reports no figure")
+            name = head.name
         cols.append(Column(title=task if metric else f"{task} {name}", task=task, metric=name, protocol="any"))
     title = "Ad-hoc board: " + ", ".join(c.title for c in cols)
     return Board(ADHOC, title, tuple(cols), description="built from the runs given, without a board file",

@@ -175,4 +175,21 @@ def test_console_prints_headline_figures_and_all_metrics_on_request(tmp_path, ca
 def test_console_shows_the_main_bleu_and_rouge_of_each_protocol_for_generations(tmp_path, capsys):
     write_qa_run(tmp_path, ["多喝水", "休息"], "q")
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("my-qa")]
-    assert [line.split()[4] for line in lines] == ["paper_bleu1_cum", "paper_rougeL", "sacrebleu4_cum", "rougeL_char"]
+    assert sorted(line.split()[4] for line in lines) == sorted(["paper_bleu1_cum", "paper_rougeL", "sacrebleu4_cum", "rougeL_char"])
+
+
+@pytest.mark.parametrize("names,primary,heads", [
+    (["acc", "acc_macro", "ece", "brier", "pred_share_A"], "acc", ["acc", "acc_macro"]),
+    (["precision", "recall", "f1", "f1_macro", "not_in_text_rate"], "f1", ["precision", "recall", "f1"]),
+    (["paper_bleu1_cum", "paper_rougeL", "sacrebleu4_cum", "rougeL_char", "rouge1_char", "empty_generation_rate"],
+     "paper_rougeL", ["paper_bleu1_cum", "paper_rougeL", "sacrebleu4_cum", "rougeL_char"]),
+    (["acc_exact_set", "acc_exact_set_macro", "option_f1", "extraction_failure_rate"], "acc_exact_set_macro",
+     ["acc_exact_set", "acc_exact_set_macro", "option_f1"]),
+    (["unknown_a", "unknown_b"], "unknown_a", ["unknown_a", "unknown_b"]),  # nothing declared: every figure
+])
+def test_declared_headlines_and_the_primary_figure(names, primary, heads):
+    from chimed_eval.core.types import Metric
+    from chimed_eval.metrics import headline_metrics, primary_metric
+
+    ms = [Metric(n, 1.0) for n in names]
+    assert primary_metric(ms).name == primary and [m.name for m in headline_metrics(ms)] == heads

@@ -96,3 +96,15 @@ def headline_metrics(metrics: Sequence[M]) -> list[M]:
     kind of task no module declares a headline for shows every figure rather than none)."""
     heads = [m for m in metrics if is_headline(m.name)]
     return heads or list(metrics)
+
+
+def primary_metric(metrics: Sequence[M]) -> M | None:
+    """The one figure a task is summed up by: the first declared headline (in the order of the
+    modules, then of each ``HEADLINE``: ``acc`` before ``avg@k``, ``f1`` for NER, ``paper_rougeL``
+    for generations) that the task reports; else its first figure with an interval; else its first."""
+    for key in declared_headlines():
+        wild = any(c in key for c in _WILDCARDS)
+        found = next((x for x in metrics if (fnmatchcase(x.name, key) if wild else x.name == key)), None)
+        if found is not None:
+            return found
+    return next((x for x in metrics if getattr(x, "ci_low", None) is not None), metrics[0] if metrics else None)

@@ -155,15 +155,9 @@ def extraction_rules_html(metrics: Sequence[Metric]) -> list[str]:
     return out
 
 
-# the figures that sum up a task, first found wins
-HEADLINE = ("acc", "f1", "paper_rougeL", "rougeL_char", "paper_bleu1_cum", "mean_score")
-
-
 def headline(metrics: Sequence[Metric]) -> Metric | None:
-    """The figure a task is summed up by: the first of :data:`HEADLINE` it has, else its first
-    figure with an interval, else its first figure (the HTML report's chart, the contamination section)."""
-    by = {m.name: m for m in metrics}
-    for name in HEADLINE:
-        if name in by:
-            return by[name]
-    return next((m for m in metrics if m.ci_low is not None), metrics[0] if metrics else None)
+    """The figure a task is summed up by (the pages' headline chart, the contamination section, the
+    ad-hoc board's default column): :func:`chimed_eval.metrics.primary_metric`."""
+    from chimed_eval.metrics import primary_metric
+
+    return primary_metric(metrics)
