@@ -152,3 +152,11 @@ def test_max_items_caps_the_browser_not_the_figures(runs):
     data = view_data(list(runs), max_items=5)
     assert len(data["items"]) == 5 and data["tasks"][0]["items_total"] == 16
     assert data["paired"][0]["n_common"] == 16  # the paired test counts every shared item
+
+
+def test_a_task_the_first_run_lacks_is_paired_against_the_first_run_that_has_it(runs, tmp_path):
+    from conftest import write_qa_run
+
+    qa = [write_qa_run(tmp_path, ["多休息。", "多喝水。"], name, model=m) for name, m in (("q1", "oracle"), ("q2", "fixed:多喝水。"))]
+    data = view_data([runs[0], qa[0], runs[1], qa[1]])
+    assert sorted((p["task"], p["a"], p["b"]) for p in data["paired"]) == [("mcq", 0, 2), ("my-qa", 1, 3)]

@@ -6,7 +6,8 @@ its script and Chart.js (vendored, MIT, :mod:`chimed_eval.reports.assets`), so i
 and can be mailed as one file. Python computes every figure; the script only draws and filters:
 
 * per task, each run's headline figure with its 95% interval, and per subject the same (bars);
-* paired differences of each run against the first on the items both recorded, with the
+* paired differences of each run against the first that recorded the task (the first run, for
+  the tasks it has), on the items both recorded, with the
   significance :func:`chimed_eval.reports.html.compare_task` gives (McNemar's exact test for
   right/wrong scores, else the paired bootstrap) and the paired bootstrap's 95% interval of the
   mean difference (:func:`chimed_eval.reports.html.paired_bootstrap`), in points;
@@ -82,11 +83,11 @@ def view_data(paths: Sequence[Path], seed: int = 1234, max_items: int = MAX_ITEM
             entry["runs"].append(None if charts is None else {
                 "headline": headline_of(tr.metrics) if tr else None, "n": tr.n if tr else len(rs), **charts})
         out_tasks.append(entry)
-        base = recs.get((0, t))
-        for i in range(1, len(dirs)):
-            other = recs.get((i, t))
-            if base and other and any(k in other for k in base):  # no shared item: nothing to pair
-                paired.append(_paired(t, 0, i, base, other, seed))
+        have = [i for i in range(len(dirs)) if recs.get((i, t))]  # the first run holding the task is its reference
+        for i in have[1:]:
+            base, other = recs[(have[0], t)], recs[(i, t)]
+            if any(k in other for k in base):  # no shared item: nothing to pair
+                paired.append(_paired(t, have[0], i, base, other, seed))
         per_run = [recs.get((i, t), {}) for i in range(len(dirs))]
         entry["items_total"] = len({k for r in per_run for k in r})  # the browser notes when it holds fewer
         items.extend(_items(t, per_run, verdicts, max_items))

@@ -64,21 +64,21 @@
 
   function pairedSection() {
     if (D.runs.length < 2) return;
-    var s = section('paired', 'Paired differences on shared items (each run minus ' + labels[0] + ')');
+    var s = section('paired', 'Paired differences on shared items (each run minus the first run holding the task)');
     s.appendChild(el('p', {'class': 'muted'}, 'Mean per-item score difference in points with the paired bootstrap\'s ' +
       '95% interval; p from McNemar\'s exact test when every score is right/wrong, else from the paired bootstrap.'));
-    var b = table(s, ['task', 'run', 'shared items', 'mean: ' + labels[0], 'mean: run', 'difference', '95% interval',
-                      'test', 'p', 'items changed'], 'paired');
+    var b = table(s, ['task', 'run', 'against', 'shared items', 'mean: against', 'mean: run', 'difference',
+                      '95% interval', 'test', 'p', 'items changed'], 'paired');
     D.paired.forEach(function (p) {
-      row(b, [p.task, labels[p.b], p.n_common, fmt(p.mean_a), fmt(p.mean_b),
+      row(b, [p.task, labels[p.b], labels[p.a], p.n_common, fmt(p.mean_a), fmt(p.mean_b),
               {text: (p.diff >= 0 ? '+' : '') + fmt(p.diff), cls: 'num diff'},
               {text: ci(p.ci_low, p.ci_high), cls: 'num diff-ci'}, p.test,
               {text: pText(p), cls: 'num' + (p.p < 0.05 ? ' signif' : '')},
               p.changed], 'pair');
     });
     if (D.paired.length) {
-      C.bars(C.figure(s, 'Difference against ' + labels[0] + ' (points, 95% interval)', 60 + 34 * D.paired.length, 'paired-chart'),
-             D.paired.map(function (p) { return p.task + ': ' + labels[p.b]; }),
+      C.bars(C.figure(s, 'Paired difference (points, 95% interval)', 60 + 34 * D.paired.length, 'paired-chart'),
+             D.paired.map(function (p) { return p.task + ': ' + labels[p.b] + ' − ' + labels[p.a]; }),
              [{label: 'difference', values: D.paired.map(function (p) { return p.diff; }),
                lo: D.paired.map(function (p) { return p.ci_low; }), hi: D.paired.map(function (p) { return p.ci_high; })}],
              {horizontal: true, valueTitle: 'difference (points)', min: Math.min.apply(null, D.paired.map(function (p) { return Math.min(0, p.ci_low) * 1.1; }))});
@@ -261,7 +261,7 @@
     document.querySelectorAll('#items th.sortable')[1].click();
     out.sorted_first = (document.querySelector('#items-body tr') || {cells: [0, {textContent: ''}]}).cells[1].textContent;
     out.paired = Array.prototype.map.call(document.querySelectorAll('#paired tr.pair'), function (tr) {
-      return {task: tr.cells[0].textContent, diff: tr.cells[5].textContent, ci: tr.cells[6].textContent, p: tr.cells[8].textContent};
+      return {task: tr.cells[0].textContent, diff: tr.cells[6].textContent, ci: tr.cells[7].textContent, p: tr.cells[9].textContent};
     });
     out.errors = (window.__errors || []).slice();
     var p = el('pre', {id: 'selftest-result'}, JSON.stringify(out)); document.body.appendChild(p);
