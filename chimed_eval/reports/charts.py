@@ -123,9 +123,29 @@ def rule_counts(metrics: Sequence[Metric], recs: Sequence[SampleScore]) -> dict[
     return dict(got) if any(k != "none" for k in got) else {}
 
 
-def task_charts(recs: Sequence[SampleScore], metrics: Sequence[Metric], seed: int) -> dict[str, Any]:
-    """Every chart of one task of one run."""
-    return {"subjects": subject_bars(recs, seed), "reliability": reliability(recs, seed),
+def breakdown_bars(subjects: Mapping[str, Mapping[str, Any]], metrics: Sequence[Metric]) -> list[dict[str, Any]]:
+    """The task's own per-group figures (results.json ``subjects``: NER's per-type breakdown, a
+    user task's groups) as bars without intervals, for tasks whose records name no subject: the
+    group's value of the task's primary figure (``f1``, ``acc``), else of its ``f1`` or ``acc``."""
+    from chimed_eval.metrics import primary_metric
+
+    head = primary_metric(metrics)
+    keys = [k for k in ([head.name] if head is not None else []) + ["f1", "acc"]
+            if any(isinstance(v.get(k), (int, float)) and not isinstance(v.get(k), bool) for v in subjects.values())]
+    if not keys:
+        return []
+    key = keys[0]
+    return [{"subject": str(g), "value": float(v[key]), "ci_low": None, "ci_high": None, "n": v.get("n"),
+             "ci_method": None, "metric": key}
+            for g, v in subjects.items() if isinstance(v.get(key), (int, float)) and not isinstance(v.get(key), bool)]
+
+
+def task_charts(recs: Sequence[SampleScore], metrics: Sequence[Metric], seed: int,
+                subjects: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """Every chart of one task of one run; per subject from the records, else from the task's
+    own breakdown (``subjects`` of results.json)."""
+    bars = subject_bars(recs, seed) or (breakdown_bars(subjects, metrics) if subjects else [])
+    return {"subjects": bars, "reliability": reliability(recs, seed),
             "letters": letter_shares(recs), "rules": rule_counts(metrics, recs)}
 
 

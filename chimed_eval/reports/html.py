@@ -287,7 +287,7 @@ def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
         out.append("</table>")
         out.extend(f"<p class='figure-warning'><strong>warning:</strong> {_e(w)}</p>" for w in figure_warnings(t))
         recs = list(load_samples(d, name).values())
-        charts[name] = task_charts(recs, t.metrics, seed)  # drawn by report.js into the div below
+        charts[name] = task_charts(recs, t.metrics, seed, t.subjects)  # drawn by report.js into the div below
         out.append(f"<div class='task-charts' data-task='{_e(name)}'></div>")
         out.extend(extraction_rules_html(t.metrics))  # cot: records per extraction rule
         subjects = t.subjects

@@ -79,7 +79,7 @@ def view_data(paths: Sequence[Path], seed: int = 1234, max_items: int = MAX_ITEM
         for i, r in enumerate(results):
             tr = next((x for x in r.tasks if x.task == t), None) if r is not None else None
             rs = list(recs.get((i, t), {}).values())
-            charts = task_charts(rs, tr.metrics if tr else (), seed) if rs or tr else None
+            charts = task_charts(rs, tr.metrics if tr else (), seed, tr.subjects if tr else None) if rs or tr else None
             entry["runs"].append(None if charts is None else {
                 "headline": headline_of(tr.metrics) if tr else None, "n": tr.n if tr else len(rs), **charts})
         out_tasks.append(entry)

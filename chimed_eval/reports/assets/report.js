@@ -23,9 +23,11 @@
     if (!t) return;
     if (t.subjects.length) {
       var pick = function (k) { return t.subjects.map(function (s) { return s[k]; }); };
-      C.bars(C.figure(div, 'Per subject: mean item score (%), 95% interval', 60 + 26 * t.subjects.length, 'subjects-chart'),
+      var own = t.subjects[0].metric;  // the task's own breakdown (NER types): its figure, no interval
+      C.bars(C.figure(div, own ? 'Per group: ' + own + ' (%)' : 'Per subject: mean item score (%), 95% interval',
+                      60 + 26 * t.subjects.length, 'subjects-chart'),
              pick('subject'), [{label: label, values: pick('value'), lo: pick('ci_low'), hi: pick('ci_high'), counts: pick('n')}],
-             {horizontal: true, valueTitle: 'mean item score (%)', max: 100});
+             {horizontal: true, valueTitle: own ? own + ' (%)' : 'mean item score (%)', max: 100});
     }
     if (t.reliability) {
       C.reliability(C.figure(div, 'Reliability diagram (' + t.reliability.n + ' items; n = items per bin)', 320,

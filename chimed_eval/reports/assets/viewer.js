@@ -78,7 +78,7 @@
     });
     if (D.paired.length) {
       C.bars(C.figure(s, 'Paired difference (points, 95% interval)', 60 + 34 * D.paired.length, 'paired-chart'),
-             D.paired.map(function (p) { return p.task + ': ' + labels[p.b] + ' − ' + labels[p.a]; }),
+             D.paired.map(function (p) { return p.task + ': ' + labels[p.b]; }),
              [{label: 'difference', values: D.paired.map(function (p) { return p.diff; }),
                lo: D.paired.map(function (p) { return p.ci_low; }), hi: D.paired.map(function (p) { return p.ci_high; })}],
              {horizontal: true, valueTitle: 'difference (points)', min: Math.min.apply(null, D.paired.map(function (p) { return Math.min(0, p.ci_low) * 1.1; }))});
@@ -96,8 +96,10 @@
         var pick = function (k) { return names.map(function (n) { return by[n] ? by[n][k] : null; }); };
         return {label: x.label, values: pick('value'), lo: pick('ci_low'), hi: pick('ci_high'), counts: subj.length === 1 ? pick('n') : null};
       });
-      C.bars(C.figure(s, 'Per subject: mean item score (%), 95% interval', 60 + 30 * names.length * subj.length, 'subjects-chart'),
-             names, series, {horizontal: true, valueTitle: 'mean item score (%)', max: 100});
+      var own = subj[0].r.subjects[0].metric;  // the task's own breakdown (NER types): its figure, no interval
+      C.bars(C.figure(s, own ? 'Per group: ' + own + ' (%)' : 'Per subject: mean item score (%), 95% interval',
+                      60 + 30 * names.length * subj.length, 'subjects-chart'),
+             names, series, {horizontal: true, valueTitle: own ? own + ' (%)' : 'mean item score (%)', max: 100});
     }
     var rel = have.filter(function (x) { return x.r.reliability; }).map(function (x) { return {label: x.label, rel: x.r.reliability}; });
     if (rel.length) C.reliability(C.figure(s, 'Reliability diagram (' + rel[0].rel.n + ' items with option log-probabilities; n = items per bin)', 320, 'reliability-chart'), rel);
@@ -110,7 +112,7 @@
     }
     var rules = have.filter(function (x) { return Object.keys(x.r.rules).length; });
     if (rules.length) {
-      var rn = []; rules.forEach(function (x) { Object.keys(x.r.rules).forEach(function (k) { if (rn.indexOf(k) < 0) rn.push(k); }); });
+      var rn = []; rules.forEach(function (x) { Object.keys(x.r.rules).forEach(function (k) { if (x.r.rules[k] && rn.indexOf(k) < 0) rn.push(k); }); });
       C.bars(C.figure(s, 'Answer extraction: records per rule (% of records)', 60 + 28 * rn.length * rules.length, 'rules-chart'), rn,
              rules.map(function (x) {
                var tot = 0; for (var k in x.r.rules) tot += x.r.rules[k];
