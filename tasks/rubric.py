@@ -23,7 +23,6 @@ bootstrap interval, per-tag scores and met rates, and the grader's agreement wit
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any, Mapping, Sequence
 
 from chimed_eval.core.errors import DataError, MissingDataError
 from chimed_eval.core.types import Metric, Request, Response, Sample, SampleScore, file_sha256
-from chimed_eval.files.text import read_text, split_lines
+from chimed_eval.files.tabular import read_rows
 from chimed_eval.task.options import TaskData, TaskRunOptions
 from chimed_eval.tasks.config import check_task_name, coerce_settings, typed_entries
 from chimed_eval.tasks.factory import TaskType, args_of, register_type
@@ -105,15 +104,8 @@ def load(spec: RubricSpec) -> TaskData:
         raise MissingDataError(f"{path}: no such file (the rubric task's path=)")
     samples: list[Sample] = []
     first: dict[str, int] = {}
-    for line, text in enumerate(split_lines(read_text(path, spec.encoding)), 1):
-        if not text.strip():
-            continue
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise DataError(path, line, None, f"invalid JSON: {e.msg} (column {e.colno})") from None
-        if not isinstance(doc, dict):
-            raise DataError(path, line, None, "expected a JSON object per line")
+    for row in read_rows(path, "jsonl", spec.encoding):  # a bad line: DataError naming it
+        line, doc = row.line, row.fields
         turns = _turns(path, line, doc.get("prompt"))
         rubrics = _criteria(path, line, doc.get("rubrics"))
         rid = str(doc.get("prompt_id") or doc.get("id") or line)
@@ -128,8 +120,6 @@ def load(spec: RubricSpec) -> TaskData:
                               metadata={"file": path.name, "line": line, "turns": [list(t) for t in dialogue],
                                         "conversation": [list(t) for t in turns], "rubrics": rubrics,
                                         "example_tags": [str(t) for t in doc.get("example_tags") or []]}))
-    if not samples:
-        raise DataError(path, None, None, "no items")
     return TaskData(samples=samples, files={path.name: file_sha256(path)})
 
 

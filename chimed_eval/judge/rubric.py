@@ -100,22 +100,13 @@ def load_rubric_items(out_dir: Path, task: str, limit: int | None = None) -> lis
 
 def read_labels(path: Path, items: dict[str, RubricItem]) -> list[Label]:
     """The human labels of ``path`` (module docstring); a bad line is a DataError naming line and field."""
-    import json
-
-    from chimed_eval.files.text import read_text, split_lines
+    from chimed_eval.files.tabular import read_rows
 
     if not path.is_file():
         raise ConfigError(f"--grader-labels {path}: no such file")
     out = []
-    for line, text in enumerate(split_lines(read_text(path)), 1):
-        if not text.strip():
-            continue
-        try:
-            d = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise DataError(path, line, None, f"invalid JSON: {e.msg}") from None
-        if not isinstance(d, dict):
-            raise DataError(path, line, None, "expected an object {id, response, criterion, met}")
+    for row in read_rows(path, "jsonl"):  # a bad line: DataError naming it
+        line, d = row.line, row.fields
         item = items.get(str(d.get("id")))
         if item is None:
             raise DataError(path, line, "id", f"no rubric item {d.get('id')!r} in the graded run")
@@ -134,8 +125,6 @@ def read_labels(path: Path, items: dict[str, RubricItem]) -> list[Label]:
             raise DataError(path, line, "criterion", f"not a criterion of item {item.id} (give its exact text, "
                                                      "or criterion_index)")
         out.append(Label(item, d["response"], k, d["met"], line))
-    if not out:
-        raise DataError(path, None, None, "no labels")
     return out
 
 
