@@ -37,7 +37,7 @@ from chimed_eval.core.errors import ConfigError
 from chimed_eval.core.types import Metric, Request, Response, Sample, SampleScore, file_sha256
 from chimed_eval.task.options import TaskData, TaskRunOptions
 from chimed_eval.tasks import TASKS
-from chimed_eval.tasks.cmb_clin import cases_file, read_cases
+from chimed_eval.tasks.cmb_clin import FOLDER, cases_file, read_cases
 from chimed_eval.tasks.generation import DOCTOR, PATIENT, GenerationTask
 
 NAME = "cmb-clin"
@@ -58,7 +58,7 @@ def load(data_dir: Path) -> TaskData:
                 meta.update(options=list(q.options), answer_letter=q.answer_letter)
             samples.append(Sample(id=f"{NAME}-{case.id}-{q.index + 1}", input=q.question, target=q.answer,
                                   subject=case.id, metadata=meta))
-    return TaskData(samples=samples, files={f"cmb-clin/{path.name}": file_sha256(path)})
+    return TaskData(samples=samples, files={f"{FOLDER}/{path.name}": file_sha256(path)})
 
 
 def _earlier_id(sample: Sample, k: int) -> str:
