@@ -196,3 +196,19 @@ def test_report_marks_unvalidated_figures(tmp_path):
 
     html = "\n".join(judge_html(out))
     assert "[UNVALIDATED GRADER]" in html and "not trustworthy" in html
+
+
+def test_unreadable_verdicts_count_as_invalid_and_not_met(tmp_path):
+    out = _run(tmp_path)
+    f = _grade(out, "--judge", "judge:invalid", "--allow-unvalidated-grader")["tasks"]["rubric"]["graders"]["judge:invalid"]
+    assert (f["invalid"], f["invalid_rate"], f["score"]["value"]) == (49, 1.0, 0.0)
+
+
+def test_grader_flags_need_a_rubric_grading(tmp_path, capsys):
+    out = _run(tmp_path)
+    assert main(["run", "--backend", "fake", "--model", "oracle", "--tasks", "rubric", "--task-args", f"path={ITEMS}",
+                 "--output", str(tmp_path / "o2"), "--no-progress", "--grader-labels", str(LABELS)]) == 2
+    assert "need --judge" in capsys.readouterr().err
+    assert main(["judge", str(out), "--judge", "judge:met", "--judge-backend", "fake", "--protocol", "pointwise",
+                 "--grader-labels", str(LABELS), "--no-progress"]) == 2
+    assert "rubric tasks" in capsys.readouterr().err

@@ -131,6 +131,8 @@ def run(a: argparse.Namespace) -> int:
         asked = _names(a.tasks) or _recorded(a.output)
         rubric = set(rubric_tasks(a.output, None))
         a.protocol = "rubric" if asked and all(t in rubric for t in asked) else "pointwise"
+    if a.protocol != "rubric" and (a.grader_labels is not None or a.allow_unvalidated_grader):
+        raise ConfigError("--grader-labels / --allow-unvalidated-grader are for rubric tasks (--protocol rubric)")
     if a.protocol == "rubric":
         from chimed_eval.cli.rubric_grading import grade
 
@@ -167,6 +169,8 @@ def check_run_flags(a: argparse.Namespace, tasks) -> None:
     if not a.judge:
         if a.judge_baseline is not None or a.judge_args or getattr(a, "judge_verdict", "generate") != "generate":
             raise ConfigError("--judge-baseline / --judge-args / --judge-verdict need --judge MODEL")
+        if a.grader_labels is not None or a.allow_unvalidated_grader:
+            raise ConfigError("--grader-labels / --allow-unvalidated-grader need --judge GRADER (rubric tasks)")
         return
     if a.data_parallel > 1:
         raise ConfigError("--judge does not combine with --data-parallel: run `chimed-eval judge OUT --judge MODEL` "
