@@ -36,8 +36,8 @@ def test_done_when_oracle_with_fake_judge_covers_208_questions_74_cases(tmp_path
     assert m["rougeL_char"]["value"] == pytest.approx(100) and m["sacrebleu4_cum"]["value"] == pytest.approx(100)
     assert m["paper_bleu1_cum"]["value"] == pytest.approx(100)
     assert (m["choice_acc"]["value"], m["choice_acc"]["n"]) == (100.0, 7)
-    assert len(m["_subjects"]) == 74 and sum(v["n"] for v in m["_subjects"].values()) == 208
-    assert m["_subjects"]["6"] == {"n": 3, "rougeL_char": pytest.approx(100)}
+    assert len(m["_subjects"]) == 74 and sum(v["questions"] for v in m["_subjects"].values()) == 208
+    assert m["_subjects"]["6"] == {"questions": 3, "rougeL_char": pytest.approx(100)}
     (jres,) = (out / "judge").glob("*/results.json")
     j = json.loads(jres.read_text(encoding="utf-8"))
     assert j["rubric"] == "cmb-clin"  # the authors' four criteria by default for this task
