@@ -20,8 +20,8 @@ metrics); the questions with embedded options and a stated answer letter (7 in t
 also read as multiple choice (the exam cascade, :func:`chimed_eval.extract.letters.extract_final_answer`)
 and reported as ``choice_acc`` (percent) over those questions (``n`` = their count, Wilson interval),
 ``case_count`` the cases covered; the
-records keep ``extra.choice``. ``subjects`` holds per case the number of questions (``questions``: not ``n``, since a case is no sample to size an interval on) and their mean
-ROUGE-L (char, percent). The authors' measure, a judge's 1-5 scores on fluency, relevance, completeness and
+records keep ``extra.choice``. ``subjects`` holds per case the number of questions (``questions``,
+not ``n``: a case is no group to size an interval on) and their mean ROUGE-L (char, percent). The authors' measure, a judge's 1-5 scores on fluency, relevance, completeness and
 medical proficiency, comes from ``--judge MODEL`` (the ``cmb-clin`` rubric is the default for this
 task), reported per criterion and as their mean, as the CMB paper reports them.
 """
