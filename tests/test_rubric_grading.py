@@ -11,7 +11,7 @@ import pytest
 
 from chimed_eval.cli.app import main
 from chimed_eval.core.errors import DataError
-from chimed_eval.judge.rubric_figures import agreement, item_score, macro_f1, majority, rubric_figures
+from chimed_eval.judge.rubric_figures import grader_figures, item_score, label_agreement, macro_f1, majority
 
 ROOT = Path(__file__).resolve().parents[1]
 ITEMS, LABELS = ROOT / "examples" / "rubric_zh.jsonl", ROOT / "examples" / "rubric_zh_labels.jsonl"
@@ -48,7 +48,7 @@ def test_macro_f1_and_majority():
     assert macro_f1(y, y) == 1.0
     assert macro_f1(y, [True, True, True, True]) == pytest.approx((2 * 2 / (2 * 2 + 2) + 0.0) / 2)
     assert macro_f1(y, [True, False, False, True]) == pytest.approx(0.5)
-    a = agreement(y * 10, (y * 10)[:-1] + [True], seed=1)
+    a = label_agreement(y * 10, (y * 10)[:-1] + [True], seed=1)
     assert a["n"] == 40 and a["ci_low"] <= a["macro_f1"] <= a["ci_high"] < 1.0 + 1e-9
     assert majority([True, True, False]) and not majority([True, False]) and not majority([None, None, True])
 
@@ -58,7 +58,7 @@ def test_tags_and_met_rates_by_hand():
         {"criterion": "c1", "points": 6, "tags": ["axis:accuracy"]}, {"criterion": "c2", "points": 4, "tags": ["axis:completeness"]},
         {"criterion": "c3", "points": -5, "tags": ["axis:accuracy"]}]},
         {"id": "b", "example_tags": [], "rubrics": [{"criterion": "d1", "points": 2, "tags": ["axis:completeness"]}]}]
-    f = rubric_figures(items, {"a": [True, False, True], "b": [True]}, seed=0)
+    f = grader_figures(items, {"a": [True, False, True], "b": [True]}, seed=0)
     assert f["item_scores"] == {"a": pytest.approx(0.1), "b": 1.0}
     assert f["score"]["value"] == pytest.approx(0.55) and f["n_criteria"] == 4
     assert f["tags"]["axis:accuracy"]["value"] == pytest.approx(1 / 6)  # (6 - 5) / 6, item a only

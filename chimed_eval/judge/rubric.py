@@ -32,7 +32,7 @@ from chimed_eval.core.types import GenerationConfig, Request, sha256_text
 from chimed_eval.judge.inputs import JudgeItem
 from chimed_eval.judge.pipeline import JudgeJob, check_out, judge_chat_setup, run_judge
 from chimed_eval.judge.rubric_figures import (
-    DEFAULT_MIN_F1, UNVALIDATED, VALIDATED, agreement, majority, rubric_figures, validation_status,
+    DEFAULT_MIN_F1, UNVALIDATED, VALIDATED, grader_figures, label_agreement, majority, validation_status,
 )
 from chimed_eval.judge.store import JUDGE_FORMAT, JUDGE_RESULTS, JudgeSettings, RecordStore, check_state, judge_dir
 
@@ -239,14 +239,14 @@ def _results(items: dict[str, list[RubricItem]], label_rows: list[Label], done: 
             per = [[ld[(f"{lab.item.id}#{sha256_text(lab.response)[:12]}", j, f"l{lab.line}")].get("met") for j in js]
                    for lab in label_rows]
             pred = [v[0] if len(js) == 1 else majority(v) for v in per]
-            validation[name] = agreement([lab.met for lab in label_rows], pred, settings.seed)
+            validation[name] = label_agreement([lab.met for lab in label_rows], pred, settings.seed)
     status = {name: validation_status(validation.get(name), min_f1) for name in graders}
     reported = "panel" if "panel" in graders else settings.judges[0]
     out_tasks = {}
     for t, its in items.items():
         figs = {}
         for name, js in graders.items():
-            f = rubric_figures([i.as_figures_item() for i in its], {i.id: _verdicts(i, done[t], js) for i in its},
+            f = grader_figures([i.as_figures_item() for i in its], {i.id: _verdicts(i, done[t], js) for i in its},
                                settings.seed)
             figs[name] = {**f, "grader_validation": status[name]}
         out_tasks[t] = {"n": len(its), "graders": figs, "reported": reported}

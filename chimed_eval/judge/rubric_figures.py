@@ -61,7 +61,7 @@ def _rate(marks: Sequence[bool]) -> dict[str, Any]:
     return {"value": sum(marks) / len(marks), "ci_low": lo, "ci_high": hi, "ci_method": "wilson", "n": len(marks)}
 
 
-def rubric_figures(items: Sequence[Mapping[str, Any]], verdicts: Mapping[str, Sequence[bool | None]],
+def grader_figures(items: Sequence[Mapping[str, Any]], verdicts: Mapping[str, Sequence[bool | None]],
                    seed: int) -> dict[str, Any]:
     """The figures of one grader (or panel): ``items`` hold ``id``, ``rubrics`` ([{criterion, points,
     tags}]) and ``example_tags``; ``verdicts[id]`` the verdict per criterion, in rubric order."""
@@ -104,7 +104,7 @@ def macro_f1(labels: Sequence[bool], predicted: Sequence[bool]) -> float:
     return math.fsum(out) / 2
 
 
-def agreement(labels: Sequence[bool], predicted: Sequence[bool | None], seed: int, n_boot: int = 2000,
+def label_agreement(labels: Sequence[bool], predicted: Sequence[bool | None], seed: int, n_boot: int = 2000,
               level: float = 0.95) -> dict[str, Any]:
     """Macro F1 of ``predicted`` (no verdict: not met) against ``labels``, with a percentile
     bootstrap interval over the pairs; also the accuracy and the counts."""
