@@ -12,13 +12,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import hashlib
-import math
 import platform
 import sys
 import time
 from functools import partial
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from chimed_eval.core.version import SCHEMA_VERSION, __version__
 from chimed_eval.core.errors import ConfigError
@@ -28,6 +27,7 @@ from chimed_eval.runs.resume import check_model, check_resume, items_sha256, kee
 from chimed_eval.runs.settings import PreparedTask, RunSettings
 from chimed_eval.runs.records import SampleStore, run_result_to_dict, write_json_atomic
 from chimed_eval.runs.usage import Budget, Price, UsageMeter, usage_line
+from chimed_eval.engine.requests import apply_gen_kwargs, batch_size_for, limit_count
 from chimed_eval.core.types import record_to_score, score_to_record
 from chimed_eval.task.base import Task
 from chimed_eval.task.options import TaskRunOptions
@@ -77,18 +77,14 @@ def prepare(task: Task, data_dir: Path, settings: RunSettings) -> PreparedTask:
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise ConfigError(f"task {task.name!r}: duplicate item id {dup!r}")
+    if task.multi_turn and (settings.shard or settings.repeats or settings.shuffle_choices):
+        raise ConfigError(f"task {task.name!r} is multi-turn (a case's later questions hold the model's earlier "
+                          "answers): --shard, --data-parallel, --repeats and --shuffle-choices do not apply to it")
     samples = _expand(task, samples, settings)  # --shuffle-choices / --repeats: K items per item
-    requests = apply_gen_kwargs(task.build_requests(data, samples, options), settings.gen_kwargs)
-    from chimed_eval.evidence.expand import seed_id
-
-    seed_ids = {s.id: seed_id(s) for s in samples}  # --shuffle-choices pass 0: the plain run's seed
-    seeded = []
-    for r in requests:
-        g = r.generation
-        if g is not None and not g.greedy and g.seed is None:
-            seed = item_seed(settings.seed, seed_ids.get(r.key, r.key))
-            r = dataclasses.replace(r, generation=dataclasses.replace(g, seed=seed))
-        seeded.append(r)
+    # a multi-turn task's requests are built round by round as its answers come (_round_items)
+    requests = [] if task.multi_turn else apply_gen_kwargs(task.build_requests(data, samples, options),
+                                                             settings.gen_kwargs)
+    seeded = _seeded(requests, samples, settings.seed)
     if settings.repeats:
         from chimed_eval.evidence.expand import check_sampled
 
@@ -105,51 +101,36 @@ def prepare(task: Task, data_dir: Path, settings: RunSettings) -> PreparedTask:
     return PreparedTask(task, data, samples, seeded, options, items_sha256=items, generation=generation)
 
 
-def limit_count(limit: int | float, n: int) -> int:
-    """``--limit`` as a number of items of a task of ``n``: N, or for a fraction 0 < x < 1,
-    ``ceil(x * n)`` (at least one item), taken from the start of the task's documented order."""
-    if isinstance(limit, float) and 0 < limit < 1:
-        return max(1, math.ceil(limit * n)) if n else 0
-    return int(limit)
+def _seeded(requests: Sequence[Request], samples: Sequence[Sample], run_seed: int) -> list[Request]:
+    """Each sampled request with its seed, from (run seed, item id): the same in every round and shard."""
+    from chimed_eval.evidence.expand import seed_id
+
+    seed_ids = {s.id: seed_id(s) for s in samples}  # --shuffle-choices pass 0: the plain run's seed
+    seeded = []
+    for r in requests:
+        g = r.generation
+        if g is not None and not g.greedy and g.seed is None:
+            seed = item_seed(run_seed, seed_ids.get(r.key, r.key))
+            r = dataclasses.replace(r, generation=dataclasses.replace(g, seed=seed))
+        seeded.append(r)
+    return seeded
 
 
-def apply_gen_kwargs(requests: list[Request], gen_kwargs: Any) -> list[Request]:
-    """``--gen_kwargs`` set on every ``generate`` request (:mod:`chimed_eval.core.gen_kwargs`); the
-    other kinds are scored, not decoded, and stay as they are."""
-    if not gen_kwargs:
-        return requests
-    from chimed_eval.core.gen_kwargs import parse_gen_kwargs
-
-    gk = parse_gen_kwargs(gen_kwargs)
-    return [dataclasses.replace(r, generation=gk.apply(r.generation)) if r.kind == "generate" and r.generation
-            is not None else r for r in requests]
+def _n_rounds(p: PreparedTask) -> int:
+    return 1 + max((p.task.round_of(s) for s in p.samples), default=0) if p.task.multi_turn else 1
 
 
-def batch_size_for(backend: Any, settings: RunSettings, by_key: dict, out_dir: Path | None,
-                   state: dict[str, Any]) -> int:
-    """The batch size of this run. A number: itself (or the hand-over size of an engine that
-    schedules its own batches, vLLM). ``auto``: the size pinned in OUT/run.json by the run that
-    chose it (so a resumed run keeps its batch boundaries), else the engine's hand-over size,
-    else the backend's choice on the longest requests (:mod:`chimed_eval.backends.batching`),
-    else 8; pinned in run.json and recorded as ``settings.batch_size_chosen``."""
-    engine = int(getattr(backend, "run_batch_size", None) or 0)
-    if settings.batch_size != "auto":
-        return max(int(settings.batch_size), engine)
-    chosen = int(state.get("batch_size_chosen") or 0) or engine
-    if not chosen:
-        chooser = getattr(backend, "choose_batch_size", None)
-        kinds = [k for k in REQUEST_KINDS if any(v[2].kind == k for v in by_key.values())]
-        if chooser is not None and kinds:
-            reqs = [v[2] for v in by_key.values() if v[2].kind == kinds[0]]
-            chosen = int(chooser(kinds[0], sorted(reqs, key=backend.sort_key)) or 0)
-    chosen = chosen or 8
-    settings.batch_size_chosen = chosen
-    if out_dir is not None and state.get("batch_size_chosen") != chosen:
-        from chimed_eval.runs.outdir import run_json
-
-        state["batch_size_chosen"] = chosen
-        write_json_atomic(run_json(out_dir), state)
-    return chosen
+def _round_pairs(p: PreparedTask, rnd: int, answers: Mapping[str, str], seed: int,
+                 gen_kwargs: Any = None) -> list[tuple[Sample, Request]]:
+    """The (item, request) pairs of round ``rnd`` of a prepared task; ``answers``: the kept answers
+    of the earlier rounds (a multi-turn task's prompts hold them)."""
+    if not p.task.multi_turn:
+        return list(zip(p.samples, p.requests)) if rnd == 0 else []
+    samples = [s for s in p.samples if p.task.round_of(s) == rnd]
+    if not samples:
+        return []
+    requests = apply_gen_kwargs(p.task.round_requests(p.data, samples, p.options, answers), gen_kwargs)
+    return list(zip(samples, _seeded(requests, samples, seed)))
 
 
 def _expand(task: Task, samples: list[Sample], settings: RunSettings) -> list[Sample]:
@@ -178,7 +159,15 @@ def oracle_script(prepared: Sequence[PreparedTask]) -> dict[str, int | str | Non
     gold answers go to the fake backend this way, never on the requests."""
     from chimed_eval.backends.fake import script_key
 
-    return {script_key(r): p.task.oracle_output(s, r, p.options) for p in prepared for s, r in zip(p.samples, p.requests)}
+    script: dict[str, int | str | None] = {}
+    for p in prepared:
+        answers: dict[str, str] = {}  # a multi-turn task's later prompts hold the oracle's own earlier answers
+        for rnd in range(_n_rounds(p)):
+            for s, r in _round_pairs(p, rnd, answers, p.options.seed, gen_kwargs):
+                out = p.task.oracle_output(s, r, p.options)
+                script[script_key(r)] = out
+                answers[s.id] = str(out or "")
+    return script
 
 
 def _wants_oracle_script(settings: RunSettings) -> bool:
@@ -265,21 +254,12 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
                      budget: Budget | None = None) -> RunResult:
     stores = {p.task.name: SampleStore(out_dir, p.task.name) if out_dir is not None else MemoryStore() for p in prepared}
     done = {name: store.load() for name, store in stores.items()}
-    by_key: dict[tuple[str, str], tuple[PreparedTask, Sample, Request]] = {}
-    for p in prepared:
-        for s, r in zip(p.samples, p.requests):
-            rec = done[p.task.name].get(s.id)
-            if rec is not None and rec.get("prompt_hash") != r.prompt_hash:
-                raise ConfigError(
-                    f"{stores[p.task.name].path}: item {s.id!r} was recorded with a different prompt; "
-                    "use a new --output directory (or delete that file) to start over"
-                )
-            by_key[(p.task.name, s.id)] = (p, s, r)
-
-    pending_total = sum(1 for (t, i) in by_key if i not in done[t])
+    by_key = _round_items(prepared, 0, done, stores, settings.gen_kwargs)  # round 0: single-round tasks' items too
+    pending_total = sum(1 for p in prepared for s in p.samples if s.id not in done[p.task.name])
+    total = sum(len(p.samples) for p in prepared)
     meter = UsageMeter(out_dir, [p.task.name for p in prepared], price, budget)
     if pending_total:
-        meter.check(len(by_key) - pending_total, len(by_key), _progress(prepared, done))  # spent before any model loads
+        meter.check(total - pending_total, total, _task_progress(prepared, done))  # spent before any model loads
     # the scripted oracle is told the answers; every other backend factory takes no argument
     backend = backend_factory(script=oracle_script(prepared)) if _wants_oracle_script(settings) else backend_factory()
     try:
@@ -287,8 +267,15 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
         if out_dir is not None:
             check_model(out_dir, state, model)
         size = batch_size_for(backend, settings, by_key, out_dir, state)
-        if pending_total:
-            _run_batches(backend, prepared, by_key, done, stores, size, progress, pending_total, meter)
+        bar = _progress(pending_total, progress)
+        try:
+            for rnd in range(max((_n_rounds(p) for p in prepared), default=1)):
+                if rnd:  # a multi-turn task's next round: its prompts hold the answers just recorded
+                    by_key = _round_items(prepared, rnd, done, stores, settings.gen_kwargs)
+                if any(i not in done[t] for (t, i) in by_key):
+                    _run_batches(backend, prepared, by_key, done, stores, size, bar, meter, total)
+        finally:
+            bar.close()
     finally:
         backend.close()
 
@@ -309,49 +296,67 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
     return dataclasses.replace(run, sample_source=partial(iter_samples, out_dir))
 
 
-def _progress(prepared: Sequence[PreparedTask], done: dict[str, dict[str, Any]]) -> dict[str, tuple[int, int]]:
+def _round_items(prepared: Sequence[PreparedTask], rnd: int, done: dict[str, dict[str, dict[str, Any]]],
+                 stores: dict[str, Any], gen_kwargs: Any = None) -> dict[tuple[str, str], tuple[PreparedTask, Sample, Request]]:
+    """(task, item id) -> (task, item, request) for round ``rnd``; a recorded item whose prompt
+    differs from the one it gets now is refused (another prompt, or other earlier answers)."""
+    by_key: dict[tuple[str, str], tuple[PreparedTask, Sample, Request]] = {}
+    for p in prepared:
+        recs = done[p.task.name]
+        answers = {i: p.task.kept_answer(r) for i, r in recs.items()} if p.task.multi_turn else {}
+        for s, r in _round_pairs(p, rnd, answers, p.options.seed):
+            rec = recs.get(s.id)
+            if rec is not None and rec.get("prompt_hash") != r.prompt_hash:
+                raise ConfigError(
+                    f"{stores[p.task.name].path}: item {s.id!r} was recorded with a different prompt; "
+                    "use a new --output directory (or delete that file) to start over"
+                )
+            by_key[(p.task.name, s.id)] = (p, s, r)
+    return by_key
+
+
+def _progress(total: int, progress: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="item", desc="evaluating", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+
+
+def _task_progress(prepared: Sequence[PreparedTask], done: dict[str, dict[str, Any]]) -> dict[str, tuple[int, int]]:
     """Per task: (items scored, items) -- what a budget stop reports."""
     return {p.task.name: (sum(1 for s in p.samples if s.id in done[p.task.name]), len(p.samples)) for p in prepared}
 
 
-def _run_batches(backend, prepared, by_key, done, stores, batch_size, progress, pending_total,
-                 meter: UsageMeter) -> None:
-    from tqdm import tqdm
-
-    bar = tqdm(total=pending_total, unit="item", desc="evaluating", disable=not progress, file=sys.stderr,
-               dynamic_ncols=True)
-    try:
-        for kind in REQUEST_KINDS:  # loglikelihood, next_token, generate, token_logprobs
-            items = [(k, v) for k, v in by_key.items() if v[2].kind == kind]
-            if not items:
+def _run_batches(backend, prepared, by_key, done, stores, batch_size, bar, meter: UsageMeter, total: int) -> None:
+    """Run one round's items, kind by kind, in batches whose boundaries come from the round's full item list."""
+    for kind in REQUEST_KINDS:  # loglikelihood, next_token, generate, token_logprobs
+        items = [(k, v) for k, v in by_key.items() if v[2].kind == kind]
+        if not items:
+            continue
+        # The backend's order (shared prefix, then longest first), ties in item order: the
+        # batch boundaries depend only on the full item list.
+        order = sorted(range(len(items)), key=lambda i: (*backend.sort_key(items[i][1][2]), i))
+        for start in range(0, len(order), batch_size):
+            batch = [items[i] for i in order[start:start + batch_size]]
+            missing = [(k, v) for k, v in batch if k[1] not in done[k[0]]]
+            if not missing:
                 continue
-            # The backend's order (shared prefix, then longest first), ties in item order: the
-            # batch boundaries depend only on the full item list.
-            order = sorted(range(len(items)), key=lambda i: (*backend.sort_key(items[i][1][2]), i))
-            for start in range(0, len(order), batch_size):
-                batch = [items[i] for i in order[start:start + batch_size]]
-                missing = [(k, v) for k, v in batch if k[1] not in done[k[0]]]
-                if not missing:
+            started = time.perf_counter()
+            responses = backend.run(kind, [v[2] for _, v in batch])
+            wall = time.perf_counter() - started
+            new: dict[str, list[dict[str, Any]]] = {}
+            used: dict[str, list[dict[str, Any]]] = {}
+            for (key, (p, s, r)), resp in zip(batch, responses):
+                if key[1] in done[key[0]]:
                     continue
-                started = time.perf_counter()
-                responses = backend.run(kind, [v[2] for _, v in batch])
-                wall = time.perf_counter() - started
-                new: dict[str, list[dict[str, Any]]] = {}
-                used: dict[str, list[dict[str, Any]]] = {}
-                for (key, (p, s, r)), resp in zip(batch, responses):
-                    if key[1] in done[key[0]]:
-                        continue
-                    rec = score_to_record(p.task.score(p.data, s, r, resp, p.options))
-                    new.setdefault(key[0], []).append(rec)
-                    used.setdefault(key[0], []).append(usage_line(s.id, kind, resp.usage, wall / len(batch), wall))
-                    done[key[0]][key[1]] = rec
-                for task_name, recs in new.items():
-                    stores[task_name].append(recs)
-                    meter.record(task_name, used[task_name])  # after the records: a kill between loses usage only
-                bar.update(len(missing))
-                meter.check(sum(len(d) for d in done.values()), len(by_key), _progress(prepared, done))
-    finally:
-        bar.close()
+                rec = score_to_record(p.task.score(p.data, s, r, resp, p.options))
+                new.setdefault(key[0], []).append(rec)
+                used.setdefault(key[0], []).append(usage_line(s.id, kind, resp.usage, wall / len(batch), wall))
+                done[key[0]][key[1]] = rec
+            for task_name, recs in new.items():
+                stores[task_name].append(recs)
+                meter.record(task_name, used[task_name])  # after the records: a kill between loses usage only
+            bar.update(len(missing))
+            meter.check(sum(len(d) for d in done.values()), total, _task_progress(prepared, done))
 
 
 def task_result(task: Task, p: PreparedTask | None, scores: list[SampleScore], seed: int, *,

@@ -70,6 +70,9 @@ def summary_lines(res: Mapping[str, Any]) -> list[str]:
         for j, f in rows:
             main, ci, inval, bias = _judge_row(res["protocol"], f)
             lines.append(f"{task:22} {j:24} {f.get('n', '-'):>5}  {main:18} {ci:16} {inval:12} {bias}")
+            if isinstance(f.get("criteria"), dict) and res.get("rubric") == "cmb-clin":  # as the CMB authors report
+                lines.append(f"{'':22} {'':24} criteria (1-5): " + "; ".join(
+                    f"{c} {_f(v.get('value'))} {_ci(v)}" for c, v in f["criteria"].items()))
         ag = t.get("agreement")
         if ag:
             lines.append(f"{'':22} agreement: Cohen's kappa {kappa_text(ag)}; Krippendorff's alpha "
@@ -155,6 +158,10 @@ def _judge_block(jdir: Path, res: Mapping[str, Any]) -> list[str]:
             ("baseline", (res.get("baseline") or {}).get("path")), ("judge prompts", res.get("prompt_version"))]
     out.append("<table class='judge-info'>" + "".join(
         f"<tr><th>{_e(k)}</th><td>{_e(v if v is not None else '-')}</td></tr>" for k, v in info) + "</table>")
+    if res.get("protocol") == "judge-rubric":
+        from chimed_eval.reports.rubric import rubric_html
+
+        return out[:1] + rubric_html(res)
     for task, t in res.get("tasks", {}).items():
         out.append(f"<h4>{_e(task)} (n = {_e(t.get('n'))})</h4>")
         for w in t.get("warnings", []):
