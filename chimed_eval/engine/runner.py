@@ -153,7 +153,7 @@ def _expand(task: Task, samples: list[Sample], settings: RunSettings) -> list[Sa
     return samples
 
 
-def oracle_script(prepared: Sequence[PreparedTask]) -> dict[str, int | str | None]:
+def oracle_script(prepared: Sequence[PreparedTask], gen_kwargs: Any = None) -> dict[str, int | str | None]:
     """The fake backend's ``oracle`` script: for every request, what a perfect model answers
     (:meth:`Task.oracle_output`), keyed by :func:`chimed_eval.backends.fake.script_key`. The
     gold answers go to the fake backend this way, never on the requests."""
@@ -261,7 +261,8 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
     if pending_total:
         meter.check(total - pending_total, total, _task_progress(prepared, done))  # spent before any model loads
     # the scripted oracle is told the answers; every other backend factory takes no argument
-    backend = backend_factory(script=oracle_script(prepared)) if _wants_oracle_script(settings) else backend_factory()
+    wants_script = _wants_oracle_script(settings)
+    backend = backend_factory(script=oracle_script(prepared, settings.gen_kwargs)) if wants_script else backend_factory()
     try:
         model = backend.model_info()
         if out_dir is not None:
@@ -304,7 +305,7 @@ def _round_items(prepared: Sequence[PreparedTask], rnd: int, done: dict[str, dic
     for p in prepared:
         recs = done[p.task.name]
         answers = {i: p.task.kept_answer(r) for i, r in recs.items()} if p.task.multi_turn else {}
-        for s, r in _round_pairs(p, rnd, answers, p.options.seed):
+        for s, r in _round_pairs(p, rnd, answers, p.options.seed, gen_kwargs):
             rec = recs.get(s.id)
             if rec is not None and rec.get("prompt_hash") != r.prompt_hash:
                 raise ConfigError(
