@@ -71,6 +71,8 @@ class HFBackend(TokenizedBackend):
                                "chat_format", "device_map", "low_cpu_mem_usage", "use_safetensors", "variant", "subfolder",
                                "cache_dir", "local_files_only", "offload_folder", "load_in_8bit", "load_in_4bit",
                                "code_revision"})
+    requires = ("torch", "transformers")
+    install_hint = 'pip install "chimed-eval[hf]"'
 
     def __init__(self, model: ResolvedModel, device: str | None = None, dtype: str | None = None,
                  batch_size: int = 8, seed: int = 0, model_args: dict[str, str] | None = None,

@@ -1,0 +1,88 @@
+"""A light install (``pip install chimed-eval``, no extras): a backend whose libraries are missing is
+refused in one line with its install hint, before anything is written; the fake backend, score,
+check and report run without torch; no training library is imported on the evaluation path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chimed_eval.backends import BACKENDS, check_backend_installed, missing_libraries
+from chimed_eval.cli.app import main
+from chimed_eval.core.errors import ConfigError
+from conftest import write_exam_csv
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def exam(tmp_path: Path) -> str:
+    f = write_exam_csv(tmp_path / "exam.csv", 6)
+    return f"path={f},question=Question,choices=A;B;C;D,answer=Answer,name=my-exam"
+
+
+@pytest.mark.parametrize("backend,blocked,extra", [("hf", "torch", "chimed-eval[hf]"),
+                                                    ("vllm", "vllm", "chimed-eval[vllm]"),
+                                                    ("openai", "httpx", "chimed-eval[api]")])
+def test_a_backend_without_its_libraries_exits_2_with_the_hint_and_writes_nothing(
+        backend, blocked, extra, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, blocked, None)  # as if not installed (find_spec answers None)
+    out = tmp_path / "o2"
+    argv = ["run", "--no-progress", "--backend", backend, "--model", "some/model", "--tasks", "mcq",
+            "--task-args", exam(tmp_path), "--output", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"the {backend} backend needs {blocked}" in err and extra in err
+    assert not out.exists()  # no run.json, not even the directory
+
+
+def test_the_check_finds_libraries_without_importing_them(monkeypatch):
+    for name in BACKENDS.names():
+        assert isinstance(BACKENDS.get(name).requires, tuple)
+    assert missing_libraries("fake") == []
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    assert missing_libraries("hf") == ["transformers"] or missing_libraries("hf") == ["torch", "transformers"]
+    with pytest.raises(ConfigError, match=r'pip install "chimed-eval\[hf\]"'):
+        check_backend_installed("hf")
+    check_backend_installed("no-such-backend")  # left to the registry to refuse
+
+
+def test_the_python_api_refuses_a_missing_backend_before_writing(tmp_path, monkeypatch):
+    import chimed_eval
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    out = tmp_path / "api-out"
+    with pytest.raises(ConfigError, match="the hf backend needs torch"):
+        chimed_eval.evaluate("some/model", ["mcq"], backend="hf", output=out,
+                             task_args=dict(kv.split("=", 1) for kv in exam(tmp_path).split(",")))
+    assert not out.exists()
+
+
+#: an evaluation, score and check on the fake backend, then the training and heavy libraries loaded
+NO_TRAINING = """
+import json, sys
+from chimed_eval.cli.app import main
+out, task_args = sys.argv[1], sys.argv[2]
+assert main(["run", "--no-progress", "--backend", "fake", "--model", "oracle", "--tasks", "mcq",
+             "--task-args", task_args, "--output", out]) == 0
+assert main(["score", out]) == 0
+assert main(["check", out, "--save-baseline", out + "-baseline.json"]) == 0
+assert main(["report", out, "--output", out + ".html"]) == 0
+print(json.dumps(sorted(m for m in ("deepspeed", "trl", "datasets", "torch", "transformers", "accelerate")
+                        if m in sys.modules)))
+"""
+
+
+def test_an_evaluation_without_a_model_imports_no_training_or_heavy_library(tmp_path):
+    env_path = {"PYTHONPATH": str(ROOT)}
+    import os
+
+    out = subprocess.run([sys.executable, "-c", NO_TRAINING, str(tmp_path / "o"), exam(tmp_path)],
+                         capture_output=True, text=True, env={**os.environ, **env_path}, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+    assert "Setting accelerator" not in out.stderr
