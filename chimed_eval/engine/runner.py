@@ -13,13 +13,13 @@ import dataclasses
 import datetime as _dt
 import hashlib
 import platform
-import sys
 from functools import partial
 from pathlib import Path
 from typing import Any, Sequence
 
 from chimed_eval.core.version import SCHEMA_VERSION, __version__
 from chimed_eval.core.errors import ConfigError
+from chimed_eval.core.progress import progress_default
 from chimed_eval.runs.reader import iter_samples
 from chimed_eval.runs.outdir import OutLock, check_adoptable, remove_stale_temp_files
 from chimed_eval.runs.resume import check_model, check_resume, items_sha256, keep_earlier_tasks
@@ -223,7 +223,8 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
 
     pending_total = sum(1 for (t, i) in by_key if i not in done[t])
     # the scripted oracle is told the answers; every other backend factory takes no argument
-    backend = backend_factory(script=oracle_script(prepared)) if _wants_oracle_script(settings) else backend_factory()
+    with progress_default(progress):  # a model converted while the backend opens (GGUF) shows the run's bars
+        backend = backend_factory(script=oracle_script(prepared)) if _wants_oracle_script(settings) else backend_factory()
     try:
         model = backend.model_info()
         if out_dir is not None:
@@ -231,7 +232,7 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
         if pending_total:
             # engines that schedule their own batches (vLLM) ask for larger hand-overs
             size = max(settings.batch_size, int(getattr(backend, "run_batch_size", None) or 0))
-            _run_batches(backend, prepared, by_key, done, stores, size, progress, pending_total)
+            _run_batches(backend, prepared, by_key, done, stores, size, progress)
     finally:
         backend.close()
 
@@ -251,35 +252,38 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
     return dataclasses.replace(run, sample_source=partial(iter_samples, out_dir))
 
 
-def _run_batches(backend, prepared, by_key, done, stores, batch_size, progress, pending_total) -> None:
-    from tqdm import tqdm
+def _run_batches(backend, prepared, by_key, done, stores, batch_size, progress) -> None:
+    import time
 
-    bar = tqdm(total=pending_total, unit="item", desc="evaluating", disable=not progress, file=sys.stderr,
-               dynamic_ncols=True)
+    from chimed_eval.engine.run_progress import RunProgress, announce, counts_line
+
+    batches = []  # (kind, batch) with an item still missing, in the order they run
+    for kind in REQUEST_KINDS:  # loglikelihood, next_token, generate, token_logprobs
+        items = [(k, v) for k, v in by_key.items() if v[2].kind == kind]
+        # The backend's order (shared prefix, then longest first), ties in item order: the
+        # batch boundaries depend only on the full item list.
+        order = sorted(range(len(items)), key=lambda i: (*backend.sort_key(items[i][1][2]), i))
+        for start in range(0, len(order), batch_size):
+            batch = [items[i] for i in order[start:start + batch_size]]
+            if any(k[1] not in done[k[0]] for k, _ in batch):
+                batches.append((kind, batch))
+    pending = [(k[0], v[2]) for k, v in by_key.items() if k[1] not in done[k[0]]]
+    announce(counts_line(pending, len(by_key), len(prepared), len(batches), batch_size), progress)
+    bar = RunProgress({kind: sum(1 for _, r in pending if r.kind == kind) for kind in REQUEST_KINDS}, progress)
     try:
-        for kind in REQUEST_KINDS:  # loglikelihood, next_token, generate, token_logprobs
-            items = [(k, v) for k, v in by_key.items() if v[2].kind == kind]
-            if not items:
-                continue
-            # The backend's order (shared prefix, then longest first), ties in item order: the
-            # batch boundaries depend only on the full item list.
-            order = sorted(range(len(items)), key=lambda i: (*backend.sort_key(items[i][1][2]), i))
-            for start in range(0, len(order), batch_size):
-                batch = [items[i] for i in order[start:start + batch_size]]
-                missing = [(k, v) for k, v in batch if k[1] not in done[k[0]]]
-                if not missing:
+        for kind, batch in batches:
+            t0 = time.perf_counter()
+            responses = backend.run(kind, [v[2] for _, v in batch])
+            new: dict[str, list[dict[str, Any]]] = {}
+            for (key, (p, s, r)), resp in zip(batch, responses):
+                if key[1] in done[key[0]]:
                     continue
-                responses = backend.run(kind, [v[2] for _, v in batch])
-                new: dict[str, list[dict[str, Any]]] = {}
-                for (key, (p, s, r)), resp in zip(batch, responses):
-                    if key[1] in done[key[0]]:
-                        continue
-                    rec = score_to_record(p.task.score(p.data, s, r, resp, p.options))
-                    new.setdefault(key[0], []).append(rec)
-                    done[key[0]][key[1]] = rec
-                for task_name, recs in new.items():
-                    stores[task_name].append(recs)
-                bar.update(len(missing))
+                rec = score_to_record(p.task.score(p.data, s, r, resp, p.options))
+                new.setdefault(key[0], []).append(rec)
+                done[key[0]][key[1]] = rec
+            for task_name, recs in new.items():
+                stores[task_name].append(recs)
+            bar.batch_done(kind, sum(len(recs) for recs in new.values()), time.perf_counter() - t0)
     finally:
         bar.close()
 
