@@ -151,3 +151,35 @@ def test_the_quickstart_installs_only_the_hf_extra():
     assert "\".[hf]\"" in script and "bash scripts/setup.sh" not in script
     for heavy in ("train", "dev", "vllm"):
         assert f"[{heavy}" not in script and f",{heavy}" not in script
+
+
+#: the tiny model saved as a converted GGUF is (save_model_dir), then evaluated by the hf backend
+TINY_HF = """
+import json, sys
+from pathlib import Path
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from chimed_eval.models.resolve import save_model_dir
+from chimed_eval.cli.app import main
+src, out, task_args = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+save_model_dir(AutoModelForCausalLM.from_pretrained(src), AutoTokenizer.from_pretrained(src), out / "model")
+assert main(["run", "--no-progress", "--backend", "hf", "--model", str(out / "model"), "--device", "cpu",
+             "--tasks", "mcq", "--task-args", task_args, "--limit", "3", "--output", str(out / "run")]) == 0
+print(json.dumps(sorted(m for m in ("deepspeed", "trl", "datasets") if m in sys.modules)))
+"""
+
+
+@pytest.mark.slow
+def test_saving_a_converted_model_and_evaluating_it_import_no_deepspeed(tiny_model, tmp_path):
+    """accelerate imports DeepSpeed inside ``save_pretrained`` when it is installed (the GGUF
+    conversion saves); the evaluation path must not (no ``Setting accelerator to CPU``)."""
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("deepspeed") is None:
+        pytest.skip("deepspeed is not installed here: nothing could import it")
+    out = subprocess.run([sys.executable, "-c", TINY_HF, str(tiny_model), str(tmp_path), exam(tmp_path)],
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+    assert "Setting accelerator" not in out.stderr
+    assert (tmp_path / "model" / "model.safetensors").is_file()

@@ -103,3 +103,22 @@ def format_duration(seconds: float) -> str:
     if s < 3600:
         return f"{s // 60}m{s % 60:02d}s"
     return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+@contextlib.contextmanager
+def library_bars(enabled: bool | None = None) -> Iterator[None]:
+    """transformers' own bars (loading and saving weights) follow the switch inside the block:
+    hidden when progress is off, as ours are. transformers must already be importable (called only
+    where it is about to be used)."""
+    if progress_on(enabled):
+        yield
+        return
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
