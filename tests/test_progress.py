@@ -127,3 +127,52 @@ def test_the_contamination_scan_draws_a_bar_unless_told_not_to(tmp_path, capsys)
     assert "scanning corpus" in err
     assert main([*argv, "--no-progress"]) == 0
     assert "scanning corpus" not in capsys.readouterr().err
+
+
+def test_a_download_draws_a_bar_of_bytes_unless_progress_is_off(tmp_path, capsys):
+    import functools
+    import http.server
+    import threading
+
+    from chimed_eval.data.transfer import download
+
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "test.csv").write_bytes(b"x" * 300_000)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "www"))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/test.csv"
+    try:
+        download(url, tmp_path / "a", max_bytes=10**6, deadline=30, timeout=10, headers={})
+        err = capsys.readouterr().err
+        assert "downloading test.csv" in err and "293k" in err.replace("K", "k")  # 300000 B in KiB
+        with progress_default(False):
+            download(url, tmp_path / "b", max_bytes=10**6, deadline=30, timeout=10, headers={})
+        assert "downloading" not in capsys.readouterr().err
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert (tmp_path / "b").read_bytes() == b"x" * 300_000
+
+
+def test_the_data_command_takes_no_progress(tmp_path, capsys):
+    assert main(["data", "--check", "--no-progress", "--data-dir", str(tmp_path), "--datasets", "cmmlu"]) == 1
+    assert "missing" in capsys.readouterr().out
+
+
+def test_training_sampling_draws_a_bar_that_chimed_train_can_turn_off(capsys):
+    from chimed_eval.backends.fake import FakeBackend
+    from chimed_eval.training.generate import Decoding, sample_answers
+
+    prompts = [(f"p{i}", f"问题{i}") for i in range(3)]
+    answers = sample_answers(FakeBackend("fixed:好"), prompts, 2, Decoding(batch_size=4), seed=1)
+    assert answers == {f"p{i}": ["好", "好"] for i in range(3)}
+    err = capsys.readouterr().err
+    assert "sampling (3 prompts x 2)" in err and "6/6" in err
+    with progress_default(False):  # what chimed-train --no-progress sets
+        sample_answers(FakeBackend("fixed:好"), prompts, 2, Decoding(batch_size=4), seed=1)
+    assert "sampling" not in capsys.readouterr().err
+    from chimed_eval.training.cli import build_parser
+
+    assert build_parser().parse_args(["sft", "--config", "x.yaml", "--no-progress"]).no_progress
