@@ -16,6 +16,12 @@ from chimed_eval.engine.run_progress import RunProgress, counts_line
 from conftest import write_exam_csv
 
 
+@pytest.fixture(autouse=True)
+def bars_allowed(monkeypatch):
+    """These tests look at the bars: the job-wide switch is not set around them."""
+    monkeypatch.delenv("CHIMED_EVAL_NO_PROGRESS", raising=False)
+
+
 # --- the estimator ------------------------------------------------------------------------------------
 
 
@@ -62,7 +68,6 @@ def test_the_bar_shows_the_estimate_once_the_first_batches_are_done():
 
 
 def test_one_switch_decides_whether_bars_show(monkeypatch):
-    monkeypatch.delenv("CHIMED_EVAL_NO_PROGRESS", raising=False)
     assert progress_on() and not progress_on(False)
     with progress_default(False):
         assert not progress_on() and progress_on(True)
@@ -70,8 +75,10 @@ def test_one_switch_decides_whether_bars_show(monkeypatch):
         with progress_default(None):  # unchanged
             assert not progress_on()
     assert progress_on()
-    monkeypatch.setenv("CHIMED_EVAL_NO_PROGRESS", "1")
-    assert not progress_on() and progress_on(True)
+    monkeypatch.setenv("CHIMED_EVAL_NO_PROGRESS", "1")  # off for the whole job, whatever the callers say
+    assert not progress_on() and not progress_on(True)
+    with progress_default(True):
+        assert not progress_on()
     monkeypatch.setenv("CHIMED_EVAL_NO_PROGRESS", "0")
     assert progress_on()
 

@@ -2,10 +2,10 @@
 
 Every long loop (a run's batches, a contamination scan, a GGUF conversion, a download, judging,
 training's sampling) draws its bar through :func:`progress_bar`, so one rule decides whether bars
-show: the caller's flag (``--no-progress``) where it has one, else the setting of the enclosing
-:func:`progress_default` (the runner sets it for the backend it opens, so a GGUF conversion
-inside follows the run's flag), else the environment (``CHIMED_EVAL_NO_PROGRESS=1`` turns every
-bar off). Bars go to stderr, so stdout stays the results.
+show: ``CHIMED_EVAL_NO_PROGRESS=1`` turns every bar off; else the caller's flag
+(``--no-progress``) where it has one, else the setting of the enclosing :func:`progress_default`
+(the runner sets it for the backend it opens, so a GGUF conversion inside follows the run's flag),
+else on. Bars go to stderr, so stdout stays the results.
 
 :func:`remaining_seconds` is the estimate of the time left, a pure function of the batches done so
 far (tested on its own); :func:`format_duration` writes it for people.
@@ -27,14 +27,15 @@ _DEFAULT: ContextVar[bool | None] = ContextVar("chimed_eval_progress", default=N
 
 
 def progress_on(flag: bool | None = None) -> bool:
-    """Whether bars show: ``flag`` when given, else the enclosing :func:`progress_default`, else
-    on unless ``$CHIMED_EVAL_NO_PROGRESS`` is set."""
+    """Whether bars show: never while ``$CHIMED_EVAL_NO_PROGRESS`` is set (the one switch for a
+    whole job, a cluster's logs or a notebook); else ``flag`` when given, else the enclosing
+    :func:`progress_default`, else on."""
+    if os.environ.get(NO_PROGRESS_ENV, "").strip() not in ("", "0"):
+        return False
     if flag is not None:
         return flag
     inherited = _DEFAULT.get()
-    if inherited is not None:
-        return inherited
-    return os.environ.get(NO_PROGRESS_ENV, "").strip() in ("", "0")
+    return True if inherited is None else inherited
 
 
 @contextlib.contextmanager
