@@ -183,3 +183,16 @@ def test_training_sampling_draws_a_bar_that_chimed_train_can_turn_off(capsys):
     from chimed_eval.training.cli import build_parser
 
     assert build_parser().parse_args(["sft", "--config", "x.yaml", "--no-progress"]).no_progress
+
+
+def test_judging_draws_its_bar_with_the_time_left_unless_told_not_to(tmp_path, capsys):
+    from conftest import write_qa_run
+
+    out = write_qa_run(tmp_path, [f"回答{i}" for i in range(12)], "cand")
+    capsys.readouterr()
+    argv = ["judge", str(out), "--judge-backend", "fake", "--judge", "judge:score-3", "--batch-size", "4"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "judging (judge:score-3)" in err and "12/12" in err and "left]" in err
+    assert main([*argv[:-4], "--judge", "judge:score-4", "--no-progress"]) == 0
+    assert "judging" not in capsys.readouterr().err

@@ -29,7 +29,6 @@ changed) is refused, naming the item.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -263,16 +262,18 @@ def _check_recorded(jobs: Sequence[JudgeJob], done: dict, stores: dict) -> None:
 
 def _run_judge(judge: str, jobs: list[JudgeJob], settings: JudgeSettings, done: dict, stores: dict, jdir: Path,
                state: dict, progress: bool) -> None:
-    from tqdm import tqdm
+    import time
 
     from chimed_eval.backends import open_backend
+    from chimed_eval.core.progress import progress_default
+    from chimed_eval.engine.run_progress import RunProgress
 
-    backend = open_backend(settings.backend, judge, seed=settings.seed, batch_size=settings.batch_size,
-                           device=settings.device, dtype=settings.dtype, model_args=dict(settings.judge_args),
-                           cache=settings.cache)
+    with progress_default(progress):  # a judge converted from GGUF as it opens follows the flag
+        backend = open_backend(settings.backend, judge, seed=settings.seed, batch_size=settings.batch_size,
+                               device=settings.device, dtype=settings.dtype, model_args=dict(settings.judge_args),
+                               cache=settings.cache)
     pending = sum(1 for job in jobs if job.record_key not in done[_task(job)])
-    bar = tqdm(total=pending, unit="verdict", desc=f"judging ({judge})", disable=not progress, file=sys.stderr,
-               dynamic_ncols=True)
+    bar = RunProgress({"verdict": pending}, progress, desc=f"judging ({judge})")  # with the time left
     try:
         pin_judge_model(jdir, state, judge, model_ident(backend.model_info()))
         size = max(settings.batch_size, int(getattr(backend, "run_batch_size", None) or 0))
@@ -282,6 +283,7 @@ def _run_judge(judge: str, jobs: list[JudgeJob], settings: JudgeSettings, done: 
             missing = [job for job in batch if job.record_key not in done[_task(job)]]
             if not missing:
                 continue
+            t0 = time.perf_counter()
             responses = iter(_ask(backend, judge, settings, [req for job in batch for req in job.requests]))
             new: dict[str, list[dict[str, Any]]] = {}
             for job in batch:
@@ -296,7 +298,7 @@ def _run_judge(judge: str, jobs: list[JudgeJob], settings: JudgeSettings, done: 
                 new.setdefault(_task(job), []).append(rec)
             for task, recs in new.items():
                 stores[task].append(recs)
-            bar.update(len(missing))
+            bar.batch_done("verdict", len(missing), time.perf_counter() - t0)
     finally:
         bar.close()
         backend.close()
