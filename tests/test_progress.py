@@ -196,3 +196,19 @@ def test_judging_draws_its_bar_with_the_time_left_unless_told_not_to(tmp_path, c
     assert "judging (judge:score-3)" in err and "12/12" in err and "left]" in err
     assert main([*argv[:-4], "--judge", "judge:score-4", "--no-progress"]) == 0
     assert "judging" not in capsys.readouterr().err
+
+
+def test_transformers_bars_follow_the_switch_inside_library_bars():
+    pytest.importorskip("transformers")
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    from transformers.utils import logging as hf_logging
+
+    from chimed_eval.core.progress import library_bars
+
+    original = gguf_utils.tqdm
+    with progress_default(False), library_bars():
+        assert not hf_logging.is_progress_bar_enabled()
+        assert gguf_utils.tqdm(range(2)).disable  # the GGUF dequantisation bar, deaf to the switch above
+    assert hf_logging.is_progress_bar_enabled() and gguf_utils.tqdm is original
+    with library_bars(True):
+        assert hf_logging.is_progress_bar_enabled() and gguf_utils.tqdm is original

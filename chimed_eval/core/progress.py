@@ -114,12 +114,30 @@ def library_bars(enabled: bool | None = None) -> Iterator[None]:
     if progress_on(enabled):
         yield
         return
+    import functools
+    import importlib
+
     from transformers.utils import logging as hf_logging
 
     was_on = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
+    silenced = []
+    for name in _BARE_TQDM:  # modules that draw a plain tqdm, deaf to the switch above
+        try:
+            module = importlib.import_module(name)
+        except Exception:  # absent or broken in this transformers: nothing to silence
+            continue
+        if callable(getattr(module, "tqdm", None)):
+            silenced.append((module, module.tqdm))
+            module.tqdm = functools.partial(module.tqdm, disable=True)
     try:
         yield
     finally:
+        for module, bar in silenced:
+            module.tqdm = bar
         if was_on:
             hf_logging.enable_progress_bar()
+
+
+#: transformers modules whose bars ignore ``disable_progress_bar`` (GGUF dequantisation)
+_BARE_TQDM = ("transformers.modeling_gguf_pytorch_utils",)
