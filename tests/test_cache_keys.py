@@ -45,6 +45,7 @@ GENERATION_CHANGES: dict[str, list[Any]] = {
     "temperature": [0.0, 1.0],
     "top_p": [0.95],
     "seed": [12, None],
+    "top_k": [5, 40],
 }
 
 

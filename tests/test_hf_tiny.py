@@ -200,6 +200,18 @@ def test_generation_reports_its_token_count(backend):
     assert resp.n_tokens is not None and 0 <= resp.n_tokens[0] <= 5
 
 
+def test_every_request_records_the_tokenizers_counts(backend):
+    """Issue 27: prompt and completion tokens are the tokenizer's (the tokens the model read and wrote)."""
+    g = GenerationConfig(max_new_tokens=5)
+    [gen] = backend.generate([Request("generate", "t", "问题：", generation=g)])
+    assert gen.usage.prompt_tokens == len(backend.generation_ids(Request("generate", "t", "问题：", generation=g)))
+    assert gen.usage.completion_tokens == gen.n_tokens[0]
+    r = Request("loglikelihood", "s", "问题：答案是", continuations=("甲", "乙"))
+    [scored] = backend.loglikelihood([r])
+    read = sum(len(full) - 1 for full, _ in backend.continuation_tokens(r))  # the inputs forwarded
+    assert scored.usage.completion_tokens == 0 and 0 < scored.usage.prompt_tokens <= read
+
+
 def test_stop_strings_stop_generation_as_transformers_does(backend):
     """The backend builds the stop-string criterion once per stop set; the texts equal those of
     transformers' own generate(stop_strings=...)."""

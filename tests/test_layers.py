@@ -216,11 +216,12 @@ def test_checker_finds_an_unlisted_folder_and_an_import_of_the_door(tmp_path):
     assert "import cycle" not in text, text  # a package's edges to its own modules are not a cycle
 
 
-def test_readme_layout_lists_the_folders_in_layer_order():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
-    listed = re.findall(r"^\s*chimed_eval/(\w+)/", section, flags=re.M)
-    assert listed == list(LAYERS), f"README 'Layout' lists {listed}; chimed_eval.core.layers.LAYERS is {list(LAYERS)}"
+def test_docs_layout_lists_the_folders_in_layer_order():
+    for lang in ("en", "zh"):
+        page = (ROOT / "docs" / lang / "explanation" / "layout.md").read_text(encoding="utf-8")
+        listed = re.findall(r"^\s*chimed_eval/(\w+)/", page.split("\n```\n", 1)[1].split("\n```", 1)[0], flags=re.M)
+        assert listed == list(LAYERS), (
+            f"docs/{lang}/explanation/layout.md lists {listed}; chimed_eval.core.layers.LAYERS is {list(LAYERS)}")
 
 
 if __name__ == "__main__":  # python tests/test_layers.py: the problems, one a line

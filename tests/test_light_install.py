@@ -183,3 +183,11 @@ def test_saving_a_converted_model_and_evaluating_it_import_no_deepspeed(tiny_mod
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
     assert "Setting accelerator" not in out.stderr
     assert (tmp_path / "model" / "model.safetensors").is_file()
+
+
+def test_a_sweep_on_a_backend_without_its_libraries_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--backend", "hf", "--models", "a/b", "--tasks", "mcq", "--task-args", exam(tmp_path),
+                 "--output", str(out)]) == 2
+    assert 'pip install "chimed-eval[hf]"' in capsys.readouterr().err and not out.exists()

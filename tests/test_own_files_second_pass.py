@@ -1,7 +1,7 @@
 """Your own data files, second pass (issue 22, items 24-27), on small files written here in the
 layouts users have: a partial CMB-Exam question file, C-Eval-style per-split ids, empty final
 doctor turns, skipped rows in the run summary, validate and acc_macro wording, the ``dialogue``
-task kind, ``where=`` and ``subject=@file`` for ``mcq``, and the README's commands."""
+task kind, ``where=`` and ``subject=@file`` for ``mcq``, and the commands of the how-to pages."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from chimed_eval.cli.app import main
 from chimed_eval.core.errors import DataError
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "en" / "howto"
 
 
 def _fake(out: Path, *args: str, model: str = "oracle") -> int:
@@ -192,11 +192,11 @@ def test_dialogue_turns_as_role_objects_and_errors_name_the_turn(tmp_path, capsy
     assert "no doctor turn with text after a patient turn" in capsys.readouterr().err
 
 
-# --- the README's commands for your own QA and dialogues, run with the fake backend --------------------
+# --- the how-to pages' commands for your own QA, dialogues and exams, run with the fake backend ------------
 
 
-def _readme_section(title: str) -> str:
-    text = README.read_text(encoding="utf-8")
+def _docs_section(page: str, title: str) -> str:
+    text = (DOCS / page).read_text(encoding="utf-8")
     start = text.index(title)
     end = min(i for i in (text.find("\n## ", start), text.find("\n### ", start + len(title))) if i > 0)
     return text[start:end]
@@ -213,15 +213,15 @@ def _commands(section: str) -> list[list[str]]:
     return out
 
 
-def test_the_readme_commands_for_your_own_qa_and_dialogues_run(tmp_path, monkeypatch):
-    section = _readme_section("### Your own open QA and dialogues")
+def test_the_docs_commands_for_your_own_qa_and_dialogues_run(tmp_path, monkeypatch):
+    section = _docs_section("qa-dialogue.md", "## Your own open QA and dialogues")
     monkeypatch.chdir(tmp_path)
     _jsonl(tmp_path / "qa.jsonl", [{"编号": "q1", "科室": "心内科", "问题": "高血压饮食？", "回答": ["低盐低脂", "限盐"]},
                                    {"编号": "q2", "科室": "神经科", "问题": "偏头痛怎么办？", "回答": "休息"}])
     _jsonl(tmp_path / "dialogues.jsonl", DIALOGUES)
     _jsonl(tmp_path / "chats.jsonl", [{"messages": [{"role": "user", "content": "头痛"},
                                                     {"role": "assistant", "content": "休息"}]}])
-    (tmp_path / "tasks.toml").write_text(re.search(r"```toml\n(.*?)```", section, re.S).group(1), encoding="utf-8")
+    (tmp_path / "tasks.toml").write_text(re.search(r"```toml[^\n]*\n(.*?)```", section, re.S).group(1), encoding="utf-8")
     commands = _commands(section)
     assert len(commands) == 4
     for argv in commands:
@@ -230,8 +230,8 @@ def test_the_readme_commands_for_your_own_qa_and_dialogues_run(tmp_path, monkeyp
     assert set(_results(tmp_path / "runs" / "mine")["tasks"]) == {"my-qa", "my-dialogue"}
 
 
-def test_the_readme_command_for_one_file_per_subject_runs(tmp_path, monkeypatch):
-    section = _readme_section("**One file per subject, and a row filter.**")
+def test_the_docs_command_for_one_file_per_subject_runs(tmp_path, monkeypatch):
+    section = _docs_section("own-exam.md", "**One file per subject, and a row filter.**")
     monkeypatch.chdir(tmp_path)
     for stem in ("内科", "外科"):
         _ceval_split(tmp_path / "exam" / "test", "test", stem, 4)

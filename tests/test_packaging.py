@@ -48,10 +48,20 @@ def check_beside_user_modules(bin_dir: Path, cwd: Path) -> None:
     assert out.stdout.strip() == "True", out.stderr
 
 
+def _source_copy(dest: Path) -> Path:
+    """The sources as a fresh clone has them: a checkout's stale ``build/`` (left by an older
+    layout's build) would otherwise leak old top-level packages into the wheel."""
+    import shutil
+
+    shutil.copytree(ROOT, dest, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", "site"))
+    return dest
+
+
 def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path):
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(ROOT),
-                    "-w", str(wheels)], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                    str(_source_copy(tmp_path / "src")), "-w", str(wheels)], check=True, capture_output=True)
     [whl] = wheels.glob("chimed_eval-*.whl")
     names = set(zipfile.ZipFile(whl).namelist())
     for must in ("chimed_eval/cli/app.py", "chimed_eval/schema/results.schema.json", "chimed_eval/data/manifest.json",

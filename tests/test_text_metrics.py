@@ -244,26 +244,26 @@ def test_standard_protocol_without_its_packages_names_the_install(monkeypatch):
         text_standard._scorer.cache_clear()
 
 
-# --- the README's description of the paper padding ---------------------------------------------------
+# --- the docs' description of the paper padding (docs/en/explanation/text-metrics.md) ----------------
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "en" / "explanation" / "text-metrics.md"
 PADDING_CASES = ["中文", "中 文", "ab中c", "38.5℃，好", "  患者，男，45岁。 血压 120/80mmHg，“头晕”…  ",
                  "你好！请问：发烧（38.5℃）三天了，怎么办？？", "ＡＢＣ１２３，全角　测试", "a . . b", ""]
 
 
-def _readme_padding_paragraph() -> str:
-    text = README.read_text(encoding="utf-8")
+def _docs_padding_paragraph() -> str:
+    text = PAGE.read_text(encoding="utf-8")
     start = text.index("**The paper padding, exactly**")
     return text[start:text.index("\n\n", start)]
 
 
-def test_readme_paper_padding_procedure_taken_literally_is_the_codes_tokenization():
-    """The README says: strip; a space, the character and a space for every character of
+def test_docs_paper_padding_procedure_taken_literally_is_the_codes_tokenization():
+    """The docs say: strip; a space, the character and a space for every character of
     sacreBLEU's Chinese table; every other character kept; runs of spaces not collapsed; nltk
     counts the characters of the result. Done literally here, it must give the code's strings and
     BLEU statistics (a reader separating every character by one space gets other figures)."""
     zh = pytest.importorskip("sacrebleu.tokenizers.tokenizer_zh").TokenizerZh
-    para = " ".join(_readme_padding_paragraph().split())
+    para = " ".join(_docs_padding_paragraph().split())
     for phrase in ("stripped of surrounding whitespace", "every character in sacreBLEU's Chinese table",
                    "is replaced by a space, the character and a space", "every other character",
                    "is kept as it is", "runs of spaces are not collapsed", "every space included"):
@@ -277,7 +277,7 @@ def test_readme_paper_padding_procedure_taken_literally_is_the_codes_tokenizatio
     for h, r in zip(PADDING_CASES, PADDING_CASES[1:] + PADDING_CASES[:1]):
         assert T.paper_bleu_stats(h, r) == T.nltk_bleu_stats(readme_pad(h), readme_pad(r), T.PAPER_MAX_N)
     # its worked examples are the code's output
-    examples = re.findall(r'`([^`\n]+)`\s+becomes\s+`"([^"\n]*)"`', _readme_padding_paragraph())
+    examples = re.findall(r'`([^`\n]+)`\s+becomes\s+`"([^"\n]*)"`', _docs_padding_paragraph())
     assert len(examples) >= 4
     for raw, padded in examples:
         assert T.chimed_char_pad(raw) == padded, raw

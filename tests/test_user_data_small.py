@@ -42,7 +42,7 @@ def test_a_gbk_file_is_still_called_gbk_and_a_bad_byte_before_the_end_is_not_tru
     assert str(e.value).startswith(f"{mixed}:3:")
 
 
-@pytest.mark.parametrize("model", ["nonsense", "oracle:A", "random:3", "fixed", "fixed:"])
+@pytest.mark.parametrize("model", ["nonsense", "oracle:A", "random:x", "fixed", "fixed:"])
 def test_an_unknown_fake_model_is_a_config_error_naming_the_models(model):
     with pytest.raises(ConfigError) as e:
         FakeBackend(model=model)
@@ -50,8 +50,19 @@ def test_an_unknown_fake_model_is_a_config_error_naming_the_models(model):
         assert "fixed:A" in str(e.value)
     else:
         assert all(m in str(e.value) for m in ("oracle", "fixed:X", "random")), str(e.value)
-    for ok in ("oracle", "random", "fixed:A", "fixed:头痛"):
+    for ok in ("oracle", "random", "random:3", "fixed:A", "fixed:头痛"):  # random:N: a random model of its own seed
         FakeBackend(model=ok)
+
+
+def test_random_n_models_are_distinct_and_plain_random_is_unchanged():
+    from chimed_eval.core.types import Request
+
+    reqs = [Request("loglikelihood", f"k{i}", "问", continuations=tuple("ABCDEFGH")) for i in range(40)]
+    picks = {m: [r.greedy.index(True) for r in FakeBackend(model=m, seed=1).loglikelihood(reqs)]
+             for m in ("random", "random:1", "random:2")}
+    assert picks["random:1"] != picks["random:2"] and picks["random"] != picks["random:1"]
+    assert picks["random:1"] == [r.greedy.index(True) for r in FakeBackend(model="random:1", seed=1).loglikelihood(reqs)]
+    assert FakeBackend(model="random:7").model_info().name == "fake-random:7"
 
 
 def test_an_unknown_fake_model_on_the_command_line_is_one_error_line_exit_2(tmp_path, capsys):

@@ -126,6 +126,9 @@ def test_greedy_generation_equals_transformers(engines):
     for a, b in zip(v.generate(reqs), h.generate(reqs)):
         assert a.text == b.text
         assert a.n_tokens == b.n_tokens
+        # issue 27: both count the tokenizer's tokens (latency is the runner's to measure)
+        assert (a.usage.prompt_tokens, a.usage.completion_tokens) == (b.usage.prompt_tokens, b.usage.completion_tokens)
+        assert a.usage.completion_tokens == a.n_tokens[0]
 
 
 def test_sampling_is_seeded_per_item(engines):
@@ -169,12 +172,14 @@ def test_the_cli_builds_the_vllm_backend_from_its_options(engines, tiny_model, t
     v, _ = engines
     seen = {}
 
-    def build(model, **kw):
-        seen.update(model=model, **kw)
-        return _Shared(v)
+    real = BACKENDS.get("vllm")  # resolve the lazy entry, then stand in for it: same declarations, no new engine
 
-    BACKENDS.get("vllm")  # resolve the lazy entry, then stand in for it
-    monkeypatch.setitem(BACKENDS._entries, "vllm", build)
+    class StandIn(real):
+        def __new__(cls, model, **kw):
+            seen.update(model=model, **kw)
+            return _Shared(v)
+
+    monkeypatch.setitem(BACKENDS._entries, "vllm", StandIn)
     exam = write_exam_csv(tmp_path / "exam.csv", 6)
     out = tmp_path / "cli"
     assert main(["run", "--backend", "vllm", "--model", str(tiny_model), "--tasks", "mcq", "--task-args",

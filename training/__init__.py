@@ -1,5 +1,5 @@
 """The ChiMed-GPT training regime at any scale: continued pre-training, SFT, a reward model,
-rejection sampling, and all four in sequence (``chimed-train``; see docs/training.md).
+rejection sampling, and all four in sequence (``chimed-train``; see docs/en/howto/training.md).
 
 Each stage is one config dataclass plus one ``run_<stage>(config)`` function in its own module
 (:mod:`chimed_eval.training.pretrain`, :mod:`chimed_eval.training.sft`, :mod:`chimed_eval.training.reward`,

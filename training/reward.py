@@ -3,7 +3,7 @@ trained by TRL's ``RewardTrainer`` with the pairwise Bradley–Terry loss
 ``-log sigmoid(r(prompt, chosen) - r(prompt, rejected))``, reporting pair accuracy on held-out
 pairs, per kind of pair.
 
-Without human preference data, pairs are built from question/answer data (docs/training.md):
+Without human preference data, pairs are built from question/answer data (docs/en/howto/training.md):
 
 * ``easy``: the real answer against the answer of another question (``builtin: cmd-pairs``);
 * ``hard``: the real answer against the model's own sampled answer to the same question

@@ -55,7 +55,7 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from chimed_eval.backends.base import Backend
 from chimed_eval.core.errors import CacheStorageError
-from chimed_eval.core.types import ModelInfo, Request, Response
+from chimed_eval.core.types import ModelInfo, Request, Response, Usage
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -79,7 +79,12 @@ def _canonical(obj: Any) -> str:
 
 
 def request_fields(r: Request) -> dict[str, Any]:
-    return dataclasses.asdict(r)
+    """The request as the key sees it; ``generation.top_k`` only when set, so the keys of the
+    requests made before it existed are unchanged."""
+    d = dataclasses.asdict(r)
+    if d.get("generation") is not None and d["generation"].get("top_k") is None:
+        d["generation"].pop("top_k", None)
+    return d
 
 
 def cache_key(identity: Mapping[str, Any], request: Request) -> str:
@@ -87,11 +92,14 @@ def cache_key(identity: Mapping[str, Any], request: Request) -> str:
     return hashlib.sha256(_canonical(doc).encode("utf-8")).hexdigest()
 
 
+_CACHED = Usage(cached=True)  # what a cache hit cost: no call
 _LATER_FIELDS = ("token_logprobs", "token_moments")  # stored only when set: older entries unchanged
 
 
 def _encode(resp: Response) -> str:  # tuples are stored as JSON lists
-    d = {k: v for k, v in dataclasses.asdict(resp).items() if v is not None or k not in _LATER_FIELDS}
+    # usage (tokens, latency) is what one call cost, not the answer: a cache hit costs nothing
+    d = {k: v for k, v in dataclasses.asdict(resp).items()
+         if k != "usage" and (v is not None or k not in _LATER_FIELDS)}
     return json.dumps(d, ensure_ascii=False)  # -inf / nan survive (Python's JSON extension)
 
 
@@ -350,6 +358,11 @@ class CachingBackend(Backend):
     def run_batch_size(self) -> int | None:  # type: ignore[override]
         return getattr(self.inner, "run_batch_size", None)
 
+    def choose_batch_size(self, kind: str, requests: Sequence[Request]) -> int | None:
+        """``--batch-size auto``: the inner backend's choice (its trial batches bypass the cache)."""
+        chooser = getattr(self.inner, "choose_batch_size", None)
+        return None if chooser is None else chooser(kind, requests)
+
     def request_length(self, request: Request) -> int:
         return self.inner.request_length(request)
 
@@ -379,7 +392,7 @@ class CachingBackend(Backend):
             answers = self.inner.run(kind, [requests[i] for i in miss_idx])
             self.cache.put_many([(keys[i], kind, a) for i, a in zip(miss_idx, answers)])
             fresh = dict(zip(miss_idx, answers))
-        return [fresh[i] if i in fresh else dataclasses.replace(found[keys[i]], key=r.key)
+        return [fresh[i] if i in fresh else dataclasses.replace(found[keys[i]], key=r.key, usage=_CACHED)
                 for i, r in enumerate(requests)]
 
     def close(self) -> None:

@@ -5,12 +5,14 @@ Modes (``--model``): ``oracle`` answers from a script it is given at constructio
 perfect model answers, built by the runner from the tasks (``runner.oracle_script``), so gold
 answers never travel on a request; a request the script does not know gets option A or an empty
 generation. ``fixed:X`` always answers option X (a letter or a continuation text), ``random``
-answers a random option seeded from (seed, request key), so a run is reproducible and resumable;
+answers a random option seeded from (seed, request key), so a run is reproducible and resumable
+(``random:N``: another random model, seeded from (N, seed, request key));
 the seed is part of its response-cache identity.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -18,7 +20,7 @@ import time
 from typing import Mapping, Sequence
 
 from chimed_eval.core.errors import ConfigError
-from chimed_eval.core.types import ModelInfo, Request, Response
+from chimed_eval.core.types import ModelInfo, Request, Response, Usage
 from chimed_eval.backends.base import Backend
 from chimed_eval.core.capabilities import Capabilities
 
@@ -64,9 +66,11 @@ class FakeBackend(Backend):
             from chimed_eval.backends.fake_judge import check_behaviour
 
             check_behaviour(arg)
-        elif mode not in ("oracle", "fixed", "random") or (mode != "fixed" and arg):
+        elif mode not in ("oracle", "fixed", "random") or (mode == "oracle" and arg) or \
+                (mode == "random" and arg and not arg.isdigit()):
             raise ConfigError(f"unknown fake backend model {model!r}; choose from: oracle (answers the gold "
                               "answers), fixed:X (always answers X, e.g. fixed:A), random (a seeded random option), "
+                              "random:N (another random model, drawing from its own seed N), "
                               "judge:BEHAVIOUR (a scripted judge for chimed-eval judge)")
         if mode == "fixed" and not arg:
             raise ConfigError("fake backend 'fixed' needs an answer, e.g. --model fixed:A")
@@ -94,7 +98,9 @@ class FakeBackend(Backend):
         return len(request.context)
 
     def _rng(self, key: str) -> random.Random:
-        digest = hashlib.sha256(f"{self.seed}\x00{key}".encode()).digest()
+        # random:N is a model of its own (many distinct fake models for sweeps); plain random as before
+        own = f"{self.arg}\x00" if self.mode == "random" and self.arg else ""
+        digest = hashlib.sha256(f"{own}{self.seed}\x00{key}".encode()).digest()
         return random.Random(int.from_bytes(digest[:8], "big"))
 
     def _choice(self, r: Request) -> int:
@@ -126,14 +132,15 @@ class FakeBackend(Backend):
 
     def loglikelihood(self, requests: Sequence[Request]) -> list[Response]:
         self.calls.append(("loglikelihood", len(requests)))
-        return self._scored(requests)
+        return [dataclasses.replace(x, usage=_usage(r.context + "".join(r.continuations), 0))
+                for r, x in zip(requests, self._scored(requests))]
 
     def next_token(self, requests: Sequence[Request]) -> list[Response]:
         """As loglikelihood; a fake judge (``judge:``) answers its ``--verdict logprobs`` requests
         with its scripted log-probabilities (:func:`.fake_judge.fake_next_token`)."""
         self.calls.append(("next_token", len(requests)))
         if self.mode != "judge":
-            return self._scored(requests)
+            return [dataclasses.replace(x, usage=_usage(r.context, 1)) for r, x in zip(requests, self._scored(requests))]
         from chimed_eval.backends.fake_judge import fake_next_token
 
         out = []
@@ -154,7 +161,7 @@ class FakeBackend(Backend):
         for r in requests:
             vals = [fake_token_values(self.seed, c) for c in r.continuations[0]]
             out.append(Response(key=r.key, n_tokens=(len(vals),), token_logprobs=tuple(v[0] for v in vals),
-                                token_moments=tuple((v[1], v[2]) for v in vals)))
+                                token_moments=tuple((v[1], v[2]) for v in vals), usage=_usage(r.continuations[0], 0)))
         return out
 
     def generate(self, requests: Sequence[Request]) -> list[Response]:
@@ -172,5 +179,10 @@ class FakeBackend(Backend):
                 text = fake_verdict(self.arg, r.context)
             else:
                 text = f"答案：{LETTERS[self._rng(r.key).randrange(4)]}"
-            out.append(Response(key=r.key, text=text))
+            out.append(Response(key=r.key, text=text, usage=_usage(r.context, len(text))))
         return out
+
+
+def _usage(prompt: str, completion: int) -> Usage:
+    """The fake backend's token counts: one token per character (its stand-in tokenizer)."""
+    return Usage(prompt_tokens=len(prompt), completion_tokens=completion)

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from chimed_eval.core.capabilities import Capabilities
 from chimed_eval.core.progress import library_bars
 from chimed_eval.models.resolve import ResolvedModel
-from chimed_eval.core.types import ModelInfo, Request, Response
+from chimed_eval.core.types import ModelInfo, Request, Response, Usage
 from chimed_eval.backends.tokens import TokenizedBackend, as_bool
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class HFBackend(TokenizedBackend):
     accepted_args = frozenset({"trust_remote_code", "attn_implementation", "prefix_cache", "min_prefix_tokens", "revision",
                                "chat_format", "device_map", "low_cpu_mem_usage", "use_safetensors", "variant", "subfolder",
                                "cache_dir", "local_files_only", "offload_folder", "load_in_8bit", "load_in_4bit",
-                               "code_revision"})
+                               "code_revision", "hub"})
     requires = ("torch", "transformers")
     install_hint = 'pip install "chimed-eval[hf]"'
 
@@ -202,7 +202,8 @@ class HFBackend(TokenizedBackend):
                 lps.append(float(sum(v[0] for v in vals)))
                 greedy.append(all(v[1] for v in vals))
                 ntok.append(len(spots))
-            out.append(Response(key=r.key, logprobs=tuple(lps), greedy=tuple(greedy), n_tokens=tuple(ntok)))
+            out.append(Response(key=r.key, logprobs=tuple(lps), greedy=tuple(greedy), n_tokens=tuple(ntok),
+                                usage=Usage(prompt_tokens=sum(len(row.tokens) for row in rows), completion_tokens=0)))
         return out
 
     def _prefix_len(self, r: Request, tokens: Sequence[int], first_read: int) -> int:
@@ -331,6 +332,20 @@ class HFBackend(TokenizedBackend):
             log.info("decoder+head differs from model logits; using full logits")
         return ok
 
+    def choose_batch_size(self, kind: str, requests: Sequence[Request]) -> int:
+        """``--batch-size auto`` (:mod:`chimed_eval.backends.batching`): on a GPU the largest size
+        from 64 down (halving on out-of-memory) that runs ``requests[:size]``, the longest first;
+        on a CPU the default 8."""
+        from chimed_eval.backends.batching import AUTO_START, CPU_AUTO_BATCH, find_batch_size
+
+        torch = self.torch
+        if not str(self.device).startswith("cuda") or not requests:
+            return CPU_AUTO_BATCH
+        oom = getattr(torch.cuda, "OutOfMemoryError", RuntimeError)
+        return find_batch_size(lambda n: self.run(kind, list(requests[:n])), min(AUTO_START, len(requests)),
+                               is_oom=lambda e: isinstance(e, oom) or "out of memory" in str(e),
+                               after_oom=torch.cuda.empty_cache)
+
     # ------------------------------------------------------------ generation
     def generate(self, requests: Sequence[Request]) -> list[Response]:
         """Greedy requests without a usable shared prefix run as one left-padded batch. A request
@@ -348,7 +363,9 @@ class HFBackend(TokenizedBackend):
             if r.generation is not None and not r.generation.greedy:
                 torch.manual_seed(int(r.generation.seed or 0))
             texts.update(self._generate_batch([r], prefix_len=self._gen_prefix_len(r)))
-        return [Response(key=r.key, text=texts[r.key][0], n_tokens=(texts[r.key][1],)) for r in requests]
+        return [Response(key=r.key, text=texts[r.key][0], n_tokens=(texts[r.key][1],),
+                         usage=Usage(prompt_tokens=len(self.generation_ids(r)), completion_tokens=texts[r.key][1]))
+                for r in requests]
 
     def _gen_prefix_len(self, r: Request) -> int:
         ids = self.generation_ids(r)
@@ -371,6 +388,8 @@ class HFBackend(TokenizedBackend):
         kw: dict[str, Any] = dict(max_new_tokens=max_new, pad_token_id=self.pad_id, do_sample=sample)
         if sample and g is not None:
             kw.update(temperature=g.temperature, top_p=g.top_p)
+            if g.top_k is not None:  # --gen_kwargs top_k (else the model's generation_config default)
+                kw["top_k"] = g.top_k
         else:
             kw.update(temperature=None, top_p=None, top_k=None)
         if stops:

@@ -76,14 +76,17 @@ client, deadlines, retries and Ctrl-C; :mod:`.openai_secrets` the key, its redac
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.core.secrets import refuse_secret_args
-from chimed_eval.core.types import ModelInfo, Request, Response, sha256_text
+from chimed_eval.core.types import ModelInfo, Request, Response, Usage, sha256_text
 from chimed_eval.backends.base import Backend
 from chimed_eval.core.capabilities import Capabilities
 from chimed_eval.backends.openai_replies import ReplyReader
@@ -131,6 +134,7 @@ class OpenAIBackend(Backend):
                                     self.loopback, self._key, self._redact)  # imports httpx
         self._replies = ReplyReader(chat=self.endpoint == "chat", logprob_floor=self.logprob_floor,
                                     server=self.safe_base_url, api_model=self.api_model)
+        self._usage_sink = threading.local()  # the token counts of the request each worker thread answers
         #: Called with (request, response) as each valid response arrives (from worker threads):
         #: the response cache stores it at once, so a batch that fails half-way loses nothing.
         self.on_response: Callable[[Request, Response], None] | None = None
@@ -221,9 +225,17 @@ class OpenAIBackend(Backend):
     def _map(self, fn: Callable[[Request], Response], requests: Sequence[Request]) -> list[Response]:
         """Run ``fn`` over the requests on up to ``concurrency`` daemon worker threads, in order,
         handing each response to ``on_response`` as it arrives; the first failure, or a Ctrl-C,
-        stops the batch (:func:`~.openai_transport.map_concurrently`)."""
+        stops the batch (:func:`~.openai_transport.map_concurrently`). Each response carries its
+        wall latency (every attempt and back-off included) and the server's token ``usage``
+        summed over the request's calls; replies are not streamed, so there is no time to first
+        token."""
         def one(r: Request) -> Response:
+            started = time.perf_counter()
+            counts: list[tuple[int | None, int | None, int | None]] = []
+            self._usage_sink.counts = counts
             resp = fn(r)
+            resp = dataclasses.replace(resp, usage=Usage(*_sum_counts(counts),
+                                                         latency_s=time.perf_counter() - started))
             if self.on_response is not None:
                 self.on_response(r, resp)
             return resp
@@ -260,6 +272,8 @@ class OpenAIBackend(Backend):
         if g is not None:
             if g.top_p < 1.0:
                 payload["top_p"] = g.top_p
+            if g.top_k is not None:  # --gen_kwargs top_k: vLLM's and most compatible servers read it
+                payload["top_k"] = g.top_k
             if g.stop:
                 payload["stop"] = list(g.stop[:4])
             if g.seed is not None:
@@ -269,7 +283,19 @@ class OpenAIBackend(Backend):
             text, n = self._replies.generation(data, g.stop if g else ())
             return Response(key=r.key, text=text, n_tokens=(n,) if n is not None else None)
 
-        return self._transport.post(payload, r.key, parse)
+        return self._transport.post(payload, r.key, self._counted(parse))
+
+    def _counted(self, parse: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
+        """``parse`` that also notes the reply's token usage for the request being answered (on
+        this worker thread); a reply that fails validation is retried and noted again."""
+        sink = self._usage_sink
+
+        def wrapped(data: dict[str, Any]) -> Any:
+            out = parse(data)
+            getattr(sink, "counts", []).append(self._replies.usage(data))
+            return out
+
+        return wrapped
 
     def _next_token_one(self, r: Request) -> Response:
         payload = self._base_payload(r, 1)
@@ -283,7 +309,7 @@ class OpenAIBackend(Backend):
             lps, greedy = self._replies.candidates(data, r.continuations)
             return Response(key=r.key, logprobs=tuple(lps), greedy=tuple(greedy), n_tokens=tuple(1 for _ in lps))
 
-        return self._transport.post(payload, r.key, parse)
+        return self._transport.post(payload, r.key, self._counted(parse))
 
     def _loglikelihood_one(self, r: Request) -> Response:
         lps, greedy, counts = [], [], []
@@ -293,12 +319,17 @@ class OpenAIBackend(Backend):
             prompt = r.context + cont
             payload = {"model": self.api_model, "prompt": prompt, self.max_tokens_field: 1, "temperature": 0.0,
                        "logprobs": 1, "echo": True}
-            lp, n, g = self._transport.post(
-                payload, r.key, lambda data: self._replies.continuation(data, prompt, boundary, r.key, cont))
+            lp, n, g = self._transport.post(payload, r.key, self._counted(
+                lambda data: self._replies.continuation(data, prompt, boundary, r.key, cont)))
             lps.append(lp)
             counts.append(n)
             greedy.append(g)
         return Response(key=r.key, logprobs=tuple(lps), greedy=tuple(greedy), n_tokens=tuple(counts))
+
+
+def _sum_counts(counts: Sequence[tuple[int | None, int | None, int | None]]) -> tuple[int | None, ...]:
+    """(prompt, completion, reasoning) summed over a request's calls; None where no call reported it."""
+    return tuple(None if all(c[i] is None for c in counts) else sum(c[i] or 0 for c in counts) for i in range(3))
 
 
 def _float(args: dict[str, str], key: str, default: Any, positive: bool = False) -> Any:

@@ -56,6 +56,18 @@ class ReplyReader:
         ok = isinstance(n, int) and not isinstance(n, bool) and n >= 0
         return text, (n if ok else None)
 
+    @staticmethod
+    def usage(data: dict[str, Any]) -> tuple[int | None, int | None, int | None]:
+        """(prompt, completion, reasoning) tokens of the server's ``usage`` (None where absent or
+        not a count; reasoning from ``completion_tokens_details.reasoning_tokens``)."""
+        usage = data.get("usage")
+        if not isinstance(usage, dict):
+            return None, None, None
+        details = usage.get("completion_tokens_details")
+        reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
+        return tuple(v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None  # type: ignore[return-value]
+                     for v in (usage.get("prompt_tokens"), usage.get("completion_tokens"), reasoning))
+
     def candidates(self, data: dict[str, Any], continuations: Sequence[str]) -> tuple[list[float], list[bool]]:
         """(log-probability, greedy) of each candidate as the first token: the log-sum-exp of the
         top entries equal to it up to surrounding whitespace, else ``logprob_floor``."""

@@ -28,12 +28,12 @@ class TokenizedBackend(Backend):
                dtype: str | None = None, model_args: Mapping[str, str] | None = None,
                script: Any = None) -> "TokenizedBackend":
         """Local weights: ``model`` resolved (a preset, hub id or path:
-        :func:`chimed_eval.models.resolve.resolve_model`) with ``revision`` and ``chat_format``, which
+        :func:`chimed_eval.models.resolve.resolve_model`) with ``revision``, ``chat_format`` and ``hub``, which
         are the resolution's, not the backend's."""
         from chimed_eval.models.resolve import resolve_model
 
         args = dict(model_args or {})
-        own = {k: v for k, v in args.items() if k not in ("revision", "chat_format")}
+        own = {k: v for k, v in args.items() if k not in ("revision", "chat_format", "hub")}
         return cls(resolve_model(model, args), device=device, dtype=dtype, batch_size=batch_size,  # type: ignore[call-arg]
                    seed=seed, model_args=own)
 

@@ -23,7 +23,7 @@ Engine options come from ``--model-args`` (``k=v``): ``tensor_parallel_size``,
 ``enforce_eager``, ``max_num_seqs``, ``quantization``, ``trust_remote_code``, ``swap_space``,
 ``distributed_executor_backend`` ... any other key is handed to ``vllm.LLM`` as is (numbers and
 booleans converted). Data parallelism: ``chimed-eval run --data-parallel N`` starts N engines,
-one per GPU group, on disjoint shards of the items and merges them (see docs/gpu.md); vLLM's own
+one per GPU group, on disjoint shards of the items and merges them (see docs/en/howto/gpu.md); vLLM's own
 offline ``LLM(data_parallel_size>1)`` is refused by vLLM itself in a single process.
 """
 
@@ -35,7 +35,7 @@ from typing import Any, Sequence
 from chimed_eval.core.capabilities import Capabilities
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.models.resolve import ResolvedModel
-from chimed_eval.core.types import ModelInfo, Request, Response
+from chimed_eval.core.types import GenerationConfig, ModelInfo, Request, Response, Usage
 from chimed_eval.backends.hf import decode_complete
 from chimed_eval.backends.tokens import TokenizedBackend, as_bool
 
@@ -50,7 +50,19 @@ FLOAT_ARGS = {"gpu_memory_utilization", "cpu_offload_gb"}
 BOOL_ARGS = {"enable_prefix_caching", "enforce_eager", "trust_remote_code", "enable_chunked_prefill",
              "disable_custom_all_reduce"}
 #: our own options, not the engine's
-OWN_ARGS = {"revision", "chat_format", "batch", "prefix_cache", "min_prefix_tokens", "attn_implementation"}
+OWN_ARGS = {"revision", "chat_format", "hub", "batch", "prefix_cache", "min_prefix_tokens", "attn_implementation"}
+
+
+def sampling_params(SP: Any, g: GenerationConfig | None) -> Any:
+    """vLLM's ``SamplingParams`` for a generation request: greedy is temperature 0; a sampled
+    request keeps its temperature, top-p, per-item seed and (``--gen_kwargs``) top-k."""
+    max_new = g.max_new_tokens if g else 256
+    stop = list(g.stop) if g else []
+    if g is None or g.greedy:
+        return SP(max_tokens=max_new, temperature=0.0, stop=stop or None)
+    extra = {} if g.top_k is None else {"top_k": g.top_k}
+    return SP(max_tokens=max_new, temperature=g.temperature, top_p=g.top_p, seed=int(g.seed or 0),
+              stop=stop or None, **extra)
 
 
 def _convert(key: str, value: Any) -> Any:
@@ -209,14 +221,16 @@ class VLLMBackend(TokenizedBackend):
         lps: list[list[float]] = [[] for _ in requests]
         greedy: list[list[bool]] = [[] for _ in requests]
         ntok: list[list[int]] = [[] for _ in requests]
+        read = [0 for _ in requests]  # prompt tokens the engine read for each request (its usage)
         for ri, full, cenc in plan:
+            read[ri] += len(full)
             entries = got[index[tuple(full)]]
             tail = entries[len(entries) - len(cenc):]
             lps[ri].append(float(sum(lp for lp, _ in tail)))
             greedy[ri].append(all(rank == 1 for _, rank in tail))
             ntok[ri].append(len(cenc))
-        return [Response(key=r.key, logprobs=tuple(lps[i]), greedy=tuple(greedy[i]), n_tokens=tuple(ntok[i]))
-                for i, r in enumerate(requests)]
+        return [Response(key=r.key, logprobs=tuple(lps[i]), greedy=tuple(greedy[i]), n_tokens=tuple(ntok[i]),
+                         usage=Usage(prompt_tokens=read[i], completion_tokens=0)) for i, r in enumerate(requests)]
 
     @staticmethod
     def _read_tail(out, n_read: int) -> list[tuple[float, int]] | None:
@@ -280,25 +294,17 @@ class VLLMBackend(TokenizedBackend):
             if missing:
                 raise RuntimeError(f"vLLM returned no log-probability for token ids {missing} of request {r.key}")
             res.append(Response(key=r.key, logprobs=tuple(float(step[t].logprob) for t in cands),
-                                greedy=tuple(t == chosen for t in cands), n_tokens=tuple(1 for _ in cands)))
+                                greedy=tuple(t == chosen for t in cands), n_tokens=tuple(1 for _ in cands),
+                                usage=Usage(prompt_tokens=len(ctx), completion_tokens=0)))
         return res
 
     # ------------------------------------------------------------ generation
     def generate(self, requests: Sequence[Request]) -> list[Response]:
-        SP = self._vllm.SamplingParams
-        params = []
-        for r in requests:
-            g = r.generation
-            max_new = g.max_new_tokens if g else 256
-            stop = list(g.stop) if g else []
-            if g is None or g.greedy:
-                params.append(SP(max_tokens=max_new, temperature=0.0, stop=stop or None))
-            else:
-                params.append(SP(max_tokens=max_new, temperature=g.temperature, top_p=g.top_p,
-                                 seed=int(g.seed or 0), stop=stop or None))
-        outs = self._run([self.generation_ids(r) for r in requests], params)
+        params = [sampling_params(self._vllm.SamplingParams, r.generation) for r in requests]
+        prompts = [self.generation_ids(r) for r in requests]
+        outs = self._run(prompts, params)
         res = []
-        for r, o in zip(requests, outs):
+        for r, o, prompt in zip(requests, outs, prompts):
             comp = o.outputs[0]
             ids = list(comp.token_ids)
             # the same text and count the hf backend gives: the tokenizer's decode of the tokens
@@ -306,7 +312,8 @@ class VLLMBackend(TokenizedBackend):
             # string
             n = next((k for k, t in enumerate(ids) if t in self._end_ids), len(ids))
             text = decode_complete(self.tokenizer, ids[:n])
-            res.append(Response(key=r.key, text=self.cut_at_stop(r, text), n_tokens=(n,)))
+            res.append(Response(key=r.key, text=self.cut_at_stop(r, text), n_tokens=(n,),
+                                usage=Usage(prompt_tokens=len(prompt), completion_tokens=n)))
         return res
 
     def close(self) -> None:

@@ -16,13 +16,14 @@ from types import ModuleType
 from typing import Sequence
 
 from chimed_eval.core.version import __version__
-from chimed_eval.core.errors import ChimedEvalError
+from chimed_eval.core.errors import BUDGET_EXIT, BudgetReached, ChimedEvalError
 from chimed_eval.core.registry import UnknownNameError
 
 # the command modules of chimed_eval/cli/, in the order ``chimed-eval --help`` lists their subcommands
 COMMANDS: tuple[str, ...] = (
     "run",
     "merge",
+    "sweep",
     "score",
     "leaderboard",
     "compare",
@@ -34,6 +35,7 @@ COMMANDS: tuple[str, ...] = (
     "list_tasks",
     "list_models",
     "data_cmd",
+    "completion",
 )
 
 
@@ -45,22 +47,41 @@ def command_modules() -> tuple[ModuleType, ...]:
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: the global flags and every command of :data:`COMMANDS`."""
     p = argparse.ArgumentParser(prog="chimed-eval", description="Evaluate Chinese medical language models.")
-    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    _add_loudness(p, default=False)
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}", help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True)
     for command in command_modules():
         command.add_parser(sub)
+    for command_parser in sub.choices.values():  # -v / -q after the subcommand too
+        _add_loudness(command_parser, default=argparse.SUPPRESS)
     return p
+
+
+def _add_loudness(p: argparse.ArgumentParser, default: object) -> None:
+    """``-v``/``-q`` on the main parser (defaults False) and on each subcommand (no default, so
+    that a flag given before the subcommand is not reset by the subcommand's parser)."""
+    p.add_argument("-v", "--verbose", action="store_true", default=default, help="log more")
+    p.add_argument("-q", "--quiet", action="store_true", default=default,
+                   help="only warnings that matter and errors; no progress bars")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the command; a configuration or file-system error is one line, exit 2."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    args.parser = parser  # for commands that read the command line itself (completion)
+    if args.verbose and args.quiet:
+        print("chimed-eval: error: -v and -q contradict each other; give one", file=sys.stderr)
+        return 2
+    level = logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s")
     handler = {command.NAME: command.run for command in command_modules()}[args.command]
     try:
         return handler(args)
+    except BudgetReached as exc:  # a clean stop, not an error: its own exit status
+        print(f"chimed-eval: {exc}", file=sys.stderr)
+        return BUDGET_EXIT
     except (ChimedEvalError, UnknownNameError) as exc:
         print(f"chimed-eval: error: {exc}", file=sys.stderr)
         return 2

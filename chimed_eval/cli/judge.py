@@ -113,7 +113,8 @@ def _run_judge_args(a: argparse.Namespace) -> argparse.Namespace:
     seed and cache setting; the judge's own budget (512) and dtype (its default)."""
     return argparse.Namespace(judge=a.judge, judge_backend=a.judge_backend, judge_args=a.judge_args,
                               protocol=a.judge_protocol, baseline=a.judge_baseline, rubric=a.judge_rubric,
-                              aggregate=None, tasks=None, limit=None, max_new_tokens=512, batch_size=a.batch_size,
+                              aggregate=None, tasks=None, limit=None, max_new_tokens=512,
+                              batch_size=8 if a.batch_size == "auto" else a.batch_size,
                               device=a.device, dtype=None, seed=a.seed, cache=a.cache, no_cache=a.no_cache,
                               verdict=getattr(a, "judge_verdict", "generate"))
 

@@ -20,5 +20,8 @@ def run(a: argparse.Namespace) -> int:
         m = MODELS.get(n)
         chat = {"none": "the tokenizer's chat template", "api": "the server's"}.get(m.chat_format, m.chat_format)
         print(f"{n:14} {m.description}\n{'':14} needs: {m.needs}; licence: {m.licence}; --variant chat: {chat}")
-    print("\nAlso: any local transformers directory, a .gguf file, or a hub id (--model-args revision=...).")
+        if m.modelscope:
+            print(f"{'':14} on ModelScope: {m.modelscope} (--model-args hub=modelscope)")
+    print("\nAlso: any local transformers directory, a .gguf file, or a hub id (--model-args revision=...; "
+          "$HF_ENDPOINT picks the hub's host; hub=modelscope fetches a ModelScope id).")
     return 0

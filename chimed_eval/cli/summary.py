@@ -40,3 +40,31 @@ def print_skipped(run: RunResult, shown: int = 3) -> None:
                 reason = str(r.get("reason"))  # a DataError's text, which names its file and line
                 where = "" if f":{r.get('line')}:" in reason else f"{r.get('file')}:{r.get('line')}: "
                 print(f"  {where}{reason}")
+
+
+def add_cost_flags(p) -> None:
+    """``--price``, ``--max-cost``, ``--max-tokens`` (``run`` and ``sweep``): the cost of a run and
+    the budget that stops its scheduling (:mod:`chimed_eval.runs.usage`)."""
+    p.add_argument("--price", default=None, metavar="in=X,out=Y",
+                   help="USD per million prompt (in) and completion (out) tokens, for the cost in usage.json "
+                        "(default: the API presets' list prices; none for other models)")
+    p.add_argument("--max-cost", type=float, default=None, metavar="USD",
+                   help="stop scheduling once the output directory has spent this much (needs a price); exit 3, "
+                        "the same command with a higher budget resumes")
+    p.add_argument("--max-tokens", type=int, default=None, metavar="N",
+                   help="stop scheduling once the output directory has spent N prompt+completion tokens; exit 3, "
+                        "the same command with a higher budget resumes")
+
+
+def print_usage(usage) -> None:
+    """The usage table (tokens, p50/p95 latency, throughput, cost per task and for the run), when
+    any request was made or served."""
+    from chimed_eval.runs.usage import usage_table
+
+    if not usage or not usage.get("run", {}).get("requests"):
+        return
+    price = usage.get("price_usd")
+    print("\nusage" + (f" (price: {price['input_per_million']:g}/{price['output_per_million']:g} USD per million "
+                       f"in/out tokens, {price['source']})" if price else " (no price: give --price in=X,out=Y for a cost)"))
+    for line in usage_table(usage):
+        print(line)

@@ -43,3 +43,17 @@ class CacheStorageError(ChimedEvalError, sqlite3.OperationalError):
         super().__init__(f"response cache {path}: {err} ({why}). Free space there, or give --cache DIR on another "
                          "disk, or --no-cache; the records written so far are kept: run the same command again to "
                          "resume")
+
+
+class BudgetReached(ChimedEvalError):
+    """``--max-cost`` / ``--max-tokens`` spent: scheduling stopped cleanly (the CLI exits
+    :data:`BUDGET_EXIT`); the message says how far the run got. The records so far are kept and
+    the same command with a higher budget resumes."""
+
+    def __init__(self, message: str, done: int = 0, total: int = 0) -> None:
+        super().__init__(message)
+        self.done, self.total = done, total
+
+
+#: the exit status of a run or sweep stopped by its budget (2 is a usage error, 130 an interrupt)
+BUDGET_EXIT = 3

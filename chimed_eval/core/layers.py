@@ -6,7 +6,7 @@ in :data:`LAYERS` (every import counts: at the top of a module, inside a functio
 the :data:`PLUGINS` (the repository's ``tasks/``, ``leaderboards/`` and ``training/``); a lower
 layer that needs behaviour from a higher one is handed a callable. The modules directly in
 ``chimed_eval/`` (the package's door) stand above every folder and nothing in a folder imports
-them. ``tests/test_layers.py`` enforces this and the README's "Layout" section lists the same
+them. ``tests/test_layers.py`` enforces this and the docs' "Layout of the code" page (docs/en/explanation/layout.md) lists the same
 folders in the same order.
 """
 

@@ -70,6 +70,7 @@ class GenerationConfig:
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int | None = None
+    top_k: int | None = None  # None: the backend's default (``--gen_kwargs top_k=``)
 
     @property
     def greedy(self) -> bool:
@@ -157,6 +158,24 @@ class Response:
     text: str | None = None
     token_logprobs: tuple[float, ...] | None = None
     token_moments: tuple[tuple[float, float], ...] | None = None
+    #: what answering cost (tokens, seconds); not part of the answer: equal responses compare equal
+    usage: "Usage | None" = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What one request cost: prompt and completion tokens (the tokenizer's count on local
+    backends, the server's ``usage`` on APIs, None where unknown), the reasoning tokens among the
+    completion tokens where the server reports them apart, the wall latency of the request in
+    seconds and, for streamed replies, the time to its first token (None: not streamed);
+    ``cached``: served by the response cache (no model call, nothing spent)."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    latency_s: float | None = None
+    ttft_s: float | None = None
+    cached: bool = False
 
 
 @dataclass(frozen=True)
@@ -255,6 +274,9 @@ class RunResult:
     settings: Mapping[str, Any]
     tasks: tuple[TaskResult, ...]
     created: str
+    #: tokens, latency, throughput and cost per task and for the run (OUT/usage.json,
+    #: :mod:`chimed_eval.runs.usage`); None when read from an older run
+    usage: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
     #: what the reader found checking the figures against their digest and records
     #: (:mod:`chimed_eval.runs.integrity`): "verified", "unverified: <why>", or "" when built in memory
     integrity: str = field(default="", compare=False)

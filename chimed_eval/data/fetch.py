@@ -28,14 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterator, Literal
 
+from chimed_eval.data.mirrors import MIRROR_ENV, Mirror, parse_mirror, source_url, tree_url
 from chimed_eval.data.specs import DatasetSpec, Download, Manifest, select, shipped_manifest
 from chimed_eval.data.transfer import (DEFAULT_DEADLINE, TransferError, copy_file, download, size_cap,
                             terminate_as_interrupt, unzip_members)
 from chimed_eval.core.errors import ChimedEvalError, ConfigError, DataError
 from chimed_eval.core.types import file_sha256
-
-MIRROR_ENV = "CHIMED_EVAL_DATA_MIRROR"
-"""Environment variable with a mirror base URL; used when ``base_url`` is not given."""
 
 DEFAULT_TIMEOUT = 60.0
 _USER_AGENT = "chimed-eval-data/0.1 (+pooch)"
@@ -95,23 +93,14 @@ def resolve_base_url(base_url: str | None) -> str | None:
 
 
 def mirror_url(url: str, base_url: str | None) -> str:
-    """Map an official URL onto a mirror: ``base_url + "/" + host + path`` (query kept).
+    """Map an official URL onto a mirror tree (``base_url + "/" + host + path``); see
+    :func:`chimed_eval.data.mirrors.tree_url`, and :mod:`chimed_eval.data.mirrors` for the other layouts."""
+    return tree_url(url, base_url)
 
-    ``https://raw.githubusercontent.com/haonan-li/CMMLU/<commit>/data/dev/anatomy.csv`` with
-    ``base_url="http://mirror.lan/chimed"`` becomes
-    ``http://mirror.lan/chimed/raw.githubusercontent.com/haonan-li/CMMLU/<commit>/data/dev/anatomy.csv``.
-    This is the tree that ``wget --force-directories -i urls.txt`` (with ``list_urls``) creates, so
-    any static file server over such a folder, or ``file:///path/to/folder``, is a mirror. The
-    official URL's scheme is dropped; non-ASCII path characters are percent-encoded.
-    """
-    parts = urllib.parse.urlsplit(url)
-    if base_url:
-        url = f"{base_url.rstrip('/')}/{parts.netloc}{parts.path}"
-        if parts.query:
-            url += "?" + parts.query
-        parts = urllib.parse.urlsplit(url)
-    path = urllib.parse.quote(parts.path, safe="/%:@!$&'()*+,;=~-._")
-    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+
+def download_url(dl: Download, mirror: Mirror) -> str:
+    """Where ``dl`` is fetched from under ``mirror`` (:func:`chimed_eval.data.mirrors.source_url`)."""
+    return source_url(dl.url, mirror, dl.modelscope)
 
 
 # --------------------------------------------------------------------------------------------
@@ -179,15 +168,15 @@ def _download_error(url: str, exc: BaseException, data_dir: Path, dl: Download) 
     shown = "\n".join(f"  {data_dir / d}  (sha256 {dl.files[d]})" for d in dests[:3])
     if len(dests) > 3:
         shown += f"\n  ... and {len(dests) - 3} more files ({', '.join(sorted({str(PurePosixPath(d).parent) for d in dests}))})"
-    via = f" (mirror of {dl.url})" if url != mirror_url(dl.url, None) else ""
+    via = f" (mirror of {dl.url})" if url != tree_url(dl.url, None) else ""
     unpack = " and unzip it" if dl.kind == "zip" else ""
     return DownloadError(
         url,
         f"could not download {url}{via}: {why}.\n"
         f"If this machine cannot reach it, download {dl.url} elsewhere{unpack} and place the "
         f"files by hand:\n{shown}\n"
-        f"or serve a mirror and pass --mirror / set {MIRROR_ENV} "
-        "(mirror URL = base + '/' + host + path).",
+        f"or use a mirror: --mirror / ${MIRROR_ENV} (hf-mirror.com or hf:URL for files on huggingface.co, "
+        "modelscope, or a URL or folder laid out as base/host/path), or $HF_ENDPOINT.",
     )
 
 
@@ -249,9 +238,9 @@ def _install(src: Path, dest: Path, expected: str, url: str) -> None:
     os.replace(src, dest)
 
 
-def _fetch_download(spec: DatasetSpec, dl: Download, data_dir: Path, base: str | None, force: bool,
+def _fetch_download(spec: DatasetSpec, dl: Download, data_dir: Path, mirror: Mirror, force: bool,
                     timeout: float, deadline: float, log: Callable[[str], None]) -> list[FetchResult]:
-    url = mirror_url(dl.url, base)
+    url = download_url(dl, mirror)
     todo = {d: sha for d, sha in dl.files.items() if force or not _is_valid(data_dir / d, sha)}
     results = [FetchResult(spec.name, d, "present", url, sha) for d, sha in dl.files.items() if d not in todo]
     if not todo:
@@ -291,7 +280,7 @@ def fetch_datasets(
     names: list[str] | None,
     data_dir: Path,
     *,
-    base_url: str | None = None,
+    base_url: str | Mirror | None = None,
     force: bool = False,
     log: Callable[[str], None] = print,
     manifest: Manifest | None = None,
@@ -312,19 +301,21 @@ def fetch_datasets(
     members, under a decompression-ratio cap (:mod:`chimed_eval.data.transfer`). SIGTERM, like
     Ctrl-C, raises :class:`KeyboardInterrupt` meanwhile, so no partial download stays behind.
 
-    Mirrors: ``base_url`` (default ``$CHIMED_EVAL_DATA_MIRROR``) replaces the scheme and host of
-    every official URL, keeping the host as the first path segment (see :func:`mirror_url`).
+    Mirrors: ``base_url`` (default ``$CHIMED_EVAL_DATA_MIRROR``) is any ``--mirror`` form: a
+    mirror tree (URL or folder, ``base/host/path``), a Hugging Face endpoint (``hf-mirror.com``,
+    ``hf:URL``) or ``modelscope``; without one, ``$HF_ENDPOINT`` serves the files hosted on
+    huggingface.co (:mod:`chimed_eval.data.mirrors`).
     ``manifest`` replaces the shipped manifest (tests pass their own).
     """
     manifest = shipped_manifest() if manifest is None else manifest
     specs = select(names, manifest)
-    base = resolve_base_url(base_url)
+    mirror = base_url if isinstance(base_url, Mirror) else parse_mirror(base_url)
     data_dir = Path(data_dir)
     with terminate_as_interrupt():
-        return _fetch_all(specs, data_dir, base, force, timeout, deadline, log)
+        return _fetch_all(specs, data_dir, mirror, force, timeout, deadline, log)
 
 
-def _fetch_all(specs: list[DatasetSpec], data_dir: Path, base: str | None, force: bool, timeout: float,
+def _fetch_all(specs: list[DatasetSpec], data_dir: Path, base: Mirror, force: bool, timeout: float,
                deadline: float, log: Callable[[str], None]) -> list[FetchResult]:
     results: list[FetchResult] = []
     for spec in specs:
@@ -337,7 +328,7 @@ def _fetch_all(specs: list[DatasetSpec], data_dir: Path, base: str | None, force
                     raise
                 first_line = str(exc).splitlines()[0]
                 log(f"{spec.name}: warning: optional {', '.join(sorted(dl.files))} not fetched: {first_line}")
-                url = mirror_url(dl.url, base)
+                url = download_url(dl, base)
                 got += [FetchResult(spec.name, d, "unavailable", url, s)
                         for d, s in dl.files.items() if not _is_valid(data_dir / d, s)]
         n_new = sum(r.action == "downloaded" for r in got)

@@ -29,6 +29,7 @@ from chimed_eval.data.fetch import (
     DEFAULT_TIMEOUT, MIRROR_ENV, ChecksumError, DownloadError, FetchResult, fetch_datasets, file_sha256, mirror_url,
     resolve_base_url,
 )
+from chimed_eval.data.mirrors import parse_mirror
 from chimed_eval.data.transfer import DEFAULT_DEADLINE
 from chimed_eval.data.specs import (
     CHIMED_QA_TEST, CHIMST_TEST, CMD_QA_FILE, DATA_LOCATIONS, MANIFEST_FILE, MANUAL_SETS, DatasetSpec, Download,
@@ -210,12 +211,16 @@ def run_data_command(
     if check_only:
         return _check(data_dir, norm, spec_names, manual_named, manifest)
 
-    base = resolve_base_url(base_url)
-    print(f"data dir: {data_dir}" + (f"  (mirror: {base})" if base else ""))
+    try:
+        mirror = parse_mirror(base_url)
+    except ConfigError as exc:
+        _err(f"error: {exc}")
+        return 2
+    print(f"data dir: {data_dir}" + (f"  (mirror: {mirror.describe()})" if mirror.kind != "official" else ""))
     failed: list[str] = []
     for name in spec_names:
         try:
-            fetch_datasets([name], data_dir, base_url=base or "", force=force, manifest=manifest, timeout=timeout,
+            fetch_datasets([name], data_dir, base_url=mirror, force=force, manifest=manifest, timeout=timeout,
                   deadline=deadline)
         except ChimedEvalError as exc:
             _err(f"error: {name}: {exc}")

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Literal, Mapping
 
 from chimed_eval.core.errors import ConfigError, MissingDataError
+from chimed_eval.data.mirrors import ModelScopeFile, parse_modelscope
 
 MANIFEST_FILE = Path(__file__).with_name("manifest.json")
 """The shipped manifest (package data)."""
@@ -87,6 +88,8 @@ class Download:
     members: Mapping[str, str] = field(default_factory=dict)
     optional: bool = False
     size: int | None = None
+    #: the same file on ModelScope (``chimed-eval data --mirror modelscope``), checked by the same sha256
+    modelscope: ModelScopeFile | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("file", "zip"):
@@ -153,7 +156,8 @@ def _download(entry: Mapping[str, Any], folder: str) -> Download:
     files = {f"{folder}/{rel}": sha for rel, sha in entry["files"].items()}
     members = {f"{folder}/{rel}": rel for rel in entry["files"]} if entry.get("members") == "by-path" else {}
     return Download(entry["url"], files, kind=entry.get("kind", "file"), members=members,
-                    optional=bool(entry.get("optional", False)), size=entry.get("size"))
+                    optional=bool(entry.get("optional", False)), size=entry.get("size"),
+                    modelscope=parse_modelscope(entry.get("modelscope"), entry["url"]))
 
 
 def load_manifest(path: Path = MANIFEST_FILE) -> dict[str, DatasetSpec]:
@@ -161,7 +165,8 @@ def load_manifest(path: Path = MANIFEST_FILE) -> dict[str, DatasetSpec]:
 
     Format 1: ``{"datasets": [{"name", "title", "licence", "source", "notes"?, "downloads": [{"url",
     "size"?: bytes of the body as released, "files": {path under the set's folder: sha256},
-    "kind"?: "zip", "members"?: "by-path", "optional"?: true}]}]}``. A set with no folder in :data:`DATA_LOCATIONS` or a malformed entry
+    "kind"?: "zip", "members"?: "by-path", "optional"?: true, "modelscope"?: {"repo": owner/name,
+    "revision", "path"}}]}]}``. A set with no folder in :data:`DATA_LOCATIONS` or a malformed entry
     is an error at import, not at download time.
     """
     try:

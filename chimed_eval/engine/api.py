@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from chimed_eval.core.errors import ConfigError
+from chimed_eval.core.gen_kwargs import parse_gen_kwargs
 from chimed_eval.core.types import RunResult
 from chimed_eval.runs.settings import RunSettings
+from chimed_eval.runs.usage import Budget, Price, run_price
 from chimed_eval.task.base import Task
 
 #: names -> objects with ``.task`` and ``.source(config_sha256)`` (``chimed_eval.tasks.factory.build_tasks``)
@@ -32,12 +34,17 @@ class RunConfig:
     """The run options of ``chimed-eval run``, typed (each field is the flag of the same name;
     ``chimed-eval run --help`` says what each does). ``cache``: the response cache directory (None:
     the default one; the fake backend is cached only in a directory given); ``use_cache=False``
-    reads and writes no cache."""
+    reads and writes no cache. ``limit``: N items, or a fraction 0 < x < 1 of each task's items
+    (rounded up, from the start of the task's documented order); ``batch_size``: a size or
+    ``"auto"``; ``gen_kwargs``: ``"k=v,..."`` or a mapping (:mod:`chimed_eval.core.gen_kwargs`).
+    ``price`` (``in=X,out=Y``, USD per million tokens), ``max_cost`` and ``max_tokens``: the cost
+    and the budget (:mod:`chimed_eval.runs.usage`), never part of the run's settings, so a new
+    budget resumes the same run."""
 
     variant: str | None = None
     shots: int | None = None
-    limit: int | None = None
-    batch_size: int = 8
+    limit: int | float | None = None
+    batch_size: int | str = 8
     seed: int = 1234
     device: str | None = None
     dtype: str | None = None
@@ -55,15 +62,54 @@ class RunConfig:
     use_cache: bool = True
     shard: str | None = None
     progress: bool = True
+    gen_kwargs: Mapping[str, Any] | str | None = None
+    price: str | None = None
+    max_cost: float | None = None
+    max_tokens: int | None = None
 
     def check(self) -> None:
         """The checks that need no data and no model (their messages name the CLI flag)."""
-        if self.limit is not None and self.limit < 1:
-            raise ConfigError("--limit must be >= 1")
+        check_limit(self.limit)
+        check_batch_size(self.batch_size)
+        gen = parse_gen_kwargs(self.gen_kwargs)
+        if gen.max_gen_toks is not None and self.max_new_tokens not in (None, gen.max_gen_toks):
+            raise ConfigError(f"--max-new-tokens {self.max_new_tokens} and --gen_kwargs max_gen_toks={gen.max_gen_toks} "
+                              "disagree; give one of them")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ConfigError("--max-new-tokens must be >= 1")
         if self.repeats is not None and self.repeats < 1:
             raise ConfigError(f"--repeats {self.repeats}: expected an integer >= 1")
+
+
+def check_limit(limit: Any) -> None:
+    """``--limit``: an integer >= 1, or a fraction 0 < x < 1 (of each task's items)."""
+    if limit is None:
+        return
+    if isinstance(limit, bool) or not isinstance(limit, (int, float)):
+        raise ConfigError(f"--limit {limit!r}: expected an integer >= 1 or a fraction between 0 and 1")
+    if isinstance(limit, float) and (not 0 < limit < 1) and not (limit >= 1 and limit.is_integer()):
+        raise ConfigError(f"--limit {limit}: expected an integer >= 1 or a fraction between 0 and 1 (exclusive)")
+    if limit <= 0:
+        raise ConfigError("--limit must be >= 1, or a fraction between 0 and 1")
+
+
+def check_batch_size(size: Any) -> None:
+    """``--batch-size``: an integer >= 1 or ``auto``."""
+    if size == "auto":
+        return
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ConfigError(f"--batch-size {size!r}: expected an integer >= 1 or 'auto'")
+
+
+def parse_limit(text: str) -> int | float:
+    """``--limit`` on the command line: ``N`` or a fraction such as ``0.1`` (checked by :func:`check_limit`)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"--limit {text!r}: expected an integer >= 1 or a fraction between 0 and 1") from None
+    out: int | float = int(value) if value >= 1 and value.is_integer() else value
+    check_limit(out)
+    return out
 
 
 @dataclass(frozen=True)
@@ -76,6 +122,8 @@ class RunPlan:
     backend_factory: Callable[..., Any]
     output: Path | None
     progress: bool = True
+    price: Price | None = None
+    budget: Budget | None = None
 
 
 def with_options(config: RunConfig | None, options: Mapping[str, Any]) -> RunConfig:
@@ -126,6 +174,8 @@ def plan_run(model: Any, tasks: Sequence[str | Task] | str | Task, *, backend: s
         check_tasks(task_objects)
     BACKENDS.get(backend)  # an unknown backend fails here, before any data or model loads
     name = str(model) if loaded is None else loaded.model_info().name
+    if loaded is None and name in BACKENDS and not Path(name).exists():
+        raise ConfigError(backend_as_model_hint(name))
     if data_dir is None:
         from chimed_eval.data.locations import default_data_dir
 
@@ -137,9 +187,14 @@ def plan_run(model: Any, tasks: Sequence[str | Task] | str | Task, *, backend: s
         shuffle_choices=parse_shuffle_choices(None if config.shuffle_choices is None else str(config.shuffle_choices)),
         repeats=config.repeats if config.repeats != 1 else None, think_markers=_think_markers(config.think_markers),
         apply_chat_template=config.apply_chat_template, system_prompt=config.system_prompt or None,
-        fewshot_as_multiturn=config.fewshot_as_multiturn, task_sources=_task_sources(built, config.task_config))
+        fewshot_as_multiturn=config.fewshot_as_multiturn, task_sources=_task_sources(built, config.task_config),
+        gen_kwargs=parse_gen_kwargs(config.gen_kwargs).record())
+    price = run_price(name, config.price)
+    budget = Budget(config.max_cost, config.max_tokens)
+    budget.check(price)
     if loaded is not None:
-        return RunPlan(tuple(task_objects), settings, lambda script=None: _Borrowed(loaded), out, config.progress)
+        return RunPlan(tuple(task_objects), settings, lambda script=None: _Borrowed(loaded), out, config.progress,
+                       price, budget)
     if config.variant == "chat" and any("chat" in t.variants for t in task_objects):
         from chimed_eval.models.chat import run_chat_setup  # refuses early a model with no chat format
 
@@ -147,14 +202,23 @@ def plan_run(model: Any, tasks: Sequence[str | Task] | str | Task, *, backend: s
     from chimed_eval.models.presets import check_backend
 
     check_backend(name, backend_capabilities(backend))
-    return RunPlan(tuple(task_objects), settings, _backend_factory(backend, name, config, args), out, config.progress)
+    return RunPlan(tuple(task_objects), settings, _backend_factory(backend, name, config, args), out, config.progress,
+                   price, budget)
+
+
+def backend_as_model_hint(name: str) -> str:
+    """What to say when the model named is a backend (lm-evaluation-harness's ``--model hf``)."""
+    return (f"--model {name} names a backend, not a model: use --backend {name} --model MODEL (a preset from "
+            f"`chimed-eval models`, a directory, a .gguf file or a hub id); lm-evaluation-harness's "
+            f"`--model {name} --model_args pretrained=MODEL` is read that way too")
 
 
 def run_plan(plan: RunPlan) -> RunResult:
     """Run a plan: the records go to ``plan.output`` (resumable), or stay in memory."""
     from chimed_eval.engine.runner import evaluate
 
-    return evaluate(list(plan.tasks), plan.backend_factory, plan.settings, plan.output, progress=plan.progress)
+    return evaluate(list(plan.tasks), plan.backend_factory, plan.settings, plan.output, progress=plan.progress,
+                    price=plan.price, budget=plan.budget)
 
 
 def evaluate(model: Any, tasks: Sequence[str | Task] | str | Task, *, backend: str = "hf",
@@ -238,8 +302,10 @@ def _backend_factory(backend: str, model: str, config: RunConfig, args: dict[str
 
     cache = run_cache(backend, not config.use_cache, config.cache)  # not cached_by_default: only in a given DIR
 
+    size = 8 if config.batch_size == "auto" else int(config.batch_size)  # auto: chosen by the runner once open
+
     def factory(script: Any = None) -> Any:
-        return open_backend(backend, model, seed=config.seed, batch_size=config.batch_size, device=config.device,
+        return open_backend(backend, model, seed=config.seed, batch_size=size, device=config.device,
                             dtype=config.dtype, model_args=args, cache=cache, script=script)
 
     return factory

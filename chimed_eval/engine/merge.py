@@ -174,7 +174,10 @@ def _merge(shard_dirs: Sequence[Path], out_dir: Path, get_task: Callable[[str], 
                                              **({"model": run0.model} if run0.model is not None else {}),
                                              "tasks": merged_tasks})
     settings = {k: v for k, v in res0.settings.items() if k != "shard"}
+    from chimed_eval.runs.usage import merge_usage  # the shards' tokens, latency and cost, together
+
+    usage = merge_usage([d for _, _, d, _, _ in shards], out_dir, list(run0.tasks))
     rr = RunResult(schema_version=SCHEMA_VERSION, model=res0.model, settings=settings, tasks=tuple(results),
-                   created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+                   created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), usage=usage)
     write_json_atomic(results_json(out_dir), seal_results(run_result_to_dict(rr), out_dir))
     return rr

@@ -12,7 +12,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import hashlib
+import math
 import platform
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any, Sequence
@@ -25,6 +27,7 @@ from chimed_eval.runs.outdir import OutLock, check_adoptable, remove_stale_temp_
 from chimed_eval.runs.resume import check_model, check_resume, items_sha256, keep_earlier_tasks
 from chimed_eval.runs.settings import PreparedTask, RunSettings
 from chimed_eval.runs.records import SampleStore, run_result_to_dict, write_json_atomic
+from chimed_eval.runs.usage import Budget, Price, UsageMeter, usage_line
 from chimed_eval.core.types import record_to_score, score_to_record
 from chimed_eval.task.base import Task
 from chimed_eval.task.options import TaskRunOptions
@@ -67,13 +70,15 @@ def prepare(task: Task, data_dir: Path, settings: RunSettings) -> PreparedTask:
     options = run_options(task, settings)
     task.check_options(options)  # before any data loads
     data = task.load(data_dir)
-    samples = data.samples[: settings.limit] if settings.limit is not None else list(data.samples)
+    samples = list(data.samples)
+    if settings.limit is not None:
+        samples = samples[: limit_count(settings.limit, len(samples))]
     ids = [s.id for s in samples]
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise ConfigError(f"task {task.name!r}: duplicate item id {dup!r}")
     samples = _expand(task, samples, settings)  # --shuffle-choices / --repeats: K items per item
-    requests = task.build_requests(data, samples, options)
+    requests = apply_gen_kwargs(task.build_requests(data, samples, options), settings.gen_kwargs)
     from chimed_eval.evidence.expand import seed_id
 
     seed_ids = {s.id: seed_id(s) for s in samples}  # --shuffle-choices pass 0: the plain run's seed
@@ -98,6 +103,53 @@ def prepare(task: Task, data_dir: Path, settings: RunSettings) -> PreparedTask:
         return PreparedTask(task, data, samples[i::n], seeded[i::n], options, n_total=len(samples),
                             items_sha256=items, generation=generation)
     return PreparedTask(task, data, samples, seeded, options, items_sha256=items, generation=generation)
+
+
+def limit_count(limit: int | float, n: int) -> int:
+    """``--limit`` as a number of items of a task of ``n``: N, or for a fraction 0 < x < 1,
+    ``ceil(x * n)`` (at least one item), taken from the start of the task's documented order."""
+    if isinstance(limit, float) and 0 < limit < 1:
+        return max(1, math.ceil(limit * n)) if n else 0
+    return int(limit)
+
+
+def apply_gen_kwargs(requests: list[Request], gen_kwargs: Any) -> list[Request]:
+    """``--gen_kwargs`` set on every ``generate`` request (:mod:`chimed_eval.core.gen_kwargs`); the
+    other kinds are scored, not decoded, and stay as they are."""
+    if not gen_kwargs:
+        return requests
+    from chimed_eval.core.gen_kwargs import parse_gen_kwargs
+
+    gk = parse_gen_kwargs(gen_kwargs)
+    return [dataclasses.replace(r, generation=gk.apply(r.generation)) if r.kind == "generate" and r.generation
+            is not None else r for r in requests]
+
+
+def batch_size_for(backend: Any, settings: RunSettings, by_key: dict, out_dir: Path | None,
+                   state: dict[str, Any]) -> int:
+    """The batch size of this run. A number: itself (or the hand-over size of an engine that
+    schedules its own batches, vLLM). ``auto``: the size pinned in OUT/run.json by the run that
+    chose it (so a resumed run keeps its batch boundaries), else the engine's hand-over size,
+    else the backend's choice on the longest requests (:mod:`chimed_eval.backends.batching`),
+    else 8; pinned in run.json and recorded as ``settings.batch_size_chosen``."""
+    engine = int(getattr(backend, "run_batch_size", None) or 0)
+    if settings.batch_size != "auto":
+        return max(int(settings.batch_size), engine)
+    chosen = int(state.get("batch_size_chosen") or 0) or engine
+    if not chosen:
+        chooser = getattr(backend, "choose_batch_size", None)
+        kinds = [k for k in REQUEST_KINDS if any(v[2].kind == k for v in by_key.values())]
+        if chooser is not None and kinds:
+            reqs = [v[2] for v in by_key.values() if v[2].kind == kinds[0]]
+            chosen = int(chooser(kinds[0], sorted(reqs, key=backend.sort_key)) or 0)
+    chosen = chosen or 8
+    settings.batch_size_chosen = chosen
+    if out_dir is not None and state.get("batch_size_chosen") != chosen:
+        from chimed_eval.runs.outdir import run_json
+
+        state["batch_size_chosen"] = chosen
+        write_json_atomic(run_json(out_dir), state)
+    return chosen
 
 
 def _expand(task: Task, samples: list[Sample], settings: RunSettings) -> list[Sample]:
@@ -185,29 +237,32 @@ class MemoryStore:
 
 
 def evaluate(tasks: Sequence[Task], backend_factory, settings: RunSettings, out_dir: Path | None,
-             progress: bool = True) -> RunResult:
+             progress: bool = True, price: Price | None = None, budget: Budget | None = None) -> RunResult:
     """Run ``tasks`` on the backend built by ``backend_factory()`` and write OUT.
 
     The backend is built only after the data has loaded and validated, so a data error costs no
     model loading. OUT is locked for the whole run; a resumed run must match OUT/run.json in every
     setting, task definition, item and the model's weights, else it is refused before any record
     is reused. Tasks of an earlier run into the same OUT stay in results.json. With ``out_dir``
-    None nothing is written: the records stay in memory (``RunResult.samples``).
+    None nothing is written: the records stay in memory (``RunResult.samples``). Each scored
+    request's tokens and latency go to OUT/usage/ (:mod:`chimed_eval.runs.usage`, priced by
+    ``price``); a spent ``budget`` stops scheduling with :class:`BudgetReached`.
     """
     data_dir = Path(settings.data_dir)
     prepared = [prepare(t, data_dir, settings) for t in tasks]
     check_capabilities(prepared, settings.backend)
     if out_dir is None:
-        return _evaluate_locked(prepared, backend_factory, settings, None, progress, {})
+        return _evaluate_locked(prepared, backend_factory, settings, None, progress, {}, price, budget)
     with OutLock(out_dir):
         adopted = check_adoptable(out_dir)
         remove_stale_temp_files(out_dir)  # what a killed run's atomic writes left; all writers hold the lock
         state = check_resume(out_dir, adopted, settings, prepared)
-        return _evaluate_locked(prepared, backend_factory, settings, out_dir, progress, state)
+        return _evaluate_locked(prepared, backend_factory, settings, out_dir, progress, state, price, budget)
 
 
 def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: RunSettings, out_dir: Path | None,
-                     progress: bool, state: dict[str, Any]) -> RunResult:
+                     progress: bool, state: dict[str, Any], price: Price | None = None,
+                     budget: Budget | None = None) -> RunResult:
     stores = {p.task.name: SampleStore(out_dir, p.task.name) if out_dir is not None else MemoryStore() for p in prepared}
     done = {name: store.load() for name, store in stores.items()}
     by_key: dict[tuple[str, str], tuple[PreparedTask, Sample, Request]] = {}
@@ -222,6 +277,9 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
             by_key[(p.task.name, s.id)] = (p, s, r)
 
     pending_total = sum(1 for (t, i) in by_key if i not in done[t])
+    meter = UsageMeter(out_dir, [p.task.name for p in prepared], price, budget)
+    if pending_total:
+        meter.check(len(by_key) - pending_total, len(by_key), _progress(prepared, done))  # spent before any model loads
     # the scripted oracle is told the answers; every other backend factory takes no argument
     with progress_default(progress):  # a model converted while the backend opens (GGUF) shows the run's bars
         backend = backend_factory(script=oracle_script(prepared)) if _wants_oracle_script(settings) else backend_factory()
@@ -229,10 +287,9 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
         model = backend.model_info()
         if out_dir is not None:
             check_model(out_dir, state, model)
+        size = batch_size_for(backend, settings, by_key, out_dir, state)
         if pending_total:
-            # engines that schedule their own batches (vLLM) ask for larger hand-overs
-            size = max(settings.batch_size, int(getattr(backend, "run_batch_size", None) or 0))
-            _run_batches(backend, prepared, by_key, done, stores, size, progress)
+            _run_batches(backend, prepared, by_key, done, stores, size, progress, meter)
     finally:
         backend.close()
 
@@ -242,7 +299,8 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
         stores[p.task.name].finalize(ordered)
         results.append(task_result(p.task, p, [record_to_score(r) for r in ordered], settings.seed))
     run = RunResult(schema_version=SCHEMA_VERSION, model=model, settings=_settings_record(settings, prepared),
-                    tasks=tuple(results), created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+                    tasks=tuple(results), created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                    usage=meter.write_summary())
     if out_dir is None:
         kept = {p.task.name: tuple(record_to_score(r) for r in stores[p.task.name].records) for p in prepared}
         return dataclasses.replace(run, sample_source=kept.__getitem__)
@@ -252,9 +310,12 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
     return dataclasses.replace(run, sample_source=partial(iter_samples, out_dir))
 
 
-def _run_batches(backend, prepared, by_key, done, stores, batch_size, progress) -> None:
-    import time
+def _progress(prepared: Sequence[PreparedTask], done: dict[str, dict[str, Any]]) -> dict[str, tuple[int, int]]:
+    """Per task: (items scored, items) -- what a budget stop reports."""
+    return {p.task.name: (sum(1 for s in p.samples if s.id in done[p.task.name]), len(p.samples)) for p in prepared}
 
+
+def _run_batches(backend, prepared, by_key, done, stores, batch_size, progress, meter: UsageMeter) -> None:
     from chimed_eval.engine.run_progress import RunProgress, announce, counts_line
 
     batches = []  # (kind, batch) with an item still missing, in the order they run
@@ -272,18 +333,23 @@ def _run_batches(backend, prepared, by_key, done, stores, batch_size, progress) 
     bar = RunProgress({kind: sum(1 for _, r in pending if r.kind == kind) for kind in REQUEST_KINDS}, progress)
     try:
         for kind, batch in batches:
-            t0 = time.perf_counter()
+            started = time.perf_counter()
             responses = backend.run(kind, [v[2] for _, v in batch])
+            wall = time.perf_counter() - started
             new: dict[str, list[dict[str, Any]]] = {}
+            used: dict[str, list[dict[str, Any]]] = {}
             for (key, (p, s, r)), resp in zip(batch, responses):
                 if key[1] in done[key[0]]:
                     continue
                 rec = score_to_record(p.task.score(p.data, s, r, resp, p.options))
                 new.setdefault(key[0], []).append(rec)
+                used.setdefault(key[0], []).append(usage_line(s.id, kind, resp.usage, wall / len(batch), wall))
                 done[key[0]][key[1]] = rec
             for task_name, recs in new.items():
                 stores[task_name].append(recs)
-            bar.batch_done(kind, sum(len(recs) for recs in new.values()), time.perf_counter() - t0)
+                meter.record(task_name, used[task_name])  # after the records: a kill between loses usage only
+            bar.batch_done(kind, sum(len(recs) for recs in new.values()), time.perf_counter() - started)  # scoring too
+            meter.check(sum(len(d) for d in done.values()), len(by_key), _progress(prepared, done))
     finally:
         bar.close()
 

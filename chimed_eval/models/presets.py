@@ -113,12 +113,13 @@ PRESETS: tuple[ModelPreset, ...] = (
                 "when you name the run ziya-v1)",)),
     _hub("ziya-v2", "Ziya-v2", "IDEA-CCNL/Ziya2-13B-Chat", "ziya", "per model card", "bfloat16",
          "Ziya2-13B-Chat (LLaMA-2 13B), bf16",
+         modelscope="Fengshenbang/Ziya2-13B-Chat",
          notes=("assumed: the paper says only 'Ziya-v2'; Ziya2-13B-Chat is the chat release of the "
                 "Ziya2 base that ChiMed-GPT starts from",)),
     _hub("baichuan", "Baichuan", "baichuan-inc/Baichuan-13B-Chat", "baichuan",
          "checked: modeling_baichuan.py's chat (user token 195 <reserved_102>, assistant 196 <reserved_103>), "
          "as FastChat-derived templates write it", "float16", "Baichuan-13B-Chat, fp16, trust_remote_code",
-         trust_remote_code=True,
+         trust_remote_code=True, modelscope="baichuan-inc/Baichuan-13B-Chat",
          notes=("assumed: the paper says only 'Baichuan'; Baichuan-13B-Chat is the base of MedicalGPT (B)",
                 "the role markers are token ids 195/196, shown as <reserved_102>/<reserved_103>")),
     _hub("taiyi", "Taiyi", "DUTIR-BioNLP/Taiyi-LLM", "taiyi",
@@ -138,6 +139,11 @@ PRESETS: tuple[ModelPreset, ...] = (
 
 for _p in PRESETS:
     MODELS.add(_p.name, _p)
+
+#: USD per million (prompt, completion) tokens of the API presets: OpenAI's list prices when this
+#: table was written (gpt-3.5-turbo as gpt-3.5-turbo-0125); the default of a run's cost, which
+#: ``--price in=X,out=Y`` overrides (prices change: check them before trusting a budget)
+API_PRICES: Mapping[str, tuple[float, float]] = {"gpt-3.5-turbo": (0.5, 1.5), "gpt-4": (30.0, 60.0)}
 
 #: the presets that reproduce a published row, by preset name
 BASELINES: Mapping[str, ModelPreset] = {p.name: p for p in PRESETS if p.published}

@@ -60,6 +60,8 @@ class ModelPreset:
     trust_remote_code: bool = False
     system_prompt: str | None = None
     notes: tuple[str, ...] = ()
+    #: the same weights on ModelScope (``--model-args hub=modelscope``), where they are published
+    modelscope: str | None = None
 
     def resolved(self) -> "ResolvedModel":
         if self.locate is not None:
@@ -239,10 +241,45 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
-def resolve_model(spec: str, model_args: dict[str, str] | None = None) -> ResolvedModel:
-    """A preset name, a local directory, a local .gguf file, or a hub id (``revision=`` in model args)."""
-    args = model_args or {}
+#: where ``hub=`` in the model args fetches a hub id or a preset from (default: the Hugging Face hub,
+#: through transformers, which honours ``$HF_ENDPOINT``)
+MODEL_HUBS = ("hf", "modelscope")
+
+
+def from_modelscope(spec: str, revision: str | None) -> ResolvedModel:
+    """A preset with a ModelScope id, or a hub id, downloaded through ModelScope's
+    ``snapshot_download`` (its own cache; ``$MODELSCOPE_CACHE``) and loaded from that folder."""
     if spec in MODELS:
+        preset = MODELS.get(spec)
+        ms_id = preset.modelscope
+        if ms_id is None:
+            have = sorted(n for n in MODELS.names() if MODELS.get(n).modelscope)
+            raise ConfigError(f"model preset {spec!r} has no ModelScope copy declared (presets with one: "
+                              f"{', '.join(have)}); give its ModelScope id as --model, or drop hub=modelscope")
+        base = preset.resolved()
+    elif "/" in spec and not spec.startswith((".", "/", "~")):
+        ms_id, base = spec, ResolvedModel(name=spec, path=spec)
+    else:
+        raise ConfigError(f"hub=modelscope needs a preset or a ModelScope id (owner/name), not {spec!r}")
+    try:
+        from modelscope import snapshot_download
+    except ImportError:
+        raise ConfigError("hub=modelscope needs the modelscope package: pip install modelscope") from None
+    local = Path(snapshot_download(ms_id, **({"revision": revision} if revision else {})))
+    return ResolvedModel(**{**base.__dict__, "path": str(local), "tokenizer_path": None,
+                            "revision": f"modelscope:{ms_id}@{revision or 'master'}"})
+
+
+def resolve_model(spec: str, model_args: dict[str, str] | None = None) -> ResolvedModel:
+    """A preset name, a local directory, a local .gguf file, or a hub id (``revision=`` in model args;
+    ``hub=modelscope``: a preset's ModelScope copy or a ModelScope id, see :func:`from_modelscope`)."""
+    args = model_args or {}
+    hub = args.get("hub", "hf")
+    if hub not in MODEL_HUBS:
+        raise ConfigError(f"--model-args hub={hub!r}: expected one of {', '.join(MODEL_HUBS)}")
+    if hub == "modelscope":
+        resolved = from_modelscope(spec, args.get("revision"))
+    elif spec in MODELS:
         resolved = MODELS.get(spec).resolved()
     else:
         p = Path(spec).expanduser()

@@ -30,7 +30,7 @@ from chimed_eval.reports.sections import (  # noqa: F401 (re-exported: the repor
     RULE_PREFIX, RULE_SUFFIX, _e, _n, calibration_inputs, extracted_text, extraction_rules, extraction_rules_html,
     reliability_html,
 )
-from chimed_eval.reports.sections import guarded_section, headline, inline_json
+from chimed_eval.reports.sections import guarded_section, headline, inline_json, usage_html
 from chimed_eval.reports.membership import membership_html
 from chimed_eval.reports.notes import figure_warnings
 from chimed_eval.reports.contamination import contamination_html
@@ -287,6 +287,7 @@ def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
                    f"<td class='num'>{_e(t.shots)}</td><td>{_e(h['metric'])}</td>"
                    f"<td class='num figure' data-task='{_e(h['task'])}'>{_n(h['value'])}</td><td>{ci}</td></tr>")
     out.append("</table>")
+    out.extend(usage_html(res.usage if res is not None else None))
     out.extend(guarded_section("Contamination", d / "results.clean.json", lambda: contamination_html(d)))
     out.append("<div id='chart' data-rendered='false'><noscript>(the chart needs JavaScript; the figures are in the "
                "tables)</noscript></div>")

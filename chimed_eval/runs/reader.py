@@ -63,11 +63,24 @@ def read_run(path: Path, verify: bool = True) -> RunResult:
     if not f.exists():
         raise ConfigError(f"{f}: no results.json there (give results.json files or run output directories)")
     doc = read_json_file(f)
-    run = replace(run_from_dict(doc, f), sample_source=partial(iter_samples, f.parent))  # RunResult.samples()
+    run = replace(run_from_dict(doc, f), sample_source=partial(iter_samples, f.parent),  # RunResult.samples()
+                  usage=read_usage_summary(f.parent))
     if not verify:
         return run
     found = verify_results(doc, f)
     return replace(run, integrity=str(found))
+
+
+def read_usage_summary(out_dir: Path) -> dict[str, Any] | None:
+    """``OUT/usage.json`` (tokens, latency, cost per task and run; :mod:`chimed_eval.runs.usage`),
+    or None where a run wrote none (an older run, a merge)."""
+    path = Path(out_dir) / "usage.json"
+    if not path.is_file():
+        return None
+    doc = read_json_file(path)
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: expected a JSON object (the run's usage summary)")
+    return doc
 
 
 def read_run_if_any(out_dir: Path, verify: bool = True) -> RunResult | None:

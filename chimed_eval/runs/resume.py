@@ -90,8 +90,9 @@ def check_resume(out_dir: Path, old: dict[str, Any] | None, settings: RunSetting
             raise ConfigError(f"{out_dir} holds a run with other settings, data or task definitions (old -> new): "
                               + "; ".join(diff) + ". Use a new --output directory to start a different run")
         current["tasks"] = {**old["tasks"], **current["tasks"]}
-        if "model" in old:
-            current["model"] = old["model"]
+        for kept in ("model", "batch_size_chosen"):  # pinned once the backend was open (runner)
+            if kept in old:
+                current[kept] = old[kept]
     write_json_atomic(path, current)
     return current
 

@@ -28,8 +28,8 @@ class RunSettings:
     variant: str | None = None
     shots: int | None = None
     seed: int = 1234
-    limit: int | None = None
-    batch_size: int = 8
+    limit: int | float | None = None  # N items, or 0 < x < 1: that fraction of each task, rounded up
+    batch_size: int | str = 8  # or "auto" (chimed_eval.backends.batching); the size chosen: batch_size_chosen
     device: str | None = None
     dtype: str | None = None
     model_args: dict[str, str] = field(default_factory=dict)
@@ -43,6 +43,9 @@ class RunSettings:
     apply_chat_template: bool = False  # --apply-chat-template: MC and generation tasks through the chat template
     system_prompt: str | None = None  # --system-prompt: a system message first (chat rendering only)
     fewshot_as_multiturn: bool = False  # --fewshot-as-multiturn: shots as user/assistant turns
+    #: --gen_kwargs: decoding overrides of every generate request (chimed_eval.core.gen_kwargs), as given
+    gen_kwargs: dict[str, Any] = field(default_factory=dict)
+    batch_size_chosen: int | None = None  # what --batch-size auto chose (set once the backend is open)
     #: per task name, what defines the task beyond its data files (its type and --task-args, or
     #: the --task-config file's sha256); compared on resume, and how `score` rebuilds the task
     task_sources: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -58,9 +61,11 @@ class RunSettings:
         d.pop("device")
         d.pop("task_sources")
         d["model_args"] = redact_args(self.model_args)
-        for k in ("max_new_tokens", "decoding", "shard", "shuffle_choices", "repeats"):
+        for k in ("max_new_tokens", "decoding", "shard", "shuffle_choices", "repeats", "batch_size_chosen"):
             if d[k] is None:
                 d.pop(k)
+        if not d["gen_kwargs"]:
+            d.pop("gen_kwargs")
         for k in ("think_markers", "apply_chat_template", "system_prompt", "fewshot_as_multiturn"):
             if d[k] in (None, False):  # chat and reasoning settings enter only when set (chimed_eval.models.chat)
                 d.pop(k)
@@ -78,6 +83,7 @@ class RunSettings:
         d = self.fingerprint()
         d.pop("variant")
         d.pop("shots")
+        d.pop("batch_size_chosen", None)  # pinned in run.json by the first run (runner.batch_size_for)
         d["model_args"] = {k: v for k, v in sorted(d["model_args"].items()) if k not in VOLATILE_MODEL_ARGS}
         d["data_dir"] = str(Path(self.data_dir).resolve())
         return d
