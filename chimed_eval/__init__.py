@@ -7,6 +7,8 @@ The public Python API::
     r.to_pandas()                          # one row per figure
     list(r.samples("ceval-medical-paper"))  # the per-item records
     chimed_eval.read_run("out/run1")       # the same object for a run on disk
+    chimed_eval.export(["out/run1", r], "figures.csv")  # one tidy table (csv, jsonl, parquet)
+    chimed_eval.view(["out/run1", "out/run2"], "view.html")  # the page comparing runs
 
 Importing the package is cheap: the API loads on first use (module ``__getattr__``), and torch,
 transformers and vllm are imported only by the backends that need them.
@@ -18,7 +20,8 @@ from typing import Any
 
 from chimed_eval.core.version import SCHEMA_VERSION, __version__
 
-__all__ = ["__version__", "SCHEMA_VERSION", "evaluate", "read_run", "RunConfig", "RunResult"]
+__all__ = ["__version__", "SCHEMA_VERSION", "evaluate", "read_run", "RunConfig", "RunResult", "export", "export_rows",
+           "view"]
 
 
 def __getattr__(name: str) -> Any:
@@ -29,6 +32,12 @@ def __getattr__(name: str) -> Any:
         from chimed_eval.engine.api import read_run as value
     elif name == "RunConfig":
         from chimed_eval.engine.api import RunConfig as value
+    elif name == "export":  # tidy tables of runs: CSV, JSONL, Parquet (chimed-eval export)
+        from chimed_eval.reports.tidy import export_table as value
+    elif name == "export_rows":
+        from chimed_eval.reports.tidy import export_rows as value
+    elif name == "view":  # the page comparing runs (chimed-eval view)
+        from chimed_eval.reports.viewer import write_view as value
     elif name == "RunResult":
         from chimed_eval.core.types import RunResult as value
     else:

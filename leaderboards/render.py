@@ -161,6 +161,25 @@ def _tex_cell(cell: Cell, col: Column) -> str:
     return s + marks
 
 
+LATEX_NOTE_CHARS = 90
+
+
+def _short(text: str, n: int = LATEX_NOTE_CHARS) -> str:
+    """A note cut to one line of a table's footnote (the whole text is in the notes file)."""
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
+
+
+def to_notes(table: Table) -> str:
+    """The long provenance of a board's LaTeX table: each column's legend and every note in full
+    (``<board>.notes.md``, written beside ``<board>.tex``)."""
+    b = table.board
+    lines = [f"# {b.title}: provenance and notes", "", "Columns:", ""]
+    lines += [f"- **{c.title}**: {column_legend(b, c)}" for c in b.columns]
+    if table.footnotes:
+        lines += ["", "Notes:", ""] + [f"{i}. {t}" for i, t in enumerate(table.footnotes, 1)]
+    return "\n".join(lines) + "\n"
+
+
 def to_latex(table: Table) -> str:
     """A booktabs table (``\\usepackage{booktabs}``)."""
     b = table.board
@@ -182,9 +201,12 @@ def to_latex(table: Table) -> str:
         out.append(f"{tex_escape(r.label)}{marks} & {r.kind} & "
                    + " & ".join(_tex_cell(cell, c) for cell, c in zip(r.cells, b.columns)) + r" \\")
     out += [r"\bottomrule", r"\end{tabular}"]
-    notes = [f"$^{{{i}}}${tex_escape(t)}" for i, t in enumerate(table.footnotes, 1)]
-    cols = [f"{tex_escape(c.title)}: {tex_escape(column_legend(b, c).replace('`', ''))}" for c in b.columns]
-    out.append(r"\par\vspace{2pt}{\footnotesize " + r"\\ ".join(cols + notes) + "}")
+    # the footnote stays short (what each column measures, notes cut to a line); the long provenance
+    # (item sets, published protocols, every note in full) goes to <board>.notes.md beside the .tex
+    notes = [f"$^{{{i}}}${tex_escape(_short(t))}" for i, t in enumerate(table.footnotes, 1)]
+    cols = "; ".join(f"{tex_escape(c.title)}: {tex_escape(f'{c.task}/{c.metric}')}" for c in b.columns)
+    more = f" Provenance and notes in full: {tex_escape(b.name)}.notes.md."
+    out.append(r"\par\vspace{2pt}{\footnotesize " + r"\\ ".join([cols + "." + more, *notes]) + "}")
     out.append(r"\end{table*}")
     return "\n".join(out) + "\n"
 
@@ -274,6 +296,10 @@ def write_boards(board_name: str, runs: Sequence[Run], out_dir: Path, formats: S
                 p = stem.with_suffix(f".{fmt}")
                 p.write_text(text, encoding="utf-8")
                 written.append(p)
+        if "tex" in formats:  # the provenance the LaTeX footnote leaves out
+            p = out_dir / f"{t.board.name}.notes.md"
+            p.write_text(to_notes(t), encoding="utf-8")
+            written.append(p)
         if "png" in formats:
             try:
                 written.append(write_png(t, stem.with_suffix(".png")))

@@ -102,6 +102,20 @@ def write_exam_csv(path: Path, n: int, subject_letter_cycle: str = "ABCD", stem:
     return path
 
 
+def write_mcq_run(tmp: Path, name: str, model: str, *extra: str, n: int = 12, exam: Path | None = None) -> Path:
+    """A fake-backend run of the user's multiple-choice task ``mcq`` on ``exam`` (default: a
+    synthetic exam of ``n`` items in ``tmp/exam.csv``, written once) in ``tmp/name``."""
+    from chimed_eval.cli.app import main
+
+    exam = exam or tmp / "exam.csv"
+    if not exam.exists():
+        write_exam_csv(exam, n)
+    out = tmp / name
+    assert main(["run", "--no-progress", "--backend", "fake", "--model", model, "--tasks", "mcq",
+                 "--task-args", f"path={exam}", "--output", str(out), *extra]) == 0
+    return out
+
+
 def write_qa_run(tmp: Path, answers, out: str, model: str = "oracle") -> Path:
     """A fake-backend run of the user's QA task ``my-qa`` (questions 第i个问题, references ``answers``)
     in ``tmp/out``: ``oracle`` answers each reference exactly, ``fixed:X`` always X."""

@@ -37,7 +37,7 @@ def _metrics(out: Path) -> dict[str, dict]:
 
 
 def _printed_n(text: str, metric: str) -> int:
-    m = re.search(rf"^mcq\s+\S+\s+\d+\s+(\d+)\s+{re.escape(metric)} \(", text, re.M)
+    m = re.search(rf"^mcq\s+\S+\s+\d+\s+(\d+)(?: rec)?\s+{re.escape(metric)}\s", text, re.M)
     assert m, text
     return int(m.group(1))
 
@@ -96,7 +96,7 @@ def test_a_clean_run_has_no_invalid_count_and_no_warning(tmp_path, capsys):
 
 
 def test_printed_n_counts_items_under_shuffle_choices(tmp_path, capsys):
-    out = _run(tmp_path, 12, "--shuffle-choices", "4", model="random")
+    out = _run(tmp_path, 12, "--shuffle-choices", "4", "--all-metrics", model="random")
     text = capsys.readouterr().out
     m = _metrics(out)
     for name in ("acc", "all_orders_acc", "acc_shuffled", "ece", "brier"):
@@ -107,7 +107,7 @@ def test_printed_n_counts_items_under_shuffle_choices(tmp_path, capsys):
 
 def test_printed_n_counts_items_under_repeats(tmp_path, capsys):
     out = _run(tmp_path, 10, "--variant", "generate", "--decoding", "paper-sampling", "--repeats", "5",
-               model="random")
+               "--all-metrics", model="random")
     text = capsys.readouterr().out
     m = _metrics(out)
     for name in ("acc", "avg@5", "maj@5"):

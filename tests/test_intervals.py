@@ -125,7 +125,7 @@ def test_figures_at_zero_and_one_item_have_width_and_name_their_method():
 
 
 def _printed_interval(out: str, metric: str) -> tuple[float, float]:
-    m = re.search(rf"\s{re.escape(metric)} \([a-z]+\)\s+[\d.]+\s+\[([\d.]+), ([\d.]+)\]", out)
+    m = re.search(rf"\s{re.escape(metric)}\s+[a-z]+\s+[\d.]+\s+\[([\d.]+), ([\d.]+)\]", out)
     assert m, out
     return float(m.group(1)), float(m.group(2))
 

@@ -1,6 +1,6 @@
 """Issue 24's done-when: in a fresh virtual environment, ``pip install .`` with no extras (no torch),
 ``chimed-eval run --backend fake --model oracle --tasks ceval-medical-paper`` works, the light
-commands run, and ``--backend hf`` exits 2 with the install hint, no traceback and no ``o2/run.json``.
+commands run (score, check, report, leaderboard, compare, export, view, contamination), and ``--backend hf`` exits 2 with the install hint, no traceback and no ``o2/run.json``.
 
 One venv for the module (built once: the wheel, then its dependencies from the configured index)."""
 
@@ -60,7 +60,9 @@ def test_fake_run_works_and_hf_exits_2_with_the_hint_leaving_nothing(light_bin, 
     assert not (tmp_path / "o2" / "run.json").exists() and not (tmp_path / "o2").exists()
 
     for argv in (["score", "o"], ["check", "o", "--save-baseline", "b.json"], ["check", "o", "--baseline", "b.json"],
-                 ["report", "o", "--output", "r.html"], ["leaderboard", "o", "--no-write"], ["compare", "o", "o"]):
+                 ["report", "o", "--output", "r.html"], ["leaderboard", "o", "--no-write"], ["compare", "o", "o"],
+                 ["export", "o", "--output", "o.csv"], ["export", "o", "--items", "--format", "jsonl", "--output", "o.jsonl"],
+                 ["view", "o", "--output", "view.html"]):
         out = cli(light_bin, tmp_path, *argv)
         assert out.returncode == 0 and "Traceback" not in out.stderr, (argv, out.stderr)
     (tmp_path / "c.jsonl").write_text('{"text": "a corpus document"}\n', encoding="utf-8")

@@ -39,7 +39,7 @@ PATH_CALLS = {"open", "Path", "PurePath", "joinpath", "glob", "rglob", "iglob", 
 #: (module, constant) that name a file of the same name which is not the run's, each with its reason
 ALLOWED = {
     ("chimed_eval/judge/store.py", "results.json"): "the judge's own figures, OUT/judge/<dir>/results.json",
-    ("chimed_eval/reports/judge.py", "judge/*/results.json"): "the judges' own figures, listed for the report",
+    ("chimed_eval/reports/judge.py", "judge/*/results.json"): "the judges' own figures, listed for the report and the viewer",
 }
 
 

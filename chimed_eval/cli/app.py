@@ -27,6 +27,8 @@ COMMANDS: tuple[str, ...] = (
     "score",
     "leaderboard",
     "compare",
+    "export",
+    "view",
     "check",
     "report",
     "validate",

@@ -18,6 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     m.add_argument("shards", nargs="+", type=Path, help="the shard output directories")
     m.add_argument("--output", "-o", required=True, type=Path)
     m.add_argument("--task-config", type=Path, default=None)
+    m.add_argument("--all-metrics", action="store_true", help="print every figure (default: the headline figures of each task; all are in results.json)")
 
 
 def run(a: argparse.Namespace) -> int:
@@ -25,6 +26,6 @@ def run(a: argparse.Namespace) -> int:
     from chimed_eval.engine.merge import merge_shards
 
     run = merge_shards(a.shards, a.output, task_getter(a.task_config, a.shards[0]))
-    print_summary(run)
+    print_summary(run, a.all_metrics)
     print(f"\nmerged {len(a.shards)} shards into {results_json(a.output)}")
     return 0

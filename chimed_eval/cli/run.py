@@ -82,7 +82,7 @@ def run_one(a: argparse.Namespace) -> int:
         print(f"\nchimed-eval: interrupted; the items finished so far are saved in {samples_dir(a.output)}/. "
               "Run the same command again to resume.", file=sys.stderr)
         return 130
-    print_summary(result)
+    print_summary(result, a.all_metrics)
     print_usage(result.usage)
     print(f"\nresults: {results_json(a.output)}\nsamples: {samples_dir(a.output)}/")
     if a.judge:
@@ -112,7 +112,7 @@ def _run_data_parallel(a: argparse.Namespace, model_args: dict[str, str]) -> int
         check_merge_target(a.output, ("shards",))  # before any shard runs: empty, or an earlier merge
         dirs = run_shards(a.model, names, a.output, a.data_parallel, spec, gpus, getattr(a, "ray_address", None))
         run = merge_shards(dirs, a.output, task_getter(a.task_config, dirs[0]), locked=True, allowed_extra=("shards",))
-    print_summary(run)
+    print_summary(run, a.all_metrics)
     print_usage(run.usage)
     print(f"\nresults: {results_json(a.output)} (merged from {len(dirs)} shards in {a.output / 'shards'})")
     return 0

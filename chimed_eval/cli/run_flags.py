@@ -74,6 +74,7 @@ def add_run_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument("--task-args", default="", help="k=v,... for the generic mcq / ner / scale tasks (path=, question=, choices=A;B;C;D, answer=, ...)")
     r.add_argument("--task-config", type=Path, default=None, help="JSON/TOML file defining your own mcq tasks")
     r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--all-metrics", action="store_true", help="print every figure (default: the headline figures of each task; all are in results.json)")
     r.add_argument("--cache", type=Path, default=None,
                    help="response cache directory (default: $CHIMED_EVAL_CACHE/responses; the fake backend only when given)")
     r.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")

@@ -17,6 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser(NAME, help="recompute every metric from OUT/samples without the model")
     s.add_argument("output", type=Path)
     s.add_argument("--task-config", type=Path, default=None)
+    s.add_argument("--all-metrics", action="store_true", help="print every figure (default: the headline figures of each task; all are in results.json)")
     s.add_argument("--exclude-contaminated", type=Path, default=None, metavar="REPORT",
                    help="also score the items a `chimed-eval contamination` report does not flag: OUT/results.clean.json")
 
@@ -31,5 +32,5 @@ def run(a: argparse.Namespace) -> int:
 
         return score_clean(a.output, a.exclude_contaminated, get)
     run = rescore_run(a.output, get)
-    print_summary(run)
+    print_summary(run, a.all_metrics)
     return 0

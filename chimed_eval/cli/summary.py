@@ -9,19 +9,41 @@ if TYPE_CHECKING:
     from chimed_eval.core.types import RunResult
 
 
-def print_summary(run) -> None:
-    """The figures table: per metric its own ``n`` (items, or records where its averaging says so:
-    under --shuffle-choices / --repeats a task holds K records per item), then any warnings."""
+def summary_lines(run: RunResult, all_metrics: bool = False) -> list[str]:
+    """The figures table, columns aligned to their widest cell. By default only each task's
+    headline figures (:func:`chimed_eval.metrics.headline_metrics`: accuracy for multiple choice,
+    each protocol's main BLEU/ROUGE for generations, F1 for NER); ``all_metrics`` shows every one.
+    ``n`` counts items; a figure averaged over records (``--shuffle-choices`` / ``--repeats``: K
+    records per item) shows its own count of records, marked ``rec``."""
+    from chimed_eval.metrics import headline_metrics
+
+    head = ("task", "variant", "shots", "n", "metric", "averaging", "value", "95% CI")
+    rows, hidden = [], 0
+    for t in run.tasks:
+        shown = list(t.metrics) if all_metrics else headline_metrics(t.metrics)
+        hidden += len(t.metrics) - len(shown)
+        for m in shown:
+            ci = f"[{m.ci_low:.2f}, {m.ci_high:.2f}]" if m.ci_low is not None and m.ci_high is not None else ""
+            value = f"{m.value:.0f}" if m.name.endswith("_count") else f"{m.value:.2f}"
+            n = f"{m.n} rec" if m.averaging == "records" and m.n is not None else str(t.n if m.n is None else m.n)
+            rows.append((t.task, t.variant or "", str(t.shots), n, m.name, m.averaging or "", value, ci))
+    widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
+    right = {2, 3, 6}
+
+    def fmt(r: tuple[str, ...]) -> str:
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+
+    out = [f"model: {run.model.name} ({run.model.dtype or '-'})", fmt(head), *map(fmt, rows)]
+    if hidden:
+        out.append(f"({hidden} more figures: --all-metrics shows them; all are in results.json)")
+    return out
+
+
+def print_summary(run: RunResult, all_metrics: bool = False) -> None:
+    """Print :func:`summary_lines`, then any warnings and the rows each task skipped."""
     from chimed_eval.reports.notes import figure_warnings
 
-    print(f"model: {run.model.name} ({run.model.dtype or '-'})")
-    print(f"{'task':28} {'variant':9} {'shots':>5} {'n':>6}  {'metric':24} {'value':>7}  95% CI")
-    for t in run.tasks:
-        for m in t.metrics:
-            ci = f"[{m.ci_low:.2f}, {m.ci_high:.2f}]" if m.ci_low is not None else ""
-            value = f"{m.value:7.0f}" if m.name.endswith("_count") else f"{m.value:7.2f}"
-            n = m.n if m.n is not None else t.n
-            print(f"{t.task:28} {t.variant or '':9} {t.shots:>5} {n:>6}  {m.name + ' (' + (m.averaging or '') + ')':24} {value}  {ci}")
+    print("\n".join(summary_lines(run, all_metrics)))
     for t in run.tasks:
         for w in figure_warnings(t):
             print(f"warning: {t.task}: {w}")

@@ -23,9 +23,10 @@ import pkgutil
 from fnmatch import fnmatchcase
 from functools import lru_cache
 from types import ModuleType
-from typing import Literal, Mapping, Optional
+from typing import Any, Literal, Mapping, Optional, Sequence, TypeVar
 
 Direction = Optional[Literal["higher", "lower"]]
+M = TypeVar("M", bound=Any)  # a Metric (anything with a ``name``)
 #: the direction of a figure no module declares
 DEFAULT_DIRECTION: Direction = "higher"
 _WILDCARDS = "*?["
@@ -77,3 +78,33 @@ def metric_direction(name: str) -> Direction:
     from the declarations of the module that defines it (module docstring)."""
     key = declaration_for(name)
     return DEFAULT_DIRECTION if key is None else declared_directions()[key][0]
+
+
+def declared_headlines() -> tuple[str, ...]:
+    """Every module's ``HEADLINE`` names or patterns: the figures a task is summed up by (the
+    console prints these by default, ``--all-metrics`` the rest)."""
+    return tuple(k for mod in _declaring_modules() for k in getattr(mod, "HEADLINE", ()))
+
+
+def is_headline(name: str) -> bool:
+    """Whether ``name`` is a declared headline figure (an exact name or a matching pattern)."""
+    return any(name == k or (any(c in k for c in _WILDCARDS) and fnmatchcase(name, k)) for k in declared_headlines())
+
+
+def headline_metrics(metrics: Sequence[M]) -> list[M]:
+    """The headline figures of a task's metrics, in their order; all of them when none is one (a
+    kind of task no module declares a headline for shows every figure rather than none)."""
+    heads = [m for m in metrics if is_headline(m.name)]
+    return heads or list(metrics)
+
+
+def primary_metric(metrics: Sequence[M]) -> M | None:
+    """The one figure a task is summed up by: the first declared headline (in the order of the
+    modules, then of each ``HEADLINE``: ``acc`` before ``avg@k``, ``f1`` for NER, ``paper_rougeL``
+    for generations) that the task reports; else its first figure with an interval; else its first."""
+    for key in declared_headlines():
+        wild = any(c in key for c in _WILDCARDS)
+        found = next((x for x in metrics if (fnmatchcase(x.name, key) if wild else x.name == key)), None)
+        if found is not None:
+            return found
+    return next((x for x in metrics if getattr(x, "ci_low", None) is not None), metrics[0] if metrics else None)

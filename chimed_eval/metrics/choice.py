@@ -16,6 +16,8 @@ def argmax_first(values: Sequence[float]) -> int:
 
 #: which way each figure of :func:`accuracy_metrics` is better (:func:`chimed_eval.metrics.metric_direction`)
 DIRECTIONS = {"acc": "higher", "acc_macro": "higher", "extraction_failure_rate": "lower"}
+#: the headline figures (the console's default rows; names or patterns): multiple choice: accuracy over items and over subjects
+HEADLINE = ("acc", "acc_macro")
 
 
 def accuracy_metrics(scores: Sequence[SampleScore], seed: int, protocol: str | None = None) -> tuple[list[Metric], dict[str, dict[str, float | int]]]:

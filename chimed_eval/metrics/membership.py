@@ -150,6 +150,8 @@ def small_group_note(n_seen: int, n_unseen: int, min_size: int = MIN_GROUP_SIZE)
 #: none. A higher AUC or score is more evidence that the model saw the items, not a better model.
 DIRECTIONS = {"auc_*": None, "tpr_at_5fpr_*": None, "min_k_mean": None, "min_kpp_mean": None, "seen_count": None,
               "unseen_count": None, "min_kpp_unavailable_count": None}
+#: the headline figures (the console's default rows; names or patterns): membership: the seen/unseen AUCs
+HEADLINE = ("auc_*",)
 
 
 def membership_metrics(min_k: Sequence[float], min_kpp: Sequence[float | None], seen: Sequence[bool | None],

@@ -67,6 +67,8 @@ def option_f1(pred: Collection[int], gold: Collection[int]) -> float:
 #: which way each figure is better (:func:`chimed_eval.metrics.metric_direction`), with the
 #: ``_macro``/``_multi`` figures :mod:`chimed_eval.evidence.multi_choice` builds from them
 DIRECTIONS = {"acc_exact_set*": "higher", "option_f1*": "higher"}
+#: the headline figures (the console's default rows; names or patterns): several answers: exact set match (official) and option F1
+HEADLINE = ("acc_exact_set_macro", "acc_exact_set", "option_f1")
 
 
 def multi_answer_metrics(preds: Sequence[int | str | Iterable[int] | None],

@@ -282,6 +282,8 @@ def _ci(values: "np.ndarray", level: float = 0.95) -> tuple[float, float]:
 DIRECTIONS = {"precision*": "higher", "recall*": "higher", "f1*": "higher", "not_in_text_rate": "lower",
               "unknown_type_rate": "lower", "gold_repeat_rate": "lower", "gold_nested_rate": "lower",
               "gold_nested_count": None, "extraction_failure_rate": "lower", "truncated_prompt_rate": "lower"}
+#: the headline figures (the console's default rows; names or patterns): NER: the paper's set protocol
+HEADLINE = ("f1", "precision", "recall")
 
 
 def ner_metrics(records: Sequence[RecordCounts], types: Sequence[str], seed: int, protocol: str | None = None,

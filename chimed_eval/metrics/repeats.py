@@ -90,6 +90,8 @@ def item_majority_correct(os: Sequence[RepeatOutcome]) -> float:
 
 #: which way each figure of :func:`repeat_metrics` is better (:func:`chimed_eval.metrics.metric_direction`)
 DIRECTIONS = {"avg@*": "higher", "maj@*": "higher", "pass@*": "higher"}
+#: the headline figures (the console's default rows; names or patterns): repeated sampling
+HEADLINE = ("avg@*", "maj@*", "pass@*")
 
 
 def repeat_metrics(outcomes: Sequence[RepeatOutcome], seed: int, pass_ks: Sequence[int] | None = None,

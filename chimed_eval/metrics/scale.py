@@ -37,6 +37,8 @@ def first_option(text: str, letters: str, options: Sequence[str]) -> str | None:
 #: which way each figure of :func:`scale_metrics` is better (:func:`chimed_eval.metrics.metric_direction`):
 #: an attitude scale's sums and means describe the answers, with no better side
 DIRECTIONS = {"*_sum": None, "*_mean": None}
+#: the headline figures (the console's default rows; names or patterns): scales: each scale's mean
+HEADLINE = ("*_mean",)
 
 
 def scale_metrics(groups: Mapping[str, Sequence[SampleScore]], seed: int,

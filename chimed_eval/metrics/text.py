@@ -80,6 +80,8 @@ def generation_stats(hyp: str, ref: str | Sequence[str]) -> dict:
 #: (no better side)
 DIRECTIONS = {"paper_*": "higher", "sacrebleu*_cum": "higher", "rouge?_char": "higher", "rouge?_jieba": "higher",
               "*_rate": "lower", "*_count": None}
+#: the headline figures (the console's default rows; names or patterns): generations: the main BLEU and ROUGE of each protocol (paper, standard)
+HEADLINE = ("paper_rougeL", "paper_bleu1_cum", "rougeL_char", "sacrebleu4_cum")
 
 
 def text_metrics(scores: Sequence, seed: int) -> list:

@@ -28,8 +28,9 @@ from typing import Mapping, Sequence
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.reports.sections import (  # noqa: F401 (re-exported: the report's public names)
     RULE_PREFIX, RULE_SUFFIX, _e, _n, calibration_inputs, extracted_text, extraction_rules, extraction_rules_html,
-    reliability_html,
 )
+from chimed_eval.reports.charts import judge_summary, reliability_html, task_charts
+from chimed_eval.reports.sections import ERROR_TRAP, FONT_STACK, asset, finite
 from chimed_eval.reports.sections import guarded_section, headline, inline_json, usage_html
 from chimed_eval.reports.membership import membership_html
 from chimed_eval.reports.notes import figure_warnings
@@ -207,36 +208,12 @@ def worst_items(recs: Sequence[SampleScore], k: int) -> list[SampleScore]:
 
 
 _CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI','Noto Sans CJK SC',sans-serif;margin:2em;max-width:1200px;color:#222}
+body{font-family:var(--font);margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;vertical-align:top}
 th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}
-pre{white-space:pre-wrap;max-width:60em;margin:0;font-size:13px}.muted{color:#777}.warn{color:#a40;font-weight:bold}
-#chart svg text{font-size:12px}
-"""
-
-_JS = """
-(function(){
-  var data = JSON.parse(document.getElementById('report-data').textContent);
-  var rows = data.headline, W = 720, rowH = 26, left = 260, H = rows.length * rowH + 30;
-  var max = 100; rows.forEach(function(r){ if (r.ci_high != null && r.ci_high > max) max = r.ci_high; if (r.value > max) max = r.value; });
-  var ns = 'http://www.w3.org/2000/svg', svg = document.createElementNS(ns, 'svg');
-  svg.setAttribute('width', W); svg.setAttribute('height', H); svg.setAttribute('role', 'img');
-  function x(v){ return left + (W - left - 70) * v / max; }
-  function el(tag, attrs, text){ var e = document.createElementNS(ns, tag);
-    for (var k in attrs) e.setAttribute(k, attrs[k]); if (text != null) e.textContent = text; svg.appendChild(e); return e; }
-  rows.forEach(function(r, i){
-    var y = 10 + i * rowH;
-    el('text', {x: left - 6, y: y + 15, 'text-anchor': 'end'}, r.task + ' ' + r.metric);
-    el('rect', {x: left, y: y + 3, width: Math.max(0, x(r.value) - left), height: 16, fill: '#3b75af', 'class': 'bar',
-                'data-task': r.task});
-    if (r.ci_low != null && r.ci_high != null)
-      el('line', {x1: x(r.ci_low), x2: x(r.ci_high), y1: y + 11, y2: y + 11, stroke: '#222', 'stroke-width': 1.5});
-    el('text', {x: x(Math.max(r.value, r.ci_high == null ? r.value : r.ci_high)) + 6, y: y + 15, 'class': 'value'},
-       r.value.toFixed(2));
-  });
-  var box = document.getElementById('chart'); box.innerHTML = ''; box.appendChild(svg);
-  box.setAttribute('data-rendered', 'true');
-})();
+pre{white-space:pre-wrap;max-width:60em;margin:0;font-size:13px;font-family:var(--font)}.muted{color:#777}
+.warn{color:#a40;font-weight:bold}figure.chart{margin:0.5em 0 1.2em;max-width:820px}
+figcaption{font-weight:bold;margin-bottom:4px}.chart-box{position:relative;width:100%}
 """
 
 
@@ -266,7 +243,10 @@ def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
                           "ci_high": h.ci_high, "n": t.n})
     title = f"chimed-eval report: {model.get('name', d.name)}"
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{_e(title)}</title>",
-           f"<style>{_CSS}</style></head><body>", f"<h1>{_e(title)}</h1>"]
+           f"<script>{ERROR_TRAP}</script>", f"<style>:root{{--font:{FONT_STACK}}}\n{_CSS}</style></head><body>",
+           f"<h1>{_e(title)}</h1>"]
+    seed = int(settings.get("seed", 1234)) if isinstance(settings.get("seed", 1234), int) else 1234
+    charts: dict[str, object] = {}
     if res is not None and res.unverified:  # edited figures are refused by read_run; these cannot be checked
         out.append(f"<p id='unverified' class='warn'>Unverified: these figures were not checked against the "
                    f"records ({_e(res.unverified)}); `chimed-eval score {_e(str(d))}` recomputes and seals them.</p>")
@@ -289,7 +269,7 @@ def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
     out.append("</table>")
     out.extend(usage_html(res.usage if res is not None else None))
     out.extend(guarded_section("Contamination", d / "results.clean.json", lambda: contamination_html(d)))
-    out.append("<div id='chart' data-rendered='false'><noscript>(the chart needs JavaScript; the figures are in the "
+    out.append("<div id='chart' data-rendered='false'><noscript>(the charts need JavaScript; the figures are in the "
                "tables)</noscript></div>")
 
     for name, t in tasks.items():
@@ -307,6 +287,9 @@ def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
                        f"<td>{_e(m.protocol)}</td><td>{_e(m.tokenization)}</td></tr>")
         out.append("</table>")
         out.extend(f"<p class='figure-warning'><strong>warning:</strong> {_e(w)}</p>" for w in figure_warnings(t))
+        recs = list(load_samples(d, name).values())
+        charts[name] = task_charts(recs, t.metrics, seed, t.subjects)  # drawn by report.js into the div below
+        out.append(f"<div class='task-charts' data-task='{_e(name)}'></div>")
         out.extend(extraction_rules_html(t.metrics))  # cot: records per extraction rule
         subjects = t.subjects
         if subjects:
@@ -318,9 +301,7 @@ def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
                     f"<td class='num'>{_n(v.get(k)) if isinstance(v.get(k), float) else _e(v.get(k, ''))}</td>" for k in keys)
                     + "</tr>")
             out.append("</table>")
-        recs = list(load_samples(d, name).values())
-        seed = settings.get("seed")
-        out.extend(reliability_html(recs, 1234 if seed is None else int(seed)))
+        out.extend(reliability_html(charts[name]["reliability"]))
         out.extend(membership_html(recs))
         bad = worst_items(recs, worst)
         out.append(f"<h3>Worst items ({len(bad)} shown)</h3>")
@@ -337,9 +318,12 @@ def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
                        f"</pre></details></td></tr>")
         out.append("</table>")
     out.extend(judge_html(d))  # OUT/judge/*: model-graded figures (chimed_eval/reports/judge.py)
-    data = inline_json({"headline": heads})
+    judges = judge_summary(d)
+    if judges:
+        out.append("<div id='judge-charts'></div>")
+    data = inline_json(finite({"headline": heads, "tasks": charts, "judges": judges, "model": model.get("name")}))
     out.append(f"<script id='report-data' type='application/json'>{data}</script>")
-    out.append(f"<script>{_JS}</script>")
+    out.extend(f"<script>{asset(name)}</script>" for name in ("chart.umd.min.js", "charts.js", "report.js"))
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 

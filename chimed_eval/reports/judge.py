@@ -119,13 +119,18 @@ def _records_sample(jdir: Path, task: str) -> list[dict[str, Any]]:
     return out
 
 
+def judge_results_files(run_dir: Path) -> list[Path]:
+    """The judges' results files of a run, ``OUT/judge/<dir>/results.json``, sorted."""
+    return sorted(Path(run_dir).glob("judge/*/results.json"))
+
+
 def judge_html(run_dir: Path) -> list[str]:
     """The "Judges" section of a run's HTML report; nothing when the run has no judge results. A
     results.json that cannot be read or is malformed (truncated, not the expected object) gets a
     notice naming it in place of its block; the others and the rest of the report still render."""
     from chimed_eval.reports.sections import SECTION_ERRORS, unreadable_html
 
-    files = sorted(Path(run_dir).glob("judge/*/results.json"))
+    files = judge_results_files(run_dir)
     if not files:
         return []
     out = ["<h2 id='judges'>Judges</h2>"]

@@ -1,7 +1,9 @@
 """Warnings that travel with a task's figures wherever they are shown (the console summary of
 ``run`` / ``score`` / ``merge``, the HTML report): figures resting on too few items, and items
 whose log-probabilities could not be read. Derived from the TaskResult alone (its metrics and
-per-subject breakdown), so a results.json read back gives the same warnings as the run did.
+per-subject breakdown), so a results.json read back gives the same warnings as the run did; and
+nested gold mentions that the flat NER span figures leave out (not among the console's headline
+figures, so said here).
 
 The stated group size is :data:`chimed_eval.metrics.stats.MIN_GROUP_SIZE` (10): below it a
 group's figure (a membership AUC's seen or unseen group, a subject of a macro average, any figure
@@ -32,6 +34,12 @@ def figure_warnings(t: TaskResult, min_size: int = MIN_GROUP_SIZE) -> list[str]:
     if bad is not None and bad.value:
         out.append(f"{int(bad.value)} of {bad.n} records have NaN or all -inf option log-probabilities: they count "
                    "as wrong (no prediction) and are left out of ece and brier (see invalid_logprob_count)")
+    nested = by.get("gold_nested_count")
+    if nested is not None and nested.value:  # not a headline figure: say it where the headline is shown
+        rate = by.get("gold_nested_rate")
+        share = f" ({rate.value:.1f}% of gold mentions)" if rate is not None else ""
+        out.append(f"{int(nested.value)} gold mentions{share} are nested in others: the flat *_span figures leave "
+                   "them out, f1_span_all counts them (see gold_nested_count, gold_nested_rate)")
     if "seen_count" in by and "unseen_count" in by:
         note = small_group_note(int(by["seen_count"].value), int(by["unseen_count"].value), min_size)
         if note:

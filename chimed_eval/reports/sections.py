@@ -1,6 +1,6 @@
-"""Sections of the HTML report (:mod:`chimed_eval.reports.html`): the reliability diagram of a task's
-option log-probabilities (calibration) and the table of answer-extraction rules, with the HTML
-escaping and number formatting the report shares. Imported from :mod:`chimed_eval.reports.html` too."""
+"""Sections of the HTML pages (the report, :mod:`chimed_eval.reports.html`; the viewer,
+:mod:`chimed_eval.reports.viewer`): the inputs of calibration and the table of answer-extraction
+rules, with the HTML escaping, inline JSON, font stack and embedded assets the pages share. Imported from :mod:`chimed_eval.reports.html` too."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ import html
 import json
 import math
 import re
+from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from chimed_eval.core.types import Metric, SampleScore
 
 __all__ = ["RULE_PREFIX", "RULE_SUFFIX", "calibration_inputs", "extracted_text", "extraction_rules",
-           "extraction_rules_html", "reliability_html"]
+           "extraction_rules_html", "extracted_value"]
 
 
 #: control characters (C0 but tab, newline and carriage return; DEL; C1): a NUL from a model's output
@@ -22,6 +23,22 @@ __all__ = ["RULE_PREFIX", "RULE_SUFFIX", "calibration_inputs", "extracted_text",
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 #: what a report section may raise on a file it reads that is truncated, malformed or unreadable
 SECTION_ERRORS = (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError)
+
+
+#: CJK-capable fonts after the system UI font, so that Chinese prompts and outputs never render
+#: as empty boxes (the CI browser test installs fonts-noto-cjk)
+FONT_STACK = ("system-ui, -apple-system, 'Segoe UI', 'Noto Sans CJK SC', 'Noto Sans SC', 'Source Han Sans SC', "
+              "'PingFang SC', 'Hiragino Sans GB', 'Microsoft YaHei', 'WenQuanYi Micro Hei', 'WenQuanYi Zen Hei', "
+              "'Noto Sans', Arial, sans-serif")
+#: the first script of a page: every uncaught error and console.error is kept in window.__errors,
+#: which the page's self-test (``#selftest``) writes into the DOM for the headless browser test
+ERROR_TRAP = ("window.__errors=[];window.addEventListener('error',function(e){window.__errors.push(String(e.message))});"
+              "(function(){var f=console.error;console.error=function(){window.__errors.push("
+              "Array.prototype.join.call(arguments,' '));return f.apply(console,arguments)}})();")
+def asset(name: str) -> str:
+    """The text of a file of :mod:`chimed_eval.reports.assets` (the vendored Chart.js, the page's
+    script and style)."""
+    return resources.files("chimed_eval.reports.assets").joinpath(name).read_text(encoding="utf-8")
 
 
 def _e(x: Any) -> str:
@@ -36,6 +53,18 @@ def inline_json(obj: Any) -> str:
     ``json.loads`` of the text gives ``obj`` back."""
     text = json.dumps(obj, ensure_ascii=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def finite(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite number as None: JSON has no NaN, and the page's
+    ``JSON.parse`` would refuse the whole document for one."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    return obj
 
 
 def unreadable_html(path: Path, exc: BaseException, heading: str | None = None) -> list[str]:
@@ -78,51 +107,6 @@ def calibration_inputs(recs: Sequence[SampleScore]) -> tuple[list[tuple[float, .
     return lps, gold
 
 
-def reliability_html(recs: Sequence[SampleScore], seed: int = 1234) -> list[str]:
-    """The reliability diagram of a task's records (inline SVG, drawn here, no script) with its
-    bins, ECE and Brier score (:mod:`chimed_eval.metrics.calibration`); nothing when no record
-    carries option log-probabilities."""
-    from chimed_eval.metrics.calibration import calibration_metrics
-
-    lps, gold = calibration_inputs(recs)
-    if not lps:
-        return []
-    metrics, bins = calibration_metrics(lps, gold, seed)
-    by = {m.name: m for m in metrics}
-    size, pad = 240, 30
-
-    def px(v: float) -> float:
-        return pad + size * v
-
-    def py(v: float) -> float:
-        return pad + size * (1.0 - v)
-
-    svg = [f"<svg class='reliability' width='{size + 2 * pad}' height='{size + 2 * pad}' role='img'>",
-           f"<rect x='{pad}' y='{pad}' width='{size}' height='{size}' fill='none' stroke='#999'/>"]
-    for b in bins:
-        if b.count and b.accuracy is not None:
-            svg.append(f"<rect class='rel-bar' data-bin='{b.lower:.1f}' data-count='{b.count}' x='{px(b.lower):.1f}' "
-                       f"y='{py(b.accuracy):.1f}' width='{size * (b.upper - b.lower) - 1:.1f}' "
-                       f"height='{size * b.accuracy:.1f}' fill='#3b75af'/>")
-    svg += [f"<line x1='{px(0)}' y1='{py(0)}' x2='{px(1)}' y2='{py(1)}' stroke='#c33' stroke-dasharray='4 3'/>",
-            f"<text x='{pad + size / 2}' y='{size + 2 * pad - 6}' text-anchor='middle'>confidence</text>",
-            f"<text x='12' y='{pad + size / 2}' transform='rotate(-90 12 {pad + size / 2})' "
-            "text-anchor='middle'>accuracy</text>", "</svg>"]
-    ece, brier = by["ece"], by["brier"]
-    out = [f"<h3>Calibration ({ece.n} items with option log-probabilities)</h3>",
-           f"<p class='calibration'>ECE (%, {len(bins)} equal-width bins of the top option's probability) "
-           f"<span class='ece'>{_n(ece.value)}</span>; Brier score <span class='brier'>{_n(brier.value, 4)}</span> "
-           f"[{_n(brier.ci_low, 4)}, {_n(brier.ci_high, 4)}] (sum over options, 0..2)</p>", *svg,
-           "<table class='reliability-bins'><tr><th>confidence</th><th>n</th><th>mean confidence</th>"
-           "<th>accuracy</th></tr>"]
-    for b in bins:
-        out.append(f"<tr><td>[{b.lower:.1f}, {b.upper:.1f}{']' if b.upper >= 1.0 else ')'}</td>"
-                   f"<td class='num'>{b.count}</td><td class='num'>{_n(b.mean_confidence, 3)}</td>"
-                   f"<td class='num'>{_n(b.accuracy, 3)}</td></tr>")
-    out.append("</table>")
-    return out
-
-
 RULE_PREFIX, RULE_SUFFIX = "extraction_rule_", "_count"
 
 
@@ -144,8 +128,16 @@ def extracted_text(rec: SampleScore) -> str:
     elif rec.prediction is None:
         return ""
     else:
-        value = rec.prediction if isinstance(rec.prediction, str) else json.dumps(rec.prediction, ensure_ascii=False)
+        value = extracted_value(rec) or ""
     return f"{value} ({rule})" if rule and rule != "none" else value
+
+
+def extracted_value(rec: SampleScore) -> str | None:
+    """The answer read from a record's output (letters, the option, entities as JSON); None on an
+    extraction failure or where nothing is read (free text scored as it is)."""
+    if rec.extraction_failed or rec.prediction is None:
+        return None
+    return rec.prediction if isinstance(rec.prediction, str) else json.dumps(rec.prediction, ensure_ascii=False)
 
 
 def extraction_rules_html(metrics: Sequence[Metric]) -> list[str]:
@@ -163,18 +155,12 @@ def extraction_rules_html(metrics: Sequence[Metric]) -> list[str]:
     return out
 
 
-# the figures that sum up a task, first found wins
-HEADLINE = ("acc", "f1", "paper_rougeL", "rougeL_char", "paper_bleu1_cum", "mean_score")
-
-
 def headline(metrics: Sequence[Metric]) -> Metric | None:
-    """The figure a task is summed up by: the first of :data:`HEADLINE` it has, else its first
-    figure with an interval, else its first figure (the HTML report's chart, the contamination section)."""
-    by = {m.name: m for m in metrics}
-    for name in HEADLINE:
-        if name in by:
-            return by[name]
-    return next((m for m in metrics if m.ci_low is not None), metrics[0] if metrics else None)
+    """The figure a task is summed up by (the pages' headline chart, the contamination section, the
+    ad-hoc board's default column): :func:`chimed_eval.metrics.primary_metric`."""
+    from chimed_eval.metrics import primary_metric
+
+    return primary_metric(metrics)
 
 
 def usage_html(usage: Any) -> list[str]:

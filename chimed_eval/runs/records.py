@@ -57,6 +57,11 @@ def _replace_atomic(path: Path, write) -> None:
         raise
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """``text`` written to ``path`` as :func:`_replace_atomic` does (pages and tables of reports)."""
+    _replace_atomic(path, lambda f: f.write(text))
+
+
 def write_json_atomic(path: Path, obj: Any) -> None:
     def write(f) -> None:
         json.dump(obj, f, ensure_ascii=False, indent=2)
