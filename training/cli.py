@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="override a setting (repeatable), e.g. --set train.max_steps=10")
         sp.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)  # deepspeed launcher
+        sp.add_argument("--no-progress", action="store_true", help="no progress bars (sampling, GGUF conversion)")
     return p
 
 
@@ -62,10 +63,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from .config import apply_overrides, load_yaml
 
+    from chimed_eval.core.progress import progress_default
+
     a = build_parser().parse_args(argv)
     try:
         data = apply_overrides(load_yaml(a.config), a.overrides)
-        run_stage(a.stage, data)
+        with progress_default(False if a.no_progress else None):
+            run_stage(a.stage, data)
     except (ChimedEvalError, UnknownNameError) as exc:
         print(f"chimed-train: error: {exc}", file=sys.stderr)
         return 2

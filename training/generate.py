@@ -47,12 +47,16 @@ def sample_answers(backend, prompts: Sequence[tuple[str, str]], n: int, decoding
     # A backend that batches internally (vllm: the whole list in one engine call) says how many
     # requests to hand it at once, as it does to the evaluation runner.
     bs = max(1, decoding.batch_size, int(getattr(backend, "run_batch_size", None) or 0))
-    for i in range(0, len(reqs), bs):
-        for r in backend.run("generate", reqs[i: i + bs]):
-            text = r.text or ""
-            for st in stop:
-                text = text.split(st, 1)[0]
-            out[r.key.rsplit("#", 1)[0]].append(text.strip())
+    from chimed_eval.core.progress import progress_bar
+
+    with progress_bar(len(reqs), f"sampling ({len(prompts)} prompts x {n})", "answer") as bar:
+        for i in range(0, len(reqs), bs):
+            for r in backend.run("generate", reqs[i: i + bs]):
+                text = r.text or ""
+                for st in stop:
+                    text = text.split(st, 1)[0]
+                out[r.key.rsplit("#", 1)[0]].append(text.strip())
+                bar.update()
     return out
 
 

@@ -37,17 +37,51 @@ def accepted_args(name: str) -> frozenset[str]:
 def check_backend_args(name: str, args: dict[str, str], what: str = "--model-args") -> None:
     """Refuse, before anything is written, an argument backend ``name`` does not read (a typo, or a
     key under a name that does not look secret, such as ``headers=``): its name is given, its value
-    never (a backend that declares none reads none). An unknown backend is left to :data:`BACKENDS`
-    to refuse."""
+    never (a backend that declares none reads none); and a backend whose libraries are missing
+    (:func:`check_backend_installed`). An unknown backend is left to :data:`BACKENDS` to refuse."""
     from chimed_eval.core.errors import ConfigError
     from chimed_eval.core.secrets import refuse_secret_args
 
     refuse_secret_args(args, what)
+    check_backend_installed(name)
     known = accepted_args(name)
     unknown = sorted(k for k in args if k not in known)
     if name in BACKENDS and unknown:
         raise ConfigError(f"{what}: the {name} backend does not read {', '.join(unknown)} (values not shown; nothing "
                           f"was written); it reads: {', '.join(sorted(known))}")
+
+
+def missing_libraries(name: str) -> list[str]:
+    """The libraries backend ``name`` declares (``Backend.requires``) that cannot be imported here,
+    found without importing them (``importlib.util.find_spec``: torch is never loaded to ask)."""
+    return [m for m in BACKENDS.get(name).requires if not _importable(m)]
+
+
+def _importable(module: str) -> bool:
+    import sys
+    from importlib.util import find_spec
+
+    if module in sys.modules:  # already imported (or blocked: None)
+        return sys.modules[module] is not None
+    try:
+        return find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def check_backend_installed(name: str) -> None:
+    """Refuse, in one line and before anything is written, a backend whose libraries are not
+    installed (``pip install chimed-eval`` has no torch: ``--backend hf`` is answered with its
+    install hint, not a traceback from deep inside a run). An unknown backend is left to
+    :data:`BACKENDS` to refuse."""
+    if name not in BACKENDS:
+        return
+    missing = missing_libraries(name)
+    if missing:
+        from chimed_eval.core.errors import ConfigError
+
+        raise ConfigError(f"the {name} backend needs {' and '.join(missing)}, not installed here (nothing was "
+                          f"written): {BACKENDS.get(name).install_hint}")
 
 
 def run_cache(name: str, no_cache: bool, cache):

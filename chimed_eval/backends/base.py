@@ -27,6 +27,11 @@ class Backend(ABC):
     capabilities: ClassVar[Capabilities] = Capabilities()
     #: the ``--model-args`` (``--judge-args``) names it reads; any other is refused before a run
     accepted_args: ClassVar[frozenset[str]] = frozenset()
+    #: the libraries it imports beyond the base install (top-level module names), checked before a
+    #: run writes anything (:func:`chimed_eval.backends.check_backend_installed`)
+    requires: ClassVar[tuple[str, ...]] = ()
+    #: how to install them (the one line a missing library is answered with)
+    install_hint: ClassVar[str] = ""
 
     @classmethod
     def create(cls, model: str, *, seed: int = 0, batch_size: int = 8, device: str | None = None,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from chimed_eval.core.capabilities import Capabilities
+from chimed_eval.core.progress import library_bars
 from chimed_eval.models.resolve import ResolvedModel
 from chimed_eval.core.types import ModelInfo, Request, Response, Usage
 from chimed_eval.backends.tokens import TokenizedBackend, as_bool
@@ -71,6 +72,8 @@ class HFBackend(TokenizedBackend):
                                "chat_format", "device_map", "low_cpu_mem_usage", "use_safetensors", "variant", "subfolder",
                                "cache_dir", "local_files_only", "offload_folder", "load_in_8bit", "load_in_4bit",
                                "code_revision", "hub"})
+    requires = ("torch", "transformers")
+    install_hint = 'pip install "chimed-eval[hf]"'
 
     def __init__(self, model: ResolvedModel, device: str | None = None, dtype: str | None = None,
                  batch_size: int = 8, seed: int = 0, model_args: dict[str, str] | None = None,
@@ -102,10 +105,11 @@ class HFBackend(TokenizedBackend):
         trust = as_bool(args.pop("trust_remote_code", model.trust_remote_code))
         attn = args.pop("attn_implementation", None) or _default_attention()
         common = dict(revision=model.revision, trust_remote_code=trust)
-        self.tokenizer = AutoTokenizer.from_pretrained(model.tokenizer_path or model.path, **common)
-        self.model = AutoModelForCausalLM.from_pretrained(
-            model.path, dtype=torch_dtype, attn_implementation=attn, **common, **args
-        ).to(self.device)
+        with library_bars():  # transformers' loading bar follows --no-progress
+            self.tokenizer = AutoTokenizer.from_pretrained(model.tokenizer_path or model.path, **common)
+            self.model = AutoModelForCausalLM.from_pretrained(
+                model.path, dtype=torch_dtype, attn_implementation=attn, **common, **args
+            ).to(self.device)
         self._setup(torch, seed, use_prefix_cache, min_prefix)
 
     def _setup(self, torch: Any, seed: int, use_prefix_cache: bool, min_prefix: int) -> None:

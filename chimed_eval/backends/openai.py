@@ -114,6 +114,8 @@ class OpenAIBackend(Backend):
     #: ``endpoint=completions`` only (refused otherwise, :meth:`loglikelihood`); the turns as messages
     capabilities = Capabilities(letter_logprobs=True, prompt_logprobs=True, chat_messages=True)
     accepted_args = frozenset(TRANSPORT_ARGS + RESULT_ARGS + IGNORED_ARGS)
+    requires = ("httpx",)  # a base dependency; absent only where installed with --no-deps
+    install_hint = INSTALL_HINT
 
     def __init__(self, model: Any, device: str | None = None, dtype: str | None = None, batch_size: int = 8,
                  seed: int = 0, model_args: dict[str, str] | None = None, **_: object) -> None:

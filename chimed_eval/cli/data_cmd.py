@@ -24,6 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--force", action="store_true", help="download again even if present")
     d.add_argument("--deadline", type=_positive_seconds, default=None, metavar="SECONDS",
                    help="the most one download (one URL) may take, whatever the server does (default 600)")
+    d.add_argument("--no-progress", action="store_true", help="no progress bar while downloading")
 
 
 def _positive_seconds(text: str) -> float:
@@ -45,9 +46,12 @@ def run(a: argparse.Namespace) -> int:
 
     names = [x.strip() for x in a.datasets.split(",")] if a.datasets else None
     deadline = DEFAULT_DEADLINE if a.deadline is None else a.deadline
+    from chimed_eval.core.progress import progress_default
+
     try:
         data_dir = a.data_dir if a.data_dir is not None else Path(default_data_dir())
-        return run_data_command(data_dir, names, a.mirror, a.check, a.force, deadline=deadline)
+        with progress_default(False if a.no_progress else None):  # the download bars
+            return run_data_command(data_dir, names, a.mirror, a.check, a.force, deadline=deadline)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the download in progress was removed
         print("\nchimed-eval: interrupted; the files verified so far stay, the partial download was removed.",
               file=sys.stderr)

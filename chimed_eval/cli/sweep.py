@@ -65,6 +65,9 @@ def run(a: argparse.Namespace) -> int:
     a.shard = None  # each unit's shard is the sweep's to set
     spec = RunSpec(backend=a.backend, model_args=parse_kv(a.model_args, "--model-args"), data_dir=a.data_dir or None,
                    config=run_config(a), resolve_tasks=build_tasks)
+    from chimed_eval.backends import check_backend_args
+
+    check_backend_args(a.backend, spec.model_args)  # a missing library or a bad arg: refused before OUT is made
     total = len(models) * len(tasks) * max(1, a.shards)
     count = [0]
 

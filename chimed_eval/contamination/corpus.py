@@ -267,12 +267,36 @@ def _rows(cf: CorpusFile, stats: FileStats) -> Iterator[tuple[str, Segments]]:
         raise ConfigError(f"{cf.path}:{reader.line_num}: not a readable {cf.format.upper()} row ({e})") from None
 
 
-def read_all(files: Iterable[CorpusFile], add: Any) -> list[tuple[CorpusFile, FileStats]]:
-    """Stream every document of ``files`` into ``add(label, segments)``; the files' stats."""
+def read_all(files: Iterable[CorpusFile], add: Any, progress: bool | None = None) -> list[tuple[CorpusFile, FileStats]]:
+    """Stream every document of ``files`` into ``add(label, segments)``; the files' stats. A bar
+    counts the bytes read against the files' sizes (``progress``: :func:`~chimed_eval.core.progress.progress_on`;
+    a pipe has no size: its bytes are counted without a total)."""
+    from chimed_eval.core.progress import progress_bar
+
+    files = list(files)
+    sizes = [_size(cf.path) for cf in files]
+    total = None if None in sizes else sum(s for s in sizes if s is not None)
     out = []
-    for cf in files:
-        stats = FileStats()
-        for label, segs in documents(cf, stats):
-            add(label, segs)
-        out.append((cf, stats))
+    shown = before = 0  # bytes shown on the bar; bytes of the files already read
+    with progress_bar(total, "scanning corpus", "B", progress, unit_scale=True, unit_divisor=1024) as bar:
+        for cf in files:
+            stats = FileStats()
+            for label, segs in documents(cf, stats):
+                add(label, segs)
+                if before + stats.bytes - shown > (1 << 20):  # refreshed every MiB read
+                    bar.update(before + stats.bytes - shown)
+                    shown = before + stats.bytes
+            before += stats.bytes
+            bar.update(before - shown)
+            shown = before
+            bar.set_postfix_str(f"{len(out) + 1}/{len(files)} files", refresh=False)
+            out.append((cf, stats))
     return out
+
+
+def _size(path: Path) -> int | None:
+    """A regular file's size; None for a pipe or a device (read to its end, size unknown)."""
+    import stat
+
+    st = path.stat()
+    return st.st_size if stat.S_ISREG(st.st_mode) else None

@@ -25,6 +25,7 @@ import signal
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from contextlib import contextmanager
@@ -90,7 +91,12 @@ def download(url: str, dest: Path, *, max_bytes: int, deadline: float, timeout: 
             if announced and announced.strip().isdigit() and int(announced) > max_bytes:
                 raise TransferError(f"the server announced {int(announced)} bytes, more than the "
                                     f"{max_bytes} expected at most for this file")
-            with open(dest, "wb") as out:
+            from chimed_eval.core.progress import progress_bar
+
+            size = int(announced) if announced and announced.strip().isdigit() else None
+            name = urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1] or dest.name
+            with open(dest, "wb") as out, progress_bar(size, f"downloading {name}", "B", unit_scale=True,
+                                                       unit_divisor=1024) as bar:
                 while True:
                     left = end - time.monotonic()
                     if left <= 0:
@@ -105,6 +111,7 @@ def download(url: str, dest: Path, *, max_bytes: int, deadline: float, timeout: 
                                             "at most for this file; stopped there")
                     digest.update(chunk)
                     out.write(chunk)
+                    bar.update(len(chunk))
     except (TimeoutError, urllib.error.URLError) as exc:  # urllib wraps a connect timeout in a URLError
         timed_out = isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError)
         if timed_out and time.monotonic() >= end:

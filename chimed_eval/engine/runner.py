@@ -13,7 +13,6 @@ import dataclasses
 import datetime as _dt
 import hashlib
 import platform
-import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any, Mapping, Sequence
 
 from chimed_eval.core.version import SCHEMA_VERSION, __version__
 from chimed_eval.core.errors import ConfigError
+from chimed_eval.core.progress import progress_default
 from chimed_eval.runs.reader import iter_samples
 from chimed_eval.runs.outdir import OutLock, check_adoptable, remove_stale_temp_files
 from chimed_eval.runs.resume import check_model, check_resume, items_sha256, keep_earlier_tasks
@@ -262,21 +262,18 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
         meter.check(total - pending_total, total, _task_progress(prepared, done))  # spent before any model loads
     # the scripted oracle is told the answers; every other backend factory takes no argument
     wants_script = _wants_oracle_script(settings)
-    backend = backend_factory(script=oracle_script(prepared, settings.gen_kwargs)) if wants_script else backend_factory()
+    with progress_default(progress):  # a model converted while the backend opens (GGUF) shows the run's bars
+        backend = backend_factory(script=oracle_script(prepared, settings.gen_kwargs)) if wants_script else backend_factory()
     try:
         model = backend.model_info()
         if out_dir is not None:
             check_model(out_dir, state, model)
         size = batch_size_for(backend, settings, by_key, out_dir, state)
-        bar = _progress(pending_total, progress)
-        try:
-            for rnd in range(max((_n_rounds(p) for p in prepared), default=1)):
-                if rnd:  # a multi-turn task's next round: its prompts hold the answers just recorded
-                    by_key = _round_items(prepared, rnd, done, stores, settings.gen_kwargs)
-                if any(i not in done[t] for (t, i) in by_key):
-                    _run_batches(backend, prepared, by_key, done, stores, size, bar, meter, total)
-        finally:
-            bar.close()
+        for rnd in range(max((_n_rounds(p) for p in prepared), default=1)):
+            if rnd:  # a multi-turn task's next round: its prompts hold the answers just recorded
+                by_key = _round_items(prepared, rnd, done, stores, settings.gen_kwargs)
+            if any(i not in done[t] for (t, i) in by_key):
+                _run_batches(backend, prepared, by_key, done, stores, size, progress, meter, total)
     finally:
         backend.close()
 
@@ -316,31 +313,32 @@ def _round_items(prepared: Sequence[PreparedTask], rnd: int, done: dict[str, dic
     return by_key
 
 
-def _progress(total: int, progress: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="item", desc="evaluating", disable=not progress, file=sys.stderr, dynamic_ncols=True)
-
-
 def _task_progress(prepared: Sequence[PreparedTask], done: dict[str, dict[str, Any]]) -> dict[str, tuple[int, int]]:
     """Per task: (items scored, items) -- what a budget stop reports."""
     return {p.task.name: (sum(1 for s in p.samples if s.id in done[p.task.name]), len(p.samples)) for p in prepared}
 
 
-def _run_batches(backend, prepared, by_key, done, stores, batch_size, bar, meter: UsageMeter, total: int) -> None:
-    """Run one round's items, kind by kind, in batches whose boundaries come from the round's full item list."""
+def _run_batches(backend, prepared, by_key, done, stores, batch_size, progress, meter: UsageMeter, total: int) -> None:
+    """Run one round's items (every item of a single-round task), kind by kind, in batches whose
+    boundaries come from the round's full item list; the counts line first, then a bar with the
+    time left (:mod:`chimed_eval.engine.run_progress`)."""
+    from chimed_eval.engine.run_progress import RunProgress, announce, counts_line
+
+    batches = []  # (kind, batch) with an item still missing, in the order they run
     for kind in REQUEST_KINDS:  # loglikelihood, next_token, generate, token_logprobs
         items = [(k, v) for k, v in by_key.items() if v[2].kind == kind]
-        if not items:
-            continue
         # The backend's order (shared prefix, then longest first), ties in item order: the
         # batch boundaries depend only on the full item list.
         order = sorted(range(len(items)), key=lambda i: (*backend.sort_key(items[i][1][2]), i))
         for start in range(0, len(order), batch_size):
             batch = [items[i] for i in order[start:start + batch_size]]
-            missing = [(k, v) for k, v in batch if k[1] not in done[k[0]]]
-            if not missing:
-                continue
+            if any(k[1] not in done[k[0]] for k, _ in batch):
+                batches.append((kind, batch))
+    pending = [(k[0], v[2]) for k, v in by_key.items() if k[1] not in done[k[0]]]
+    announce(counts_line(pending, len(by_key), len(prepared), len(batches), batch_size), progress)
+    bar = RunProgress({kind: sum(1 for _, r in pending if r.kind == kind) for kind in REQUEST_KINDS}, progress)
+    try:
+        for kind, batch in batches:
             started = time.perf_counter()
             responses = backend.run(kind, [v[2] for _, v in batch])
             wall = time.perf_counter() - started
@@ -356,8 +354,10 @@ def _run_batches(backend, prepared, by_key, done, stores, batch_size, bar, meter
             for task_name, recs in new.items():
                 stores[task_name].append(recs)
                 meter.record(task_name, used[task_name])  # after the records: a kill between loses usage only
-            bar.update(len(missing))
+            bar.batch_done(kind, sum(len(recs) for recs in new.values()), time.perf_counter() - started)  # scoring too
             meter.check(sum(len(d) for d in done.values()), total, _task_progress(prepared, done))
+    finally:
+        bar.close()
 
 
 def task_result(task: Task, p: PreparedTask | None, scores: list[SampleScore], seed: int, *,

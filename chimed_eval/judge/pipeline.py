@@ -29,7 +29,6 @@ changed) is refused, naming the item.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -265,16 +264,18 @@ def run_judge(judge: str, jobs: list[JudgeJob], settings: JudgeSettings, done: d
                state: dict, progress: bool, record_of=None) -> None:
     """Ask ``judge`` every job not yet recorded, batch by batch; ``record_of(job, responses)`` makes
     a record (default: a pointwise or pairwise verdict, in the settings' verdict mode)."""
-    from tqdm import tqdm
+    import time
 
     from chimed_eval.backends import open_backend
+    from chimed_eval.core.progress import progress_default
+    from chimed_eval.engine.run_progress import RunProgress
 
-    backend = open_backend(settings.backend, judge, seed=settings.seed, batch_size=settings.batch_size,
-                           device=settings.device, dtype=settings.dtype, model_args=dict(settings.judge_args),
-                           cache=settings.cache)
+    with progress_default(progress):  # a judge converted from GGUF as it opens follows the flag
+        backend = open_backend(settings.backend, judge, seed=settings.seed, batch_size=settings.batch_size,
+                               device=settings.device, dtype=settings.dtype, model_args=dict(settings.judge_args),
+                               cache=settings.cache)
     pending = sum(1 for job in jobs if job.record_key not in done[_task(job)])
-    bar = tqdm(total=pending, unit="verdict", desc=f"judging ({judge})", disable=not progress, file=sys.stderr,
-               dynamic_ncols=True)
+    bar = RunProgress({"verdict": pending}, progress, desc=f"judging ({judge})")  # with the time left
     try:
         pin_judge_model(jdir, state, judge, model_ident(backend.model_info()))
         size = max(settings.batch_size, int(getattr(backend, "run_batch_size", None) or 0))
@@ -284,6 +285,7 @@ def run_judge(judge: str, jobs: list[JudgeJob], settings: JudgeSettings, done: d
             missing = [job for job in batch if job.record_key not in done[_task(job)]]
             if not missing:
                 continue
+            t0 = time.perf_counter()
             responses = iter(ask(backend, judge, settings, [req for job in batch for req in job.requests]))
             new: dict[str, list[dict[str, Any]]] = {}
             for job in batch:
@@ -300,7 +302,7 @@ def run_judge(judge: str, jobs: list[JudgeJob], settings: JudgeSettings, done: d
                 new.setdefault(_task(job), []).append(rec)
             for task, recs in new.items():
                 stores[task].append(recs)
-            bar.update(len(missing))
+            bar.batch_done("verdict", len(missing), time.perf_counter() - t0)
     finally:
         bar.close()
         backend.close()

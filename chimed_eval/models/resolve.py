@@ -96,10 +96,14 @@ def sha256_file(path: Path) -> str:
         known = {}
     if key in known:
         return known[key]
+    from chimed_eval.core.progress import progress_bar
+
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open(path, "rb") as f, progress_bar(st.st_size, f"hashing {path.name}", "B", unit_scale=True,
+                                             unit_divisor=1024, leave=False) as bar:
         for chunk in iter(lambda: f.read(1 << 22), b""):
             h.update(chunk)
+            bar.update(len(chunk))
     known[key] = h.hexdigest()
     memo.parent.mkdir(parents=True, exist_ok=True)
     # a temp file of its own: two processes hashing at once must not replace each other's
@@ -150,18 +154,62 @@ def _gguf_target_complete(target: Path) -> bool:
 
 
 def _write_dequantised(gguf: Path, out: Path) -> None:
-    """The conversion itself: transformers dequantises the GGUF to fp32; save model and tokenizer."""
+    """The conversion itself: transformers dequantises the GGUF to fp32; save model and tokenizer.
+    A bar names the step under way (each takes seconds to minutes on a 7B model)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
-    # The weights are already dequantised; drop the GGUF marker so they can be saved.
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.save_pretrained(out, safe_serialization=True)
-    tok.save_pretrained(out)
+    from chimed_eval.core.progress import library_bars, progress_bar
+
+    steps = ("reading the tokenizer", "dequantising the weights", "saving safetensors")
+    with progress_bar(len(steps), f"converting {gguf.name}", "step") as bar, library_bars():
+        bar.set_postfix_str(steps[0])
+        tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        bar.update()
+        bar.set_postfix_str(steps[1])
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+        # The weights are already dequantised; drop the GGUF marker so they can be saved.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        bar.update()
+        bar.set_postfix_str(steps[2])
+        save_model_dir(model, tok, out)
+        bar.update()
+
+
+def save_model_dir(model: Any, tokenizer: Any, out: Path) -> None:
+    """``save_pretrained`` of a freshly loaded model and its tokenizer, without importing DeepSpeed.
+
+    accelerate's unwrapping inside ``save_pretrained`` imports DeepSpeed whenever it is installed,
+    to test the model against ``DeepSpeedEngine``; a model loaded here never is one, and that import
+    prints ``Setting accelerator to CPU`` and costs seconds in every evaluation that converts a
+    GGUF. So accelerate's probe answers "not installed" during this save only."""
+    with _deepspeed_probe_off():
+        model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+
+
+@contextlib.contextmanager
+def _deepspeed_probe_off() -> Iterator[None]:
+    import sys
+
+    other = sys.modules.get("accelerate.utils.other")  # loaded by transformers with the model
+    if other is None:
+        try:
+            import accelerate.utils.other as other
+        except Exception:  # no (working) accelerate: transformers unwraps without it
+            yield
+            return
+    saved = getattr(other, "is_deepspeed_available", None)
+    if saved is None:  # a later accelerate without the probe
+        yield
+        return
+    other.is_deepspeed_available = lambda: False
+    try:
+        yield
+    finally:
+        other.is_deepspeed_available = saved
 
 
 def _publish_dir(tmp: Path, target: Path) -> None:
