@@ -15,6 +15,7 @@ from typing import Any, Sequence
 from chimed_eval.core.capabilities import Capabilities
 from chimed_eval.models.resolve import ResolvedModel
 from chimed_eval.core.types import ModelInfo, Request, Response
+from chimed_eval.backends.prefix_kv import PrefixKV
 from chimed_eval.backends.tokens import TokenizedBackend, as_bool
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ class HFBackend(TokenizedBackend):
         self._enc_cache: dict[tuple[str, bool | None], list[int]] = {}
         self._stop_cache: dict[tuple[str, ...], Any] = {}  # stop strings -> transformers criterion
         self._partial_ok = self._check_partial_head()
-        self._prefix_kv: dict[tuple[int, ...], Any] = {}
+        self._prefix_kv = PrefixKV(self._compute_prefix)
         self.min_prefix_tokens = min_prefix
         self.prefix_cache = use_prefix_cache and self._check_prefix_cache()
 
@@ -233,38 +234,36 @@ class HFBackend(TokenizedBackend):
         ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
         for i, r in enumerate(rows):
             ids[i, : len(r.tokens) - p] = torch.tensor(r.tokens[p:], dtype=torch.long)
-        b_idx = [i for i, r in enumerate(rows) for _ in r.reads]
-        p_idx = [pos - p for r in rows for pos, _ in r.reads]
+        # each distinct (row, position) goes through the output layer once: the options " A".." D"
+        # of a context are four reads of one position
+        spot: dict[tuple[int, int], int] = {}
+        which = [spot.setdefault((i, pos - p), len(spot)) for i, r in enumerate(rows) for pos, _ in r.reads]
         t_idx = [t for r in rows for _, t in r.reads]
         with torch.inference_mode():
             cache = self._repeated_cache(prefix, len(rows)) if p else None
-            logits = self._logits_at(ids.to(self.device), torch.tensor(b_idx), torch.tensor(p_idx), cache)
+            b_idx = torch.tensor([i for i, _ in spot], dtype=torch.long)
+            p_idx = torch.tensor([q for _, q in spot], dtype=torch.long)
+            logits = self._logits_at(ids.to(self.device), b_idx, p_idx, cache)
             logp = torch.log_softmax(logits.float(), dim=-1)
+            at = torch.tensor(which, device=logp.device)
             tok = torch.tensor(t_idx, device=logp.device)
-            picked = logp.gather(1, tok[:, None])[:, 0].tolist()
-            greedy = (logp.argmax(dim=-1) == tok).tolist()
+            picked = logp[at, tok].tolist()
+            greedy = (logp.argmax(dim=-1)[at] == tok).tolist()
         res, k = [], 0
         for r in rows:
             res.append(list(zip(picked[k:k + len(r.reads)], greedy[k:k + len(r.reads)])))
             k += len(r.reads)
         return res
 
-    def _repeated_cache(self, prefix: tuple[int, ...], n: int):
-        """The prefix's KV cache (computed once, kept for the last few prefixes), copied and
-        repeated to ``n`` rows: a forward pass appends to the cache it is given."""
-        import copy
-
-        cache = self._prefix_kv.get(prefix)
-        if cache is None:
+    def _compute_prefix(self, prefix: tuple[int, ...]) -> Any:
+        """The keys and values of ``prefix`` (one row), for :class:`PrefixKV` to keep."""
+        with self.torch.inference_mode():
             ids = self.torch.tensor([prefix], device=self.device)
-            cache = self._decoder(input_ids=ids, use_cache=True).past_key_values
-            self._prefix_kv[prefix] = cache
-            while len(self._prefix_kv) > 4:
-                self._prefix_kv.pop(next(iter(self._prefix_kv)))
-        c = copy.deepcopy(cache)
-        if n > 1:
-            c.batch_repeat_interleave(n)
-        return c
+            return self._decoder(input_ids=ids, use_cache=True).past_key_values
+
+    def _repeated_cache(self, prefix: tuple[int, ...], n: int):
+        """The prefix's KV cache (computed once per prefix) for a forward pass of ``n`` rows."""
+        return self._prefix_kv.for_rows(prefix, n)
 
     def _logits_at(self, ids, b_idx, p_idx, cache=None):
         """Logits at (row, position) pairs. The decoder's hidden states are gathered first and
