@@ -540,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compare-lmeval-batch-sizes", action="store_true",
                     help="with --batch-sizes, run lm-eval at each batch size too")
     ap.add_argument("--limit", type=int, default=None, help="first N items of each subject (default: all 1,166)")
-    ap.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
+    ap.add_argument("--data-dir", default=os.environ.get("CHIMED_EVAL_DATA") or str(REPO.parent / "shared" / "data"))
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--lmeval-python", default=str(REPO / ".venv-lmeval" / "bin" / "python"))
     ap.add_argument("--repeat", type=int, default=1,
