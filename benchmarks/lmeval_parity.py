@@ -267,6 +267,29 @@ def run_lmeval(model_dir: str, shots: int, bs: int, tasks: list[str], task_dir: 
     return {"cmd": cmd, "wall_s": wall, "by_task": by_task}
 
 
+def write_floor_requests(shots: int, data_dir: Path, path: Path) -> None:
+    """chimed-eval's own requests (context, prefix, options), item order, for bare_forward.py."""
+    from chimed_eval.task.options import TaskRunOptions
+    from chimed_eval.tasks import get_task
+
+    task = get_task(TASK)
+    data = task.load(data_dir)
+    reqs = task.build_requests(data, data.samples, TaskRunOptions("lm-eval", shots, 1234))
+    with open(path, "w", encoding="utf-8") as f:
+        for r in reqs:
+            f.write(json.dumps({"context": r.context, "prefix": r.prefix, "continuations": list(r.continuations)},
+                               ensure_ascii=False) + "\n")
+
+
+def run_floor(model_dir: str, shots: int, bs: int, reqs: Path, out: Path, env) -> dict[str, Any]:
+    """benchmarks/bare_forward.py as a whole command: the floor (shared prefix once when shots > 0)."""
+    cmd = [sys.executable, str(REPO / "benchmarks" / "bare_forward.py"), model_dir, str(reqs), str(out),
+           "--batch-size", str(bs)] + (["--prefix"] if shots > 0 else [])
+    wall = run_timed(cmd, env, out.with_suffix(".log"))
+    lls = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines() if x.strip()]
+    return {"cmd": cmd, "wall_s": wall, "lls": lls}
+
+
 # ----------------------------------------------------------------------------- parsing + matching
 def _argmax(xs: list[float]) -> int:
     return max(range(len(xs)), key=lambda i: (xs[i], -i))
@@ -510,6 +533,9 @@ def print_table(row: dict[str, Any], limited: bool) -> None:
         + ("not judged (--limit run under 300 items: model loading dominates)"
            if limited and speed_bar and c["items"] < MIN_SPEED_ITEMS else ok(v["speed"])),
     ]
+    if row.get("floor_wall_s"):
+        lines.append(f"  floor (bare_forward.py)   {', '.join(f'{x:.1f} s' for x in row['floor_wall_s'])}; ours / floor "
+                     f"{', '.join(f'{x:.3f}' for x in row['over_floor'])}; max |Δ loglik| vs ours {row['floor_max_abs_delta']:.2e}")
     bi = row.get("batch_invariance")
     if bi:
         lines.append(f"  batch-size invariance     chimed-eval bs {bi['batch_sizes']}: max |Δ| {bi['chimed_max_abs_delta']:.2e}"
@@ -545,6 +571,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lmeval-python", default=str(REPO / ".venv-lmeval" / "bin" / "python"))
     ap.add_argument("--repeat", type=int, default=1,
                     help="timing pairs per model/shots: both whole commands back to back, alternating which goes first")
+    ap.add_argument("--floor", action="store_true",
+                    help="also time benchmarks/bare_forward.py (the floor) in each timing pair; print ours / floor")
     ap.add_argument("--threads", type=int, default=None, help="OMP/MKL threads for both harnesses (default: unset)")
     ap.add_argument("--prompts-only", action="store_true",
                     help="no model: render every prompt with lm-eval's task code and chimed-eval's; compare")
@@ -600,6 +628,16 @@ def main(argv: list[str] | None = None) -> int:
                     lmeval_runs[bs] = run_lmeval(model_dir, shots, bs, task_names, tmp / "lmeval_tasks",
                                                  tmp / f"lmeval_{tag}_bs{bs}", args, env)
                 pairs = [(chimed_runs[args.batch_size]["wall_s"], lmeval_runs[args.batch_size]["wall_s"])]
+                floors: list[float] = []
+                floor_delta = None
+                if args.floor:
+                    fr = tmp / f"floor_{tag}_requests.jsonl"
+                    write_floor_requests(shots, data_dir, fr)
+                    f0 = run_floor(model_dir, shots, args.batch_size, fr, tmp / f"floor_{tag}_0.jsonl", env)
+                    floors.append(f0["wall_s"])
+                    recs = chimed_runs[args.batch_size]["records"]
+                    floor_delta = max(abs(float(a) - b) for rec, lls in zip(recs, f0["lls"])
+                                      for a, b in zip(rec["logprobs"], lls))
                 for k in range(1, max(1, args.repeat)):  # more pairs, lm-eval first every other time
                     tc, tl = tmp / f"chimed_{tag}_r{k}", tmp / f"lmeval_{tag}_r{k}"
                     if k % 2:
@@ -609,6 +647,9 @@ def main(argv: list[str] | None = None) -> int:
                         cw = run_chimed(model, shots, args.batch_size, data_dir, tc, args, env)["wall_s"]
                         lw = run_lmeval(model_dir, shots, args.batch_size, task_names, tmp / "lmeval_tasks", tl, args, env)["wall_s"]
                     pairs.append((cw, lw))
+                    if args.floor:
+                        floors.append(run_floor(model_dir, shots, args.batch_size, fr, tmp / f"floor_{tag}_{k}.jsonl",
+                                                env)["wall_s"])
                 ours, notes = chimed_items(chimed_runs[args.batch_size], data_dir)
                 theirs = lmeval_items(lmeval_runs[args.batch_size])
                 c = compare(ours, theirs)
@@ -629,6 +670,10 @@ def main(argv: list[str] | None = None) -> int:
                 row["speed_ratio"] = sorted(row["pair_ratios"])[len(pairs) // 2] if len(pairs) % 2 else \
                     sum(sorted(row["pair_ratios"])[len(pairs) // 2 - 1:len(pairs) // 2 + 1]) / 2
                 row["machine_start"], row["machine_end"] = started, machine()
+                if floors:
+                    row["floor_wall_s"] = floors
+                    row["floor_max_abs_delta"] = floor_delta
+                    row["over_floor"] = [cw_ / fw for (cw_, _), fw in zip(pairs, floors)]
                 if len(chimed_runs) > 1:
                     keyed = {bs: chimed_items(r, data_dir)[0] for bs, r in chimed_runs.items()}
                     base = keyed[args.batch_size]
