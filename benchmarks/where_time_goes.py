@@ -130,13 +130,13 @@ def table(clock: Clock, wall: float, header: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default="smollm2-135m")
-    ap.add_argument("--task", default="cmmlu-medical-paper")
-    ap.add_argument("--variant", default="lm-eval")
-    ap.add_argument("--shots", type=int, default=5)
+    # the workload of benchmarks/lmeval_parity.py's speed comparison by default
+    for flag, default in (("--model", "smollm2-135m"), ("--task", "cmmlu-medical-paper"), ("--variant", "lm-eval"),
+                          ("--dtype", "float32")):
+        ap.add_argument(flag, default=default)
+    for flag, number in (("--shots", 5), ("--batch-size", 8)):
+        ap.add_argument(flag, type=int, default=number)
     ap.add_argument("--limit", type=int, default=43, help="first N items of each subject (0: all)")
-    ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--dtype", default="float32")
     ap.add_argument("--data-dir", default=os.environ.get("CHIMED_EVAL_DATA", str(REPO.parent / "shared" / "data")))
     ap.add_argument("--model-args", default=None, help="passed on, e.g. prefix_cache=false to compare")
     args = ap.parse_args(argv)
