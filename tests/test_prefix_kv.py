@@ -71,17 +71,33 @@ def test_the_prefix_is_shared_as_views_and_never_written(backends):
         assert layer.keys.shape[0] == 1 and torch.equal(layer.keys, k) and torch.equal(layer.values, v)
 
 
-def test_the_copying_path_gives_the_same_figures(backends):
-    cached, _ = backends
+def test_the_cache_paths_give_the_same_figures(backends):
+    # split attention (the default on CPU), the transformers cache as views, and as deep copies
+    cached, plain = backends
     reqs = _requests(4)
-    shared = cached.loglikelihood(reqs)
-    cached._prefix_kv.share = False
+    assert cached._split  # verified at load time on this model
+    split = cached.loglikelihood(reqs)
+    cached._split = False
     try:
+        shared = cached.loglikelihood(reqs)
+        cached._prefix_kv.share = False
         copied = cached.loglikelihood(reqs)
     finally:
-        cached._prefix_kv.share = True
-    for a, b in zip(shared, copied):
-        assert max(abs(x - y) for x, y in zip(a.logprobs, b.logprobs)) <= 1e-6
+        cached._split, cached._prefix_kv.share = True, True
+    full = plain.loglikelihood(reqs)
+    for a, b, c, d in zip(split, shared, copied, full):
+        assert max(abs(x - y) for x, y in zip(b.logprobs, c.logprobs)) <= 1e-6
+        for other in (b, d):
+            assert max(abs(x - y) for x, y in zip(a.logprobs, other.logprobs)) <= 1e-4
+            assert _argmax(a.logprobs) == _argmax(other.logprobs)
+
+
+def test_split_attention_can_be_turned_off(tiny_model):
+    from chimed_eval.backends.hf import HFBackend
+
+    b = HFBackend(ResolvedModel(name="tiny", path=str(tiny_model)), device="cpu", dtype="float32",
+                  model_args={"prefix_attention": "false"})
+    assert b.prefix_cache and not b._split
 
 
 def test_the_output_layer_runs_once_per_scored_position(backends):

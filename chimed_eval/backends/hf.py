@@ -68,7 +68,8 @@ class HFBackend(TokenizedBackend):
     capabilities = Capabilities(letter_logprobs=True, prompt_logprobs=True, token_logprobs=True, vocabulary_moments=True,
                                 prefilled_answers=True, chat_template=True, local_weights=True)
     #: its own options, then the ``from_pretrained`` loading options it passes on as given
-    accepted_args = frozenset({"trust_remote_code", "attn_implementation", "prefix_cache", "min_prefix_tokens", "revision",
+    accepted_args = frozenset({"trust_remote_code", "attn_implementation", "prefix_cache", "prefix_attention", "min_prefix_tokens",
+                               "revision",
                                "chat_format", "device_map", "low_cpu_mem_usage", "use_safetensors", "variant", "subfolder",
                                "cache_dir", "local_files_only", "offload_folder", "load_in_8bit", "load_in_4bit",
                                "code_revision"})
@@ -87,12 +88,13 @@ class HFBackend(TokenizedBackend):
         self.resolved = model
         self.batch_size = max(1, int(batch_size))
         use_prefix_cache = as_bool(args.pop("prefix_cache", True))  # few-shot prefix KV reuse
+        use_split = as_bool(args.pop("prefix_attention", True))  # its unmasked split attention on CPU
         min_prefix = int(args.pop("min_prefix_tokens", 16))
         if loaded is not None:
             self.model, self.tokenizer = loaded
             self.device = str(self.model.device)
             self.dtype_name = str(self.model.dtype).removeprefix("torch.")
-            self._setup(torch, seed, use_prefix_cache, min_prefix)
+            self._setup(torch, seed, use_prefix_cache, min_prefix, use_split)
             return
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dt = DTYPES.get((dtype or model.dtype or "float32").lower())
@@ -107,9 +109,9 @@ class HFBackend(TokenizedBackend):
         self.model = AutoModelForCausalLM.from_pretrained(
             model.path, dtype=torch_dtype, attn_implementation=attn, **common, **args
         ).to(self.device)
-        self._setup(torch, seed, use_prefix_cache, min_prefix)
+        self._setup(torch, seed, use_prefix_cache, min_prefix, use_split)
 
-    def _setup(self, torch: Any, seed: int, use_prefix_cache: bool, min_prefix: int) -> None:
+    def _setup(self, torch: Any, seed: int, use_prefix_cache: bool, min_prefix: int, use_split: bool) -> None:
         """What the backend derives from its model and tokenizer, however they were loaded."""
         self.model.eval()
         torch.manual_seed(seed)
@@ -129,7 +131,11 @@ class HFBackend(TokenizedBackend):
         self._partial_ok = self._check_partial_head()
         self._prefix_kv = PrefixKV(self._compute_prefix)
         self.min_prefix_tokens = min_prefix
+        self._split: bool = False  # the prefix-split attention (prefix_attention.py), once verified
         self.prefix_cache = use_prefix_cache and self._check_prefix_cache()
+        if self.prefix_cache and use_split and self._split_offered():
+            self._split = True  # checked the same way, on its own path
+            self._split = self._check_prefix_cache()
 
     # ------------------------------------------------------------------ info
     def model_info(self) -> ModelInfo:
@@ -240,10 +246,11 @@ class HFBackend(TokenizedBackend):
         which = [spot.setdefault((i, pos - p), len(spot)) for i, r in enumerate(rows) for pos, _ in r.reads]
         t_idx = [t for r in rows for _, t in r.reads]
         with torch.inference_mode():
-            cache = self._repeated_cache(prefix, len(rows)) if p else None
+            cache = self._repeated_cache(prefix, len(rows)) if p and not self._split else None
+            split = self._prefix_kv.split_kv(prefix, self._n_heads()) if p and self._split else None
             b_idx = torch.tensor([i for i, _ in spot], dtype=torch.long)
             p_idx = torch.tensor([q for _, q in spot], dtype=torch.long)
-            logits = self._logits_at(ids.to(self.device), b_idx, p_idx, cache)
+            logits = self._logits_at(ids.to(self.device), b_idx, p_idx, cache, split, p)
             logp = torch.log_softmax(logits.float(), dim=-1)
             at = torch.tensor(which, device=logp.device)
             tok = torch.tensor(t_idx, device=logp.device)
@@ -265,7 +272,19 @@ class HFBackend(TokenizedBackend):
         """The prefix's KV cache (computed once per prefix) for a forward pass of ``n`` rows."""
         return self._prefix_kv.for_rows(prefix, n)
 
-    def _logits_at(self, ids, b_idx, p_idx, cache=None):
+    def _split_offered(self) -> bool:
+        """The split attention applies: CPU, SDPA, no sliding window, the partial output layer."""
+        from chimed_eval.backends import prefix_attention
+
+        cfg = getattr(self._decoder, "config", None)
+        return (str(self.device).startswith("cpu") and self._partial_ok and cfg is not None
+                and getattr(cfg, "_attn_implementation", None) == "sdpa" and not getattr(cfg, "sliding_window", None)
+                and bool(getattr(cfg, "num_attention_heads", 0)) and prefix_attention.register())
+
+    def _n_heads(self) -> int:
+        return int(self._decoder.config.num_attention_heads)
+
+    def _logits_at(self, ids, b_idx, p_idx, cache=None, split=None, offset: int = 0):
         """Logits at (row, position) pairs. The decoder's hidden states are gathered first and
         only those go through the output layer; models whose head needs more (soft-capping,
         scaling) are detected at load time and use the full forward instead."""
@@ -273,6 +292,13 @@ class HFBackend(TokenizedBackend):
         # pad: the mask can be dropped, which lets SDPA take its fast causal path (positions
         # continue from the cached prefix, 0..L-1 without one). Every position read is unchanged.
         kw = {} if cache is None else {"past_key_values": cache, "use_cache": True}
+        if split is not None:  # on top of the prefix through prefix_attention (verified at load)
+            from chimed_eval.backends.prefix_attention import using
+
+            pos = self.torch.arange(offset, offset + ids.shape[1], device=ids.device)[None].expand(ids.shape[0], -1)
+            with using(self._decoder.config):
+                hidden = self._decoder(input_ids=ids, position_ids=pos, chimed_prefix=split).last_hidden_state
+            return self._head(hidden[b_idx.to(hidden.device), p_idx.to(hidden.device)])
         if self._partial_ok:
             hidden = self._decoder(input_ids=ids, **kw).last_hidden_state
             h = hidden[b_idx.to(hidden.device), p_idx.to(hidden.device)]

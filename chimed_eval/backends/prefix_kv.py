@@ -58,6 +58,7 @@ class PrefixKV:
     def __init__(self, compute: Callable[[tuple[int, ...]], Any], share: bool = True) -> None:
         self._compute = compute
         self._store: dict[tuple[int, ...], Any] = {}
+        self._heads: dict[tuple[int, ...], Any] = {}  # for prefix_attention: heads repeated, per layer
         self.share = share  # False: the copying path (deep copy + repeat), for comparison
         self.computed = 0  # prefixes computed so far (a benchmark and the tests read it)
 
@@ -83,5 +84,17 @@ class PrefixKV:
             c.batch_repeat_interleave(n)
         return c
 
+    def split_kv(self, prefix: tuple[int, ...], heads: int) -> list[tuple[Any, Any]]:
+        """The prefix's per-layer (keys, values) with ``heads`` heads, for :mod:`.prefix_attention`."""
+        got = self._heads.get(prefix)
+        if got is None:
+            from chimed_eval.backends.prefix_attention import prefix_heads
+
+            got = self._heads[prefix] = prefix_heads(self.get(prefix), heads)
+            while len(self._heads) > KEEP:
+                self._heads.pop(next(iter(self._heads)))
+        return got
+
     def clear(self) -> None:
         self._store.clear()
+        self._heads.clear()
