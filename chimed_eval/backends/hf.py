@@ -15,8 +15,9 @@ from typing import Any, Sequence
 from chimed_eval.core.capabilities import Capabilities
 from chimed_eval.models.resolve import ResolvedModel
 from chimed_eval.core.types import ModelInfo, Request, Response
+from chimed_eval.backends import prefix_attention
 from chimed_eval.backends.prefix_kv import PrefixKV
-from chimed_eval.backends.tokens import TokenizedBackend, as_bool
+from chimed_eval.backends.tokens import TokenizedBackend, as_bool, decode_complete  # noqa: F401 (vllm imports it here)
 
 log = logging.getLogger(__name__)
 
@@ -33,44 +34,14 @@ class _Row:
     prefix_len: int = 0  # leading tokens that are the request's shared prefix (KV-cacheable)
 
 
-REPLACEMENT_CHAR = "\ufffd"
-MAX_CUT_TOKENS = 3  # a UTF-8 character lacks at most 3 of its bytes, held by at most 3 tokens
-
-
-def decode_complete(tokenizer: Any, ids: Sequence[int]) -> str:
-    """The generated tokens ``ids`` decoded to complete characters only.
-
-    A generation cut by its token budget can end inside a character (the first bytes of a
-    3-byte Chinese character, in byte-level or byte-fallback tokens): the tokenizer's decode then
-    ends with U+FFFD (byte-level BPE: one for the cut character; byte fallback: one per byte of
-    the whole undecodable run, the complete characters before the cut included). Such a tail is
-    not text the model wrote, and would be scored. So when the decoded text ends with U+FFFD,
-    the last 1..3 tokens are dropped until the rest decodes without a trailing U+FFFD; the
-    complete characters that the dropped tokens' text begins with are kept. A U+FFFD anywhere
-    else is kept as it is; one that really is the last character cannot be told apart after
-    decoding and is dropped too."""
-    text = tokenizer.decode(list(ids), skip_special_tokens=True)
-    if not text.endswith(REPLACEMENT_CHAR):
-        return text
-    for k in range(1, min(MAX_CUT_TOKENS, len(ids)) + 1):
-        head = tokenizer.decode(list(ids[:-k]), skip_special_tokens=True)
-        if head.endswith(REPLACEMENT_CHAR):
-            continue
-        if text.startswith(head):
-            return head + text[len(head):].rstrip(REPLACEMENT_CHAR)
-        return head
-    return text.rstrip(REPLACEMENT_CHAR)
-
-
 class HFBackend(TokenizedBackend):
     name = "hf"
     #: exact log-probabilities of every kind, the vocabulary moments from the full output layer
     capabilities = Capabilities(letter_logprobs=True, prompt_logprobs=True, token_logprobs=True, vocabulary_moments=True,
                                 prefilled_answers=True, chat_template=True, local_weights=True)
     #: its own options, then the ``from_pretrained`` loading options it passes on as given
-    accepted_args = frozenset({"trust_remote_code", "attn_implementation", "prefix_cache", "prefix_attention", "min_prefix_tokens",
-                               "revision",
-                               "chat_format", "device_map", "low_cpu_mem_usage", "use_safetensors", "variant", "subfolder",
+    accepted_args = frozenset({"trust_remote_code", "attn_implementation", "prefix_cache", "prefix_attention",
+                               "min_prefix_tokens", "revision", "chat_format", "device_map", "low_cpu_mem_usage", "use_safetensors", "variant", "subfolder",
                                "cache_dir", "local_files_only", "offload_folder", "load_in_8bit", "load_in_4bit",
                                "code_revision"})
 
@@ -133,7 +104,7 @@ class HFBackend(TokenizedBackend):
         self.min_prefix_tokens = min_prefix
         self._split: bool = False  # the prefix-split attention (prefix_attention.py), once verified
         self.prefix_cache = use_prefix_cache and self._check_prefix_cache()
-        if self.prefix_cache and use_split and self._split_offered():
+        if self.prefix_cache and use_split and prefix_attention.offered(self):
             self._split = True  # checked the same way, on its own path
             self._split = self._check_prefix_cache()
 
@@ -272,15 +243,6 @@ class HFBackend(TokenizedBackend):
         """The prefix's KV cache (computed once per prefix) for a forward pass of ``n`` rows."""
         return self._prefix_kv.for_rows(prefix, n)
 
-    def _split_offered(self) -> bool:
-        """The split attention applies: CPU, SDPA, no sliding window, the partial output layer."""
-        from chimed_eval.backends import prefix_attention
-
-        cfg = getattr(self._decoder, "config", None)
-        return (str(self.device).startswith("cpu") and self._partial_ok and cfg is not None
-                and getattr(cfg, "_attn_implementation", None) == "sdpa" and not getattr(cfg, "sliding_window", None)
-                and bool(getattr(cfg, "num_attention_heads", 0)) and prefix_attention.register())
-
     def _n_heads(self) -> int:
         return int(self._decoder.config.num_attention_heads)
 
@@ -293,10 +255,8 @@ class HFBackend(TokenizedBackend):
         # continue from the cached prefix, 0..L-1 without one). Every position read is unchanged.
         kw = {} if cache is None else {"past_key_values": cache, "use_cache": True}
         if split is not None:  # on top of the prefix through prefix_attention (verified at load)
-            from chimed_eval.backends.prefix_attention import using
-
             pos = self.torch.arange(offset, offset + ids.shape[1], device=ids.device)[None].expand(ids.shape[0], -1)
-            with using(self._decoder.config):
+            with prefix_attention.using(self._decoder.config):
                 hidden = self._decoder(input_ids=ids, position_ids=pos, chimed_prefix=split).last_hidden_state
             return self._head(hidden[b_idx.to(hidden.device), p_idx.to(hidden.device)])
         if self._partial_ok:

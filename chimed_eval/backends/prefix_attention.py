@@ -87,6 +87,15 @@ def prefix_heads(cache: Any, heads: int) -> list[tuple[Any, Any]]:
     return out
 
 
+def offered(backend: Any) -> bool:
+    """Whether it applies to a loaded hf backend: CPU, SDPA, no sliding window, its partial output
+    layer (the load-time check then decides)."""
+    cfg = getattr(backend._decoder, "config", None)
+    return (str(backend.device).startswith("cpu") and backend._partial_ok and cfg is not None
+            and getattr(cfg, "_attn_implementation", None) == "sdpa" and not getattr(cfg, "sliding_window", None)
+            and bool(getattr(cfg, "num_attention_heads", 0)) and register())
+
+
 @contextlib.contextmanager
 def using(config: Any) -> Iterator[None]:
     """``config``'s attention implementation set to the split one for one forward pass."""
