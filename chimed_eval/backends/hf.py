@@ -16,7 +16,9 @@ from chimed_eval.core.capabilities import Capabilities
 from chimed_eval.core.progress import library_bars
 from chimed_eval.models.resolve import ResolvedModel
 from chimed_eval.core.types import ModelInfo, Request, Response, Usage
-from chimed_eval.backends.tokens import TokenizedBackend, as_bool
+from chimed_eval.backends import prefix_attention
+from chimed_eval.backends.prefix_kv import PrefixKV
+from chimed_eval.backends.tokens import TokenizedBackend, as_bool, decode_complete  # noqa: F401 (vllm imports it here)
 
 log = logging.getLogger(__name__)
 
@@ -33,43 +35,14 @@ class _Row:
     prefix_len: int = 0  # leading tokens that are the request's shared prefix (KV-cacheable)
 
 
-REPLACEMENT_CHAR = "\ufffd"
-MAX_CUT_TOKENS = 3  # a UTF-8 character lacks at most 3 of its bytes, held by at most 3 tokens
-
-
-def decode_complete(tokenizer: Any, ids: Sequence[int]) -> str:
-    """The generated tokens ``ids`` decoded to complete characters only.
-
-    A generation cut by its token budget can end inside a character (the first bytes of a
-    3-byte Chinese character, in byte-level or byte-fallback tokens): the tokenizer's decode then
-    ends with U+FFFD (byte-level BPE: one for the cut character; byte fallback: one per byte of
-    the whole undecodable run, the complete characters before the cut included). Such a tail is
-    not text the model wrote, and would be scored. So when the decoded text ends with U+FFFD,
-    the last 1..3 tokens are dropped until the rest decodes without a trailing U+FFFD; the
-    complete characters that the dropped tokens' text begins with are kept. A U+FFFD anywhere
-    else is kept as it is; one that really is the last character cannot be told apart after
-    decoding and is dropped too."""
-    text = tokenizer.decode(list(ids), skip_special_tokens=True)
-    if not text.endswith(REPLACEMENT_CHAR):
-        return text
-    for k in range(1, min(MAX_CUT_TOKENS, len(ids)) + 1):
-        head = tokenizer.decode(list(ids[:-k]), skip_special_tokens=True)
-        if head.endswith(REPLACEMENT_CHAR):
-            continue
-        if text.startswith(head):
-            return head + text[len(head):].rstrip(REPLACEMENT_CHAR)
-        return head
-    return text.rstrip(REPLACEMENT_CHAR)
-
-
 class HFBackend(TokenizedBackend):
     name = "hf"
     #: exact log-probabilities of every kind, the vocabulary moments from the full output layer
     capabilities = Capabilities(letter_logprobs=True, prompt_logprobs=True, token_logprobs=True, vocabulary_moments=True,
                                 prefilled_answers=True, chat_template=True, local_weights=True)
     #: its own options, then the ``from_pretrained`` loading options it passes on as given
-    accepted_args = frozenset({"trust_remote_code", "attn_implementation", "prefix_cache", "min_prefix_tokens", "revision",
-                               "chat_format", "device_map", "low_cpu_mem_usage", "use_safetensors", "variant", "subfolder",
+    accepted_args = frozenset({"trust_remote_code", "attn_implementation", "prefix_cache", "prefix_attention",
+                               "min_prefix_tokens", "revision", "chat_format", "device_map", "low_cpu_mem_usage", "use_safetensors", "variant", "subfolder",
                                "cache_dir", "local_files_only", "offload_folder", "load_in_8bit", "load_in_4bit",
                                "code_revision", "hub"})
     requires = ("torch", "transformers")
@@ -89,12 +62,13 @@ class HFBackend(TokenizedBackend):
         self.resolved = model
         self.batch_size = max(1, int(batch_size))
         use_prefix_cache = as_bool(args.pop("prefix_cache", True))  # few-shot prefix KV reuse
+        use_split = as_bool(args.pop("prefix_attention", True))  # its unmasked split attention on CPU
         min_prefix = int(args.pop("min_prefix_tokens", 16))
         if loaded is not None:
             self.model, self.tokenizer = loaded
             self.device = str(self.model.device)
             self.dtype_name = str(self.model.dtype).removeprefix("torch.")
-            self._setup(torch, seed, use_prefix_cache, min_prefix)
+            self._setup(torch, seed, use_prefix_cache, min_prefix, use_split)
             return
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dt = DTYPES.get((dtype or model.dtype or "float32").lower())
@@ -110,9 +84,9 @@ class HFBackend(TokenizedBackend):
             self.model = AutoModelForCausalLM.from_pretrained(
                 model.path, dtype=torch_dtype, attn_implementation=attn, **common, **args
             ).to(self.device)
-        self._setup(torch, seed, use_prefix_cache, min_prefix)
+        self._setup(torch, seed, use_prefix_cache, min_prefix, use_split)
 
-    def _setup(self, torch: Any, seed: int, use_prefix_cache: bool, min_prefix: int) -> None:
+    def _setup(self, torch: Any, seed: int, use_prefix_cache: bool, min_prefix: int, use_split: bool) -> None:
         """What the backend derives from its model and tokenizer, however they were loaded."""
         self.model.eval()
         torch.manual_seed(seed)
@@ -130,9 +104,13 @@ class HFBackend(TokenizedBackend):
         self._enc_cache: dict[tuple[str, bool | None], list[int]] = {}
         self._stop_cache: dict[tuple[str, ...], Any] = {}  # stop strings -> transformers criterion
         self._partial_ok = self._check_partial_head()
-        self._prefix_kv: dict[tuple[int, ...], Any] = {}
+        self._prefix_kv = PrefixKV(self._compute_prefix)
         self.min_prefix_tokens = min_prefix
+        self._split: bool = False  # the prefix-split attention (prefix_attention.py), once verified
         self.prefix_cache = use_prefix_cache and self._check_prefix_cache()
+        if self.prefix_cache and use_split and prefix_attention.offered(self):
+            self._split = True  # checked the same way, on its own path
+            self._split = self._check_prefix_cache()
 
     # ------------------------------------------------------------------ info
     def model_info(self) -> ModelInfo:
@@ -238,40 +216,42 @@ class HFBackend(TokenizedBackend):
         ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
         for i, r in enumerate(rows):
             ids[i, : len(r.tokens) - p] = torch.tensor(r.tokens[p:], dtype=torch.long)
-        b_idx = [i for i, r in enumerate(rows) for _ in r.reads]
-        p_idx = [pos - p for r in rows for pos, _ in r.reads]
+        # each distinct (row, position) goes through the output layer once: the options " A".." D"
+        # of a context are four reads of one position
+        spot: dict[tuple[int, int], int] = {}
+        which = [spot.setdefault((i, pos - p), len(spot)) for i, r in enumerate(rows) for pos, _ in r.reads]
         t_idx = [t for r in rows for _, t in r.reads]
         with torch.inference_mode():
-            cache = self._repeated_cache(prefix, len(rows)) if p else None
-            logits = self._logits_at(ids.to(self.device), torch.tensor(b_idx), torch.tensor(p_idx), cache)
+            cache = self._repeated_cache(prefix, len(rows)) if p and not self._split else None
+            split = self._prefix_kv.split_kv(prefix, self._n_heads()) if p and self._split else None
+            b_idx = torch.tensor([i for i, _ in spot], dtype=torch.long)
+            p_idx = torch.tensor([q for _, q in spot], dtype=torch.long)
+            logits = self._logits_at(ids.to(self.device), b_idx, p_idx, cache, split, p)
             logp = torch.log_softmax(logits.float(), dim=-1)
+            at = torch.tensor(which, device=logp.device)
             tok = torch.tensor(t_idx, device=logp.device)
-            picked = logp.gather(1, tok[:, None])[:, 0].tolist()
-            greedy = (logp.argmax(dim=-1) == tok).tolist()
+            picked = logp[at, tok].tolist()
+            greedy = (logp.argmax(dim=-1)[at] == tok).tolist()
         res, k = [], 0
         for r in rows:
             res.append(list(zip(picked[k:k + len(r.reads)], greedy[k:k + len(r.reads)])))
             k += len(r.reads)
         return res
 
-    def _repeated_cache(self, prefix: tuple[int, ...], n: int):
-        """The prefix's KV cache (computed once, kept for the last few prefixes), copied and
-        repeated to ``n`` rows: a forward pass appends to the cache it is given."""
-        import copy
-
-        cache = self._prefix_kv.get(prefix)
-        if cache is None:
+    def _compute_prefix(self, prefix: tuple[int, ...]) -> Any:
+        """The keys and values of ``prefix`` (one row), for :class:`PrefixKV` to keep."""
+        with self.torch.inference_mode():
             ids = self.torch.tensor([prefix], device=self.device)
-            cache = self._decoder(input_ids=ids, use_cache=True).past_key_values
-            self._prefix_kv[prefix] = cache
-            while len(self._prefix_kv) > 4:
-                self._prefix_kv.pop(next(iter(self._prefix_kv)))
-        c = copy.deepcopy(cache)
-        if n > 1:
-            c.batch_repeat_interleave(n)
-        return c
+            return self._decoder(input_ids=ids, use_cache=True).past_key_values
 
-    def _logits_at(self, ids, b_idx, p_idx, cache=None):
+    def _repeated_cache(self, prefix: tuple[int, ...], n: int):
+        """The prefix's KV cache (computed once per prefix) for a forward pass of ``n`` rows."""
+        return self._prefix_kv.for_rows(prefix, n)
+
+    def _n_heads(self) -> int:
+        return int(self._decoder.config.num_attention_heads)
+
+    def _logits_at(self, ids, b_idx, p_idx, cache=None, split=None, offset: int = 0):
         """Logits at (row, position) pairs. The decoder's hidden states are gathered first and
         only those go through the output layer; models whose head needs more (soft-capping,
         scaling) are detected at load time and use the full forward instead."""
@@ -279,6 +259,11 @@ class HFBackend(TokenizedBackend):
         # pad: the mask can be dropped, which lets SDPA take its fast causal path (positions
         # continue from the cached prefix, 0..L-1 without one). Every position read is unchanged.
         kw = {} if cache is None else {"past_key_values": cache, "use_cache": True}
+        if split is not None:  # on top of the prefix through prefix_attention (verified at load)
+            pos = self.torch.arange(offset, offset + ids.shape[1], device=ids.device)[None].expand(ids.shape[0], -1)
+            with prefix_attention.using(self._decoder.config):
+                hidden = self._decoder(input_ids=ids, position_ids=pos, chimed_prefix=split).last_hidden_state
+            return self._head(hidden[b_idx.to(hidden.device), p_idx.to(hidden.device)])
         if self._partial_ok:
             hidden = self._decoder(input_ids=ids, **kw).last_hidden_state
             h = hidden[b_idx.to(hidden.device), p_idx.to(hidden.device)]

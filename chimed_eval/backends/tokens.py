@@ -114,3 +114,32 @@ class TokenizedBackend(Backend):
                 break
             n += 1
         return n
+
+
+REPLACEMENT_CHAR = "\ufffd"
+MAX_CUT_TOKENS = 3  # a UTF-8 character lacks at most 3 of its bytes, held by at most 3 tokens
+
+
+def decode_complete(tokenizer: Any, ids: Sequence[int]) -> str:
+    """The generated tokens ``ids`` decoded to complete characters only.
+
+    A generation cut by its token budget can end inside a character (the first bytes of a
+    3-byte Chinese character, in byte-level or byte-fallback tokens): the tokenizer's decode then
+    ends with U+FFFD (byte-level BPE: one for the cut character; byte fallback: one per byte of
+    the whole undecodable run, the complete characters before the cut included). Such a tail is
+    not text the model wrote, and would be scored. So when the decoded text ends with U+FFFD,
+    the last 1..3 tokens are dropped until the rest decodes without a trailing U+FFFD; the
+    complete characters that the dropped tokens' text begins with are kept. A U+FFFD anywhere
+    else is kept as it is; one that really is the last character cannot be told apart after
+    decoding and is dropped too."""
+    text = tokenizer.decode(list(ids), skip_special_tokens=True)
+    if not text.endswith(REPLACEMENT_CHAR):
+        return text
+    for k in range(1, min(MAX_CUT_TOKENS, len(ids)) + 1):
+        head = tokenizer.decode(list(ids[:-k]), skip_special_tokens=True)
+        if head.endswith(REPLACEMENT_CHAR):
+            continue
+        if text.startswith(head):
+            return head + text[len(head):].rstrip(REPLACEMENT_CHAR)
+        return head
+    return text.rstrip(REPLACEMENT_CHAR)
