@@ -60,7 +60,7 @@ def run_options(task: Task, settings: RunSettings) -> TaskRunOptions:
     # chat setup (by what the backend can render), system prompt, think markers
     variant, chat = template_run_options(task, settings, variant, backend_capabilities(settings.backend))
     return TaskRunOptions(variant=variant, shots=shots, seed=settings.seed, max_new_tokens=settings.max_new_tokens,
-                          decoding=settings.decoding, **chat)  # type: ignore[arg-type]
+                          decoding=settings.decoding, max_turns=settings.max_turns, **chat)  # type: ignore[arg-type]
 
 
 def prepare(task: Task, data_dir: Path, settings: RunSettings) -> PreparedTask:
@@ -185,7 +185,7 @@ class MemoryStore:
 
 
 def evaluate(tasks: Sequence[Task], backend_factory, settings: RunSettings, out_dir: Path | None,
-             progress: bool = True) -> RunResult:
+             progress: bool = True, helper_opener=None) -> RunResult:
     """Run ``tasks`` on the backend built by ``backend_factory()`` and write OUT.
 
     The backend is built only after the data has loaded and validated, so a data error costs no
@@ -193,21 +193,35 @@ def evaluate(tasks: Sequence[Task], backend_factory, settings: RunSettings, out_
     setting, task definition, item and the model's weights, else it is refused before any record
     is reused. Tasks of an earlier run into the same OUT stay in results.json. With ``out_dir``
     None nothing is written: the records stay in memory (``RunResult.samples``).
+    ``helper_opener(spec)``: opens a helper model of ``settings.helpers`` (a consultation's patient
+    and judge, the answer checker); None: :func:`open_helper_backend` with the default cache.
     """
     data_dir = Path(settings.data_dir)
     prepared = [prepare(t, data_dir, settings) for t in tasks]
     check_capabilities(prepared, settings.backend)
+    opener = helper_opener or partial(open_helper_backend, settings, None)
     if out_dir is None:
-        return _evaluate_locked(prepared, backend_factory, settings, None, progress, {})
+        return _evaluate_locked(prepared, backend_factory, settings, None, progress, {}, opener)
     with OutLock(out_dir):
         adopted = check_adoptable(out_dir)
         remove_stale_temp_files(out_dir)  # what a killed run's atomic writes left; all writers hold the lock
         state = check_resume(out_dir, adopted, settings, prepared)
-        return _evaluate_locked(prepared, backend_factory, settings, out_dir, progress, state)
+        return _evaluate_locked(prepared, backend_factory, settings, out_dir, progress, state, opener)
+
+
+def open_helper_backend(settings: RunSettings, cache: Any, spec: dict[str, Any]) -> Any:
+    """A helper model (``settings.helpers``) opened as the run's own backend is: the run's seed,
+    batch size and device, behind the response cache (``cache`` as :func:`chimed_eval.backends.run_cache`
+    decides it; None: the default directory where the backend is cached by default)."""
+    from chimed_eval.backends import open_backend, run_cache
+
+    return open_backend(spec["backend"], spec["model"], seed=settings.seed, batch_size=settings.batch_size,
+                        device=settings.device, model_args=dict(spec.get("args") or {}),
+                        cache=run_cache(spec["backend"], False, None) if cache is None else cache)
 
 
 def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: RunSettings, out_dir: Path | None,
-                     progress: bool, state: dict[str, Any]) -> RunResult:
+                     progress: bool, state: dict[str, Any], opener=None) -> RunResult:
     stores = {p.task.name: SampleStore(out_dir, p.task.name) if out_dir is not None else MemoryStore() for p in prepared}
     done = {name: store.load() for name, store in stores.items()}
     by_key: dict[tuple[str, str], tuple[PreparedTask, Sample, Request]] = {}
@@ -221,6 +235,8 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
                 )
             by_key[(p.task.name, s.id)] = (p, s, r)
 
+    interactive = [p for p in prepared if getattr(p.task, "interactive", False)]  # consultations
+    by_key = {k: v for k, v in by_key.items() if not getattr(v[0].task, "interactive", False)}
     pending_total = sum(1 for (t, i) in by_key if i not in done[t])
     # the scripted oracle is told the answers; every other backend factory takes no argument
     backend = backend_factory(script=oracle_script(prepared)) if _wants_oracle_script(settings) else backend_factory()
@@ -232,6 +248,7 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
             # engines that schedule their own batches (vLLM) ask for larger hand-overs
             size = max(settings.batch_size, int(getattr(backend, "run_batch_size", None) or 0))
             _run_batches(backend, prepared, by_key, done, stores, size, progress, pending_total)
+        _run_helpers(backend, prepared, interactive, done, stores, settings, out_dir, progress, opener)
     finally:
         backend.close()
 
@@ -249,6 +266,26 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
 
     write_json_atomic(results_json(out_dir), keep_earlier_tasks(out_dir, run_result_to_dict(run), state))  # sealed
     return dataclasses.replace(run, sample_source=partial(iter_samples, out_dir))
+
+
+def _run_helpers(backend, prepared, interactive, done, stores, settings: RunSettings, out_dir, progress, opener) -> None:
+    """The passes that ask other models besides the evaluated one: consultations
+    (:mod:`chimed_eval.engine.consult`) and the answer check (:mod:`chimed_eval.engine.answer_check`)."""
+    if not interactive and "answer_check" not in settings.helpers:
+        return
+    from chimed_eval.engine.consult import HelperPool, run_consultations
+
+    pool = HelperPool(settings.helpers, opener)
+    try:
+        for p in interactive:
+            run_consultations(p, backend, pool, done[p.task.name], stores[p.task.name], out_dir, settings.batch_size,
+                              progress)
+        if "answer_check" in settings.helpers:
+            from chimed_eval.engine.answer_check import run_answer_check
+
+            run_answer_check(prepared, pool, done, stores, settings.batch_size)
+    finally:
+        pool.close()
 
 
 def _run_batches(backend, prepared, by_key, done, stores, batch_size, progress, pending_total) -> None:
