@@ -37,8 +37,9 @@ def add_parser(sub) -> None:
     j.add_argument("--baseline", type=Path, default=None,
                    help="pairwise: the run (OUT2) whose answers are compared; pointwise: a second run whose answers "
                         "are graded too (tells a judge's leniency from its self-preference)")
-    j.add_argument("--rubric", default="medical", help="pointwise rubric: medical (accuracy, helpfulness, safety; "
-                                                        "default) or cmb-clin (CMB-Clin's four criteria)")
+    j.add_argument("--rubric", default=None, help="pointwise rubric: medical (accuracy, helpfulness, safety; the "
+                                                   "default) or cmb-clin (CMB-Clin's four criteria; the default when "
+                                                   "only cmb-clin is judged)")
     j.add_argument("--tasks", default=None, help="comma-separated (default: every open-QA/dialogue task of OUT)")
     j.add_argument("--limit", type=int, default=None, help="first N items of each task")
     j.add_argument("--aggregate", default=None, choices=("mean", "majority"),
@@ -66,9 +67,17 @@ def add_run_flags(r) -> None:
     r.add_argument("--judge-protocol", default="pointwise", choices=("pointwise", "pairwise"))
     r.add_argument("--judge-baseline", type=Path, default=None,
                    help="the baseline run's output directory (pairwise: compared; pointwise: graded too)")
-    r.add_argument("--judge-rubric", default="medical", help="pointwise rubric: medical (default) or cmb-clin")
+    r.add_argument("--judge-rubric", default=None, help="pointwise rubric: medical (default) or cmb-clin (the default "
+                                                        "when only cmb-clin is judged)")
     r.add_argument("--judge-verdict", default="generate", choices=("generate", "logprobs"),
                    help="generate (default; parsed text) or logprobs (next-token probabilities, G-Eval)")
+
+
+def default_rubric(tasks) -> str:
+    """The rubric when none is named: CMB-Clin's four criteria when every judged task is ``cmb-clin``
+    (its authors' measure), else ``medical``."""
+    names = list(tasks or ())
+    return "cmb-clin" if names and all(t == "cmb-clin" for t in names) else "medical"
 
 
 def settings_from_args(a: argparse.Namespace):
@@ -82,7 +91,7 @@ def settings_from_args(a: argparse.Namespace):
     BACKENDS.get(a.judge_backend)  # an unknown backend fails before any data or model loads
     tasks = _names(a.tasks) or None
     return JudgeSettings(judges=_names(a.judge), backend=a.judge_backend, judge_args=args, protocol=a.protocol,
-                         rubric=a.rubric, baseline=str(a.baseline) if a.baseline is not None else None,
+                         rubric=a.rubric or default_rubric(tasks), baseline=str(a.baseline) if a.baseline is not None else None,
                          aggregate=a.aggregate, tasks=tasks, limit=a.limit, max_new_tokens=a.max_new_tokens,
                          batch_size=a.batch_size, device=a.device, dtype=a.dtype, seed=a.seed,
                          cache=run_cache(a.judge_backend, a.no_cache, a.cache),
@@ -105,6 +114,10 @@ def _judge(out: Path, settings, progress: bool) -> int:
 
 
 def run(a: argparse.Namespace) -> int:
+    if a.rubric is None and not a.tasks:  # the rubric follows the tasks OUT holds
+        from chimed_eval.judge.inputs import generation_tasks
+
+        a.rubric = default_rubric(generation_tasks(a.output, None))
     return _judge(a.output, settings_from_args(a), not a.no_progress)
 
 

@@ -16,7 +16,7 @@ import platform
 import sys
 from functools import partial
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from chimed_eval.core.version import SCHEMA_VERSION, __version__
 from chimed_eval.core.errors import ConfigError
@@ -72,18 +72,13 @@ def prepare(task: Task, data_dir: Path, settings: RunSettings) -> PreparedTask:
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise ConfigError(f"task {task.name!r}: duplicate item id {dup!r}")
+    if task.multi_turn and (settings.shard or settings.repeats or settings.shuffle_choices):
+        raise ConfigError(f"task {task.name!r} is multi-turn (a case's later questions hold the model's earlier "
+                          "answers): --shard, --data-parallel, --repeats and --shuffle-choices do not apply to it")
     samples = _expand(task, samples, settings)  # --shuffle-choices / --repeats: K items per item
-    requests = task.build_requests(data, samples, options)
-    from chimed_eval.evidence.expand import seed_id
-
-    seed_ids = {s.id: seed_id(s) for s in samples}  # --shuffle-choices pass 0: the plain run's seed
-    seeded = []
-    for r in requests:
-        g = r.generation
-        if g is not None and not g.greedy and g.seed is None:
-            seed = item_seed(settings.seed, seed_ids.get(r.key, r.key))
-            r = dataclasses.replace(r, generation=dataclasses.replace(g, seed=seed))
-        seeded.append(r)
+    # a multi-turn task's requests are built round by round as its answers come (_round_items)
+    requests = [] if task.multi_turn else task.build_requests(data, samples, options)
+    seeded = _seeded(requests, samples, settings.seed)
     if settings.repeats:
         from chimed_eval.evidence.expand import check_sampled
 
@@ -98,6 +93,37 @@ def prepare(task: Task, data_dir: Path, settings: RunSettings) -> PreparedTask:
         return PreparedTask(task, data, samples[i::n], seeded[i::n], options, n_total=len(samples),
                             items_sha256=items, generation=generation)
     return PreparedTask(task, data, samples, seeded, options, items_sha256=items, generation=generation)
+
+
+def _seeded(requests: Sequence[Request], samples: Sequence[Sample], run_seed: int) -> list[Request]:
+    """Each sampled request with its seed, from (run seed, item id): the same in every round and shard."""
+    from chimed_eval.evidence.expand import seed_id
+
+    seed_ids = {s.id: seed_id(s) for s in samples}  # --shuffle-choices pass 0: the plain run's seed
+    seeded = []
+    for r in requests:
+        g = r.generation
+        if g is not None and not g.greedy and g.seed is None:
+            seed = item_seed(run_seed, seed_ids.get(r.key, r.key))
+            r = dataclasses.replace(r, generation=dataclasses.replace(g, seed=seed))
+        seeded.append(r)
+    return seeded
+
+
+def _n_rounds(p: PreparedTask) -> int:
+    return 1 + max((p.task.round_of(s) for s in p.samples), default=0) if p.task.multi_turn else 1
+
+
+def _round_pairs(p: PreparedTask, rnd: int, answers: Mapping[str, str], seed: int) -> list[tuple[Sample, Request]]:
+    """The (item, request) pairs of round ``rnd`` of a prepared task; ``answers``: the kept answers
+    of the earlier rounds (a multi-turn task's prompts hold them)."""
+    if not p.task.multi_turn:
+        return list(zip(p.samples, p.requests)) if rnd == 0 else []
+    samples = [s for s in p.samples if p.task.round_of(s) == rnd]
+    if not samples:
+        return []
+    requests = p.task.round_requests(p.data, samples, p.options, answers)
+    return list(zip(samples, _seeded(requests, samples, seed)))
 
 
 def _expand(task: Task, samples: list[Sample], settings: RunSettings) -> list[Sample]:
@@ -126,7 +152,15 @@ def oracle_script(prepared: Sequence[PreparedTask]) -> dict[str, int | str | Non
     gold answers go to the fake backend this way, never on the requests."""
     from chimed_eval.backends.fake import script_key
 
-    return {script_key(r): p.task.oracle_output(s, r, p.options) for p in prepared for s, r in zip(p.samples, p.requests)}
+    script: dict[str, int | str | None] = {}
+    for p in prepared:
+        answers: dict[str, str] = {}  # a multi-turn task's later prompts hold the oracle's own earlier answers
+        for rnd in range(_n_rounds(p)):
+            for s, r in _round_pairs(p, rnd, answers, p.options.seed):
+                out = p.task.oracle_output(s, r, p.options)
+                script[script_key(r)] = out
+                answers[s.id] = str(out or "")
+    return script
 
 
 def _wants_oracle_script(settings: RunSettings) -> bool:
@@ -224,30 +258,26 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
                      progress: bool, state: dict[str, Any], opener=None) -> RunResult:
     stores = {p.task.name: SampleStore(out_dir, p.task.name) if out_dir is not None else MemoryStore() for p in prepared}
     done = {name: store.load() for name, store in stores.items()}
-    by_key: dict[tuple[str, str], tuple[PreparedTask, Sample, Request]] = {}
-    for p in prepared:
-        for s, r in zip(p.samples, p.requests):
-            rec = done[p.task.name].get(s.id)
-            if rec is not None and rec.get("prompt_hash") != r.prompt_hash:
-                raise ConfigError(
-                    f"{stores[p.task.name].path}: item {s.id!r} was recorded with a different prompt; "
-                    "use a new --output directory (or delete that file) to start over"
-                )
-            by_key[(p.task.name, s.id)] = (p, s, r)
-
-    interactive = [p for p in prepared if getattr(p.task, "interactive", False)]  # consultations
-    by_key = {k: v for k, v in by_key.items() if not getattr(v[0].task, "interactive", False)}
-    pending_total = sum(1 for (t, i) in by_key if i not in done[t])
+    by_key = _round_items(prepared, 0, done, stores)  # round 0: every single-round task's items too
+    interactive = [p for p in prepared if getattr(p.task, "interactive", False)]  # consultations: engine/consult.py
+    pending_total = sum(1 for p in prepared if p not in interactive for s in p.samples if s.id not in done[p.task.name])
     # the scripted oracle is told the answers; every other backend factory takes no argument
     backend = backend_factory(script=oracle_script(prepared)) if _wants_oracle_script(settings) else backend_factory()
     try:
         model = backend.model_info()
         if out_dir is not None:
             check_model(out_dir, state, model)
-        if pending_total:
-            # engines that schedule their own batches (vLLM) ask for larger hand-overs
-            size = max(settings.batch_size, int(getattr(backend, "run_batch_size", None) or 0))
-            _run_batches(backend, prepared, by_key, done, stores, size, progress, pending_total)
+        # engines that schedule their own batches (vLLM) ask for larger hand-overs
+        size = max(settings.batch_size, int(getattr(backend, "run_batch_size", None) or 0))
+        bar = _progress(pending_total, progress)
+        try:
+            for rnd in range(max((_n_rounds(p) for p in prepared), default=1)):
+                if rnd:  # a multi-turn task's next round: its prompts hold the answers just recorded
+                    by_key = _round_items(prepared, rnd, done, stores)
+                if any(i not in done[t] for (t, i) in by_key):
+                    _run_batches(backend, by_key, done, stores, size, bar)
+        finally:
+            bar.close()
         _run_helpers(backend, prepared, interactive, done, stores, settings, out_dir, progress, opener)
     finally:
         backend.close()
@@ -268,57 +298,62 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
     return dataclasses.replace(run, sample_source=partial(iter_samples, out_dir))
 
 
-def _run_helpers(backend, prepared, interactive, done, stores, settings: RunSettings, out_dir, progress, opener) -> None:
-    """The passes that ask other models besides the evaluated one: consultations
-    (:mod:`chimed_eval.engine.consult`) and the answer check (:mod:`chimed_eval.engine.answer_check`)."""
-    if not interactive and "answer_check" not in settings.helpers:
-        return
-    from chimed_eval.engine.consult import HelperPool, run_consultations
+        if pending_total:
+            # engines that schedule their own batches (vLLM) ask for larger hand-overs
+            size = max(settings.batch_size, int(getattr(backend, "run_batch_size", None) or 0))
+            _run_batches(backend, prepared, by_key, done, stores, size, progress, pending_total)
+        _run_helpers(backend, prepared, interactive, done, stores, settings, out_dir, progress, opener)
+def _round_items(prepared: Sequence[PreparedTask], rnd: int, done: dict[str, dict[str, dict[str, Any]]],
+                 stores: dict[str, Any]) -> dict[tuple[str, str], tuple[PreparedTask, Sample, Request]]:
+    """(task, item id) -> (task, item, request) for round ``rnd``; a recorded item whose prompt
+    differs from the one it gets now is refused (another prompt, or other earlier answers)."""
+    by_key: dict[tuple[str, str], tuple[PreparedTask, Sample, Request]] = {}
+    for p in prepared:
+        recs = done[p.task.name]
+        answers = {i: p.task.kept_answer(r) for i, r in recs.items()} if p.task.multi_turn else {}
+        for s, r in _round_pairs(p, rnd, answers, p.options.seed):
+            rec = recs.get(s.id)
+            if rec is not None and rec.get("prompt_hash") != r.prompt_hash:
+                raise ConfigError(
+                    f"{stores[p.task.name].path}: item {s.id!r} was recorded with a different prompt; "
+                    "use a new --output directory (or delete that file) to start over"
+                )
+            if not getattr(p.task, "interactive", False):  # consultations run in engine/consult.py
+                by_key[(p.task.name, s.id)] = (p, s, r)
+    return by_key
 
-    pool = HelperPool(settings.helpers, opener)
-    try:
-        for p in interactive:
-            run_consultations(p, backend, pool, done[p.task.name], stores[p.task.name], out_dir, settings.batch_size,
-                              progress)
-        if "answer_check" in settings.helpers:
-            from chimed_eval.engine.answer_check import run_answer_check
 
-            run_answer_check(prepared, pool, done, stores, settings.batch_size)
-    finally:
-        pool.close()
-
-
-def _run_batches(backend, prepared, by_key, done, stores, batch_size, progress, pending_total) -> None:
+def _progress(total: int, progress: bool):
     from tqdm import tqdm
 
-    bar = tqdm(total=pending_total, unit="item", desc="evaluating", disable=not progress, file=sys.stderr,
-               dynamic_ncols=True)
-    try:
-        for kind in REQUEST_KINDS:  # loglikelihood, next_token, generate, token_logprobs
-            items = [(k, v) for k, v in by_key.items() if v[2].kind == kind]
-            if not items:
+    return tqdm(total=total, unit="item", desc="evaluating", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+
+
+def _run_batches(backend, by_key, done, stores, batch_size, bar) -> None:
+    """Run one round's items, kind by kind, in batches whose boundaries come from the round's full item list."""
+    for kind in REQUEST_KINDS:  # loglikelihood, next_token, generate, token_logprobs
+        items = [(k, v) for k, v in by_key.items() if v[2].kind == kind]
+        if not items:
+            continue
+        # The backend's order (shared prefix, then longest first), ties in item order: the
+        # batch boundaries depend only on the full item list.
+        order = sorted(range(len(items)), key=lambda i: (*backend.sort_key(items[i][1][2]), i))
+        for start in range(0, len(order), batch_size):
+            batch = [items[i] for i in order[start:start + batch_size]]
+            missing = [(k, v) for k, v in batch if k[1] not in done[k[0]]]
+            if not missing:
                 continue
-            # The backend's order (shared prefix, then longest first), ties in item order: the
-            # batch boundaries depend only on the full item list.
-            order = sorted(range(len(items)), key=lambda i: (*backend.sort_key(items[i][1][2]), i))
-            for start in range(0, len(order), batch_size):
-                batch = [items[i] for i in order[start:start + batch_size]]
-                missing = [(k, v) for k, v in batch if k[1] not in done[k[0]]]
-                if not missing:
+            responses = backend.run(kind, [v[2] for _, v in batch])
+            new: dict[str, list[dict[str, Any]]] = {}
+            for (key, (p, s, r)), resp in zip(batch, responses):
+                if key[1] in done[key[0]]:
                     continue
-                responses = backend.run(kind, [v[2] for _, v in batch])
-                new: dict[str, list[dict[str, Any]]] = {}
-                for (key, (p, s, r)), resp in zip(batch, responses):
-                    if key[1] in done[key[0]]:
-                        continue
-                    rec = score_to_record(p.task.score(p.data, s, r, resp, p.options))
-                    new.setdefault(key[0], []).append(rec)
-                    done[key[0]][key[1]] = rec
-                for task_name, recs in new.items():
-                    stores[task_name].append(recs)
-                bar.update(len(missing))
-    finally:
-        bar.close()
+                rec = score_to_record(p.task.score(p.data, s, r, resp, p.options))
+                new.setdefault(key[0], []).append(rec)
+                done[key[0]][key[1]] = rec
+            for task_name, recs in new.items():
+                stores[task_name].append(recs)
+            bar.update(len(missing))
 
 
 def task_result(task: Task, p: PreparedTask | None, scores: list[SampleScore], seed: int, *,

@@ -70,6 +70,9 @@ def summary_lines(res: Mapping[str, Any]) -> list[str]:
         for j, f in rows:
             main, ci, inval, bias = _judge_row(res["protocol"], f)
             lines.append(f"{task:22} {j:24} {f.get('n', '-'):>5}  {main:18} {ci:16} {inval:12} {bias}")
+            if isinstance(f.get("criteria"), dict) and res.get("rubric") == "cmb-clin":  # as the CMB authors report
+                lines.append(f"{'':22} {'':24} criteria (1-5): " + "; ".join(
+                    f"{c} {_f(v.get('value'))} {_ci(v)}" for c, v in f["criteria"].items()))
         ag = t.get("agreement")
         if ag:
             lines.append(f"{'':22} agreement: Cohen's kappa {kappa_text(ag)}; Krippendorff's alpha "

@@ -70,6 +70,28 @@ class Task(ABC):
         from the whole item list's requests; None for tasks that do not generate."""
         return None
 
+    # -- multi-turn tasks (the runner asks them round by round)
+    #: True for a task whose later items' prompts hold the model's own answers to earlier items
+    #: (a case's questions asked in order, ``cmb-clin``): the runner then builds and runs the
+    #: requests round by round (:meth:`round_of`, :meth:`round_requests`), never all at once.
+    multi_turn: bool = False
+
+    def round_of(self, sample: Sample) -> int:
+        """The round in which ``sample`` is asked (0 first); a multi-turn task's item of round k
+        may use the kept answers of items of rounds below k only."""
+        return 0
+
+    def round_requests(self, data: TaskData, samples: Sequence[Sample], options: TaskRunOptions,
+                       answers: Mapping[str, str]) -> list[Request]:
+        """The requests of ``samples`` (all of one round), given ``answers`` (item id -> the kept
+        answer, :meth:`kept_answer`, of every item of the earlier rounds). Default: build_requests."""
+        return self.build_requests(data, samples, options)
+
+    def kept_answer(self, record: Mapping[str, Any]) -> str:
+        """What a later round's prompt keeps of an item's saved record: its generation, as scored
+        (stop strings and reasoning traces cut), so a resumed run rebuilds the same prompts."""
+        return str(record.get("generation") or "")
+
     def oracle_output(self, sample: Sample, request: Request, options: TaskRunOptions) -> int | str | None:
         """What a perfect model answers (the fake backend's ``oracle`` script): the gold option
         index for choice requests, the reference text for generations."""
