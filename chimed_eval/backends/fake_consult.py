@@ -70,7 +70,7 @@ def fake_doctor(behaviour: str, prompt: str) -> str:
     said = _lines(prompt, "病人")
     if turn >= most:
         return "诊断：不明\n计划：完善检查后再定。"
-    if "检查结果：" in prompt:
+    if "\n检查结果：" in prompt:  # the tests it ordered have come back
         return "诊断：不明\n计划：完善检查后再定。"
     if turn >= most - 1 or (said and said[-1].startswith(NOTHING_MORE)):
         return "检查：全部检查"

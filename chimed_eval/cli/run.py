@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from chimed_eval.cli.helper_flags import config_fields
 from chimed_eval.cli.rebuild import task_getter
 from chimed_eval.cli.summary import print_summary
 from chimed_eval.core.errors import ConfigError
@@ -78,6 +79,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     from chimed_eval.cli.judge import add_run_flags
 
     add_run_flags(r)  # --judge, --judge-backend, --judge-args, ... (chimed_eval/cli/judge.py)
+    from chimed_eval.cli.helper_flags import add_run_flags as add_helper_flags
+
+    add_helper_flags(r)  # --patient-model, --consult-judge, --max-turns, --answer-check (chimed_eval/cli/helper_flags.py)
 
 
 def run_config(a: argparse.Namespace) -> RunConfig:
@@ -88,7 +92,7 @@ def run_config(a: argparse.Namespace) -> RunConfig:
                      apply_chat_template=a.apply_chat_template, system_prompt=a.system_prompt,
                      fewshot_as_multiturn=a.fewshot_as_multiturn, task_args=parse_kv(a.task_args, "--task-args"),
                      task_config=a.task_config, cache=a.cache, use_cache=not a.no_cache, shard=a.shard,
-                     progress=not a.no_progress)
+                     progress=not a.no_progress, **config_fields(a))
 
 
 def run(a: argparse.Namespace) -> int:

@@ -298,11 +298,26 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
     return dataclasses.replace(run, sample_source=partial(iter_samples, out_dir))
 
 
-        if pending_total:
-            # engines that schedule their own batches (vLLM) ask for larger hand-overs
-            size = max(settings.batch_size, int(getattr(backend, "run_batch_size", None) or 0))
-            _run_batches(backend, prepared, by_key, done, stores, size, progress, pending_total)
-        _run_helpers(backend, prepared, interactive, done, stores, settings, out_dir, progress, opener)
+def _run_helpers(backend, prepared, interactive, done, stores, settings: RunSettings, out_dir, progress, opener) -> None:
+    """The passes that ask other models besides the evaluated one: consultations
+    (:mod:`chimed_eval.engine.consult`) and the answer check (:mod:`chimed_eval.engine.answer_check`)."""
+    if not interactive and "answer_check" not in settings.helpers:
+        return
+    from chimed_eval.engine.consult import HelperPool, run_consultations
+
+    pool = HelperPool(settings.helpers, opener)
+    try:
+        for p in interactive:
+            run_consultations(p, backend, pool, done[p.task.name], stores[p.task.name], out_dir, settings.batch_size,
+                              progress)
+        if "answer_check" in settings.helpers:
+            from chimed_eval.engine.answer_check import run_answer_check
+
+            run_answer_check(prepared, pool, done, stores, settings.batch_size)
+    finally:
+        pool.close()
+
+
 def _round_items(prepared: Sequence[PreparedTask], rnd: int, done: dict[str, dict[str, dict[str, Any]]],
                  stores: dict[str, Any]) -> dict[tuple[str, str], tuple[PreparedTask, Sample, Request]]:
     """(task, item id) -> (task, item, request) for round ``rnd``; a recorded item whose prompt
