@@ -96,7 +96,7 @@ class Helper:
     """A patient or judge backend with its prompt rendering."""
 
     def __init__(self, role: str, spec: dict[str, Any], backend: Any) -> None:
-        self.role, self.backend = role, backend
+        self.role, self.backend, self.spec_model = role, backend, str(spec["model"])
         self.render = role_setup(spec["backend"], spec["model"], dict(spec.get("args") or {}))
 
     def ask(self, keyed_prompts: list[tuple[str, str]], batch_size: int) -> list[str]:
