@@ -90,7 +90,7 @@ def split_record(description: str) -> CaseSections:
             continue
         kind, rest = _header(line), ""
         head, colon, tail = line.partition("：") if "：" in line else line.partition(":")
-        if kind is None and colon and tail.strip() and _header(head) in ("exam", "tests"):
+        if kind is None and colon and tail.strip() and head.strip().startswith(_EXAM_HEADERS + ("辅助检查",)):
             kind, line, rest = _header(head), head, tail.strip()  # 查体：体温 36.9℃ ... on one line
         if kind == "history" and where == "history":
             continue  # 现病史 / 病史摘要 / 主诉 headers: the content follows
@@ -158,7 +158,7 @@ def reference_diagnosis(qa_pairs: Sequence[tuple[str, str]]) -> tuple[str, str]:
         return "", "none"
     asks = [(q, a) for q, a in qa_pairs if "诊断" in q and not _OPTIONS.search(q)]
     _q, answer = asks[0] if asks else qa_pairs[0]
-    m = re.search(r"诊断(?:：|:|为)\s*(.+)", answer)
+    m = re.search(r"诊断(?:为\s*[：:]?|[：:])\s*(.+)", answer)
     if m:
         text = re.split(r"\n|[（(]\s*2\s*[)）]|诊断依据", m.group(1))[0]
         return normalise_diagnosis(text), "diagnosis-line"
