@@ -94,26 +94,26 @@ def test_verdict_parsing():
 
 def test_done_when_fake_consultation_gives_accuracy_coverage_turns_and_leak_rate(tmp_path):
     faithful = run(tmp_path, "doctor:thorough", "patient:faithful", "--max-turns", "8", out="a")
-    assert faithful["coverage"]["value"] == pytest.approx(1.0)  # every history fact told and asked for
+    assert faithful["coverage"]["value"] == pytest.approx(100.0)  # every history fact told and asked for
     assert faithful["turns_mean"]["value"] > 2
     assert faithful["diagnosis_acc"]["value"] == 0.0 and faithful["diagnosis_acc"]["ci_method"] == "wilson"
     assert faithful["simulator_leak_rate"]["value"] == 0.0 and faithful["simulator_leak_flagged"]["value"] == 0.0
     assert faithful["simulator_invention_rate"]["value"] == 0.0
 
     leaky = run(tmp_path, "doctor:thorough", "patient:leaky", "--max-turns", "8", out="b")
-    assert leaky["simulator_leak_rate"]["value"] == 1.0  # the leaking patient drives it to 100%
-    assert leaky["simulator_leak_rate"]["ci_low"] < 1.0 and leaky["simulator_leak_flagged"]["value"] == 1.0
+    assert leaky["simulator_leak_rate"]["value"] == 100.0  # the leaking patient drives it to 100
+    assert leaky["simulator_leak_rate"]["ci_low"] < 100.0 and leaky["simulator_leak_flagged"]["value"] == 1.0
 
     silent = run(tmp_path, "doctor:silent", "patient:faithful", out="c")
     assert silent["coverage"]["value"] == 0.0 and silent["turns_mean"]["value"] == 1.0
 
     oracle = run(tmp_path, "oracle", "patient:faithful", out="d")  # the reference diagnosis at once
-    assert oracle["diagnosis_acc"]["value"] == 1.0 and oracle["plan_score"]["value"] > 0.5
+    assert oracle["diagnosis_acc"]["value"] == 100.0 and oracle["plan_score"]["value"] > 50
 
 
 def test_transcripts_are_saved_and_the_budget_ends_a_case(tmp_path):
     metrics = run(tmp_path, "fixed:问：哪里不舒服？", "patient:faithful", "--max-turns", "2")  # never diagnoses
-    assert metrics["budget_exhausted_rate"]["value"] == 1.0 and metrics["diagnosis_acc"]["value"] == 0.0
+    assert metrics["budget_exhausted_rate"]["value"] == 100.0 and metrics["diagnosis_acc"]["value"] == 0.0
     recs = [json.loads(x) for x in (tmp_path / "out" / "samples" / "consult.jsonl").read_text().splitlines()]
     assert [t["role"] for t in recs[0]["extra"]["transcript"]] == ["doctor", "patient", "doctor"]
     assert recs[0]["extra"]["transcript"][1]["text"] == "3小时前解大便后出现右下腹疼痛，右下腹可触及一包块。"  # two facts

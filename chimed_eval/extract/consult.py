@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-_CUT = re.compile(r"\n\s*(?:病人|患者|检查结果)\s*[：:]")
+_CUT = re.compile(r"(?:^|\n)\s*(?:病人|患者|检查结果)\s*[：:]")
 
 
 def own_turn(text: str) -> str:

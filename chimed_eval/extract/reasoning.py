@@ -124,8 +124,8 @@ def reasoning_figures(scores: Sequence[SampleScore], protocol: str | None) -> li
 
         k = sum(float(s.extra.get("score_with_answer_check", s.score)) for s in scores)
         ci = wilson(k, n)
-        out.append(Metric("acc_with_answer_check", k / n if n else 0.0, ci[0] if ci else None, ci[1] if ci else None,
-                          n, None, protocol, None, WILSON if ci else None))
+        out.append(Metric("acc_with_answer_check", 100.0 * k / n if n else 0.0, 100 * ci[0] if ci else None,
+                          100 * ci[1] if ci else None, n, "items", protocol, None, WILSON if ci else None))
     if any("reasoning_trace" in s.extra for s in scores):
         out += rate_and_count("truncated_trace", [bool(s.extra.get("trace_truncated")) for s in scores], "items",
                               protocol)

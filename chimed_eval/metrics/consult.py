@@ -1,5 +1,6 @@
 """The figures of a simulated consultation (:mod:`chimed_eval.task.consult`), from its per-case
-records' ``extra``: pure functions, one Metric list per task.
+records' ``extra``: pure functions, one Metric list per task. Shares and scores are percentages
+(0-100, as ``acc`` everywhere); turns, tokens, characters and counts are plain numbers.
 
 * ``diagnosis_acc``: share of cases whose diagnosis the judge found consistent with the reference
   (an unreadable verdict or no diagnosis counts wrong; ``diagnosis_unreadable_count``), Wilson.
@@ -13,7 +14,7 @@ records' ``extra``: pure functions, one Metric list per task.
   of audited cases where the judge said yes (cases whose answer is unreadable left out,
   ``simulator_audit_unreadable_count``), Wilson.
 * ``simulator_leak_flagged``: 1 when the leak rate's point value exceeds :data:`LEAK_THRESHOLD`
-  (0.10): the consultation figures of that run rest on a simulator that gave answers away.
+  (10%): the consultation figures of that run rest on a simulator that gave answers away.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any, Mapping, Sequence
 from chimed_eval.core.types import Metric
 from chimed_eval.metrics.stats import WILSON, mean_ci, wilson
 
-LEAK_THRESHOLD = 0.10
+LEAK_THRESHOLD = 10.0
 AUDIT_FIGURES = {"泄露": "simulator_leak_rate", "矛盾": "simulator_contradiction_rate",
                  "编造": "simulator_invention_rate"}
 DIRECTIONS = {"diagnosis_acc": "higher", "coverage": "higher", "plan_score": "higher", "turns_mean": None,
@@ -34,21 +35,23 @@ DIRECTIONS = {"diagnosis_acc": "higher", "coverage": "higher", "plan_score": "hi
 
 
 def _rate(name: str, flags: Sequence[bool]) -> Metric:
+    """A percentage of cases with its Wilson interval."""
     n = len(flags)
     k = sum(1 for f in flags if f)
     ci = wilson(k, n)
-    return Metric(name, k / n if n else 0.0, ci[0] if ci else None, ci[1] if ci else None, n,
-                  ci_method=WILSON if ci else None)
+    return Metric(name, 100.0 * k / n if n else 0.0, 100 * ci[0] if ci else None, 100 * ci[1] if ci else None, n,
+                  "cases", ci_method=WILSON if ci else None)
 
 
 def _mean(name: str, values: Sequence[float], seed: int, ci: bool = True) -> Metric:
+    """A mean over cases; with ``ci`` of scores in [0, 1], as a percentage with its interval."""
     n = len(values)
     if not n:
         return Metric(name, 0.0, n=0)
     if not ci:
-        return Metric(name, sum(values) / n, n=n)
+        return Metric(name, sum(values) / n, n=n, averaging="cases")
     lo, hi, method = mean_ci(values, seed)
-    return Metric(name, sum(values) / n, lo, hi, n, ci_method=method)
+    return Metric(name, 100.0 * sum(values) / n, 100 * lo, 100 * hi, n, "cases", ci_method=method)
 
 
 def _count(name: str, k: int, n: int) -> Metric:
