@@ -186,3 +186,13 @@ def test_patient_flags_without_a_consultation_task_are_refused(tmp_path, capsys)
     code = main(["run", "--backend", "fake", "--model", "fixed:A", "--tasks", "mcq", "--task-args", f"path={exam}",
                  "--patient-model", "x", "--output", str(tmp_path / "o")])
     assert code == 2 and "consultation" in capsys.readouterr().err
+
+
+def test_a_leaking_simulator_is_flagged_in_console_and_report(tmp_path, capsys):
+    run(tmp_path, "doctor:thorough", "patient:leaky", "--max-turns", "6")
+    assert "FLAGGED: the patient simulator gave away" in capsys.readouterr().out
+    assert main(["report", str(tmp_path / "out"), "--output", str(tmp_path / "r.html")]) == 0
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Simulator audit (examples)" in html and "我的检查结果：" in html and "FLAGGED" in html
+    run(tmp_path, "doctor:thorough", "patient:faithful", "--max-turns", "6", out="ok")
+    assert "FLAGGED" not in capsys.readouterr().out
