@@ -94,7 +94,7 @@ def read_cases(path: str | Path) -> list[ClinCase]:
         p = p / FILE
     if not p.is_file():
         raise MissingDataError(f"{p} not found. Put CMB-Clin there ({FILE} from github.com/FreedomIntelligence/CMB, "
-                               f"Data/CME-test-qa/; `chimed-eval data fetch cmb_clin`)")
+                               f"Data/CME-test-qa/; `chimed-eval data --datasets cmb_clin`)")
     try:
         doc = json.loads(p.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as e:

@@ -21,7 +21,7 @@ also read as multiple choice (the exam cascade, :func:`chimed_eval.extract.lette
 and reported as ``choice_acc`` (percent) over those questions (``n`` = their count, Wilson interval),
 ``case_count`` the cases covered; the
 records keep ``extra.choice``. ``subjects`` holds per case the number of questions and their mean
-ROUGE-L (char). The authors' measure, a judge's 1-5 scores on fluency, relevance, completeness and
+ROUGE-L (char, percent). The authors' measure, a judge's 1-5 scores on fluency, relevance, completeness and
 medical proficiency, comes from ``--judge MODEL`` (the ``cmb-clin`` rubric is the default for this
 task), reported per criterion and as their mean, as the CMB paper reports them.
 """
@@ -37,7 +37,7 @@ from chimed_eval.core.errors import ConfigError
 from chimed_eval.core.types import Metric, Request, Response, Sample, SampleScore, file_sha256
 from chimed_eval.task.options import TaskData, TaskRunOptions
 from chimed_eval.tasks import TASKS
-from chimed_eval.tasks.cmb_clin import cases_file, read_cases
+from chimed_eval.tasks.cmb_clin import FOLDER, cases_file, read_cases
 from chimed_eval.tasks.generation import DOCTOR, PATIENT, GenerationTask
 
 NAME = "cmb-clin"
@@ -58,7 +58,7 @@ def load(data_dir: Path) -> TaskData:
                 meta.update(options=list(q.options), answer_letter=q.answer_letter)
             samples.append(Sample(id=f"{NAME}-{case.id}-{q.index + 1}", input=q.question, target=q.answer,
                                   subject=case.id, metadata=meta))
-    return TaskData(samples=samples, files={f"cmb-clin/{path.name}": file_sha256(path)})
+    return TaskData(samples=samples, files={f"{FOLDER}/{path.name}": file_sha256(path)})
 
 
 def _earlier_id(sample: Sample, k: int) -> str:
@@ -123,7 +123,7 @@ class CmbClinTask(GenerationTask):
         for s in scores:
             cases.setdefault(str(s.extra.get("case", s.subject)), []).append(s)
         subjects: dict[str, dict[str, float | int]] = {
-            c: {"questions": len(v), "rougeL_char": math.fsum(x.score for x in v) / len(v)}
+            c: {"questions": len(v), "rougeL_char": 100 * math.fsum(x.score for x in v) / len(v)}
             for c, v in sorted(cases.items())}
         metrics.append(Metric("case_count", float(len(cases)), n=len(scores)))
         return metrics, subjects

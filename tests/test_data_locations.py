@@ -23,7 +23,7 @@ TASK_DATA = {
     "ceval-medical-paper": "ceval", "chimed-qa": "chimed_qa", "chimst-ner": "chimst", "chimst-ner-paper": "chimst",
     "cmd-qa": "cmd", "cmmlu-medical": "cmmlu", "cmmlu-medical-paper": "cmmlu", "covid-dialogue-zh": "covid_zh",
     "mc-dialogue": "hetmc", "medqa-mcmle": "medqa_mcmle", "safetybench-zh": "safetybench",
-    "cmexam": "cmexam", "cmb-exam": "cmb",
+    "cmexam": "cmexam", "cmb-exam": "cmb", "cmb-clin": "cmb_clin",
 }
 
 
@@ -57,11 +57,13 @@ def _write_chimst(path: Path) -> None:
 CMD_CSV = "department,title,ask,answer\r\n心血管科,高血压能吃党参吗,我有高血压可以吃党参吗？,可以适量服用。\r\n"
 HETMC = "id\t1\tapartment\t内科\tdisease\t胃炎\nP\t胃胀半年\t0\nD\t做过胃镜吗？\t0\nSUM1\tx\n"
 COVID = [["病人：咳嗽两天了", "医生：建议做核酸检测。"]]
+CLIN = [{"id": "0", "title": "t", "description": "病人，男，49岁。", "QA_pairs": [{"question": "诊断？", "answer": "疝。"}]}]
 #: public sets of the generation tasks: (task, manifest file name, synthetic content)
 PUBLIC_SYNTHETIC = [
     ("cmd-qa", "internal_medicine_5000-6000.csv", CMD_CSV.encode("gb18030")),
     ("mc-dialogue", "test.dialog", HETMC.encode("utf-8")),
     ("covid-dialogue-zh", "test_data.json", json.dumps(COVID, ensure_ascii=False).encode("utf-8")),
+    ("cmb-clin", "CMB-Clin-qa.json", json.dumps(CLIN, ensure_ascii=False).encode("utf-8")),
 ]
 
 

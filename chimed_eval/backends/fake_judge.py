@@ -25,6 +25,14 @@ other two candidates -3. ``invalid`` (nothing is invalid in this mode): every ca
 uniform distribution whose argmax tie goes to the first candidate (score 1, expectation 3;
 ``A``, so every pair flips). A context without a known prefix is scored as other requests are.
 
+Rubric grading (a grader prompt of :mod:`chimed_eval.prompts.rubric`: one criterion of one
+response): ``met`` / ``unmet``, every criterion met / not met; ``keyword``, met when at least
+:data:`KEYWORD_SHARE` of the criterion's distinct Chinese character bigrams occur in the response
+(a crude reader, wrong on negations: what grader validation is for); ``invalid``, no verdict;
+``score-N``, met when N >= 3; the other behaviours, met when the response's character-overlap F1
+with the criterion is at least 0.2. Generate mode answers ``判定：是/否``; logprobs mode gives the
+verdict -0.2 and the other candidate -2 (``invalid``: both -1, a tie read as not met).
+
 A prompt that is not a judge prompt (the fake judge used as a candidate model) gets a fixed answer
 naming the behaviour, so a fake judge can also be the model it judges (self-preference tests).
 Everything is a pure function of (behaviour, prompt): deterministic and cacheable.
@@ -37,7 +45,8 @@ from collections import Counter
 
 from chimed_eval.core.errors import ConfigError
 
-BEHAVIOURS = ("first", "second", "longer", "shorter", "invalid", "score-N", "reference")
+BEHAVIOURS = ("first", "second", "longer", "shorter", "invalid", "score-N", "reference", "met", "unmet", "keyword")
+KEYWORD_SHARE = 0.3  # the share of a criterion's bigrams the ``keyword`` grader needs in the response
 _CHATML_USER = re.compile(r"<\|im_start\|>user\n(.*?)<\|im_end\|>", re.DOTALL)
 
 
@@ -49,7 +58,8 @@ def check_behaviour(behaviour: str) -> None:
     if m and 1 <= int(m.group(1)) <= 5:
         return
     raise ConfigError(f"unknown fake judge 'judge:{behaviour}'; choose from: judge:first, judge:second, judge:longer, "
-                      "judge:shorter, judge:invalid, judge:score-N (N = 1..5), judge:reference")
+                      "judge:shorter, judge:invalid, judge:score-N (N = 1..5), judge:reference; rubric graders: "
+                      "judge:met, judge:unmet, judge:keyword")
 
 
 def unwrap(context: str) -> str:
@@ -98,10 +108,34 @@ def _pairwise_winner(behaviour: str, a: str, b: str, reference: str | None) -> s
     return "C"  # score-N: both answers get N
 
 
+def _bigrams(text: str) -> set[str]:
+    cjk = [c if "\u4e00" <= c <= "\u9fff" else " " for c in text]
+    return {a + b for a, b in zip(cjk, cjk[1:]) if a != " " and b != " "}
+
+
+def rubric_met(behaviour: str, response: str, criterion: str) -> bool | None:
+    """The fake grader's verdict on one criterion (module docstring); None: no verdict (``invalid``)."""
+    if behaviour == "invalid":
+        return None
+    if behaviour in ("met", "unmet"):
+        return behaviour == "met"
+    if behaviour == "keyword":
+        grams = _bigrams(criterion)
+        return bool(grams) and len(grams & _bigrams(response)) >= KEYWORD_SHARE * len(grams)
+    if behaviour.startswith("score-"):
+        return int(behaviour.split("-", 1)[1]) >= 3
+    return char_f1(response, criterion) >= 0.2
+
+
 def fake_verdict(behaviour: str, context: str) -> str:
     """What the fake judge ``behaviour`` answers to a request whose context is ``context``."""
     from chimed_eval.prompts.judge import RUBRICS, prompt_parts
+    from chimed_eval.prompts.rubric import grader_prompt_parts
 
+    graded = grader_prompt_parts(unwrap(context))
+    if graded is not None:
+        met = rubric_met(behaviour, graded["response"], graded["criterion"])
+        return "我无法判断。" if met is None else f"理由：fake grader ({behaviour})。\n判定：{'是' if met else '否'}"
     try:
         parts = prompt_parts(unwrap(context))
     except ValueError:
@@ -126,6 +160,12 @@ def fake_next_token(behaviour: str, context: str, continuations: tuple[str, ...]
     from chimed_eval.prompts.judge import RUBRICS, prompt_parts
 
     head, sep, prefix = context.rpartition(_CHATML_ASSISTANT)
+    from chimed_eval.prompts.rubric import MET_TOKENS, VERDICT_PREFIX, grader_prompt_parts
+
+    graded = grader_prompt_parts(unwrap(head + sep)) if sep else None
+    if graded is not None and prefix == VERDICT_PREFIX and continuations == MET_TOKENS:
+        met = rubric_met(behaviour, graded["response"], graded["criterion"])
+        return (-1.0, -1.0) if met is None else ((-0.2, -2.0) if met else (-2.0, -0.2))
     try:
         parts = prompt_parts(unwrap(head + sep)) if sep else None
     except ValueError:

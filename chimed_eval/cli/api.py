@@ -1,5 +1,5 @@
 """``chimed_eval.evaluate``: the engine's :func:`~chimed_eval.engine.api.evaluate` with the plug-in
-tasks' resolver handed in.
+tasks' resolver handed in, and the judges of ``run --judge`` after it.
 
 It lives in the cli layer because this layer is the only importer of the plug-ins (``tasks/``):
 the Python API and the ``run`` command are the package's two doors, and both resolve task names
@@ -8,19 +8,70 @@ the same way (:func:`chimed_eval.tasks.factory.build_tasks`).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import dataclasses
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
+from chimed_eval.core.errors import ConfigError
 from chimed_eval.core.types import RunResult
 from chimed_eval.engine import api
 from chimed_eval.task.base import Task
 
 
-def evaluate(model: Any, tasks: Sequence[str | Task] | str | Task, **kwargs: Any) -> RunResult:
+def evaluate(model: Any, tasks: Sequence[str | Task] | str | Task, *, judge: str | Sequence[str] | None = None,
+             judge_backend: str = "hf", judge_args: Mapping[str, str] | None = None, judge_verdict: str = "generate",
+             judge_rubric: str | None = None, grader_labels: str | Path | None = None, grader_min_f1: float | None = None,
+             **kwargs: Any) -> RunResult:
     """Evaluate ``model`` on ``tasks`` (names or Task objects); see
-    :func:`chimed_eval.engine.api.evaluate` for every argument."""
+    :func:`chimed_eval.engine.api.evaluate` for every other argument.
+
+    ``judge``: judge model(s) (``run --judge``), on ``judge_backend`` with ``judge_args``, once the
+    run succeeds (it needs ``output=``: the verdicts are saved under ``OUT/judge/``): open-QA and
+    dialogue tasks (``cmb-clin`` too) are judged pointwise (``judge_rubric``: default ``cmb-clin``
+    when only cmb-clin is judged, else ``medical``), ``rubric`` tasks graded per criterion, validated
+    against ``grader_labels`` (``grader_min_f1``, default 0.7). The results, by results file, are
+    the returned run's ``judgements``; a rubric figure's grader status is in each of them."""
     from chimed_eval.tasks.factory import build_tasks
 
-    return api.evaluate(model, tasks, resolve_tasks=build_tasks, **kwargs)
+    if judge is not None and kwargs.get("output") is None:
+        raise ConfigError("judge= needs output= (the verdicts are saved beside the run's records, under OUT/judge/)")
+    run = api.evaluate(model, tasks, resolve_tasks=build_tasks, **kwargs)
+    if judge is None:
+        return run
+    return dataclasses.replace(run, judgements=_judge(Path(kwargs["output"]), run, judge, judge_backend,
+                                                      dict(judge_args or {}), judge_verdict, judge_rubric,
+                                                      grader_labels, grader_min_f1, kwargs))
 
 
-evaluate.__doc__ = api.evaluate.__doc__
+def _judge(out: Path, run: RunResult, judge: str | Sequence[str], backend: str, args: dict[str, str], verdict: str,
+           rubric: str | None, labels: str | Path | None, min_f1: float | None, kwargs: Mapping[str, Any]) -> dict:
+    from chimed_eval.cli.judge import default_rubric
+    from chimed_eval.judge.inputs import generation_tasks
+    from chimed_eval.judge.pipeline import run_judges
+    from chimed_eval.judge.rubric import grade, rubric_tasks
+    from chimed_eval.judge.rubric_figures import DEFAULT_MIN_F1
+    from chimed_eval.judge.store import JudgeSettings
+
+    from chimed_eval.backends import run_cache
+
+    judges = (judge,) if isinstance(judge, str) else tuple(judge)
+    names = [t.task for t in run.tasks]
+    common = dict(judges=judges, backend=backend, judge_args=args, verdict=verdict, seed=int(kwargs.get("seed", 1234)),
+                  batch_size=int(kwargs.get("batch_size", 8)), device=kwargs.get("device"),
+                  cache=run_cache(backend, False, None))
+    found: dict[str, Any] = {}
+    graded = [t for t in rubric_tasks(out, None) if t in names]
+    if graded:
+        res = grade(out, JudgeSettings(protocol="rubric", tasks=tuple(graded), **common),
+                    Path(labels) if labels is not None else None,
+                    DEFAULT_MIN_F1 if min_f1 is None else min_f1, progress=False)
+        found[res["path"]] = res
+    judged = [t for t in generation_tasks(out, None, required=False) if t in names]
+    if judged:
+        res = run_judges(out, JudgeSettings(protocol="pointwise", rubric=rubric or default_rubric(judged),
+                                            tasks=tuple(judged), **common), progress=False)
+        found[res["path"]] = res
+    return found
+
+
+evaluate.__doc__ = (evaluate.__doc__ or "") + "\n\n" + (api.evaluate.__doc__ or "")

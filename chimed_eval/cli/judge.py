@@ -33,7 +33,9 @@ def add_parser(sub) -> None:
     j.add_argument("--judge-backend", default="hf", help="hf (default), vllm, openai or fake (judge:first|second|"
                                                          "longer|shorter|invalid|score-N|reference)")
     j.add_argument("--judge-args", default="", help="k=v,... for the judge backend (as --model-args of run)")
-    j.add_argument("--protocol", default="pointwise", choices=("pointwise", "pairwise"))
+    j.add_argument("--protocol", default=None, choices=("pointwise", "pairwise", "rubric"),
+                   help="pointwise (default for open-QA/dialogue tasks), pairwise, or rubric (the default when OUT "
+                        "holds only rubric tasks: each criterion judged met or not)")
     j.add_argument("--baseline", type=Path, default=None,
                    help="pairwise: the run (OUT2) whose answers are compared; pointwise: a second run whose answers "
                         "are graded too (tells a judge's leniency from its self-preference)")
@@ -56,6 +58,9 @@ def add_parser(sub) -> None:
                    help="generate (default): the judge writes its verdict, which is parsed; logprobs: the verdict is "
                         "read from the judge's next-token probabilities after a prefilled answer (G-Eval; hf, vllm)")
     j.add_argument("--no-progress", action="store_true")
+    from chimed_eval.cli.rubric_grading import add_grader_flags
+
+    add_grader_flags(j)  # --grader-labels, --grader-min-f1, --allow-unvalidated-grader
 
 
 def add_run_flags(r) -> None:
@@ -71,6 +76,9 @@ def add_run_flags(r) -> None:
                                                         "when only cmb-clin is judged)")
     r.add_argument("--judge-verdict", default="generate", choices=("generate", "logprobs"),
                    help="generate (default; parsed text) or logprobs (next-token probabilities, G-Eval)")
+    from chimed_eval.cli.rubric_grading import add_grader_flags
+
+    add_grader_flags(r)  # rubric tasks: --grader-labels, --grader-min-f1, --allow-unvalidated-grader
 
 
 def default_rubric(tasks) -> str:
@@ -114,11 +122,32 @@ def _judge(out: Path, settings, progress: bool) -> int:
 
 
 def run(a: argparse.Namespace) -> int:
+    from chimed_eval.judge.rubric import rubric_tasks
+
+    if a.protocol is None:  # only rubric tasks: graded per criterion; else pointwise
+        from chimed_eval.judge.pipeline import check_out
+
+        check_out(a.output, "OUT")
+        asked = _names(a.tasks) or _recorded(a.output)
+        rubric = set(rubric_tasks(a.output, None))
+        a.protocol = "rubric" if asked and all(t in rubric for t in asked) else "pointwise"
+    if a.protocol != "rubric" and (a.grader_labels is not None or a.allow_unvalidated_grader):
+        raise ConfigError("--grader-labels / --allow-unvalidated-grader are for rubric tasks (--protocol rubric)")
+    if a.protocol == "rubric":
+        from chimed_eval.cli.rubric_grading import grade
+
+        return grade(a.output, settings_from_args(a), a, not a.no_progress)
     if a.rubric is None and not a.tasks:  # the rubric follows the tasks OUT holds
         from chimed_eval.judge.inputs import generation_tasks
 
         a.rubric = default_rubric(generation_tasks(a.output, None))
     return _judge(a.output, settings_from_args(a), not a.no_progress)
+
+
+def _recorded(out: Path) -> list[str]:
+    from chimed_eval.runs.reader import sample_tasks
+
+    return list(sample_tasks(out))
 
 
 def _run_judge_args(a: argparse.Namespace) -> argparse.Namespace:
@@ -128,7 +157,8 @@ def _run_judge_args(a: argparse.Namespace) -> argparse.Namespace:
                               protocol=a.judge_protocol, baseline=a.judge_baseline, rubric=a.judge_rubric,
                               aggregate=None, tasks=None, limit=None, max_new_tokens=512, batch_size=a.batch_size,
                               device=a.device, dtype=None, seed=a.seed, cache=a.cache, no_cache=a.no_cache,
-                              verdict=getattr(a, "judge_verdict", "generate"))
+                              verdict=getattr(a, "judge_verdict", "generate"), grader_labels=a.grader_labels,
+                              grader_min_f1=a.grader_min_f1, allow_unvalidated_grader=a.allow_unvalidated_grader)
 
 
 def check_run_flags(a: argparse.Namespace, tasks) -> None:
@@ -139,11 +169,16 @@ def check_run_flags(a: argparse.Namespace, tasks) -> None:
     if not a.judge:
         if a.judge_baseline is not None or a.judge_args or getattr(a, "judge_verdict", "generate") != "generate":
             raise ConfigError("--judge-baseline / --judge-args / --judge-verdict need --judge MODEL")
+        if a.grader_labels is not None or a.allow_unvalidated_grader:
+            raise ConfigError("--grader-labels / --allow-unvalidated-grader need --judge GRADER (rubric tasks)")
         return
     if a.data_parallel > 1:
         raise ConfigError("--judge does not combine with --data-parallel: run `chimed-eval judge OUT --judge MODEL` "
                           "on the merged output")
     settings_from_args(_run_judge_args(a))
+    from chimed_eval.cli.rubric_grading import check_grader_flags
+
+    check_grader_flags(a)
     if not any(isinstance(t, GenerationTask) for t in tasks):
         raise ConfigError("--judge grades open-QA and dialogue answers; none of --tasks is such a task "
                           "(cmd-qa, chimed-qa, mc-dialogue, covid-dialogue-zh, qa)")
@@ -153,8 +188,22 @@ def judge_after_run(a: argparse.Namespace, run) -> int:
     """Judge the run just written to ``a.output`` (its open-QA/dialogue tasks only)."""
     from chimed_eval.judge.inputs import generation_tasks
 
-    j = _run_judge_args(a)
+    from chimed_eval.judge.rubric import rubric_tasks
+
     names = [t.task for t in run.tasks]
-    j.tasks = ",".join(t for t in generation_tasks(a.output, None) if t in names)
+    rubric = [t for t in rubric_tasks(a.output, None) if t in names]
+    code = 0
+    if rubric:
+        from chimed_eval.cli.rubric_grading import grade
+
+        g = _run_judge_args(a)
+        g.tasks, g.protocol = ",".join(rubric), "rubric"
+        print(f"\ngrading {g.tasks} with {a.judge} (rubric, verdict {g.verdict})")
+        code = grade(a.output, settings_from_args(g), g, not a.no_progress)
+    others = [t for t in generation_tasks(a.output, None, required=False) if t in names]
+    if code or not others:
+        return code
+    j = _run_judge_args(a)
+    j.tasks = ",".join(others)
     print(f"\njudging {j.tasks} with {a.judge} ({a.judge_protocol}, verdict {j.verdict})")
     return _judge(a.output, settings_from_args(j), not a.no_progress)

@@ -259,6 +259,9 @@ class RunResult:
     #: (:mod:`chimed_eval.runs.integrity`): "verified", "unverified: <why>", or "" when built in memory
     integrity: str = field(default="", compare=False)
     sample_source: Callable[[str], Iterable[SampleScore]] | None = field(default=None, compare=False, repr=False)
+    #: ``chimed_eval.evaluate(..., judge=...)``: the judge and rubric-grader results, by their
+    #: results file (``OUT/judge/<dir>/results.json``); empty otherwise
+    judgements: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def to_rows(self) -> list[dict[str, Any]]:
         """One tidy row per figure (:data:`FIGURE_COLUMNS`): ``n`` is the figure's own count, or

@@ -130,16 +130,16 @@ def task_records(out_dir: Path, task: str) -> list[dict]:
     return list(by_id.values())
 
 
-def generation_tasks(out_dir: Path, tasks: Sequence[str] | None) -> list[str]:
+def generation_tasks(out_dir: Path, tasks: Sequence[str] | None, required: bool = True) -> list[str]:
     """The tasks to judge: those asked for (each must be a generation task with records), or
-    every generation task recorded in OUT (ConfigError when there is none)."""
+    every generation task recorded in OUT (ConfigError when there is none, unless not ``required``)."""
     from chimed_eval.runs.reader import first_record, sample_tasks
 
     if tasks:
         return list(dict.fromkeys(tasks))
     names = [t for t in sample_tasks(out_dir)
              if (rec := first_record(out_dir, t)) is not None and is_generation_record(rec)]
-    if not names:
+    if not names and required:
         raise ConfigError(f"{out_dir}: no open-QA or dialogue task recorded (samples/<task>.jsonl of cmd-qa, chimed-qa, "
                           f"mc-dialogue, covid-dialogue-zh or qa); tasks recorded: {', '.join(sample_tasks(out_dir)) or 'none'}")
     return names

@@ -179,7 +179,7 @@ def _run_model_ident(out_dir: Path) -> dict[str, Any] | None:
     return model_ident(model) if model is not None else None
 
 
-def _check_out(out_dir: Path, what: str) -> None:
+def check_out(out_dir: Path, what: str) -> None:
     from chimed_eval.runs.reader import is_run_dir, samples_dir
 
     if not is_run_dir(out_dir) or not samples_dir(out_dir).is_dir():
@@ -196,10 +196,10 @@ def run_judges(out_dir: Path, settings: JudgeSettings, progress: bool = True) ->
     from chimed_eval.prompts.judge import PROMPT_VERSION
 
     out_dir = Path(out_dir)
-    _check_out(out_dir, "OUT")
+    check_out(out_dir, "OUT")
     baseline = Path(settings.baseline) if settings.baseline else None
     if baseline is not None:
-        _check_out(baseline, "--baseline")
+        check_out(baseline, "--baseline")
         if baseline.resolve() == out_dir.resolve():
             raise ConfigError("--baseline is the judged run itself; give another run's output directory")
     tasks = generation_tasks(out_dir, settings.tasks)
@@ -224,7 +224,7 @@ def run_judges(out_dir: Path, settings: JudgeSettings, progress: bool = True) ->
             _check_recorded(jobs, done, stores)
         for judge, jobs in all_jobs.items():
             if any(job.record_key not in done[_task(job)] for job in jobs):
-                _run_judge(judge, jobs, settings, done, stores, jdir, state, progress)
+                run_judge(judge, jobs, settings, done, stores, jdir, state, progress)
         ordered_keys = {t: [(i.id, j, o) for i in items[t] for j in settings.judges for o in settings.orders]
                         for t in tasks}
         for t in tasks:
@@ -261,8 +261,10 @@ def _check_recorded(jobs: Sequence[JudgeJob], done: dict, stores: dict) -> None:
                 f"Delete {stores[_task(job)].path.parent.parent} to judge again")
 
 
-def _run_judge(judge: str, jobs: list[JudgeJob], settings: JudgeSettings, done: dict, stores: dict, jdir: Path,
-               state: dict, progress: bool) -> None:
+def run_judge(judge: str, jobs: list[JudgeJob], settings: JudgeSettings, done: dict, stores: dict, jdir: Path,
+               state: dict, progress: bool, record_of=None) -> None:
+    """Ask ``judge`` every job not yet recorded, batch by batch; ``record_of(job, responses)`` makes
+    a record (default: a pointwise or pairwise verdict, in the settings' verdict mode)."""
     from tqdm import tqdm
 
     from chimed_eval.backends import open_backend
@@ -282,13 +284,15 @@ def _run_judge(judge: str, jobs: list[JudgeJob], settings: JudgeSettings, done: 
             missing = [job for job in batch if job.record_key not in done[_task(job)]]
             if not missing:
                 continue
-            responses = iter(_ask(backend, judge, settings, [req for job in batch for req in job.requests]))
+            responses = iter(ask(backend, judge, settings, [req for job in batch for req in job.requests]))
             new: dict[str, list[dict[str, Any]]] = {}
             for job in batch:
                 resps = [next(responses) for _ in job.requests]
                 if job.record_key in done[_task(job)]:
                     continue
-                if settings.verdict == "logprobs":
+                if record_of is not None:
+                    rec = record_of(job, resps)
+                elif settings.verdict == "logprobs":
                     rec = logprobs_record(job, [tuple(r.logprobs or ()) for r in resps], settings)
                 else:
                     rec = verdict_record(job, resps[0].text or "", settings)
@@ -302,7 +306,7 @@ def _run_judge(judge: str, jobs: list[JudgeJob], settings: JudgeSettings, done: 
         backend.close()
 
 
-def _ask(backend, judge: str, settings: JudgeSettings, requests: list[Request]) -> list:
+def ask(backend, judge: str, settings: JudgeSettings, requests: list[Request]) -> list:
     """The backend's responses; in logprobs mode a backend that cannot score next tokens is a
     ConfigError that says to use ``--verdict generate``."""
     if settings.verdict == "generate":

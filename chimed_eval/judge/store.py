@@ -40,9 +40,9 @@ from chimed_eval.runs.records import SampleStore, write_json_atomic
 JUDGE_FORMAT = 1
 #: the judge's own figures, ``OUT/judge/<dir>/results.json`` (beside judge.json and records/), not the run's
 JUDGE_RESULTS = "results.json"
-PROTOCOLS = ("pointwise", "pairwise")
+PROTOCOLS = ("pointwise", "pairwise", "rubric")  # rubric: one verdict per criterion (chimed_eval.judge.rubric)
 AGGREGATES = ("mean", "majority")
-ORDERS = {"pointwise": ("single",), "pairwise": ("AB", "BA")}  # AB: candidate shown as A; BA: as B
+ORDERS = {"pointwise": ("single",), "pairwise": ("AB", "BA"), "rubric": ()}  # rubric: one order per criterion  # AB: candidate shown as A; BA: as B
 BASELINE_ORDER = "baseline"  # pointwise with --baseline: the baseline run's answer, graded as the candidate's is
 
 
@@ -86,7 +86,7 @@ class JudgeSettings:
         if len(set(self.judges)) != len(self.judges):
             raise ConfigError(f"--judge {','.join(self.judges)}: a judge is named twice")
         if self.protocol not in PROTOCOLS:
-            raise ConfigError(f"--protocol {self.protocol!r}: choose pointwise or pairwise")
+            raise ConfigError(f"--protocol {self.protocol!r}: choose pointwise, pairwise or rubric")
         rubric_criteria(self.rubric)
         if self.protocol == "pairwise" and self.baseline is None:
             raise ConfigError("pairwise judging needs --baseline OUT2 (the run whose answers are compared)")

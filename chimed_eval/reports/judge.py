@@ -153,6 +153,10 @@ def _judge_block(jdir: Path, res: Mapping[str, Any]) -> list[str]:
             ("baseline", (res.get("baseline") or {}).get("path")), ("judge prompts", res.get("prompt_version"))]
     out.append("<table class='judge-info'>" + "".join(
         f"<tr><th>{_e(k)}</th><td>{_e(v if v is not None else '-')}</td></tr>" for k, v in info) + "</table>")
+    if res.get("protocol") == "judge-rubric":
+        from chimed_eval.reports.rubric import rubric_html
+
+        return out[:1] + rubric_html(res)
     for task, t in res.get("tasks", {}).items():
         out.append(f"<h4>{_e(task)} (n = {_e(t.get('n'))})</h4>")
         for w in t.get("warnings", []):
