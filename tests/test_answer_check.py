@@ -69,12 +69,12 @@ def test_checked_records_are_kept_on_resume_and_rescoring(tmp_path, monkeypatch)
     first = json.loads((out / "results.json").read_text())["tasks"]["mcq"]["metrics"]
     assert any(cache.iterdir())  # the checker's calls went through the response cache
 
-    import chimed_eval.engine.runner as runner
+    import chimed_eval.engine.consult as consult
 
     def refuse(*a, **k):
         raise AssertionError("the checker was opened again")
 
-    monkeypatch.setattr(runner, "open_helper_backend", refuse)
+    monkeypatch.setattr(consult, "open_helper_backend", refuse)
     assert main(args) == 0  # every record already checked: no checker call
     assert main(["score", str(out)]) == 0  # rescoring reads the saved replies, no model
     again = json.loads((out / "results.json").read_text())["tasks"]["mcq"]["metrics"]

@@ -302,7 +302,7 @@ def _check_helpers(tasks: Sequence[Task], config: RunConfig, helpers: Mapping[st
 def _helper_opener(settings: RunSettings, config: RunConfig) -> Callable[[dict[str, Any]], Any]:
     """Opens a helper model as the run's backend is opened, with the run's cache flags."""
     from chimed_eval.backends import run_cache
-    from chimed_eval.engine.runner import open_helper_backend
+    from chimed_eval.engine.consult import open_helper_backend
 
     def opener(spec: dict[str, Any]) -> Any:
         cache = run_cache(spec["backend"], not config.use_cache, config.cache)

@@ -23,13 +23,13 @@ import hashlib
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.core.types import GenerationConfig, Request, Response, Sample, score_to_record
 from chimed_eval.extract.consult import doctor_action, own_turn
 from chimed_eval.runs.records import write_json_atomic
-from chimed_eval.runs.settings import PreparedTask
+from chimed_eval.runs.settings import PreparedTask, RunSettings
 
 HELPER_MAX_NEW_TOKENS = {"patient": 128, "judge": 256, "answer_check": 32}
 
@@ -236,3 +236,32 @@ def _judge(task: Any, cases: list, open_helper: Callable[[str], Helper], states:
         st["verdicts"][what] = text
     for _s, st in todo:
         states.save(st)
+
+
+def open_helper_backend(settings: RunSettings, cache: Any, spec: dict[str, Any]) -> Any:
+    """A helper model (``settings.helpers``) opened as the run's own backend is: the run's seed,
+    batch size and device, behind the response cache (``cache`` as :func:`chimed_eval.backends.run_cache`
+    decides it; None: the default directory where the backend is cached by default)."""
+    from chimed_eval.backends import open_backend, run_cache
+
+    return open_backend(spec["backend"], spec["model"], seed=settings.seed, batch_size=settings.batch_size,
+                        device=settings.device, model_args=dict(spec.get("args") or {}),
+                        cache=run_cache(spec["backend"], False, None) if cache is None else cache)
+
+
+def run_helper_passes(backend: Any, prepared: Sequence[PreparedTask], interactive: Sequence[PreparedTask],
+                      done: dict[str, Any], stores: dict[str, Any], settings: RunSettings, out_dir: Path | None,
+                      progress: bool, opener: Callable[[dict[str, Any]], Any]) -> None:
+    """The passes that ask other models besides the evaluated one: consultations
+    (:mod:`chimed_eval.engine.consult`) and the answer check (:mod:`chimed_eval.engine.answer_check`)."""
+    pool = HelperPool(settings.helpers, opener)
+    try:
+        for p in interactive:
+            run_consultations(p, backend, pool, done[p.task.name], stores[p.task.name], out_dir, settings.batch_size,
+                              progress)
+        if "answer_check" in settings.helpers:
+            from chimed_eval.engine.answer_check import run_answer_check
+
+            run_answer_check(prepared, pool, done, stores, settings.batch_size)
+    finally:
+        pool.close()

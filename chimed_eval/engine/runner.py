@@ -228,11 +228,14 @@ def evaluate(tasks: Sequence[Task], backend_factory, settings: RunSettings, out_
     is reused. Tasks of an earlier run into the same OUT stay in results.json. With ``out_dir``
     None nothing is written: the records stay in memory (``RunResult.samples``).
     ``helper_opener(spec)``: opens a helper model of ``settings.helpers`` (a consultation's patient
-    and judge, the answer checker); None: :func:`open_helper_backend` with the default cache.
+    and judge, the answer checker); None: :func:`chimed_eval.engine.consult.open_helper_backend`
+    with the default cache.
     """
     data_dir = Path(settings.data_dir)
     prepared = [prepare(t, data_dir, settings) for t in tasks]
     check_capabilities(prepared, settings.backend)
+    from chimed_eval.engine.consult import open_helper_backend
+
     opener = helper_opener or partial(open_helper_backend, settings, None)
     if out_dir is None:
         return _evaluate_locked(prepared, backend_factory, settings, None, progress, {}, opener)
@@ -241,17 +244,6 @@ def evaluate(tasks: Sequence[Task], backend_factory, settings: RunSettings, out_
         remove_stale_temp_files(out_dir)  # what a killed run's atomic writes left; all writers hold the lock
         state = check_resume(out_dir, adopted, settings, prepared)
         return _evaluate_locked(prepared, backend_factory, settings, out_dir, progress, state, opener)
-
-
-def open_helper_backend(settings: RunSettings, cache: Any, spec: dict[str, Any]) -> Any:
-    """A helper model (``settings.helpers``) opened as the run's own backend is: the run's seed,
-    batch size and device, behind the response cache (``cache`` as :func:`chimed_eval.backends.run_cache`
-    decides it; None: the default directory where the backend is cached by default)."""
-    from chimed_eval.backends import open_backend, run_cache
-
-    return open_backend(spec["backend"], spec["model"], seed=settings.seed, batch_size=settings.batch_size,
-                        device=settings.device, model_args=dict(spec.get("args") or {}),
-                        cache=run_cache(spec["backend"], False, None) if cache is None else cache)
 
 
 def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: RunSettings, out_dir: Path | None,
@@ -278,7 +270,10 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
                     _run_batches(backend, by_key, done, stores, size, bar)
         finally:
             bar.close()
-        _run_helpers(backend, prepared, interactive, done, stores, settings, out_dir, progress, opener)
+        if interactive or "answer_check" in settings.helpers:  # other models: chimed_eval.engine.consult
+            from chimed_eval.engine.consult import run_helper_passes
+
+            run_helper_passes(backend, prepared, interactive, done, stores, settings, out_dir, progress, opener)
     finally:
         backend.close()
 
@@ -296,26 +291,6 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
 
     write_json_atomic(results_json(out_dir), keep_earlier_tasks(out_dir, run_result_to_dict(run), state))  # sealed
     return dataclasses.replace(run, sample_source=partial(iter_samples, out_dir))
-
-
-def _run_helpers(backend, prepared, interactive, done, stores, settings: RunSettings, out_dir, progress, opener) -> None:
-    """The passes that ask other models besides the evaluated one: consultations
-    (:mod:`chimed_eval.engine.consult`) and the answer check (:mod:`chimed_eval.engine.answer_check`)."""
-    if not interactive and "answer_check" not in settings.helpers:
-        return
-    from chimed_eval.engine.consult import HelperPool, run_consultations
-
-    pool = HelperPool(settings.helpers, opener)
-    try:
-        for p in interactive:
-            run_consultations(p, backend, pool, done[p.task.name], stores[p.task.name], out_dir, settings.batch_size,
-                              progress)
-        if "answer_check" in settings.helpers:
-            from chimed_eval.engine.answer_check import run_answer_check
-
-            run_answer_check(prepared, pool, done, stores, settings.batch_size)
-    finally:
-        pool.close()
 
 
 def _round_items(prepared: Sequence[PreparedTask], rnd: int, done: dict[str, dict[str, dict[str, Any]]],
