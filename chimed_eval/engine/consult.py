@@ -30,8 +30,9 @@ from chimed_eval.core.types import GenerationConfig, Request, Response, Sample, 
 from chimed_eval.extract.consult import doctor_action, own_turn
 from chimed_eval.runs.records import write_json_atomic
 from chimed_eval.runs.settings import PreparedTask, RunSettings
+from chimed_eval.task.consult import HELPER_MAX_NEW_TOKENS as _CONSULT_BUDGETS
 
-HELPER_MAX_NEW_TOKENS = {"patient": 128, "judge": 256, "answer_check": 32}
+HELPER_MAX_NEW_TOKENS = {**_CONSULT_BUDGETS, "answer_check": 32}
 
 
 class StateStore:

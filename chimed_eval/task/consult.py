@@ -27,6 +27,8 @@ from chimed_eval.task.options import TaskData, TaskRunOptions
 
 DEFAULT_MAX_TURNS = 10
 DOCTOR_MAX_NEW_TOKENS = 256
+#: the patient simulator's and the judge's budgets per reply (recorded in settings.generation.<task>)
+HELPER_MAX_NEW_TOKENS = {"patient": 128, "judge": 256}
 OPENING = "医生您好，我最近身体不舒服，想请您看看。"
 STOPS = ("\n病人：", "\n患者：", "\n检查结果：")
 Turn = dict[str, Any]
@@ -83,7 +85,8 @@ class ConsultTask(Task):
     def generation_record(self, data: TaskData, samples: Sequence[Sample], requests: Sequence[Request],
                           options: TaskRunOptions) -> Mapping[str, Any] | None:
         return {"max_turns": self.max_turns(options), "doctor_max_new_tokens": options.max_new_tokens
-                or DOCTOR_MAX_NEW_TOKENS, "prompt_version": pr.CONSULT_PROMPT_VERSION,
+                or DOCTOR_MAX_NEW_TOKENS, "patient_max_new_tokens": HELPER_MAX_NEW_TOKENS["patient"],
+                "judge_max_new_tokens": HELPER_MAX_NEW_TOKENS["judge"], "prompt_version": pr.CONSULT_PROMPT_VERSION,
                 "chat_template": options.chat.label if options.chat is not None else None}
 
     @staticmethod
