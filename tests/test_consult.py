@@ -196,3 +196,11 @@ def test_a_leaking_simulator_is_flagged_in_console_and_report(tmp_path, capsys):
     assert "Simulator audit (examples)" in html and "我的检查结果：" in html and "FLAGGED" in html
     run(tmp_path, "doctor:thorough", "patient:faithful", "--max-turns", "6", out="ok")
     assert "FLAGGED" not in capsys.readouterr().out
+
+
+def test_a_doctor_writing_the_patient_part_keeps_only_its_own_words(tmp_path):
+    run(tmp_path, "fixed:问：疼吗？\n病人：不疼。诊断：阑尾炎", "patient:faithful", "--max-turns", "1")
+    rec = json.loads((tmp_path / "out" / "samples" / "consult.jsonl").read_text().splitlines()[0])
+    turn = rec["extra"]["transcript"][0]
+    assert turn["text"] == "问：疼吗？" and turn["raw"].endswith("诊断：阑尾炎")  # its invented lines are not believed
+    assert rec["extra"]["ended"] == "budget" and rec["prediction"] == ""

@@ -3,7 +3,8 @@
 doctor, the patient simulator and the judge.
 
 Each round asks the patient for the replies owed (batched over cases), then the doctor for its
-next turn (batched); a test order is answered from the record, a diagnosis ends the case, the
+next turn (batched; a turn keeps the model's raw text under ``raw`` where only part of it was the
+party's own words); a test order is answered from the record, a diagnosis ends the case, the
 turn budget ends it too. A case's state (its transcript, token count, verdicts) is written to
 ``OUT/consult/<task>/<sha of id>.json`` after every round, so a run killed mid-consultation resumes
 at the turn it reached; every model call goes through the backends as opened (the response cache
@@ -178,7 +179,8 @@ def run_consultations(p: PreparedTask, doctor: Any, open_helper: Callable[[str],
             replies = patient.ask([(f"{s.id}#patient{len(st['turns'])}", task.patient_prompt(s, st["turns"]))
                                    for s, st in owed], batch_size)
             for (s, st), text in zip(owed, replies):
-                st["turns"].append({"role": "patient", "text": patient_text(text)})
+                said = patient_text(text)  # the raw reply kept where the patient's own words were cut from it
+                st["turns"].append({"role": "patient", "text": said, **({"raw": text} if text.strip() != said else {})})
                 states.save(st)
         active = [(s, r, st) for s, r, st in cases if st["ended"] is None]
         reqs = [r if _turn(st) == 1 else task.doctor_request(s, st["turns"], _turn(st), options) for s, r, st in active]
@@ -212,7 +214,7 @@ def _doctor_turn(task: Any, sample: Sample, state: dict[str, Any], resp: Respons
     said = own_turn(text)
     kind, content, plan = doctor_action(said)
     turn = _turn(state)
-    state["turns"].append({"role": "doctor", "text": said})
+    state["turns"].append({"role": "doctor", "text": said, **({"raw": text} if text.strip() != said else {})})
     n = (resp.n_tokens or (None,))[0]
     state["doctor_tokens"] = None if n is None or state["doctor_tokens"] is None else state["doctor_tokens"] + n
     if kind == "diagnose":
