@@ -71,6 +71,7 @@ def test_reference_diagnosis_and_normalisation():
     assert reference_diagnosis([("该病人的诊断是什么？", "社区获得性肺炎。\n解析")]) == ("社区获得性肺炎", "first-sentence")
     assert reference_diagnosis([("哪项检查优先\nA. CT\nB. 超声", "答案：B"), ("诊断？", "诊断为：阑尾炎")])[0] == "阑尾炎"
     assert normalise_diagnosis(" 初步诊断： 1. 急性 阑尾炎。") == "急性阑尾炎"
+    assert reference_diagnosis([("诊断？", "诊断：左胫骨平台骨折。左胫骨平台骨折会出现…")])[0] == "左胫骨平台骨折"
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -16,8 +16,8 @@ counted (:mod:`chimed_eval.task.consult`).
   figure: it measures what the doctor got the patient to say, read as literally as a rule can.
 * **Reference diagnosis** (:func:`reference_diagnosis`): from the case's first question that
   asks for the diagnosis (a question holding 诊断 and no lettered options), else its first
-  question: the text after ``诊断：`` (or ``诊断为``) in the answer up to the line's end or the next
-  numbered part, else the answer's first sentence. :func:`normalise_diagnosis` (both sides, before
+  question: the text after ``诊断：`` (or ``诊断为``) in the answer up to the first 。, the line's end
+  or the next numbered part, else the answer's first sentence. :func:`normalise_diagnosis` (both sides, before
   the judge sees them and for the stated exact-match rule): whitespace removed, a leading
   ``诊断：``/``初步诊断：`` and numbering like ``1.`` or ``（1）`` removed, trailing punctuation removed.
 """
@@ -160,7 +160,7 @@ def reference_diagnosis(qa_pairs: Sequence[tuple[str, str]]) -> tuple[str, str]:
     _q, answer = asks[0] if asks else qa_pairs[0]
     m = re.search(r"诊断(?:为\s*[：:]?|[：:])\s*(.+)", answer)
     if m:
-        text = re.split(r"\n|[（(]\s*2\s*[)）]|诊断依据", m.group(1))[0]
+        text = re.split(r"\n|。|[（(]\s*2\s*[)）]|诊断依据", m.group(1))[0]
         return normalise_diagnosis(text), "diagnosis-line"
     first = re.split(r"[。\n]", answer.strip())[0]
     return normalise_diagnosis(first), "first-sentence"
