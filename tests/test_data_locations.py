@@ -23,7 +23,7 @@ TASK_DATA = {
     "ceval-medical-paper": "ceval", "chimed-qa": "chimed_qa", "chimst-ner": "chimst", "chimst-ner-paper": "chimst",
     "cmd-qa": "cmd", "cmmlu-medical": "cmmlu", "cmmlu-medical-paper": "cmmlu", "covid-dialogue-zh": "covid_zh",
     "mc-dialogue": "hetmc", "medqa-mcmle": "medqa_mcmle", "safetybench-zh": "safetybench",
-    "cmexam": "cmexam", "cmb-exam": "cmb", "cmb-clin": "cmb_clin",
+    "cmexam": "cmexam", "cmb-exam": "cmb", "cmb-clin": "cmb_clin", "consult-cmb-clin": "cmb_clin",
 }
 
 
@@ -77,6 +77,8 @@ def test_files_placed_where_data_says_are_what_the_tasks_load(tmp_path, capsys):
         (root / dest).write_bytes(content)
         loaded = get_task(task).load(root)
         assert loaded.samples and set(loaded.files) == {dest}, task
+    consult = get_task("consult-cmb-clin").load(root)  # the consultations read the same file
+    assert consult.samples and set(consult.files) == set(get_task("cmb-clin").load(root).files)
     assert data.run_data_command(root, ["chimed_qa", "chimst"], None, False, False) == 0
     printed = _printed_paths(capsys.readouterr().out, root)
     assert set(printed) == {"chimed_qa", "chimst"}

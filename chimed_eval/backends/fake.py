@@ -66,12 +66,17 @@ class FakeBackend(Backend):
             from chimed_eval.backends.fake_judge import check_behaviour
 
             check_behaviour(arg)
+        elif mode in ("doctor", "patient"):  # scripted consultation roles (chimed_eval.backends.fake_consult)
+            from chimed_eval.backends.fake_consult import check_mode
+
+            check_mode(mode, arg)
         elif mode not in ("oracle", "fixed", "random") or (mode == "oracle" and arg) or \
                 (mode == "random" and arg and not arg.isdigit()):
             raise ConfigError(f"unknown fake backend model {model!r}; choose from: oracle (answers the gold "
                               "answers), fixed:X (always answers X, e.g. fixed:A), random (a seeded random option), "
                               "random:N (another random model, drawing from its own seed N), "
-                              "judge:BEHAVIOUR (a scripted judge for chimed-eval judge)")
+                              "judge:BEHAVIOUR (a scripted judge for chimed-eval judge), doctor:silent|thorough, "
+                              "patient:faithful|leaky (consultations)")
         if mode == "fixed" and not arg:
             raise ConfigError("fake backend 'fixed' needs an answer, e.g. --model fixed:A")
         self.mode, self.arg, self.seed = mode, arg, seed
@@ -164,11 +169,29 @@ class FakeBackend(Backend):
                                 token_moments=tuple((v[1], v[2]) for v in vals), usage=_usage(r.continuations[0], 0)))
         return out
 
+    def _consult(self, context: str) -> str | None:
+        """A scripted doctor's or patient's turn, or any fake mode's verdict on a consultation judge
+        prompt (:mod:`chimed_eval.backends.fake_consult`); None for every other request."""
+        from chimed_eval.backends import fake_consult
+        from chimed_eval.backends.fake_judge import unwrap
+
+        prompt = unwrap(context)
+        if fake_consult.is_consult_judge_prompt(prompt):
+            return fake_consult.fake_consult_judge(prompt)
+        if self.mode == "doctor":
+            return fake_consult.fake_doctor(self.arg, prompt)
+        if self.mode == "patient":
+            return fake_consult.fake_patient(self.arg, prompt)
+        return None
+
     def generate(self, requests: Sequence[Request]) -> list[Response]:
         self.calls.append(("generate", len(requests)))
         out = []
         for r in requests:
-            if self.mode == "fixed":
+            consult = self._consult(r.context)
+            if consult is not None:
+                text = consult
+            elif self.mode == "fixed":
                 text = self.arg
             elif self.mode == "oracle":
                 answer = self.script.get(script_key(r))

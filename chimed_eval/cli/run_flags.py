@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from chimed_eval.cli.helper_flags import config_fields
 from chimed_eval.cli.summary import add_cost_flags
 from chimed_eval.core.errors import ConfigError
 from chimed_eval.core.kv import parse_kv
@@ -89,6 +90,9 @@ def add_run_arguments(r: argparse.ArgumentParser) -> None:
     from chimed_eval.cli.judge import add_run_flags
 
     add_run_flags(r)  # --judge, --judge-backend, --judge-args, ... (chimed_eval/cli/judge.py)
+    from chimed_eval.cli.helper_flags import add_run_flags as add_helper_flags
+
+    add_helper_flags(r)  # --patient-model, --consult-judge, --max-turns, --answer-check (chimed_eval/cli/helper_flags.py)
 
 
 def _limit(text: str) -> int | float:
@@ -121,4 +125,4 @@ def run_config(a: argparse.Namespace) -> RunConfig:
                      fewshot_as_multiturn=a.fewshot_as_multiturn, task_args=parse_kv(a.task_args, "--task-args"),
                      task_config=a.task_config, cache=a.cache, use_cache=not a.no_cache, shard=a.shard,
                      progress=not (a.no_progress or getattr(a, "quiet", False)), gen_kwargs=a.gen_kwargs,
-                     price=a.price, max_cost=a.max_cost, max_tokens=a.max_tokens)
+                     price=a.price, max_cost=a.max_cost, max_tokens=a.max_tokens, **config_fields(a))

@@ -66,6 +66,19 @@ class RunConfig:
     price: str | None = None
     max_cost: float | None = None
     max_tokens: int | None = None
+    #: consultations (chimed_eval.task.consult): the patient simulator, the judge (default: the
+    #: patient model) and the doctor's turn budget
+    patient_model: str | None = None
+    patient_backend: str = "hf"
+    patient_args: Mapping[str, str] = field(default_factory=dict)
+    consult_judge: str | None = None
+    consult_judge_backend: str | None = None
+    consult_judge_args: Mapping[str, str] = field(default_factory=dict)
+    max_turns: int | None = None
+    #: a model reading the chosen letters where the extraction rules find none (generate, cot)
+    answer_check: str | None = None
+    answer_check_backend: str = "hf"
+    answer_check_args: Mapping[str, str] = field(default_factory=dict)
 
     def check(self) -> None:
         """The checks that need no data and no model (their messages name the CLI flag)."""
@@ -79,6 +92,36 @@ class RunConfig:
             raise ConfigError("--max-new-tokens must be >= 1")
         if self.repeats is not None and self.repeats < 1:
             raise ConfigError(f"--repeats {self.repeats}: expected an integer >= 1")
+        if self.max_turns is not None and self.max_turns < 1:
+            raise ConfigError("--max-turns must be >= 1")
+        if self.answer_check and self.variant not in ("generate", "cot"):
+            raise ConfigError("--answer-check reads the letters of generated answers: add --variant generate or "
+                              "--variant cot")
+        for flag, model, args in (("--consult-judge", self.consult_judge, self.consult_judge_args),
+                                  ("--answer-check", self.answer_check, self.answer_check_args)):
+            if args and not model:
+                raise ConfigError(f"{flag}-args given without {flag} MODEL")
+        if self.patient_args and not self.patient_model:
+            raise ConfigError("--patient-args given without --patient-model MODEL")
+
+    def helpers(self) -> dict[str, dict[str, Any]]:
+        """The helper models by role (``RunSettings.helpers``), their backends' args checked."""
+        from chimed_eval.backends import BACKENDS, check_backend_args
+
+        out: dict[str, dict[str, Any]] = {}
+        for role, flag, model, backend, args in (
+                ("patient", "--patient", self.patient_model, self.patient_backend, self.patient_args),
+                ("judge", "--consult-judge", self.consult_judge, self.consult_judge_backend or self.patient_backend,
+                 self.consult_judge_args),
+                ("answer_check", "--answer-check", self.answer_check, self.answer_check_backend,
+                 self.answer_check_args)):
+            if not model:
+                continue
+            args = {str(k): str(v) for k, v in args.items()}
+            check_backend_args(backend, args, f"{flag}-args")
+            BACKENDS.get(backend)  # an unknown backend fails here
+            out[role] = {"model": str(model), "backend": backend, "args": args}
+        return out
 
 
 def check_limit(limit: Any) -> None:
@@ -124,6 +167,7 @@ class RunPlan:
     progress: bool = True
     price: Price | None = None
     budget: Budget | None = None
+    helper_opener: Callable[[dict[str, Any]], Any] | None = None
 
 
 def with_options(config: RunConfig | None, options: Mapping[str, Any]) -> RunConfig:
@@ -170,6 +214,8 @@ def plan_run(model: Any, tasks: Sequence[str | Task] | str | Task, *, backend: s
             parse_shard(shard)
     built = _build_tasks(items, config, resolve_tasks)
     task_objects = [b.task for b in built]
+    helpers = config.helpers()
+    _check_helpers(task_objects, config, helpers)
     if check_tasks is not None:
         check_tasks(task_objects)
     BACKENDS.get(backend)  # an unknown backend fails here, before any data or model loads
@@ -188,13 +234,14 @@ def plan_run(model: Any, tasks: Sequence[str | Task] | str | Task, *, backend: s
         repeats=config.repeats if config.repeats != 1 else None, think_markers=_think_markers(config.think_markers),
         apply_chat_template=config.apply_chat_template, system_prompt=config.system_prompt or None,
         fewshot_as_multiturn=config.fewshot_as_multiturn, task_sources=_task_sources(built, config.task_config),
-        gen_kwargs=parse_gen_kwargs(config.gen_kwargs).record())
+        gen_kwargs=parse_gen_kwargs(config.gen_kwargs).record(), helpers=helpers, max_turns=config.max_turns)
     price = run_price(name, config.price)
     budget = Budget(config.max_cost, config.max_tokens)
     budget.check(price)
+    opener = _helper_opener(settings, config)
     if loaded is not None:
         return RunPlan(tuple(task_objects), settings, lambda script=None: _Borrowed(loaded), out, config.progress,
-                       price, budget)
+                       price, budget, opener)
     if config.variant == "chat" and any("chat" in t.variants for t in task_objects):
         from chimed_eval.models.chat import run_chat_setup  # refuses early a model with no chat format
 
@@ -203,7 +250,7 @@ def plan_run(model: Any, tasks: Sequence[str | Task] | str | Task, *, backend: s
 
     check_backend(name, backend_capabilities(backend))
     return RunPlan(tuple(task_objects), settings, _backend_factory(backend, name, config, args), out, config.progress,
-                   price, budget)
+                   price, budget, opener)
 
 
 def backend_as_model_hint(name: str) -> str:
@@ -218,7 +265,7 @@ def run_plan(plan: RunPlan) -> RunResult:
     from chimed_eval.engine.runner import evaluate
 
     return evaluate(list(plan.tasks), plan.backend_factory, plan.settings, plan.output, progress=plan.progress,
-                    price=plan.price, budget=plan.budget)
+                    price=plan.price, budget=plan.budget, helper_opener=plan.helper_opener)
 
 
 def evaluate(model: Any, tasks: Sequence[str | Task] | str | Task, *, backend: str = "hf",
@@ -294,6 +341,34 @@ def _think_markers(text: str | None) -> str | None:
     from chimed_eval.extract.reasoning import DEFAULT_THINK_MARKERS, parse_think_markers
 
     return None if text is None or parse_think_markers(text) == DEFAULT_THINK_MARKERS else text
+
+
+def _check_helpers(tasks: Sequence[Task], config: RunConfig, helpers: Mapping[str, Any]) -> None:
+    """Consultation flags need a consultation task and it needs a patient; the answer check needs a
+    multiple-choice task (refused before any data or model loads)."""
+    consult = [t.name for t in tasks if getattr(t, "interactive", False)]
+    if consult and "patient" not in helpers:
+        raise ConfigError(f"task {consult[0]!r} is a consultation: give the patient simulator with --patient-model "
+                          "MODEL (and --patient-backend, --patient-args)")
+    if not consult and (config.patient_model or config.consult_judge or config.max_turns is not None):
+        raise ConfigError("--patient-model / --consult-judge / --max-turns are for consultation tasks "
+                          "(consult, consult-cmb-clin); none of the tasks is one")
+    from chimed_eval.task.multiple_choice import MCQTask
+
+    if config.answer_check and not any(isinstance(t, MCQTask) for t in tasks):
+        raise ConfigError("--answer-check reads multiple-choice answers; none of the tasks is a multiple-choice task")
+
+
+def _helper_opener(settings: RunSettings, config: RunConfig) -> Callable[[dict[str, Any]], Any]:
+    """Opens a helper model as the run's backend is opened, with the run's cache flags."""
+    from chimed_eval.backends import run_cache
+    from chimed_eval.engine.consult import open_helper_backend
+
+    def opener(spec: dict[str, Any]) -> Any:
+        cache = run_cache(spec["backend"], not config.use_cache, config.cache)
+        return open_helper_backend(settings, cache if cache is not None else None, spec)
+
+    return opener
 
 
 def _backend_factory(backend: str, model: str, config: RunConfig, args: dict[str, str]) -> Callable[..., Any]:

@@ -63,7 +63,7 @@ def run_options(task: Task, settings: RunSettings) -> TaskRunOptions:
     # chat setup (by what the backend can render), system prompt, think markers
     variant, chat = template_run_options(task, settings, variant, backend_capabilities(settings.backend))
     return TaskRunOptions(variant=variant, shots=shots, seed=settings.seed, max_new_tokens=settings.max_new_tokens,
-                          decoding=settings.decoding, **chat)  # type: ignore[arg-type]
+                          decoding=settings.decoding, max_turns=settings.max_turns, **chat)  # type: ignore[arg-type]
 
 
 def prepare(task: Task, data_dir: Path, settings: RunSettings) -> PreparedTask:
@@ -226,7 +226,8 @@ class MemoryStore:
 
 
 def evaluate(tasks: Sequence[Task], backend_factory, settings: RunSettings, out_dir: Path | None,
-             progress: bool = True, price: Price | None = None, budget: Budget | None = None) -> RunResult:
+             progress: bool = True, price: Price | None = None, budget: Budget | None = None,
+             helper_opener=None) -> RunResult:
     """Run ``tasks`` on the backend built by ``backend_factory()`` and write OUT.
 
     The backend is built only after the data has loaded and validated, so a data error costs no
@@ -236,27 +237,34 @@ def evaluate(tasks: Sequence[Task], backend_factory, settings: RunSettings, out_
     None nothing is written: the records stay in memory (``RunResult.samples``). Each scored
     request's tokens and latency go to OUT/usage/ (:mod:`chimed_eval.runs.usage`, priced by
     ``price``); a spent ``budget`` stops scheduling with :class:`BudgetReached`.
+    ``helper_opener(spec)``: opens a helper model of ``settings.helpers`` (a consultation's patient
+    and judge, the answer checker); None: :func:`chimed_eval.engine.consult.open_helper_backend`
+    with the default cache.
     """
     data_dir = Path(settings.data_dir)
     prepared = [prepare(t, data_dir, settings) for t in tasks]
     check_capabilities(prepared, settings.backend)
+    from chimed_eval.engine.consult import open_helper_backend
+
+    opener = helper_opener or partial(open_helper_backend, settings, None)
     if out_dir is None:
-        return _evaluate_locked(prepared, backend_factory, settings, None, progress, {}, price, budget)
+        return _evaluate_locked(prepared, backend_factory, settings, None, progress, {}, price, budget, opener)
     with OutLock(out_dir):
         adopted = check_adoptable(out_dir)
         remove_stale_temp_files(out_dir)  # what a killed run's atomic writes left; all writers hold the lock
         state = check_resume(out_dir, adopted, settings, prepared)
-        return _evaluate_locked(prepared, backend_factory, settings, out_dir, progress, state, price, budget)
+        return _evaluate_locked(prepared, backend_factory, settings, out_dir, progress, state, price, budget, opener)
 
 
 def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: RunSettings, out_dir: Path | None,
                      progress: bool, state: dict[str, Any], price: Price | None = None,
-                     budget: Budget | None = None) -> RunResult:
+                     budget: Budget | None = None, opener=None) -> RunResult:
     stores = {p.task.name: SampleStore(out_dir, p.task.name) if out_dir is not None else MemoryStore() for p in prepared}
     done = {name: store.load() for name, store in stores.items()}
     by_key = _round_items(prepared, 0, done, stores, settings.gen_kwargs)  # round 0: single-round tasks' items too
-    pending_total = sum(1 for p in prepared for s in p.samples if s.id not in done[p.task.name])
-    total = sum(len(p.samples) for p in prepared)
+    interactive = [p for p in prepared if getattr(p.task, "interactive", False)]  # consultations: engine/consult.py
+    pending_total = sum(1 for p in prepared if p not in interactive for s in p.samples if s.id not in done[p.task.name])
+    total = sum(len(p.samples) for p in prepared if p not in interactive)
     meter = UsageMeter(out_dir, [p.task.name for p in prepared], price, budget)
     if pending_total:
         meter.check(total - pending_total, total, _task_progress(prepared, done))  # spent before any model loads
@@ -274,6 +282,10 @@ def _evaluate_locked(prepared: list[PreparedTask], backend_factory, settings: Ru
                 by_key = _round_items(prepared, rnd, done, stores, settings.gen_kwargs)
             if any(i not in done[t] for (t, i) in by_key):
                 _run_batches(backend, prepared, by_key, done, stores, size, progress, meter, total)
+        if interactive or "answer_check" in settings.helpers:  # other models: chimed_eval.engine.consult
+            from chimed_eval.engine.consult import run_helper_passes
+
+            run_helper_passes(backend, prepared, interactive, done, stores, settings, out_dir, progress, opener)
     finally:
         backend.close()
 
@@ -309,7 +321,8 @@ def _round_items(prepared: Sequence[PreparedTask], rnd: int, done: dict[str, dic
                     f"{stores[p.task.name].path}: item {s.id!r} was recorded with a different prompt; "
                     "use a new --output directory (or delete that file) to start over"
                 )
-            by_key[(p.task.name, s.id)] = (p, s, r)
+            if not getattr(p.task, "interactive", False):  # consultations run in engine/consult.py
+                by_key[(p.task.name, s.id)] = (p, s, r)
     return by_key
 
 

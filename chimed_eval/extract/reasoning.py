@@ -71,8 +71,32 @@ def judge_generation(s: SampleScore, n_options: int, variant: str) -> SampleScor
     options = tuple(s.extra.get("options") or ()) if variant == "cot" else ()
     ex = extract_final_answer(s.generation or "", n_options, options, multi=len(gold) > 1)
     pred = ex.letters
+    extra = {**s.extra, "extraction_rule": ex.rule}
+    if "answer_check" in s.extra:  # --answer-check: a model's reading, kept apart from the rules' (acc)
+        extra.update(answer_check_reading(s.extra["answer_check"], ex.rule, pred, gold, n_options))
     return replace(s, prediction=pred, extracted=pred, extraction_failed=ex.failed, score=float(pred == gold),
-                   extra={**s.extra, "extraction_rule": ex.rule})
+                   extra=extra)
+
+
+#: the reading rule of an answer read by the ``--answer-check`` model
+MODEL_RULE = "model"
+
+
+def answer_check_reading(check: dict[str, Any], rule: str, pred: str | None, gold: str,
+                         n_options: int) -> dict[str, Any]:
+    """The record keys of ``--answer-check`` (:mod:`chimed_eval.engine.answer_check`): where the
+    cascade found nothing (rule ``none``) and the checker's reply states letters (read by the same
+    cascade, options A.. within ``n_options``), ``extraction_rule`` becomes ``model`` and
+    ``prediction_with_answer_check`` its letters; ``score_with_answer_check`` is the item's score
+    counting that reading, the rules' own reading elsewhere. ``prediction`` and ``score`` stay the
+    rules' alone, so ``acc`` never mixes the two."""
+    from chimed_eval.extract.letters import extract_final_answer
+
+    read = extract_final_answer(str(check.get("reply") or ""), n_options, (), multi=len(gold) > 1)
+    if rule != "none" or read.letters is None:
+        return {"score_with_answer_check": float(pred == gold), "prediction_with_answer_check": pred}
+    return {"extraction_rule": MODEL_RULE, "prediction_with_answer_check": read.letters,
+            "score_with_answer_check": float(read.letters == gold)}
 
 
 def rule_counts(scores: Sequence[SampleScore]) -> dict[str, int]:
@@ -83,7 +107,8 @@ def rule_counts(scores: Sequence[SampleScore]) -> dict[str, int]:
     rules = [s.extra.get("extraction_rule") for s in scores]
     if all(r is None for r in rules):
         return {}
-    return {r: sum(1 for x in rules if x == r) for r in RULES}
+    listed = RULES + ((MODEL_RULE,) if any("answer_check" in s.extra for s in scores) else ())
+    return {r: sum(1 for x in rules if x == r) for r in listed}
 
 
 def reasoning_figures(scores: Sequence[SampleScore], protocol: str | None) -> list[Metric]:
@@ -94,6 +119,13 @@ def reasoning_figures(scores: Sequence[SampleScore], protocol: str | None) -> li
     n = len(scores)
     out = [Metric(f"extraction_rule_{r}_count", float(k), None, None, n, None, protocol, None)
            for r, k in rule_counts(scores).items()]
+    if any("answer_check" in s.extra for s in scores):  # the figure counting the model's readings, named apart
+        from chimed_eval.metrics.stats import WILSON, wilson
+
+        k = sum(float(s.extra.get("score_with_answer_check", s.score)) for s in scores)
+        ci = wilson(k, n)
+        out.append(Metric("acc_with_answer_check", 100.0 * k / n if n else 0.0, 100 * ci[0] if ci else None,
+                          100 * ci[1] if ci else None, n, "items", protocol, None, WILSON if ci else None))
     if any("reasoning_trace" in s.extra for s in scores):
         out += rate_and_count("truncated_trace", [bool(s.extra.get("trace_truncated")) for s in scores], "items",
                               protocol)

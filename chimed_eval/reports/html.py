@@ -303,6 +303,9 @@ def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
             out.append("</table>")
         out.extend(reliability_html(charts[name]["reliability"]))
         out.extend(membership_html(recs))
+        from chimed_eval.reports.consult import audit_html
+
+        out.extend(audit_html(recs))  # consultations: what the simulator audit counted
         bad = worst_items(recs, worst)
         out.append(f"<h3>Worst items ({len(bad)} shown)</h3>")
         if not bad:

@@ -49,6 +49,13 @@ def figure_warnings(t: TaskResult, min_size: int = MIN_GROUP_SIZE) -> list[str]:
     if small:
         out.append(f"figures over fewer than {min_size} items, whose intervals rest on too few items to trust: "
                    f"{_listed(small)}")
+    flagged, leak = by.get("simulator_leak_flagged"), by.get("simulator_leak_rate")
+    if flagged is not None and flagged.value and leak is not None:  # consultations (chimed_eval.metrics.consult)
+        from chimed_eval.metrics.consult import LEAK_THRESHOLD
+
+        out.append(f"FLAGGED: the patient simulator gave away the diagnosis or test results unasked in "
+                   f"{leak.value:.0f}% of {leak.n} audited cases (threshold {LEAK_THRESHOLD:.0f}%): the consultation "
+                   "figures (diagnosis_acc, coverage, plan_score) measure the simulator as much as the doctor")
     groups = [(k, int(v["n"])) for k, v in t.subjects.items() if isinstance(v.get("n"), (int, float))]
     tiny = [(k, n) for k, n in groups if n < min_size]
     if len(groups) > 1 and tiny:

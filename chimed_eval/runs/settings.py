@@ -49,9 +49,15 @@ class RunSettings:
     #: per task name, what defines the task beyond its data files (its type and --task-args, or
     #: the --task-config file's sha256); compared on resume, and how `score` rebuilds the task
     task_sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: other models a run asks, by role: {"patient" | "judge" | "answer_check": {"model", "backend",
+    #: "args"}} (--patient-model, --consult-judge, --answer-check and their -backend/-args flags)
+    helpers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    max_turns: int | None = None  # --max-turns: a consultation's doctor turn budget
 
     def __post_init__(self) -> None:
         refuse_secret_args(self.model_args)  # before anything is written
+        for role, spec in self.helpers.items():
+            refuse_secret_args(dict(spec.get("args") or {}), f"--{role.replace('_', '-')}-args")
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings as recorded in results.json (secret-looking model args redacted).
@@ -61,6 +67,12 @@ class RunSettings:
         d.pop("device")
         d.pop("task_sources")
         d["model_args"] = redact_args(self.model_args)
+        if self.helpers:  # helper models enter only when a run has them
+            d["helpers"] = {r: {**h, "args": redact_args(dict(h.get("args") or {}))} for r, h in sorted(self.helpers.items())}
+        else:
+            d.pop("helpers")
+        if self.max_turns is None:
+            d.pop("max_turns")
         for k in ("max_new_tokens", "decoding", "shard", "shuffle_choices", "repeats", "batch_size_chosen"):
             if d[k] is None:
                 d.pop(k)

@@ -32,6 +32,7 @@ class TaskRunOptions:
     system_prompt: str | None = None
     fewshot_as_multiturn: bool = False
     think_markers: tuple[str, str] | None = ("<think>", "</think>")
+    max_turns: int | None = None  # --max-turns: the doctor's turn budget of a consultation (None: the task's)
 
 
 @dataclass(frozen=True)
