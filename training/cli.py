@@ -73,7 +73,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ChimedEvalError, UnknownNameError) as exc:
         print(f"chimed-train: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        _close_process_group()
     return 0
+
+
+def _close_process_group() -> None:
+    """Under torchrun/DeepSpeed, leave the process group before the interpreter exits: a rank that
+    exits with the group (and its communication threads) still open can abort at teardown
+    ("terminate called without an active exception", exit -6) after the work is done."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 if __name__ == "__main__":
