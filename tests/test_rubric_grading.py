@@ -238,6 +238,8 @@ def test_rubric_figures_reach_results_json_labelled_and_the_export_table(tmp_pat
     assert main(["export", str(out)]) == 0
     row = [ln for ln in capsys.readouterr().out.splitlines() if ",rubric,rubric_score," in ln]
     assert len(row) == 1 and "unvalidated grader" in row[0]
+    assert main(["leaderboard", str(out), "--tasks", "rubric", "--metric", "rubric_score", "--no-write"]) == 0
+    assert "n=12 (unvalidated grader)" in capsys.readouterr().out
     _grade(out, "--judge", "judge:keyword", "--grader-labels", str(LABELS))
     ms = {m.name: m for m in read_run(out).tasks[0].metrics}
     f1 = ms["grader_macro_f1"]
