@@ -44,7 +44,17 @@ def cell_text(cell: Cell, col: Column) -> str:
             s += f" n={cell.n}" + (f"/{col.n}" if col.n is not None and cell.n != col.n else "")
         if cell.delta is not None:
             s += f" Δ{cell.delta:+.2f}"
+        s += grader_mark(cell.protocol)
     return s + _marks(cell.notes)
+
+
+def grader_mark(protocol: str | None) -> str:
+    """`` (unvalidated grader)`` / `` (below-threshold grader)`` / `` (validated grader)`` for a rubric
+    figure, whose protocol carries its grader's status (chimed_eval.judge.rubric_results); else ''."""
+    head = "judge-rubric ("
+    if not protocol or not protocol.startswith(head):
+        return ""
+    return f" ({protocol[len(head):].split(',')[0].rstrip(')')})"
 
 
 def _published_on(board: Board, col: Column) -> str:

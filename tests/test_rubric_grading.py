@@ -212,3 +212,38 @@ def test_grader_flags_need_a_rubric_grading(tmp_path, capsys):
     assert main(["judge", str(out), "--judge", "judge:met", "--judge-backend", "fake", "--protocol", "pointwise",
                  "--grader-labels", str(LABELS), "--no-progress"]) == 2
     assert "rubric tasks" in capsys.readouterr().err
+
+
+def test_rubric_figures_reach_results_json_labelled_and_the_export_table(tmp_path, capsys):
+    """The run's own results.json (sealed, schema-valid) carries the rubric score with its grader's
+    status; the export table shows the label; labels turn it to validated or below-threshold."""
+    import jsonschema
+
+    from chimed_eval.runs.reader import read_run
+
+    schema = json.loads((ROOT / "chimed_eval" / "schema" / "results.schema.json").read_text(encoding="utf-8"))
+    out = _run(tmp_path)
+    before = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert not any(m["name"] == "rubric_score" for m in before["tasks"]["rubric"]["metrics"])
+    res = _grade(out, "--judge", "judge:keyword")
+    doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    jsonschema.validate(doc, schema)
+    ms = {m.name: m for m in read_run(out).tasks[0].metrics}  # read back through the verifying reader
+    score = ms["rubric_score"]
+    assert score.value == pytest.approx(res["tasks"]["rubric"]["graders"]["judge:keyword"]["score"]["value"])
+    assert score.ci_low <= score.value <= score.ci_high and score.protocol == "judge-rubric (unvalidated grader)"
+    assert any(n.startswith("rubric_score[axis:") for n in ms) and "rubric_met_rate[negative]" in ms
+    assert "grader_macro_f1" not in ms
+    capsys.readouterr()
+    assert main(["export", str(out)]) == 0
+    row = [ln for ln in capsys.readouterr().out.splitlines() if ",rubric,rubric_score," in ln]
+    assert len(row) == 1 and "unvalidated grader" in row[0]
+    assert main(["leaderboard", str(out), "--tasks", "rubric", "--metric", "rubric_score", "--no-write"]) == 0
+    assert "n=12 (unvalidated grader)" in capsys.readouterr().out
+    _grade(out, "--judge", "judge:keyword", "--grader-labels", str(LABELS))
+    ms = {m.name: m for m in read_run(out).tasks[0].metrics}
+    f1 = ms["grader_macro_f1"]
+    assert f1.ci_low <= f1.value <= f1.ci_high
+    want = "validated grader, macro F1 >= 0.7" if f1.value >= 0.7 else "below-threshold grader, macro F1 < 0.7"
+    assert want in ms["rubric_score"].protocol
+    assert sum(1 for m in read_run(out).tasks[0].metrics if m.name == "rubric_score") == 1  # replaced, not added

@@ -34,6 +34,7 @@ from chimed_eval.judge.pipeline import JudgeJob, check_out, judge_chat_setup, ru
 from chimed_eval.judge.rubric_figures import (
     DEFAULT_MIN_F1, UNVALIDATED, VALIDATED, grader_figures, label_agreement, majority, validation_status,
 )
+from chimed_eval.judge.rubric_results import record_in_results
 from chimed_eval.judge.store import JUDGE_FORMAT, JUDGE_RESULTS, JudgeSettings, RecordStore, check_state, judge_dir
 
 LABELS_TASK = "grader-labels"  # the records of the labelled pairs (records/grader-labels.jsonl)
@@ -216,6 +217,7 @@ def grade(out_dir: Path, settings: JudgeSettings, labels: Path | None = None, mi
         for t in names:
             stores[t].finalize([done[t][k] for k in sorted(done[t])])
         write_json_atomic(jdir / JUDGE_RESULTS, res)
+        record_in_results(out_dir, res)
     return {**res, "path": str(jdir / JUDGE_RESULTS)}
 
 
