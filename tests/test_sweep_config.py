@@ -9,7 +9,7 @@ import argparse
 import pytest
 
 from chimed_eval.cli.app import build_parser, main
-from chimed_eval.cli.sweep import resolve
+from chimed_eval.cli.sweep import sweep_options
 from chimed_eval.core.errors import ConfigError
 
 FLAGS = ["sweep", "--backend", "fake", "--models", "oracle,random", "--tasks", "ceval-medical-paper,cmmlu-medical-paper",
@@ -20,7 +20,7 @@ FLAGS = ["sweep", "--backend", "fake", "--models", "oracle,random", "--tasks", "
 def plan(argv: list[str]) -> dict:
     a = build_parser().parse_args(argv)
     a.argv = list(argv)
-    ns = vars(resolve(a))
+    ns = vars(sweep_options(a))
     return {k: v for k, v in ns.items() if k not in ("argv", "config", "parser")}
 
 

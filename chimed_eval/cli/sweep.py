@@ -62,7 +62,7 @@ def _sweep_parser() -> argparse.ArgumentParser:
     return scratch.choices[NAME]
 
 
-def resolve(a: argparse.Namespace) -> argparse.Namespace:
+def sweep_options(a: argparse.Namespace) -> argparse.Namespace:
     """The sweep's options: with ``--config FILE``, the file's top-level run options and its
     ``sweep`` table, then the command line's flags (which win), through the sweep parser; then
     the required ``--models``, ``--tasks`` and ``--output`` are checked."""
@@ -95,7 +95,7 @@ def run(a: argparse.Namespace) -> int:
     from chimed_eval.engine.sweep import run_sweep, summary_lines
     from chimed_eval.tasks.factory import build_tasks
 
-    a = resolve(a)
+    a = sweep_options(a)
     models = [m.strip() for m in a.models.split(",") if m.strip()]
     tasks = [t.strip() for t in a.tasks.split(",") if t.strip()]
     a.shard = None  # each unit's shard is the sweep's to set
