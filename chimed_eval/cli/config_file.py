@@ -6,7 +6,8 @@ or ``batch-size``; peers' spellings too: ``num_fewshot``, ``output_path``, ``mod
 ``gen_kwargs`` and ``judge_args`` may be tables. Several models run one after another, each into
 ``OUTPUT/<model>`` (the model name with ``/`` and other unsafe characters as ``_``); one model
 runs into ``OUTPUT`` itself. Flags given on the command line win over the file. Paths in the file
-are read as if typed on the command line (relative to the current directory).
+are read as if typed on the command line (relative to the current directory). A ``sweep`` table
+belongs to ``chimed-eval sweep --config`` (:mod:`chimed_eval.cli.sweep`); ``run`` leaves it alone.
 
 Each key becomes the flag it names and the whole line goes through the ``run`` parser, so a file
 is checked exactly as the command line is (an unknown key names the file and the key).
@@ -31,6 +32,8 @@ from chimed_eval.engine.api import RunConfig
 
 #: keys that hold a list of models
 MODEL_KEYS = ("model", "models")
+#: tables of other commands in the same file, which ``run`` leaves alone
+SECTIONS = ("sweep",)
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,8 @@ def read_run_config(path: Path, cli_words: Sequence[str] = ()) -> list[RunEntry]
     words: list[str] = []
     for key, value in doc.items():
         norm = str(key).replace("-", "_")
+        if norm in SECTIONS:  # another command's table (``chimed-eval sweep`` reads ``sweep``)
+            continue
         if norm in MODEL_KEYS:
             models = [str(m) for m in (value if isinstance(value, list) else [value])]
             continue
@@ -168,6 +173,28 @@ def read_run_config(path: Path, cli_words: Sequence[str] = ()) -> list[RunEntry]
                                 output=ns.output, backend=ns.backend, model_args=parse_kv(ns.model_args, "--model-args"),
                                 data_dir=ns.data_dir, config=run_config(ns), argv=("run", *argv), namespace=ns))
     return entries
+
+
+def file_words(path: Path, table: Mapping[str, Any], parser: argparse.ArgumentParser,
+               aliases: Mapping[str, str] | None = None, where: str = "") -> list[str]:
+    """The command-line words for ``parser`` that ``table`` (a table of the file at ``path``) stands
+    for; ``aliases`` maps a key to the flag it means (``model`` -> ``models``); ``where`` prefixes
+    keys in errors (``sweep.``). An unknown key names the file and the key."""
+    flags = _flags(parser)
+    words: list[str] = []
+    for key, value in table.items():
+        norm = str(key).replace("-", "_")
+        norm = (aliases or {}).get(norm, norm)
+        if norm == "config" or norm not in flags:
+            raise ConfigError(f"--config {path}: unknown key {where}{key!r} (keys are the flags of "
+                              f"`{parser.prog}`, without the dashes)")
+        words += _tokens(path, f"{where}{key}", value, flags[norm])
+    return words
+
+
+def parse_words(parser: argparse.ArgumentParser, argv: list[str], path: Path | None) -> argparse.Namespace:
+    """``parser`` on ``argv``; a parse error is a ConfigError naming the file (exit 2, one line)."""
+    return _parse(parser, argv, path)
 
 
 def _given_model(parser: argparse.ArgumentParser, words: Sequence[str]) -> str | None:
@@ -202,10 +229,10 @@ def run_config_file(a: argparse.Namespace, run_one: Callable[[argparse.Namespace
     return status
 
 
-def _run_words(argv: Sequence[str]) -> list[str]:
-    """The words after the ``run`` subcommand, without ``--config FILE`` and the global -v/-q."""
+def _run_words(argv: Sequence[str], command: str = "run") -> list[str]:
+    """The words after the ``command`` subcommand, without ``--config FILE`` and the global -v/-q."""
     words = list(argv)
-    start = next((i for i, w in enumerate(words) if w == "run"), -1) + 1
+    start = next((i for i, w in enumerate(words) if w == command), -1) + 1
     out, skip = [], False
     for w in words[start:]:
         if skip:
@@ -220,4 +247,4 @@ def _run_words(argv: Sequence[str]) -> list[str]:
     return out
 
 
-__all__ = ["RunEntry", "load_mapping", "read_run_config", "run_config", "run_config_file", "safe_name"]
+__all__ = ["RunEntry", "file_words", "load_mapping", "parse_words", "read_run_config", "run_config", "run_config_file", "safe_name"]

@@ -2,7 +2,9 @@
 
 Every run option of ``chimed-eval run`` applies to each unit (they are taken from the ``run``
 parser, so the two never drift apart); the sweep's own flags say where Ray is and what each
-model's worker asks of it. See :mod:`chimed_eval.engine.sweep` for the layout and resume, and
+model's worker asks of it. ``--config FILE`` reads the same run configuration file as ``run
+--config``: its run options, and a ``sweep`` table with the sweep's own flags as keys (``models``,
+``tasks``, ``ray_address``, ``shards``, ...); flags on the command line win over the file. See :mod:`chimed_eval.engine.sweep` for the layout and resume, and
 :mod:`chimed_eval.engine.distribute` for the workers, retries and resources.
 """
 
@@ -12,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from chimed_eval.core.errors import BudgetReached
+from chimed_eval.core.errors import BudgetReached, ConfigError
 from chimed_eval.core.kv import parse_kv
 
 NAME = "sweep"
@@ -23,9 +25,11 @@ _NOT_SWEEP = {"--model", "--tasks", "--output", "--shard", "--data-parallel", "-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """The ``sweep`` subcommand: its own flags, then the run options of ``run``."""
     s = sub.add_parser(NAME, help="evaluate models x tasks as units on Ray (one output tree, one summary)")
-    s.add_argument("--models", required=True, help="comma-separated models (as --model of run)")
-    s.add_argument("--tasks", required=True, help="comma-separated task names")
-    s.add_argument("--output", required=True, type=Path,
+    s.add_argument("--config", type=Path, default=None, metavar="FILE",
+                   help="run options and a [sweep] table in a YAML, TOML or JSON file (flags win over it)")
+    s.add_argument("--models", default=None, help="comma-separated models (as --model of run); required")
+    s.add_argument("--tasks", default=None, help="comma-separated task names; required")
+    s.add_argument("--output", default=None, type=Path,
                    help="the sweep directory: OUTPUT/<model>/<task>/ per unit (resumable), summary.csv/json")
     s.add_argument("--ray-address", default=None, metavar="ADDRESS",
                    help="a running Ray cluster (ray://host:10001, or 'auto'); default: start a local Ray instance")
@@ -52,6 +56,37 @@ def _add_run_options(s: argparse.ArgumentParser) -> None:
             s._add_action(action)
 
 
+def _sweep_parser() -> argparse.ArgumentParser:
+    scratch = argparse.ArgumentParser(prog="chimed-eval", add_help=False).add_subparsers()
+    add_parser(scratch)
+    return scratch.choices[NAME]
+
+
+def sweep_options(a: argparse.Namespace) -> argparse.Namespace:
+    """The sweep's options: with ``--config FILE``, the file's top-level run options and its
+    ``sweep`` table, then the command line's flags (which win), through the sweep parser; then
+    the required ``--models``, ``--tasks`` and ``--output`` are checked."""
+    if a.config is not None:
+        from chimed_eval.cli.config_file import _run_words, file_words, load_mapping, parse_words
+
+        doc = load_mapping(a.config)
+        table = doc.pop("sweep", None) or {}
+        if not isinstance(table, dict):
+            raise ConfigError(f"--config {a.config}: sweep: expected a table, got {type(table).__name__}")
+        parser = _sweep_parser()
+        aliases = {"model": "models"}
+        words = [*file_words(a.config, doc, parser, aliases), *file_words(a.config, table, parser, aliases, "sweep.")]
+        ns = parse_words(parser, [*words, *_run_words(a.argv, NAME)], a.config)
+        for key in ("argv", "verbose", "quiet", "command", "parser"):
+            if hasattr(a, key):
+                setattr(ns, key, getattr(a, key))
+        ns.config, a = None, ns
+    for flag in ("models", "tasks", "output"):
+        if not getattr(a, flag):
+            raise ConfigError(f"--{flag} is required (on the command line or in a --config file)")
+    return a
+
+
 def run(a: argparse.Namespace) -> int:
     """Run the sweep; print one line per unit as it ends, then the summary table."""
     from chimed_eval.cli.rebuild import task_getter
@@ -60,6 +95,7 @@ def run(a: argparse.Namespace) -> int:
     from chimed_eval.engine.sweep import run_sweep, summary_lines
     from chimed_eval.tasks.factory import build_tasks
 
+    a = sweep_options(a)
     models = [m.strip() for m in a.models.split(",") if m.strip()]
     tasks = [t.strip() for t in a.tasks.split(",") if t.strip()]
     a.shard = None  # each unit's shard is the sweep's to set
