@@ -10,6 +10,8 @@ import sqlite3
 import subprocess
 import sys
 import threading
+
+import pytest
 from pathlib import Path
 
 
@@ -17,6 +19,7 @@ from chimed_eval.backends.fake import FakeBackend
 from chimed_eval.backends.cache import DB_NAME, CachingBackend, ResponseCache, cache_key
 from chimed_eval.cli.app import main
 from chimed_eval.engine.runner import RunSettings, evaluate
+from chimed_eval.core.errors import CacheStorageError
 from chimed_eval.core.types import GenerationConfig, Request, Response
 from conftest import write_exam_csv
 
@@ -323,3 +326,38 @@ def test_a_busy_database_is_not_taken_for_a_damaged_one(tmp_path):
         holder.execute("ROLLBACK")
         holder.close()
     assert _moved_aside(tmp_path) == []
+
+
+def test_open_waits_out_a_lock_that_sqlite_reports_at_once(tmp_path, monkeypatch):
+    """SQLite can answer "database is locked" at once (no busy wait) when several processes open a
+    new file and switch it to WAL together; CI met it. The cache tries the open again instead of
+    failing the run."""
+    real_open, calls = ResponseCache._open, []
+
+    def flaky_open(self):
+        calls.append(1)
+        if len(calls) <= 3:
+            raise sqlite3.OperationalError("database is locked")
+        return real_open(self)
+
+    monkeypatch.setattr(ResponseCache, "_open", flaky_open)
+    cache = ResponseCache(tmp_path)
+    cache.put_many([("k", "generate", Response("k", text="t"))])
+    assert cache.get_many(["k"])["k"].text == "t" and len(calls) == 4
+
+
+def test_open_gives_up_on_a_lock_after_the_busy_timeout(tmp_path, monkeypatch):
+    def locked(self):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(ResponseCache, "_open", locked)
+    with pytest.raises(CacheStorageError, match="database is locked"):
+        ResponseCache(tmp_path, busy_timeout_s=0.05)
+
+
+def test_many_processes_opening_a_new_cache_together_all_write(tmp_path):
+    procs = [_writer(tmp_path, p * 2, 2, 0.0) for p in range(8)]
+    for p in procs:
+        assert p.wait(timeout=120) == 0
+    got = ResponseCache(tmp_path).get_many([f"k{j}" for j in range(160)])
+    assert len(got) == 160

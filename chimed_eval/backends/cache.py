@@ -47,6 +47,7 @@ import hashlib
 import json
 import logging
 import os
+import random
 import sqlite3
 import threading
 import time
@@ -111,6 +112,12 @@ def _decode(text: str) -> Response:
     return Response(**d)
 
 
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    """Another connection holds the lock (SQLITE_BUSY / SQLITE_LOCKED), as opposed to a real fault."""
+    msg = str(exc).lower()
+    return "locked" in msg or "busy" in msg
+
+
 class CorruptCacheError(sqlite3.DatabaseError):
     """``PRAGMA quick_check`` found damage that SQLite had not reported as an error yet."""
 
@@ -142,14 +149,29 @@ class ResponseCache:
         self._file_id: tuple[int, int] | None = None  # (st_dev, st_ino) of the file the connection opened
         try:
             try:
-                self._conn = self._open()
+                self._conn = self._open_waiting()
             except sqlite3.DatabaseError as e:
                 if not is_corruption(e):
                     raise
                 self._move_aside(e)
-                self._conn = self._open()
+                self._conn = self._open_waiting()
         except sqlite3.OperationalError as e:
             raise CacheStorageError(self.path, e) from None
+
+    def _open_waiting(self) -> sqlite3.Connection:
+        """``_open``, tried again while another process holds the file: SQLite answers "database is
+        locked" at once, without waiting out the busy timeout, when processes open a new file and
+        switch it to WAL at the same moment (CI met it with four writers starting together)."""
+        deadline = time.monotonic() + self.busy_timeout_s
+        pause = 0.005
+        while True:
+            try:
+                return self._open()
+            except sqlite3.OperationalError as e:
+                if not _is_busy(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(pause * (1 + random.random()))
+                pause = min(pause * 2, 0.2)
 
     def _open(self) -> sqlite3.Connection:
         """Connect, check the whole file (``quick_check``: every page, not only the table's) and
@@ -160,7 +182,8 @@ class ResponseCache:
             st = self.path.stat()
             self._file_id = (st.st_dev, st.st_ino)
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
-            conn.execute("PRAGMA journal_mode=WAL")
+            if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")  # a write: only the first opener makes it
             conn.execute("PRAGMA synchronous=NORMAL")
             self._check(conn)
             conn.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, kind TEXT NOT NULL, "
@@ -295,7 +318,7 @@ class ResponseCache:
                     raise
                 return
             except sqlite3.OperationalError as e:
-                if ("locked" not in str(e) and "busy" not in str(e)) or time.monotonic() > deadline:
+                if not _is_busy(e) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.01)
 
