@@ -13,7 +13,8 @@ less that of the wrapped calls inside it (so nothing is counted twice):
 * prompt building: loading the items and rendering every request (``runner.prepare``);
 * tokenization: every ``tokenizer.encode`` call of the backend;
 * forward: prefix: the shared few-shot prefixes' key/value caches, once per subject;
-* forward: items: each batch's forward pass on top of its prefix, output layer included;
+* forward: items: each batch's forward pass on top of its prefix (rows packed end to end, or padded
+  with the output layer included when packing is off or does not apply);
 * prefix cache views: handing the stored prefix to a batch (``PrefixKV.for_rows``);
 * log-softmax and picks: the rest of the backend's batch work (tensors in, floats out);
 * scoring: the task's per-item scoring and the aggregate figures;
@@ -93,7 +94,7 @@ class Clock:
 
 def instrument(clock: Clock) -> None:
     """Wrap the functions of each phase (classes and modules as the run will call them)."""
-    from chimed_eval.backends import hf, prefix_kv, tokens
+    from chimed_eval.backends import hf, packed_attention, prefix_kv, tokens
     from chimed_eval.engine import runner
     from chimed_eval.models import resolve
     from chimed_eval.runs import records
@@ -103,11 +104,14 @@ def instrument(clock: Clock) -> None:
     clock.patch(hf.HFBackend, "__init__", "model load")
     clock.patch(hf.HFBackend, "_check_partial_head", "load-time checks")
     clock.patch(hf.HFBackend, "_check_prefix_cache", "load-time checks")
+    clock.patch(hf.HFBackend, "_check_packed", "load-time checks")
     clock.patch(runner, "prepare", "prompt building")
     clock.patch(tokens.TokenizedBackend, "encode", "tokenization")
     clock.patch(hf.HFBackend, "_compute_prefix", "forward: prefix")
     clock.patch(prefix_kv.PrefixKV, "for_rows", "prefix cache views")
-    clock.patch(hf.HFBackend, "_logits_at", "forward: items")
+    clock.patch(hf.HFBackend, "_logits_at", "forward: items")  # padded rows
+    clock.patch(packed_attention, "packed_hidden", "forward: items")  # packed rows (the default on CPU)
+    clock.patch(prefix_kv.PrefixKV, "split_kv", "prefix cache views")
     clock.patch(hf.HFBackend, "_forward_group", "log-softmax and picks")
     for cls in {c for c in vars(multiple_choice).values() if isinstance(c, type) and "score" in vars(c)}:
         clock.patch(cls, "score", "scoring")

@@ -16,7 +16,7 @@ from chimed_eval.core.capabilities import Capabilities
 from chimed_eval.core.progress import library_bars
 from chimed_eval.models.resolve import ResolvedModel
 from chimed_eval.core.types import ModelInfo, Request, Response, Usage
-from chimed_eval.backends import prefix_attention
+from chimed_eval.backends import packed_attention, prefix_attention
 from chimed_eval.backends.prefix_kv import PrefixKV
 from chimed_eval.backends.tokens import TokenizedBackend, as_bool, decode_complete  # noqa: F401 (vllm imports it here)
 
@@ -41,7 +41,7 @@ class HFBackend(TokenizedBackend):
     capabilities = Capabilities(letter_logprobs=True, prompt_logprobs=True, token_logprobs=True, vocabulary_moments=True,
                                 prefilled_answers=True, chat_template=True, local_weights=True)
     #: its own options, then the ``from_pretrained`` loading options it passes on as given
-    accepted_args = frozenset({"trust_remote_code", "attn_implementation", "prefix_cache", "prefix_attention",
+    accepted_args = frozenset({"trust_remote_code", "attn_implementation", "prefix_cache", "prefix_attention", "packed",
                                "min_prefix_tokens", "revision", "chat_format", "device_map", "low_cpu_mem_usage", "use_safetensors", "variant", "subfolder",
                                "cache_dir", "local_files_only", "offload_folder", "load_in_8bit", "load_in_4bit",
                                "code_revision", "hub"})
@@ -63,6 +63,7 @@ class HFBackend(TokenizedBackend):
         self.batch_size = max(1, int(batch_size))
         use_prefix_cache = as_bool(args.pop("prefix_cache", True))  # few-shot prefix KV reuse
         use_split = as_bool(args.pop("prefix_attention", True))  # its unmasked split attention on CPU
+        self._use_packed = as_bool(args.pop("packed", True))  # rows packed without padding on CPU
         min_prefix = int(args.pop("min_prefix_tokens", 16))
         if loaded is not None:
             self.model, self.tokenizer = loaded
@@ -107,10 +108,13 @@ class HFBackend(TokenizedBackend):
         self._prefix_kv = PrefixKV(self._compute_prefix)
         self.min_prefix_tokens = min_prefix
         self._split: bool = False  # the prefix-split attention (prefix_attention.py), once verified
+        self._packed: bool = False  # rows packed end to end (packed_attention.py), once verified
         self.prefix_cache = use_prefix_cache and self._check_prefix_cache()
         if self.prefix_cache and use_split and prefix_attention.offered(self):
             self._split = True  # checked the same way, on its own path
             self._split = self._check_prefix_cache()
+        if getattr(self, "_use_packed", True) and packed_attention.offered(self):
+            self._packed = self._check_packed()
 
     # ------------------------------------------------------------------ info
     def model_info(self) -> ModelInfo:
@@ -213,20 +217,25 @@ class HFBackend(TokenizedBackend):
         torch = self.torch
         p = len(prefix)
         width = max(len(r.tokens) - p for r in rows)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, : len(r.tokens) - p] = torch.tensor(r.tokens[p:], dtype=torch.long)
         # each distinct (row, position) goes through the output layer once: the options " A".." D"
         # of a context are four reads of one position
         spot: dict[tuple[int, int], int] = {}
         which = [spot.setdefault((i, pos - p), len(spot)) for i, r in enumerate(rows) for pos, _ in r.reads]
         t_idx = [t for r in rows for _, t in r.reads]
         with torch.inference_mode():
-            cache = self._repeated_cache(prefix, len(rows)) if p and not self._split else None
-            split = self._prefix_kv.split_kv(prefix, self._n_heads()) if p and self._split else None
-            b_idx = torch.tensor([i for i, _ in spot], dtype=torch.long)
-            p_idx = torch.tensor([q for _, q in spot], dtype=torch.long)
-            logits = self._logits_at(ids.to(self.device), b_idx, p_idx, cache, split, p)
+            if self._packed and packed_attention.fits(self._decoder.config, p, width):
+                kv = self._prefix_kv.split_kv(prefix, self._n_heads()) if p else None
+                hidden = packed_attention.packed_hidden(self._decoder, [r.tokens[p:] for r in rows], p, list(spot), kv)
+                logits = self._head(hidden)
+            else:
+                ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+                for i, r in enumerate(rows):
+                    ids[i, : len(r.tokens) - p] = torch.tensor(r.tokens[p:], dtype=torch.long)
+                cache = self._repeated_cache(prefix, len(rows)) if p and not self._split else None
+                split = self._prefix_kv.split_kv(prefix, self._n_heads()) if p and self._split else None
+                b_idx = torch.tensor([i for i, _ in spot], dtype=torch.long)
+                p_idx = torch.tensor([q for _, q in spot], dtype=torch.long)
+                logits = self._logits_at(ids.to(self.device), b_idx, p_idx, cache, split, p)
             logp = torch.log_softmax(logits.float(), dim=-1)
             at = torch.tensor(which, device=logp.device)
             tok = torch.tensor(t_idx, device=logp.device)
@@ -295,6 +304,35 @@ class HFBackend(TokenizedBackend):
         worst = max(abs(a[0] - b[0]) for x, y in zip(full, cached) for a, b in zip(x, y))
         if worst > tol:
             log.info("prefix KV cache differs from a full forward by %.2g; not used", worst)
+        return worst <= tol
+
+    def _check_packed(self) -> bool:
+        """Verify once that rows packed end to end (with and without a cached prefix) score as the
+        padded batch does; any difference or surprise keeps the padded path."""
+        base = self.encode("以下是关于解剖学的单项选择题，请直接给出正确答案的选项。 check 123 ", False) or [0]
+        ids = tuple((base * (48 // len(base) + 1))[:48])
+        rows = [_Row(ids, [(47, ids[0]), (40, ids[1])], 0), _Row(ids[:30], [(29, ids[2])], 0),
+                _Row(ids[5:25], [(19, ids[3])], 0)]
+        groups = [((), rows)]
+        if self.prefix_cache:  # the same rows on top of a 16-token prefix
+            groups.append((ids[:16], [_Row(r.tokens, r.reads, 16) for r in rows[:2]]))
+        worst = 0.0
+        try:
+            for prefix, group in groups:
+                self._packed = False
+                padded = self._forward_group(group, prefix)
+                self._packed = True
+                packed = self._forward_group(group, prefix)
+                worst = max([worst] + [abs(a[0] - b[0]) for x, y in zip(padded, packed) for a, b in zip(x, y)])
+        except Exception as exc:  # noqa: BLE001 - any surprise: keep the padded path
+            log.info("packed rows unavailable (%s)", exc)
+            return False
+        finally:
+            self._packed = False
+            self._prefix_kv.clear()
+        tol = 1e-3 if self.dtype_name == "float32" else 5e-2
+        if worst > tol:
+            log.info("packed rows differ from the padded batch by %.2g; not used", worst)
         return worst <= tol
 
     def _check_partial_head(self) -> bool:

@@ -51,9 +51,17 @@ def split_attention(module: Any, query: Any, key: Any, value: Any, attention_mas
     o1 = o1.reshape(h, b, s, d).transpose(0, 1)
     l1 = l1.reshape(h, b, s).transpose(0, 1)
     o2, l2 = flash(query, key, value, 0.0, True, scale=scaling)
+    return merge_lse(o1, l1, o2, l2).transpose(1, 2).contiguous(), None
+
+
+def merge_lse(o1: Any, l1: Any, o2: Any, l2: Any) -> Any:
+    """Attention over the union of two key sets from each part's output ``o`` (batch, heads,
+    queries, head_dim) and log-sum-exp ``l`` (batch, heads, queries): exact, not an estimate."""
+    import torch
+
     m = torch.maximum(l1, l2)
     w1, w2 = torch.exp(l1 - m).unsqueeze(-1), torch.exp(l2 - m).unsqueeze(-1)
-    return ((o1 * w1 + o2 * w2) / (w1 + w2)).transpose(1, 2).contiguous(), None
+    return (o1 * w1 + o2 * w2) / (w1 + w2)
 
 
 def register() -> bool:
