@@ -9,7 +9,6 @@ context and are one token long (" A", " B", ...) share one row.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 from chimed_eval.core.capabilities import Capabilities
@@ -17,22 +16,14 @@ from chimed_eval.core.progress import library_bars
 from chimed_eval.models.resolve import ResolvedModel
 from chimed_eval.core.types import ModelInfo, Request, Response, Usage
 from chimed_eval.backends import packed_attention, prefix_attention
-from chimed_eval.backends.prefix_kv import PrefixKV
+from chimed_eval.backends import hf_checks
+from chimed_eval.backends.prefix_kv import PrefixKV, Row as _Row
 from chimed_eval.backends.tokens import TokenizedBackend, as_bool, decode_complete  # noqa: F401 (vllm imports it here)
 
 log = logging.getLogger(__name__)
 
 DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
           "float16": "float16", "fp16": "float16", "auto": "auto"}
-
-
-@dataclass
-class _Row:
-    """One decoder input and the (position, token) pairs to read from it."""
-
-    tokens: tuple[int, ...]
-    reads: list[tuple[int, int]]
-    prefix_len: int = 0  # leading tokens that are the request's shared prefix (KV-cacheable)
 
 
 class HFBackend(TokenizedBackend):
@@ -280,80 +271,15 @@ class HFBackend(TokenizedBackend):
         logits = self.model(input_ids=ids, **kw).logits
         return logits[b_idx.to(logits.device), p_idx.to(logits.device)]
 
+    # ------------------------------------------------------- load-time checks (hf_checks.py)
+    def _check_partial_head(self) -> bool:
+        return hf_checks.check_partial_head(self)
+
     def _check_prefix_cache(self) -> bool:
-        """Verify once that scoring on top of a cached prefix reproduces a full forward (also
-        past a sliding attention window, where the architecture has one)."""
-        if self._decoder is None:
-            return False
-        window = int(getattr(self.model.config, "sliding_window", 0) or 0)
-        n = min(max(64, window + 64), self.max_length)
-        base = self.encode("以下是关于解剖学的单项选择题，请直接给出正确答案的选项。 check 123 ", False) or [0]
-        ids = (base * (n // len(base) + 1))[:n]
-        split = n // 2 if window == 0 else min(window + 16, n - 8)
-        rows = [_Row(tuple(ids), [(n - 1, ids[0]), (n - 3, ids[1])], 0),
-                _Row(tuple(ids[:-2]), [(n - 3, ids[1])], 0)]
-        try:
-            full = self._forward_group(rows, ())
-            cached = self._forward_group(rows, tuple(ids[:split]))
-            self._prefix_kv.clear()
-        except Exception as exc:  # noqa: BLE001 - any surprise: do not use the shortcut
-            log.info("prefix KV cache unavailable (%s)", exc)
-            self._prefix_kv.clear()
-            return False
-        tol = 1e-3 if self.dtype_name == "float32" else 5e-2
-        worst = max(abs(a[0] - b[0]) for x, y in zip(full, cached) for a, b in zip(x, y))
-        if worst > tol:
-            log.info("prefix KV cache differs from a full forward by %.2g; not used", worst)
-        return worst <= tol
+        return hf_checks.check_prefix_cache(self)
 
     def _check_packed(self) -> bool:
-        """Verify once that rows packed end to end (with and without a cached prefix) score as the
-        padded batch does; any difference or surprise keeps the padded path."""
-        base = self.encode("以下是关于解剖学的单项选择题，请直接给出正确答案的选项。 check 123 ", False) or [0]
-        ids = tuple((base * (48 // len(base) + 1))[:48])
-        rows = [_Row(ids, [(47, ids[0]), (40, ids[1])], 0), _Row(ids[:30], [(29, ids[2])], 0),
-                _Row(ids[5:25], [(19, ids[3])], 0)]
-        groups = [((), rows)]
-        if self.prefix_cache:  # the same rows on top of a 16-token prefix
-            groups.append((ids[:16], [_Row(r.tokens, r.reads, 16) for r in rows[:2]]))
-        worst = 0.0
-        try:
-            for prefix, group in groups:
-                self._packed = False
-                padded = self._forward_group(group, prefix)
-                self._packed = True
-                packed = self._forward_group(group, prefix)
-                worst = max([worst] + [abs(a[0] - b[0]) for x, y in zip(padded, packed) for a, b in zip(x, y)])
-        except Exception as exc:  # noqa: BLE001 - any surprise: keep the padded path
-            log.info("packed rows unavailable (%s)", exc)
-            return False
-        finally:
-            self._packed = False
-            self._prefix_kv.clear()
-        tol = 1e-3 if self.dtype_name == "float32" else 5e-2
-        if worst > tol:
-            log.info("packed rows differ from the padded batch by %.2g; not used", worst)
-        return worst <= tol
-
-    def _check_partial_head(self) -> bool:
-        """Verify once that decoder + output layer reproduces the model's own logits."""
-        torch = self.torch
-        if self._decoder is None or self._head is None:
-            return False
-        ids = torch.tensor([self.encode("检查 check 123", False)[:8] or [0]], device=self.device)
-        mask = torch.ones_like(ids)
-        try:
-            with torch.inference_mode():
-                full = self.model(input_ids=ids, attention_mask=mask).logits[0, -1].float()
-                part = self._head(self._decoder(input_ids=ids, attention_mask=mask).last_hidden_state[0, -1]).float()
-        except Exception as exc:  # noqa: BLE001 - any architecture surprise means: use the safe path
-            log.info("partial output layer unavailable (%s); using full logits", exc)
-            return False
-        tol = 1e-3 if self.dtype_name == "float32" else 5e-2
-        ok = bool(torch.allclose(full, part, atol=tol, rtol=0))
-        if not ok:
-            log.info("decoder+head differs from model logits; using full logits")
-        return ok
+        return hf_checks.check_packed(self)
 
     def choose_batch_size(self, kind: str, requests: Sequence[Request]) -> int:
         """``--batch-size auto`` (:mod:`chimed_eval.backends.batching`): on a GPU the largest size

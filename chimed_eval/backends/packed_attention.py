@@ -29,7 +29,7 @@ NAME = "chimed_packed"
 _registered = False
 
 
-def packed_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, dropout: float = 0.0,
+def attend_packed(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, dropout: float = 0.0,
                      scaling: float | None = None, is_causal: bool | None = None, **kw: Any) -> tuple[Any, None]:
     """transformers' attention-function signature, for one packed sequence (batch 1).
 
@@ -79,7 +79,7 @@ def register() -> bool:
         torch.ops.aten._scaled_dot_product_flash_attention_for_cpu  # noqa: B018 - present in this torch?
     except (ImportError, AttributeError, RuntimeError):
         return False
-    AttentionInterface.register(NAME, packed_attention)
+    AttentionInterface.register(NAME, attend_packed)
     AttentionMaskInterface.register(NAME, _no_mask)
     _registered = True
     return True
@@ -106,7 +106,7 @@ def packed_hidden(decoder: Any, rows: Sequence[Sequence[int]], offset: int, read
                   prefix: Any = None) -> Any:
     """The decoder's last hidden states at ``reads`` ((row, position in the row's own tokens)
     pairs), the rows run packed on top of ``prefix`` (``offset`` tokens, per-layer keys and
-    values as :func:`packed_attention` takes them) or of nothing."""
+    values as :func:`attend_packed` takes them) or of nothing."""
     import torch
 
     device = decoder.device

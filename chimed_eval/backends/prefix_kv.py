@@ -17,11 +17,21 @@ verifies once per model that scoring on top of the cache reproduces a full forwa
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any, Callable
 
 #: prefixes kept (a run sorts requests by prefix, so one is live at a time; a few spare for batches
 #: that straddle two subjects and for the tokens-shared variants of one prefix)
 KEEP = 4
+
+
+@dataclass
+class Row:
+    """One decoder input and the (position, token) pairs to read from it."""
+
+    tokens: tuple[int, ...]
+    reads: list[tuple[int, int]]
+    prefix_len: int = 0  # leading tokens that are the request's shared prefix (KV-cacheable)
 
 
 def _append_only_layers() -> tuple[type, ...]:
