@@ -31,6 +31,13 @@ Options (``--model-args k=v,...``):
   0.2; recorded in ``settings.model_args``).
 * ``top_logprobs`` (20; OpenAI's maximum; legacy completions allow 5), ``logprob_floor`` (-100).
 * ``max_tokens_field``: ``max_tokens`` (default) or ``max_completion_tokens`` (newer OpenAI models).
+* ``stream`` (false): ``generate`` requests ask for a streamed reply (server-sent events,
+  :mod:`.openai_stream`), which records each request's time to first token; the answer is the
+  same. ``stream_usage`` (true) asks for the token usage in the final chunk
+  (``stream_options: {"include_usage": true}``; false for a server that refuses the field).
+* ``tokenizer``: a ``tokenizer.json`` file (or a folder holding one) that counts the prompt and
+  completion tokens of a reply whose server reports no ``usage``; without it, a streamed reply's
+  completion tokens are its text chunks. Each usage line says which (``tokens_source``).
 
 Request kinds:
 
@@ -90,6 +97,7 @@ from chimed_eval.core.types import ModelInfo, Request, Response, Usage, sha256_t
 from chimed_eval.backends.base import Backend
 from chimed_eval.core.capabilities import Capabilities
 from chimed_eval.backends.openai_replies import ReplyReader
+from chimed_eval.backends.openai_stream import STREAM_META, StreamAssembler, TokenCounter, prompt_text, read_events
 from chimed_eval.backends.openai_secrets import (Redactor, Secret, check_base_url, is_loopback, read_key, refuse_clear_text_key,
                              sanitise_url)
 from chimed_eval.backends.openai_transport import (INSTALL_HINT, APIError, RetryPolicy, Transport, backoff_delay, map_concurrently,
@@ -101,7 +109,7 @@ __all__ = ["APIError", "INSTALL_HINT", "OpenAIBackend", "Redactor", "backoff_del
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 ENDPOINTS = {"chat": "/chat/completions", "completions": "/completions"}
 TRANSPORT_ARGS = ("concurrency", "timeout", "request_deadline", "max_retries", "backoff", "max_backoff",
-                  "api_key_env", "api_key_file", "allow_insecure_http")
+                  "api_key_env", "api_key_file", "allow_insecure_http", "stream", "stream_usage", "tokenizer")
 RESULT_ARGS = ("base_url", "endpoint", "api_model", "system_prompt", "system_prompt_file", "temperature",
                "top_logprobs", "logprob_floor", "max_tokens_field")
 IGNORED_ARGS = ("chat_format", "revision")  # model metadata: meaningless for a served model
@@ -187,6 +195,9 @@ class OpenAIBackend(Backend):
         self.max_retries = max(0, int(_float(args, "max_retries", 8)))
         self.backoff = max(0.0, _float(args, "backoff", 1.0))
         self.max_backoff = max(0.0, _float(args, "max_backoff", 60.0))
+        self.stream = _bool(args, "stream", False)
+        self.stream_usage = _bool(args, "stream_usage", True)
+        self._tokenizer = TokenCounter.load(args["tokenizer"]) if args.get("tokenizer") else None
 
     # ------------------------------------------------------------------ identity
     def model_info(self) -> ModelInfo:
@@ -227,15 +238,19 @@ class OpenAIBackend(Backend):
         handing each response to ``on_response`` as it arrives; the first failure, or a Ctrl-C,
         stops the batch (:func:`~.openai_transport.map_concurrently`). Each response carries its
         wall latency (every attempt and back-off included) and the server's token ``usage``
-        summed over the request's calls; replies are not streamed, so there is no time to first
-        token."""
+        summed over the request's calls (where they come from: ``tokens_source``) and, streamed,
+        the time from the start of the request to its first token (retries included, as in the
+        latency)."""
         def one(r: Request) -> Response:
             started = time.perf_counter()
-            counts: list[tuple[int | None, int | None, int | None]] = []
-            self._usage_sink.counts = counts
+            sink = self._usage_sink
+            sink.counts, sink.sources, sink.first = [], [], None
             resp = fn(r)
-            resp = dataclasses.replace(resp, usage=Usage(*_sum_counts(counts),
-                                                         latency_s=time.perf_counter() - started))
+            sources = sorted({x for x in sink.sources if x is not None})
+            resp = dataclasses.replace(resp, usage=Usage(
+                *_sum_counts(sink.counts), latency_s=time.perf_counter() - started,
+                ttft_s=None if sink.first is None else sink.first - started,
+                tokens_source="+".join(sources) or None))
             if self.on_response is not None:
                 self.on_response(r, resp)
             return resp
@@ -279,20 +294,44 @@ class OpenAIBackend(Backend):
             if g.seed is not None:
                 payload["seed"] = int(g.seed)
 
+        stream = None
+        if self.stream:
+            payload["stream"] = True
+            if self.stream_usage:
+                payload["stream_options"] = {"include_usage": True}
+            chat = self.endpoint == "chat"
+            stream = lambda lines, tick: read_events(lines, StreamAssembler(chat), tick)  # noqa: E731
+
         def parse(data: dict[str, Any]) -> Response:
             text, n = self._replies.generation(data, g.stop if g else ())
             return Response(key=r.key, text=text, n_tokens=(n,) if n is not None else None)
 
-        return self._transport.post(payload, r.key, self._counted(parse))
+        return self._transport.post(payload, r.key, self._counted(parse, payload), stream=stream)
 
-    def _counted(self, parse: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
-        """``parse`` that also notes the reply's token usage for the request being answered (on
-        this worker thread); a reply that fails validation is retried and noted again."""
+    def _counted(self, parse: Callable[[dict[str, Any]], Any],
+                 payload: dict[str, Any] | None = None) -> Callable[[dict[str, Any]], Any]:
+        """``parse`` that also notes, for the request being answered (on this worker thread), the
+        reply's token counts and where they come from (the server's ``usage``; else the
+        ``tokenizer``'s count of the ``payload``'s prompt and the reply's text; else a stream's
+        text chunks) and a stream's first-token time; only a reply that ``parse`` accepts is
+        noted (one that fails validation is retried and noted then)."""
         sink = self._usage_sink
 
         def wrapped(data: dict[str, Any]) -> Any:
             out = parse(data)
-            getattr(sink, "counts", []).append(self._replies.usage(data))
+            counts = self._replies.usage(data)
+            source = "server" if counts[0] is not None or counts[1] is not None else None
+            meta = data.get(STREAM_META)
+            if source is None and self._tokenizer is not None and payload is not None:
+                text = meta.text if meta is not None else self._replies.choice_text(data)[1]
+                counts, source = (self._tokenizer.count(prompt_text(payload)), self._tokenizer.count(text), None), \
+                    "tokenizer"
+            elif source is None and meta is not None:
+                counts, source = (None, meta.chunks, None), "stream_chunks"
+            getattr(sink, "counts", []).append(counts)
+            getattr(sink, "sources", []).append(source)
+            if meta is not None and meta.first_token_at is not None:
+                sink.first = meta.first_token_at
             return out
 
         return wrapped
@@ -309,7 +348,7 @@ class OpenAIBackend(Backend):
             lps, greedy = self._replies.candidates(data, r.continuations)
             return Response(key=r.key, logprobs=tuple(lps), greedy=tuple(greedy), n_tokens=tuple(1 for _ in lps))
 
-        return self._transport.post(payload, r.key, self._counted(parse))
+        return self._transport.post(payload, r.key, self._counted(parse, payload))
 
     def _loglikelihood_one(self, r: Request) -> Response:
         lps, greedy, counts = [], [], []
