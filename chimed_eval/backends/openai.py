@@ -84,11 +84,9 @@ client, deadlines, retries and Ctrl-C; :mod:`.openai_secrets` the key, its redac
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import threading
 import time
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from chimed_eval.core.errors import ConfigError
@@ -97,6 +95,7 @@ from chimed_eval.core.types import ModelInfo, Request, Response, Usage, sha256_t
 from chimed_eval.backends.base import Backend
 from chimed_eval.core.capabilities import Capabilities
 from chimed_eval.backends.openai_replies import ReplyReader
+from chimed_eval.backends.openai_options import arg_bool, arg_float, resolve_api_model, system_prompt_arg
 from chimed_eval.backends.openai_stream import STREAM_META, StreamAssembler, TokenCounter, prompt_text, read_events
 from chimed_eval.backends.openai_secrets import (Redactor, Secret, check_base_url, is_loopback, read_key, refuse_clear_text_key,
                              sanitise_url)
@@ -160,7 +159,7 @@ class OpenAIBackend(Backend):
                               f"{sorted(TRANSPORT_ARGS + RESULT_ARGS)}")
         self._key = Secret(read_key(args))
         self._redact = Redactor([self._key.reveal()])
-        self.preset_name, api_name, default_system, default_endpoint = _resolve(model)
+        self.preset_name, api_name, default_system, default_endpoint = resolve_api_model(model)
         self.api_model = args.get("api_model") or api_name
         self.display_name = self.preset_name or self.api_model
 
@@ -175,28 +174,28 @@ class OpenAIBackend(Backend):
         if not self._key and parts.hostname == "api.openai.com":
             raise ConfigError(f"no API key: set ${args.get('api_key_env', 'OPENAI_API_KEY')} "
                               "or pass --model-args api_key_file=PATH")
-        self.allow_insecure_http = _bool(args, "allow_insecure_http", False)
+        self.allow_insecure_http = arg_bool(args, "allow_insecure_http", False)
         refuse_clear_text_key(parts, self.safe_base_url, bool(self._key), self.allow_insecure_http)
 
-        self.system_prompt = _system_prompt(args, default_system)
+        self.system_prompt = system_prompt_arg(args, default_system)
         if self.system_prompt and self.endpoint != "chat" and ("system_prompt" in args or "system_prompt_file" in args):
             raise ConfigError("system_prompt needs endpoint=chat")
         if self.endpoint != "chat":
             self.system_prompt = None
-        self.temperature = _float(args, "temperature", None)
-        self.top_logprobs = int(_float(args, "top_logprobs", 20))
-        self.logprob_floor = _float(args, "logprob_floor", -100.0)
+        self.temperature = arg_float(args, "temperature", None)
+        self.top_logprobs = int(arg_float(args, "top_logprobs", 20))
+        self.logprob_floor = arg_float(args, "logprob_floor", -100.0)
         self.max_tokens_field = args.get("max_tokens_field", "max_tokens")
         if self.max_tokens_field not in ("max_tokens", "max_completion_tokens"):
             raise ConfigError("max_tokens_field must be max_tokens or max_completion_tokens")
-        self.concurrency = max(1, int(_float(args, "concurrency", 8)))
-        self.timeout = _float(args, "timeout", 120.0, positive=True)
-        self.request_deadline = _float(args, "request_deadline", DEFAULT_REQUEST_DEADLINE, positive=True)
-        self.max_retries = max(0, int(_float(args, "max_retries", 8)))
-        self.backoff = max(0.0, _float(args, "backoff", 1.0))
-        self.max_backoff = max(0.0, _float(args, "max_backoff", 60.0))
-        self.stream = _bool(args, "stream", False)
-        self.stream_usage = _bool(args, "stream_usage", True)
+        self.concurrency = max(1, int(arg_float(args, "concurrency", 8)))
+        self.timeout = arg_float(args, "timeout", 120.0, positive=True)
+        self.request_deadline = arg_float(args, "request_deadline", DEFAULT_REQUEST_DEADLINE, positive=True)
+        self.max_retries = max(0, int(arg_float(args, "max_retries", 8)))
+        self.backoff = max(0.0, arg_float(args, "backoff", 1.0))
+        self.max_backoff = max(0.0, arg_float(args, "max_backoff", 60.0))
+        self.stream = arg_bool(args, "stream", False)
+        self.stream_usage = arg_bool(args, "stream_usage", True)
         self._tokenizer = TokenCounter.load(args["tokenizer"]) if args.get("tokenizer") else None
 
     # ------------------------------------------------------------------ identity
@@ -369,55 +368,3 @@ class OpenAIBackend(Backend):
 def _sum_counts(counts: Sequence[tuple[int | None, int | None, int | None]]) -> tuple[int | None, ...]:
     """(prompt, completion, reasoning) summed over a request's calls; None where no call reported it."""
     return tuple(None if all(c[i] is None for c in counts) else sum(c[i] or 0 for c in counts) for i in range(3))
-
-
-def _float(args: dict[str, str], key: str, default: Any, positive: bool = False) -> Any:
-    if key not in args:
-        return default
-    try:
-        value = float(args[key])
-    except ValueError:
-        raise ConfigError(f"--model-args {key}= expects a number, got {args[key][:40]!r}") from None
-    if math.isnan(value) or (positive and not value > 0):
-        raise ConfigError(f"--model-args {key}= expects a {'positive ' if positive else ''}number, "
-                          f"got {args[key][:40]!r}")
-    return value
-
-
-def _bool(args: dict[str, str], key: str, default: bool) -> bool:
-    if key not in args:
-        return default
-    value = args[key].strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"--model-args {key}= expects true or false, got {args[key][:40]!r}")
-
-
-def _system_prompt(args: dict[str, str], default: str | None) -> str | None:
-    if "system_prompt_file" in args:
-        p = Path(args["system_prompt_file"]).expanduser()
-        try:
-            return p.read_text(encoding="utf-8").strip() or None
-        except OSError as e:
-            raise ConfigError(f"cannot read system_prompt_file {str(p)!r}: {e.strerror}") from None
-    if "system_prompt" in args:
-        v = args["system_prompt"]
-        return None if v.strip().lower() in ("", "none") else v
-    return default
-
-
-def _resolve(model: Any) -> tuple[str | None, str, str | None, str]:
-    """(preset name or None, API model name, default system prompt, default endpoint) for a
-    preset name, a ResolvedModel, or a plain API model name."""
-    from chimed_eval.models.presets import BASELINES
-
-    name = model if isinstance(model, str) else getattr(model, "name", None)
-    if name in BASELINES:
-        b = BASELINES[name]
-        return name, b.source, b.system_prompt, "chat"
-    if isinstance(model, str):
-        return None, model, None, "chat"
-    path = getattr(model, "path", None) or name
-    return (name if name != path else None), str(path), None, "chat"
