@@ -2,8 +2,9 @@
 the budget (``--max-cost``, ``--max-tokens``) that stops scheduling when it is spent.
 
 Every request the runner scores leaves one line in ``OUT/usage/<task>.jsonl`` (item id, kind,
-prompt / completion / reasoning tokens, wall latency, time to first token, the share of its
-batch's wall time, whether the response cache served it). These lines live apart from the
+prompt / completion / reasoning tokens and where the counts come from, wall latency, time to first
+token (streamed replies), the share of its batch's wall time, whether the response cache served
+it). These lines live apart from the
 samples on purpose: latency differs from one run to the next, and the samples and figures of a
 run must be byte-identical however it was scheduled (alone, sharded, in a sweep, resumed).
 ``OUT/usage.json`` is the summary written at the end of each run: per task and for the run,
