@@ -8,7 +8,6 @@ usage line says which."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
@@ -49,14 +48,9 @@ class StreamServer(FaultServer):
             pass
 
     def _stream(self, h) -> None:
-        raw = h.rfile.read(int(h.headers.get("Content-Length") or 0))
-        body = json.loads(raw)
-        rid = hashlib.sha256(h.path.encode() + b"\x00" + raw).hexdigest()
+        body, rid, attempt = self.receive(h)
         st = self.stats
         with st.lock:
-            attempt = st.attempts[rid]
-            st.attempts[rid] += 1
-            st.bodies.append(body)
             fault = "ok"
             if self.mode == "faults" and attempt == 0:
                 fault = STREAM_FAULTS[self.first_attempts % len(STREAM_FAULTS)]
