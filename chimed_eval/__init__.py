@@ -41,7 +41,7 @@ def __getattr__(name: str) -> Any:
     elif name == "view":  # the page comparing runs (chimed-eval view)
         from chimed_eval.reports.viewer import write_view as value
     elif name == "sweep":  # models x tasks on Ray (chimed-eval sweep), the plug-in tasks' resolver handed in
-        from chimed_eval.cli.api import sweep as value
+        from chimed_eval.cli.api import sweep_models as value
     elif name == "SweepResult":
         from chimed_eval.engine.sweep import SweepResult as value
     elif name == "RunResult":

@@ -1,4 +1,4 @@
-"""The Python door of sweeps: ``chimed_eval.sweep(models, tasks, output, ...)``.
+"""The Python door of sweeps: ``chimed_eval.sweep(models, tasks, output, ...)`` (:func:`sweep_models`).
 
 It takes what :func:`chimed_eval.engine.api.evaluate` takes (the backend, its args, the data, a
 :class:`~chimed_eval.engine.api.RunConfig` or its fields as keywords) plus the sweep's own
@@ -56,7 +56,7 @@ def _names(value: Sequence[str] | str, what: str) -> list[str]:
     return names
 
 
-def sweep(models: Sequence[str] | str, tasks: Sequence[str] | str, output: str | Path, *, backend: str = "hf",
+def sweep_models(models: Sequence[str] | str, tasks: Sequence[str] | str, output: str | Path, *, backend: str = "hf",
           model_args: Mapping[str, str] | None = None, data_dir: str | Path | None = None,
           config: RunConfig | None = None, ray_address: str | None = None, workers: int = 1,
           resources: Mapping[str, float] | None = None, shards: int = 1, max_retries: int = 3,
