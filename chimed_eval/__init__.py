@@ -9,6 +9,8 @@ The public Python API::
     chimed_eval.read_run("out/run1")       # the same object for a run on disk
     chimed_eval.export(["out/run1", r], "figures.csv")  # one tidy table (csv, jsonl, parquet)
     chimed_eval.view(["out/run1", "out/run2"], "view.html")  # the page comparing runs
+    s = chimed_eval.sweep(["oracle", "random"], ["ceval-medical-paper"], "out/sweep", backend="fake")  # on Ray
+    s.run("oracle", "ceval-medical-paper")  # a unit's RunResult; s.to_pandas(): the summary rows
 
 Importing the package is cheap: the API loads on first use (module ``__getattr__``), and torch,
 transformers and vllm are imported only by the backends that need them.
@@ -21,7 +23,7 @@ from typing import Any
 from chimed_eval.core.version import SCHEMA_VERSION, __version__
 
 __all__ = ["__version__", "SCHEMA_VERSION", "evaluate", "read_run", "RunConfig", "RunResult", "export", "export_rows",
-           "view"]
+           "view", "sweep", "SweepResult"]
 
 
 def __getattr__(name: str) -> Any:
@@ -38,6 +40,10 @@ def __getattr__(name: str) -> Any:
         from chimed_eval.reports.tidy import export_rows as value
     elif name == "view":  # the page comparing runs (chimed-eval view)
         from chimed_eval.reports.viewer import write_view as value
+    elif name == "sweep":  # models x tasks on Ray (chimed-eval sweep), the plug-in tasks' resolver handed in
+        from chimed_eval.cli.api import sweep_models as value
+    elif name == "SweepResult":
+        from chimed_eval.engine.sweep import SweepResult as value
     elif name == "RunResult":
         from chimed_eval.core.types import RunResult as value
     else:

@@ -94,9 +94,9 @@ class FaultServer:
         self.httpd.server_close()
 
     # -- protocol
-    def handle(self, h: BaseHTTPRequestHandler) -> None:
-        n = int(h.headers.get("Content-Length") or 0)
-        raw = h.rfile.read(n)
+    def receive(self, h: BaseHTTPRequestHandler) -> tuple[dict, str, int]:
+        """(the request's JSON body, its id, which attempt at it this is), counted in the stats."""
+        raw = h.rfile.read(int(h.headers.get("Content-Length") or 0))
         body = json.loads(raw)
         rid = hashlib.sha256(h.path.encode() + b"\x00" + raw).hexdigest()
         st = self.stats
@@ -106,6 +106,11 @@ class FaultServer:
             st.times[rid].append(time.monotonic())
             st.auth[h.headers.get("Authorization", "")] += 1
             st.bodies.append(body)
+        return body, rid, attempt
+
+    def handle(self, h: BaseHTTPRequestHandler) -> None:
+        body, rid, attempt = self.receive(h)
+        st = self.stats
         if self.dead:
             return  # connection closed without an answer
         if self.echo_auth_on_400:

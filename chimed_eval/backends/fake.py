@@ -208,4 +208,4 @@ class FakeBackend(Backend):
 
 def _usage(prompt: str, completion: int) -> Usage:
     """The fake backend's token counts: one token per character (its stand-in tokenizer)."""
-    return Usage(prompt_tokens=len(prompt), completion_tokens=completion)
+    return Usage(prompt_tokens=len(prompt), completion_tokens=completion, tokens_source="characters")

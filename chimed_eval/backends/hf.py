@@ -176,7 +176,8 @@ class HFBackend(TokenizedBackend):
                 greedy.append(all(v[1] for v in vals))
                 ntok.append(len(spots))
             out.append(Response(key=r.key, logprobs=tuple(lps), greedy=tuple(greedy), n_tokens=tuple(ntok),
-                                usage=Usage(prompt_tokens=sum(len(row.tokens) for row in rows), completion_tokens=0)))
+                                usage=Usage(prompt_tokens=sum(len(row.tokens) for row in rows), completion_tokens=0,
+                                            tokens_source="tokenizer")))
         return out
 
     def _prefix_len(self, r: Request, tokens: Sequence[int], first_read: int) -> int:
@@ -313,7 +314,8 @@ class HFBackend(TokenizedBackend):
                 torch.manual_seed(int(r.generation.seed or 0))
             texts.update(self._generate_batch([r], prefix_len=self._gen_prefix_len(r)))
         return [Response(key=r.key, text=texts[r.key][0], n_tokens=(texts[r.key][1],),
-                         usage=Usage(prompt_tokens=len(self.generation_ids(r)), completion_tokens=texts[r.key][1]))
+                         usage=Usage(prompt_tokens=len(self.generation_ids(r)), completion_tokens=texts[r.key][1],
+                                     tokens_source="tokenizer"))
                 for r in requests]
 
     def _gen_prefix_len(self, r: Request) -> int:

@@ -31,6 +31,13 @@ Options (``--model-args k=v,...``):
   0.2; recorded in ``settings.model_args``).
 * ``top_logprobs`` (20; OpenAI's maximum; legacy completions allow 5), ``logprob_floor`` (-100).
 * ``max_tokens_field``: ``max_tokens`` (default) or ``max_completion_tokens`` (newer OpenAI models).
+* ``stream`` (false): ``generate`` requests ask for a streamed reply (server-sent events,
+  :mod:`.openai_stream`), which records each request's time to first token; the answer is the
+  same. ``stream_usage`` (true) asks for the token usage in the final chunk
+  (``stream_options: {"include_usage": true}``; false for a server that refuses the field).
+* ``tokenizer``: a ``tokenizer.json`` file (or a folder holding one) that counts the prompt and
+  completion tokens of a reply whose server reports no ``usage``; without it, a streamed reply's
+  completion tokens are its text chunks. Each usage line says which (``tokens_source``).
 
 Request kinds:
 
@@ -77,11 +84,9 @@ client, deadlines, retries and Ctrl-C; :mod:`.openai_secrets` the key, its redac
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import threading
 import time
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from chimed_eval.core.errors import ConfigError
@@ -90,6 +95,8 @@ from chimed_eval.core.types import ModelInfo, Request, Response, Usage, sha256_t
 from chimed_eval.backends.base import Backend
 from chimed_eval.core.capabilities import Capabilities
 from chimed_eval.backends.openai_replies import ReplyReader
+from chimed_eval.backends.openai_options import arg_bool, arg_float, resolve_api_model, system_prompt_arg
+from chimed_eval.backends.openai_stream import STREAM_META, StreamAssembler, TokenCounter, prompt_text, read_events
 from chimed_eval.backends.openai_secrets import (Redactor, Secret, check_base_url, is_loopback, read_key, refuse_clear_text_key,
                              sanitise_url)
 from chimed_eval.backends.openai_transport import (INSTALL_HINT, APIError, RetryPolicy, Transport, backoff_delay, map_concurrently,
@@ -101,7 +108,7 @@ __all__ = ["APIError", "INSTALL_HINT", "OpenAIBackend", "Redactor", "backoff_del
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 ENDPOINTS = {"chat": "/chat/completions", "completions": "/completions"}
 TRANSPORT_ARGS = ("concurrency", "timeout", "request_deadline", "max_retries", "backoff", "max_backoff",
-                  "api_key_env", "api_key_file", "allow_insecure_http")
+                  "api_key_env", "api_key_file", "allow_insecure_http", "stream", "stream_usage", "tokenizer")
 RESULT_ARGS = ("base_url", "endpoint", "api_model", "system_prompt", "system_prompt_file", "temperature",
                "top_logprobs", "logprob_floor", "max_tokens_field")
 IGNORED_ARGS = ("chat_format", "revision")  # model metadata: meaningless for a served model
@@ -152,7 +159,7 @@ class OpenAIBackend(Backend):
                               f"{sorted(TRANSPORT_ARGS + RESULT_ARGS)}")
         self._key = Secret(read_key(args))
         self._redact = Redactor([self._key.reveal()])
-        self.preset_name, api_name, default_system, default_endpoint = _resolve(model)
+        self.preset_name, api_name, default_system, default_endpoint = resolve_api_model(model)
         self.api_model = args.get("api_model") or api_name
         self.display_name = self.preset_name or self.api_model
 
@@ -167,26 +174,29 @@ class OpenAIBackend(Backend):
         if not self._key and parts.hostname == "api.openai.com":
             raise ConfigError(f"no API key: set ${args.get('api_key_env', 'OPENAI_API_KEY')} "
                               "or pass --model-args api_key_file=PATH")
-        self.allow_insecure_http = _bool(args, "allow_insecure_http", False)
+        self.allow_insecure_http = arg_bool(args, "allow_insecure_http", False)
         refuse_clear_text_key(parts, self.safe_base_url, bool(self._key), self.allow_insecure_http)
 
-        self.system_prompt = _system_prompt(args, default_system)
+        self.system_prompt = system_prompt_arg(args, default_system)
         if self.system_prompt and self.endpoint != "chat" and ("system_prompt" in args or "system_prompt_file" in args):
             raise ConfigError("system_prompt needs endpoint=chat")
         if self.endpoint != "chat":
             self.system_prompt = None
-        self.temperature = _float(args, "temperature", None)
-        self.top_logprobs = int(_float(args, "top_logprobs", 20))
-        self.logprob_floor = _float(args, "logprob_floor", -100.0)
+        self.temperature = arg_float(args, "temperature", None)
+        self.top_logprobs = int(arg_float(args, "top_logprobs", 20))
+        self.logprob_floor = arg_float(args, "logprob_floor", -100.0)
         self.max_tokens_field = args.get("max_tokens_field", "max_tokens")
         if self.max_tokens_field not in ("max_tokens", "max_completion_tokens"):
             raise ConfigError("max_tokens_field must be max_tokens or max_completion_tokens")
-        self.concurrency = max(1, int(_float(args, "concurrency", 8)))
-        self.timeout = _float(args, "timeout", 120.0, positive=True)
-        self.request_deadline = _float(args, "request_deadline", DEFAULT_REQUEST_DEADLINE, positive=True)
-        self.max_retries = max(0, int(_float(args, "max_retries", 8)))
-        self.backoff = max(0.0, _float(args, "backoff", 1.0))
-        self.max_backoff = max(0.0, _float(args, "max_backoff", 60.0))
+        self.concurrency = max(1, int(arg_float(args, "concurrency", 8)))
+        self.timeout = arg_float(args, "timeout", 120.0, positive=True)
+        self.request_deadline = arg_float(args, "request_deadline", DEFAULT_REQUEST_DEADLINE, positive=True)
+        self.max_retries = max(0, int(arg_float(args, "max_retries", 8)))
+        self.backoff = max(0.0, arg_float(args, "backoff", 1.0))
+        self.max_backoff = max(0.0, arg_float(args, "max_backoff", 60.0))
+        self.stream = arg_bool(args, "stream", False)
+        self.stream_usage = arg_bool(args, "stream_usage", True)
+        self._tokenizer = TokenCounter.load(args["tokenizer"]) if args.get("tokenizer") else None
 
     # ------------------------------------------------------------------ identity
     def model_info(self) -> ModelInfo:
@@ -227,15 +237,19 @@ class OpenAIBackend(Backend):
         handing each response to ``on_response`` as it arrives; the first failure, or a Ctrl-C,
         stops the batch (:func:`~.openai_transport.map_concurrently`). Each response carries its
         wall latency (every attempt and back-off included) and the server's token ``usage``
-        summed over the request's calls; replies are not streamed, so there is no time to first
-        token."""
+        summed over the request's calls (where they come from: ``tokens_source``) and, streamed,
+        the time from the start of the request to its first token (retries included, as in the
+        latency)."""
         def one(r: Request) -> Response:
             started = time.perf_counter()
-            counts: list[tuple[int | None, int | None, int | None]] = []
-            self._usage_sink.counts = counts
+            sink = self._usage_sink
+            sink.counts, sink.sources, sink.first = [], [], None
             resp = fn(r)
-            resp = dataclasses.replace(resp, usage=Usage(*_sum_counts(counts),
-                                                         latency_s=time.perf_counter() - started))
+            sources = sorted({x for x in sink.sources if x is not None})
+            resp = dataclasses.replace(resp, usage=Usage(
+                *_sum_counts(sink.counts), latency_s=time.perf_counter() - started,
+                ttft_s=None if sink.first is None else sink.first - started,
+                tokens_source="+".join(sources) or None))
             if self.on_response is not None:
                 self.on_response(r, resp)
             return resp
@@ -279,20 +293,44 @@ class OpenAIBackend(Backend):
             if g.seed is not None:
                 payload["seed"] = int(g.seed)
 
+        stream = None
+        if self.stream:
+            payload["stream"] = True
+            if self.stream_usage:
+                payload["stream_options"] = {"include_usage": True}
+            chat = self.endpoint == "chat"
+            stream = lambda lines, tick: read_events(lines, StreamAssembler(chat), tick)  # noqa: E731
+
         def parse(data: dict[str, Any]) -> Response:
             text, n = self._replies.generation(data, g.stop if g else ())
             return Response(key=r.key, text=text, n_tokens=(n,) if n is not None else None)
 
-        return self._transport.post(payload, r.key, self._counted(parse))
+        return self._transport.post(payload, r.key, self._counted(parse, payload), stream=stream)
 
-    def _counted(self, parse: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
-        """``parse`` that also notes the reply's token usage for the request being answered (on
-        this worker thread); a reply that fails validation is retried and noted again."""
+    def _counted(self, parse: Callable[[dict[str, Any]], Any],
+                 payload: dict[str, Any] | None = None) -> Callable[[dict[str, Any]], Any]:
+        """``parse`` that also notes, for the request being answered (on this worker thread), the
+        reply's token counts and where they come from (the server's ``usage``; else the
+        ``tokenizer``'s count of the ``payload``'s prompt and the reply's text; else a stream's
+        text chunks) and a stream's first-token time; only a reply that ``parse`` accepts is
+        noted (one that fails validation is retried and noted then)."""
         sink = self._usage_sink
 
         def wrapped(data: dict[str, Any]) -> Any:
             out = parse(data)
-            getattr(sink, "counts", []).append(self._replies.usage(data))
+            counts = self._replies.usage(data)
+            source = "server" if counts[0] is not None or counts[1] is not None else None
+            meta = data.get(STREAM_META)
+            if source is None and self._tokenizer is not None and payload is not None:
+                text = meta.text if meta is not None else self._replies.choice_text(data)[1]
+                counts, source = (self._tokenizer.count(prompt_text(payload)), self._tokenizer.count(text), None), \
+                    "tokenizer"
+            elif source is None and meta is not None:
+                counts, source = (None, meta.chunks, None), "stream_chunks"
+            getattr(sink, "counts", []).append(counts)
+            getattr(sink, "sources", []).append(source)
+            if meta is not None and meta.first_token_at is not None:
+                sink.first = meta.first_token_at
             return out
 
         return wrapped
@@ -309,7 +347,7 @@ class OpenAIBackend(Backend):
             lps, greedy = self._replies.candidates(data, r.continuations)
             return Response(key=r.key, logprobs=tuple(lps), greedy=tuple(greedy), n_tokens=tuple(1 for _ in lps))
 
-        return self._transport.post(payload, r.key, self._counted(parse))
+        return self._transport.post(payload, r.key, self._counted(parse, payload))
 
     def _loglikelihood_one(self, r: Request) -> Response:
         lps, greedy, counts = [], [], []
@@ -330,55 +368,3 @@ class OpenAIBackend(Backend):
 def _sum_counts(counts: Sequence[tuple[int | None, int | None, int | None]]) -> tuple[int | None, ...]:
     """(prompt, completion, reasoning) summed over a request's calls; None where no call reported it."""
     return tuple(None if all(c[i] is None for c in counts) else sum(c[i] or 0 for c in counts) for i in range(3))
-
-
-def _float(args: dict[str, str], key: str, default: Any, positive: bool = False) -> Any:
-    if key not in args:
-        return default
-    try:
-        value = float(args[key])
-    except ValueError:
-        raise ConfigError(f"--model-args {key}= expects a number, got {args[key][:40]!r}") from None
-    if math.isnan(value) or (positive and not value > 0):
-        raise ConfigError(f"--model-args {key}= expects a {'positive ' if positive else ''}number, "
-                          f"got {args[key][:40]!r}")
-    return value
-
-
-def _bool(args: dict[str, str], key: str, default: bool) -> bool:
-    if key not in args:
-        return default
-    value = args[key].strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"--model-args {key}= expects true or false, got {args[key][:40]!r}")
-
-
-def _system_prompt(args: dict[str, str], default: str | None) -> str | None:
-    if "system_prompt_file" in args:
-        p = Path(args["system_prompt_file"]).expanduser()
-        try:
-            return p.read_text(encoding="utf-8").strip() or None
-        except OSError as e:
-            raise ConfigError(f"cannot read system_prompt_file {str(p)!r}: {e.strerror}") from None
-    if "system_prompt" in args:
-        v = args["system_prompt"]
-        return None if v.strip().lower() in ("", "none") else v
-    return default
-
-
-def _resolve(model: Any) -> tuple[str | None, str, str | None, str]:
-    """(preset name or None, API model name, default system prompt, default endpoint) for a
-    preset name, a ResolvedModel, or a plain API model name."""
-    from chimed_eval.models.presets import BASELINES
-
-    name = model if isinstance(model, str) else getattr(model, "name", None)
-    if name in BASELINES:
-        b = BASELINES[name]
-        return name, b.source, b.system_prompt, "chat"
-    if isinstance(model, str):
-        return None, model, None, "chat"
-    path = getattr(model, "path", None) or name
-    return (name if name != path else None), str(path), None, "chat"

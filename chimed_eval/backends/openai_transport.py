@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 from chimed_eval.core.errors import ChimedEvalError, ConfigError
 from chimed_eval.backends.openai_secrets import Redactor, Secret, sanitise_url
@@ -32,6 +32,8 @@ MAX_BODY = 64 * 2**20
 
 T = TypeVar("T")
 R = TypeVar("R")
+#: reads a streamed reply: (its lines, a check called with each line's size) -> the reply dict
+StreamReader = Callable[[Iterable[str], Callable[[int], None]], dict[str, Any]]
 
 
 class APIError(ChimedEvalError):
@@ -163,13 +165,18 @@ class Transport:
                     limits=httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency))
             return self._client
 
-    def post(self, payload: dict[str, Any], what: str, parse: Callable[[dict[str, Any]], T]) -> T:
+    def post(self, payload: dict[str, Any], what: str, parse: Callable[[dict[str, Any]], T],
+             stream: StreamReader | None = None) -> T:
         """POST with retries until ``parse`` accepts a reply; returns what it returns. Invalid
         replies are retried like a 5xx; every wait is capped by ``max_backoff`` and none goes past
-        ``request_deadline``. Errors never show the key."""
+        ``request_deadline``. Errors never show the key. ``stream``: the payload asks for a
+        streamed reply, and ``stream(lines, tick)`` reads its server-sent events into a reply
+        dict (:func:`chimed_eval.backends.openai_stream.read_events`); a 200 that is not an event
+        stream is read as a plain JSON reply (a server that ignores ``stream``)."""
         p, safe_url = self.policy, self.safe_url
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        headers = {"Content-Type": "application/json",
+                   "Accept": "text/event-stream" if stream is not None else "application/json"}
         if self._key:
             headers["Authorization"] = "Bearer " + self._key.reveal()
         deadline = time.monotonic() + p.request_deadline
@@ -180,7 +187,7 @@ class Transport:
                 raise Interrupted()
             try:
                 budget = min(p.timeout, deadline - time.monotonic())
-                result = parse(self._post_once(body, headers, budget))
+                result = parse(self._post_once(body, headers, budget, stream))
             except NoLogprobs as exc:
                 no_logprobs_in_a_row += 1
                 if no_logprobs_in_a_row >= 2:
@@ -210,7 +217,8 @@ class Transport:
                 raise Interrupted()
             attempt += 1
 
-    def _post_once(self, body: bytes, headers: dict[str, str], budget: float) -> dict[str, Any]:
+    def _post_once(self, body: bytes, headers: dict[str, str], budget: float,
+                   stream: StreamReader | None = None) -> dict[str, Any]:
         """One attempt, complete within ``budget`` seconds (connect, send and the whole body:
         httpx's own timeout applies per read, so the body is streamed against the clock)."""
         httpx = self._httpx
@@ -222,10 +230,14 @@ class Transport:
                                      timeout=httpx.Timeout(budget)) as resp:
                 if resp.status_code != 200:
                     self._fail_status(resp.status_code, resp.headers, self._read(resp, end, budget, 4096))
+                if stream is not None and resp.headers.get("content-type", "").startswith("text/event-stream"):
+                    return stream(resp.iter_lines(), self._ticker(end, budget))
                 raw = self._read(resp, end, budget)
-        except httpx.TimeoutException as e:
-            raise Transient(f"timed out after {budget:g} s ({type(e).__name__})") from None
         except (httpx.TransportError, httpx.DecodingError, httpx.StreamError) as e:
+            if self.abort.is_set():  # close() or Ctrl-C shut the connection under a read
+                raise Interrupted() from None
+            if isinstance(e, httpx.TimeoutException):
+                raise Transient(f"timed out after {budget:g} s ({type(e).__name__})") from None
             raise Transient(f"connection error: {type(e).__name__}: {e}") from None
         except RuntimeError:  # the client was closed under this request (close(), Ctrl-C)
             if self.abort.is_set():
@@ -238,6 +250,22 @@ class Transport:
         if not isinstance(data, dict):
             raise Malformed("the response is not a JSON object")
         return data
+
+    def _ticker(self, end: float, budget: float) -> Callable[[int], None]:
+        """The checks of :meth:`_read` for a stream read line by line: the whole-attempt clock,
+        Ctrl-C or close(), and the size limit (called with each line's size)."""
+        size = [0]
+
+        def tick(n: int) -> None:
+            size[0] += n
+            if time.monotonic() > end:
+                raise Transient(f"timed out: the stream was not complete within {budget:g} s")
+            if self.abort.is_set():
+                raise Interrupted()
+            if size[0] > MAX_BODY:
+                raise Transient(f"the stream exceeds {MAX_BODY // 2**20} MiB")
+
+        return tick
 
     def _read(self, resp: Any, end: float, budget: float, limit: int | None = None) -> bytes:
         """The body (its first ``limit`` bytes), checking the whole-attempt clock after each chunk."""

@@ -230,7 +230,8 @@ class VLLMBackend(TokenizedBackend):
             greedy[ri].append(all(rank == 1 for _, rank in tail))
             ntok[ri].append(len(cenc))
         return [Response(key=r.key, logprobs=tuple(lps[i]), greedy=tuple(greedy[i]), n_tokens=tuple(ntok[i]),
-                         usage=Usage(prompt_tokens=read[i], completion_tokens=0)) for i, r in enumerate(requests)]
+                         usage=Usage(prompt_tokens=read[i], completion_tokens=0,
+                                     tokens_source="tokenizer")) for i, r in enumerate(requests)]
 
     @staticmethod
     def _read_tail(out, n_read: int) -> list[tuple[float, int]] | None:
@@ -295,7 +296,7 @@ class VLLMBackend(TokenizedBackend):
                 raise RuntimeError(f"vLLM returned no log-probability for token ids {missing} of request {r.key}")
             res.append(Response(key=r.key, logprobs=tuple(float(step[t].logprob) for t in cands),
                                 greedy=tuple(t == chosen for t in cands), n_tokens=tuple(1 for _ in cands),
-                                usage=Usage(prompt_tokens=len(ctx), completion_tokens=0)))
+                                usage=Usage(prompt_tokens=len(ctx), completion_tokens=0, tokens_source="tokenizer")))
         return res
 
     # ------------------------------------------------------------ generation
@@ -313,7 +314,7 @@ class VLLMBackend(TokenizedBackend):
             n = next((k for k, t in enumerate(ids) if t in self._end_ids), len(ids))
             text = decode_complete(self.tokenizer, ids[:n])
             res.append(Response(key=r.key, text=self.cut_at_stop(r, text), n_tokens=(n,),
-                                usage=Usage(prompt_tokens=len(prompt), completion_tokens=n)))
+                                usage=Usage(prompt_tokens=len(prompt), completion_tokens=n, tokens_source="tokenizer")))
         return res
 
     def close(self) -> None:

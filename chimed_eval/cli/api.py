@@ -1,5 +1,6 @@
 """``chimed_eval.evaluate``: the engine's :func:`~chimed_eval.engine.api.evaluate` with the plug-in
-tasks' resolver handed in, and the judges of ``run --judge`` after it.
+tasks' resolver handed in, and the judges of ``run --judge`` after it; ``chimed_eval.sweep``: the
+engine's :func:`~chimed_eval.engine.sweep_api.sweep_models` with the same resolver.
 
 It lives in the cli layer because this layer is the only importer of the plug-ins (``tasks/``):
 the Python API and the ``run`` command are the package's two doors, and both resolve task names
@@ -72,6 +73,21 @@ def _judge(out: Path, run: RunResult, judge: str | Sequence[str], backend: str, 
                                             tasks=tuple(judged), **common), progress=False)
         found[res["path"]] = res
     return found
+
+
+def sweep_models(models: Sequence[str] | str, tasks: Sequence[str] | str, output: str | Path, **kwargs: Any) -> Any:
+    """Evaluate many models on many tasks on Ray (``chimed-eval sweep``) with the plug-in tasks'
+    resolver handed in; see :func:`chimed_eval.engine.sweep_api.sweep_models` for every argument. Returns
+    the :class:`~chimed_eval.engine.sweep.SweepResult`."""
+    from chimed_eval.cli.rebuild import task_getter
+    from chimed_eval.engine.api import RunConfig
+    from chimed_eval.engine.sweep_api import sweep_models as run
+    from chimed_eval.tasks.factory import build_tasks
+
+    config = kwargs.get("config")
+    task_config = kwargs.get("task_config", config.task_config if isinstance(config, RunConfig) else None)
+    return run(models, tasks, output, resolve_tasks=build_tasks,
+               get_task=lambda d: task_getter(None if task_config is None else Path(task_config), d), **kwargs)
 
 
 evaluate.__doc__ = (evaluate.__doc__ or "") + "\n\n" + (api.evaluate.__doc__ or "")

@@ -168,7 +168,10 @@ class Usage:
     backends, the server's ``usage`` on APIs, None where unknown), the reasoning tokens among the
     completion tokens where the server reports them apart, the wall latency of the request in
     seconds and, for streamed replies, the time to its first token (None: not streamed);
-    ``cached``: served by the response cache (no model call, nothing spent)."""
+    ``cached``: served by the response cache (no model call, nothing spent); ``tokens_source``:
+    where the token counts come from (``tokenizer``: the model's tokenizer, ``server``: the
+    server's ``usage``, ``stream_chunks``: the chunks of a streamed reply, ``characters``: the
+    fake backend's one token per character; None: unknown)."""
 
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
@@ -176,6 +179,7 @@ class Usage:
     latency_s: float | None = None
     ttft_s: float | None = None
     cached: bool = False
+    tokens_source: str | None = None
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ from typing import Any, Callable, Mapping, Sequence
 from chimed_eval.core.errors import BudgetReached, ConfigError
 from chimed_eval.engine.distribute import Outcome, RunSpec, Unit, run_units
 from chimed_eval.runs.outdir import LOCK_NAME, OutLock
-from chimed_eval.runs.reader import read_run_if_any, read_usage_summary
+from chimed_eval.core.types import RunResult
+from chimed_eval.runs.reader import read_run, read_run_if_any, read_usage_summary
 from chimed_eval.runs.usage import Budget, UsageMeter, run_price
 
 SWEEP_FILE = "sweep.json"
@@ -38,10 +39,44 @@ SUMMARY_COLUMNS = ("model", "task", "status", "n", "metric", "value", "ci_low", 
 _FREE = ("progress", "price", "max_cost", "max_tokens", "shard")
 
 
+#: unit statuses whose directory holds the unit's complete run
+DONE_STATUSES = ("done", "complete")
+
+
+@dataclass(frozen=True)
+class UnitResult:
+    """How one (model, task) of a sweep ended: ``status`` (``done``: run by this sweep,
+    ``complete``: found complete and skipped, ``failed``, ``budget``, ``not scheduled``), its
+    run directory, its time inside the workers, why it failed or stopped, and the worker PIDs."""
+
+    model: str
+    task: str
+    status: str
+    output: Path
+    seconds: float
+    message: str | None = None
+    pids: tuple[int, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """The unit's run is complete (``done`` or ``complete``)."""
+        return self.status in DONE_STATUSES
+
+    def run(self) -> RunResult:
+        """The unit's run (:func:`chimed_eval.runs.reader.read_run`: figures checked against their
+        records; ``.samples(task)`` reads them); a ConfigError for a unit that is not complete."""
+        if not self.ok:
+            raise ConfigError(f"sweep unit {self.model} {self.task} is {self.status!r}, not complete: "
+                              f"{self.message or 'no run in ' + str(self.output)}")
+        return read_run(self.output)
+
+
 @dataclass(frozen=True)
 class SweepResult:
-    """What a sweep did: per (model, task) its status and figures, the wall time and the sum of
-    the units' own times (their difference is the scheduling overhead)."""
+    """What a sweep did: ``rows`` (the summary table: one row per figure of each unit, as in
+    summary.csv), ``units`` (per (model, task) its status, as in summary.json; typed in
+    :attr:`results`), the wall time and the sum of the units' own times (their difference is the
+    scheduling overhead), and the sweep directory."""
 
     rows: tuple[Mapping[str, Any], ...]
     units: tuple[Mapping[str, Any], ...]
@@ -52,6 +87,38 @@ class SweepResult:
     @property
     def failed(self) -> list[Mapping[str, Any]]:
         return [u for u in self.units if u["status"] == "failed"]
+
+    @property
+    def results(self) -> tuple[UnitResult, ...]:
+        """Every unit, typed, in the order of the models then the tasks."""
+        return tuple(UnitResult(u["model"], u["task"], u["status"], Path(u["output"]), float(u["seconds"]),
+                                u.get("message"), tuple(u.get("pids") or ())) for u in self.units)
+
+    @property
+    def ok(self) -> bool:
+        """Every unit's run is complete."""
+        return all(u.ok for u in self.results)
+
+    def unit(self, model: str, task: str) -> UnitResult:
+        """The unit of ``model`` on ``task`` (a KeyError naming the sweep's units otherwise)."""
+        for u in self.results:
+            if u.model == model and u.task == task:
+                return u
+        raise KeyError(f"no unit ({model!r}, {task!r}) in this sweep; it has: "
+                       + ", ".join(f"{u.model} {u.task}" for u in self.results))
+
+    def run(self, model: str, task: str) -> RunResult:
+        """The run of one unit (:meth:`UnitResult.run`)."""
+        return self.unit(model, task).run()
+
+    def to_pandas(self) -> Any:
+        """:attr:`rows` as a ``pandas.DataFrame`` with the columns of summary.csv (pandas is
+        imported here, only when asked)."""
+        try:
+            import pandas
+        except ImportError:
+            raise ImportError("SweepResult.to_pandas() needs pandas: pip install pandas") from None
+        return pandas.DataFrame([dict(r) for r in self.rows], columns=list(SUMMARY_COLUMNS))
 
 
 def model_dir_name(model: str) -> str:
@@ -194,6 +261,8 @@ def run_sweep(models: Sequence[str], tasks: Sequence[str], output: Path, spec: R
     with OutLock(root):
         _check_stamp(root, _stamp(spec, shards))
         todo, done = plan_units(root, models, tasks, shards)
+        # workers do not share the driver's working directory (a Ray instance started elsewhere)
+        todo = [dataclasses.replace(u, output=u.output.absolute()) for u in todo]
         prices = {m: run_price(m, spec.config.price) for m in models}
         budget = _SweepBudget(root, todo, spec, prices.__getitem__)
         outcomes: list[Outcome] = []

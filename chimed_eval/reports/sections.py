@@ -165,25 +165,34 @@ def headline(metrics: Sequence[Metric]) -> Metric | None:
 
 def usage_html(usage: Any) -> list[str]:
     """The run's cost and latency (``OUT/usage.json``): per task and for the run, tokens, p50/p95
-    latency, requests per second and cost; nothing for a run without a usage summary."""
+    latency (and time to first token where replies were streamed), requests per second and cost,
+    and where the token counts come from; nothing for a run without a usage summary."""
     if not isinstance(usage, dict) or not isinstance(usage.get("tasks"), dict):
         return []
     price = usage.get("price_usd")
     note = (f"price: {_e(price.get('input_per_million'))} / {_e(price.get('output_per_million'))} USD per million "
             f"prompt / completion tokens ({_e(price.get('source'))})" if isinstance(price, dict)
             else "no price: give --price in=X,out=Y for a cost")
+    streamed = bool(usage.get("streamed"))
+    sources = (usage.get("run") or {}).get("tokens_source") if isinstance(usage.get("run"), dict) else None
+    counted = ("; token counts from " + ", ".join(f"{_e(k)} ({_e(v)})" for k, v in sources.items())
+               if isinstance(sources, dict) and sources else "")
     out = ["<h2>Cost and latency</h2>", f"<p class='muted'>{note}; requests served by the response cache cost "
-           "nothing; replies are not streamed (no time to first token)</p>",
+           "nothing; " + ("TTFT: time to the first token of a streamed reply" if streamed else
+                          "replies were not streamed (no time to first token)") + f"{counted}</p>",
            "<table id='usage'><tr><th>task</th><th>requests</th><th>cached</th><th>prompt tokens</th>"
            "<th>completion tokens</th><th>reasoning tokens</th><th>p50 latency (s)</th><th>p95 latency (s)</th>"
-           "<th>requests/s</th><th>cost (USD)</th></tr>"]
+           + ("<th>p50 TTFT (s)</th><th>p95 TTFT (s)</th>" if streamed else "")
+           + "<th>requests/s</th><th>cost (USD)</th></tr>"]
     rows = list(usage["tasks"].items()) + [("(run)", usage.get("run") or {})]
     for name, s in rows:
         if not isinstance(s, dict):
             continue
         cells = [s.get(k) for k in ("requests", "cached", "prompt_tokens", "completion_tokens", "reasoning_tokens")]
-        cells += [_n(s.get("latency_p50_s"), 3), _n(s.get("latency_p95_s"), 3), _n(s.get("requests_per_s"), 1),
-                  _n(s.get("cost_usd"), 6)]
+        cells += [_n(s.get("latency_p50_s"), 3), _n(s.get("latency_p95_s"), 3)]
+        if streamed:
+            cells += [_n(s.get("ttft_p50_s"), 3), _n(s.get("ttft_p95_s"), 3)]
+        cells += [_n(s.get("requests_per_s"), 1), _n(s.get("cost_usd"), 6)]
         out.append(f"<tr><td>{_e(name)}</td>" + "".join(f"<td class='num'>{_e(c) if not isinstance(c, str) else c}</td>"
                                                          for c in cells) + "</tr>")
     out.append("</table>")

@@ -2,8 +2,9 @@
 the budget (``--max-cost``, ``--max-tokens``) that stops scheduling when it is spent.
 
 Every request the runner scores leaves one line in ``OUT/usage/<task>.jsonl`` (item id, kind,
-prompt / completion / reasoning tokens, wall latency, time to first token, the share of its
-batch's wall time, whether the response cache served it). These lines live apart from the
+prompt / completion / reasoning tokens and where the counts come from, wall latency, time to first
+token (streamed replies), the share of its batch's wall time, whether the response cache served
+it). These lines live apart from the
 samples on purpose: latency differs from one run to the next, and the samples and figures of a
 run must be byte-identical however it was scheduled (alone, sharded, in a sweep, resumed).
 ``OUT/usage.json`` is the summary written at the end of each run: per task and for the run,
@@ -111,7 +112,7 @@ def usage_line(item_id: str, kind: str, usage: Usage | None, busy_s: float, batc
     return {"id": item_id, "kind": kind, "prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
             "reasoning_tokens": u.reasoning_tokens, "latency_s": None if latency is None else round(latency, 6),
             "ttft_s": None if u.ttft_s is None else round(u.ttft_s, 6), "busy_s": round(0.0 if u.cached else busy_s, 6),
-            "cached": bool(u.cached)}
+            "cached": bool(u.cached), "tokens_source": None if u.cached else u.tokens_source}
 
 
 def read_usage(out_dir: Path, task: str) -> list[dict[str, Any]]:
@@ -147,7 +148,9 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 def summarise(lines: Iterable[Mapping[str, Any]], price: Price | None) -> dict[str, Any]:
     """Tokens, p50/p95 latency (and time to first token where streamed), throughput and cost of
-    some usage lines; cached requests count in ``requests`` and ``cached`` only."""
+    some usage lines; cached requests count in ``requests`` and ``cached`` only. ``streamed``:
+    the requests with a time to first token; ``tokens_source``: requests by where their token
+    counts come from (:class:`~chimed_eval.core.types.Usage`)."""
     lines = list(lines)
     live = [x for x in lines if not x.get("cached")]
     prompt = sum(_int(x.get("prompt_tokens")) for x in live)
@@ -166,8 +169,20 @@ def summarise(lines: Iterable[Mapping[str, Any]], price: Price | None) -> dict[s
         "requests_per_s": _round(len(live) / busy if busy > 0 else None),
         "output_tokens_per_s": _round(completion / busy if busy > 0 else None),
         "cost_usd": None if price is None else round(price.cost(prompt, completion), 8),
+        "streamed": len(ttft),
+        "tokens_source": _sources(live),
     }
     return out
+
+
+def _sources(lines: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Requests by where their token counts come from (``unknown``: no count, or a line written
+    before the source was recorded)."""
+    out: dict[str, int] = {}
+    for x in lines:
+        key = x.get("tokens_source") if isinstance(x.get("tokens_source"), str) else "unknown"
+        out[key] = out.get(key, 0) + 1
+    return dict(sorted(out.items()))
 
 
 def _round(x: float | None) -> float | None:
@@ -224,7 +239,7 @@ class UsageMeter:
         run = summarise((x for v in self.lines.values() for x in v), self.price)
         price = None if self.price is None else {"input_per_million": self.price.input,
                                                  "output_per_million": self.price.output, "source": self.price.source}
-        return {"price_usd": price, "streamed": False, "tasks": tasks, "run": run}
+        return {"price_usd": price, "streamed": run["streamed"] > 0, "tasks": tasks, "run": run}
 
     def write_summary(self) -> dict[str, Any]:
         doc = self.summary()
@@ -263,6 +278,9 @@ def usage_table(doc: Mapping[str, Any]) -> list[str]:
     """Lines of a plain-text table of a usage summary: one row per task and the run's total."""
     head = f"{'task':<28} {'requests':>8} {'cached':>6} {'prompt':>9} {'compl.':>8} {'p50 s':>8} {'p95 s':>8} " \
            f"{'req/s':>8} {'cost USD':>10}"
+    streamed = (doc.get("run") or {}).get("ttft_p50_s") is not None
+    if streamed:  # time to first token, beside the latency, where replies were streamed
+        head += f" {'TTFT p50':>9} {'TTFT p95':>9}"
     rows = [head]
     items = list(doc.get("tasks", {}).items()) + [("(run)", doc.get("run", {}))]
     for name, s in items:
@@ -270,5 +288,6 @@ def usage_table(doc: Mapping[str, Any]) -> list[str]:
             return f"{'-':>{w}}" if v is None else f"{v:>{w}{fmt}}"
         rows.append(f"{name[:28]:<28} {s.get('requests', 0):>8} {s.get('cached', 0):>6} {s.get('prompt_tokens', 0):>9} "
                     f"{s.get('completion_tokens', 0):>8} {f(s.get('latency_p50_s'), 8)} {f(s.get('latency_p95_s'), 8)} "
-                    f"{f(s.get('requests_per_s'), 8, '.1f')} {f(s.get('cost_usd'), 10, '.6f')}")
+                    f"{f(s.get('requests_per_s'), 8, '.1f')} {f(s.get('cost_usd'), 10, '.6f')}"
+                    + (f" {f(s.get('ttft_p50_s'), 9)} {f(s.get('ttft_p95_s'), 9)}" if streamed else ""))
     return rows
