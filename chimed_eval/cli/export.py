@@ -14,7 +14,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """The ``export`` subcommand and its flags."""
     ex = sub.add_parser(NAME, help="runs' figures (or records, --items) as one tidy table: CSV, JSONL or Parquet",
                         description="One row per (run, task, metric): run, model, task, metric, value, ci_low, "
-                                    "ci_high, ci_method, n, averaging, protocol, tokenization, variant, shots, seed, "
+                                    "ci_high, ci_method, n, averaging, protocol, grader_status (a rubric grader's figures: "
+                                    "validated, below-threshold or unvalidated), tokenization, variant, shots, seed, "
                                     "integrity. With --items, one row per record.")
     ex.add_argument("runs", nargs="+", type=Path, help="run output directories or results.json files")
     ex.add_argument("--format", "-f", choices=("csv", "jsonl", "parquet"), default=None,

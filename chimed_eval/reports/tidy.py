@@ -36,7 +36,8 @@ from chimed_eval.runs.records import write_text_atomic
 FORMATS = ("csv", "jsonl", "parquet")
 #: the figures table: the run's label first, then :data:`FIGURE_COLUMNS`, then its seed and integrity
 FIGURE_EXPORT_COLUMNS = ("run", "model", "task", "metric", "value", "ci_low", "ci_high", "ci_method", "n",
-                         "averaging", "protocol", "tokenization", "variant", "shots", "seed", "integrity")
+                         "averaging", "protocol", "grader_status", "tokenization", "variant", "shots", "seed",
+                         "integrity")
 #: the item table: one row per record
 ITEM_COLUMNS = ("run", "model", "task", "id", "subject", "score", "prediction", "gold", "extracted",
                 "extraction_rule", "extraction_failed", "prompt_hash", "prompt", "output")
