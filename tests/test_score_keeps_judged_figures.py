@@ -84,6 +84,8 @@ def test_grader_status_is_a_field_in_results_export_console_and_evaluate(tmp_pat
     assert row[col] == "unvalidated"
     assert main(["score", str(out), "--allow-unvalidated-grader"]) == 0
     assert "[UNVALIDATED GRADER]" in capsys.readouterr().out
+    assert main(["report", str(out), "--output", str(tmp_path / "r.html")]) == 0
+    assert "grader judge:keyword: unvalidated (threshold 0.7)" in (tmp_path / "r.html").read_text(encoding="utf-8")
     task = __import__("chimed_eval.tasks.factory", fromlist=["TASK_TYPES"]).TASK_TYPES.get("rubric").from_args(
         {"path": str(ITEMS)})
     run = chimed_eval.evaluate("oracle", task, backend="fake", output=str(tmp_path / "api"), progress=False,
