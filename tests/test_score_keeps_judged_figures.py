@@ -113,3 +113,43 @@ def test_score_keeps_cmb_clin_judge_and_consultation_figures(tmp_path):
     assert {"diagnosis_acc", "coverage", "simulator_leak_rate"} <= {m["name"] for m in before["consult-cmb-clin"]}
     assert main(["score", str(cons)]) == 0
     assert _figures(cons) == before
+
+
+@pytest.mark.skipif(not HAS_CLIN, reason="CMB-Clin not in the shared data")
+def test_cmb_clin_judge_scores_per_case_and_question(tmp_path, capsys):
+    """Per-case (and per-question) judge scores: in the verdict records, the judge's results, the
+    console's lowest cases, the report's per-case table and `export --cases`."""
+    out = tmp_path / "clin"
+    assert main(["run", "--backend", "fake", "--model", "fixed:腹外疝，建议手术治疗", "--tasks", "cmb-clin", "--limit", "20",
+                 "--output", str(out), "--judge", "judge:reference", "--judge-backend", "fake", "--no-progress",
+                 "--data-dir", str(DATA)]) == 0
+    printed = capsys.readouterr().out
+    (jres,) = (out / "judge").glob("pointwise-*/results.json")
+    recs = [json.loads(ln) for ln in (jres.parent / "records" / "cmb-clin.jsonl").read_text(encoding="utf-8").splitlines()]
+    samples = {(r := json.loads(ln))["id"]: r["extra"] for ln in
+               (out / "samples" / "cmb-clin.jsonl").read_text(encoding="utf-8").splitlines()}
+    assert all((r["case"], r["question_index"]) == (samples[r["id"]]["case"], samples[r["id"]]["question_index"])
+               for r in recs)
+    cases = json.loads(jres.read_text(encoding="utf-8"))["tasks"]["cmb-clin"]["cases"]
+    assert sum(c["n"] for c in cases.values()) == 20
+    by_hand: dict[str, list[float]] = {}
+    for r in recs:
+        by_hand.setdefault(r["case"], []).append(r["overall"])
+    for case, scores in by_hand.items():
+        f = cases[case]["judges"]["judge:reference"]
+        assert f["overall"] == pytest.approx(sum(scores) / len(scores)) and len(f["questions"]) == len(scores)
+        assert f["criteria"]["proficiency"] == pytest.approx(sum(scores) / len(scores))  # the fake judge: same on all
+    overall = {c: v["judges"]["judge:reference"]["overall"] for c, v in cases.items()}
+    assert max(overall.values()) > min(overall.values())  # the cases differ: the table says which scored low
+    low = min(overall, key=lambda c: (overall[c], list(overall).index(c)))
+    assert f"lowest of {len(cases)} cases: case {low} " in printed
+    assert main(["report", str(out), "--output", str(tmp_path / "r.html")]) == 0
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "per case (" in html and f"cmb-clin-{low}-1" in html.split("per case (")[1]
+    capsys.readouterr()
+    assert main(["export", str(out), "--cases"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    head = rows[0].split(",")
+    got = {(r[head.index("case")], r[head.index("criterion")]): float(r[head.index("value")])
+           for r in (ln.split(",") for ln in rows[1:])}
+    assert got[(low, "overall")] == pytest.approx(overall[low]) and len(got) == 5 * len(cases)

@@ -22,6 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     help="default: from --output's suffix, else csv")
     ex.add_argument("--items", action="store_true", help="one row per record (prompt, output, extracted answer, "
                                                          "gold, score...) instead of one per figure")
+    ex.add_argument("--cases", action="store_true", help="one row per (task, judging, judge, case, criterion) of the "
+                                                         "judges' per-case scores (cmb-clin: which cases scored low)")
     ex.add_argument("--output", "-o", type=Path, default=None, help="file to write (default: print CSV/JSONL)")
 
 
@@ -29,7 +31,7 @@ def run(a: argparse.Namespace) -> int:
     """Print the table, or write it and say where."""
     from chimed_eval.reports.tidy import export_table
 
-    got = export_table(a.runs, a.output, a.format, a.items)
+    got = export_table(a.runs, a.output, a.format, a.items, cases=a.cases)
     if a.output is None:
         sys.stdout.write(str(got))
     else:
