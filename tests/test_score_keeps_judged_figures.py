@@ -153,3 +153,20 @@ def test_cmb_clin_judge_scores_per_case_and_question(tmp_path, capsys):
     got = {(r[head.index("case")], r[head.index("criterion")]): float(r[head.index("value")])
            for r in (ln.split(",") for ln in rows[1:])}
     assert got[(low, "overall")] == pytest.approx(overall[low]) and len(got) == 5 * len(cases)
+
+
+def test_score_uses_the_grading_results_json_named(tmp_path):
+    """Two gradings in OUT: score recomputes from the one whose figures results.json held
+    (grader_status.grading), not merely the newest directory."""
+    import os
+
+    out = _graded_run(tmp_path)  # judge:keyword
+    assert main(["judge", str(out), "--judge", "judge:met", "--judge-backend", "fake", "--no-progress"]) == 0
+    before = _figures(out)
+    named = next(m["grader_status"] for m in before["rubric"] if m["name"] == "rubric_score")
+    assert named["grader"] == "judge:met"
+    for d in (out / "judge").glob("rubric-*"):
+        if d.name != named["grading"]:
+            os.utime(d / "grading.json", (2e9, 2e9))  # the other grading looks newer
+    assert main(["score", str(out)]) == 0
+    assert _figures(out) == before

@@ -46,13 +46,13 @@ def run(a: argparse.Namespace) -> int:
     return 0
 
 
-def _old_results(out: Path) -> dict | None:
-    """OUT's results.json before re-scoring, read only for which grading its rubric figures came
-    from (never for a figure); None when absent or unreadable."""
-    import json
+def _old_results(out: Path):
+    """OUT's run before re-scoring (its figures unverified), read only for which grading its rubric
+    figures came from (never for a figure); None when absent or unreadable."""
+    from chimed_eval.core.errors import ChimedEvalError
+    from chimed_eval.runs.reader import read_run_if_any
 
     try:
-        doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return read_run_if_any(out, verify=False)
+    except (ChimedEvalError, OSError, ValueError):
         return None
-    return doc if isinstance(doc, dict) else None

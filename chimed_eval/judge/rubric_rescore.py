@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from chimed_eval.core.errors import ConfigError
+from chimed_eval.core.types import RunResult
 from chimed_eval.judge.rubric import (
     GRADING_INPUTS, LABELS_TASK, Label, RubricItem, grading_results, load_rubric_items, rubric_tasks,
 )
@@ -30,13 +31,13 @@ def _gradings(out_dir: Path) -> list[Path]:
     return [p for p in (Path(out_dir) / "judge").glob("rubric-*") if (p / GRADING_INPUTS).is_file()]
 
 
-def grading_of(out_dir: Path, old_doc: dict[str, Any] | None) -> Path | None:
+def grading_of(out_dir: Path, old: RunResult | None) -> Path | None:
     """The grading whose figures results.json held (``grader_status.grading``), else the latest one
     (by the time its results were written); None when OUT holds no grading that can be recomputed."""
     found = _gradings(out_dir)
-    for t in ((old_doc or {}).get("tasks") or {}).values():
-        for m in (t.get("metrics") or []) if isinstance(t, dict) else ():
-            name = (m.get("grader_status") or {}).get("grading") if isinstance(m, dict) else None
+    for t in old.tasks if old is not None else ():
+        for m in t.metrics:
+            name = (m.grader_status or {}).get("grading")
             if name and (Path(out_dir) / "judge" / str(name)) in found:
                 return Path(out_dir) / "judge" / str(name)
     if not found:
@@ -88,13 +89,13 @@ def rescore_grading(out_dir: Path, jdir: Path) -> dict[str, Any]:
     return grading_results(items, labels, done, head, float(inputs["min_f1"]), inputs.get("labels"))
 
 
-def rescore_rubric_figures(out_dir: Path, old_doc: dict[str, Any] | None) -> str | None:
+def rescore_rubric_figures(out_dir: Path, old: RunResult | None) -> str | None:
     """Put the rubric figures back into OUT's results.json (just rebuilt by ``score``), recomputed
     from their grading's records; returns the grading's directory name, or None without one."""
     from chimed_eval.judge.rubric_results import record_in_results
     from chimed_eval.runs.outdir import OutLock
 
-    jdir = grading_of(out_dir, old_doc)
+    jdir = grading_of(out_dir, old)
     if jdir is None:
         return None
     with OutLock(out_dir):
