@@ -24,13 +24,12 @@ official figure (``--limit N`` runs part of the test set on purpose).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from chimed_eval.data.sets import data_location
 from chimed_eval.core.errors import DataError, MissingDataError
-from chimed_eval.files.tabular import parse_answers, read_rows, require, split_options
+from chimed_eval.files.tabular import parse_answers, read_json_array, read_rows, require, split_options
 from chimed_eval.core.types import file_sha256
 from chimed_eval.task.multiple_choice import MCQTask
 from chimed_eval.task.options import TaskData
@@ -53,19 +52,14 @@ def _find(root: Path, name: str, *places: str) -> Path:
 
 
 def _answers(path: Path) -> dict[str, dict[str, Any]]:
-    try:
-        items = json.loads(path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as e:
-        raise DataError(path, e.lineno, None, f"invalid JSON: {e.msg}") from None
-    if not isinstance(items, list):
-        raise DataError(path, None, None, "expected a JSON list of {id, answer, ...} objects")
     out: dict[str, dict[str, Any]] = {}
-    for i, a in enumerate(items, 1):
-        if not isinstance(a, dict) or "id" not in a or "answer" not in a:
-            raise DataError(path, None, f"item {i}", "expected an object with 'id' and 'answer'")
+    for i, row in enumerate(read_json_array(path, "answers {id, answer, ...}")):
+        a = row.fields
+        if "id" not in a or "answer" not in a:
+            raise DataError(path, row.line, f"[{i}]", "expected an object with 'id' and 'answer'")
         key = str(a["id"])
         if key in out:
-            raise DataError(path, None, f"id {key}", "answer given twice")
+            raise DataError(path, row.line, f"id {key}", "answer given twice")
         out[key] = a
     return out
 

@@ -13,7 +13,6 @@ answer letter, and is scored as multiple choice besides (``ClinQuestion.answer_l
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 from chimed_eval.core.errors import DataError, MissingDataError
 from chimed_eval.data.sets import data_location
 from chimed_eval.files.answers import split_options
+from chimed_eval.files.tabular import read_json_array
 
 FOLDER = data_location("cmb_clin")
 FILE = "CMB-Clin-qa.json"
@@ -68,22 +68,22 @@ def _options(question: str, path: Path, field: str) -> tuple[str, ...]:
         return ()  # a line that merely starts "A." inside an open question: not options
 
 
-def _question(raw: object, k: int, path: Path, where: str) -> ClinQuestion:
+def _question(raw: object, k: int, path: Path, where: str, line: int | None = None) -> ClinQuestion:
     field = f"{where}.QA_pairs[{k}]"
     if not isinstance(raw, dict):
-        raise DataError(path, None, field, "expected an object {question, answer}")
+        raise DataError(path, line, field, "expected an object {question, answer}")
     q, a = raw.get("question"), raw.get("answer")
     if not isinstance(q, str) or not q.strip():
-        raise DataError(path, None, f"{field}.question", "missing or empty question")
+        raise DataError(path, line, f"{field}.question", "missing or empty question")
     if not isinstance(a, str) or not a.strip():
-        raise DataError(path, None, f"{field}.answer", "missing or empty answer")
+        raise DataError(path, line, f"{field}.answer", "missing or empty answer")
     options = _options(q, path, f"{field}.question")
     letter = None
     if options:
         found = _ANSWER_LETTER.findall(a)
         letter = found[-1] if found else None
         if letter is not None and ord(letter) - ord("A") >= len(options):
-            raise DataError(path, None, f"{field}.answer", f"answer letter {letter} beyond the {len(options)} options")
+            raise DataError(path, line, f"{field}.answer", f"answer letter {letter} beyond the {len(options)} options")
     return ClinQuestion(k, q.strip(), a.strip(), options, letter)
 
 
@@ -95,29 +95,21 @@ def read_cases(path: str | Path) -> list[ClinCase]:
     if not p.is_file():
         raise MissingDataError(f"{p} not found. Put CMB-Clin there ({FILE} from github.com/FreedomIntelligence/CMB, "
                                f"Data/CME-test-qa/; `chimed-eval data --datasets cmb_clin`)")
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as e:
-        raise DataError(p, e.lineno, None, f"invalid JSON: {e.msg} (column {e.colno})") from None
-    if not isinstance(doc, list):
-        raise DataError(p, None, None, "expected a JSON array of cases")
     cases: list[ClinCase] = []
     seen: set[str] = set()
-    for i, c in enumerate(doc):
-        where = f"[{i}]"
-        if not isinstance(c, dict):
-            raise DataError(p, None, where, "expected a case object {id, title, description, QA_pairs}")
+    for i, row in enumerate(read_json_array(p, "cases {id, title, description, QA_pairs}")):
+        c, line, where = row.fields, row.line, f"[{i}]"
         cid = str(c.get("id", i)).strip()
         if cid in seen:
-            raise DataError(p, None, f"{where}.id", f"duplicate case id {cid!r}")
+            raise DataError(p, line, f"{where}.id", f"duplicate case id {cid!r}")
         seen.add(cid)
         desc = c.get("description")
         if not isinstance(desc, str) or not desc.strip():
-            raise DataError(p, None, f"{where}.description", "missing or empty case record")
+            raise DataError(p, line, f"{where}.description", "missing or empty case record")
         pairs = c.get("QA_pairs")
         if not isinstance(pairs, list) or not pairs:
-            raise DataError(p, None, f"{where}.QA_pairs", "expected a non-empty list of {question, answer}")
-        qs = tuple(_question(q, k, p, where) for k, q in enumerate(pairs))
+            raise DataError(p, line, f"{where}.QA_pairs", "expected a non-empty list of {question, answer}")
+        qs = tuple(_question(q, k, p, where, line) for k, q in enumerate(pairs))
         cases.append(ClinCase(cid, str(c.get("title") or "").strip(), desc.strip(), qs))
     return cases
 

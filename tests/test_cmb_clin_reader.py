@@ -59,3 +59,38 @@ def test_release_has_74_cases_208_questions_7_choice():
     cases = read_cases(SHARED)
     assert (len(cases), sum(len(c.questions) for c in cases)) == (74, 208)
     assert sum(q.is_choice for c in cases for q in c.questions) == 7
+
+
+def test_errors_name_the_line_the_case_starts_on(tmp_path):
+    """One JSON-array reader (files.tabular.read_json_array) for CMB-Clin and CMB-Exam: a bad case
+    names its file, the line its object starts on and the field."""
+    good = {"id": "1", "description": "d", "QA_pairs": [{"question": "q", "answer": "a"}]}
+    bad = {"id": "2", "description": "d", "QA_pairs": [{"question": "q", "answer": ""}]}
+    p = tmp_path / "CMB-Clin-qa.json"
+    p.write_text(json.dumps([good, bad], ensure_ascii=False, indent=1), encoding="utf-8")
+    start = [k for k, ln in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if ln == " {"][1]  # 2nd case
+    with pytest.raises(DataError) as e:
+        read_cases(p)
+    assert (e.value.line, e.value.field) == (start, "[1].QA_pairs[0].answer")
+    assert f"CMB-Clin-qa.json:{start}:" in str(e.value)
+    p.write_text('{"cases": []}', encoding="utf-8")
+    with pytest.raises(DataError, match="expected a JSON list of cases"):
+        read_cases(p)
+
+
+def test_cmb_exam_answer_file_errors_name_line_and_field(tmp_path):
+    from chimed_eval.tasks.cmb import _answers
+
+    p = tmp_path / "CMB-test-choice-answer.json"
+    p.write_text('[\n{"id": 1, "answer": "A"},\n{"id": 1, "answer": "B"}\n]', encoding="utf-8")
+    with pytest.raises(DataError) as e:
+        _answers(p)
+    assert (e.value.line, e.value.field) == (3, "id 1")
+    p.write_text('[\n{"id": 1, "answer": "A"},\n{"id": 2}\n]', encoding="utf-8")
+    with pytest.raises(DataError) as e:
+        _answers(p)
+    assert (e.value.line, e.value.field) == (3, "[1]")
+    p.write_text('[\n{"id": 1, "answer": "A"},\n7\n]', encoding="utf-8")
+    with pytest.raises(DataError) as e:
+        _answers(p)
+    assert (e.value.line, e.value.field) == (3, "[1]")

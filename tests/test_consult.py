@@ -205,3 +205,41 @@ def test_a_doctor_writing_the_patient_part_keeps_only_its_own_words(tmp_path):
     turn = rec["extra"]["transcript"][0]
     assert turn["text"] == "问：疼吗？" and turn["raw"].endswith("诊断：阑尾炎")  # its invented lines are not believed
     assert rec["extra"]["ended"] == "budget" and rec["prediction"] == ""
+
+
+def test_value_contradictions_by_rule():
+    """The rule reader of 矛盾: a value under the same key and unit as the record's, another number."""
+    from chimed_eval.evidence.consult import quantities, value_contradictions
+
+    rec = quantities("女，30岁，反复咳嗽咳痰2周，伴低热。查体：体温38.1℃，血压120/80mmHg。腹痛约3天。", "record")
+    assert ("咳痰", "2", "周") in rec and ("体温", "38.1", "℃") in rec and ("年龄", "30", "岁") in rec
+    assert ("腹痛", "3", "天") in rec  # filler 约 skipped
+    said = ["我今年31岁，咳嗽咳痰3周了", "体温38.1℃，血压130/80mmHg", "腹痛3.0天，咳痰两周，头痛5天"]
+    assert value_contradictions(rec, said) == ["咳痰3周（病历：咳痰2周）", "年龄31岁（病历：年龄30岁）",
+                                               "血压130/80mmHg（病历：血压120/80mmHg）"]
+    assert value_contradictions(rec, ["咳痰2周，腹痛3天，我30岁，发热2天"]) == []  # same values; key not in record
+    child = quantities("患儿，男，5岁，发热2天。", "record")
+    assert not any(k == "年龄" for k, _, _ in child)  # a parent may speak for a child: age not compared
+
+
+def test_a_misquoting_simulator_is_caught_by_the_rule_reader(tmp_path):
+    faithful = run(tmp_path, "doctor:thorough", "patient:faithful", "--max-turns", "8", out="a")
+    assert faithful["simulator_contradiction_rule_rate"]["value"] == 0.0
+    wrong = run(tmp_path, "doctor:thorough", "patient:misquoting", "--max-turns", "8", out="b")
+    rule = wrong["simulator_contradiction_rule_rate"]
+    assert rule["value"] == 100.0 and rule["n"] == 2 and rule["ci_method"] == "wilson"
+    assert wrong["simulator_contradiction_rate"]["value"] == 0.0  # the fake judge never says 矛盾: two readers apart
+    recs = [json.loads(x) for x in (tmp_path / "b" / "samples" / "consult.jsonl").read_text().splitlines()]
+    assert any("咳痰3周（病历：咳痰2周）" in r["extra"]["audit_rule"]["examples"] for r in recs)
+    assert main(["score", str(tmp_path / "b")]) == 0  # recomputed from the record alone
+    doc = json.loads((tmp_path / "b" / "results.json").read_text(encoding="utf-8"))
+    assert {m["name"]: m for m in doc["tasks"]["consult"]["metrics"]}["simulator_contradiction_rule_rate"] == rule
+    assert main(["report", str(tmp_path / "b"), "--output", str(tmp_path / "b.html")]) == 0
+    assert "rule reader" in (tmp_path / "b.html").read_text(encoding="utf-8")
+
+
+def test_units_are_whole_words():
+    from chimed_eval.evidence.consult import quantities
+
+    got = quantities("血钙3.1mmol/L，指数24kg/m2，肿物大小3cm，脉搏80次/分。", "record")
+    assert got == [("大小", "3", "cm"), ("脉搏", "80", "次/分")]

@@ -76,7 +76,7 @@ class FakeBackend(Backend):
                               "answers), fixed:X (always answers X, e.g. fixed:A), random (a seeded random option), "
                               "random:N (another random model, drawing from its own seed N), "
                               "judge:BEHAVIOUR (a scripted judge for chimed-eval judge), doctor:silent|thorough, "
-                              "patient:faithful|leaky (consultations)")
+                              "patient:faithful|leaky|misquoting (consultations)")
         if mode == "fixed" and not arg:
             raise ConfigError("fake backend 'fixed' needs an answer, e.g. --model fixed:A")
         self.mode, self.arg, self.seed = mode, arg, seed

@@ -17,6 +17,8 @@ Patients (``--patient-backend fake --patient-model patient:<b>``):
   ``没有别的了。``
 * ``leaky``: as ``faithful``, and every reply also tells the first examination or test result of
   the record unasked (``我的检查结果：...``): the audit's leak rate goes to 100%.
+* ``misquoting``: as ``faithful``, with every digit one higher (``咳痰2周`` -> ``咳痰3周``): the rule
+  reader of contradictions (:func:`chimed_eval.evidence.consult.value_contradictions`) catches it.
 
 Judges: any fake mode (``judge:...``, ``doctor:...``, ``patient:...``) given a consultation judge
 prompt answers by rule: the diagnosis is consistent when the character F1 of the two normalised
@@ -34,7 +36,7 @@ import re
 from chimed_eval.core.errors import ConfigError
 
 DOCTORS = ("silent", "thorough")
-PATIENTS = ("faithful", "leaky")
+PATIENTS = ("faithful", "leaky", "misquoting")
 NOTHING_MORE = "没有别的了。"
 
 
@@ -86,6 +88,8 @@ def fake_patient(behaviour: str, prompt: str) -> str:
     told = len(_lines(_between(prompt, TALK_OPEN, TALK_CLOSE), "病人"))
     facts = history_facts(record.history)[2 * told: 2 * told + 2]
     reply = "，".join(facts) + "。" if facts else NOTHING_MORE
+    if behaviour == "misquoting":  # every digit one higher (9 -> 0): the record's numbers told wrong
+        reply = reply.translate(str.maketrans("0123456789", "1234567890"))
     if behaviour == "leaky" and record.results:
         reply += f"我的检查结果：{record.results[0][1].splitlines()[0]}"
     return reply

@@ -31,7 +31,8 @@ def evaluate(model: Any, tasks: Sequence[str | Task] | str | Task, *, judge: str
     dialogue tasks (``cmb-clin`` too) are judged pointwise (``judge_rubric``: default ``cmb-clin``
     when only cmb-clin is judged, else ``medical``), ``rubric`` tasks graded per criterion, validated
     against ``grader_labels`` (``grader_min_f1``, default 0.7). The results, by results file, are
-    the returned run's ``judgements``; a rubric figure's grader status is in each of them."""
+    the returned run's ``judgements``; a rubric figure's grader status is in each of them, and the
+    returned run's figures include the rubric figures, each with its ``grader_status``."""
     from chimed_eval.tasks.factory import build_tasks
 
     if judge is not None and kwargs.get("output") is None:
@@ -39,9 +40,14 @@ def evaluate(model: Any, tasks: Sequence[str | Task] | str | Task, *, judge: str
     run = api.evaluate(model, tasks, resolve_tasks=build_tasks, **kwargs)
     if judge is None:
         return run
-    return dataclasses.replace(run, judgements=_judge(Path(kwargs["output"]), run, judge, judge_backend,
-                                                      dict(judge_args or {}), judge_verdict, judge_rubric,
-                                                      grader_labels, grader_min_f1, kwargs))
+    found = _judge(Path(kwargs["output"]), run, judge, judge_backend, dict(judge_args or {}), judge_verdict,
+                   judge_rubric, grader_labels, grader_min_f1, kwargs)
+    if any(r.get("protocol") == "judge-rubric" for r in found.values()):
+        from chimed_eval.runs.reader import read_run
+
+        # the grading wrote its figures (with their grader_status) into results.json: the run's figures are those now
+        run = dataclasses.replace(run, tasks=read_run(Path(kwargs["output"])).tasks)
+    return dataclasses.replace(run, judgements=found)
 
 
 def _judge(out: Path, run: RunResult, judge: str | Sequence[str], backend: str, args: dict[str, str], verdict: str,

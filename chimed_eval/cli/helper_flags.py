@@ -17,7 +17,7 @@ def add_run_flags(r: argparse.ArgumentParser) -> None:
     """The helper-model flags of ``chimed-eval run``."""
     r.add_argument("--patient-model", default=None, metavar="MODEL",
                    help="consultation tasks (consult, consult-cmb-clin): the patient simulator (a preset, local dir, "
-                        "hub id or API model; fake: patient:faithful|leaky)")
+                        "hub id or API model; fake: patient:faithful|leaky|misquoting)")
     r.add_argument("--patient-backend", default="hf", help="the patient simulator's backend (default hf)")
     r.add_argument("--patient-args", default="", help="k=v,... for the patient backend")
     r.add_argument("--consult-judge", default=None, metavar="MODEL",

@@ -9,16 +9,19 @@ if TYPE_CHECKING:
     from chimed_eval.core.types import RunResult
 
 
-def summary_lines(run: RunResult, all_metrics: bool = False) -> list[str]:
+def summary_lines(run: RunResult, all_metrics: bool = False, allow_unvalidated_grader: bool = False) -> list[str]:
     """The figures table, columns aligned to their widest cell. By default only each task's
     headline figures (:func:`chimed_eval.metrics.headline_metrics`: accuracy for multiple choice,
     each protocol's main BLEU/ROUGE for generations, F1 for NER); ``all_metrics`` shows every one.
     ``n`` counts items; a figure averaged over records (``--shuffle-choices`` / ``--repeats``: K
-    records per item) shows its own count of records, marked ``rec``."""
+    records per item) shows its own count of records, marked ``rec``. A rubric grader's figure
+    (``grader_status``) from a grader that is not validated is withheld unless
+    ``allow_unvalidated_grader``, and then marked, as ``chimed-eval judge`` prints it."""
     from chimed_eval.metrics import headline_metrics
+    from chimed_eval.reports.rubric import MARK
 
     head = ("task", "variant", "shots", "n", "metric", "averaging", "value", "95% CI")
-    rows, hidden = [], 0
+    rows, hidden, withheld = [], 0, set()
     for t in run.tasks:
         shown = list(t.metrics) if all_metrics else headline_metrics(t.metrics)
         hidden += len(t.metrics) - len(shown)
@@ -26,6 +29,10 @@ def summary_lines(run: RunResult, all_metrics: bool = False) -> list[str]:
             ci = f"[{m.ci_low:.2f}, {m.ci_high:.2f}]" if m.ci_low is not None and m.ci_high is not None else ""
             value = f"{m.value:.0f}" if m.name.endswith("_count") else f"{m.value:.2f}"
             n = f"{m.n} rec" if m.averaging == "records" and m.n is not None else str(t.n if m.n is None else m.n)
+            status = (m.grader_status or {}).get("status", "validated")
+            if status != "validated" and m.name != "grader_macro_f1":  # the grader's own agreement is shown
+                withheld.add(status)
+                value, ci = (value, ci + MARK[status]) if allow_unvalidated_grader else ("withheld", "")
             rows.append((t.task, t.variant or "", str(t.shots), n, m.name, m.averaging or "", value, ci))
     widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
     right = {2, 3, 6}
@@ -36,14 +43,17 @@ def summary_lines(run: RunResult, all_metrics: bool = False) -> list[str]:
     out = [f"model: {run.model.name} ({run.model.dtype or '-'})", fmt(head), *map(fmt, rows)]
     if hidden:
         out.append(f"({hidden} more figures: --all-metrics shows them; all are in results.json)")
+    if withheld and not allow_unvalidated_grader:
+        out.append(f"(rubric figures of a {' / '.join(sorted(withheld))} grader withheld: --allow-unvalidated-grader "
+                   "prints them; results.json holds them with their grader_status)")
     return out
 
 
-def print_summary(run: RunResult, all_metrics: bool = False) -> None:
+def print_summary(run: RunResult, all_metrics: bool = False, allow_unvalidated_grader: bool = False) -> None:
     """Print :func:`summary_lines`, then any warnings and the rows each task skipped."""
     from chimed_eval.reports.notes import figure_warnings
 
-    print("\n".join(summary_lines(run, all_metrics)))
+    print("\n".join(summary_lines(run, all_metrics, allow_unvalidated_grader)))
     for t in run.tasks:
         for w in figure_warnings(t):
             print(f"warning: {t.task}: {w}")

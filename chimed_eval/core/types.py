@@ -234,6 +234,10 @@ class Metric:
     protocol: str | None = None
     tokenization: str | None = None
     ci_method: str | None = None
+    #: a rubric grader's figure only (:mod:`chimed_eval.judge.rubric_results`): ``{"status":
+    #: validated | below-threshold | unvalidated, "grader", "macro_f1", "min_f1", "grading"}``, so a
+    #: reader never has to parse the status out of ``protocol``; None for every other figure
+    grader_status: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -263,7 +267,7 @@ class ModelInfo:
 
 #: the columns of :meth:`RunResult.to_rows` / :meth:`RunResult.to_pandas`, in order
 FIGURE_COLUMNS = ("task", "metric", "value", "ci_low", "ci_high", "ci_method", "n", "averaging", "protocol",
-                  "tokenization", "variant", "shots", "model")
+                  "grader_status", "tokenization", "variant", "shots", "model")
 
 
 @dataclass(frozen=True)
@@ -297,7 +301,8 @@ class RunResult:
             for m in t.metrics:
                 rows.append({"task": t.task, "metric": m.name, "value": m.value, "ci_low": m.ci_low,
                              "ci_high": m.ci_high, "ci_method": m.ci_method, "n": t.n if m.n is None else m.n,
-                             "averaging": m.averaging, "protocol": m.protocol, "tokenization": m.tokenization,
+                             "averaging": m.averaging, "protocol": m.protocol,
+                             "grader_status": (m.grader_status or {}).get("status"), "tokenization": m.tokenization,
                              "variant": t.variant, "shots": t.shots, "model": self.model.name})
         return rows
 

@@ -20,6 +20,17 @@ counted (:mod:`chimed_eval.task.consult`).
   or the next numbered part, else the answer's first sentence. :func:`normalise_diagnosis` (both sides, before
   the judge sees them and for the stated exact-match rule): whitespace removed, a leading
   ``诊断：``/``初步诊断：`` and numbering like ``1.`` or ``（1）`` removed, trailing punctuation removed.
+* **Value contradictions** (:func:`value_contradictions`, a rule reader of the simulator audit's
+  矛盾 question beside the judge's): a *quantity* is a number written in digits (``38.5``,
+  ``120/80``) followed by a unit of :data:`UNITS` (``℃``, ``次/分``, ``mmHg``, ``岁``, ``小时``, ``天``,
+  ``周``, ``个月``, ``年``, ``次`` ...) and keyed by the two Chinese characters right before it (spaces and
+  colons between allowed; filler characters such as 约/为/了 skipped: ``腹痛约3天`` is 腹痛/3/天), plus
+  the patient's age (the record's ``男，49岁``, not in a child's record, where a parent may speak; the
+  patient's ``我49岁``/``我今年49岁``), keyed 年龄. A
+  patient's quantity contradicts the record when the record has a quantity with the same key and
+  unit and none with the same value. It fires only on such exact matches (a value in words, another
+  key or another unit is never compared), so it misses most contradictions but is right where it
+  fires.
 """
 
 from __future__ import annotations
@@ -186,3 +197,50 @@ def answer_test_order(order: str, sections: CaseSections) -> list[tuple[str, str
         return list(sections.examination)
     grams = {g for g in bigrams(o) if g not in ("检查", "结果", "化验", "进行", "需要", "一下", "做个", "请做")}
     return [p for p in sections.results if grams and any(g in compact(p[0] + p[1]) for g in grams)]
+
+
+#: the units a quantity may carry (longest first where one is the start of another), and their spellings
+UNITS = ("次/分", "次/min", "mmHg", "kg", "cm", "mm", "℃", "岁", "小时", "个月", "天", "日", "周", "月", "年", "次")
+_SPELLINGS = {"次／分": "次/分", "°C": "℃", "公斤": "kg", "厘米": "cm", "毫米": "mm"}
+_FILLER = "约近达为有共第每了至到和或及是已余多仅"
+_QUANTITY = re.compile(r"([\u4e00-\u9fff]+)[ \t:：]*(\d+(?:\.\d+)?(?:/\d+(?:\.\d+)?)?)\s*("
+                       + "|".join(re.escape(u) for u in sorted(UNITS + tuple(_SPELLINGS), key=len, reverse=True))
+                       + r")(?![A-Za-z/])")  # mm is not the start of mmol/L, nor kg of kg/m2
+_RECORD_AGE = re.compile(r"(?:男|女)[，,、\s]*(\d+)\s*岁")
+_PATIENT_AGE = re.compile(r"我(?:今年|现在|已经)?(\d+)\s*岁")
+_CHILD = re.compile(r"患儿|小儿|婴|幼儿")
+AGE_KEY = "年龄"
+
+
+def _value(v: str) -> str:
+    """A number as compared: ``3.0`` and ``3`` alike; ``120/80`` part by part."""
+    return "/".join(f"{float(x):g}" for x in v.split("/"))
+
+
+def quantities(text: str, speaker: str) -> list[tuple[str, str, str]]:
+    """(key, value, unit) of each quantity of ``text`` (module docstring); ``speaker`` is
+    ``record`` or ``patient`` (whose age is read from its own wording)."""
+    out = []
+    for m in _QUANTITY.finditer(text):
+        run = m.group(1).rstrip(_FILLER)
+        if len(run) >= 2:
+            out.append((run[-2:], _value(m.group(2)), _SPELLINGS.get(m.group(3), m.group(3))))
+    age = (_RECORD_AGE if speaker == "record" else _PATIENT_AGE).search(text)
+    if age and not (speaker == "record" and _CHILD.search(text)):  # a child's record: a parent may speak
+        out.append((AGE_KEY, _value(age.group(1)), "岁"))
+    return out
+
+
+def value_contradictions(record: Sequence[Sequence[str]], replies: Sequence[str]) -> list[str]:
+    """The patient's quantities that contradict the record's ``record`` quantities (module
+    docstring), each as ``<key><value><unit>（病历：<key><values><unit>）``, in the order said."""
+    known: dict[tuple[str, str], list[str]] = {}
+    for key, value, unit in record:
+        known.setdefault((key, unit), []).append(value)
+    out = []
+    for reply in replies:
+        for key, value, unit in quantities(reply, "patient"):
+            values = known.get((key, unit))
+            if values and value not in values:
+                out.append(f"{key}{value}{unit}（病历：{key}{'/'.join(dict.fromkeys(values))}{unit}）")
+    return out

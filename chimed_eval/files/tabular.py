@@ -187,7 +187,23 @@ def _json_kind(obj: Any) -> str:
 _WS = re.compile(r"[ \t\r\n]*")
 
 
-def _read_json(path: Path, text: str) -> list[Row]:
+def read_json_array(path: Path, what: str = "objects", encoding: str | None = None) -> list[Row]:
+    """A JSON array of objects (a release's question, answer or case file) as rows, each with the
+    line its object starts on, so every later check can name file, line and field. ``what`` names
+    the objects in the errors (``expected a JSON list of {what}``). The one reader of such files
+    (``read_rows(path, "json")`` reads them the same way)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, None, None, "no such file" if not path.exists() else "not a file")
+    text = read_text(path, encoding)
+    if not text.strip():
+        raise DataError(path, None, None, "the file is empty: it has no items")
+    rows = _read_json(path, text, what)
+    _refuse_nul_rows(path, rows)
+    return rows
+
+
+def _read_json(path: Path, text: str, what: str = "objects") -> list[Row]:
     """A JSON array of objects, decoded item by item so each item's start line is known."""
     dec = json.JSONDecoder()
 
@@ -203,7 +219,7 @@ def _read_json(path: Path, text: str) -> list[Row]:
         rest = _WS.match(text, end).end()  # type: ignore[union-attr]
         hint = " (one object per line? name the file .jsonl or pass format=jsonl)" if rest < len(text) else ""
         kind = "an object" if isinstance(obj, dict) else _json_kind(obj)
-        raise DataError(path, None, None, f"expected a JSON list of objects, got {kind}{hint}")
+        raise DataError(path, None, None, f"expected a JSON list of {what}, got {kind}{hint}")
     rows: list[Row] = []
     line, counted = 1, 0  # line number at position `counted`
     pos += 1
@@ -219,7 +235,7 @@ def _read_json(path: Path, text: str) -> list[Row]:
         except json.JSONDecodeError as e:
             raise fail(e) from None
         if not isinstance(obj, dict):
-            raise DataError(path, line, None, f"item {len(rows) + 1}: expected a JSON object, got {_json_kind(obj)}")
+            raise DataError(path, line, f"[{len(rows)}]", f"item {len(rows) + 1}: expected a JSON object, got {_json_kind(obj)}")
         rows.append(Row(line, obj))
         pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
         if pos < len(text) and text[pos] == ",":

@@ -37,6 +37,9 @@ otherwise (one candidate, or pairwise, where every comparison holds its own answ
 ``null``, ``identifiable`` false, and ``note`` says so. ``warnings``: plain sentences from each
 judge's own measured flip rate, invalid rate, length correlation and length-controlled gap, and
 the self-preference entries. A figure that cannot be computed is ``null``, with a ``note`` saying why.
+
+Pointwise, where the items are the questions of case records (cmb-clin), ``cases``: each case's
+scores per judge (:mod:`.cases`).
 """
 
 from __future__ import annotations
@@ -310,6 +313,7 @@ def judge_results(items: Mapping[str, list], records: Mapping[str, list[dict]], 
                   state: Mapping[str, Any]) -> dict[str, Any]:
     """results.json of one judge directory from the records of this invocation's items, in
     canonical order (item, judge, order)."""
+    from chimed_eval.judge.cases import case_figures
     from chimed_eval.prompts.judge import PROMPT_VERSION, rubric_criteria
 
     criteria = [c.name for c in rubric_criteria(settings.rubric)]
@@ -322,6 +326,9 @@ def judge_results(items: Mapping[str, list], records: Mapping[str, list[dict]], 
         assert all(len(v) == per * len(items[task]) for v in by_judge.values())
         if settings.protocol == "pointwise":
             fig = _pointwise_task(by_judge, criteria, settings.seed)
+            cases = case_figures(items[task], by_judge, criteria)
+            if cases is not None:  # questions of case records (cmb-clin): the scores per case too
+                fig["cases"] = cases
         else:
             fig = _pairwise_task(by_judge, settings.aggregate_rule, settings.seed)
         fig["self_preference"] = _self_preference(settings.protocol, by_judge, state, settings.seed)

@@ -28,6 +28,7 @@ did not answer the same items.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -52,6 +53,10 @@ class JudgeItem:
     reference: str
     answer: str
     baseline: str | None = None
+    #: a question of a case (``cmb-clin``: the record's ``extra.case`` and ``extra.question_index``), so
+    #: the judge's scores are also given per case; None for items that stand alone
+    case: str | None = None
+    question_index: int | None = None
 
 
 def _render_turns(turns: Sequence[tuple[str, str]]) -> str:
@@ -149,7 +154,11 @@ def _item(task: str, rec: dict) -> JudgeItem:
     question, rule = question_of(str(rec.get("prompt") or ""))
     refs = (rec.get("extra") or {}).get("references") or []  # an item with several references shows them all
     reference = "\n".join(f"({k}) {r}" for k, r in enumerate(refs, 1)) if len(refs) > 1 else str(rec["gold"])
-    return JudgeItem(task, str(rec["id"]), question, rule, reference, str(rec["generation"]))
+    extra = rec.get("extra") if isinstance(rec.get("extra"), dict) else {}
+    case, index = extra.get("case"), extra.get("question_index")
+    return JudgeItem(task, str(rec["id"]), question, rule, reference, str(rec["generation"]),
+                     case=None if case is None else str(case),
+                     question_index=index if isinstance(index, int) and not isinstance(index, bool) else None)
 
 
 def load_items(out_dir: Path, tasks: Sequence[str], limit: int | None = None,
@@ -184,5 +193,5 @@ def _paired(task: str, items: list[JudgeItem], baseline: Path) -> list[JudgeItem
             what = "reference answer" if b.reference != i.reference else "question"
             raise ConfigError(f"task {task!r}: item {i.id!r} has another {what} in the baseline {baseline}: the two "
                               "runs did not answer the same items (other data files or task arguments)")
-        out.append(JudgeItem(task, i.id, i.question, i.question_rule, i.reference, i.answer, b.answer))
+        out.append(dataclasses.replace(i, baseline=b.answer))
     return out

@@ -125,6 +125,11 @@ def build_jobs(items: dict[str, list[JudgeItem]], settings: JudgeSettings, judge
     return jobs
 
 
+def case_fields(item: JudgeItem) -> dict[str, Any]:
+    """A verdict record's ``case`` and ``question_index`` (a question of a case, cmb-clin); none else."""
+    return {} if item.case is None else {"case": item.case, "question_index": item.question_index}
+
+
 def verdict_record(job: JudgeJob, text: str, settings: JudgeSettings) -> dict[str, Any]:
     """The saved record of one verdict: what was asked, what came back, what was read from it."""
     from chimed_eval.extract.reasoning import parse_think_markers, strip_reasoning
@@ -132,8 +137,9 @@ def verdict_record(job: JudgeJob, text: str, settings: JudgeSettings) -> dict[st
 
     answer_text, _ = strip_reasoning(text, parse_think_markers(None))
     item = job.item
-    rec: dict[str, Any] = {"id": item.id, "judge": job.judge, "order": job.order, "question_rule": item.question_rule,
-                           "prompt": job.prompt, "prompt_hash": job.prompt_hash, "raw": text}
+    rec: dict[str, Any] = {"id": item.id, "judge": job.judge, "order": job.order, **case_fields(item),
+                           "question_rule": item.question_rule, "prompt": job.prompt, "prompt_hash": job.prompt_hash,
+                           "raw": text}
     if settings.protocol == "pointwise":
         v = parse_pointwise(answer_text, settings.rubric)
         rec.update(scores=dict(v.scores) if v.scores else None, overall=v.overall, valid=v.valid, reason=v.reason,
@@ -154,8 +160,8 @@ def logprobs_record(job: JudgeJob, logprobs: Sequence[Sequence[float]], settings
     from chimed_eval.extract.verdicts import read_pairwise, read_pointwise
 
     item = job.item
-    rec: dict[str, Any] = {"id": item.id, "judge": job.judge, "order": job.order, "question_rule": item.question_rule,
-                           "prompt": job.prompt, "prompt_hash": job.prompt_hash}
+    rec: dict[str, Any] = {"id": item.id, "judge": job.judge, "order": job.order, **case_fields(item),
+                           "question_rule": item.question_rule, "prompt": job.prompt, "prompt_hash": job.prompt_hash}
     if settings.protocol == "pointwise":
         rec["verdict_prefix"] = dict(zip(job.labels, job.prefixes))
         rec.update(read_pointwise(dict(zip(job.labels, logprobs))), len_answer=len(judged_answer(item, job.order).strip()))

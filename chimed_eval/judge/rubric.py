@@ -38,6 +38,7 @@ from chimed_eval.judge.rubric_results import record_in_results
 from chimed_eval.judge.store import JUDGE_FORMAT, JUDGE_RESULTS, JudgeSettings, RecordStore, check_state, judge_dir
 
 LABELS_TASK = "grader-labels"  # the records of the labelled pairs (records/grader-labels.jsonl)
+GRADING_INPUTS = "grading.json"  # the latest grading's tasks, limit, seed, threshold and labels (not figures)
 
 
 def is_rubric_record(rec: dict) -> bool:
@@ -70,6 +71,11 @@ class Label:
     criterion: int
     met: bool
     line: int
+
+    def as_row(self) -> dict[str, Any]:
+        """The label as the grading saves it (``grading.json``), so figures can be recomputed from OUT."""
+        return {"id": self.item.id, "task": self.item.task, "response": self.response, "criterion": self.criterion,
+                "met": self.met, "line": self.line}
 
 
 def rubric_tasks(out_dir: Path, tasks: Sequence[str] | None = None) -> list[str]:
@@ -213,11 +219,14 @@ def grade(out_dir: Path, settings: JudgeSettings, labels: Path | None = None, mi
                                       f"graded on another prompt; delete {jdir} to grade again")
             if any(job.record_key not in done[job.item.task] for job in jobs):
                 run_judge(judge, jobs, settings, done, stores, jdir, state, progress, record_of=_record(settings))
-        res = _results(items, label_rows, done, settings, state, min_f1, labels)
+        res = grading_results(items, label_rows, done, _head(settings, state), min_f1, labels)
         for t in names:
             stores[t].finalize([done[t][k] for k in sorted(done[t])])
+        write_json_atomic(jdir / GRADING_INPUTS, {"tasks": tasks, "limit": settings.limit, "seed": settings.seed,
+                                                  "min_f1": min_f1, "labels": None if labels is None else str(labels),
+                                                  "label_rows": [lab.as_row() for lab in label_rows]})
         write_json_atomic(jdir / JUDGE_RESULTS, res)
-        record_in_results(out_dir, res)
+        record_in_results(out_dir, res, jdir.name)
     return {**res, "path": str(jdir / JUDGE_RESULTS)}
 
 
@@ -227,13 +236,23 @@ def _verdicts(item: RubricItem, done: dict, judges: Sequence[str]) -> list[bool 
     return [v[0] for v in per] if len(judges) == 1 else [majority(v) for v in per]
 
 
-def _results(items: dict[str, list[RubricItem]], label_rows: list[Label], done: dict, settings: JudgeSettings,
-             state: dict, min_f1: float, labels: Path | None) -> dict[str, Any]:
+def _head(settings: JudgeSettings, state: dict) -> dict[str, Any]:
+    """What a grading's results state besides its figures: graders, verdict mode, settings, models."""
+    return {"judges": list(settings.judges), "verdict": settings.verdict, "backend": settings.backend,
+            "settings": settings.key(), "seed": settings.seed, "candidate": state.get("candidate"),
+            "judge_models": state.get("judge_models", {})}
+
+
+def grading_results(items: dict[str, list[RubricItem]], label_rows: list[Label], done: dict, head: dict[str, Any],
+                    min_f1: float, labels: str | Path | None) -> dict[str, Any]:
+    """The results of a grading from its verdict records ``done`` (per task, keyed (id, grader,
+    order)); ``head`` as :func:`_head` (``chimed-eval score`` rebuilds it from judge.json)."""
     from chimed_eval.prompts.rubric import PROMPT_VERSION
 
-    graders = {j: (j,) for j in settings.judges}
-    if len(settings.judges) > 1:
-        graders["panel"] = tuple(settings.judges)
+    judges, seed = tuple(head["judges"]), int(head["seed"])
+    graders = {j: (j,) for j in judges}
+    if len(judges) > 1:
+        graders["panel"] = judges
     validation: dict[str, Any] = {}
     if label_rows:
         ld = done[LABELS_TASK]
@@ -241,21 +260,21 @@ def _results(items: dict[str, list[RubricItem]], label_rows: list[Label], done: 
             per = [[ld[(f"{lab.item.id}#{sha256_text(lab.response)[:12]}", j, f"l{lab.line}")].get("met") for j in js]
                    for lab in label_rows]
             pred = [v[0] if len(js) == 1 else majority(v) for v in per]
-            validation[name] = label_agreement([lab.met for lab in label_rows], pred, settings.seed)
+            validation[name] = label_agreement([lab.met for lab in label_rows], pred, seed)
     status = {name: validation_status(validation.get(name), min_f1) for name in graders}
-    reported = "panel" if "panel" in graders else settings.judges[0]
+    reported = "panel" if "panel" in graders else judges[0]
     out_tasks = {}
     for t, its in items.items():
         figs = {}
         for name, js in graders.items():
             f = grader_figures([i.as_figures_item() for i in its], {i.id: _verdicts(i, done[t], js) for i in its},
-                               settings.seed)
+                               seed)
             figs[name] = {**f, "grader_validation": status[name]}
         out_tasks[t] = {"n": len(its), "graders": figs, "reported": reported}
-    return {"format": JUDGE_FORMAT, "protocol": "judge-rubric", "verdict": settings.verdict,
-            "judges": list(settings.judges), "backend": settings.backend, "aggregate": "majority" if len(graders) > 1 else None,
-            "prompt_version": PROMPT_VERSION, "settings": settings.key(), "seed": settings.seed,
-            "candidate": state.get("candidate"), "judge_models": state.get("judge_models", {}),
+    return {"format": JUDGE_FORMAT, "protocol": "judge-rubric", "verdict": head["verdict"], "judges": list(judges),
+            "backend": head["backend"], "aggregate": "majority" if len(graders) > 1 else None,
+            "prompt_version": PROMPT_VERSION, "settings": head["settings"], "seed": seed,
+            "candidate": head.get("candidate"), "judge_models": head.get("judge_models", {}),
             "min_f1": min_f1, "labels": None if labels is None else {"path": str(labels), "n": len(label_rows)},
             "validation": validation, "grader_validation": status, "reported": reported,
             "reported_status": status[reported], "tasks": out_tasks}
@@ -266,4 +285,4 @@ def is_trusted(res: dict[str, Any]) -> bool:
     return res.get("reported_status") == VALIDATED
 
 
-__all__ = ["DEFAULT_MIN_F1", "LABELS_TASK", "UNVALIDATED", "grade", "is_trusted", "read_labels", "rubric_tasks"]
+__all__ = ["DEFAULT_MIN_F1", "GRADING_INPUTS", "LABELS_TASK", "grading_results", "UNVALIDATED", "grade", "is_trusted", "read_labels", "rubric_tasks"]

@@ -5,8 +5,10 @@ validation status, so that summary/export/leaderboard tables (which read results
 Each graded rubric task's ``metrics`` gain ``rubric_score`` (bootstrap interval over items),
 ``rubric_score[<tag>]``, ``rubric_met_rate[positive|negative]`` and, with labels, ``grader_macro_f1``;
 their ``protocol`` says ``judge-rubric (validated grader)``, ``(below-threshold grader, macro F1 < T)``
-or ``(unvalidated grader)``. The document is re-sealed (:func:`chimed_eval.runs.reader.seal_results`);
-``chimed-eval score`` recomputes figures from the records only, so it drops them until the next grading.
+or ``(unvalidated grader)``, and their ``grader_status`` holds the status itself (with the macro F1,
+the threshold and the grading directory). The document is re-sealed
+(:func:`chimed_eval.runs.reader.seal_results`); ``chimed-eval score`` recomputes these figures from
+that grading's verdict records (:func:`chimed_eval.judge.rubric_rescore.rescore_grading`).
 """
 
 from __future__ import annotations
@@ -35,8 +37,18 @@ def _metric(name: str, fig: Mapping[str, Any], protocol: str, averaging: str = "
             "ci_method": fig.get("ci_method")}
 
 
-def rubric_metrics(res: Mapping[str, Any], task: str) -> list[dict[str, Any]]:
-    """The results.json metrics of ``task`` from a grading result (:func:`chimed_eval.judge.rubric.grade`)."""
+def status_field(res: Mapping[str, Any], grading: str) -> dict[str, Any]:
+    """The ``grader_status`` of the reported grader's figures: its status, macro F1, threshold and
+    the grading directory the figures come from."""
+    reported = res["reported"]
+    agree = (res.get("validation") or {}).get(reported) or {}
+    return {"status": res["grader_validation"][reported], "grader": reported, "macro_f1": agree.get("macro_f1"),
+            "min_f1": float(res["min_f1"]), "grading": grading}
+
+
+def rubric_metrics(res: Mapping[str, Any], task: str, grading: str) -> list[dict[str, Any]]:
+    """The results.json metrics of ``task`` from a grading result (:func:`chimed_eval.judge.rubric.grade`)
+    made in ``OUT/judge/<grading>/``, each with its ``grader_status``."""
     reported = res["reported"]
     figs = res["tasks"][task]["graders"][reported]
     proto = grader_label(figs["grader_validation"], float(res["min_f1"]))
@@ -47,10 +59,22 @@ def rubric_metrics(res: Mapping[str, Any], task: str) -> list[dict[str, Any]]:
     if agree and agree.get("macro_f1") is not None:
         out.append(_metric("grader_macro_f1", {**agree, "value": agree["macro_f1"],
                                                "ci_method": agree.get("ci_method", "bootstrap")}, proto, "records"))
-    return [m for m in out if m is not None]
+    status = status_field(res, grading)
+    return [{**m, "grader_status": status} for m in out if m is not None]
 
 
-def record_in_results(out_dir: Path, res: Mapping[str, Any]) -> bool:
+def with_rubric_metrics(doc: dict[str, Any], res: Mapping[str, Any], grading: str) -> dict[str, Any]:
+    """``doc`` (a results document) with each graded task's rubric figures replaced by ``res``'s."""
+    tasks = doc.get("tasks") or {}
+    for t in res["tasks"]:
+        if t not in tasks:
+            continue
+        kept = [m for m in tasks[t].get("metrics", []) if not str(m.get("name", "")).startswith(PREFIXES)]
+        tasks[t]["metrics"] = kept + rubric_metrics(res, t, grading)
+    return doc
+
+
+def record_in_results(out_dir: Path, res: Mapping[str, Any], grading: str) -> bool:
     """Write the grading's figures into ``out_dir``'s results.json (re-sealed); False without one."""
     from chimed_eval.runs.jsonio import read_json_file
     from chimed_eval.runs.reader import results_json, seal_results, verify_results
@@ -61,11 +85,5 @@ def record_in_results(out_dir: Path, res: Mapping[str, Any]) -> bool:
         return False
     doc = read_json_file(path)
     verify_results(doc, path)  # never re-seal figures edited by hand: refused as the reader refuses them
-    tasks = doc.get("tasks") or {}
-    for t in res["tasks"]:
-        if t not in tasks:
-            continue
-        kept = [m for m in tasks[t].get("metrics", []) if not str(m.get("name", "")).startswith(PREFIXES)]
-        tasks[t]["metrics"] = kept + rubric_metrics(res, t)
-    write_json_atomic(path, seal_results(doc, out_dir))
+    write_json_atomic(path, seal_results(with_rubric_metrics(doc, res, grading), out_dir))
     return True

@@ -13,6 +13,9 @@ records' ``extra``: pure functions, one Metric list per task. Shares and scores 
 * ``simulator_leak_rate``, ``simulator_contradiction_rate``, ``simulator_invention_rate``: share
   of audited cases where the judge said yes (cases whose answer is unreadable left out,
   ``simulator_audit_unreadable_count``), Wilson.
+* ``simulator_contradiction_rule_rate``: share of cases where the rule reader found a value the
+  patient stated against the record's (:func:`chimed_eval.evidence.consult.value_contradictions`:
+  same key and unit, another number); a second reader of 矛盾 beside the judge's, reported apart.
 * ``simulator_leak_flagged``: 1 when the leak rate's point value exceeds :data:`LEAK_THRESHOLD`
   (10%): the consultation figures of that run rest on a simulator that gave answers away.
 """
@@ -25,6 +28,7 @@ from chimed_eval.core.types import Metric
 from chimed_eval.metrics.stats import WILSON, mean_ci, wilson
 
 LEAK_THRESHOLD = 10.0
+RULE_CONTRADICTION = "simulator_contradiction_rule_rate"
 AUDIT_FIGURES = {"泄露": "simulator_leak_rate", "矛盾": "simulator_contradiction_rate",
                  "编造": "simulator_invention_rate"}
 DIRECTIONS = {"diagnosis_acc": "higher", "coverage": "higher", "plan_score": "higher", "turns_mean": None,
@@ -78,6 +82,9 @@ def consult_figures(extras: Sequence[Mapping[str, Any]], seed: int) -> list[Metr
         out.append(_rate(name, [bool(a.get(q)) for a in audits if a.get(q) is not None]))
     out.append(_count("simulator_audit_unreadable_count",
                       sum(1 for a in audits if any(a.get(q) is None for q in AUDIT_FIGURES)), n))
+    rule = [bool(e["audit_rule"]["矛盾"]) for e in extras if isinstance(e.get("audit_rule"), Mapping)]
+    if rule:  # the second reader of 矛盾, by rule: labelled apart, never merged with the judge's
+        out.append(_rate(RULE_CONTRADICTION, rule))
     leak = next(m for m in out if m.name == "simulator_leak_rate")
     out.append(Metric("simulator_leak_flagged", float(bool(leak.n) and leak.value > LEAK_THRESHOLD), n=leak.n))
     return out

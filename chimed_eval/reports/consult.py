@@ -12,6 +12,7 @@ from chimed_eval.core.types import SampleScore
 
 QUESTIONS = {"泄露": "leaked the diagnosis or test results unasked", "矛盾": "contradicted the record",
              "编造": "invented facts"}
+RULE_QUESTION = "stated a value against the record's (rule reader: same key and unit, another number)"
 
 
 def audit_examples(recs: Sequence[SampleScore], shown: int = 3) -> dict[str, list[tuple[str, str]]]:
@@ -34,5 +35,10 @@ def audit_html(recs: Sequence[SampleScore]) -> list[str]:
     for q, cases in audit_examples(recs).items():
         for cid, example in cases or [("", "none")]:
             out.append(f"<tr><td>{_e(QUESTIONS[q])}</td><td>{_e(cid)}</td><td>{_e(example)}</td></tr>")
+    ruled = [(r.id, "; ".join(r.extra["audit_rule"]["examples"])) for r in recs
+             if (r.extra.get("audit_rule") or {}).get("矛盾")][:3]
+    if any(isinstance(r.extra.get("audit_rule"), dict) for r in recs):
+        for cid, example in ruled or [("", "none")]:
+            out.append(f"<tr><td>{_e(RULE_QUESTION)}</td><td>{_e(cid)}</td><td>{_e(example)}</td></tr>")
     out.append("</table>")
     return out

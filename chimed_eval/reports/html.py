@@ -226,6 +226,17 @@ def metric_value(m: Metric) -> str:
     return _n(None if v is None else float(v))
 
 
+def _grader_html(m: Metric) -> str:
+    """A rubric grader's figure: its grader's status (``grader_status``), marked when not validated."""
+    gs = m.grader_status
+    if not gs:
+        return ""
+    f1 = f", macro F1 {gs['macro_f1']:.3f}" if isinstance(gs.get("macro_f1"), (int, float)) else ""
+    cls = "" if gs.get("status") == "validated" else " class='judge-warning'"
+    return (f"<br><span{cls}>grader {_e(gs.get('grader'))}: {_e(gs.get('status'))}{_e(f1)} "
+            f"(threshold {_e(gs.get('min_f1'))})</span>")
+
+
 def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
     """One self-contained HTML page (inline CSS, JS and data; no network) of one run: per-task
     figures with intervals, per-subject breakdown, a reliability diagram where the records carry
@@ -284,7 +295,7 @@ def render_html(path: Path, worst: int = 10, prompt_chars: int = 600) -> str:
             ci = f"[{_n(m.ci_low)}, {_n(m.ci_high)}]" if m.ci_low is not None else ""
             out.append(f"<tr><td>{_e(m.name)}</td><td class='num'>{metric_value(m)}</td><td>{ci}</td>"
                        f"<td>{_e(m.ci_method or '')}</td><td class='num'>{_e(m.n)}</td><td>{_e(m.averaging)}</td>"
-                       f"<td>{_e(m.protocol)}</td><td>{_e(m.tokenization)}</td></tr>")
+                       f"<td>{_e(m.protocol)}{_grader_html(m)}</td><td>{_e(m.tokenization)}</td></tr>")
         out.append("</table>")
         out.extend(f"<p class='figure-warning'><strong>warning:</strong> {_e(w)}</p>" for w in figure_warnings(t))
         recs = list(load_samples(d, name).values())

@@ -9,9 +9,11 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
+from chimed_eval.judge.cases import lowest_cases
 from chimed_eval.reports.sections import _e, _n
 
 ITEMS_SHOWN = 3
+LOWEST_SHOWN = 3  # cases named in the console line of the lowest-scored cases
 
 
 def _f(x: Any, digits: int = 2) -> str:
@@ -73,6 +75,11 @@ def summary_lines(res: Mapping[str, Any]) -> list[str]:
             if isinstance(f.get("criteria"), dict) and res.get("rubric") == "cmb-clin":  # as the CMB authors report
                 lines.append(f"{'':22} {'':24} criteria (1-5): " + "; ".join(
                     f"{c} {_f(v.get('value'))} {_ci(v)}" for c, v in f["criteria"].items()))
+            cases = t.get("cases") or {}
+            if cases and j in next(iter(cases.values()))["judges"]:  # a judge's own rows (not the panel's)
+                low = lowest_cases(cases, j, LOWEST_SHOWN)
+                lines.append(f"{'':22} {'':24} lowest of {len(t['cases'])} cases: " + "; ".join(
+                    f"case {c} {_f(v)} ({t['cases'][c]['n']} q)" for c, v in low))
         ag = t.get("agreement")
         if ag:
             lines.append(f"{'':22} agreement: Cohen's kappa {kappa_text(ag)}; Krippendorff's alpha "
@@ -182,6 +189,8 @@ def _judge_block(jdir: Path, res: Mapping[str, Any]) -> list[str]:
                 out.append(f"<tr><td>{_e(j)}</td>" + "".join(
                     f"<td class='num'>{_n(cs[c].get('value'))} {_e(_ci(cs[c]))}</td>" for c in names) + "</tr>")
             out.append("</table>")
+        if t.get("cases"):
+            out.extend(cases_html(t["cases"], res.get("criteria") or []))
         ag = t.get("agreement")
         if ag:
             out.append(f"<p class='judge-agreement'>Cohen's kappa ({_e(ag['cohen_kappa_rule'])}): {_e(kappa_text(ag))}. "
@@ -202,3 +211,25 @@ def _judge_block(jdir: Path, res: Mapping[str, Any]) -> list[str]:
                        + f"<p>verdict:</p><pre>{_e(_text(rec.get('raw')))}</pre>"
                        + (f"<p class='muted'>{_e(rec.get('reason'))}</p>" if rec.get("reason") else "") + "</details>")
     return out
+
+
+def cases_html(cases: Mapping[str, Any], criteria: list[str]) -> list[str]:
+    """The per-case table (questions of case records, cmb-clin): per case and judge the mean overall
+    score, each criterion's mean and each question's score, the lowest-scored cases first (by the
+    first judge), so the cases that pulled the figure down are the first rows."""
+    judges = list(next(iter(cases.values()))["judges"])
+    first = judges[0]
+    order = sorted(cases, key=lambda c: (cases[c]["judges"][first]["overall"] is None, cases[c]["judges"][first]["overall"] or 0))
+    out = [f"<details class='judge-cases' open><summary>per case ({len(cases)} cases; lowest first, by {_e(first)})"
+           "</summary><table class='judge-cases'><tr><th>case</th><th>questions</th><th>judge</th><th>overall</th>"
+           + "".join(f"<th>{_e(c)}</th>" for c in criteria) + "<th>per question</th></tr>"]
+    for c in order:
+        for k, j in enumerate(judges):
+            f = cases[c]["judges"][j]
+            head = (f"<td rowspan='{len(judges)}'>{_e(c)}</td><td rowspan='{len(judges)}' class='num'>"
+                    f"{_e(cases[c]['n'])}</td>") if k == 0 else ""
+            per_q = " · ".join(f"{_e(q)} {_e(_f(v))}" for q, v in f["questions"].items())
+            out.append(f"<tr>{head}<td>{_e(j)}</td><td class='num'>{_e(_f(f['overall']))}</td>"
+                       + "".join(f"<td class='num'>{_e(_f(f['criteria'].get(cr)))}</td>" for cr in criteria)
+                       + f"<td class='muted'>{per_q}</td></tr>")
+    return out + ["</table></details>"]

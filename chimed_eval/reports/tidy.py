@@ -7,7 +7,9 @@ Two tables, one row per observation (as lm-evaluation-harness's per-sample files
 * figures (:data:`FIGURE_EXPORT_COLUMNS`): one row per (run, task, metric), built on
   :meth:`RunResult.to_rows` with the run's label and seed added, so that runs stack;
 * items (``--items``, :data:`ITEM_COLUMNS`): one row per record of ``samples/<task>.jsonl``
-  (``RunResult.samples``): what was asked, answered, read and scored.
+  (``RunResult.samples``): what was asked, answered, read and scored;
+* cases (``--cases``, :data:`CASE_COLUMNS`): a pointwise judge's scores per case of case-record
+  tasks (cmb-clin), one row per (run, task, judging, judge, case, criterion).
 
 Formats: ``csv`` (UTF-8 with a header; ``pandas.read_csv(path)`` reads it in one line), ``jsonl`` (one
 object per row; ``pandas.read_json(path, lines=True)``) and ``parquet`` (through pyarrow, the
@@ -36,12 +38,16 @@ from chimed_eval.runs.records import write_text_atomic
 FORMATS = ("csv", "jsonl", "parquet")
 #: the figures table: the run's label first, then :data:`FIGURE_COLUMNS`, then its seed and integrity
 FIGURE_EXPORT_COLUMNS = ("run", "model", "task", "metric", "value", "ci_low", "ci_high", "ci_method", "n",
-                         "averaging", "protocol", "tokenization", "variant", "shots", "seed", "integrity")
+                         "averaging", "protocol", "grader_status", "tokenization", "variant", "shots", "seed",
+                         "integrity")
 #: the item table: one row per record
 ITEM_COLUMNS = ("run", "model", "task", "id", "subject", "score", "prediction", "gold", "extracted",
                 "extraction_rule", "extraction_failed", "prompt_hash", "prompt", "output")
+#: the per-case judge table (``--cases``): one row per (run, task, judging, judge, case, criterion),
+#: criterion ``overall`` included, from the judges' ``cases`` (:mod:`chimed_eval.judge.cases`)
+CASE_COLUMNS = ("run", "model", "task", "judging", "judge", "case", "questions", "n_valid", "criterion", "value")
 _FLOATS = {"value", "ci_low", "ci_high", "score"}
-_INTS = {"n", "shots", "seed"}
+_INTS = {"n", "shots", "seed", "questions", "n_valid"}
 _BOOLS = {"extraction_failed"}
 
 RunLike = Union[str, Path, RunResult]
@@ -98,17 +104,44 @@ def item_rows(run: RunResult, label: str) -> Iterator[dict[str, Any]]:
                    "prompt": _cell(s.prompt), "output": _cell(output)}
 
 
-def export_rows(runs: Sequence[RunLike], items: bool = False, labels: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """The rows of the figures table (or with ``items`` the item table) of ``runs`` (run
-    directories, results.json files or :class:`RunResult` objects), one run after the other."""
+def case_rows(run: RunLike, label: str, model: str) -> Iterator[dict[str, Any]]:
+    """One row per (task, judging, judge, case, criterion) of the run's pointwise judgings of
+    questions of case records (cmb-clin), criterion ``overall`` first: which cases scored low."""
+    from chimed_eval.reports.judge import judge_results_files
+
+    if isinstance(run, RunResult):
+        raise ConfigError("--cases reads the judges' results under OUT/judge/: give run directories, not RunResult objects")
+    path = Path(run)
+    for f in judge_results_files(path.parent if path.is_file() else path):
+        res = json.loads(f.read_text(encoding="utf-8"))
+        for task, t in (res.get("tasks") or {}).items():
+            for case, c in (t.get("cases") or {}).items():
+                for judge, fj in c["judges"].items():
+                    base = {"run": label, "model": model, "task": task, "judging": f.parent.name, "judge": judge,
+                            "case": case, "questions": c["n"], "n_valid": fj["n_valid"]}
+                    yield {**base, "criterion": "overall", "value": fj["overall"]}
+                    for crit, v in fj["criteria"].items():
+                        yield {**base, "criterion": crit, "value": v}
+
+
+def export_rows(runs: Sequence[RunLike], items: bool = False, labels: Sequence[str] | None = None,
+                cases: bool = False) -> list[dict[str, Any]]:
+    """The rows of the figures table (or with ``items`` the item table, with ``cases`` the per-case
+    judge table) of ``runs`` (run directories, results.json files or :class:`RunResult` objects),
+    one run after the other."""
     if not runs:
         raise ConfigError("export needs at least one run (an output directory or its results.json)")
     if labels is not None and len(labels) != len(runs):
         raise ConfigError(f"{len(labels)} labels for {len(runs)} runs")
+    if items and cases:
+        raise ConfigError("--items and --cases are two tables: export one of them")
     rows: list[dict[str, Any]] = []
     for k, r in enumerate(runs):
         label, run = _label_and_run(r, labels[k] if labels else None)
-        rows.extend(item_rows(run, label) if items else figure_rows(run, label))
+        if cases:
+            rows.extend(case_rows(r, label, run.model.name))
+        else:
+            rows.extend(item_rows(run, label) if items else figure_rows(run, label))
     return rows
 
 
@@ -143,19 +176,19 @@ def write_parquet(rows: Sequence[dict[str, Any]], columns: Sequence[str], path: 
 
 
 def export_table(runs: Sequence[RunLike] | RunLike, output: Path | str | None = None, format: str | None = None,
-           items: bool = False, labels: Sequence[str] | None = None) -> str | Path:
+           items: bool = False, labels: Sequence[str] | None = None, cases: bool = False) -> str | Path:
     """Write the tidy table of ``runs`` to ``output`` (format from ``format`` or the file's
     suffix) and return its path; without ``output``, return the CSV or JSONL text (Parquet needs a
-    file). ``items``: one row per record instead of one per figure. The Python door of
-    ``chimed-eval export``."""
+    file). ``items``: one row per record instead of one per figure; ``cases``: one row per case and
+    criterion of the judges' per-case scores (cmb-clin). The Python door of ``chimed-eval export``."""
     runs = [runs] if isinstance(runs, (str, Path, RunResult)) else list(runs)
     fmt = format or (Path(output).suffix.lstrip(".").lower() if output is not None else "csv")
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if fmt == "parquet" and output is None:
         raise ConfigError("--format parquet writes a file: give --output FILE.parquet")
-    columns = ITEM_COLUMNS if items else FIGURE_EXPORT_COLUMNS
-    rows = export_rows(runs, items, labels)
+    columns = CASE_COLUMNS if cases else ITEM_COLUMNS if items else FIGURE_EXPORT_COLUMNS
+    rows = export_rows(runs, items, labels, cases)
     if output is None:
         return to_csv(rows, columns) if fmt == "csv" else to_jsonl(rows)
     out = Path(output)

@@ -149,7 +149,16 @@ def metric_from_dict(m: Any, source: Path, where: str) -> Metric:
     value = f.get("value", _NUMBER, math.nan)
     return Metric(name=name, value=value, ci_low=f.get("ci_low", _NUMBER), ci_high=f.get("ci_high", _NUMBER),
                   n=f.get("n", int), averaging=f.get("averaging", str), protocol=f.get("protocol", str),
-                  tokenization=f.get("tokenization", str), ci_method=f.get("ci_method", str))
+                  tokenization=f.get("tokenization", str), ci_method=f.get("ci_method", str),
+                  grader_status=_grader_status(f))
+
+
+def _grader_status(f: _Fields) -> dict[str, Any] | None:
+    """A rubric figure's ``grader_status`` object (its ``status`` one of the three), or None."""
+    gs = f.get("grader_status", dict)
+    if gs is not None and gs.get("status") not in ("validated", "below-threshold", "unvalidated"):
+        raise f.error(f"'grader_status.status' must be validated, below-threshold or unvalidated, got {gs.get('status')!r}")
+    return None if gs is None else dict(gs)
 
 
 def _task_from_dict(name: str, t: Any, source: Path) -> TaskResult:

@@ -112,7 +112,13 @@ def _ends_with_newline(path: Path) -> bool:
 
 
 def metric_to_dict(m: Metric) -> dict[str, Any]:
-    return dataclasses.asdict(m)
+    """A metric as results.json holds it; ``grader_status`` only on a rubric grader's figures."""
+    d = dataclasses.asdict(m)
+    if d.get("grader_status") is None:
+        d.pop("grader_status", None)
+    else:
+        d["grader_status"] = dict(m.grader_status or {})
+    return d
 
 
 def task_result_to_dict(t: TaskResult) -> dict[str, Any]:

@@ -126,6 +126,7 @@ class ConsultTask(Task):
         extra = {"transcript": list(state["turns"]), "ended": state["ended"], "doctor_tokens": state.get("doctor_tokens"),
                  "verdicts": dict(state["verdicts"]), "facts": facts, "diagnosis": state.get("diagnosis", ""),
                  "plan": state.get("plan", ""), "prompt_version": pr.CONSULT_PROMPT_VERSION,
+                 "record_quantities": [list(q) for q in ev.quantities(sample.input, "record")],
                  "reference_source": sample.metadata.get("reference_source")}
         base = SampleScore(id=sample.id, subject=sample.subject, prompt=request.context,
                            prompt_hash=request.prompt_hash, gold=str(sample.target), prediction=None, score=0.0,
@@ -145,8 +146,9 @@ class ConsultTask(Task):
 
 def judge_record(s: SampleScore) -> SampleScore:
     """Everything derived from a consultation record's transcript and verdict texts: diagnosis
-    correctness, coverage, turns, characters, plan score and the audit (a pure function of the
-    record, so ``chimed-eval score`` recomputes it)."""
+    correctness, coverage, turns, characters, plan score, the judge's audit and the rule reader's
+    (``audit_rule``: a value the patient stated against the record's, :func:`ev.value_contradictions`)
+    (a pure function of the record, so ``chimed-eval score`` recomputes it)."""
     import dataclasses
 
     e = dict(s.extra)
@@ -159,6 +161,9 @@ def judge_record(s: SampleScore) -> SampleScore:
     readable = [x for x in plan.values() if x is not None]
     audit, example = ex.audit_verdicts(v.get("audit", ""), pr.AUDIT_QUESTIONS)
     doctor = [t["text"] for t in turns if t["role"] == "doctor"]
+    if "record_quantities" in e:  # the rule reader of 矛盾 (records made before it was kept have none)
+        found = ev.value_contradictions(e["record_quantities"], replies)
+        e["audit_rule"] = {"矛盾": bool(found), "examples": found[:3]}
     e.update(diagnosis_correct=correct, elicited=got, coverage=(sum(got) / len(got)) if got else 0.0,
              turns=len(doctor), doctor_chars=sum(len(t) for t in doctor), plan_scores=plan,
              plan_score=((sum(readable) / len(readable)) - 1) / 4 if readable else None,
