@@ -56,12 +56,12 @@ def split_attention(module: Any, query: Any, key: Any, value: Any, attention_mas
 
 def merge_lse(o1: Any, l1: Any, o2: Any, l2: Any) -> Any:
     """Attention over the union of two key sets from each part's output ``o`` (batch, heads,
-    queries, head_dim) and log-sum-exp ``l`` (batch, heads, queries): exact, not an estimate."""
+    queries, head_dim) and log-sum-exp ``l`` (batch, heads, queries): exact, not an estimate.
+    The first part's share of the union's softmax mass is ``e^l1 / (e^l1 + e^l2) = sigmoid(l1 - l2)``,
+    so the result is one fused interpolation ``o2 + w (o1 - o2)``."""
     import torch
 
-    m = torch.maximum(l1, l2)
-    w1, w2 = torch.exp(l1 - m).unsqueeze(-1), torch.exp(l2 - m).unsqueeze(-1)
-    return (o1 * w1 + o2 * w2) / (w1 + w2)
+    return torch.lerp(o2, o1, torch.sigmoid(l1 - l2).unsqueeze(-1))
 
 
 def register() -> bool:
