@@ -23,10 +23,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from chimed_eval.backends.prefix_attention import merge_lse
+from chimed_eval.backends.prefix_attention import merge_lse, register_attention
 
 NAME = "chimed_packed"
-_registered = False
 
 
 def attend_packed(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, dropout: float = 0.0,
@@ -66,23 +65,8 @@ def _no_mask(*args: Any, **kwargs: Any) -> None:
 
 
 def register() -> bool:
-    """Register the implementation with transformers (once); False if this transformers or torch
-    lacks what it needs."""
-    global _registered
-    if _registered:
-        return True
-    try:
-        import torch
-        from transformers import AttentionInterface
-        from transformers.masking_utils import AttentionMaskInterface
-
-        torch.ops.aten._scaled_dot_product_flash_attention_for_cpu  # noqa: B018 - present in this torch?
-    except (ImportError, AttributeError, RuntimeError):
-        return False
-    AttentionInterface.register(NAME, attend_packed)
-    AttentionMaskInterface.register(NAME, _no_mask)
-    _registered = True
-    return True
+    """Register the packed implementation with transformers (once), with no mask function."""
+    return register_attention(NAME, attend_packed, _no_mask)
 
 
 def offered(backend: Any) -> bool:

@@ -27,7 +27,7 @@ import contextlib
 from typing import Any, Iterator
 
 NAME = "chimed_prefix_split"
-_registered = False
+_registered_names: set[str] = set()
 
 
 def split_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, dropout: float = 0.0,
@@ -64,11 +64,11 @@ def merge_lse(o1: Any, l1: Any, o2: Any, l2: Any) -> Any:
     return torch.lerp(o2, o1, torch.sigmoid(l1 - l2).unsqueeze(-1))
 
 
-def register() -> bool:
-    """Register the implementation with transformers (once); False if this transformers or
-    torch lacks what it needs."""
-    global _registered
-    if _registered:
+def register_attention(name: str, attend: Any, mask: Any = None) -> bool:
+    """Register ``attend`` with transformers as attention implementation ``name``, with ``mask``
+    as its mask function (``None``: transformers' SDPA mask); False if this transformers or torch
+    lacks what it needs (the CPU flash-attention kernel that returns the log-sum-exp)."""
+    if name in _registered_names:
         return True
     try:
         import torch
@@ -78,10 +78,15 @@ def register() -> bool:
         torch.ops.aten._scaled_dot_product_flash_attention_for_cpu  # noqa: B018 - present in this torch?
     except (ImportError, AttributeError, RuntimeError):
         return False
-    AttentionInterface.register(NAME, split_attention)
-    AttentionMaskInterface.register(NAME, sdpa_mask)
-    _registered = True
+    AttentionInterface.register(name, attend)
+    AttentionMaskInterface.register(name, mask or sdpa_mask)
+    _registered_names.add(name)
     return True
+
+
+def register() -> bool:
+    """Register the prefix-split implementation (once)."""
+    return register_attention(NAME, split_attention)
 
 
 def prefix_heads(cache: Any, heads: int) -> list[tuple[Any, Any]]:
