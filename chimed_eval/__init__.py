@@ -33,7 +33,7 @@ def __getattr__(name: str) -> Any:
     elif name == "read_run":
         from chimed_eval.engine.api import read_run as value
     elif name == "RunConfig":
-        from chimed_eval.engine.api import RunConfig as value
+        from chimed_eval.engine.options import RunConfig as value
     elif name == "export":  # tidy tables of runs: CSV, JSONL, Parquet (chimed-eval export)
         from chimed_eval.reports.tidy import export_table as value
     elif name == "export_rows":

@@ -142,7 +142,7 @@ def cli_page(lang: str) -> str:
 # --- API -----------------------------------------------------------------------------------------
 
 API_OBJECTS = ("chimed_eval.cli.api.evaluate", "chimed_eval.engine.api.read_run",
-               "chimed_eval.engine.api.RunConfig", "chimed_eval.core.types.RunResult")
+               "chimed_eval.engine.options.RunConfig", "chimed_eval.core.types.RunResult")
 
 
 def api_page(lang: str) -> str:
