@@ -97,6 +97,7 @@ def test_clean_results_carry_the_rubric_figures_over_the_kept_items(tmp_path, ca
     kept = [s for i, s in per.items() if i not in flagged]
     assert clean["rubric_score"]["n"] == len(kept) == len(items) - len(flagged)
     assert clean["rubric_score"]["value"] == pytest.approx(sum(kept) / len(kept))
+    assert clean["rubric_score"]["value"] != pytest.approx(full["rubric_score"]["value"])  # the subset counts
     doc = json.loads((out / "results.clean.json").read_text(encoding="utf-8"))
     block = doc["settings"]["contamination"]
     assert block["rubric"]["grading"] == full["rubric_score"]["grader_status"]["grading"]

@@ -147,15 +147,15 @@ def regrade_command(out_dir: Path, jdir: Path | None) -> str:
     return cmd
 
 
-def unrecomputable(out_dir: Path, old: RunResult | None) -> str | None:
-    """Why OUT's rubric figures cannot be recomputed (one line: which grading, what to run), or None
-    when the old run holds none or a grading can recompute them."""
+def unrecomputable(out_dir: Path, old: RunResult | None) -> tuple[str, str] | None:
+    """Why OUT's rubric figures cannot be recomputed (which grading) and what to run to make them
+    recomputable, or None when the old run holds none or a grading can recompute them."""
     if not _holds_rubric_figures(old) or grading_of(out_dir, old) is not None:
         return None
     jdir = _legacy_grading(out_dir)
     what = (f"{jdir}: graded before grading.json existed (its human labels were not saved)" if jdir is not None
             else f"{Path(out_dir) / 'judge'}: no grading directory holds the rubric figures' verdicts")
-    return f"{what}, so score cannot recompute the rubric figures; run `{regrade_command(out_dir, jdir)}` to make them recomputable"
+    return f"{what}, so score cannot recompute its rubric figures", f"run `{regrade_command(out_dir, jdir)}` to make them recomputable"
 
 
 def keep_unrecomputable(out_dir: Path, doc: dict[str, Any], old: RunResult | None, notes: list[str]) -> dict[str, Any]:
@@ -165,20 +165,21 @@ def keep_unrecomputable(out_dir: Path, doc: dict[str, Any], old: RunResult | Non
     from chimed_eval.runs.jsonio import read_json_file
     from chimed_eval.runs.reader import results_json, verify_results
 
-    why = unrecomputable(out_dir, old)
-    if why is None:
+    found = unrecomputable(out_dir, old)
+    if found is None:
         return doc
+    why, todo = found
     path = results_json(out_dir)
     raw = read_json_file(path)
     try:
         verify_results(raw, path)
     except ConfigError:
-        raise ConfigError(f"{why}; nothing written: {path} no longer matches the run's records, so its rubric "
-                          "figures cannot be kept either") from None
+        raise ConfigError(f"{why}, and {path} no longer matches the run's records, so they cannot be kept "
+                          f"either; nothing written: {todo}") from None
     for t, v in raw["tasks"].items():
         if t in doc.get("tasks", {}):
             doc["tasks"][t]["metrics"] += [m for m in v.get("metrics", []) if str(m.get("name", "")).startswith(PREFIXES)]
-    notes.append(f"note: {why}; kept them from results.json as they were (not recomputed)")
+    notes.append(f"note: {why}; kept them from results.json as they were (not recomputed); {todo}")
     return doc
 
 
@@ -213,6 +214,6 @@ def clean_rubric(out_dir: Path, old: RunResult | None, keep: Mapping[str, set[st
     contamination report does not flag), recomputed from their grading (module doc)."""
     jdir = grading_of(out_dir, old)
     if jdir is None:
-        why = unrecomputable(out_dir, old)
-        return CleanRubric(absent=None if why is None else f"{why} (and then over the clean items)")
+        found = unrecomputable(out_dir, old)
+        return CleanRubric(absent=None if found is None else f"{found[0]} over the clean items; {found[1]}")
     return CleanRubric(jdir.name, rescore_grading(out_dir, jdir), rescore_grading(out_dir, jdir, keep))
