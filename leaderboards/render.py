@@ -44,13 +44,16 @@ def cell_text(cell: Cell, col: Column) -> str:
             s += f" n={cell.n}" + (f"/{col.n}" if col.n is not None and cell.n != col.n else "")
         if cell.delta is not None:
             s += f" Δ{cell.delta:+.2f}"
-        s += grader_mark(cell.protocol)
+        s += grader_mark(cell.protocol, cell.grader_status)
     return s + _marks(cell.notes)
 
 
-def grader_mark(protocol: str | None) -> str:
+def grader_mark(protocol: str | None, status: str | None = None) -> str:
     """`` (unvalidated grader)`` / `` (below-threshold grader)`` / `` (validated grader)`` for a rubric
-    figure, whose protocol carries its grader's status (chimed_eval.judge.rubric_results); else ''."""
+    figure: its ``grader_status`` field (``status``), or, for a run written before that field
+    existed, the status its protocol carries (chimed_eval.judge.rubric_results); else ''."""
+    if status:
+        return f" ({status} grader)"
     head = "judge-rubric ("
     if not protocol or not protocol.startswith(head):
         return ""

@@ -89,6 +89,7 @@ class Cell:
     items_sha256: str | None = None
     protocol: str | None = None
     averaging: str | None = None
+    grader_status: str | None = None  # a rubric figure's grader status (its metric's grader_status.status)
     notes: list[int] = field(default_factory=list)
 
 
@@ -187,7 +188,8 @@ def _measured_row(table: Table, board: Board, run: Run, pub_model: str | None) -
             continue
         n = m.n if m.n is not None else t.n
         cell = Cell("measured", float(m.value), m.ci_low, m.ci_high, n,
-                    items_sha256=t.items_sha256, protocol=proto, averaging=avg)
+                    items_sha256=t.items_sha256, protocol=proto, averaging=avg,
+                    grader_status=(m.grader_status or {}).get("status"))
         if col.shots is not None and t.shots != col.shots:
             cell.notes.append(table.note(f"measured with {t.shots} shots; the column's protocol is {col.shots}-shot"))
         if col.items_sha256 and t.items_sha256 != col.items_sha256:

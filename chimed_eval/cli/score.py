@@ -5,6 +5,7 @@ from its grading's verdict records (:mod:`chimed_eval.judge.rubric_rescore`)."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from chimed_eval.cli.rebuild import task_getter
@@ -26,33 +27,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
-    """Recompute OUT's figures from its records (and, with --exclude-contaminated, the clean ones)."""
+    """Recompute OUT's figures from its records (and, with --exclude-contaminated, the clean ones).
+
+    results.json is written once, after the rubric figures too were recomputed (every verdict
+    checked): a refused ``score`` (exit 2) leaves it byte for byte as it was."""
+    import sys
+
     from chimed_eval.engine.rescore import rescore_run
+    from chimed_eval.judge.rubric_rescore import score_finish
+    from chimed_eval.runs.reader import read_run
 
     get = task_getter(a.task_config, a.output)
     if a.exclude_contaminated is not None:
         from chimed_eval.contamination.clean import score_clean
 
         return score_clean(a.output, a.exclude_contaminated, get)
-    old = _old_results(a.output)
-    run = rescore_run(a.output, get)
-    from chimed_eval.judge.rubric_rescore import rescore_rubric_figures
-
-    if rescore_rubric_figures(a.output, old) is not None:  # rubric figures: from their grading's verdict records
-        from chimed_eval.runs.reader import read_run
-
-        run = read_run(a.output)
+    notes: list[str] = []
+    run = rescore_run(a.output, get, score_finish(a.output, notes))
+    for line in notes:  # rubric figures kept, not recomputed: which grading, what to run
+        print(line, file=sys.stderr)
+    # the figures as written: the sample figures and the rubric figures put in beside them
+    run = replace(run, tasks=read_run(a.output).tasks)
     print_summary(run, a.all_metrics, a.allow_unvalidated_grader)
     return 0
-
-
-def _old_results(out: Path):
-    """OUT's run before re-scoring (its figures unverified), read only for which grading its rubric
-    figures came from (never for a figure); None when absent or unreadable."""
-    from chimed_eval.core.errors import ChimedEvalError
-    from chimed_eval.runs.reader import read_run_if_any
-
-    try:
-        return read_run_if_any(out, verify=False)
-    except (ChimedEvalError, OSError, ValueError):
-        return None

@@ -8,7 +8,10 @@ short to check are kept. The clean figures go to ``OUT/results.clean.json``: the
 schema, with ``settings.contamination`` saying what was excluded (the report's path and sha256,
 its rule, per task the records and items excluded, their ids, the items too short to check, the
 report's rate, the sha256 of the records scored, and the figures on every item). results.json is
-never touched: a subset never passes for the run.
+never touched: a subset never passes for the run. A rubric task's figures are recomputed from its
+grading's verdict records over the kept items (the grader's validation and status are the whole
+grading's: they measure the grader, not the model); ``settings.contamination.rubric`` names the
+grading, or says why the figures are absent (a grading that cannot be recomputed).
 
 Refused (nothing written, exit 2 naming the report's file and line): a report that contradicts
 itself (an item listed twice -- a second record could un-flag the first --, a summary count or
@@ -25,6 +28,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -172,7 +176,7 @@ def clean_rescore(out_dir: Path, report_path: Path, get_task: Callable[[str], An
     from chimed_eval.runs.outdir import OutLock, check_adoptable
     from chimed_eval.runs.records import SampleStore, run_result_to_dict, task_result_to_dict, write_json_atomic
     from chimed_eval.engine.runner import task_result
-    from chimed_eval.runs.reader import read_run_if_any, read_run_state, require_run_dir
+    from chimed_eval.runs.reader import read_run_if_any, read_run_state, require_run_dir, run_from_dict
     from chimed_eval.core.types import file_sha256
     from chimed_eval.core.types import ModelInfo, RunResult
 
@@ -188,7 +192,7 @@ def clean_rescore(out_dir: Path, report_path: Path, get_task: Callable[[str], An
                                   state.settings.get("limit") is not None or state.tasks[n].n_total is not None)]
         if problems:
             raise ConfigError(f"{report_path} does not fit the run in {out_dir}: " + "; ".join(problems))
-        full, clean, block = [], [], {}
+        full, clean, block, kept_ids = [], [], {}, {}
         for name, (store, recs) in runs.items():
             meta, task = state.tasks[name], get_task(name)
             verdict = {r["id"]: r["contaminated"] for r in rep["tasks"][name]["records"]}
@@ -196,6 +200,7 @@ def clean_rescore(out_dir: Path, report_path: Path, get_task: Callable[[str], An
             scores = [task.rescore(r, meta.variant) for r in recs.values()]
             bases = [base_id(r) for r in recs.values()]
             kept = [s for s, b in zip(scores, bases) if verdict[b] is not True]
+            kept_ids[name] = {str(r["id"]) for r, b in zip(recs.values(), bases) if verdict[b] is not True}
             kw = dict(variant=meta.variant, shots=meta.shots, data_files=dict(meta.data_files))
             full.append(task_result(task, None, scores, state.seed, **kw))
             if kept:
@@ -221,8 +226,34 @@ def clean_rescore(out_dir: Path, report_path: Path, get_task: Callable[[str], An
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         rr_full = RunResult(SCHEMA_VERSION, model, settings, tuple(full), now)
         rr_clean = RunResult(SCHEMA_VERSION, model, {**settings, "contamination": contamination}, tuple(clean), now)
-        write_json_atomic(out_dir / CLEAN_FILE, run_result_to_dict(rr_clean))
-    return rr_full, rr_clean, contamination
+        docs = _with_rubric(out_dir, old, kept_ids, run_result_to_dict(rr_full), run_result_to_dict(rr_clean))
+        write_json_atomic(out_dir / CLEAN_FILE, docs[1])
+    where = out_dir / CLEAN_FILE
+    return run_from_dict(docs[0], where), run_from_dict(docs[1], where), docs[1]["settings"]["contamination"]
+
+
+def _with_rubric(out_dir: Path, old: Any, kept: dict[str, set[str]], full: dict[str, Any],
+                 clean: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The results documents on every item and on the clean items with the rubric figures of the
+    run's grading, recomputed over each (:func:`chimed_eval.judge.rubric_rescore.clean_rubric`);
+    ``settings.contamination.rubric`` says which grading, or why there are none (a grading that
+    cannot be recomputed: the figures are labelled absent, never copied from the full run)."""
+    from chimed_eval.judge.rubric_rescore import clean_rubric
+    from chimed_eval.judge.rubric_results import rubric_metrics, with_rubric_metrics
+
+    rub = clean_rubric(out_dir, old, kept)
+    block = clean["settings"]["contamination"]
+    if rub.absent is not None:
+        block["rubric"] = {"absent": rub.absent}
+    if rub.grading is None or rub.full is None or rub.clean is None:
+        return full, clean
+    for t in rub.full["tasks"]:
+        if t in block["tasks"]:
+            block["tasks"][t]["full_metrics"] += rubric_metrics(rub.full, t, rub.grading)
+    block["rubric"] = {"grading": rub.grading, "figures": "recomputed over the clean items",
+                       "grader_validation": "the whole grading's (it measures the grader against human labels, "
+                                            "not the model on the items)"}
+    return with_rubric_metrics(full, rub.full, rub.grading), with_rubric_metrics(clean, rub.clean, rub.grading)
 
 
 def _fig(m: Any) -> str:
@@ -248,4 +279,6 @@ def score_clean(out_dir: Path, report_path: Path, get_task: Callable[[str], Any]
     print(f"\nclean results: {out_dir / CLEAN_FILE} (results.json unchanged); "
           f"excluded items per task: {({k: v['excluded_items'] for k, v in block['tasks'].items()})}; "
           f"option-only matches kept: {({k: v['option_only_items'] for k, v in block['tasks'].items()})}")
+    if (block.get("rubric") or {}).get("absent"):  # the run's rubric figures could not be recomputed
+        print(f"note: no rubric figures in {out_dir / CLEAN_FILE}: {block['rubric']['absent']}", file=sys.stderr)
     return 0
