@@ -266,3 +266,26 @@ def test_option_only_matches_are_counted_apart_and_kept(tmp_path, capsys):
     assert main(["report", str(out), "--output", str(tmp_path / "r.html")]) == 0
     html = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert "<th>option-only matches (kept)</th>" in html and "<td class='num option-only'>1</td>" in html
+
+
+def test_clean_results_are_sealed_and_a_hand_edit_is_refused(setup, tmp_path, capsys):
+    from chimed_eval.runs.reader import read_run
+
+    exam, corpus, out, report = setup
+    assert main(["contamination", "--corpus", str(corpus), *_args(exam), "--output", str(report)]) == 0
+    assert main(["score", str(out), "--exclude-contaminated", str(report)]) == 0
+    path = out / "results.clean.json"
+    assert read_run(path).integrity == "verified"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    acc = next(m for m in doc["tasks"]["mcq"]["metrics"] if m["name"] == "acc")
+    acc["value"] += 10  # a clean figure improved by hand
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["leaderboard", str(path), "--no-write"]) == 2
+    assert "results.clean.json: the figures do not match the digest" in capsys.readouterr().err
+    assert main(["report", str(out), "--output", str(tmp_path / "r.html")]) == 0
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    section = html.split("Contamination</h2>")[1]
+    assert "do not match the digest" in section and "contamination-table" not in section
+    assert main(["score", str(out), "--exclude-contaminated", str(report)]) == 0  # the way back
+    assert read_run(path).integrity == "verified"

@@ -176,7 +176,7 @@ def clean_rescore(out_dir: Path, report_path: Path, get_task: Callable[[str], An
     from chimed_eval.runs.outdir import OutLock, check_adoptable
     from chimed_eval.runs.records import SampleStore, run_result_to_dict, task_result_to_dict, write_json_atomic
     from chimed_eval.engine.runner import task_result
-    from chimed_eval.runs.reader import read_run_if_any, read_run_state, require_run_dir, run_from_dict
+    from chimed_eval.runs.reader import read_run_if_any, read_run_state, require_run_dir, run_from_dict, seal_results
     from chimed_eval.core.types import file_sha256
     from chimed_eval.core.types import ModelInfo, RunResult
 
@@ -227,7 +227,7 @@ def clean_rescore(out_dir: Path, report_path: Path, get_task: Callable[[str], An
         rr_full = RunResult(SCHEMA_VERSION, model, settings, tuple(full), now)
         rr_clean = RunResult(SCHEMA_VERSION, model, {**settings, "contamination": contamination}, tuple(clean), now)
         docs = _with_rubric(out_dir, old, kept_ids, run_result_to_dict(rr_full), run_result_to_dict(rr_clean))
-        write_json_atomic(out_dir / CLEAN_FILE, docs[1])
+        write_json_atomic(out_dir / CLEAN_FILE, seal_results(docs[1], out_dir))  # sealed like results.json
     where = out_dir / CLEAN_FILE
     return run_from_dict(docs[0], where), run_from_dict(docs[1], where), docs[1]["settings"]["contamination"]
 
