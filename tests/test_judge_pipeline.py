@@ -9,6 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+
+from chimed_eval.core.errors import ConfigError
 from conftest import count_judge_calls
 
 from chimed_eval.backends.fake import FakeBackend
@@ -226,3 +228,28 @@ def test_an_api_judge_gets_the_prompt_as_one_chat_message():
     assert ab.request.context.startswith(MESSAGES_TAG) and ab.request.generation.greedy
     assert ab.request.key == "t\x00q1\x00AB" and ba.request.key == "t\x00q1\x00BA"
     assert ab.prompt.index("多休息。") < ab.prompt.index("多喝水。") and ba.prompt.index("多喝水。") < ba.prompt.index("多休息。")
+
+
+def test_judge_figures_are_sealed_and_edits_are_refused_by_their_readers(cand, tmp_path, capsys):
+    from chimed_eval.judge.sealed import read_judge_results
+
+    assert judge(cand, "--judge", "judge:score-4") == 0
+    d = only_dir(cand)
+    path = d / "results.json"
+    fig = read_judge_results(path)["tasks"]["my-qa"]["judges"]["judge:score-4"]["overall"]
+    assert fig["value"] == 4.0
+    original = path.read_bytes()
+    doc = json.loads(original)
+    doc["tasks"]["my-qa"]["judges"]["judge:score-4"]["overall"]["value"] = 4.9  # a judge score improved by hand
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    assert main(["report", str(cand), "--output", str(tmp_path / "r.html")]) == 0
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    judges = html.split("<h2 id='judges'>Judges</h2>")[1]
+    assert "do not match the digest" in judges and "4.90" not in judges
+    capsys.readouterr()
+    assert judge(cand, "--judge", "judge:score-4") == 0  # the way back: recomputed from the saved verdicts
+    assert path.read_bytes() == original
+    recs = d / "records" / "my-qa.jsonl"  # verdicts edited after the figures were written
+    recs.write_text(recs.read_text(encoding="utf-8").replace('"overall": 4', '"overall": 5'), encoding="utf-8")
+    with pytest.raises(ConfigError, match="the verdicts changed after"):
+        read_judge_results(path)

@@ -236,9 +236,9 @@ def run_judges(out_dir: Path, settings: JudgeSettings, progress: bool = True) ->
             wanted = set(ordered_keys[t])
             stores[t].finalize([done[t][k] for k in ordered_keys[t]] + [r for k, r in done[t].items() if k not in wanted])
         res = judge_results(items, {t: [done[t][k] for k in ordered_keys[t]] for t in tasks}, settings, state)
-        from chimed_eval.runs.records import write_json_atomic
+        from chimed_eval.judge.sealed import write_judge_results
 
-        write_json_atomic(jdir / JUDGE_RESULTS, res)
+        write_judge_results(jdir / JUDGE_RESULTS, res)
     return {**res, "path": str(jdir / JUDGE_RESULTS)}
 
 

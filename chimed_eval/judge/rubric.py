@@ -35,6 +35,7 @@ from chimed_eval.judge.rubric_figures import (
     DEFAULT_MIN_F1, UNVALIDATED, VALIDATED, grader_figures, label_agreement, majority, validation_status,
 )
 from chimed_eval.judge.rubric_results import record_in_results
+from chimed_eval.judge.sealed import write_judge_results
 from chimed_eval.judge.store import JUDGE_FORMAT, JUDGE_RESULTS, JudgeSettings, RecordStore, check_state, judge_dir
 
 LABELS_TASK = "grader-labels"  # the records of the labelled pairs (records/grader-labels.jsonl)
@@ -225,7 +226,7 @@ def grade(out_dir: Path, settings: JudgeSettings, labels: Path | None = None, mi
         write_json_atomic(jdir / GRADING_INPUTS, {"tasks": tasks, "limit": settings.limit, "seed": settings.seed,
                                                   "min_f1": min_f1, "labels": None if labels is None else str(labels),
                                                   "label_rows": [lab.as_row() for lab in label_rows]})
-        write_json_atomic(jdir / JUDGE_RESULTS, res)
+        write_judge_results(jdir / JUDGE_RESULTS, res)
         record_in_results(out_dir, res, jdir.name)
     return {**res, "path": str(jdir / JUDGE_RESULTS)}
 

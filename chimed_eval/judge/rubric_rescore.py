@@ -40,6 +40,7 @@ from chimed_eval.judge.rubric import (
     GRADING_INPUTS, LABELS_TASK, Label, RubricItem, grading_results, load_rubric_items, rubric_tasks,
 )
 from chimed_eval.judge.rubric_results import PREFIXES, with_rubric_metrics
+from chimed_eval.judge.sealed import read_judge_results
 from chimed_eval.judge.store import JUDGE_RESULTS, RecordStore
 
 
@@ -129,7 +130,7 @@ def regrade_command(out_dir: Path, jdir: Path | None) -> str:
     cmd = f"chimed-eval judge {shlex.quote(str(out_dir))} --protocol rubric"
     try:
         state = read_json_file(jdir / "judge.json") if jdir is not None else {}
-        res = read_json_file(jdir / JUDGE_RESULTS) if jdir is not None and (jdir / JUDGE_RESULTS).is_file() else {}
+        res = read_judge_results(jdir / JUDGE_RESULTS) if jdir is not None and (jdir / JUDGE_RESULTS).is_file() else {}
         st = state.get("settings") or {}
         cmd += f" --judge {','.join(st['judges'])} --judge-backend {st['backend']}"
     except (ConfigError, OSError, ValueError, KeyError, TypeError, AttributeError):

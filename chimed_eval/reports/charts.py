@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from chimed_eval.core.types import Metric, SampleScore
+from chimed_eval.judge.sealed import read_judge_results
 from chimed_eval.reports.judge import judge_results_files, kappa_text
 from chimed_eval.reports.sections import SECTION_ERRORS, _n, calibration_inputs, extraction_rules
 
@@ -157,7 +158,7 @@ def judge_summary(run_dir: Path) -> list[dict[str, Any]]:
     out = []
     for f in judge_results_files(run_dir):
         try:
-            res = json.loads(f.read_text(encoding="utf-8"))
+            res = read_judge_results(f)
             for task, t in (res.get("tasks") or {}).items():
                 judges = []
                 for j, fig in (t.get("judges") or {}).items():

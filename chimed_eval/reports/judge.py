@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from chimed_eval.judge.cases import lowest_cases
+from chimed_eval.judge.sealed import read_judge_results
 from chimed_eval.reports.sections import _e, _n
 
 ITEMS_SHOWN = 3
@@ -146,10 +147,7 @@ def judge_html(run_dir: Path) -> list[str]:
     out = ["<h2 id='judges'>Judges</h2>"]
     for f in files:
         try:
-            res = json.loads(f.read_text(encoding="utf-8"))
-            if not isinstance(res, dict) or not isinstance(res.get("tasks", {}), dict):
-                raise ValueError("not a judge results object with a 'tasks' object")
-            out.extend(_judge_block(f.parent, res))
+            out.extend(_judge_block(f.parent, read_judge_results(f)))
         except SECTION_ERRORS as exc:
             out.extend(unreadable_html(f, exc))
     return out

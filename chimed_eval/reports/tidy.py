@@ -107,13 +107,14 @@ def item_rows(run: RunResult, label: str) -> Iterator[dict[str, Any]]:
 def case_rows(run: RunLike, label: str, model: str) -> Iterator[dict[str, Any]]:
     """One row per (task, judging, judge, case, criterion) of the run's pointwise judgings of
     questions of case records (cmb-clin), criterion ``overall`` first: which cases scored low."""
+    from chimed_eval.judge.sealed import read_judge_results
     from chimed_eval.reports.judge import judge_results_files
 
     if isinstance(run, RunResult):
         raise ConfigError("--cases reads the judges' results under OUT/judge/: give run directories, not RunResult objects")
     path = Path(run)
     for f in judge_results_files(path.parent if path.is_file() else path):
-        res = json.loads(f.read_text(encoding="utf-8"))
+        res = read_judge_results(f)
         for task, t in (res.get("tasks") or {}).items():
             for case, c in (t.get("cases") or {}).items():
                 for judge, fj in c["judges"].items():
