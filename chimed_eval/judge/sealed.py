@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from chimed_eval.core.errors import ConfigError
-from chimed_eval.runs.integrity import INTEGRITY_KEY, file_digest, figures_sha256
+from chimed_eval.runs.integrity import INTEGRITY_KEY, check_seal, file_digest, figures_sha256
 from chimed_eval.runs.jsonio import read_json_file
 
 _FIX = ("run the same `chimed-eval judge` command again: it recomputes the figures from the saved verdicts "
@@ -43,16 +43,9 @@ def read_judge_results(path: Path) -> dict[str, Any]:
     res = read_json_file(path)
     if not isinstance(res, dict) or not isinstance(res.get("tasks", {}), dict):
         raise ConfigError(f"{path}: not a judge results object with a 'tasks' object")
-    seal = res.get(INTEGRITY_KEY)
+    seal = check_seal(res, path, "records", _FIX)
     if seal is None:
         return res
-    if not (isinstance(seal, dict) and isinstance(seal.get("figures_sha256"), str)
-            and isinstance(seal.get("records"), dict)):
-        raise ConfigError(f"{path}: field 'integrity' is malformed (needs 'figures_sha256' and 'records'); "
-                          f"the file was edited: {_FIX}")
-    if figures_sha256(res) != seal["figures_sha256"]:
-        raise ConfigError(f"{path}: the judge's figures do not match the digest written with them "
-                          f"(integrity.figures_sha256): the file was edited after it was written; {_FIX}")
     for task, want in seal["records"].items():
         got = file_digest(path.parent / "records" / f"{task}.jsonl")
         if want is not None and got is not None and got != want:

@@ -114,23 +114,33 @@ def seal(doc: Mapping[str, Any], out_dir: Path, samples: Callable[[str], Path],
     return {**body, INTEGRITY_KEY: integrity}
 
 
+def check_seal(doc: Mapping[str, Any], source: Path, files_key: str, fix: str) -> dict[str, Any] | None:
+    """``doc``'s ``integrity`` object once its figures match their digest; None when it has none.
+    ConfigError naming ``source`` (with ``fix``, the way back) when the object is malformed (it
+    needs ``figures_sha256`` and the ``files_key`` object of file digests) or the figures differ."""
+    seal = doc.get(INTEGRITY_KEY)
+    if seal is None:
+        return None
+    if not (isinstance(seal, dict) and isinstance(seal.get("figures_sha256"), str)
+            and isinstance(seal.get(files_key), dict)):
+        raise ConfigError(f"{source}: field 'integrity' is malformed (needs 'figures_sha256' and '{files_key}'); "
+                          f"the file was edited: {fix}")
+    if figures_sha256(doc) != seal["figures_sha256"]:
+        raise ConfigError(f"{source}: the figures do not match the digest written with them "
+                          f"(integrity.figures_sha256): the file was edited after it was written; {fix}")
+    return seal
+
+
 def verify(doc: Mapping[str, Any], source: Path, samples: Callable[[str], Path],
            tasks: Iterable[str] | None = None) -> Verification:
     """Check ``doc`` (read from ``source``) against its digest and the files beside it.
 
     ``tasks``: check only these tasks' records (default: all). Raises ConfigError naming the file
     that does not match; returns ``unverified`` with the reason when something cannot be checked."""
-    integrity = doc.get(INTEGRITY_KEY)
     fix = f"recompute them from the records with `chimed-eval score {source.parent}`"
+    integrity = check_seal(doc, source, "samples", fix)
     if integrity is None:
         return Verification("unverified", "no digest: written by an older chimed-eval or by hand")
-    if not (isinstance(integrity, dict) and isinstance(integrity.get("figures_sha256"), str)
-            and isinstance(integrity.get("samples"), dict)):
-        raise ConfigError(f"{source}: field 'integrity' is malformed (needs 'figures_sha256' and 'samples'); "
-                          f"the file was edited: {fix}")
-    if figures_sha256(doc) != integrity["figures_sha256"]:
-        raise ConfigError(f"{source}: the figures do not match the digest written with them "
-                          f"(integrity.figures_sha256): the file was edited after it was written; {fix}")
     names = list(doc.get("tasks") or {}) if tasks is None else list(tasks)
     absent = []
     for t in names:
